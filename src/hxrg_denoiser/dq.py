@@ -1,0 +1,25 @@
+"""Data-quality flags of output pixels.
+
+Bit values follow the JWST pixel-flag convention where one exists.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["PixelFlag"]
+
+
+class PixelFlag(enum.IntFlag):
+    """Bits of the uint32 ``DQ`` image."""
+
+    DO_NOT_USE = 1
+    SATURATED = 2
+    JUMP_DET = 4
+    NON_FINITE_INPUT = 2**30
+    REFERENCE_PIXEL = 2**31
+
+    @classmethod
+    def header_cards(cls) -> list[tuple[str, int, str]]:
+        """FITS cards that document every bit, ``(keyword, value, comment)``."""
+        return [(f"DQ_{flag.name[:5]}{i}"[:8], int(flag), flag.name) for i, flag in enumerate(cls)]

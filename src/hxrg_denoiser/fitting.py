@@ -1,0 +1,268 @@
+"""Full-frame classical flux images, streamed by row strips.
+
+:func:`fit_ramp` turns a :class:`~hxrg_denoiser.io.ramps.Ramp` into a
+:class:`FluxImage` (``SCI``, ``ERR``, ``DQ``) with CDS, Fowler or up-the-ramp
+fitting after an optional reference-pixel correction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from hxrg_denoiser._version import __version__
+from hxrg_denoiser.classical.estimators import (
+    cds_weights,
+    estimate_read_noise,
+    fowler_weights,
+    linear_slope_variance,
+    ols_weights,
+    optimal_utr_slope,
+    weighted_read_sum,
+)
+from hxrg_denoiser.classical.reference import REFERENCE_METHODS
+from hxrg_denoiser.dq import PixelFlag
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
+from hxrg_denoiser.strips import StripStream
+
+__all__ = ["METHODS", "WEIGHTINGS", "UNITS", "FitOptions", "FluxImage", "fit_ramp", "fit_cube", "slope_and_variance"]
+
+log = logging.getLogger(__name__)
+
+METHODS = ("cds", "fowler", "utr")
+WEIGHTINGS = ("ols", "optimal")
+UNITS = ("e-", "e-/s")
+_READ_NOISE_BAND = 32  # science rows used to estimate the read noise
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How to build a flux image.
+
+    Attributes
+    ----------
+    method : {"cds", "fowler", "utr"}
+    refcorr : {"none", "seed", "smoothed"}
+        Reference-pixel correction (see :mod:`hxrg_denoiser.classical.reference`).
+    weighting : {"ols", "optimal"}
+        Up-the-ramp weights: ordinary least squares, or optimal for read
+        noise plus Poisson noise.
+    fowler_n : int
+        Reads averaged at each end for Fowler sampling.
+    gain : float
+        Electrons per input unit (ADU).
+    read_noise : float or None
+        White read noise per read in electrons, for ``ERR`` and optimal
+        weights; estimated from the data when None.
+    units : {"e-", "e-/s"}
+        ``SCI`` and ``ERR`` in electrons accumulated over the ramp
+        (``n_reads`` frame times) or electrons per second.
+    saturation : float or None
+        Input level (ADU) at and above which a read is saturated; later
+        reads of that pixel are not used.
+    flag_non_finite : bool
+        Flag science pixels holding NaN/inf instead of refusing the ramp.
+    strip_rows : int
+        Rows processed at a time; changes memory use, never the result.
+    """
+
+    method: str = "utr"
+    refcorr: str = "none"
+    weighting: str = "ols"
+    fowler_n: int = 4
+    gain: float = 1.0
+    read_noise: float | None = None
+    units: str = "e-"
+    saturation: float | None = None
+    flag_non_finite: bool = False
+    strip_rows: int = 128
+
+    def __post_init__(self) -> None:
+        _check_choice("method", self.method, METHODS)
+        _check_choice("refcorr", self.refcorr, REFERENCE_METHODS)
+        _check_choice("weighting", self.weighting, WEIGHTINGS)
+        _check_choice("units", self.units, UNITS)
+        if self.weighting == "optimal" and self.method != "utr":
+            raise ValueError("optimal weighting applies to method 'utr' only")
+        if self.fowler_n < 1:
+            raise ValueError(f"fowler_n must be >= 1, got {self.fowler_n}")
+        if not self.gain > 0:
+            raise ValueError(f"gain must be > 0, got {self.gain}")
+        if self.read_noise is not None and not self.read_noise > 0:
+            raise ValueError(f"read_noise must be > 0 electrons, got {self.read_noise}")
+        if self.strip_rows < 1:
+            raise ValueError(f"strip_rows must be >= 1, got {self.strip_rows}")
+
+    @property
+    def label(self) -> str:
+        """Short method name, e.g. ``utr_ref_seed``."""
+        name = {"fowler": f"fowler{self.fowler_n}", "utr": "utr" if self.weighting == "ols" else "utr_optimal"}
+        base = name.get(self.method, self.method)
+        return base if self.refcorr == "none" else f"{base}_ref_{self.refcorr}"
+
+
+class FluxImage(NamedTuple):
+    """A flux image with its uncertainty and quality flags.
+
+    Attributes
+    ----------
+    sci : ndarray, shape (n_rows, n_cols), float32
+        Flux in ``meta["units"]``.
+    err : ndarray, shape (n_rows, n_cols), float32
+        1-sigma uncertainty from white read noise plus Poisson noise.
+    dq : ndarray, shape (n_rows, n_cols), uint32
+        :class:`~hxrg_denoiser.dq.PixelFlag` bits.
+    meta : dict
+        Method, reads, geometry, units, gain, read noise, package version.
+    """
+
+    sci: np.ndarray
+    err: np.ndarray
+    dq: np.ndarray
+    meta: dict
+
+
+def read_weights(method: str, n_reads: int, fowler_n: int = 4) -> np.ndarray:
+    """Read weights of a linear estimator giving the slope per frame."""
+    if method == "cds":
+        return cds_weights(n_reads)
+    if method == "fowler":
+        return fowler_weights(n_reads, min(fowler_n, n_reads // 2))
+    return ols_weights(n_reads)
+
+
+def slope_and_variance(
+    electrons: np.ndarray, options: FitOptions, read_noise: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Slope (electrons per frame) and its variance for every pixel of a cube.
+
+    Parameters
+    ----------
+    electrons : ndarray, shape (n_reads, ...)
+    options : FitOptions
+    read_noise : float
+        Electrons per read.
+    """
+    n = electrons.shape[0]
+    if options.weighting == "optimal":
+        return optimal_utr_slope(electrons, read_noise)
+    weights = read_weights(options.method, n, options.fowler_n)
+    slope = weighted_read_sum(electrons, weights)
+    return slope, linear_slope_variance(weights, read_noise, slope)
+
+
+def _fit_strip(
+    electrons: np.ndarray, first_saturated: np.ndarray, options: FitOptions, read_noise: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Slopes and variances of a strip, using only the reads before saturation."""
+    n = electrons.shape[0]
+    slope, variance = slope_and_variance(electrons, options, read_noise)
+    for n_usable in np.unique(first_saturated[first_saturated < n]):
+        pixels = np.nonzero(first_saturated == n_usable)
+        if n_usable < 2:
+            slope[pixels] = np.nan
+            variance[pixels] = np.nan
+            continue
+        sub_slope, sub_variance = slope_and_variance(electrons[:n_usable][(slice(None),) + pixels], options, read_noise)
+        slope[pixels] = sub_slope
+        variance[pixels] = sub_variance
+    return slope, variance
+
+
+def _estimate_read_noise(stream: StripStream) -> float:
+    """Read noise per read (electrons) from a fixed band of science rows, or the reference pixels for 2 reads."""
+    g = stream.geometry
+    n_reads = stream.ramp.n_reads
+    if n_reads < 3:
+        ref = stream.load(stream.band(0, g.n_rows)).electrons[:, g.reference_mask]
+        low, high = np.percentile(ref[1] - ref[0], [15.865, 84.135])
+        return float(max((high - low) / 2.0 / np.sqrt(2.0), 1e-6))
+    rows = g.science_rows
+    start = rows.start
+    stop = min(rows.stop, start + _READ_NOISE_BAND)
+    band = stream.load(stream.band(start, stop)).electrons[:, :, g.science_cols]
+    return max(estimate_read_noise(band), 1e-6)
+
+
+def fit_ramp(
+    ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions | None = None, *, progress: bool = False
+) -> FluxImage:
+    """Build a flux image from a ramp, one strip of rows at a time.
+
+    Parameters
+    ----------
+    ramp : Ramp
+        Any ramp reader (folder of reads, 3D or 4D cube, in-memory array).
+    geometry : ReadoutGeometry
+        Must match the read shape.
+    options : FitOptions, optional
+    progress : bool
+        Show a tqdm bar over strips.
+
+    Returns
+    -------
+    FluxImage
+    """
+    options = options or FitOptions()
+    if options.method == "fowler" and options.fowler_n > ramp.n_reads // 2:
+        raise ValueError(
+            f"{ramp.path}: Fowler number {options.fowler_n} needs at least {2 * options.fowler_n} reads, "
+            f"the ramp has {ramp.n_reads}"
+        )
+    stream = StripStream(
+        ramp,
+        geometry,
+        refcorr=options.refcorr,
+        gain=options.gain,
+        strip_rows=options.strip_rows,
+        saturation=options.saturation,
+        flag_non_finite=options.flag_non_finite,
+    )
+    read_noise = options.read_noise or _estimate_read_noise(stream)
+    log.info("%s: %d reads, read noise %.3f e-", ramp.path, ramp.n_reads, read_noise)
+    sci = np.empty(geometry.shape, dtype=np.float32)
+    err = np.empty(geometry.shape, dtype=np.float32)
+    dq = np.where(geometry.reference_mask, np.uint32(PixelFlag.REFERENCE_PIXEL), np.uint32(0)).astype(np.uint32)
+    for data in stream.iterate(progress=progress, desc=f"fit {options.label}"):
+        rows = slice(data.strip.start, data.strip.stop)
+        slope, variance = _fit_strip(data.electrons, data.first_saturated, options, read_noise)
+        flags = dq[rows]
+        flags[data.first_saturated < ramp.n_reads] |= np.uint32(PixelFlag.SATURATED)
+        flags[data.first_saturated < 2] |= np.uint32(PixelFlag.DO_NOT_USE)
+        flags[data.non_finite] |= np.uint32(PixelFlag.NON_FINITE_INPUT | PixelFlag.DO_NOT_USE)
+        slope[data.non_finite] = np.nan
+        variance[data.non_finite] = np.nan
+        sci[rows] = slope
+        err[rows] = np.sqrt(variance)
+    scale = ramp.n_reads if options.units == "e-" else 1.0 / geometry.frame_time
+    sci *= np.float32(scale)
+    err *= np.float32(scale)
+    meta = {
+        "method": options.label,
+        "n_reads": ramp.n_reads,
+        "units": options.units,
+        "gain": options.gain,
+        "read_noise": read_noise,
+        "geometry": geometry.name,
+        "geometry_json": geometry.to_json(),
+        "frame_time": geometry.frame_time,
+        "input": str(ramp.path),
+        "version": __version__,
+        "options": dataclasses.asdict(options),
+    }
+    return FluxImage(sci, err, dq, meta)
+
+
+def fit_cube(cube: np.ndarray, geometry: ReadoutGeometry, options: FitOptions | None = None) -> FluxImage:
+    """:func:`fit_ramp` on an in-memory cube of shape ``(n_reads, n_rows, n_cols)``."""
+    return fit_ramp(ArrayRamp(cube), geometry, options)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")

@@ -1,0 +1,15 @@
+"""Reading ramps and writing science images."""
+
+from hxrg_denoiser.io.output import atomic_output, check_output_path, write_flux_image
+from hxrg_denoiser.io.ramps import ArrayRamp, FitsCubeRamp, Ramp, ReadFolderRamp, open_ramp
+
+__all__ = [
+    "Ramp",
+    "ArrayRamp",
+    "FitsCubeRamp",
+    "ReadFolderRamp",
+    "open_ramp",
+    "atomic_output",
+    "check_output_path",
+    "write_flux_image",
+]

@@ -1,0 +1,280 @@
+"""Lazy, memory-mapped readers of up-the-ramp data.
+
+Three layouts are understood:
+
+* a folder of per-read FITS files (one 2D image per read, sorted by name
+  with numbers compared as numbers, as laboratory darks are written);
+* a 3D FITS cube with the reads on NAXIS3 (primary or any named HDU);
+* a JWST-style 4D cube ``(integrations, groups, rows, cols)``, usually in the
+  ``SCI`` extension, of which one integration is read.
+
+Nothing is loaded until :meth:`Ramp.read_rows` asks for a band of rows, which
+comes back as float32 with the FITS ``BSCALE``/``BZERO`` applied.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from hxrg_denoiser.errors import RampInputError
+
+__all__ = ["Ramp", "ArrayRamp", "FitsCubeRamp", "ReadFolderRamp", "open_ramp", "natural_sort_key"]
+
+FITS_SUFFIXES = (".fits", ".fit", ".fts")
+
+
+class Ramp(ABC):
+    """A ramp of ``n_reads`` non-destructive reads of ``n_rows x n_cols`` pixels."""
+
+    path: str
+    n_reads: int
+    n_rows: int
+    n_cols: int
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(n_reads, n_rows, n_cols)``."""
+        return (self.n_reads, self.n_rows, self.n_cols)
+
+    @abstractmethod
+    def read_rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of every read, float32, shape ``(n_reads, stop - start, n_cols)``."""
+
+    def read_source(self, read_index: int) -> str:
+        """Where read ``read_index`` comes from, for error messages."""
+        return f"{self.path} (read {read_index})"
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release open files."""
+
+    def __enter__(self) -> Ramp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_rows(self, start: int, stop: int) -> None:
+        if not 0 <= start < stop <= self.n_rows:
+            raise IndexError(f"{self.path}: rows {start}:{stop} outside 0:{self.n_rows}")
+
+
+class ArrayRamp(Ramp):
+    """A ramp held in memory, shape ``(n_reads, n_rows, n_cols)``; for the Python API and tests."""
+
+    def __init__(self, data: np.ndarray, name: str = "<array>") -> None:
+        data = np.asarray(data)
+        if data.ndim != 3:
+            raise RampInputError(f"{name}: ramp array must be 3D (reads, rows, cols), got shape {data.shape}")
+        self.data = data
+        self.path = name
+        self.n_reads, self.n_rows, self.n_cols = data.shape
+
+    def read_rows(self, start: int, stop: int) -> np.ndarray:
+        self._check_rows(start, stop)
+        return np.array(self.data[:, start:stop], dtype=np.float32, copy=True)
+
+
+class _ScaledImage:
+    """A memory-mapped FITS data array with its BSCALE/BZERO, checked for truncation."""
+
+    def __init__(self, path: Path, hdu: int | str | None, ndims: tuple[int, ...]) -> None:
+        self.path = path
+        self.hdul = _open_fits(path)
+        try:
+            self.hdu = _select_hdu(self.hdul, hdu, ndims, path)
+            _check_not_truncated(self.hdu, path)
+            self.raw = self.hdu.data
+        except Exception:
+            self.hdul.close()
+            raise
+        header = self.hdu.header
+        self.bscale = float(header.get("BSCALE", 1.0))
+        self.bzero = float(header.get("BZERO", 0.0))
+
+    def scaled(self, index: tuple) -> np.ndarray:
+        """``raw[index]`` as float32 with the FITS scaling applied."""
+        out = np.asarray(self.raw[index], dtype=np.float32)
+        if self.bscale != 1.0:
+            out *= np.float32(self.bscale)
+        if self.bzero != 0.0:
+            out += np.float32(self.bzero)
+        return out
+
+    def close(self) -> None:
+        self.raw = None
+        self.hdul.close()
+
+
+class FitsCubeRamp(Ramp):
+    """A ramp stored as a 3D cube or one integration of a 4D cube in a FITS file."""
+
+    def __init__(self, path: str | os.PathLike, *, hdu: int | str | None = None, integration: int = 0) -> None:
+        self.path = str(path)
+        self._image = _ScaledImage(Path(path), hdu, (3, 4))
+        raw = self._image.raw
+        if raw.ndim == 4:
+            if not 0 <= integration < raw.shape[0]:
+                self.close()
+                raise RampInputError(
+                    f"{path}: integration {integration} does not exist (the 4D cube has {raw.shape[0]})"
+                )
+            self._prefix: tuple = (integration,)
+        else:
+            self._prefix = ()
+        self.n_reads, self.n_rows, self.n_cols = raw.shape[-3:]
+        self.hdu_name = self._image.hdu.name or "PRIMARY"
+
+    def read_rows(self, start: int, stop: int) -> np.ndarray:
+        self._check_rows(start, stop)
+        return self._image.scaled(self._prefix + (slice(None), slice(start, stop)))
+
+    def read_source(self, read_index: int) -> str:
+        return f"{self.path}[{self.hdu_name}] (read {read_index})"
+
+    def close(self) -> None:
+        self._image.close()
+
+
+class ReadFolderRamp(Ramp):
+    """A ramp stored as one 2D FITS image per read in a folder."""
+
+    def __init__(self, folder: str | os.PathLike, *, hdu: int | str | None = None) -> None:
+        folder = Path(folder)
+        self.path = str(folder)
+        files = sorted(
+            (p for p in folder.iterdir() if p.suffix.lower() in FITS_SUFFIXES and p.is_file()),
+            key=lambda p: natural_sort_key(p.name),
+        )
+        if not files:
+            raise RampInputError(f"{folder}: folder holds no FITS files ({', '.join(FITS_SUFFIXES)})")
+        self.files = files
+        self._images: list[_ScaledImage] = []
+        try:
+            for file in files:
+                image = _ScaledImage(file, hdu, (2,))
+                self._images.append(image)
+                if image.raw.shape != self._images[0].raw.shape:
+                    raise RampInputError(
+                        f"{file}: read is {_shape_text(image.raw.shape)} but {files[0].name} is "
+                        f"{_shape_text(self._images[0].raw.shape)}; all reads must have the same shape"
+                    )
+        except Exception:
+            self.close()
+            raise
+        self.n_reads = len(files)
+        self.n_rows, self.n_cols = self._images[0].raw.shape
+
+    def read_rows(self, start: int, stop: int) -> np.ndarray:
+        self._check_rows(start, stop)
+        out = np.empty((self.n_reads, stop - start, self.n_cols), dtype=np.float32)
+        for k, image in enumerate(self._images):
+            out[k] = image.scaled((slice(start, stop),))
+        return out
+
+    def read_source(self, read_index: int) -> str:
+        return str(self.files[read_index])
+
+    def close(self) -> None:
+        for image in self._images:
+            image.close()
+        self._images = []
+
+
+def open_ramp(
+    path: str | os.PathLike,
+    *,
+    hdu: int | str | None = None,
+    integration: int = 0,
+    min_reads: int = 2,
+) -> Ramp:
+    """Open a ramp from a folder of per-read FITS files, a 3D cube or a 4D cube.
+
+    Parameters
+    ----------
+    path : path-like
+        Folder or FITS file.
+    hdu : int or str, optional
+        HDU index or name holding the data. By default the ``SCI`` extension
+        if present, else the first HDU with data of the right dimension.
+    integration : int
+        Integration to read from a 4D cube.
+    min_reads : int
+        Fewest reads accepted.
+
+    Raises
+    ------
+    RampInputError
+        If the path is missing, is not FITS, is truncated, has the wrong
+        dimensions, mixes read shapes, or has too few reads.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RampInputError(f"{path}: no such file or folder")
+    ramp: Ramp = ReadFolderRamp(path, hdu=hdu) if path.is_dir() else FitsCubeRamp(path, hdu=hdu, integration=integration)
+    if ramp.n_reads < min_reads:
+        ramp.close()
+        raise RampInputError(f"{path}: {ramp.n_reads} read(s), at least {min_reads} are needed to measure a flux")
+    return ramp
+
+
+def natural_sort_key(name: str) -> list:
+    """Sort key that compares digit runs as numbers: ``read_2`` before ``read_10``."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def _open_fits(path: Path) -> fits.HDUList:
+    if not path.is_file():
+        raise RampInputError(f"{path}: no such file")
+    try:
+        return fits.open(path, memmap=True, do_not_scale_image_data=True, mode="readonly")
+    except (OSError, ValueError, IndexError, TypeError) as err:
+        raise RampInputError(f"{path}: not a readable FITS file ({_one_line(err)})") from None
+
+
+def _select_hdu(hdul: fits.HDUList, hdu: int | str | None, ndims: tuple[int, ...], path: Path):
+    wanted = " or ".join(f"{n}D" for n in ndims)
+    if hdu is not None:
+        try:
+            chosen = hdul[hdu]
+        except (KeyError, IndexError):
+            raise RampInputError(f"{path}: no HDU {hdu!r}") from None
+        naxis = chosen.header.get("NAXIS", 0)
+        if naxis not in ndims:
+            raise RampInputError(f"{path}: HDU {hdu!r} holds {naxis}D data, expected {wanted}")
+        return chosen
+    try:
+        candidates = list(hdul)
+    except (OSError, ValueError, IndexError, TypeError) as err:
+        raise RampInputError(f"{path}: not a readable FITS file ({_one_line(err)})") from None
+    named_sci = [h for h in candidates if h.name == "SCI"]
+    for h in named_sci + candidates:
+        if h.header.get("NAXIS", 0) in ndims and h.is_image:
+            return h
+    found = ", ".join(f"{h.name or i}:{h.header.get('NAXIS', 0)}D" for i, h in enumerate(candidates))
+    raise RampInputError(f"{path}: no {wanted} image in the file (HDUs: {found})")
+
+
+def _check_not_truncated(hdu, path: Path) -> None:
+    info = hdu.fileinfo()
+    shape = tuple(hdu.header[f"NAXIS{i}"] for i in range(hdu.header["NAXIS"], 0, -1))
+    nbytes = int(np.prod(shape)) * abs(hdu.header["BITPIX"]) // 8
+    size = path.stat().st_size
+    if info is None or info["datLoc"] + nbytes > size:
+        raise RampInputError(
+            f"{path}: truncated FITS file ({size} bytes, the {_shape_text(shape)} data need "
+            f"{(info or {}).get('datLoc', 0) + nbytes})"
+        )
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return " x ".join(str(n) for n in shape)
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
