@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 
 from hxrg_denoiser.errors import RampInputError
 
@@ -85,14 +87,18 @@ class _ScaledImage:
 
     def __init__(self, path: Path, hdu: int | str | None, ndims: tuple[int, ...]) -> None:
         self.path = path
-        self.hdul = _open_fits(path)
-        try:
-            self.hdu = _select_hdu(self.hdul, hdu, ndims, path)
-            _check_not_truncated(self.hdu, path)
-            self.raw = self.hdu.data
-        except Exception:
-            self.hdul.close()
-            raise
+        # astropy warns (and, with warnings as errors, fails half-way) on truncated files:
+        # our own check below reports them with the file name.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyUserWarning)
+            self.hdul = _open_fits(path)
+            try:
+                self.hdu = _select_hdu(self.hdul, hdu, ndims, path)
+                _check_not_truncated(self.hdu, path)
+                self.raw = self.hdu.data
+            except Exception:
+                self.hdul.close()
+                raise
         header = self.hdu.header
         self.bscale = float(header.get("BSCALE", 1.0))
         self.bzero = float(header.get("BZERO", 0.0))
