@@ -1,4 +1,4 @@
-"""Lazy, memory-mapped readers of up-the-ramp data.
+"""Lazy readers of up-the-ramp data that read only the rows asked for.
 
 Three layouts are understood:
 
@@ -8,7 +8,8 @@ Three layouts are understood:
 * a JWST-style 4D cube ``(integrations, groups, rows, cols)``, usually in the
   ``SCI`` extension, of which one integration is read.
 
-Nothing is loaded until :meth:`Ramp.read_rows` asks for a band of rows, which
+Nothing is loaded until :meth:`Ramp.read_rows` asks for a band of rows (read with
+positioned file reads, not a memory map, so resident memory stays bounded), which
 comes back as float32 with the FITS ``BSCALE``/``BZERO`` applied.
 """
 
@@ -82,39 +83,65 @@ class ArrayRamp(Ramp):
         return np.array(self.data[:, start:stop], dtype=np.float32, copy=True)
 
 
+_BITPIX_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+_COMPRESSED_SUFFIXES = (".gz", ".fz", ".bz2", ".zip", ".xz")
+
+
 class _ScaledImage:
-    """A memory-mapped FITS data array with its BSCALE/BZERO, checked for truncation."""
+    """The data array of one FITS HDU, read band by band from disk with BSCALE/BZERO applied.
+
+    Headers are parsed with astropy; the data are read with positioned reads of
+    only the rows asked for, so memory stays bounded by what the caller holds
+    (a memory map would keep every touched page resident).
+    """
 
     def __init__(self, path: Path, hdu: int | str | None, ndims: tuple[int, ...]) -> None:
         self.path = path
+        if path.suffix.lower() in _COMPRESSED_SUFFIXES:
+            raise RampInputError(f"{path}: compressed files are not supported; decompress it first")
         # astropy warns (and, with warnings as errors, fails half-way) on truncated files:
         # our own check below reports them with the file name.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyUserWarning)
-            self.hdul = _open_fits(path)
+            hdul = _open_fits(path)
             try:
-                self.hdu = _select_hdu(self.hdul, hdu, ndims, path)
-                _check_not_truncated(self.hdu, path)
-                self.raw = self.hdu.data
-            except Exception:
-                self.hdul.close()
-                raise
-        header = self.hdu.header
-        self.bscale = float(header.get("BSCALE", 1.0))
-        self.bzero = float(header.get("BZERO", 0.0))
+                chosen = _select_hdu(hdul, hdu, ndims, path)
+                if isinstance(chosen, fits.CompImageHDU):
+                    raise RampInputError(f"{path}: tile-compressed HDU {chosen.name!r} is not supported; decompress it first")
+                header = chosen.header
+                self.shape = tuple(int(header[f"NAXIS{i}"]) for i in range(header["NAXIS"], 0, -1))
+                self.dtype = np.dtype(_BITPIX_DTYPES[header["BITPIX"]])
+                self.offset = _data_offset(chosen, self.shape, self.dtype, path)
+                self.name = chosen.name or "PRIMARY"
+                self.bscale = float(header.get("BSCALE", 1.0))
+                self.bzero = float(header.get("BZERO", 0.0))
+            finally:
+                hdul.close()
+        self.fd = os.open(path, os.O_RDONLY)
+        self.row_bytes = self.shape[-1] * self.dtype.itemsize
+        self.plane_rows = self.shape[-2]
 
-    def scaled(self, index: tuple) -> np.ndarray:
-        """``raw[index]`` as float32 with the FITS scaling applied."""
-        out = np.asarray(self.raw[index], dtype=np.float32)
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def read_band(self, plane: int, start: int, stop: int, out: np.ndarray) -> None:
+        """Rows ``start:stop`` of 2D plane ``plane`` (leading axes flattened) into ``out`` (float32)."""
+        first_row = plane * self.plane_rows + start
+        n_bytes = (stop - start) * self.row_bytes
+        buffer = os.pread(self.fd, n_bytes, self.offset + first_row * self.row_bytes)
+        if len(buffer) != n_bytes:
+            raise RampInputError(f"{self.path}: file ended while reading rows {start}:{stop}; truncated?")
+        out[...] = np.frombuffer(buffer, dtype=self.dtype).reshape(stop - start, self.shape[-1])
         if self.bscale != 1.0:
             out *= np.float32(self.bscale)
         if self.bzero != 0.0:
             out += np.float32(self.bzero)
-        return out
 
     def close(self) -> None:
-        self.raw = None
-        self.hdul.close()
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class FitsCubeRamp(Ramp):
@@ -123,22 +150,22 @@ class FitsCubeRamp(Ramp):
     def __init__(self, path: str | os.PathLike, *, hdu: int | str | None = None, integration: int = 0) -> None:
         self.path = str(path)
         self._image = _ScaledImage(Path(path), hdu, (3, 4))
-        raw = self._image.raw
-        if raw.ndim == 4:
-            if not 0 <= integration < raw.shape[0]:
+        shape = self._image.shape
+        self._first_plane = 0
+        if len(shape) == 4:
+            if not 0 <= integration < shape[0]:
                 self.close()
-                raise RampInputError(
-                    f"{path}: integration {integration} does not exist (the 4D cube has {raw.shape[0]})"
-                )
-            self._prefix: tuple = (integration,)
-        else:
-            self._prefix = ()
-        self.n_reads, self.n_rows, self.n_cols = raw.shape[-3:]
-        self.hdu_name = self._image.hdu.name or "PRIMARY"
+                raise RampInputError(f"{path}: integration {integration} does not exist (the 4D cube has {shape[0]})")
+            self._first_plane = integration * shape[1]
+        self.n_reads, self.n_rows, self.n_cols = shape[-3:]
+        self.hdu_name = self._image.name
 
     def read_rows(self, start: int, stop: int) -> np.ndarray:
         self._check_rows(start, stop)
-        return self._image.scaled(self._prefix + (slice(None), slice(start, stop)))
+        out = np.empty((self.n_reads, stop - start, self.n_cols), dtype=np.float32)
+        for k in range(self.n_reads):
+            self._image.read_band(self._first_plane + k, start, stop, out[k])
+        return out
 
     def read_source(self, read_index: int) -> str:
         return f"{self.path}[{self.hdu_name}] (read {read_index})"
@@ -165,22 +192,22 @@ class ReadFolderRamp(Ramp):
             for file in files:
                 image = _ScaledImage(file, hdu, (2,))
                 self._images.append(image)
-                if image.raw.shape != self._images[0].raw.shape:
+                if image.shape != self._images[0].shape:
                     raise RampInputError(
-                        f"{file}: read is {_shape_text(image.raw.shape)} but {files[0].name} is "
-                        f"{_shape_text(self._images[0].raw.shape)}; all reads must have the same shape"
+                        f"{file}: read is {_shape_text(image.shape)} but {files[0].name} is "
+                        f"{_shape_text(self._images[0].shape)}; all reads must have the same shape"
                     )
         except Exception:
             self.close()
             raise
         self.n_reads = len(files)
-        self.n_rows, self.n_cols = self._images[0].raw.shape
+        self.n_rows, self.n_cols = self._images[0].shape
 
     def read_rows(self, start: int, stop: int) -> np.ndarray:
         self._check_rows(start, stop)
         out = np.empty((self.n_reads, stop - start, self.n_cols), dtype=np.float32)
         for k, image in enumerate(self._images):
-            out[k] = image.scaled((slice(start, stop),))
+            image.read_band(0, start, stop, out[k])
         return out
 
     def read_source(self, read_index: int) -> str:
@@ -266,16 +293,15 @@ def _select_hdu(hdul: fits.HDUList, hdu: int | str | None, ndims: tuple[int, ...
     raise RampInputError(f"{path}: no {wanted} image in the file (HDUs: {found})")
 
 
-def _check_not_truncated(hdu, path: Path) -> None:
+def _data_offset(hdu, shape: tuple[int, ...], dtype: np.dtype, path: Path) -> int:
+    """Byte offset of the HDU's data; refuses a file too short to hold them."""
     info = hdu.fileinfo()
-    shape = tuple(hdu.header[f"NAXIS{i}"] for i in range(hdu.header["NAXIS"], 0, -1))
-    nbytes = int(np.prod(shape)) * abs(hdu.header["BITPIX"]) // 8
+    nbytes = int(np.prod(shape)) * dtype.itemsize
     size = path.stat().st_size
     if info is None or info["datLoc"] + nbytes > size:
-        raise RampInputError(
-            f"{path}: truncated FITS file ({size} bytes, the {_shape_text(shape)} data need "
-            f"{(info or {}).get('datLoc', 0) + nbytes})"
-        )
+        needed = (info or {}).get("datLoc", 0) + nbytes
+        raise RampInputError(f"{path}: truncated FITS file ({size} bytes, the {_shape_text(shape)} data need {needed})")
+    return int(info["datLoc"])
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
