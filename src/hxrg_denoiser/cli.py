@@ -101,8 +101,59 @@ def build_parser() -> argparse.ArgumentParser:
     add_geometry_arguments(fit)
 
     sub.add_parser("geometries", help="list the readout geometry presets")
+    _add_simulate_parser(sub)
+    _add_inspect_parser(sub)
 
     return parser
+
+
+def _add_simulate_parser(sub) -> None:
+    sim = sub.add_parser(
+        "simulate",
+        help="simulate dark ramps, scenes and science ramps with known truth",
+        description="Simulate HxRG data in the formats real data come in. Example: hxrg simulate science "
+        "--geometry nirps-h4rg --rows 256 --reads 100 --noise h4rg-lab --scene echelle --seed 7 -o OUTDIR "
+        "writes OUTDIR/cube.fits (reads on NAXIS3) and OUTDIR/truth.fits (expected electrons over the ramp).",
+    )
+    sim.add_argument("kind", choices=("dark", "scene", "science"), help="dark ramp, noiseless scene, or both together")
+    sim.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    sim.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
+    sim.add_argument("--geometry", default="nirps-h4rg", metavar="PRESET", help="geometry preset (default nirps-h4rg)")
+    sim.add_argument("--rows", type=int, help="simulate a strip of this many rows of the array (default: all)")
+    sim.add_argument("--cols", type=int, help="with --channels: columns of a custom array")
+    sim.add_argument("--channels", type=int, help="custom geometry: number of output channels (needs --rows and --cols)")
+    sim.add_argument("--no-butterfly", dest="butterfly", action="store_false", help="custom geometry: no reversed channels")
+    sim.add_argument("--reads", type=int, default=100, help="number of reads (default 100)")
+    sim.add_argument("--noise", default="h4rg-lab", help="noise preset: nirspec, h4rg-lab, white, none (default h4rg-lab)")
+    sim.add_argument(
+        "--set", dest="noise_set", action="append", default=[], metavar="LEVEL=VALUE",
+        help="change one noise level, e.g. --set acn=0 --set dark_current=0.01 --set cosmic_ray_rate=5",
+    )
+    sim.add_argument("--scene", default="echelle", help="echelle, stars, flat, none, or a FITS image (default echelle)")
+    sim.add_argument("--p99", type=float, default=30.0, help="echelle/FITS scene: 99th percentile in e- (default 30)")
+    sim.add_argument("--flat-level", type=float, default=30.0, help="flat scene: electrons over the ramp")
+    sim.add_argument("--mirror", action="store_true", help="mirror the scene's reversed channels as the reference code does")
+    sim.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
+    sim.add_argument("--format", dest="layout", choices=("cube", "reads"), default="cube",
+                     help="cube.fits (3D) or reads/read_NNN.fits (one file per read)")
+    sim.add_argument("--dtype", choices=("float32", "uint16"), default="float32", help="output data type")
+    sim.add_argument("--gain", type=float, default=1.0, help="electrons per output unit (default 1)")
+    sim.add_argument("--no-poisson", dest="poisson", action="store_false", help="accumulate the expected charge exactly")
+    sim.add_argument("--oracle", action="store_true", help="also write the ramp without its correlated noise")
+    sim.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _add_inspect_parser(sub) -> None:
+    ins = sub.add_parser(
+        "inspect",
+        help="plot a read, a CDS image and the readout-stream power spectrum of a ramp",
+        description="Write read.png, cds.png and power_spectrum.png for a ramp, to see whether its noise "
+        "looks like HxRG noise.",
+    )
+    add_input_arguments(ins)
+    ins.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the PNG files")
+    ins.add_argument("--overwrite", action="store_true", help="replace PNGs that exist")
+    add_geometry_arguments(ins)
 
 
 def resolve_geometry(args: argparse.Namespace, shape: tuple[int, int], source: str):
@@ -158,6 +209,80 @@ def run_geometries(args: argparse.Namespace) -> int:
             f"{name:<12} {g.n_rows:>5} {g.n_cols:>5} {g.n_channels:>8} {g.channel_width:>5} "
             f"{'yes' if g.butterfly else 'no':>9} {g.frame_time:>8.3f}"
         )
+    return 0
+
+
+def _simulation_geometry(args: argparse.Namespace):
+    from hxrg_denoiser.geometry import ReadoutGeometry, preset
+
+    if args.channels is not None:
+        if args.rows is None or args.cols is None:
+            raise ValueError("--channels needs --rows and --cols for a custom geometry")
+        return ReadoutGeometry(
+            f"custom-{args.rows}x{args.cols}-{args.channels}ch", args.rows, args.cols, args.channels,
+            butterfly=args.butterfly,
+        )
+    return preset(args.geometry, n_rows=args.rows)
+
+
+def _noise_model(args: argparse.Namespace):
+    import dataclasses
+
+    from hxrg_denoiser.simulate.noise import noise_preset
+
+    model = noise_preset(args.noise)
+    known = {f.name for f in dataclasses.fields(model)}
+    changes = {}
+    for item in args.noise_set:
+        key, _, value = item.partition("=")
+        if key not in known or not value:
+            raise ValueError(f"--set {item!r}: expected LEVEL=VALUE with LEVEL one of {sorted(known)}")
+        changes[key] = float(value)
+    return model.replace(**changes), args.noise + "".join(f",{k}={v}" for k, v in changes.items())
+
+
+@command("simulate")
+def run_simulate(args: argparse.Namespace) -> int:
+    """Run ``hxrg simulate``."""
+    from pathlib import Path
+
+    from hxrg_denoiser.simulate.products import SimulationRequest, write_simulation
+    from hxrg_denoiser.simulate.scenes import SCENE_KINDS, Scene, load_scene, make_scene, mirror_channels, scale_scene
+
+    geometry = _simulation_geometry(args)
+    noise, noise_name = _noise_model(args)
+    scene = None
+    if args.kind != "dark":
+        if args.scene in SCENE_KINDS:
+            scene = make_scene(args.scene, geometry, seed=args.seed, p99=args.p99, flat_level=args.flat_level)
+        elif Path(args.scene).suffix.lower() in (".fits", ".fit", ".fts"):
+            scene = scale_scene(load_scene(args.scene, geometry), geometry, p99=args.p99)
+        else:
+            raise ValueError(f"--scene {args.scene!r}: expected one of {SCENE_KINDS} or a FITS file")
+        if args.mirror:
+            scene = Scene(mirror_channels(scene.image, geometry), scene.kind, [], scene.scale)
+    request = SimulationRequest(
+        kind=args.kind, geometry=geometry, n_reads=args.reads, noise=noise, noise_name=noise_name, scene=scene,
+        seed=args.seed, layout=args.layout, dtype=args.dtype, gain=args.gain, poisson=args.poisson, oracle=args.oracle,
+    )
+    start = time.perf_counter()
+    paths = write_simulation(request, args.output, overwrite=args.overwrite, progress=not args.quiet)
+    listed = ", ".join(str(p) for key, p in paths.items() if key != "meta")
+    print(f"{listed}: {args.kind} {geometry.name} {geometry.n_rows} x {geometry.n_cols}, {args.reads} reads, "
+          f"noise {noise_name}, seed {args.seed}, {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+@command("inspect")
+def run_inspect(args: argparse.Namespace) -> int:
+    """Run ``hxrg inspect``."""
+    from hxrg_denoiser.io.ramps import open_ramp
+    from hxrg_denoiser.plots import inspect_ramp
+
+    with open_ramp(args.input, hdu=args.hdu, integration=args.integration) as ramp:
+        geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), args.input)
+        written = inspect_ramp(ramp, geometry, args.output, overwrite=args.overwrite)
+    print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 

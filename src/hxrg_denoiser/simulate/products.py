@@ -1,0 +1,169 @@
+"""Write simulated darks, scenes and science ramps to disk, the way real data come.
+
+``OUTDIR/cube.fits`` (3D, reads on NAXIS3) or ``OUTDIR/reads/read_NNN.fits``,
+``OUTDIR/truth.fits`` (expected electrons over the ramp, same layout as a read)
+and, on request, ``OUTDIR/oracle.fits`` (the ramp without its correlated noise).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from hxrg_denoiser._version import __version__
+from hxrg_denoiser.errors import OutputError
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.output import RampWriter, write_image
+from hxrg_denoiser.simulate.noise import NoiseModel
+from hxrg_denoiser.simulate.ramp import RampSimulator
+from hxrg_denoiser.simulate.scenes import Scene
+
+__all__ = ["SimulationRequest", "write_simulation"]
+
+KINDS = ("dark", "scene", "science")
+
+
+@dataclass(frozen=True)
+class SimulationRequest:
+    """What to simulate and how to write it.
+
+    Attributes
+    ----------
+    kind : {"dark", "scene", "science"}
+    geometry : ReadoutGeometry
+    n_reads : int
+    noise : NoiseModel
+    noise_name : str
+        Label of the noise model for headers.
+    scene : Scene or None
+        Required for ``scene`` and ``science``.
+    seed : int
+    layout : {"cube", "reads"}
+    dtype : {"float32", "uint16"}
+    gain : float
+        Electrons per output unit.
+    poisson : bool
+    oracle : bool
+        Also write the ramp without correlated noise.
+    """
+
+    kind: str
+    geometry: ReadoutGeometry
+    n_reads: int
+    noise: NoiseModel
+    noise_name: str = "custom"
+    scene: Scene | None = None
+    seed: int = 0
+    layout: str = "cube"
+    dtype: str = "float32"
+    gain: float = 1.0
+    poisson: bool = True
+    oracle: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind != "dark" and self.scene is None:
+            raise ValueError(f"a {self.kind} simulation needs a scene")
+        if self.n_reads < 1:
+            raise ValueError(f"--reads must be >= 1, got {self.n_reads}")
+
+    def header(self) -> dict:
+        """Provenance keywords."""
+        g = self.geometry
+        return {
+            "ORIGIN": ("hxrg-denoiser", "simulated data"),
+            "HXRGVER": (__version__, "hxrg-denoiser version"),
+            "SIMKIND": (self.kind, "dark, scene or science"),
+            "GEOMETRY": (g.name, "readout geometry"),
+            "NCHAN": (g.n_channels, "output channels"),
+            "BUTTERFL": (g.butterfly, "odd channels read in reverse"),
+            "FRMTIME": (g.frame_time, "[s] frame time"),
+            "NOISE": (self.noise_name, "noise preset"),
+            "SEED": (self.seed, "random seed"),
+            "SCENE": (self.scene.kind if self.scene is not None else "none", "scene kind"),
+            "POISSON": (self.poisson, "Poisson accumulation of charge"),
+        }
+
+
+def _outputs(request: SimulationRequest, outdir: Path) -> dict[str, Path]:
+    ramp_name = "cube.fits" if request.layout == "cube" else "reads"
+    paths = {}
+    if request.kind != "scene":
+        paths["ramp"] = outdir / ramp_name
+        if request.oracle:
+            paths["oracle"] = outdir / ("oracle.fits" if request.layout == "cube" else "oracle_reads")
+    if request.kind != "dark":
+        paths["truth"] = outdir / "truth.fits"
+    paths["meta"] = outdir / "simulation.json"
+    return paths
+
+
+def write_simulation(
+    request: SimulationRequest, outdir: str | os.PathLike, *, overwrite: bool = False, progress: bool = False
+) -> dict[str, Path]:
+    """Simulate and write the products of ``request`` into ``outdir``; returns their paths.
+
+    Reads are generated and written one at a time, so memory stays at a few
+    frames whatever the ramp size. Each product is written to a temporary
+    name and renamed when complete; existing products are refused unless
+    ``overwrite``.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = _outputs(request, outdir)
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not overwrite:
+        raise OutputError(f"{existing[0]}: output exists; pass --overwrite to replace it")
+    g = request.geometry
+    header = request.header()
+    if "ramp" in paths:
+        simulator = RampSimulator(
+            g, request.n_reads, request.noise, seed=request.seed, poisson=request.poisson,
+            scene=None if request.scene is None or request.kind == "dark" else request.scene.image,
+        )
+        options = dict(layout=request.layout, dtype=request.dtype, gain=request.gain, overwrite=overwrite)
+        writer = RampWriter(paths["ramp"], request.n_reads, g.shape, header=header, **options)
+        oracle = RampWriter(paths["oracle"], request.n_reads, g.shape, header=header, **options) if request.oracle else None
+        try:
+            reads = tqdm(simulator.reads(), total=request.n_reads, desc=f"simulate {request.kind}", unit="read",
+                         disable=not progress)
+            for read in reads:
+                writer.write(read.data)
+                if oracle is not None:
+                    oracle.write(read.data - read.correlated)
+            writer.close()
+            if oracle is not None:
+                oracle.close()
+        except BaseException:
+            writer.abort()
+            if oracle is not None:
+                oracle.abort()
+            raise
+    if "truth" in paths:
+        truth_header = {**header, "BUNIT": ("e-", "expected electrons over the ramp"), "NREADS": request.n_reads}
+        write_image(paths["truth"], request.scene.image.astype(np.float32), header=truth_header, overwrite=overwrite)
+    meta = {
+        "kind": request.kind,
+        "geometry": g.to_dict(),
+        "n_reads": request.n_reads,
+        "noise": request.noise_name,
+        "noise_levels": request.noise.to_dict(),
+        "seed": request.seed,
+        "scene": request.scene.kind if request.scene is not None else None,
+        "scene_scale": float(request.scene.scale) if request.scene is not None else None,
+        "layout": request.layout,
+        "dtype": request.dtype,
+        "gain": request.gain,
+        "version": __version__,
+        "files": {k: p.name for k, p in paths.items() if k != "meta"},
+    }
+    tmp = paths["meta"].with_name(".simulation.json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, paths["meta"])
+    return paths
