@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -21,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from tqdm import tqdm
+
+from timing import time_command
 
 
 def write_ramp(folder: Path, n_reads: int, size: int, seed: int = 0) -> None:
@@ -33,17 +33,6 @@ def write_ramp(folder: Path, n_reads: int, size: int, seed: int = 0) -> None:
         read = bias + (k + 1) * flux + rng.standard_normal((size, size), dtype=np.float32) * 6.0
         hdu = fits.PrimaryHDU(np.clip(read, 0, 65535).astype(np.uint16))
         hdu.writeto(folder / f"read_{k:03d}.fits", overwrite=True)
-
-
-def time_command(command: list[str]) -> dict:
-    """Run ``command`` under ``/usr/bin/time -v``; return wall seconds and peak RSS in MB."""
-    result = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        sys.exit(f"benchmark command failed:\n{result.stdout}\n{result.stderr}")
-    wall = re.search(r"Elapsed \(wall clock\) time .*: (?:(\d+):)?(\d+):([\d.]+)", result.stderr)
-    hours, minutes, seconds = (float(g) if g else 0.0 for g in wall.groups())
-    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1))
-    return {"wall_s": hours * 3600 + minutes * 60 + seconds, "peak_rss_mb": rss_kb / 1024, "stdout": result.stdout.strip()}
 
 
 def main() -> None:

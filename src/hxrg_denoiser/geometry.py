@@ -159,7 +159,11 @@ class ReadoutGeometry:
         step ``x0`` happened at the same time.
         """
         self._check_columns(image)
-        return image[..., self.readout_column_index]
+        readout = image.reshape(image.shape[:-1] + (self.n_channels, self.channel_width)).copy()
+        reversed_channels = self._reversed_channels
+        if reversed_channels.size:
+            readout[..., reversed_channels, :] = readout[..., reversed_channels, ::-1]
+        return readout
 
     def to_image_order(self, readout: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`to_readout_order`: ``(..., n_channels, channel_width)`` to ``(..., n_cols)``."""
@@ -168,9 +172,15 @@ class ReadoutGeometry:
                 f"geometry {self.name!r}: readout array ends in {readout.shape[-2:]}, "
                 f"expected ({self.n_channels}, {self.channel_width})"
             )
-        image = np.empty(readout.shape[:-2] + (self.n_cols,), dtype=readout.dtype)
-        image[..., self.readout_column_index] = readout
-        return image
+        image = readout.copy()
+        reversed_channels = self._reversed_channels
+        if reversed_channels.size:
+            image[..., reversed_channels, :] = image[..., reversed_channels, ::-1]
+        return image.reshape(readout.shape[:-2] + (self.n_cols,))
+
+    @cached_property
+    def _reversed_channels(self) -> np.ndarray:
+        return np.array([c for c in range(self.n_channels) if self.channel_reversed(c)], dtype=int)
 
     def pixel_read_times(self) -> np.ndarray:
         """Time of each readout step within a frame, shape ``(n_rows, channel_width)``, seconds."""

@@ -1,0 +1,29 @@
+import pytest
+
+from hxrg_denoiser.cli import main
+from hxrg_denoiser.demo import run_demo
+
+
+def test_demo_runs_end_to_end_and_oracle_beats_utr(tmp_path):
+    result = run_demo(tmp_path / "demo", rows=40, n_reads=12, progress=False)
+    errors = result.errors
+    assert set(errors) == {"cds", "utr", "utr_ref_seed", "utr_ref_smoothed", "oracle"}
+    assert errors["oracle"].robust_sigma < errors["utr"].robust_sigma < errors["cds"].robust_sigma
+    for name in ("report.md", "comparison.png", "images/utr.fits", "data/cube.fits", "data/truth.fits"):
+        assert (tmp_path / "demo" / name).exists(), name
+    assert "| oracle |" in (tmp_path / "demo" / "report.md").read_text()
+
+
+def test_demo_cli_refuses_to_overwrite(tmp_path, capsys):
+    args = ["demo", "--out", str(tmp_path / "d"), "--rows", "24", "--reads", "4", "-q"]
+    assert main(args) == 0
+    assert "| utr |" in capsys.readouterr().out
+    assert main(args) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(args + ["--overwrite"]) == 0
+
+
+@pytest.mark.slow
+def test_demo_default_size(tmp_path):
+    result = run_demo(tmp_path / "demo", progress=False)
+    assert result.errors["oracle"].robust_sigma < result.errors["utr_ref_seed"].robust_sigma
