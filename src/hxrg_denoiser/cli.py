@@ -103,6 +103,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("geometries", help="list the readout geometry presets")
     _add_simulate_parser(sub)
     _add_inspect_parser(sub)
+    _add_model_parsers(sub)
+    bench = sub.add_parser(
+        "bench",
+        help="measure every estimator against the truth: built-in suite or your darks + a true scene",
+        description="Benchmark CDS, UTR, reference-corrected UTR, the oracle and any trained model against the truth. "
+        "Examples: hxrg bench --suite bench-v1 --out DIR;  hxrg bench --darks darks/ --scene truth.fits "
+        "--geometry nirps-h4rg --out DIR. Writes report.md, metrics.json and PNG figures.",
+    )
+    source = bench.add_mutually_exclusive_group(required=True)
+    source.add_argument("--suite", help="built-in suite: bench-v1, or bench-v1-quick (3 cases)")
+    source.add_argument("--darks", help="your dark ramp (folder of reads, 3D or 4D cube); needs --scene")
+    bench.add_argument("--scene", help="with --darks: true scene, expected electrons over the ramp (FITS)")
+    bench.add_argument("--out", required=True, help="output folder")
+    bench.add_argument("--model", action="append", default=[], metavar="PATH", help="trained model to evaluate (repeatable)")
+    bench.add_argument("--seed", type=int, default=0, help="with --darks: seed of the Poisson accumulation")
+    bench.add_argument("--gain", type=float, default=1.0, help="with --darks: electrons per unit of the darks")
+    bench.add_argument("--rows", type=int, help="suite: rows of the strip (default 264)")
+    bench.add_argument("--reads", type=int, help="suite: number of reads (default 100)")
+    bench.add_argument("--overwrite", action="store_true", help="replace an earlier benchmark in that folder")
+    bench.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_geometry_arguments(bench)
     demo = sub.add_parser(
         "demo",
         help="the main job on a simulated exposure: every method against the truth",
@@ -155,6 +176,55 @@ def _add_simulate_parser(sub) -> None:
     sim.add_argument("--no-poisson", dest="poisson", action="store_false", help="accumulate the expected charge exactly")
     sim.add_argument("--oracle", action="store_true", help="also write the ramp without its correlated noise")
     sim.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _add_model_parsers(sub) -> None:
+    den = sub.add_parser(
+        "denoise",
+        help="flux image predicted by a trained model",
+        description="Apply a trained model to a ramp, streamed by row strips. "
+        "Example: hxrg denoise cube.fits --model runs/payeur -o flux.fits --geometry nirps-h4rg",
+    )
+    add_input_arguments(den)
+    den.add_argument("--model", required=True, help="model: a training run folder or NAME.safetensors (with NAME.json)")
+    den.add_argument("-o", "--output", required=True, help="output FITS file")
+    den.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
+    den.add_argument("--strip-rows", type=int, default=64, help="rows read at a time (memory only)")
+    den.add_argument("--batch-rows", type=int, default=16, help="rows per network call (memory only)")
+    den.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    den.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: faster on AMX CPUs and GPUs")
+    den.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_geometry_arguments(den)
+
+    tr = sub.add_parser(
+        "train",
+        help="train a network on darks plus scenes",
+        description="Train a model on samples built on the fly from dark ramps (files, or simulated) and scenes. "
+        "Example: hxrg train --model payeur2022 --simulate-darks 2 --scene echelle --out runs/payeur",
+    )
+    tr.add_argument("--model", default="payeur2022", help="architecture (see `hxrg models`)")
+    tr.add_argument("--model-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="change an architecture setting, e.g. --model-set gru_units=32 (small test runs)")
+    tr.add_argument("--darks", nargs="+", default=[], help="dark ramps (folders of reads, 3D or 4D cubes)")
+    tr.add_argument("--simulate-darks", type=int, default=0, metavar="N", help="simulate N dark strips instead")
+    tr.add_argument("--noise", default="h4rg-lab", help="noise preset of simulated darks")
+    tr.add_argument("--rows", type=int, default=136, help="rows of simulated dark strips (default 136)")
+    tr.add_argument("--reads", type=int, default=100, help="reads of simulated darks (default 100)")
+    tr.add_argument("--scene", nargs="+", default=["echelle"], help="scene kinds (echelle, stars, flat) or FITS files")
+    tr.add_argument("--out", required=True, help="run folder (checkpoints, model, loss curve)")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out")
+    tr.add_argument("--epochs", type=int, default=50)
+    tr.add_argument("--steps-per-epoch", type=int, default=219)
+    tr.add_argument("--batch-size", type=int, default=16)
+    tr.add_argument("--lr", type=float, default=2e-3)
+    tr.add_argument("--lr-decay", type=float, default=0.98)
+    tr.add_argument("--val-samples", type=int, default=500)
+    tr.add_argument("--seed", type=int, default=1, help="training seed (bench-v1 seeds are refused)")
+    tr.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_geometry_arguments(tr)
+
+    sub.add_parser("models", help="list the architectures and shipped models with their parameter counts")
 
 
 def _add_inspect_parser(sub) -> None:
@@ -297,6 +367,133 @@ def run_inspect(args: argparse.Namespace) -> int:
         geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), args.input)
         written = inspect_ramp(ramp, geometry, args.output, overwrite=args.overwrite)
     print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+@command("denoise")
+def run_denoise(args: argparse.Namespace) -> int:
+    """Run ``hxrg denoise``."""
+    from hxrg_denoiser.inference import denoise_ramp
+    from hxrg_denoiser.io.output import check_output_path, write_flux_image
+    from hxrg_denoiser.io.ramps import open_ramp
+    from hxrg_denoiser.models.registry import load_model
+
+    check_output_path(args.output, overwrite=args.overwrite)
+    model, spec = load_model(args.model)
+    start = time.perf_counter()
+    with open_ramp(args.input, hdu=args.hdu, integration=args.integration) as ramp:
+        if args.geometry is None and args.channels is None:
+            geometry = spec.readout_geometry.with_rows(ramp.n_rows)
+            if geometry.n_cols != ramp.n_cols:
+                raise ValueError(f"{args.input}: reads have {ramp.n_cols} columns, model {spec.name!r} expects "
+                                 f"{geometry.n_cols}; give --geometry or --channels")
+        else:
+            geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), args.input)
+        image = denoise_ramp(ramp, model, spec, geometry, strip_rows=args.strip_rows, batch_rows=args.batch_rows,
+                             device=args.device, precision=args.precision, progress=not args.quiet)
+    write_flux_image(args.output, image, overwrite=args.overwrite)
+    print(f"{args.output}: {spec.name} ({spec.architecture}) on {ramp.n_reads} reads, {geometry.name} "
+          f"{geometry.n_rows} x {geometry.n_cols}, {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _parse_settings(items: list[str], option: str) -> dict:
+    settings = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not value:
+            raise ValueError(f"{option} {item!r}: expected KEY=VALUE")
+        settings[key] = float(value) if "." in value or "e" in value.lower() else int(value)
+    return settings
+
+
+@command("train")
+def run_train(args: argparse.Namespace) -> int:
+    """Run ``hxrg train``."""
+    import dataclasses
+    from pathlib import Path
+
+    from hxrg_denoiser.geometry import preset
+    from hxrg_denoiser.io.ramps import open_ramp
+    from hxrg_denoiser.models.registry import ARCHITECTURES, ModelSpec
+    from hxrg_denoiser.simulate.scenes import load_scene, scale_scene
+    from hxrg_denoiser.training.data import RibbonSampler
+    from hxrg_denoiser.training.recipes import simulated_darks, training_scenes
+    from hxrg_denoiser.training.trainer import TrainConfig, train
+
+    if args.model not in ARCHITECTURES:
+        raise ValueError(f"--model {args.model!r}: unknown architecture; choose one of {sorted(ARCHITECTURES)}")
+    if bool(args.darks) == bool(args.simulate_darks):
+        raise ValueError("give either --darks PATH ... or --simulate-darks N")
+    if args.darks:
+        darks = [open_ramp(path) for path in args.darks]
+        geometry = resolve_geometry(args, (darks[0].n_rows, darks[0].n_cols), args.darks[0])
+    else:
+        geometry = preset(args.geometry or "nirps-h4rg", n_rows=args.rows)
+        darks = simulated_darks(geometry, args.simulate_darks, args.reads, args.noise, args.seed)
+    kinds = [s for s in args.scene if not s.lower().endswith((".fits", ".fit"))]
+    scenes = training_scenes(geometry, kinds, args.seed) if kinds else []
+    scenes += [scale_scene(load_scene(path, geometry), geometry).image for path in args.scene if path not in kinds]
+    _, config_class = ARCHITECTURES[args.model]
+    model_config = dataclasses.replace(
+        config_class(n_channels=geometry.n_channels, positions=geometry.channel_width,
+                     n_reference=2 * geometry.ref_border), **_parse_settings(args.model_set, "--model-set"))
+    spec = ModelSpec(
+        architecture=args.model, config=model_config.to_dict(), geometry=geometry.to_dict(),
+        n_reads=model_config.n_reads, label_reads=darks[0].n_reads, name=Path(args.out).name or args.model,
+        training={"darks": [d.path for d in darks], "scenes": args.scene, "noise": args.noise, "seed": args.seed},
+    )
+    sampler = RibbonSampler(darks, scenes, geometry, n_reads=spec.n_reads, refcorr=spec.refcorr,
+                            input_scale=spec.input_scale, label_scale=spec.label_scale)
+    config = TrainConfig(epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
+                         learning_rate=args.lr, lr_decay=args.lr_decay, validation_samples=args.val_samples,
+                         seed=args.seed, device=args.device)
+    try:
+        state = train(sampler, spec, config, args.out, resume=args.resume, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"hxrg train: interrupted; checkpoint saved, continue with --resume --out {args.out}", file=sys.stderr)
+        return 130
+    for record in state["history"]:
+        print(f"epoch {record['epoch'] + 1}: train loss {record['train_loss']:.4g}, "
+              f"validation loss {record['validation_loss']:.4g}")
+    print(f"wrote {args.out}/model.safetensors, model.json, loss.png")
+    return 0
+
+
+@command("models")
+def run_models(args: argparse.Namespace) -> int:
+    """Run ``hxrg models``."""
+    from hxrg_denoiser.models.registry import catalogue
+
+    print(f"{'name':<24} {'kind':<28} {'parameters':>12}")
+    for name, kind, count in catalogue():
+        print(f"{name:<24} {kind:<28} {count:>12,}")
+    return 0
+
+
+@command("bench")
+def run_bench_command(args: argparse.Namespace) -> int:
+    """Run ``hxrg bench``."""
+    from hxrg_denoiser.bench.command import run_bench, suite_cases, user_case
+    from hxrg_denoiser.models.registry import model_method
+
+    if args.darks is not None:
+        if args.scene is None:
+            raise ValueError("--darks needs --scene TRUTH.fits")
+        cases = user_case(args.darks, args.scene, lambda shape, src: resolve_geometry(args, shape, src),
+                          seed=args.seed, gain=args.gain)
+        suite = "user"
+    else:
+        cases = suite_cases(args.suite, n_rows=args.rows, n_reads=args.reads)
+        suite = args.suite
+    models = [model_method(path) for path in args.model]
+    command_line = "hxrg " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("hxrg") else "hxrg bench"
+    results = run_bench(cases, args.out, suite=suite, models=models, command=command_line, overwrite=args.overwrite,
+                        progress=not args.quiet)
+    for result in results:
+        sigma = {m: v["pixel_robust_sigma"] for m, v in result.metrics.items()}
+        print(f"{result.name}: " + ", ".join(f"{m} {s:.3f}" for m, s in sigma.items()))
+    print(f"wrote {args.out}/report.md, metrics.json and figures")
     return 0
 
 

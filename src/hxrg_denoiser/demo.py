@@ -21,6 +21,7 @@ from hxrg_denoiser.fitting import FitOptions, FluxImage, fit_ramp
 from hxrg_denoiser.geometry import preset
 from hxrg_denoiser.io.output import atomic_output, write_flux_image
 from hxrg_denoiser.io.ramps import open_ramp
+from hxrg_denoiser.plots import plot_error_images, save_figure
 from hxrg_denoiser.simulate.noise import noise_preset
 from hxrg_denoiser.simulate.products import SimulationRequest, write_simulation
 from hxrg_denoiser.simulate.scenes import make_scene
@@ -88,7 +89,8 @@ def run_demo(
     (outdir / "images").mkdir(exist_ok=True)
     for name, image in images.items():
         write_flux_image(outdir / "images" / f"{name}.fits", image, overwrite=overwrite)
-    _comparison_figure(images, scene.image, science, outdir / "comparison.png", overwrite=overwrite)
+    figure = plot_error_images({name: image.sci for name, image in images.items()}, scene.image, science)
+    save_figure(figure, outdir / "comparison.png", overwrite=overwrite)
     result = DemoResult(errors, outdir, time.perf_counter() - start)
     report = (
         f"# hxrg demo\n\nSimulated NIRPS-like echelle exposure: {geometry.n_rows} x {geometry.n_cols} pixels, "
@@ -100,34 +102,3 @@ def run_demo(
     with atomic_output(outdir / "report.md", overwrite=True) as tmp:
         tmp.write_text(report)
     return result
-
-
-def _comparison_figure(
-    images: dict[str, FluxImage], truth: np.ndarray, science: np.ndarray, path: Path, *, overwrite: bool
-) -> None:
-    import matplotlib.pyplot as plt
-
-    from hxrg_denoiser.plots import plot_image
-
-    names = list(images)
-    fig, axes = plt.subplots(len(names) + 2, 1, figsize=(11, 2.2 * (len(names) + 2)), constrained_layout=True)
-    plot_image(truth, ax=axes[0], title="true scene", units="e-")
-    limit = 3 * np.nanstd((images["oracle"].sci - truth)[science])
-    for ax, name in zip(axes[1:], names):
-        error = np.where(science, images[name].sci - truth, np.nan)
-        artist = ax.imshow(error, origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto",
-                           interpolation="nearest")
-        fig.colorbar(artist, ax=ax, label="e-")
-        ax.set_title(f"{name}: estimate - truth")
-        ax.set_ylabel("row")
-    hist_ax = axes[-1]
-    bins = np.linspace(-limit * 1.5, limit * 1.5, 121)
-    for name in names:
-        hist_ax.hist((images[name].sci - truth)[science], bins=bins, histtype="step", label=name, density=True)
-    hist_ax.set_xlabel("estimate - truth (e- over the ramp)")
-    hist_ax.set_ylabel("pixel density")
-    hist_ax.set_yscale("log")
-    hist_ax.legend(ncol=len(names))
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)

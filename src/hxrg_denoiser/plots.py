@@ -18,7 +18,59 @@ import numpy as np  # noqa: E402
 from hxrg_denoiser.geometry import ReadoutGeometry  # noqa: E402
 from hxrg_denoiser.io.ramps import Ramp  # noqa: E402
 
-__all__ = ["plot_image", "readout_power_spectrum", "plot_readout_power_spectrum", "inspect_ramp"]
+__all__ = [
+    "plot_image",
+    "readout_power_spectrum",
+    "plot_readout_power_spectrum",
+    "inspect_ramp",
+    "plot_error_images",
+    "plot_error_histogram",
+    "save_figure",
+]
+
+
+def save_figure(fig, path: str | os.PathLike, *, overwrite: bool = False, dpi: int = 90) -> Path:
+    """Save ``fig`` as PNG atomically and close it."""
+    from hxrg_denoiser.io.output import atomic_output
+
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_error_histogram(estimates: dict[str, np.ndarray], truth: np.ndarray, mask: np.ndarray, *, ax=None, limit: float):
+    """Histograms of ``estimate - truth`` over ``mask`` for each method, log density."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    bins = np.linspace(-1.5 * limit, 1.5 * limit, 121)
+    artists = []
+    for name, estimate in estimates.items():
+        artists.append(ax.hist((estimate - truth)[mask], bins=bins, histtype="step", label=name, density=True)[2])
+    ax.set_xlabel("estimate - truth (e- over the ramp)")
+    ax.set_ylabel("pixel density")
+    ax.set_yscale("log")
+    ax.legend(ncol=min(len(estimates), 4), fontsize="small")
+    return artists
+
+
+def plot_error_images(estimates: dict[str, np.ndarray], truth: np.ndarray, mask: np.ndarray, *, title: str = ""):
+    """Figure: the true scene, each method's error image on a common scale, and the error histograms."""
+    names = list(estimates)
+    fig, axes = plt.subplots(len(names) + 2, 1, figsize=(11, 2.2 * (len(names) + 2)), constrained_layout=True)
+    plot_image(truth, ax=axes[0], title=f"{title} true scene".strip(), units="e-")
+    reference = estimates.get("oracle", estimates[names[-1]])
+    limit = 3 * np.nanstd((reference - truth)[mask])
+    for ax, name in zip(axes[1:], names):
+        error = np.where(mask, estimates[name] - truth, np.nan)
+        artist = ax.imshow(error, origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto",
+                           interpolation="nearest")
+        fig.colorbar(artist, ax=ax, label="e-")
+        ax.set_title(f"{name}: estimate - truth")
+        ax.set_ylabel("row")
+    axes[-2].set_xlabel("column (pixels)")
+    plot_error_histogram(estimates, truth, mask, ax=axes[-1], limit=limit)
+    return fig
 
 
 def plot_image(image: np.ndarray, *, ax=None, title: str = "", units: str = "e-", percentiles=(1, 99)):

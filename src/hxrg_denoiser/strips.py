@@ -166,11 +166,17 @@ class StripStream:
             non_finite = non_finite[strip.core]
         else:
             non_finite = np.zeros(core_raw.shape[1:], dtype=bool)
+        return StripData(strip, self.correct(raw, strip), first_saturated, non_finite)
+
+    def correct(self, raw: np.ndarray, strip: Strip) -> np.ndarray:
+        """Convert rows ``strip.halo_start:halo_stop`` of raw reads to electrons and correct them (in place).
+
+        Returns the core rows, shape ``(n_reads, strip.stop - strip.start, n_cols)``.
+        """
         raw *= self.gain
-        electrons = correct_reference_pixels(
+        return correct_reference_pixels(
             raw, self.geometry, self.refcorr, row_start=strip.halo_start, levels=self.levels, core=strip.core
         )
-        return StripData(strip, electrons, first_saturated, non_finite)
 
     def _first_saturated(self, core_raw: np.ndarray) -> np.ndarray:
         n_reads = core_raw.shape[0]

@@ -74,10 +74,19 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
         "NREADS": (meta["n_reads"], "number of reads in the ramp"),
         "GEOMETRY": (meta["geometry"], "readout geometry"),
         "GAIN": (meta["gain"], "electrons per input unit"),
-        "RDNOISE": (round(float(meta["read_noise"]), 4), "[e-] white read noise per read used for ERR"),
+        "RDNOISE": (round(float(meta["read_noise"]), 4), "[e-] white read noise per read used for ERR")
+        if np.isfinite(meta["read_noise"])
+        else None,
         "FRMTIME": (meta["frame_time"], "[s] frame time"),
         "INPUT": (os.path.basename(meta["input"].rstrip("/"))[:60], "input ramp"),
     }
+    if "model" in meta:
+        cards["MODEL"] = (meta["model"], "denoising model")
+        cards["ARCH"] = (meta["architecture"], "model architecture")
+        cards["MODELVER"] = (meta["model_version"], "package version the model was trained with")
+        cards["LABREADS"] = (meta["label_reads"], "SCI is electrons over this many frames")
+        cards["PRECISN"] = (meta["precision"], "inference precision")
+    cards = {k: v for k, v in cards.items() if v is not None}
     cards.update(extra or {})
     primary = fits.PrimaryHDU(header=_header(cards))
     units = meta["units"]

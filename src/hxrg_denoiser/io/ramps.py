@@ -27,7 +27,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from hxrg_denoiser.errors import RampInputError
 
-__all__ = ["Ramp", "ArrayRamp", "FitsCubeRamp", "ReadFolderRamp", "open_ramp", "natural_sort_key"]
+__all__ = ["Ramp", "ArrayRamp", "FitsCubeRamp", "ReadFolderRamp", "FirstReads", "open_ramp", "natural_sort_key"]
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts")
 
@@ -310,3 +310,23 @@ def _shape_text(shape: tuple[int, ...]) -> str:
 
 def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
+
+
+class FirstReads(Ramp):
+    """The first ``n_reads`` reads of another ramp (for noise-versus-reads curves)."""
+
+    def __init__(self, ramp: Ramp, n_reads: int) -> None:
+        if not 1 <= n_reads <= ramp.n_reads:
+            raise ValueError(f"{ramp.path}: cannot take {n_reads} of {ramp.n_reads} reads")
+        self.ramp = ramp
+        self.path = ramp.path
+        self.n_reads, self.n_rows, self.n_cols = n_reads, ramp.n_rows, ramp.n_cols
+
+    def read_rows(self, start: int, stop: int) -> np.ndarray:
+        if isinstance(self.ramp, ArrayRamp):
+            self._check_rows(start, stop)
+            return np.array(self.ramp.data[: self.n_reads, start:stop], dtype=np.float32, copy=True)
+        return self.ramp.read_rows(start, stop)[: self.n_reads]
+
+    def read_source(self, read_index: int) -> str:
+        return self.ramp.read_source(read_index)

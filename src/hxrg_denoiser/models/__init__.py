@@ -1,0 +1,6 @@
+"""Network architectures, model files and the catalogue of available models."""
+
+from hxrg_denoiser.models.payeur2022 import Payeur2022, Payeur2022Config
+from hxrg_denoiser.models.registry import ARCHITECTURES, ModelSpec, build_model, catalogue, load_model, save_model
+
+__all__ = ["Payeur2022", "Payeur2022Config", "ARCHITECTURES", "ModelSpec", "build_model", "load_model", "save_model", "catalogue"]

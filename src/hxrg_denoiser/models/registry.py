@@ -1,0 +1,149 @@
+"""Model files and the catalogue of architectures.
+
+A model is two files side by side, no pickle: ``NAME.safetensors`` (weights)
+and ``NAME.json`` (:class:`ModelSpec`: architecture and its configuration,
+readout geometry, reads, normalisation, reference correction, package
+version). A training run folder holds ``model.safetensors`` + ``model.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from hxrg_denoiser._version import __version__
+from hxrg_denoiser.errors import HxrgError
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.output import atomic_output
+from hxrg_denoiser.models.payeur2022 import Payeur2022, Payeur2022Config
+
+__all__ = ["ARCHITECTURES", "ModelSpec", "build_model", "save_model", "load_model", "model_method", "catalogue"]
+
+ARCHITECTURES = {"payeur2022": (Payeur2022, Payeur2022Config)}
+
+
+class ModelFileError(HxrgError, ValueError):
+    """A model file is missing, unreadable or does not fit the data."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild and apply a model, saved as JSON beside the weights.
+
+    Attributes
+    ----------
+    architecture : str
+    config : dict
+        Architecture configuration (e.g. :class:`Payeur2022Config` fields).
+    geometry : dict
+        :class:`ReadoutGeometry` it was trained for (rows may differ at inference).
+    n_reads : int
+        Reads the network takes (the first ones of a ramp).
+    label_reads : int
+        Reads of the training ramps: outputs are electrons accumulated over that many frames.
+    input_scale, label_scale : float
+        Ribbons are multiplied by ``input_scale``; outputs divided by ``label_scale``.
+    refcorr : str
+        Reference correction applied before the ribbons.
+    name : str
+    version : str
+        Package version that wrote the file.
+    training : dict
+        Recipe, seeds, epochs and final losses, for the record.
+    """
+
+    architecture: str
+    config: dict
+    geometry: dict
+    n_reads: int
+    label_reads: int
+    input_scale: float = 1.0 / 90.0
+    label_scale: float = 1.0 / 60.0
+    refcorr: str = "seed"
+    name: str = "model"
+    version: str = __version__
+    training: dict = field(default_factory=dict)
+
+    @property
+    def readout_geometry(self) -> ReadoutGeometry:
+        return ReadoutGeometry.from_dict(self.geometry)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def build_model(spec: ModelSpec) -> torch.nn.Module:
+    """A new model of ``spec.architecture`` with random weights."""
+    try:
+        model_class, config_class = ARCHITECTURES[spec.architecture]
+    except KeyError:
+        raise ModelFileError(f"unknown architecture {spec.architecture!r}; known: {sorted(ARCHITECTURES)}") from None
+    return model_class(config_class(**spec.config))
+
+
+def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.safetensors"
+    if path.suffix == ".json":
+        path = path.with_suffix(".safetensors")
+    return path, path.with_suffix(".json")
+
+
+def save_model(path: str | os.PathLike, model: torch.nn.Module, spec: ModelSpec, *, overwrite: bool = True) -> Path:
+    """Write ``model`` weights (safetensors) and ``spec`` (JSON) atomically."""
+    weights, meta = _paths(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_output(weights, overwrite=overwrite) as tmp:
+        save_file(state, str(tmp), metadata={"architecture": spec.architecture, "version": spec.version})
+    with atomic_output(meta, overwrite=overwrite) as tmp:
+        tmp.write_text(spec.to_json())
+    return weights
+
+
+def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelSpec]:
+    """Rebuild a model from its files (a run folder, ``NAME.safetensors`` or ``NAME.json``), in eval mode."""
+    weights, meta = _paths(path)
+    for needed in (weights, meta):
+        if not needed.is_file():
+            raise ModelFileError(f"{needed}: model file not found")
+    try:
+        spec = ModelSpec(**json.loads(meta.read_text()))
+    except (json.JSONDecodeError, TypeError) as err:
+        raise ModelFileError(f"{meta}: not a model description ({err})") from None
+    model = build_model(spec)
+    try:
+        model.load_state_dict(load_file(str(weights)))
+    except Exception as err:  # safetensors raises several types for corrupt files
+        raise ModelFileError(f"{weights}: weights do not fit architecture {spec.architecture!r} ({err})") from None
+    return model.to(device).eval(), spec
+
+
+def model_method(path: str | os.PathLike):
+    """A benchmark :class:`~hxrg_denoiser.bench.runner.Method` that denoises with the model at ``path``."""
+    from hxrg_denoiser.bench.runner import Method
+    from hxrg_denoiser.inference import denoise_ramp
+
+    model, spec = load_model(path)
+
+    def run(ramp, geometry):
+        return denoise_ramp(ramp, model, spec, geometry).sci
+
+    return Method(spec.name, run, min_reads=spec.n_reads)
+
+
+def catalogue() -> list[tuple[str, str, int]]:
+    """``(name, kind, parameter count)`` of every architecture (published sizes) and shipped model."""
+    rows = []
+    for name, (model_class, config_class) in ARCHITECTURES.items():
+        rows.append((name, "architecture", sum(p.numel() for p in model_class(config_class()).parameters())))
+    shipped = Path(__file__).parent / "shipped"
+    for meta in sorted(shipped.glob("*.json")) if shipped.is_dir() else []:
+        model, spec = load_model(meta)
+        rows.append((spec.name, f"shipped ({spec.architecture})", sum(p.numel() for p in model.parameters())))
+    return rows

@@ -1,0 +1,221 @@
+"""A plain training loop: batch, forward, loss, backward, step; validation, checkpoints, resume.
+
+Every batch is drawn from a random stream keyed by ``(seed, epoch, step)``
+and dropout is seeded the same way, so a run interrupted and resumed gives
+the same result as one that was not. A run folder holds:
+
+* ``checkpoint/`` weights, optimizer state (safetensors) and ``state.json``
+  (epoch, step, history, configuration), written every ``checkpoint_every``
+  steps, at each epoch end and on interruption;
+* ``model.safetensors`` + ``model.json``: the weights with the best
+  validation loss so far, ready for ``hxrg denoise``;
+* ``loss.png``: training and validation loss per epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from hxrg_denoiser.errors import OutputError
+from hxrg_denoiser.inference import pick_device
+from hxrg_denoiser.io.output import atomic_output
+from hxrg_denoiser.models.registry import ModelSpec, build_model, save_model
+from hxrg_denoiser.training.data import RibbonSampler
+
+__all__ = ["TrainConfig", "train", "l4_loss"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyperparameters; defaults are those of Payeur et al. (2022).
+
+    Attributes
+    ----------
+    epochs : int
+    steps_per_epoch : int
+        219 = 7 x 500 training rows / batch 16.
+    batch_size : int
+    learning_rate : float
+    lr_decay : float
+        Multiplies the learning rate after every epoch.
+    validation_samples : int
+        Validation rows evaluated at the end of every epoch (the same rows each time).
+    seed : int
+    device : str
+        ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+    mixed_precision : bool
+        bf16 autocast on CUDA.
+    checkpoint_every : int
+        Steps between mid-epoch checkpoints.
+    """
+
+    epochs: int = 50
+    steps_per_epoch: int = 219
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    lr_decay: float = 0.98
+    validation_samples: int = 500
+    seed: int = 1
+    device: str = "auto"
+    mixed_precision: bool = True
+    checkpoint_every: int = 50
+
+
+def l4_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean of ``(prediction - target)^4``, the loss of Payeur et al. (2022)."""
+    return torch.mean((prediction - target) ** 4)
+
+
+def _seed_torch(*key: int) -> None:
+    torch.manual_seed(int(np.random.SeedSequence(list(key)).generate_state(1)[0]))
+
+
+def _save_checkpoint(run_dir: Path, model, optimizer, state: dict) -> None:
+    folder = run_dir / "checkpoint"
+    folder.mkdir(exist_ok=True)
+    with atomic_output(folder / "model.safetensors", overwrite=True) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    opt = optimizer.state_dict()
+    tensors = {
+        f"{pid}.{key}": (value if torch.is_tensor(value) else torch.tensor(value)).detach().cpu().contiguous()
+        for pid, entries in opt["state"].items()
+        for key, value in entries.items()
+    }
+    with atomic_output(folder / "optimizer.safetensors", overwrite=True) as tmp:
+        save_file(tensors, str(tmp))
+    state = {**state, "param_groups": opt["param_groups"]}
+    with atomic_output(folder / "state.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps(state, indent=2))
+
+
+def _load_checkpoint(run_dir: Path, model, optimizer) -> dict:
+    folder = run_dir / "checkpoint"
+    state = json.loads((folder / "state.json").read_text())
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    tensors = load_file(str(folder / "optimizer.safetensors"))
+    entries: dict[int, dict] = {}
+    for name, value in tensors.items():
+        pid, key = name.split(".", 1)
+        entries.setdefault(int(pid), {})[key] = value
+    optimizer.load_state_dict({"state": entries, "param_groups": state["param_groups"]})
+    return state
+
+
+def _validate(model, sampler: RibbonSampler, config: TrainConfig, device, autocast: bool) -> float:
+    model.eval()
+    rng = np.random.default_rng([config.seed, 7919])
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, config.validation_samples, config.batch_size):
+            size = min(config.batch_size, config.validation_samples - start)
+            batch = sampler.batch(rng, size, "validation")
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                prediction = model(torch.from_numpy(batch.inputs).to(device)).float()
+            total += l4_loss(prediction, torch.from_numpy(batch.labels).to(device)).item() * size
+            count += size
+    model.train()
+    return total / max(count, 1)
+
+
+def plot_losses(history: list[dict], path: Path) -> None:
+    """Training and validation L4 loss per epoch, log scale."""
+    import matplotlib.pyplot as plt
+
+    from hxrg_denoiser.plots import save_figure
+
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    epochs = [h["epoch"] + 1 for h in history]
+    ax.semilogy(epochs, [h["train_loss"] for h in history], "o-", label="training")
+    ax.semilogy(epochs, [h["validation_loss"] for h in history], "s-", label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("L4 loss (scaled units)")
+    ax.set_title("training curve")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    save_figure(fig, path, overwrite=True)
+
+
+def train(
+    sampler: RibbonSampler,
+    spec: ModelSpec,
+    config: TrainConfig,
+    run_dir: str | os.PathLike,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Train ``spec`` on samples from ``sampler`` into ``run_dir``; returns the final state.
+
+    Raises
+    ------
+    OutputError
+        If ``run_dir`` holds a run and ``resume`` is false.
+    """
+    run_dir = Path(run_dir)
+    has_run = (run_dir / "checkpoint" / "state.json").exists()
+    if has_run and not resume:
+        raise OutputError(f"{run_dir}: holds a training run; pass --resume to continue it or choose another folder")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = pick_device(config.device)
+    autocast = config.mixed_precision and device.type == "cuda"
+    _seed_torch(config.seed, 0)
+    model = build_model(spec).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    state = {"epoch": 0, "step": 0, "history": [], "best_validation": None,
+             "config": dataclasses.asdict(config), "spec": json.loads(spec.to_json())}
+    if has_run:
+        state = _load_checkpoint(run_dir, model, optimizer)
+        log.info("resuming %s at epoch %d step %d", run_dir, state["epoch"], state["step"])
+    model.train()
+    try:
+        while state["epoch"] < config.epochs:
+            epoch = state["epoch"]
+            for group in optimizer.param_groups:
+                group["lr"] = config.learning_rate * config.lr_decay**epoch
+            losses = state.setdefault("epoch_losses", [])
+            bar = tqdm(range(state["step"], config.steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}",
+                       unit="step", disable=not progress, leave=False)
+            for step in bar:
+                batch = sampler.batch(np.random.default_rng([config.seed, epoch, step]), config.batch_size)
+                _seed_torch(config.seed, epoch, step, 1)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                    prediction = model(torch.from_numpy(batch.inputs).to(device)).float()
+                loss = l4_loss(prediction, torch.from_numpy(batch.labels).to(device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                bar.set_postfix(loss=f"{loss.item():.3g}")
+                state["step"] = step + 1
+                if state["step"] % config.checkpoint_every == 0:
+                    _save_checkpoint(run_dir, model, optimizer, state)
+            validation = _validate(model, sampler, config, device, autocast)
+            record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "validation_loss": validation,
+                      "learning_rate": optimizer.param_groups[0]["lr"], "time": time.time()}
+            state["history"].append(record)
+            log.info("epoch %d: train %.4g, validation %.4g", epoch + 1, record["train_loss"], validation)
+            if state["best_validation"] is None or validation < state["best_validation"]:
+                state["best_validation"] = validation
+                best_spec = dataclasses.replace(spec, training={**spec.training, "epochs_trained": epoch + 1,
+                                                                "validation_loss": validation})
+                save_model(run_dir / "model.safetensors", model, best_spec)
+            state.update(epoch=epoch + 1, step=0, epoch_losses=[])
+            _save_checkpoint(run_dir, model, optimizer, state)
+            plot_losses(state["history"], run_dir / "loss.png")
+    except KeyboardInterrupt:
+        _save_checkpoint(run_dir, model, optimizer, state)
+        raise
+    return state
