@@ -2,8 +2,9 @@
 
 Box extraction sums the pixels whose centre lies within ``half_width``
 profile sigmas of the trace; optimal extraction (Horne 1986, with the known
-Gaussian profile ``P`` and uniform variance, the read-noise-limited case)
-returns ``sum(P D) / sum(P^2)`` over the same aperture. Columns whose aperture
+Gaussian profile ``P`` normalised to unit integral and uniform variance, the
+read-noise-limited case) returns ``sum(P D) / sum(P^2)`` over the same
+aperture, which is the order's total flux for a noiseless order. Columns whose aperture
 reaches a reference pixel or leaves the array are NaN. The same extraction of
 the true scene is the reference: errors are ``extract(estimate) - extract(truth)``.
 """
@@ -70,8 +71,8 @@ def extract_orders(
         if method == "box":
             values = np.sum(pixels * (profile > 0), axis=1)
         else:
-            norm = profile / profile.sum(axis=1, keepdims=True).clip(1e-12)
-            values = np.sum(norm * pixels, axis=1) / np.sum(norm**2, axis=1).clip(1e-12)
+            density = profile / (np.sqrt(2 * np.pi) * order.sigma)  # the profile, normalised over all rows
+            values = np.sum(density * pixels, axis=1) / np.sum(density**2, axis=1).clip(1e-12)
         spectra[i, valid] = values[valid]
     return spectra
 

@@ -1,0 +1,119 @@
+import json
+
+import numpy as np
+import pytest
+
+from hxrg_denoiser.bench.extraction import extract_orders, spectral_metrics
+from hxrg_denoiser.bench.metrics import linearity, noise_slope, pixel_errors, robust_sigma
+from hxrg_denoiser.bench.runner import Method, _reads_curve, classical_methods, evaluate_case
+from hxrg_denoiser.bench.suite import BENCH_SEEDS, CaseData, check_training_seed
+from hxrg_denoiser.cli import main
+from hxrg_denoiser.geometry import ReadoutGeometry, preset
+from hxrg_denoiser.io.ramps import ArrayRamp
+from hxrg_denoiser.simulate import NoiseModel, Scene, echelle_scene, make_scene, simulate_cube
+from conftest import write_cube
+
+
+def test_white_noise_of_known_sigma_and_a_known_bias():
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0, 50, (300, 300))
+    errors = pixel_errors(truth + rng.normal(0.7, 3.0, truth.shape), truth)
+    assert errors.rms == pytest.approx(np.sqrt(3.0**2 + 0.7**2), rel=0.02)
+    assert errors.robust_sigma == pytest.approx(3.0, rel=0.02)
+    assert errors.bias == pytest.approx(0.7, abs=0.03)
+    assert robust_sigma(np.r_[rng.normal(0, 2, 10000), np.full(50, 1e6)]) == pytest.approx(2.0, rel=0.05)
+
+
+def test_linearity_of_a_scaled_estimate():
+    truth = np.repeat(np.linspace(0, 60, 61), 100)
+    slope, intercept = linearity(1.02 * truth + 0.5, truth)
+    assert slope == pytest.approx(1.02, abs=1e-6) and intercept == pytest.approx(0.5, abs=1e-6)
+
+
+def test_extraction_of_a_noiseless_scene_returns_the_true_spectrum():
+    geometry = preset("nirps-h4rg", n_rows=264)
+    scene = echelle_scene(geometry, seed=3)
+    spectra = extract_orders(scene.image, scene.orders, geometry)
+    checked = 0
+    for order, extracted in zip(scene.orders, spectra):
+        valid = np.isfinite(extracted)
+        if valid.sum() > 1000:
+            np.testing.assert_allclose(extracted[valid], order.spectrum[valid], rtol=1e-4, atol=1e-6)
+            checked += 1
+    assert checked >= 3
+    metrics = spectral_metrics(scene.image, scene.image, scene.orders, geometry)
+    assert metrics.spectrum_rms == 0 and metrics.line_depth_bias == 0 and metrics.flux_conservation == 0
+
+
+def test_smoothing_is_caught_as_line_depth_bias():
+    from scipy.ndimage import uniform_filter1d
+
+    geometry = preset("nirps-h4rg", n_rows=136)
+    scene = make_scene("echelle", geometry, seed=4)
+    smoothed = uniform_filter1d(scene.image, 7, axis=1)
+    metrics = spectral_metrics(smoothed, scene.image, scene.orders, geometry)
+    assert metrics.line_depth_bias < -0.1
+    assert metrics.flux_conservation < 0.01
+
+
+def test_n_slope_of_white_noise_utr_is_minus_one_half():
+    geometry = ReadoutGeometry("t", 136, 256, 4)
+    cube = simulate_cube(geometry, 100, NoiseModel(white=5.0, ref_white=5.0), seed=5)
+    scene = Scene(np.zeros(geometry.shape, np.float32), "none")
+    case = CaseData("white", "echelle", geometry, ArrayRamp(cube), None, scene)
+    utr = classical_methods(oracle=False)[1]
+    curve = _reads_curve(utr, case, (3, 5, 10, 20, 50, 100), ~geometry.reference_mask)
+    assert noise_slope(np.array(list(curve)), np.array(list(curve.values()))) == pytest.approx(-0.5, abs=0.05)
+
+
+def test_evaluate_case_metrics_and_nulls():
+    geometry = preset("nirps-h4rg", n_rows=40)
+    scene = make_scene("echelle", geometry, seed=6)
+    cube, clean = simulate_cube(geometry, 10, NoiseModel(white=3.0, ref_white=1.0, correlated_pink=3.0), scene=scene.image,
+                                seed=6, oracle=True)
+    case = CaseData("c", "echelle", geometry, ArrayRamp(cube), ArrayRamp(clean), scene)
+    result = evaluate_case(case, classical_methods(), reads_list=(3, 10))
+    assert set(result.metrics) == {"cds", "utr", "utr_ref_seed", "utr_ref_smoothed", "oracle"}
+    assert result.metrics["utr"]["utr_over_method_spectrum"] == pytest.approx(1.0)
+    assert result.metrics["oracle"]["utr_over_method_spectrum"] > 1.0
+    assert result.metrics["oracle"]["linearity_slope"] == pytest.approx(1.0, abs=0.05)
+    flat = CaseData("f", "ood", geometry, ArrayRamp(cube), None, Scene(np.zeros(geometry.shape, np.float32), "none"))
+    metrics = evaluate_case(flat, classical_methods()).metrics
+    assert "oracle" not in metrics and metrics["utr"]["spectrum_rms"] is None and metrics["utr"]["n_slope"] is None
+
+
+def test_bench_seeds_are_reserved():
+    with pytest.raises(ValueError, match="reserved for the bench-v1"):
+        check_training_seed(next(iter(BENCH_SEEDS)))
+    check_training_seed(1)
+
+
+def test_bench_cli_suite_writes_report_json_and_figures(tmp_path):
+    out = tmp_path / "bench"
+    assert main(["bench", "--suite", "bench-v1-quick", "--rows", "24", "--reads", "6", "--out", str(out), "-q"]) == 0
+    document = json.loads((out / "metrics.json").read_text())
+    case = document["cases"]["echelle-nirspec-s9001"]
+    for method in ("cds", "utr", "utr_ref_seed", "oracle"):
+        assert set(case[method]) >= {"pixel_rms", "pixel_robust_sigma", "pixel_bias", "linearity_slope", "n_slope",
+                                     "spectrum_rms", "line_depth_bias", "flux_conservation"}
+    assert "| oracle |" in (out / "report.md").read_text()
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert "echelle-nirspec-s9001_errors.png" in pngs and "echelle-nirspec-s9001_error_vs_reads.png" in pngs
+    assert main(["bench", "--suite", "bench-v1-quick", "--rows", "24", "--reads", "6", "--out", str(out), "-q"]) == 2
+
+
+def test_bench_cli_with_user_darks_and_scene(tmp_path):
+    geometry = ReadoutGeometry("t", 40, 128, 4)
+    dark = simulate_cube(geometry, 6, NoiseModel(white=4.0, ref_white=1.0), seed=1)
+    truth = make_scene("flat", geometry, flat_level=50.0).image
+    from astropy.io import fits
+
+    fits.PrimaryHDU(truth).writeto(tmp_path / "truth.fits")
+    write_cube(tmp_path / "dark.fits", dark)
+    out = tmp_path / "b"
+    assert main(["bench", "--darks", str(tmp_path / "dark.fits"), "--scene", str(tmp_path / "truth.fits"),
+                 "--channels", "4", "--out", str(out), "-q"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())["cases"]["user"]
+    assert "oracle" not in metrics
+    assert metrics["utr"]["pixel_bias"] == pytest.approx(0.0, abs=1.0)
+    assert metrics["utr"]["linearity_slope"] is not None
