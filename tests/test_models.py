@@ -55,7 +55,8 @@ def test_ribbons_put_every_pixel_where_the_guide_says():
         np.testing.assert_allclose(ribbons[1, step, :, 4:], raw[:, 1, [0, 1, 2, 3, 60, 61, 62, 63]])
     inputs = stack_neighbours(ribbons, np.array([1]), 0.5)
     assert inputs.shape == (1, 16, reads * 12 * 3)
-    np.testing.assert_allclose(inputs[0, 0].reshape(reads, 12, 3)[:, :, 0], ribbons[0, 0] * 0.5)
+    np.testing.assert_allclose(inputs[0, 0].reshape(3, reads, 12)[0], ribbons[0, 0] * 0.5)
+    np.testing.assert_allclose(inputs[0, 7].reshape(3, reads, 12)[2], ribbons[2, 7] * 0.5)
     labels = label_rows(np.arange(2 * 64, dtype=np.float32).reshape(2, 64), GEOMETRY, 1.0)
     assert labels.shape == (2, 16, 4) and labels[0, 0, 1] == 31 and labels[1, 2, 0] == 64 + 2
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -54,9 +55,21 @@ def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_input_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options that say where the ramp is."""
-    parser.add_argument("input", help="folder of per-read FITS files, 3D FITS cube, or JWST-style 4D cube")
+def add_input_arguments(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
+    """Options that say where the ramp is (or the ramps are)."""
+    if many:
+        parser.add_argument(
+            "input", nargs="+",
+            help="folders of per-read FITS files, 3D FITS cubes or JWST-style 4D cubes (quoted globs allowed); "
+            "with several, -o is a folder and they run in parallel on Dask",
+        )
+        group = parser.add_argument_group("many exposures (Dask)")
+        group.add_argument("--workers", type=int, help="local Dask cluster of N worker processes (default 2)")
+        group.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+        group.add_argument("--split", type=int, metavar="PARTS",
+                           help="one large exposure: split its rows into PARTS tasks across the workers")
+    else:
+        parser.add_argument("input", help="folder of per-read FITS files, 3D FITS cube, or JWST-style 4D cube")
     parser.add_argument("--hdu", type=_hdu, help="HDU name or index holding the data (default: SCI or first cube)")
     parser.add_argument("--integration", type=int, default=0, help="integration of a 4D cube (default 0)")
 
@@ -77,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build a flux image (SCI, ERR, DQ extensions) from a ramp with a classical estimator. "
         "Example: hxrg fit cube.fits -o out.fits --method utr --refcorr seed --geometry nirps-h4rg",
     )
-    add_input_arguments(fit)
-    fit.add_argument("-o", "--output", required=True, help="output FITS file")
+    add_input_arguments(fit, many=True)
+    fit.add_argument("-o", "--output", required=True, help="output FITS file (a folder with several inputs)")
     fit.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
     fit.add_argument("--method", choices=("utr", "cds", "fowler"), default="utr", help="flux estimator (default utr)")
     fit.add_argument(
@@ -185,9 +198,9 @@ def _add_model_parsers(sub) -> None:
         description="Apply a trained model to a ramp, streamed by row strips. "
         "Example: hxrg denoise cube.fits --model runs/payeur -o flux.fits --geometry nirps-h4rg",
     )
-    add_input_arguments(den)
+    add_input_arguments(den, many=True)
     den.add_argument("--model", required=True, help="model: a training run folder or NAME.safetensors (with NAME.json)")
-    den.add_argument("-o", "--output", required=True, help="output FITS file")
+    den.add_argument("-o", "--output", required=True, help="output FITS file (a folder with several inputs)")
     den.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
     den.add_argument("--strip-rows", type=int, default=64, help="rows read at a time (memory only)")
     den.add_argument("--batch-rows", type=int, default=16, help="rows per network call (memory only)")
@@ -256,7 +269,6 @@ def run_fit(args: argparse.Namespace) -> int:
     from hxrg_denoiser.io.output import check_output_path, write_flux_image
     from hxrg_denoiser.io.ramps import open_ramp
 
-    check_output_path(args.output, overwrite=args.overwrite)
     options = FitOptions(
         method=args.method,
         refcorr=args.refcorr,
@@ -269,10 +281,24 @@ def run_fit(args: argparse.Namespace) -> int:
         flag_non_finite=args.flag_non_finite,
         strip_rows=args.strip_rows,
     )
+    if _batch_mode(args):
+        from hxrg_denoiser.batch import fit_exposure
+
+        return _run_batch(args, fit_exposure, options, _geometry_args(args), args.overwrite)
+    args.input = args.input[0]
+    check_output_path(args.output, overwrite=args.overwrite)
     start = time.perf_counter()
     with open_ramp(args.input, hdu=args.hdu, integration=args.integration) as ramp:
         geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), args.input)
-        image = fit_ramp(ramp, geometry, options, progress=not args.quiet)
+        if args.split:
+            from hxrg_denoiser.batch import cluster_client
+            from hxrg_denoiser.fitting import fit_file_split
+
+            with cluster_client(args.workers or 2, args.scheduler) as client:
+                open_args = {"hdu": args.hdu, "integration": args.integration}
+                image = fit_file_split(args.input, geometry, options, client, args.split, open_args)
+        else:
+            image = fit_ramp(ramp, geometry, options, progress=not args.quiet)
     write_flux_image(args.output, image, overwrite=args.overwrite)
     print(
         f"{args.output}: {image.meta['method']} flux of {ramp.n_reads} reads, {geometry.name} "
@@ -378,6 +404,16 @@ def run_denoise(args: argparse.Namespace) -> int:
     from hxrg_denoiser.io.ramps import open_ramp
     from hxrg_denoiser.models.registry import load_model
 
+    settings = {"strip_rows": args.strip_rows, "batch_rows": args.batch_rows, "device": args.device,
+                "precision": args.precision}
+    if _batch_mode(args):
+        from hxrg_denoiser.batch import denoise_exposure
+
+        load_model(args.model)  # fail early on a bad model file
+        return _run_batch(args, denoise_exposure, str(args.model), _geometry_args(args), settings, args.overwrite)
+    if args.split:
+        raise ValueError("--split applies to hxrg fit only")
+    args.input = args.input[0]
     check_output_path(args.output, overwrite=args.overwrite)
     model, spec = load_model(args.model)
     start = time.perf_counter()
@@ -389,12 +425,41 @@ def run_denoise(args: argparse.Namespace) -> int:
                                  f"{geometry.n_cols}; give --geometry or --channels")
         else:
             geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), args.input)
-        image = denoise_ramp(ramp, model, spec, geometry, strip_rows=args.strip_rows, batch_rows=args.batch_rows,
-                             device=args.device, precision=args.precision, progress=not args.quiet)
+        image = denoise_ramp(ramp, model, spec, geometry, progress=not args.quiet, **settings)
     write_flux_image(args.output, image, overwrite=args.overwrite)
     print(f"{args.output}: {spec.name} ({spec.architecture}) on {ramp.n_reads} reads, {geometry.name} "
           f"{geometry.n_rows} x {geometry.n_cols}, {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _batch_mode(args: argparse.Namespace) -> bool:
+    from pathlib import Path
+
+    from hxrg_denoiser.batch import expand_inputs
+
+    args.input = expand_inputs(args.input)
+    several = len(args.input) > 1 or Path(args.output).is_dir()
+    if several and args.split:
+        raise ValueError("--split splits one exposure; give a single input")
+    if several and (args.hdu is not None or args.integration):
+        raise ValueError("--hdu and --integration apply to a single input")
+    return several
+
+
+def _geometry_args(args: argparse.Namespace) -> dict:
+    return {"name": args.geometry, "n_channels": args.channels, "butterfly": args.butterfly}
+
+
+def _run_batch(args: argparse.Namespace, task, *task_args) -> int:
+    from hxrg_denoiser.batch import cluster_client, plan_outputs, run_exposures, summary
+
+    pairs = plan_outputs(args.input, args.output)
+    start = time.perf_counter()
+    with cluster_client(args.workers or 2, args.scheduler) as client:
+        results = run_exposures(pairs, task, *task_args, client=client, overwrite=args.overwrite,
+                                progress=not args.quiet)
+    print(summary(results) + f"; {time.perf_counter() - start:.1f} s in all")
+    return 1 if any(r.status == "failed" for r in results) else 0
 
 
 def _parse_settings(items: list[str], option: str) -> dict:
@@ -453,6 +518,13 @@ def run_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"hxrg train: interrupted; checkpoint saved, continue with --resume --out {args.out}", file=sys.stderr)
         return 130
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    if state.get("world_size", 1) > 1 and int(os.environ.get("RANK", "0")) != 0:
+        return 0
     for record in state["history"]:
         print(f"epoch {record['epoch'] + 1}: train loss {record['train_loss']:.4g}, "
               f"validation loss {record['validation_loss']:.4g}")

@@ -29,6 +29,7 @@ from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
 from hxrg_denoiser.strips import StripStream
+from tqdm.auto import tqdm
 
 __all__ = ["METHODS", "WEIGHTINGS", "UNITS", "FitOptions", "FluxImage", "fit_ramp", "fit_cube", "slope_and_variance"]
 
@@ -189,6 +190,69 @@ def _estimate_read_noise(stream: StripStream) -> float:
     return max(estimate_read_noise(band), 1e-6)
 
 
+def _stream(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> StripStream:
+    if options.method == "fowler" and options.fowler_n > ramp.n_reads // 2:
+        raise ValueError(
+            f"{ramp.path}: Fowler number {options.fowler_n} needs at least {2 * options.fowler_n} reads, "
+            f"the ramp has {ramp.n_reads}"
+        )
+    return StripStream(
+        ramp,
+        geometry,
+        refcorr=options.refcorr,
+        gain=options.gain,
+        strip_rows=options.strip_rows,
+        saturation=options.saturation,
+        flag_non_finite=options.flag_non_finite,
+    )
+
+
+def _fit_rows(
+    stream: StripStream, options: FitOptions, read_noise: float, start: int, stop: int, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SCI, ERR and DQ of the strips that start in rows ``start:stop`` (strip-aligned), in output units."""
+    geometry, n_reads = stream.geometry, stream.ramp.n_reads
+    strips = [s for s in stream.strips if start <= s.start < stop]
+    first, last = strips[0].start, strips[-1].stop
+    shape = (last - first, geometry.n_cols)
+    sci, err = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
+    reference = geometry.reference_mask[first:last]
+    dq = np.where(reference, np.uint32(PixelFlag.REFERENCE_PIXEL), np.uint32(0)).astype(np.uint32)
+    bar = tqdm(strips, desc=f"fit {options.label}", unit="strip", disable=not progress, leave=False)
+    for strip in bar:
+        data = stream.load(strip)
+        rows = slice(strip.start - first, strip.stop - first)
+        slope, variance = _fit_strip(data.electrons, data.first_saturated, options, read_noise)
+        flags = dq[rows]
+        flags[data.first_saturated < n_reads] |= np.uint32(PixelFlag.SATURATED)
+        flags[data.first_saturated < 2] |= np.uint32(PixelFlag.DO_NOT_USE)
+        flags[data.non_finite] |= np.uint32(PixelFlag.NON_FINITE_INPUT | PixelFlag.DO_NOT_USE)
+        slope[data.non_finite] = np.nan
+        variance[data.non_finite] = np.nan
+        sci[rows] = slope
+        err[rows] = np.sqrt(variance)
+    scale = np.float32(n_reads if options.units == "e-" else 1.0 / geometry.frame_time)
+    sci *= scale
+    err *= scale
+    return sci, err, dq
+
+
+def _meta(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, read_noise: float) -> dict:
+    return {
+        "method": options.label,
+        "n_reads": ramp.n_reads,
+        "units": options.units,
+        "gain": options.gain,
+        "read_noise": read_noise,
+        "geometry": geometry.name,
+        "geometry_json": geometry.to_json(),
+        "frame_time": geometry.frame_time,
+        "input": str(ramp.path),
+        "version": __version__,
+        "options": dataclasses.asdict(options),
+    }
+
+
 def fit_ramp(
     ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions | None = None, *, progress: bool = False
 ) -> FluxImage:
@@ -209,53 +273,43 @@ def fit_ramp(
     FluxImage
     """
     options = options or FitOptions()
-    if options.method == "fowler" and options.fowler_n > ramp.n_reads // 2:
-        raise ValueError(
-            f"{ramp.path}: Fowler number {options.fowler_n} needs at least {2 * options.fowler_n} reads, "
-            f"the ramp has {ramp.n_reads}"
-        )
-    stream = StripStream(
-        ramp,
-        geometry,
-        refcorr=options.refcorr,
-        gain=options.gain,
-        strip_rows=options.strip_rows,
-        saturation=options.saturation,
-        flag_non_finite=options.flag_non_finite,
-    )
+    stream = _stream(ramp, geometry, options)
     read_noise = options.read_noise or _estimate_read_noise(stream)
     log.info("%s: %d reads, read noise %.3f e-", ramp.path, ramp.n_reads, read_noise)
-    sci = np.empty(geometry.shape, dtype=np.float32)
-    err = np.empty(geometry.shape, dtype=np.float32)
-    dq = np.where(geometry.reference_mask, np.uint32(PixelFlag.REFERENCE_PIXEL), np.uint32(0)).astype(np.uint32)
-    for data in stream.iterate(progress=progress, desc=f"fit {options.label}"):
-        rows = slice(data.strip.start, data.strip.stop)
-        slope, variance = _fit_strip(data.electrons, data.first_saturated, options, read_noise)
-        flags = dq[rows]
-        flags[data.first_saturated < ramp.n_reads] |= np.uint32(PixelFlag.SATURATED)
-        flags[data.first_saturated < 2] |= np.uint32(PixelFlag.DO_NOT_USE)
-        flags[data.non_finite] |= np.uint32(PixelFlag.NON_FINITE_INPUT | PixelFlag.DO_NOT_USE)
-        slope[data.non_finite] = np.nan
-        variance[data.non_finite] = np.nan
-        sci[rows] = slope
-        err[rows] = np.sqrt(variance)
-    scale = ramp.n_reads if options.units == "e-" else 1.0 / geometry.frame_time
-    sci *= np.float32(scale)
-    err *= np.float32(scale)
-    meta = {
-        "method": options.label,
-        "n_reads": ramp.n_reads,
-        "units": options.units,
-        "gain": options.gain,
-        "read_noise": read_noise,
-        "geometry": geometry.name,
-        "geometry_json": geometry.to_json(),
-        "frame_time": geometry.frame_time,
-        "input": str(ramp.path),
-        "version": __version__,
-        "options": dataclasses.asdict(options),
-    }
-    return FluxImage(sci, err, dq, meta)
+    sci, err, dq = _fit_rows(stream, options, read_noise, 0, geometry.n_rows, progress)
+    return FluxImage(sci, err, dq, _meta(ramp, geometry, options, read_noise))
+
+
+def fit_rows_of_file(
+    path: str, geometry: ReadoutGeometry, options: FitOptions, start: int, stop: int, open_args: dict
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """SCI, ERR, DQ of rows ``start:stop`` (strip-aligned) of the ramp at ``path``, and the read noise used.
+
+    The read noise is estimated from the same fixed band whatever the rows,
+    so pieces computed apart assemble into the serial result, bit for bit.
+    """
+    from hxrg_denoiser.io.ramps import open_ramp
+
+    with open_ramp(path, **open_args) as ramp:
+        stream = _stream(ramp, geometry, options)
+        read_noise = options.read_noise or _estimate_read_noise(stream)
+        return (*_fit_rows(stream, options, read_noise, start, stop), read_noise)
+
+
+def fit_file_split(
+    path: str, geometry: ReadoutGeometry, options: FitOptions, client, parts: int, open_args: dict | None = None
+) -> FluxImage:
+    """:func:`fit_ramp` of one large file with its rows split into ``parts`` tasks on a Dask ``client``."""
+    from hxrg_denoiser.batch import row_ranges
+    from hxrg_denoiser.io.ramps import open_ramp
+
+    open_args = open_args or {}
+    ranges = row_ranges(geometry.n_rows, parts, options.strip_rows)
+    futures = [client.submit(fit_rows_of_file, path, geometry, options, a, b, open_args, pure=False) for a, b in ranges]
+    pieces = client.gather(futures)
+    sci, err, dq = (np.concatenate([p[i] for p in pieces]) for i in range(3))
+    with open_ramp(path, **open_args) as ramp:
+        return FluxImage(sci, err, dq, _meta(ramp, geometry, options, pieces[0][3]))
 
 
 def fit_cube(cube: np.ndarray, geometry: ReadoutGeometry, options: FitOptions | None = None) -> FluxImage:

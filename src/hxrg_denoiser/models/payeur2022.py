@@ -133,9 +133,11 @@ class Payeur2022(nn.Module):
             nn.Conv2d(config.conv_filters, 1, config.kernel, padding=pad),
             nn.LeakyReLU(0.1),
         )
+        self.convolutions.to(memory_format=torch.channels_last)  # faster convolutions on CPU (oneDNN) and GPU
         self.decoder = nn.GRU(2 * config.gru_units, config.n_channels, batch_first=True)
 
     def forward(self, ribbons: torch.Tensor) -> torch.Tensor:
         encoded = self.encoder(ribbons)  # (batch, positions, 2 * units)
-        mapped = self.convolutions(encoded.unsqueeze(1)).squeeze(1)  # conv over the (positions x 2 units) map
+        image = encoded.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        mapped = self.convolutions(image).squeeze(1)  # conv over the (positions x 2 units) map
         return self.decoder(mapped)[0]

@@ -8,7 +8,8 @@ over the reads. A series whose largest read-to-read jump exceeds 10 times
 the median absolute read-to-read difference of the ribbon (a cosmic ray,
 a hot pixel) is replaced by the series of the next channel. The network sees
 the ribbons of rows ``y - 1``, ``y`` and ``y + 1`` at each position:
-``n_reads x (n_channels + 8) x 3`` features.
+``3 x n_reads x (n_channels + 8)`` features (row offset slowest, series fastest;
+the original's 98 x 40 x 3 in another order, which only permutes the input weights).
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def row_ribbons(electrons: np.ndarray, geometry: ReadoutGeometry, n_reads: int) 
     channels = readout.transpose(1, 3, 0, 2)  # (rows, width, reads, channels)
     side = cube[:, :, geometry.side_reference_cols].transpose(1, 0, 2)  # (rows, reads, 2b)
     side = np.broadcast_to(side[:, None], (side.shape[0], geometry.channel_width) + side.shape[1:])
-    ribbons = np.concatenate([channels, side], axis=-1).astype(np.float32)
+    ribbons = np.empty(channels.shape[:3] + (channels.shape[3] + side.shape[3],), dtype=np.float32)
+    ribbons[..., : channels.shape[3]] = channels
+    ribbons[..., channels.shape[3] :] = side
     ribbons -= ribbons.mean(axis=2, keepdims=True)
     _replace_outlier_series(ribbons, geometry.n_channels)
     return ribbons
@@ -50,8 +53,11 @@ def row_ribbons(electrons: np.ndarray, geometry: ReadoutGeometry, n_reads: int) 
 
 def _replace_outlier_series(ribbons: np.ndarray, n_channels: int) -> None:
     """In place: channel series with a jump > OUTLIER_FACTOR x the ribbon's median |difference| take the next channel's."""
-    jumps = np.abs(np.diff(ribbons, axis=2))  # (rows, width, reads-1, series)
-    median = np.median(jumps, axis=(2, 3))  # (rows, width)
+    shape = ribbons.shape
+    jumps = np.empty(shape[:2] + (shape[2] - 1, shape[3]), dtype=np.float32)  # (rows, width, reads-1, series)
+    np.subtract(ribbons[:, :, 1:], ribbons[:, :, :-1], out=jumps)
+    np.abs(jumps, out=jumps)
+    median = np.median(jumps.reshape(shape[0], shape[1], -1), axis=-1)  # (rows, width)
     largest = jumps[..., :n_channels].max(axis=2)  # (rows, width, channels)
     bad = largest > OUTLIER_FACTOR * median[..., None]
     if not bad.any():
@@ -66,11 +72,15 @@ def stack_neighbours(ribbons: np.ndarray, centre_rows: np.ndarray, scale: float)
 
     Returns
     -------
-    ndarray, shape (len(centre_rows), channel_width, reads * series * 3), float32, times ``scale``
+    ndarray, shape (len(centre_rows), channel_width, 3 * reads * series), float32, times ``scale``
     """
-    stacked = np.stack([ribbons[centre_rows - 1], ribbons[centre_rows], ribbons[centre_rows + 1]], axis=-1)
-    batch, width = stacked.shape[:2]
-    return (stacked.reshape(batch, width, -1) * np.float32(scale)).astype(np.float32)
+    rows, width = ribbons.shape[:2]
+    flat = ribbons.reshape(rows, width, -1)
+    features = flat.shape[-1]
+    out = np.empty((len(centre_rows), width, 3 * features), dtype=np.float32)
+    for offset in range(3):
+        np.multiply(flat[centre_rows + offset - 1], np.float32(scale), out=out[:, :, offset * features : (offset + 1) * features])
+    return out
 
 
 def label_rows(scene_rows: np.ndarray, geometry: ReadoutGeometry, scale: float) -> np.ndarray:

@@ -114,20 +114,39 @@ def _load_checkpoint(run_dir: Path, model, optimizer) -> dict:
     return state
 
 
-def _validate(model, sampler: RibbonSampler, config: TrainConfig, device, autocast: bool) -> float:
+def distributed_context() -> tuple[int, int]:
+    """``(rank, world_size)``; joins the torchrun process group when launched by torchrun with several processes."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _validate(model, sampler: RibbonSampler, config: TrainConfig, device, autocast: bool, rank: int, world: int) -> float:
+    """Mean L4 loss over the same validation samples every epoch; each rank takes every world-th sample."""
     model.eval()
-    rng = np.random.default_rng([config.seed, 7919])
-    total, count = 0.0, 0
+    mine = [i for i in range(config.validation_samples) if i % world == rank]
+    total = 0.0
     with torch.no_grad():
-        for start in range(0, config.validation_samples, config.batch_size):
-            size = min(config.batch_size, config.validation_samples - start)
-            batch = sampler.batch(rng, size, "validation")
+        for start in range(0, len(mine), config.batch_size):
+            pairs = [sampler.sample(np.random.default_rng([config.seed, 7919, i]), "validation")
+                     for i in mine[start : start + config.batch_size]]
+            inputs = torch.from_numpy(np.stack([p[0] for p in pairs])).to(device)
+            labels = torch.from_numpy(np.stack([p[1] for p in pairs])).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                prediction = model(torch.from_numpy(batch.inputs).to(device)).float()
-            total += l4_loss(prediction, torch.from_numpy(batch.labels).to(device)).item() * size
-            count += size
+                prediction = model(inputs).float()
+            total += l4_loss(prediction, labels).item() * len(pairs)
+    sums = torch.tensor([total, float(len(mine))], dtype=torch.float64)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(sums)
     model.train()
-    return total / max(count, 1)
+    return float(sums[0] / sums[1].clamp(min=1))
 
 
 def plot_losses(history: list[dict], path: Path) -> None:
@@ -168,13 +187,22 @@ def train(
     has_run = (run_dir / "checkpoint" / "state.json").exists()
     if has_run and not resume:
         raise OutputError(f"{run_dir}: holds a training run; pass --resume to continue it or choose another folder")
+    rank, world = distributed_context()
     run_dir.mkdir(parents=True, exist_ok=True)
     device = pick_device(config.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     autocast = config.mixed_precision and device.type == "cuda"
-    _seed_torch(config.seed, 0)
+    _seed_torch(config.seed, 0)  # the same initial weights on every rank
     model = build_model(spec).to(device)
+    network = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        network = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    state = {"epoch": 0, "step": 0, "history": [], "best_validation": None,
+    shard = (rank,) if world > 1 else ()  # each rank draws its own samples
+    state = {"epoch": 0, "step": 0, "history": [], "best_validation": None, "world_size": world,
              "config": dataclasses.asdict(config), "spec": json.loads(spec.to_json())}
     if has_run:
         state = _load_checkpoint(run_dir, model, optimizer)
@@ -187,12 +215,12 @@ def train(
                 group["lr"] = config.learning_rate * config.lr_decay**epoch
             losses = state.setdefault("epoch_losses", [])
             bar = tqdm(range(state["step"], config.steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}",
-                       unit="step", disable=not progress, leave=False)
+                       unit="step", disable=not progress or rank != 0, leave=False)
             for step in bar:
-                batch = sampler.batch(np.random.default_rng([config.seed, epoch, step]), config.batch_size)
-                _seed_torch(config.seed, epoch, step, 1)
+                batch = sampler.batch(np.random.default_rng([config.seed, epoch, step, *shard]), config.batch_size)
+                _seed_torch(config.seed, epoch, step, 1, *shard)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                    prediction = model(torch.from_numpy(batch.inputs).to(device)).float()
+                    prediction = network(torch.from_numpy(batch.inputs).to(device)).float()
                 loss = l4_loss(prediction, torch.from_numpy(batch.labels).to(device))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -200,22 +228,26 @@ def train(
                 losses.append(loss.item())
                 bar.set_postfix(loss=f"{loss.item():.3g}")
                 state["step"] = step + 1
-                if state["step"] % config.checkpoint_every == 0:
+                if state["step"] % config.checkpoint_every == 0 and rank == 0:
                     _save_checkpoint(run_dir, model, optimizer, state)
-            validation = _validate(model, sampler, config, device, autocast)
+            validation = _validate(model, sampler, config, device, autocast, rank, world)
             record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "validation_loss": validation,
                       "learning_rate": optimizer.param_groups[0]["lr"], "time": time.time()}
             state["history"].append(record)
             log.info("epoch %d: train %.4g, validation %.4g", epoch + 1, record["train_loss"], validation)
-            if state["best_validation"] is None or validation < state["best_validation"]:
+            improved = state["best_validation"] is None or validation < state["best_validation"]
+            if improved:
                 state["best_validation"] = validation
-                best_spec = dataclasses.replace(spec, training={**spec.training, "epochs_trained": epoch + 1,
-                                                                "validation_loss": validation})
-                save_model(run_dir / "model.safetensors", model, best_spec)
             state.update(epoch=epoch + 1, step=0, epoch_losses=[])
-            _save_checkpoint(run_dir, model, optimizer, state)
-            plot_losses(state["history"], run_dir / "loss.png")
+            if rank == 0:  # only rank 0 writes
+                if improved:
+                    best_spec = dataclasses.replace(spec, training={**spec.training, "epochs_trained": epoch + 1,
+                                                                    "validation_loss": validation, "world_size": world})
+                    save_model(run_dir / "model.safetensors", model, best_spec)
+                _save_checkpoint(run_dir, model, optimizer, state)
+                plot_losses(state["history"], run_dir / "loss.png")
     except KeyboardInterrupt:
-        _save_checkpoint(run_dir, model, optimizer, state)
+        if rank == 0:
+            _save_checkpoint(run_dir, model, optimizer, state)
         raise
     return state

@@ -1,0 +1,187 @@
+"""Many exposures at once, and one large exposure split by rows, on a Dask cluster.
+
+Each exposure is one task. Outputs are written atomically by the task;
+outputs that already exist are skipped unless ``overwrite``; a failed
+exposure is reported with its file name and does not stop the others.
+A local cluster of ``workers`` processes is started when no scheduler address
+is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from hxrg_denoiser.errors import HxrgError, OutputError
+
+__all__ = ["ExposureResult", "expand_inputs", "plan_outputs", "run_exposures", "summary", "cluster_client", "row_ranges"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExposureResult:
+    """What happened to one exposure: ``done``, ``skipped`` or ``failed`` (with the error)."""
+
+    input: str
+    output: str
+    status: str
+    seconds: float = 0.0
+    error: str = ""
+
+
+def expand_inputs(inputs: Iterable[str]) -> list[str]:
+    """Expand glob patterns (quoted on the command line) and keep files and folders as given, sorted."""
+    expanded: list[str] = []
+    for item in inputs:
+        if any(ch in item for ch in "*?["):
+            matches = sorted(glob.glob(item))
+            if not matches:
+                raise HxrgError(f"{item}: pattern matches no file or folder")
+            expanded += matches
+        else:
+            expanded.append(item)
+    return expanded
+
+
+def plan_outputs(inputs: list[str], outdir: str | os.PathLike, suffix: str = ".fits") -> list[tuple[str, str]]:
+    """``(input, OUTDIR/<input name><suffix>)`` pairs; refuses two inputs that would share an output."""
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise OutputError(f"{outdir}: with several inputs the output must be a folder")
+    outdir.mkdir(parents=True, exist_ok=True)
+    pairs, seen = [], {}
+    for path in inputs:
+        name = Path(path.rstrip("/")).name
+        stem = name[: -len(".fits")] if name.lower().endswith(".fits") else name
+        output = str(outdir / f"{stem}{suffix}")
+        if output in seen:
+            raise OutputError(f"{path} and {seen[output]} would both write {output}")
+        seen[output] = path
+        pairs.append((path, output))
+    return pairs
+
+
+@contextlib.contextmanager
+def cluster_client(workers: int = 2, scheduler: str | None = None) -> Iterator:
+    """A Dask client to ``scheduler`` if given, else to a local cluster of ``workers`` processes (closed after)."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    if workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        with Client(cluster) as client:
+            yield client
+
+
+def _timed(task: Callable, source: str, output: str, *args) -> float:
+    start = time.perf_counter()
+    task(source, output, *args)
+    return time.perf_counter() - start
+
+
+def run_exposures(
+    pairs: list[tuple[str, str]],
+    task: Callable,
+    *args,
+    client=None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> list[ExposureResult]:
+    """Run ``task(input, output, *args)`` for every pair not yet done, on ``client`` (serially if None)."""
+    results: dict[str, ExposureResult] = {}
+    todo = []
+    for source, output in pairs:
+        if Path(output).exists() and not overwrite:
+            results[source] = ExposureResult(source, output, "skipped")
+        else:
+            todo.append((source, output))
+    bar = tqdm(total=len(todo), desc="exposures", unit="exp", disable=not progress)
+    if client is None:
+        for source, output in todo:
+            results[source] = _run_one(task, source, output, args)
+            bar.update()
+    else:
+        from distributed import as_completed
+
+        futures = {client.submit(_timed, task, s, o, *args, pure=False, key=f"exposure-{i}-{Path(s).name}"): (s, o)
+                   for i, (s, o) in enumerate(todo)}
+        for future in as_completed(futures):
+            source, output = futures[future]
+            try:
+                results[source] = ExposureResult(source, output, "done", future.result())
+            except Exception as err:  # reported per exposure: one bad file must not stop the others
+                results[source] = ExposureResult(source, output, "failed", error=" ".join(str(err).split()))
+            bar.update()
+    bar.close()
+    return [results[source] for source, _ in pairs]
+
+
+def _run_one(task: Callable, source: str, output: str, args: tuple) -> ExposureResult:
+    try:
+        return ExposureResult(source, output, "done", _timed(task, source, output, *args))
+    except Exception as err:  # reported per exposure
+        return ExposureResult(source, output, "failed", error=" ".join(str(err).split()))
+
+
+def summary(results: list[ExposureResult]) -> str:
+    """Lines for the console: failures with their messages, then counts and time per exposure."""
+    lines = [f"FAILED {r.input}: {r.error}" for r in results if r.status == "failed"]
+    done = [r for r in results if r.status == "done"]
+    counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
+    mean = f", {np.mean([r.seconds for r in done]):.1f} s per exposure" if done else ""
+    lines.append(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed{mean}")
+    return "\n".join(lines)
+
+
+def row_ranges(n_rows: int, n_parts: int, strip_rows: int) -> list[tuple[int, int]]:
+    """Split ``n_rows`` into about ``n_parts`` ranges whose edges fall on strip boundaries."""
+    n_strips = -(-n_rows // strip_rows)
+    edges = np.unique(np.linspace(0, n_strips, min(n_parts, n_strips) + 1).round().astype(int)) * strip_rows
+    edges[-1] = n_rows
+    return [(int(a), int(min(b, n_rows))) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def fit_exposure(source: str, output: str, options, geometry_args: dict, overwrite: bool = False) -> None:
+    """Task: ``hxrg fit`` of one exposure into ``output`` (atomic)."""
+    from hxrg_denoiser.fitting import fit_ramp
+    from hxrg_denoiser.geometry import geometry_for_shape
+    from hxrg_denoiser.io.output import write_flux_image
+    from hxrg_denoiser.io.ramps import open_ramp
+
+    with open_ramp(source) as ramp:
+        geometry = geometry_for_shape((ramp.n_rows, ramp.n_cols), **geometry_args, source=source)
+        image = fit_ramp(ramp, geometry, options)
+    write_flux_image(output, image, overwrite=overwrite)
+
+
+def denoise_exposure(source: str, output: str, model_path: str, geometry_args: dict, settings: dict,
+                     overwrite: bool = False) -> None:
+    """Task: ``hxrg denoise`` of one exposure into ``output`` (atomic)."""
+    from hxrg_denoiser.geometry import geometry_for_shape
+    from hxrg_denoiser.inference import denoise_ramp
+    from hxrg_denoiser.io.output import write_flux_image
+    from hxrg_denoiser.io.ramps import open_ramp
+    from hxrg_denoiser.models.registry import load_model
+
+    model, spec = load_model(model_path)
+    with open_ramp(source) as ramp:
+        if geometry_args.get("name") is None and geometry_args.get("n_channels") is None:
+            geometry = spec.readout_geometry.with_rows(ramp.n_rows)
+        else:
+            geometry = geometry_for_shape((ramp.n_rows, ramp.n_cols), **geometry_args, source=source)
+        image = denoise_ramp(ramp, model, spec, geometry, **settings)
+    write_flux_image(output, image, overwrite=overwrite)

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from hxrg_denoiser.batch import cluster_client, expand_inputs, fit_exposure, plan_outputs, row_ranges, run_exposures
+from hxrg_denoiser.cli import main
+from hxrg_denoiser.fitting import FitOptions, fit_file_split, fit_ramp
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.ramps import open_ramp
+from hxrg_denoiser.simulate import make_scene, noise_preset, simulate_cube
+from conftest import write_cube
+
+GEOMETRY = ReadoutGeometry("t", 64, 128, 4)
+GEOMETRY_ARGS = {"name": None, "n_channels": 4, "butterfly": True}
+
+
+def _cubes(folder, n=3):
+    folder.mkdir()
+    scene = make_scene("echelle", GEOMETRY, seed=1).image
+    return [str(write_cube(folder / f"exp{i}.fits", simulate_cube(GEOMETRY, 6, noise_preset("h4rg-lab"), scene=scene,
+                                                                      seed=20 + i))) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def client():
+    with cluster_client(workers=2) as c:
+        yield c
+
+
+def test_dask_matches_serial_isolates_failures_and_skips_on_rerun(tmp_path, client):
+    inputs = _cubes(tmp_path / "in")
+    bad = tmp_path / "in" / "exp_bad.fits"
+    bad.write_bytes(b"not a fits file" * 100)
+    options = FitOptions(method="utr", refcorr="seed")
+    pairs = plan_outputs(expand_inputs([str(tmp_path / "in" / "exp*.fits")]), tmp_path / "out")
+    results = run_exposures(pairs, fit_exposure, options, GEOMETRY_ARGS, False, client=client, progress=False)
+    status = {r.input.rsplit("/", 1)[-1]: r.status for r in results}
+    assert status == {"exp0.fits": "done", "exp1.fits": "done", "exp2.fits": "done", "exp_bad.fits": "failed"}
+    failed = next(r for r in results if r.status == "failed")
+    assert "exp_bad.fits: not a readable FITS" in failed.error
+    assert not (tmp_path / "out" / "exp_bad.fits").exists()
+    for source in inputs:
+        with open_ramp(source) as ramp:
+            serial = fit_ramp(ramp, GEOMETRY, options)
+        with fits.open(tmp_path / "out" / source.rsplit("/", 1)[-1]) as hdul:
+            np.testing.assert_array_equal(hdul["SCI"].data, serial.sci)
+            np.testing.assert_array_equal(hdul["DQ"].data, serial.dq)
+    again = run_exposures(pairs, fit_exposure, options, GEOMETRY_ARGS, False, client=client, progress=False)
+    assert [r.status for r in again] == ["skipped"] * 3 + ["failed"]
+
+
+def test_split_rows_across_workers_is_bit_identical(tmp_path, client):
+    source = _cubes(tmp_path / "in", n=1)[0]
+    options = FitOptions(method="utr", refcorr="seed", strip_rows=8)
+    with open_ramp(source) as ramp:
+        serial = fit_ramp(ramp, GEOMETRY, options)
+    split = fit_file_split(source, GEOMETRY, options, client, parts=3)
+    np.testing.assert_array_equal(split.sci, serial.sci)
+    np.testing.assert_array_equal(split.err, serial.err)
+    np.testing.assert_array_equal(split.dq, serial.dq)
+    assert row_ranges(64, 3, 8) == [(0, 24), (24, 40), (40, 64)]
+
+
+def test_cli_many_inputs_prints_summary(tmp_path, capsys):
+    _cubes(tmp_path / "in", n=2)
+    out = tmp_path / "out"
+    args = ["fit", str(tmp_path / "in" / "*.fits"), "-o", str(out), "--channels", "4", "--workers", "1", "-q"]
+    assert main(args) == 0
+    assert "2 done, 0 skipped, 0 failed" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "0 done, 2 skipped, 0 failed" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["exp0.fits", "exp1.fits"]

@@ -1,0 +1,41 @@
+"""torchrun (DistributedDataParallel, gloo on CPU) against a single process, on a tiny model."""
+
+import json
+import socket
+import subprocess
+import sys
+
+TRAIN = ["train", "--model", "payeur2022", "--simulate-darks", "2", "--geometry", "h2rg-32", "--rows", "40",
+         "--reads", "12", "--model-set", "n_reads=10", "--model-set", "gru_units=8", "--model-set", "conv_filters=4",
+         "--epochs", "3", "--steps-per-epoch", "6", "--batch-size", "4", "--val-samples", "16", "--seed", "5",
+         "--lr", "0.0005", "-q"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_torchrun_trains_like_one_process(tmp_path):
+    single = subprocess.run([sys.executable, "-m", "hxrg_denoiser.cli", *TRAIN, "--out", str(tmp_path / "one")],
+                            capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                str(_free_port()), "-m", "hxrg_denoiser.cli"]
+    double = subprocess.run([*launcher, *TRAIN, "--out", str(tmp_path / "two")], capture_output=True, text=True,
+                            timeout=300)
+    assert double.returncode == 0, double.stderr[-3000:]
+    curves = {}
+    for name in ("one", "two"):
+        state = json.loads((tmp_path / name / "checkpoint" / "state.json").read_text())
+        curves[name] = [(h["train_loss"], h["validation_loss"]) for h in state["history"]]
+        assert state["world_size"] == (1 if name == "one" else 2)
+        assert (tmp_path / name / "model.safetensors").exists()
+    # same shape: training and validation losses both fall from the first epoch to the last
+    for losses in curves.values():
+        assert len(losses) == 3
+        assert losses[-1][0] < losses[0][0] and losses[-1][1] < losses[0][1], losses
+    # rank 0 alone wrote: one checkpoint folder, one model, one printed summary
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["checkpoint", "loss.png", "model.json", "model.safetensors"]
+    assert double.stdout.count("wrote ") == 1
