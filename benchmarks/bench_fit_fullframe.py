@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from tqdm import tqdm
-
 from timing import time_command
+from tqdm import tqdm
 
 
 def write_ramp(folder: Path, n_reads: int, size: int, seed: int = 0) -> None:

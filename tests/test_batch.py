@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 from astropy.io import fits
+from conftest import write_cube
 
 from hxrg_denoiser.batch import cluster_client, expand_inputs, fit_exposure, plan_outputs, row_ranges, run_exposures
 from hxrg_denoiser.cli import main
@@ -8,7 +9,6 @@ from hxrg_denoiser.fitting import FitOptions, fit_file_split, fit_ramp
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import open_ramp
 from hxrg_denoiser.simulate import make_scene, noise_preset, simulate_cube
-from conftest import write_cube
 
 GEOMETRY = ReadoutGeometry("t", 64, 128, 4)
 GEOMETRY_ARGS = {"name": None, "n_channels": 4, "butterfly": True}
@@ -70,3 +70,22 @@ def test_cli_many_inputs_prints_summary(tmp_path, capsys):
     assert main(args) == 0
     assert "0 done, 2 skipped, 0 failed" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["exp0.fits", "exp1.fits"]
+
+
+def test_denoise_split_rows_is_bit_identical(tmp_path, client):
+    from hxrg_denoiser.inference import denoise_file_split, denoise_ramp
+    from hxrg_denoiser.models import ModelSpec, Payeur2022Config, build_model, save_model
+
+    source = _cubes(tmp_path / "in", n=1)[0]
+    config = Payeur2022Config(n_reads=6, n_channels=4, positions=32, gru_units=8, conv_filters=4)
+    spec = ModelSpec("payeur2022", config.to_dict(), GEOMETRY.to_dict(), n_reads=6, label_reads=6, name="tiny")
+    path = str(save_model(tmp_path / "m.safetensors", build_model(spec), spec))
+    settings = {"strip_rows": 8, "batch_rows": 4, "device": "cpu"}
+    from hxrg_denoiser.models import load_model
+
+    model, spec = load_model(path)
+    with open_ramp(source) as ramp:
+        serial = denoise_ramp(ramp, model, spec, GEOMETRY, **settings)
+    split = denoise_file_split(source, path, GEOMETRY, client, 3, **settings)
+    np.testing.assert_array_equal(split.sci, serial.sci)
+    np.testing.assert_array_equal(split.dq, serial.dq)

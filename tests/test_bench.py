@@ -2,16 +2,16 @@ import json
 
 import numpy as np
 import pytest
+from conftest import write_cube
 
 from hxrg_denoiser.bench.extraction import extract_orders, spectral_metrics
 from hxrg_denoiser.bench.metrics import linearity, noise_slope, pixel_errors, robust_sigma
-from hxrg_denoiser.bench.runner import Method, _reads_curve, classical_methods, evaluate_case
+from hxrg_denoiser.bench.runner import _reads_curve, classical_methods, evaluate_case
 from hxrg_denoiser.bench.suite import BENCH_SEEDS, CaseData, check_training_seed
 from hxrg_denoiser.cli import main
 from hxrg_denoiser.geometry import ReadoutGeometry, preset
 from hxrg_denoiser.io.ramps import ArrayRamp
 from hxrg_denoiser.simulate import NoiseModel, Scene, echelle_scene, make_scene, simulate_cube
-from conftest import write_cube
 
 
 def test_white_noise_of_known_sigma_and_a_known_bias():

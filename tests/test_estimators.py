@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from conftest import linear_ramp, noisy_ramp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,7 +14,6 @@ from hxrg_denoiser.classical.estimators import (
     optimal_utr_slope,
     utr_slope,
 )
-from conftest import linear_ramp, noisy_ramp
 
 ESTIMATORS = {
     "cds": cds_slope,

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 from astropy.io import fits
+from conftest import linear_ramp, noisy_ramp, write_cube, write_reads
 
 from hxrg_denoiser.cli import main
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.fitting import FitOptions, fit_cube
 from hxrg_denoiser.geometry import ReadoutGeometry
-from conftest import linear_ramp, noisy_ramp, write_cube, write_reads
 
 OPTIONS = [
     FitOptions(method="cds"),

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 from astropy.io import fits
+from conftest import linear_ramp, write_cube, write_reads
 
 from hxrg_denoiser.errors import RampInputError
 from hxrg_denoiser.io.ramps import natural_sort_key, open_ramp
-from conftest import linear_ramp, write_cube, write_reads
 
 
 @pytest.fixture

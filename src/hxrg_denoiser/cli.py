@@ -411,8 +411,6 @@ def run_denoise(args: argparse.Namespace) -> int:
 
         load_model(args.model)  # fail early on a bad model file
         return _run_batch(args, denoise_exposure, str(args.model), _geometry_args(args), settings, args.overwrite)
-    if args.split:
-        raise ValueError("--split applies to hxrg fit only")
     args.input = args.input[0]
     check_output_path(args.output, overwrite=args.overwrite)
     model, spec = load_model(args.model)
@@ -425,7 +423,16 @@ def run_denoise(args: argparse.Namespace) -> int:
                                  f"{geometry.n_cols}; give --geometry or --channels")
         else:
             geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), args.input)
-        image = denoise_ramp(ramp, model, spec, geometry, progress=not args.quiet, **settings)
+        if args.split:
+            from hxrg_denoiser.batch import cluster_client
+            from hxrg_denoiser.inference import denoise_file_split
+
+            if args.hdu is not None or args.integration:
+                raise ValueError("--split reads the default HDU and integration 0")
+            with cluster_client(args.workers or 2, args.scheduler) as client:
+                image = denoise_file_split(args.input, str(args.model), geometry, client, args.split, **settings)
+        else:
+            image = denoise_ramp(ramp, model, spec, geometry, progress=not args.quiet, **settings)
     write_flux_image(args.output, image, overwrite=args.overwrite)
     print(f"{args.output}: {spec.name} ({spec.architecture}) on {ramp.n_reads} reads, {geometry.name} "
           f"{geometry.n_rows} x {geometry.n_cols}, {time.perf_counter() - start:.1f} s")

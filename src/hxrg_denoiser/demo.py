@@ -13,8 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from hxrg_denoiser.bench.metrics import PixelErrors, pixel_errors
 from hxrg_denoiser.errors import OutputError
 from hxrg_denoiser.fitting import FitOptions, FluxImage, fit_ramp

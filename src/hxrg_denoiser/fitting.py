@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from hxrg_denoiser._version import __version__
 from hxrg_denoiser.classical.estimators import (
@@ -29,9 +30,19 @@ from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
 from hxrg_denoiser.strips import StripStream
-from tqdm.auto import tqdm
 
-__all__ = ["METHODS", "WEIGHTINGS", "UNITS", "FitOptions", "FluxImage", "fit_ramp", "fit_cube", "slope_and_variance"]
+__all__ = [
+    "METHODS",
+    "WEIGHTINGS",
+    "UNITS",
+    "FitOptions",
+    "FluxImage",
+    "fit_ramp",
+    "fit_cube",
+    "fit_file_split",
+    "fit_rows_of_file",
+    "slope_and_variance",
+]
 
 log = logging.getLogger(__name__)
 

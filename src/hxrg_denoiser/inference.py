@@ -24,7 +24,7 @@ from hxrg_denoiser.models.registry import ModelSpec
 from hxrg_denoiser.models.ribbons import row_ribbons, stack_neighbours
 from hxrg_denoiser.strips import StripStream
 
-__all__ = ["denoise_ramp", "pick_device", "check_model_geometry"]
+__all__ = ["denoise_ramp", "denoise_file_split", "pick_device", "check_model_geometry"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ def denoise_ramp(
     device: str = "auto",
     precision: str = "fp32",
     progress: bool = False,
+    row_range: tuple[int, int] | None = None,
 ) -> FluxImage:
     """Flux image of ``ramp`` predicted by ``model``.
 
@@ -81,6 +82,8 @@ def denoise_ramp(
         ``auto``, ``cpu`` or ``cuda``.
     precision : {"fp32", "bf16"}
         bf16 autocast is faster on CPUs with AMX and on GPUs, at ~3 significant digits.
+    row_range : (int, int), optional
+        Only the strips starting in these rows (strip-aligned); other rows stay NaN.
 
     Returns
     -------
@@ -98,7 +101,8 @@ def denoise_ramp(
     stream = StripStream(ramp, geometry, refcorr=spec.refcorr, strip_rows=strip_rows)
     sci = np.full(geometry.shape, np.nan, dtype=np.float32)
     first, last = 1, geometry.n_rows - 2  # rows with a neighbour on each side
-    bar = tqdm(stream.strips, desc=f"denoise {spec.name}", unit="strip", disable=not progress, leave=False)
+    strips = [s for s in stream.strips if row_range is None or row_range[0] <= s.start < row_range[1]]
+    bar = tqdm(strips, desc=f"denoise {spec.name}", unit="strip", disable=not progress, leave=False)
     for strip in bar:
         start, stop = max(strip.start, first), min(strip.stop, last + 1)
         if start >= stop:
@@ -112,6 +116,11 @@ def denoise_ramp(
             outputs = _predict(model, stack_neighbours(ribbons, batch, spec.input_scale), torch_device, precision)
             readout = outputs.transpose(0, 2, 1) / np.float32(spec.label_scale)  # (rows, channels, width)
             sci[start + batch - 1] = geometry.to_image_order(readout)
+    return _flux_image(sci, ramp, spec, geometry, precision)
+
+
+def _flux_image(sci: np.ndarray, ramp: Ramp, spec: ModelSpec, geometry: ReadoutGeometry, precision: str) -> FluxImage:
+    """SCI with reference pixels NaN, flags, NaN ERR (not predicted) and provenance."""
     reference = geometry.reference_mask
     sci[reference] = np.nan
     dq = np.where(reference, np.uint32(PixelFlag.REFERENCE_PIXEL), np.uint32(0)).astype(np.uint32)
@@ -134,3 +143,29 @@ def denoise_ramp(
         "precision": precision,
     }
     return FluxImage(sci, np.full(geometry.shape, np.nan, dtype=np.float32), dq, meta)
+
+
+def _denoise_rows_of_file(path: str, model_path: str, geometry: ReadoutGeometry, settings: dict, start: int, stop: int):
+    from hxrg_denoiser.io.ramps import open_ramp
+    from hxrg_denoiser.models.registry import load_model
+
+    model, spec = load_model(model_path)
+    with open_ramp(path) as ramp:
+        image = denoise_ramp(ramp, model, spec, geometry, row_range=(start, stop), **settings)
+    return image.sci[start:stop]
+
+
+def denoise_file_split(path: str, model_path: str, geometry: ReadoutGeometry, client, parts: int, **settings) -> FluxImage:
+    """:func:`denoise_ramp` of one large file with its rows split into ``parts`` tasks on a Dask ``client``."""
+    from hxrg_denoiser.batch import row_ranges
+    from hxrg_denoiser.io.ramps import open_ramp
+    from hxrg_denoiser.models.registry import load_model
+
+    strip_rows = settings.get("strip_rows", 64)
+    ranges = row_ranges(geometry.n_rows, parts, strip_rows)
+    futures = [client.submit(_denoise_rows_of_file, path, model_path, geometry, settings, a, b, pure=False)
+               for a, b in ranges]
+    sci = np.concatenate(client.gather(futures))
+    _, spec = load_model(model_path)
+    with open_ramp(path) as ramp:
+        return _flux_image(sci, ramp, spec, geometry, settings.get("precision", "fp32"))

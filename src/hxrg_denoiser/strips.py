@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from hxrg_denoiser.classical.reference import (
     ReferenceLevels,
@@ -147,12 +146,6 @@ class StripStream:
 
     def __iter__(self) -> Iterator[StripData]:
         for strip in self.strips:
-            yield self.load(strip)
-
-    def iterate(self, progress: bool = False, desc: str = "strips") -> Iterator[StripData]:
-        """Iterate with an optional tqdm progress bar."""
-        bar = tqdm(self.strips, desc=desc, unit="strip", disable=not progress, leave=False)
-        for strip in bar:
             yield self.load(strip)
 
     def load(self, strip: Strip) -> StripData:
