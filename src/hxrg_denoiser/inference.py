@@ -9,6 +9,7 @@ from readout order into the image (butterfly undone).
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -102,20 +103,30 @@ def denoise_ramp(
     sci = np.full(geometry.shape, np.nan, dtype=np.float32)
     first, last = 1, geometry.n_rows - 2  # rows with a neighbour on each side
     strips = [s for s in stream.strips if row_range is None or row_range[0] <= s.start < row_range[1]]
-    bar = tqdm(strips, desc=f"denoise {spec.name}", unit="strip", disable=not progress, leave=False)
-    for strip in bar:
+
+    def prepare(strip):
+        """Ribbons of a strip's rows (with one neighbour row each side), or None if it has no predictable row."""
         start, stop = max(strip.start, first), min(strip.stop, last + 1)
         if start >= stop:
-            continue
-        band = stream.band(start - 1, stop + 1)
-        electrons = stream.load(band).electrons  # rows start-1 .. stop
-        ribbons = row_ribbons(electrons, geometry, spec.n_reads)
-        centres = np.arange(1, stop - start + 1)
-        for i in range(0, centres.size, batch_rows):
-            batch = centres[i : i + batch_rows]
-            outputs = _predict(model, stack_neighbours(ribbons, batch, spec.input_scale), torch_device, precision)
-            readout = outputs.transpose(0, 2, 1) / np.float32(spec.label_scale)  # (rows, channels, width)
-            sci[start + batch - 1] = geometry.to_image_order(readout)
+            return start, None
+        electrons = stream.load(stream.band(start - 1, stop + 1)).electrons  # rows start-1 .. stop
+        return start, row_ribbons(electrons, geometry, spec.n_reads)
+
+    # The next strip is read and turned into ribbons in a thread while the network runs on this one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(prepare, strips[0]) if strips else None
+        for index in tqdm(range(len(strips)), desc=f"denoise {spec.name}", unit="strip", disable=not progress,
+                          leave=False):
+            start, ribbons = pending.result()
+            pending = pool.submit(prepare, strips[index + 1]) if index + 1 < len(strips) else None
+            if ribbons is None:
+                continue
+            centres = np.arange(1, ribbons.shape[0] - 1)
+            for i in range(0, centres.size, batch_rows):
+                batch = centres[i : i + batch_rows]
+                outputs = _predict(model, stack_neighbours(ribbons, batch, spec.input_scale), torch_device, precision)
+                readout = outputs.transpose(0, 2, 1) / np.float32(spec.label_scale)  # (rows, channels, width)
+                sci[start + batch - 1] = geometry.to_image_order(readout)
     return _flux_image(sci, ramp, spec, geometry, precision)
 
 
