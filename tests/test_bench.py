@@ -73,7 +73,7 @@ def test_evaluate_case_metrics_and_nulls():
                                 seed=6, oracle=True)
     case = CaseData("c", "echelle", geometry, ArrayRamp(cube), ArrayRamp(clean), scene)
     result = evaluate_case(case, classical_methods(), reads_list=(3, 10))
-    assert set(result.metrics) == {"cds", "utr", "utr_ref_seed", "utr_ref_smoothed", "oracle"}
+    assert set(result.metrics) == {"cds", "utr", "utr_ref_seed", "utr_ref_smoothed", "utr_ref_seed_clean", "oracle"}
     assert result.metrics["utr"]["utr_over_method_spectrum"] == pytest.approx(1.0)
     assert result.metrics["oracle"]["utr_over_method_spectrum"] > 1.0
     assert result.metrics["oracle"]["linearity_slope"] == pytest.approx(1.0, abs=0.05)

@@ -7,7 +7,7 @@ from hxrg_denoiser.demo import run_demo
 def test_demo_runs_end_to_end_and_oracle_beats_utr(tmp_path):
     result = run_demo(tmp_path / "demo", rows=40, n_reads=12, progress=False)
     errors = result.errors
-    assert set(errors) == {"cds", "utr", "utr_ref_seed", "utr_ref_smoothed", "oracle"}
+    assert set(errors) == {"cds", "utr", "utr_ref_seed", "utr_ref_smoothed", "utr_ref_seed_clean", "oracle"}
     assert errors["oracle"].robust_sigma < errors["utr"].robust_sigma < errors["cds"].robust_sigma
     for name in ("report.md", "comparison.png", "images/utr.fits", "data/cube.fits", "data/truth.fits"):
         assert (tmp_path / "demo" / name).exists(), name

@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--weighting", choices=("ols", "optimal"), default="ols", help="UTR weights: least squares or optimal for read+Poisson noise"
     )
+    fit.add_argument(
+        "--clean", action="store_true",
+        help="remove correlated noise left in the flux image (ACN, common mode, channel drifts from dark pixels)",
+    )
     fit.add_argument("--fowler", type=int, default=4, metavar="K", help="reads averaged at each end for --method fowler")
     fit.add_argument("--gain", type=float, default=1.0, help="electrons per ADU (default 1)")
     fit.add_argument("--read-noise", type=float, help="read noise per read in electrons (default: estimated)")
@@ -280,6 +284,7 @@ def run_fit(args: argparse.Namespace) -> int:
         saturation=args.saturation,
         flag_non_finite=args.flag_non_finite,
         strip_rows=args.strip_rows,
+        clean=args.clean,
     )
     if _batch_mode(args):
         from hxrg_denoiser.batch import fit_exposure

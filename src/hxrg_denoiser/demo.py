@@ -31,6 +31,7 @@ DEMO_METHODS: dict[str, FitOptions] = {
     "utr": FitOptions(method="utr"),
     "utr_ref_seed": FitOptions(method="utr", refcorr="seed"),
     "utr_ref_smoothed": FitOptions(method="utr", refcorr="smoothed"),
+    "utr_ref_seed_clean": FitOptions(method="utr", refcorr="seed", clean=True),
 }
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hxrg_denoiser._version import __version__
+from hxrg_denoiser.classical.cleaning import clean_flux_image
 from hxrg_denoiser.classical.estimators import (
     cds_weights,
     estimate_read_noise,
@@ -81,6 +82,11 @@ class FitOptions:
         Flag science pixels holding NaN/inf instead of refusing the ramp.
     strip_rows : int
         Rows processed at a time; changes memory use, never the result.
+    clean : bool
+        Remove the correlated noise left in the flux image with
+        :func:`~hxrg_denoiser.classical.cleaning.clean_flux_image` (alternating
+        column noise, common mode and channel drifts estimated from dark pixels
+        in readout order). ``ERR`` keeps the white + Poisson model.
     """
 
     method: str = "utr"
@@ -93,6 +99,7 @@ class FitOptions:
     saturation: float | None = None
     flag_non_finite: bool = False
     strip_rows: int = 128
+    clean: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("method", self.method, METHODS)
@@ -115,7 +122,8 @@ class FitOptions:
         """Short method name, e.g. ``utr_ref_seed``."""
         name = {"fowler": f"fowler{self.fowler_n}", "utr": "utr" if self.weighting == "ols" else "utr_optimal"}
         base = name.get(self.method, self.method)
-        return base if self.refcorr == "none" else f"{base}_ref_{self.refcorr}"
+        label = base if self.refcorr == "none" else f"{base}_ref_{self.refcorr}"
+        return f"{label}_clean" if self.clean else label
 
 
 class FluxImage(NamedTuple):
@@ -288,7 +296,11 @@ def fit_ramp(
     read_noise = options.read_noise or _estimate_read_noise(stream)
     log.info("%s: %d reads, read noise %.3f e-", ramp.path, ramp.n_reads, read_noise)
     sci, err, dq = _fit_rows(stream, options, read_noise, 0, geometry.n_rows, progress)
-    return FluxImage(sci, err, dq, _meta(ramp, geometry, options, read_noise))
+    return FluxImage(_cleaned(sci, geometry, options), err, dq, _meta(ramp, geometry, options, read_noise))
+
+
+def _cleaned(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions) -> np.ndarray:
+    return clean_flux_image(sci, geometry) if options.clean else sci
 
 
 def fit_rows_of_file(
@@ -320,7 +332,7 @@ def fit_file_split(
     pieces = client.gather(futures)
     sci, err, dq = (np.concatenate([p[i] for p in pieces]) for i in range(3))
     with open_ramp(path, **open_args) as ramp:
-        return FluxImage(sci, err, dq, _meta(ramp, geometry, options, pieces[0][3]))
+        return FluxImage(_cleaned(sci, geometry, options), err, dq, _meta(ramp, geometry, options, pieces[0][3]))
 
 
 def fit_cube(cube: np.ndarray, geometry: ReadoutGeometry, options: FitOptions | None = None) -> FluxImage:

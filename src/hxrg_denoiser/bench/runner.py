@@ -74,12 +74,13 @@ def _fit(options: FitOptions) -> Callable[[Ramp, ReadoutGeometry], np.ndarray]:
 
 
 def classical_methods(*, oracle: bool = True) -> list[Method]:
-    """CDS, UTR, UTR with each reference correction, and (for simulations) the oracle."""
+    """CDS, UTR, UTR with each reference correction, cleaned UTR, and (for simulations) the oracle."""
     methods = [
         Method("cds", _fit(FitOptions(method="cds"))),
         Method("utr", _fit(FitOptions(method="utr"))),
         Method("utr_ref_seed", _fit(FitOptions(method="utr", refcorr="seed"))),
         Method("utr_ref_smoothed", _fit(FitOptions(method="utr", refcorr="smoothed"))),
+        Method("utr_ref_seed_clean", _fit(FitOptions(method="utr", refcorr="seed", clean=True))),
     ]
     if oracle:
         methods.append(Method("oracle", _fit(FitOptions(method="utr")), needs_oracle=True))
