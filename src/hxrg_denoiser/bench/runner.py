@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from hxrg_denoiser.bench.extraction import spectral_metrics
 from hxrg_denoiser.bench.metrics import linearity, noise_slope, pixel_errors
@@ -22,7 +21,7 @@ from hxrg_denoiser.fitting import FitOptions, fit_ramp
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import FirstReads, Ramp
 
-__all__ = ["Method", "classical_methods", "CaseResult", "evaluate_case", "run_cases", "READS_LIST", "METRIC_NAMES"]
+__all__ = ["Method", "classical_methods", "CaseResult", "evaluate_case", "READS_LIST", "METRIC_NAMES"]
 
 log = logging.getLogger(__name__)
 
@@ -152,19 +151,6 @@ def evaluate_case(
         if utr_spectrum is not None and values.get("spectrum_rms"):
             values["utr_over_method_spectrum"] = utr_spectrum / values["spectrum_rms"]
     return CaseResult(case.name, case.family, _clean(metrics), images, curves)
-
-
-def run_cases(
-    cases: Iterable[Callable[[], CaseData]], methods: list[Method], *, progress: bool = False, n_cases: int | None = None,
-    keep_images: Callable[[CaseData], bool] = lambda case: True,
-) -> list[CaseResult]:
-    """Build each case (one at a time, to bound memory) and evaluate it."""
-    results = []
-    for build in tqdm(cases, total=n_cases, desc="bench cases", unit="case", disable=not progress):
-        case = build()
-        results.append(evaluate_case(case, methods, keep_images=keep_images(case)))
-        del case
-    return results
 
 
 def _clean(metrics: dict[str, dict]) -> dict[str, dict[str, float | None]]:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from hxrg_denoiser.geometry import ReadoutGeometry, preset
 from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
 from hxrg_denoiser.simulate.noise import noise_preset
@@ -102,8 +100,3 @@ def build_case(case: BenchCase, *, n_rows: int = BENCH_ROWS, n_reads: int = BENC
     cube, oracle = simulate_cube(geometry, n_reads, noise, scene=scene.image, seed=case.seed, oracle=True)
     # Cosmic-ray charge is not part of the scene, and the oracle keeps it too: it tests jump handling, not noise.
     return CaseData(case.name, case.family, geometry, ArrayRamp(cube, case.name), ArrayRamp(oracle, f"{case.name}-oracle"), scene)
-
-
-def truth_for_reads(scene: Scene, n_used: int, n_total: int) -> np.ndarray:
-    """Expected electrons over the first ``n_used`` of ``n_total`` reads."""
-    return scene.image * np.float32(n_used / n_total)
