@@ -25,6 +25,7 @@ from hxrg_denoiser.models.payeur2022 import Payeur2022, Payeur2022Config
 __all__ = ["ARCHITECTURES", "ModelSpec", "build_model", "save_model", "load_model", "model_method", "catalogue"]
 
 ARCHITECTURES = {"payeur2022": (Payeur2022, Payeur2022Config)}
+INPUT_LAYOUT = "row-offset/read/series"  # stack_neighbours: rows y-1, y, y+1, then reads, then series
 
 
 class ModelFileError(HxrgError, ValueError):
@@ -55,6 +56,8 @@ class ModelSpec:
         Package version that wrote the file.
     training : dict
         Recipe, seeds, epochs and final losses, for the record.
+    input_layout : str
+        Order of the input features (see :mod:`hxrg_denoiser.models.ribbons`).
     """
 
     architecture: str
@@ -68,6 +71,7 @@ class ModelSpec:
     name: str = "model"
     version: str = __version__
     training: dict = field(default_factory=dict)
+    input_layout: str = INPUT_LAYOUT
 
     @property
     def readout_geometry(self) -> ReadoutGeometry:
@@ -116,6 +120,8 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
         spec = ModelSpec(**json.loads(meta.read_text()))
     except (json.JSONDecodeError, TypeError) as err:
         raise ModelFileError(f"{meta}: not a model description ({err})") from None
+    if spec.input_layout != INPUT_LAYOUT:
+        raise ModelFileError(f"{meta}: input layout {spec.input_layout!r}, this version builds {INPUT_LAYOUT!r}")
     model = build_model(spec)
     try:
         model.load_state_dict(load_file(str(weights)))
