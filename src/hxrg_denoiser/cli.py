@@ -347,12 +347,10 @@ def _noise_model(args: argparse.Namespace):
 
     model = noise_preset(args.noise)
     known = {f.name for f in dataclasses.fields(model)}
-    changes = {}
     for item in args.noise_set:
-        key, _, value = item.partition("=")
-        if key not in known or not value:
+        if item.partition("=")[0] not in known:
             raise ValueError(f"--set {item!r}: expected LEVEL=VALUE with LEVEL one of {sorted(known)}")
-        changes[key] = float(value)
+    changes = {key: float(value) for key, value in _parse_settings(args.noise_set, "--set").items()}
     return model.replace(**changes), args.noise + "".join(f",{k}={v}" for k, v in changes.items())
 
 
@@ -478,9 +476,10 @@ def _parse_settings(items: list[str], option: str) -> dict:
     settings = {}
     for item in items:
         key, _, value = item.partition("=")
-        if not value:
-            raise ValueError(f"{option} {item!r}: expected KEY=VALUE")
-        settings[key] = float(value) if "." in value or "e" in value.lower() else int(value)
+        try:
+            settings[key] = int(value) if value.lstrip("+-").isdigit() else float(value)
+        except ValueError:
+            raise ValueError(f"{option} {item!r}: expected KEY=VALUE with a number") from None
     return settings
 
 

@@ -23,7 +23,7 @@ from hxrg_denoiser.errors import GeometryError, RampInputError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import Ramp
 
-__all__ = ["Strip", "StripData", "plan_strips", "StripStream"]
+__all__ = ["Strip", "StripData", "halo_strip", "plan_strips", "StripStream"]
 
 
 @dataclass(frozen=True)
@@ -62,14 +62,16 @@ class StripData:
     non_finite: np.ndarray
 
 
+def halo_strip(start: int, stop: int, n_rows: int, before: int = 0, after: int = 0) -> Strip:
+    """Rows ``start:stop`` with up to ``before`` rows above and ``after`` below, within ``0:n_rows``."""
+    return Strip(start, stop, max(0, start - before), min(n_rows, stop + after))
+
+
 def plan_strips(n_rows: int, strip_rows: int, before: int = 0, after: int = 0) -> list[Strip]:
     """Cut ``n_rows`` rows into strips of ``strip_rows`` with a halo of ``before``/``after`` rows."""
     if strip_rows < 1:
         raise ValueError(f"strip_rows must be >= 1, got {strip_rows}")
-    return [
-        Strip(y0, min(y0 + strip_rows, n_rows), max(0, y0 - before), min(n_rows, y0 + strip_rows + after))
-        for y0 in range(0, n_rows, strip_rows)
-    ]
+    return [halo_strip(y0, min(y0 + strip_rows, n_rows), n_rows, before, after) for y0 in range(0, n_rows, strip_rows)]
 
 
 class StripStream:
@@ -138,8 +140,7 @@ class StripStream:
 
     def band(self, start: int, stop: int) -> Strip:
         """A strip of rows ``start:stop`` with the halo the correction needs."""
-        before, after = self.halo
-        return Strip(start, stop, max(0, start - before), min(self.geometry.n_rows, stop + after))
+        return halo_strip(start, stop, self.geometry.n_rows, *self.halo)
 
     def __len__(self) -> int:
         return len(self.strips)
