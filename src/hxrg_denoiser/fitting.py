@@ -256,20 +256,27 @@ def _fit_rows(
     return sci, err, dq
 
 
-def _meta(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, read_noise: float) -> dict:
+def flux_meta(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: str, gain: float, read_noise: float,
+              **extra) -> dict:
+    """Provenance of a :class:`FluxImage` (written to the FITS header)."""
     return {
-        "method": options.label,
+        "method": method,
         "n_reads": ramp.n_reads,
-        "units": options.units,
-        "gain": options.gain,
+        "units": units,
+        "gain": gain,
         "read_noise": read_noise,
         "geometry": geometry.name,
         "geometry_json": geometry.to_json(),
         "frame_time": geometry.frame_time,
         "input": str(ramp.path),
         "version": __version__,
-        "options": dataclasses.asdict(options),
+        **extra,
     }
+
+
+def _meta(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, read_noise: float) -> dict:
+    return flux_meta(ramp, geometry, options.label, units=options.units, gain=options.gain, read_noise=read_noise,
+                     options=dataclasses.asdict(options))
 
 
 def fit_ramp(

@@ -15,10 +15,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hxrg_denoiser._version import __version__
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import GeometryError, RampInputError
-from hxrg_denoiser.fitting import FluxImage
+from hxrg_denoiser.fitting import FluxImage, flux_meta
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.models.registry import ModelSpec
@@ -136,23 +135,9 @@ def _flux_image(sci: np.ndarray, ramp: Ramp, spec: ModelSpec, geometry: ReadoutG
     sci[reference] = np.nan
     dq = np.where(reference, np.uint32(PixelFlag.REFERENCE_PIXEL), np.uint32(0)).astype(np.uint32)
     dq[~reference & ~np.isfinite(sci)] |= np.uint32(PixelFlag.DO_NOT_USE)
-    meta = {
-        "method": spec.name,
-        "n_reads": ramp.n_reads,
-        "units": "e-",
-        "gain": 1.0,
-        "read_noise": float("nan"),
-        "geometry": geometry.name,
-        "geometry_json": geometry.to_json(),
-        "frame_time": geometry.frame_time,
-        "input": str(ramp.path),
-        "version": __version__,
-        "model": spec.name,
-        "architecture": spec.architecture,
-        "model_version": spec.version,
-        "label_reads": spec.label_reads,
-        "precision": precision,
-    }
+    meta = flux_meta(ramp, geometry, spec.name, units="e-", gain=1.0, read_noise=float("nan"), model=spec.name,
+                     architecture=spec.architecture, model_version=spec.version, label_reads=spec.label_reads,
+                     precision=precision)
     return FluxImage(sci, np.full(geometry.shape, np.nan, dtype=np.float32), dq, meta)
 
 
