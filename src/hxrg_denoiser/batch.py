@@ -171,17 +171,13 @@ def fit_exposure(source: str, output: str, options, geometry_args: dict, overwri
 def denoise_exposure(source: str, output: str, model_path: str, geometry_args: dict, settings: dict,
                      overwrite: bool = False) -> None:
     """Task: ``hxrg denoise`` of one exposure into ``output`` (atomic)."""
-    from hxrg_denoiser.geometry import geometry_for_shape
-    from hxrg_denoiser.inference import denoise_ramp
+    from hxrg_denoiser.inference import denoise_ramp, model_geometry
     from hxrg_denoiser.io.output import write_flux_image
     from hxrg_denoiser.io.ramps import open_ramp
     from hxrg_denoiser.models.registry import load_model
 
     model, spec = load_model(model_path)
     with open_ramp(source) as ramp:
-        if geometry_args.get("name") is None and geometry_args.get("n_channels") is None:
-            geometry = spec.readout_geometry.with_rows(ramp.n_rows)
-        else:
-            geometry = geometry_for_shape((ramp.n_rows, ramp.n_cols), **geometry_args, source=source)
+        geometry = model_geometry(spec, (ramp.n_rows, ramp.n_cols), source, **geometry_args)
         image = denoise_ramp(ramp, model, spec, geometry, **settings)
     write_flux_image(output, image, overwrite=overwrite)

@@ -261,9 +261,7 @@ def resolve_geometry(args: argparse.Namespace, shape: tuple[int, int], source: s
     """Geometry from ``--geometry`` or ``--channels`` for reads of ``shape``."""
     from hxrg_denoiser.geometry import geometry_for_shape
 
-    return geometry_for_shape(
-        shape, name=args.geometry, n_channels=args.channels, butterfly=args.butterfly, source=source
-    )
+    return geometry_for_shape(shape, **_geometry_args(args), source=source)
 
 
 @command("fit")
@@ -402,7 +400,7 @@ def run_inspect(args: argparse.Namespace) -> int:
 @command("denoise")
 def run_denoise(args: argparse.Namespace) -> int:
     """Run ``hxrg denoise``."""
-    from hxrg_denoiser.inference import denoise_ramp
+    from hxrg_denoiser.inference import denoise_ramp, model_geometry
     from hxrg_denoiser.io.output import check_output_path, write_flux_image
     from hxrg_denoiser.io.ramps import open_ramp
     from hxrg_denoiser.models.registry import load_model
@@ -419,13 +417,7 @@ def run_denoise(args: argparse.Namespace) -> int:
     model, spec = load_model(args.model)
     start = time.perf_counter()
     with open_ramp(args.input, hdu=args.hdu, integration=args.integration) as ramp:
-        if args.geometry is None and args.channels is None:
-            geometry = spec.readout_geometry.with_rows(ramp.n_rows)
-            if geometry.n_cols != ramp.n_cols:
-                raise ValueError(f"{args.input}: reads have {ramp.n_cols} columns, model {spec.name!r} expects "
-                                 f"{geometry.n_cols}; give --geometry or --channels")
-        else:
-            geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), args.input)
+        geometry = model_geometry(spec, (ramp.n_rows, ramp.n_cols), args.input, **_geometry_args(args))
         if args.split:
             from hxrg_denoiser.batch import cluster_client
             from hxrg_denoiser.inference import denoise_file_split

@@ -18,13 +18,13 @@ from tqdm.auto import tqdm
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import GeometryError, RampInputError
 from hxrg_denoiser.fitting import FluxImage, flux_meta
-from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.geometry import ReadoutGeometry, geometry_for_shape
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.models.registry import ModelSpec
 from hxrg_denoiser.models.ribbons import row_ribbons, stack_neighbours
 from hxrg_denoiser.strips import StripStream
 
-__all__ = ["denoise_ramp", "denoise_file_split", "pick_device", "check_model_geometry"]
+__all__ = ["denoise_ramp", "denoise_file_split", "pick_device", "check_model_geometry", "model_geometry"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,27 @@ def check_model_geometry(spec: ModelSpec, geometry: ReadoutGeometry, source: str
             raise GeometryError(
                 f"{source}: model {spec.name!r} was trained for {field} = {want}, the data have {got}"
             )
+
+
+def model_geometry(
+    spec: ModelSpec,
+    shape: tuple[int, int],
+    source: str,
+    *,
+    name: str | None = None,
+    n_channels: int | None = None,
+    butterfly: bool = True,
+) -> ReadoutGeometry:
+    """Geometry of reads of ``shape``: from a preset or channel count if given, else the model's own (any rows)."""
+    if name is not None or n_channels is not None:
+        return geometry_for_shape(shape, name=name, n_channels=n_channels, butterfly=butterfly, source=source)
+    geometry = spec.readout_geometry.with_rows(shape[0])
+    if geometry.n_cols != shape[1]:
+        raise GeometryError(
+            f"{source}: reads have {shape[1]} columns, model {spec.name!r} expects {geometry.n_cols}; "
+            "give --geometry or --channels"
+        )
+    return geometry
 
 
 def _predict(model: torch.nn.Module, inputs: np.ndarray, device: torch.device, precision: str) -> np.ndarray:
