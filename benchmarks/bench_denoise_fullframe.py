@@ -1,12 +1,13 @@
-"""Benchmark: `hxrg denoise` with `payeur2022` on a full 4096 x 4096 x 100-read ramp (per-read FITS).
+"""Benchmark: `hxrg denoise` on a full 4096 x 4096 x 100-read ramp (per-read FITS).
 
 Writes the ramp as in bench_fit_fullframe.py if needed and, without
 --model, a payeur2022 model with random weights (timing does not depend on
 the weights), then runs the command under /usr/bin/time -v. The reference
 TensorFlow code takes 98 min as written and 5.9 min batched, with 13.3 GB.
-Target (issue 4): at least 2x faster than 5.9 min, <= 4 GB.
+Targets: payeur2022 (issue 4) at least 2x faster than 5.9 min, <= 4 GB; the
+shipped default model (issue 6, `--model default`) <= 60 s.
 
-    python benchmarks/bench_denoise_fullframe.py --workdir DIR [--precision fp32|bf16] [--rows N]
+    python benchmarks/bench_denoise_fullframe.py --workdir DIR [--model default] [--precision fp32|bf16]
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def main() -> None:
                          name="payeur2022-random")
         model = str(save_model(args.workdir / "payeur2022-random.safetensors", build_model(spec), spec))
     hxrg = shutil.which("hxrg") or sys.exit("hxrg is not on PATH: install the package first")
-    output = args.workdir / f"denoised-{args.precision}.fits"
+    output = args.workdir / f"denoised-{Path(model).stem}-{args.precision}.fits"
     command = [hxrg, "denoise", str(reads), "--model", model, "-o", str(output), "--geometry", "nirps-h4rg",
                "--precision", args.precision, "--batch-rows", str(args.batch_rows), "--strip-rows",
                str(args.strip_rows), "--device", args.device, "--overwrite", "-q"]

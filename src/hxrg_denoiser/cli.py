@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--darks", help="your dark ramp (folder of reads, 3D or 4D cube); needs --scene")
     bench.add_argument("--scene", help="with --darks: true scene, expected electrons over the ramp (FITS)")
     bench.add_argument("--out", required=True, help="output folder")
-    bench.add_argument("--model", action="append", default=[], metavar="PATH", help="trained model to evaluate (repeatable)")
+    bench.add_argument("--model", action="append", default=[], metavar="PATH",
+                       help="trained model to evaluate: a path or a shipped name such as 'default' (repeatable)")
     bench.add_argument("--seed", type=int, default=0, help="with --darks: seed of the Poisson accumulation")
     bench.add_argument("--gain", type=float, default=1.0, help="with --darks: electrons per unit of the darks")
     bench.add_argument("--rows", type=int, help="suite: rows of the strip (default 264)")
@@ -145,8 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="the main job on a simulated exposure: every method against the truth",
         description="Simulate a NIRPS-like echelle exposure with known truth, build flux images with CDS, UTR, "
-        "reference-corrected UTR and the oracle, and write images, a comparison figure and a report.",
+        "reference-corrected UTR, the shipped default model and the oracle, and write images, a comparison "
+        "figure and a report.",
     )
+    demo.add_argument("--model", default="default",
+                      help="model to run besides the classical methods: a shipped name (default) or a path; "
+                      "'none' for classical methods only")
     demo.add_argument("--out", default="hxrg-demo", help="output folder (default hxrg-demo)")
     demo.add_argument("--overwrite", action="store_true", help="replace an earlier demo in that folder")
     demo.add_argument("--full-frame", action="store_true", help="simulate the full 4096 x 4096 frame (minutes)")
@@ -203,7 +208,9 @@ def _add_model_parsers(sub) -> None:
         "Example: hxrg denoise cube.fits --model runs/payeur -o flux.fits --geometry nirps-h4rg",
     )
     add_input_arguments(den, many=True)
-    den.add_argument("--model", required=True, help="model: a training run folder or NAME.safetensors (with NAME.json)")
+    den.add_argument("--model", default="default",
+                     help="model: a shipped name (default: the shipped 'default' model), a training run folder or "
+                     "NAME.safetensors (with NAME.json)")
     den.add_argument("-o", "--output", required=True, help="output FITS file (a folder with several inputs)")
     den.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
     den.add_argument("--strip-rows", type=int, default=64, help="rows read at a time (memory only)")
@@ -217,8 +224,15 @@ def _add_model_parsers(sub) -> None:
         "train",
         help="train a network on darks plus scenes",
         description="Train a model on samples built on the fly from dark ramps (files, or simulated) and scenes. "
-        "Example: hxrg train --model payeur2022 --simulate-darks 2 --scene echelle --out runs/payeur",
+        "Examples: hxrg train --recipe default --out runs/default (the shipped model, <= 1 h on 2 CPU cores); "
+        "hxrg train --model payeur2022 --simulate-darks 2 --scene echelle --out runs/payeur",
     )
+    tr.add_argument("--recipe", choices=("default",),
+                    help="a complete recipe: 'default' simulates its training exposures and trains the "
+                    "readout-set model that ships as 'default' (other options but --out, --epochs, "
+                    "--steps-per-epoch, --examples, --workers, --seed and -q are ignored)")
+    tr.add_argument("--examples", type=int, help="--recipe default: number of simulated exposures (default 64)")
+    tr.add_argument("--workers", type=int, default=2, help="--recipe default: processes simulating exposures")
     tr.add_argument("--model", default="payeur2022", help="architecture (see `hxrg models`)")
     tr.add_argument("--model-set", action="append", default=[], metavar="KEY=VALUE",
                     help="change an architecture setting, e.g. --model-set gru_units=32 (small test runs)")
@@ -230,13 +244,13 @@ def _add_model_parsers(sub) -> None:
     tr.add_argument("--scene", nargs="+", default=["echelle"], help="scene kinds (echelle, stars, flat) or FITS files")
     tr.add_argument("--out", required=True, help="run folder (checkpoints, model, loss curve)")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
-    tr.add_argument("--epochs", type=int, default=50)
-    tr.add_argument("--steps-per-epoch", type=int, default=219)
+    tr.add_argument("--epochs", type=int, help="default 50 (recipe: its own)")
+    tr.add_argument("--steps-per-epoch", type=int, help="default 219 (recipe: its own)")
     tr.add_argument("--batch-size", type=int, default=16)
     tr.add_argument("--lr", type=float, default=2e-3)
     tr.add_argument("--lr-decay", type=float, default=0.98)
     tr.add_argument("--val-samples", type=int, default=500)
-    tr.add_argument("--seed", type=int, default=1, help="training seed (bench-v1 seeds are refused)")
+    tr.add_argument("--seed", type=int, help="training seed, default 1 (bench-v1 seeds are refused)")
     tr.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_geometry_arguments(tr)
@@ -489,8 +503,13 @@ def run_train(args: argparse.Namespace) -> int:
     from hxrg_denoiser.training.recipes import simulated_darks, training_scenes
     from hxrg_denoiser.training.trainer import TrainConfig, train
 
+    if args.recipe == "default":
+        return _train_default_recipe(args)
     if args.model not in ARCHITECTURES:
         raise ValueError(f"--model {args.model!r}: unknown architecture; choose one of {sorted(ARCHITECTURES)}")
+    args.epochs = 50 if args.epochs is None else args.epochs
+    args.steps_per_epoch = 219 if args.steps_per_epoch is None else args.steps_per_epoch
+    args.seed = 1 if args.seed is None else args.seed
     if bool(args.darks) == bool(args.simulate_darks):
         raise ValueError("give either --darks PATH ... or --simulate-darks N")
     if args.darks:
@@ -532,6 +551,24 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"epoch {record['epoch'] + 1}: train loss {record['train_loss']:.4g}, "
               f"validation loss {record['validation_loss']:.4g}")
     print(f"wrote {args.out}/model.safetensors, model.json, loss.png")
+    return 0
+
+
+def _train_default_recipe(args: argparse.Namespace) -> int:
+    """``hxrg train --recipe default``."""
+    import dataclasses
+
+    from hxrg_denoiser.training.default_recipe import default_train_config, run_default_recipe
+
+    changes = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "seed": args.seed}
+    config = dataclasses.replace(default_train_config(), **{k: v for k, v in changes.items() if v is not None})
+    try:
+        weights = run_default_recipe(args.out, workers=args.workers, examples=args.examples, config=config,
+                                     progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"hxrg train: interrupted; run the same command again to continue in {args.out}", file=sys.stderr)
+        return 130
+    print(f"wrote {weights}, {weights.with_suffix('.json')}, loss.png")
     return 0
 
 
@@ -579,7 +616,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
     result = run_demo(
         args.out, rows=None if args.full_frame else args.rows, n_reads=args.reads, noise=args.noise, seed=args.seed,
-        overwrite=args.overwrite, progress=not args.quiet,
+        model=None if args.model == "none" else args.model, overwrite=args.overwrite, progress=not args.quiet,
     )
     print(result.table())
     print(f"\nwrote {result.outdir}/report.md, comparison.png, images/*.fits in {result.seconds:.0f} s")

@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import GeometryError, RampInputError
-from hxrg_denoiser.fitting import FluxImage, flux_meta
+from hxrg_denoiser.fitting import FitOptions, FluxImage, fit_file_split, fit_ramp, flux_meta
+from hxrg_denoiser.flux_denoise import denoise_flux_image
 from hxrg_denoiser.geometry import ReadoutGeometry, geometry_for_shape
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.models.registry import ModelSpec
@@ -27,6 +28,9 @@ from hxrg_denoiser.strips import StripStream
 __all__ = ["denoise_ramp", "denoise_file_split", "pick_device", "check_model_geometry", "model_geometry"]
 
 log = logging.getLogger(__name__)
+
+# Architectures that denoise a reference-corrected up-the-ramp image rather than the reads.
+FLUX_IMAGE_ARCHITECTURES = ("readout-set",)
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -115,6 +119,10 @@ def denoise_ramp(
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
     check_model_geometry(spec, geometry, ramp.path)
+    if spec.architecture in FLUX_IMAGE_ARCHITECTURES:
+        options = FitOptions(method="utr", refcorr=spec.refcorr, strip_rows=strip_rows)
+        image = fit_ramp(ramp, geometry, options, progress=progress)
+        return _denoised_flux(image, model, spec, geometry, pick_device(device), precision)
     if ramp.n_reads < spec.n_reads:
         raise RampInputError(f"{ramp.path}: {ramp.n_reads} reads, model {spec.name!r} needs at least {spec.n_reads}")
     torch_device = pick_device(device)
@@ -150,6 +158,19 @@ def denoise_ramp(
     return _flux_image(sci, ramp, spec, geometry, precision)
 
 
+def _denoised_flux(
+    image: FluxImage, model: torch.nn.Module, spec: ModelSpec, geometry: ReadoutGeometry,
+    device: torch.device, precision: str,
+) -> FluxImage:
+    """A flux-image model applied to a reference-corrected up-the-ramp image; ERR and DQ are the fit's."""
+    model = model.to(device).eval()
+    sci = denoise_flux_image(image.sci, geometry, model, device=device, precision=precision)
+    meta = {**image.meta, "method": spec.name}
+    meta.update(model=spec.name, architecture=spec.architecture, model_version=spec.version, precision=precision,
+                label_reads=image.meta["n_reads"])
+    return FluxImage(sci, image.err, image.dq, meta)
+
+
 def _flux_image(sci: np.ndarray, ramp: Ramp, spec: ModelSpec, geometry: ReadoutGeometry, precision: str) -> FluxImage:
     """SCI with reference pixels NaN, flags, NaN ERR (not predicted) and provenance."""
     reference = geometry.reference_mask
@@ -179,10 +200,16 @@ def denoise_file_split(path: str, model_path: str, geometry: ReadoutGeometry, cl
     from hxrg_denoiser.models.registry import load_model
 
     strip_rows = settings.get("strip_rows", 64)
+    model, spec = load_model(model_path)
+    if spec.architecture in FLUX_IMAGE_ARCHITECTURES:
+        # The rows are fitted in parallel; the network then sees the whole image at once.
+        options = FitOptions(method="utr", refcorr=spec.refcorr, strip_rows=strip_rows)
+        image = fit_file_split(path, geometry, options, client, parts)
+        return _denoised_flux(image, model, spec, geometry, pick_device(settings.get("device", "auto")),
+                              settings.get("precision", "fp32"))
     ranges = row_ranges(geometry.n_rows, parts, strip_rows)
     futures = [client.submit(_denoise_rows_of_file, path, model_path, geometry, settings, a, b, pure=False)
                for a, b in ranges]
     sci = np.concatenate(client.gather(futures))
-    _, spec = load_model(model_path)
     with open_ramp(path) as ramp:
         return _flux_image(sci, ramp, spec, geometry, settings.get("precision", "fp32"))

@@ -21,11 +21,19 @@ from hxrg_denoiser.errors import HxrgError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.output import atomic_output
 from hxrg_denoiser.models.payeur2022 import Payeur2022, Payeur2022Config
+from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
 
-__all__ = ["ARCHITECTURES", "ModelSpec", "build_model", "save_model", "load_model", "model_method", "catalogue"]
+__all__ = [
+    "ARCHITECTURES", "ModelSpec", "build_model", "save_model", "load_model", "model_method", "catalogue",
+    "SHIPPED_DIR", "shipped_models", "resolve_model",
+]
 
-ARCHITECTURES = {"payeur2022": (Payeur2022, Payeur2022Config)}
+SHIPPED_DIR = Path(__file__).parent / "shipped"
+
+ARCHITECTURES = {"payeur2022": (Payeur2022, Payeur2022Config), "readout-set": (ReadoutSetNet, ReadoutSetConfig)}
 INPUT_LAYOUT = "row-offset/read/series"  # stack_neighbours: rows y-1, y, y+1, then reads, then series
+# The input features each architecture's code builds; a model file recording another is refused.
+INPUT_LAYOUTS = {"payeur2022": INPUT_LAYOUT, "readout-set": "flux-image/v1"}
 
 
 class ModelFileError(HxrgError, ValueError):
@@ -110,9 +118,29 @@ def save_model(path: str | os.PathLike, model: torch.nn.Module, spec: ModelSpec,
     return weights
 
 
+def shipped_models() -> dict[str, Path]:
+    """Models inside the package, by name (``default`` among them once trained and shipped)."""
+    return {meta.stem: meta.with_suffix(".safetensors") for meta in sorted(SHIPPED_DIR.glob("*.json"))}
+
+
+def resolve_model(name_or_path: str | os.PathLike) -> Path:
+    """The weights file of a shipped model name (e.g. ``default``), or ``name_or_path`` itself.
+
+    A path that exists wins over a shipped name.
+    """
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    shipped = shipped_models()
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)]
+    known = ", ".join(sorted(shipped)) or "none"
+    raise ModelFileError(f"{name_or_path}: no such model file or folder, and no shipped model of that name ({known})")
+
+
 def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelSpec]:
     """Rebuild a model from its files (a run folder, ``NAME.safetensors`` or ``NAME.json``), in eval mode."""
-    weights, meta = _paths(path)
+    weights, meta = _paths(resolve_model(path))
     for needed in (weights, meta):
         if not needed.is_file():
             raise ModelFileError(f"{needed}: model file not found")
@@ -120,8 +148,9 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
         spec = ModelSpec(**json.loads(meta.read_text()))
     except (json.JSONDecodeError, TypeError) as err:
         raise ModelFileError(f"{meta}: not a model description ({err})") from None
-    if spec.input_layout != INPUT_LAYOUT:
-        raise ModelFileError(f"{meta}: input layout {spec.input_layout!r}, this version builds {INPUT_LAYOUT!r}")
+    expected = INPUT_LAYOUTS.get(spec.architecture)
+    if expected is not None and spec.input_layout != expected:
+        raise ModelFileError(f"{meta}: input layout {spec.input_layout!r}, this version builds {expected!r}")
     model = build_model(spec)
     try:
         model.load_state_dict(load_file(str(weights)))
@@ -148,8 +177,7 @@ def catalogue() -> list[tuple[str, str, int]]:
     rows = []
     for name, (model_class, config_class) in ARCHITECTURES.items():
         rows.append((name, "architecture", sum(p.numel() for p in model_class(config_class()).parameters())))
-    shipped = Path(__file__).parent / "shipped"
-    for meta in sorted(shipped.glob("*.json")) if shipped.is_dir() else []:
-        model, spec = load_model(meta)
+    for weights in shipped_models().values():
+        model, spec = load_model(weights)
         rows.append((spec.name, f"shipped ({spec.architecture})", sum(p.numel() for p in model.parameters())))
     return rows

@@ -149,8 +149,8 @@ def _validate(model, sampler: RibbonSampler, config: TrainConfig, device, autoca
     return float(sums[0] / sums[1].clamp(min=1))
 
 
-def plot_losses(history: list[dict], path: Path) -> None:
-    """Training and validation L4 loss per epoch, log scale."""
+def plot_losses(history: list[dict], path: Path, ylabel: str = "L4 loss (scaled units)") -> None:
+    """Training and validation loss per epoch, log scale."""
     import matplotlib.pyplot as plt
 
     from hxrg_denoiser.plots import save_figure
@@ -160,7 +160,7 @@ def plot_losses(history: list[dict], path: Path) -> None:
     ax.semilogy(epochs, [h["train_loss"] for h in history], "o-", label="training")
     ax.semilogy(epochs, [h["validation_loss"] for h in history], "s-", label="validation")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("L4 loss (scaled units)")
+    ax.set_ylabel(ylabel)
     ax.set_title("training curve")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()

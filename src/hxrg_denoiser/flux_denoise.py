@@ -1,0 +1,115 @@
+"""Denoise a flux image with a ``readout-set`` network: features, strips, and the correction.
+
+Pure functions on numpy arrays (plus the torch model): the image goes to
+readout order, features are built (see :mod:`hxrg_denoiser.models.readout_set`),
+the network runs over strips of rows with a halo of its reach (any strip
+size gives the same result), and the predicted correlated noise is removed
+from the science pixels. Reference pixels keep their values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hxrg_denoiser.classical.cleaning import clean_flux_image
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.models.readout_set import ReadoutSetNet
+
+__all__ = ["image_noise_sigma", "readout_features", "correlated_noise", "denoise_flux_image"]
+
+
+def image_noise_sigma(image: np.ndarray, science: np.ndarray) -> float:
+    """Noise level of a flux image: robust sigma of vertical pixel differences over science pixels, / sqrt(2)."""
+    both = science[1:] & science[:-1] & np.isfinite(image[1:]) & np.isfinite(image[:-1])
+    diff = (image[1:].astype(np.float64) - image[:-1])[both]
+    if diff.size < 100:
+        raise ValueError("image has too few science pixels to measure its noise")
+    sigma = 1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2.0)
+    return float(max(sigma, 1e-6))
+
+
+def readout_features(
+    image: np.ndarray, geometry: ReadoutGeometry, clip: float
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Network inputs for ``image``.
+
+    Returns
+    -------
+    features : ndarray, shape (channels, 4, rows, positions), float32
+    estimate : ndarray, shape (rows, channels, positions), float64
+        The classical cleaning's estimate of the correlated noise, electrons (readout order).
+    sigma : float
+        Noise level the features are divided by, electrons.
+    """
+    science = ~geometry.reference_mask & np.isfinite(image)
+    work = np.where(science, image, 0.0).astype(np.float64)
+    sigma = image_noise_sigma(work, science)
+    estimate = geometry.to_readout_order(work - clean_flux_image(work, geometry).astype(np.float64))
+    readout = geometry.to_readout_order(work).transpose(1, 0, 2)  # channels, rows, positions
+    rows, channels, positions = estimate.shape
+    features = np.empty((channels, 4, rows, positions), dtype=np.float32)
+    features[:, 0] = np.clip(readout / sigma, -clip, clip)
+    features[:, 1] = np.clip(estimate.transpose(1, 0, 2) / sigma, -clip, clip)
+    features[:, 2] = np.arcsinh(readout / (10.0 * sigma))
+    features[:, 3] = geometry.to_readout_order(geometry.reference_mask).transpose(1, 0, 2)
+    return features, estimate, sigma
+
+
+def correlated_noise(
+    image: np.ndarray,
+    geometry: ReadoutGeometry,
+    model: ReadoutSetNet,
+    *,
+    strip_rows: int = 256,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+) -> np.ndarray:
+    """The network's estimate of the correlated read noise in ``image``, electrons, image order.
+
+    The rows are processed in strips of ``strip_rows`` with a halo of the
+    network's reach on each side, so the result does not depend on the strip
+    size (to rounding): a first pass sums the context over the whole image, a
+    second predicts the correction.
+    """
+    features, estimate, sigma = readout_features(image, geometry, model.config.clip)
+    n_rows = features.shape[2]
+    device = torch.device(device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    context = torch.zeros(1, model.config.context, dtype=torch.float64)
+    with torch.no_grad(), autocast:
+        for start, stop, lo, hi in _strips(n_rows, strip_rows, model.context_reach):
+            batch = torch.from_numpy(features[None, :, :, lo:hi]).to(device)
+            context += model.context_sum(batch, slice(start - lo, stop - lo)).cpu().double()
+    context = (context / float(features.shape[0] * n_rows * features.shape[3])).float().to(device)
+    correction = np.empty((features.shape[0], n_rows, features.shape[3]), dtype=np.float32)
+    with torch.no_grad(), autocast:
+        for start, stop, lo, hi in _strips(n_rows, strip_rows, model.config.row_reach):
+            batch = torch.from_numpy(features[None, :, :, lo:hi]).to(device)
+            out = model(batch, context)[0].float().cpu().numpy()
+            correction[:, start:stop] = out[:, start - lo : stop - lo]
+    noise = estimate + sigma * correction.transpose(1, 0, 2)
+    return geometry.to_image_order(noise)
+
+
+def _strips(n_rows: int, strip_rows: int, reach: int) -> list[tuple[int, int, int, int]]:
+    """``(start, stop, lo, hi)`` of each strip of rows and of the strip with ``reach`` rows of halo."""
+    return [
+        (start, min(start + strip_rows, n_rows), max(0, start - reach), min(n_rows, start + strip_rows + reach))
+        for start in range(0, n_rows, strip_rows)
+    ]
+
+
+def denoise_flux_image(
+    image: np.ndarray,
+    geometry: ReadoutGeometry,
+    model: ReadoutSetNet,
+    *,
+    strip_rows: int = 256,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+) -> np.ndarray:
+    """``image`` with the network's correlated-noise estimate removed from its science pixels (float32)."""
+    noise = correlated_noise(image, geometry, model, strip_rows=strip_rows, device=device, precision=precision)
+    science = ~geometry.reference_mask & np.isfinite(image)
+    return np.where(science, image - noise, image).astype(np.float32)

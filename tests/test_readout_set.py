@@ -1,0 +1,216 @@
+"""The readout-set flux-image denoiser, its training recipe and the shipped default model."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_cube
+from safetensors.torch import load_file
+
+from hxrg_denoiser.classical.cleaning import clean_flux_image
+from hxrg_denoiser.cli import main
+from hxrg_denoiser.fitting import FitOptions, fit_ramp
+from hxrg_denoiser.flux_denoise import correlated_noise, denoise_flux_image, image_noise_sigma, readout_features
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.ramps import ArrayRamp
+from hxrg_denoiser.models.readout_set import N_FEATURES, ReadoutSetConfig, ReadoutSetNet
+from hxrg_denoiser.models.registry import ModelFileError, load_model, resolve_model, save_model, shipped_models
+from hxrg_denoiser.simulate import make_scene, noise_preset, simulate_cube
+from hxrg_denoiser.training.flux_examples import ExampleSpec, make_example
+from hxrg_denoiser.training.flux_trainer import FluxTrainConfig, train_flux_model, training_items
+
+GEOMETRY = ReadoutGeometry("tiny-rs", 40, 128, 4)  # 4 channels of 32 columns, butterfly, 4 reference pixels
+SMALL = ReadoutSetConfig(features=6, row_dilations=[1, 2], context=3)
+
+
+def random_net(seed: int = 0, config: ReadoutSetConfig = SMALL) -> ReadoutSetNet:
+    """A network whose output head is not zero (a fresh one predicts no correction)."""
+    torch.manual_seed(seed)
+    net = ReadoutSetNet(config)
+    torch.nn.init.normal_(net.head.weight, std=0.3)
+    return net.eval()
+
+
+def noisy_image(geometry: ReadoutGeometry = GEOMETRY, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    image = rng.normal(0.0, 3.0, geometry.shape) + make_scene("echelle", geometry, seed=seed).image
+    return image.astype(np.float32)
+
+
+def tiny_spec(seed: int, reads=(6, 3)) -> ExampleSpec:
+    scale = {name: 1.0 for name in noise_preset("h4rg-lab").correlated_components}
+    return ExampleSpec(seed, "h4rg-lab", scale, "echelle", 30.0, 0.0, reads)
+
+
+def test_default_configuration_is_small():
+    net = ReadoutSetNet()
+    assert sum(p.numel() for p in net.parameters()) <= 1_000_000
+
+
+def test_any_number_of_channels_and_rows():
+    net = random_net()
+    for channels, rows, positions in ((4, 10, 16), (32, 7, 128), (1, 5, 8)):
+        out = net(torch.randn(1, channels, N_FEATURES, rows, positions))
+        assert out.shape == (1, channels, rows, positions)
+
+
+def test_channels_are_a_set():
+    """Permuting the output channels permutes the prediction the same way: no channel is special."""
+    net = random_net()
+    x = torch.randn(1, 5, N_FEATURES, 9, 16)
+    order = torch.tensor([3, 0, 4, 1, 2])
+    with torch.no_grad():
+        assert torch.allclose(net(x)[:, order], net(x[:, order]), atol=1e-5)
+
+
+def test_fresh_network_is_the_classical_cleaning():
+    image = noisy_image()
+    net = ReadoutSetNet(SMALL).eval()
+    expected = clean_flux_image(image, GEOMETRY)
+    np.testing.assert_allclose(denoise_flux_image(image, GEOMETRY, net), expected, atol=1e-4)
+
+
+def test_strip_size_does_not_change_the_result():
+    image = noisy_image()
+    net = random_net()
+    whole = correlated_noise(image, GEOMETRY, net, strip_rows=1000)
+    for strip_rows in (7, 16):
+        np.testing.assert_allclose(correlated_noise(image, GEOMETRY, net, strip_rows=strip_rows), whole, atol=1e-4)
+
+
+def test_features_are_scaled_by_the_image_noise():
+    image = noisy_image()
+    science = ~GEOMETRY.reference_mask
+    noise_only = np.random.default_rng(5).normal(0.0, 4.0, GEOMETRY.shape)
+    assert image_noise_sigma(noise_only, science) == pytest.approx(4.0, rel=0.05)
+    features, _, sigma = readout_features(image * 10.0, GEOMETRY, clip=8.0)
+    small, _, small_sigma = readout_features(image, GEOMETRY, clip=8.0)
+    assert sigma == pytest.approx(10.0 * small_sigma, rel=1e-6)
+    np.testing.assert_allclose(features[:, :2], small[:, :2], atol=1e-4)  # scaled inputs do not change
+
+
+def test_example_target_is_the_exact_correlated_noise():
+    example = make_example(tiny_spec(300001), GEOMETRY)
+    assert example["flux"].shape == (2,) + GEOMETRY.shape
+    # The oracle ramp has no correlated noise: its flux minus the truth is white and Poisson noise only.
+    residual = (example["oracle"][0] - example["truth"] * 1.0)[~GEOMETRY.reference_mask]
+    assert abs(residual.mean()) < 1.0
+    items = training_items(example, GEOMETRY, clip=8.0)
+    assert len(items) == 2 and items[0].target.shape == (4, 40, 32)
+    assert np.isfinite(items[0].target).all()
+
+
+def test_training_learns_and_resumes_exactly(tmp_path):
+    items = []
+    for seed in (300011, 300012, 300013):
+        items += training_items(make_example(tiny_spec(seed), GEOMETRY), GEOMETRY, clip=8.0)
+    config = FluxTrainConfig(epochs=2, steps_per_epoch=6, crop_rows=24, validation_items=2, learning_rate=3e-3)
+    first = train_flux_model(items, tmp_path / "a", model_config=SMALL, config=config, geometry=GEOMETRY, progress=False)
+    history = json.loads((tmp_path / "a" / "history.json").read_text())
+    assert len(history) == 2 and all(np.isfinite(h["validation_loss"]) for h in history)
+    # Interrupted after one epoch, then resumed: the same weights as the straight run.
+    one = FluxTrainConfig(**{**config.__dict__, "epochs": 1})
+    train_flux_model(items, tmp_path / "b", model_config=SMALL, config=one, geometry=GEOMETRY, progress=False)
+    train_flux_model(items, tmp_path / "b", model_config=SMALL, config=config, geometry=GEOMETRY, progress=False)
+    for name in ("checkpoint/model.safetensors", "model.safetensors"):  # raw weights, and their average (the model)
+        wa, wb = load_file(str(tmp_path / "a" / name)), load_file(str(tmp_path / "b" / name))
+        assert all(torch.equal(wa[k], wb[k]) for k in wa), name
+    model, spec = load_model(first)
+    assert spec.architecture == "readout-set" and spec.input_layout == "flux-image/v1"
+    assert spec.geometry["n_channels"] == 4
+
+
+def test_save_load_round_trip(tmp_path):
+    from hxrg_denoiser.models.registry import ModelSpec
+
+    net = random_net(3)
+    spec = ModelSpec("readout-set", SMALL.__dict__, GEOMETRY.to_dict(), n_reads=2, label_reads=0,
+                     input_layout="flux-image/v1", name="rt")
+    save_model(tmp_path / "rt.safetensors", net, spec)
+    loaded, _ = load_model(tmp_path / "rt.json")
+    image = noisy_image()
+    np.testing.assert_array_equal(correlated_noise(image, GEOMETRY, loaded), correlated_noise(image, GEOMETRY, net))
+    meta = json.loads((tmp_path / "rt.json").read_text())
+    meta["input_layout"] = "row-offset/read/series"
+    (tmp_path / "rt.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="input layout"):
+        load_model(tmp_path / "rt.json")
+
+
+def test_unknown_model_name_is_a_clear_error():
+    with pytest.raises(ModelFileError, match="no shipped model"):
+        resolve_model("no-such-model")
+
+
+def test_denoise_command_with_a_flux_image_model(tmp_path, capsys):
+    from hxrg_denoiser.models.registry import ModelSpec
+
+    spec = ModelSpec("readout-set", SMALL.__dict__, GEOMETRY.to_dict(), n_reads=2, label_reads=0,
+                     input_layout="flux-image/v1", name="tiny-rs")
+    save_model(tmp_path / "m.safetensors", random_net(4), spec)
+    cube = simulate_cube(GEOMETRY, 6, noise_preset("h4rg-lab"), scene=make_scene("echelle", GEOMETRY, seed=2).image,
+                         seed=300021)
+    path = write_cube(tmp_path / "cube.fits", cube)
+    out = tmp_path / "flux.fits"
+    assert main(["denoise", str(path), "--model", str(tmp_path / "m.safetensors"), "-o", str(out), "-q"]) == 0
+    assert "tiny-rs (readout-set)" in capsys.readouterr().out
+    from astropy.io import fits
+
+    with fits.open(out) as hdul:
+        sci, err = hdul["SCI"].data, hdul["ERR"].data
+    fitted = fit_ramp(ArrayRamp(cube), GEOMETRY, FitOptions(method="utr", refcorr="seed"))
+    expected = denoise_flux_image(fitted.sci, GEOMETRY, random_net(4))
+    np.testing.assert_allclose(sci, expected, atol=1e-4)
+    np.testing.assert_allclose(err, fitted.err)  # the fit's white + Poisson error
+    assert main(["denoise", str(path), "--model", str(tmp_path / "m.safetensors"), "-o", str(out), "-q"]) == 2
+
+
+def test_scene_scaled_copies_keep_the_same_target():
+    """A copy with the scene scaled encodes the same correlated noise (target x sigma + cleaning estimate)."""
+    example = make_example(tiny_spec(300031), GEOMETRY)
+    plain, _, scaled = training_items(example, GEOMETRY, clip=8.0, scene_factors=(2.5,))
+    flux = example["flux"][0]
+    scene = 1.5 * example["truth"]  # reads[0] is the longest ramp: the whole scene
+    totals = []
+    for item, image in ((plain, flux), (scaled, flux + scene)):
+        _, estimate, sigma = readout_features(image, GEOMETRY, clip=8.0)
+        totals.append(item.target.astype(np.float64) * sigma + estimate.transpose(1, 0, 2))
+    science = plain.science
+    np.testing.assert_allclose(totals[0][science], totals[1][science], atol=0.02)
+    assert not np.allclose(plain.target[science], scaled.target[science], atol=0.02)  # the cleaning saw a new scene
+
+
+def test_shipped_default_model_is_small_and_documented():
+    shipped = shipped_models()
+    assert "default" in shipped
+    weights = shipped["default"]
+    assert weights.stat().st_size < 20 * 2**20
+    assert weights.with_suffix(".md").is_file(), "the default model ships with its model card"
+    model, spec = load_model("default")
+    assert spec.architecture == "readout-set" and spec.name == "default"
+    assert sum(p.numel() for p in model.parameters()) <= 1_000_000
+    recipe = spec.training["recipe"]
+    from hxrg_denoiser.bench.suite import BENCH_SEEDS
+
+    seeds = range(recipe["seed"], recipe["seed"] + recipe["examples"])
+    assert not BENCH_SEEDS & set(seeds), "the default model was trained on bench-v1 seeds"
+    assert spec.geometry["n_channels"] == 32 and spec.version
+
+
+def test_default_model_beats_reference_corrected_utr_on_a_fresh_exposure():
+    """A simulated strip the model never saw (seed outside the recipe's): lower error than ref-corrected UTR."""
+    from hxrg_denoiser.bench.suite import bench_geometry
+
+    geometry = bench_geometry(72)
+    scene = make_scene("echelle", geometry, seed=424242).image
+    cube = simulate_cube(geometry, 30, noise_preset("h4rg-lab"), scene=scene, seed=424242)
+    ramp = ArrayRamp(cube)
+    model, spec = load_model("default")
+    from hxrg_denoiser.inference import denoise_ramp
+
+    denoised = denoise_ramp(ramp, model, spec, geometry).sci
+    reference = fit_ramp(ramp, geometry, FitOptions(method="utr", refcorr="seed")).sci
+    science = ~geometry.reference_mask
+    rms = lambda image: float(np.sqrt(np.mean((image - scene)[science] ** 2)))  # noqa: E731
+    assert rms(denoised) < 0.95 * rms(reference)
