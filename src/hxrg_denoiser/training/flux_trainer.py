@@ -286,6 +286,6 @@ def train_flux_model(
             save_file({k: v.detach().contiguous() for k, v in average.state_dict().items()}, str(tmp))
         state["epoch"] = epoch + 1
         _save_checkpoint(run_dir, model, optimizer, state)
-        plot_losses(state["history"], run_dir / "loss.png", ylabel="squared error + row term (noise units)")
+        plot_losses(state["history"], run_dir / "loss.png", ylabel="loss: squared error + row and flux terms (noise units)")
     (run_dir / "history.json").write_text(json.dumps(state["history"], indent=1))
     return run_dir / "model.safetensors"
