@@ -89,3 +89,24 @@ def test_denoise_split_rows_is_bit_identical(tmp_path, client):
     split = denoise_file_split(source, path, GEOMETRY, client, 3, **settings)
     np.testing.assert_array_equal(split.sci, serial.sci)
     np.testing.assert_array_equal(split.dq, serial.dq)
+
+
+def test_denoise_split_with_a_flux_image_model_matches_serial(tmp_path, client):
+    from hxrg_denoiser.inference import denoise_file_split, denoise_ramp
+    from hxrg_denoiser.models import ModelSpec, ReadoutSetConfig, ReadoutSetNet, load_model, save_model
+
+    source = _cubes(tmp_path / "in", n=1)[0]
+    config = ReadoutSetConfig(features=4, row_dilations=[1, 2], context=2)
+    net = ReadoutSetNet(config)
+    torch = pytest.importorskip("torch")
+    torch.nn.init.normal_(net.head.weight, std=0.3)
+    spec = ModelSpec("readout-set", config.__dict__, GEOMETRY.to_dict(), n_reads=2, label_reads=0,
+                     input_layout="flux-image/v1", name="tiny-rs")
+    path = str(save_model(tmp_path / "m.safetensors", net, spec))
+    model, spec = load_model(path)
+    settings = {"strip_rows": 8, "device": "cpu"}
+    with open_ramp(source) as ramp:
+        serial = denoise_ramp(ramp, model, spec, GEOMETRY, **settings)
+    split = denoise_file_split(source, path, GEOMETRY, client, 3, **settings)
+    np.testing.assert_array_equal(split.sci, serial.sci)
+    np.testing.assert_array_equal(split.err, serial.err)
