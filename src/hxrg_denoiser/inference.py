@@ -113,15 +113,18 @@ def denoise_ramp(
     Returns
     -------
     FluxImage
-        ``sci`` in electrons over ``spec.label_reads`` frames; ``err`` is NaN (not
-        predicted); reference pixels are NaN and flagged.
+        ``payeur2022``: ``sci`` in electrons over ``spec.label_reads`` frames;
+        ``err`` is NaN (not predicted); reference pixels are NaN and flagged.
+        Flux-image models (``readout-set``, e.g. the shipped ``default``): the
+        reference-corrected up-the-ramp fit with the predicted correlated noise
+        removed, in electrons over the ramp, with the fit's ERR and DQ
+        (``batch_rows`` and ``row_range`` do not apply).
     """
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
     check_model_geometry(spec, geometry, ramp.path)
     if spec.architecture in FLUX_IMAGE_ARCHITECTURES:
-        options = FitOptions(method="utr", refcorr=spec.refcorr, strip_rows=strip_rows)
-        image = fit_ramp(ramp, geometry, options, progress=progress)
+        image = fit_ramp(ramp, geometry, _flux_fit_options(spec, strip_rows), progress=progress)
         return _denoised_flux(image, model, spec, geometry, pick_device(device), precision)
     if ramp.n_reads < spec.n_reads:
         raise RampInputError(f"{ramp.path}: {ramp.n_reads} reads, model {spec.name!r} needs at least {spec.n_reads}")
@@ -156,6 +159,11 @@ def denoise_ramp(
                 readout = outputs.transpose(0, 2, 1) / np.float32(spec.label_scale)  # (rows, channels, width)
                 sci[start + batch - 1] = geometry.to_image_order(readout)
     return _flux_image(sci, ramp, spec, geometry, precision)
+
+
+def _flux_fit_options(spec: ModelSpec, strip_rows: int) -> FitOptions:
+    """The fit a flux-image model takes as input: up-the-ramp after the model's reference correction."""
+    return FitOptions(method="utr", refcorr=spec.refcorr, strip_rows=strip_rows)
 
 
 def _denoised_flux(
@@ -203,8 +211,7 @@ def denoise_file_split(path: str, model_path: str, geometry: ReadoutGeometry, cl
     model, spec = load_model(model_path)
     if spec.architecture in FLUX_IMAGE_ARCHITECTURES:
         # The rows are fitted in parallel; the network then sees the whole image at once.
-        options = FitOptions(method="utr", refcorr=spec.refcorr, strip_rows=strip_rows)
-        image = fit_file_split(path, geometry, options, client, parts)
+        image = fit_file_split(path, geometry, _flux_fit_options(spec, strip_rows), client, parts)
         return _denoised_flux(image, model, spec, geometry, pick_device(settings.get("device", "auto")),
                               settings.get("precision", "fp32"))
     ranges = row_ranges(geometry.n_rows, parts, strip_rows)

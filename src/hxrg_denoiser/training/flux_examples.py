@@ -17,6 +17,7 @@ stopped.
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -142,7 +143,8 @@ def build_examples(folder: str | os.PathLike, specs: list[ExampleSpec], *, worke
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"example-{spec.seed}.npz" for spec in specs]
     todo = [(spec, path) for spec, path in zip(specs, paths) if not path.is_file()]
-    (folder / "examples.json").write_text(_specs_json(specs))
+    with atomic_output(folder / "examples.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps([asdict(spec) for spec in specs], indent=1))
     with tqdm(total=len(specs), initial=len(specs) - len(todo), desc="simulating examples", unit="exp") as bar:
         if workers > 1 and len(todo) > 1:
             with ProcessPoolExecutor(workers) as pool:
@@ -163,8 +165,3 @@ def load_examples(paths: list[Path]) -> list[dict[str, np.ndarray]]:
             examples.append({key: data[key] for key in data.files})
     return examples
 
-
-def _specs_json(specs: list[ExampleSpec]) -> str:
-    import json
-
-    return json.dumps([asdict(spec) for spec in specs], indent=1)
