@@ -108,5 +108,6 @@ def test_denoise_split_with_a_flux_image_model_matches_serial(tmp_path, client):
     with open_ramp(source) as ramp:
         serial = denoise_ramp(ramp, model, spec, GEOMETRY, **settings)
     split = denoise_file_split(source, path, GEOMETRY, client, 3, **settings)
-    np.testing.assert_array_equal(split.sci, serial.sci)
+    # The fit is bit-identical (ERR below); the network runs on another copy of the weights: equal to float rounding.
+    np.testing.assert_allclose(split.sci, serial.sci, rtol=0, atol=1e-5)
     np.testing.assert_array_equal(split.err, serial.err)
