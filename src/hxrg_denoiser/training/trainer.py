@@ -250,4 +250,10 @@ def train(
         if rank == 0:
             _save_checkpoint(run_dir, model, optimizer, state)
         raise
+    if world > 1:
+        # Every rank waits for rank 0's last writes, so none tears the process group down while another
+        # still uses it (a rank leaving early could abort at exit with "terminate called ...").
+        import torch.distributed as dist
+
+        dist.barrier()
     return state
