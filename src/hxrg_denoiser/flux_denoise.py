@@ -15,6 +15,7 @@ import torch
 from hxrg_denoiser.classical.cleaning import clean_flux_image
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.models.readout_set import ReadoutSetNet
+from hxrg_denoiser.strips import plan_strips
 
 __all__ = ["image_noise_sigma", "readout_features", "correlated_noise", "denoise_flux_image"]
 
@@ -78,26 +79,18 @@ def correlated_noise(
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     context = torch.zeros(1, model.config.context, dtype=torch.float64)
     with torch.no_grad(), autocast:
-        for start, stop, lo, hi in _strips(n_rows, strip_rows, model.context_reach):
-            batch = torch.from_numpy(features[None, :, :, lo:hi]).to(device)
-            context += model.context_sum(batch, slice(start - lo, stop - lo)).cpu().double()
+        for strip in plan_strips(n_rows, strip_rows, model.context_reach, model.context_reach):
+            batch = torch.from_numpy(features[None, :, :, strip.halo_start : strip.halo_stop]).to(device)
+            context += model.context_sum(batch, strip.core).cpu().double()
     context = (context / float(features.shape[0] * n_rows * features.shape[3])).float().to(device)
     correction = np.empty((features.shape[0], n_rows, features.shape[3]), dtype=np.float32)
     with torch.no_grad(), autocast:
-        for start, stop, lo, hi in _strips(n_rows, strip_rows, model.config.row_reach):
-            batch = torch.from_numpy(features[None, :, :, lo:hi]).to(device)
-            out = model(batch, context)[0].float().cpu().numpy()
-            correction[:, start:stop] = out[:, start - lo : stop - lo]
+        reach = model.config.row_reach
+        for strip in plan_strips(n_rows, strip_rows, reach, reach):
+            batch = torch.from_numpy(features[None, :, :, strip.halo_start : strip.halo_stop]).to(device)
+            correction[:, strip.start : strip.stop] = model(batch, context)[0, :, strip.core].float().cpu().numpy()
     noise = estimate + sigma * correction.transpose(1, 0, 2)
     return geometry.to_image_order(noise)
-
-
-def _strips(n_rows: int, strip_rows: int, reach: int) -> list[tuple[int, int, int, int]]:
-    """``(start, stop, lo, hi)`` of each strip of rows and of the strip with ``reach`` rows of halo."""
-    return [
-        (start, min(start + strip_rows, n_rows), max(0, start - reach), min(n_rows, start + strip_rows + reach))
-        for start in range(0, n_rows, strip_rows)
-    ]
 
 
 def denoise_flux_image(
