@@ -3,12 +3,13 @@ import pytest
 from astropy.io import fits
 from conftest import write_cube
 
-from hxrg_denoiser.batch import cluster_client, expand_inputs, fit_exposure, plan_outputs, row_ranges, run_exposures
+from hxrg_denoiser.batch import cluster_client, expand_inputs, fit_exposure, plan_outputs, run_exposures
 from hxrg_denoiser.cli import main
 from hxrg_denoiser.fitting import FitOptions, fit_file_split, fit_ramp
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import open_ramp
 from hxrg_denoiser.simulate import make_scene, noise_preset, simulate_cube
+from hxrg_denoiser.strips import row_ranges
 
 GEOMETRY = ReadoutGeometry("t", 64, 128, 4)
 GEOMETRY_ARGS = {"name": None, "n_channels": 4, "butterfly": True}

@@ -9,9 +9,18 @@ def test_demo_runs_end_to_end_and_oracle_beats_utr(tmp_path):
     errors = result.errors
     assert set(errors) == {"cds", "utr", "utr_ref_seed", "utr_ref_smoothed", "utr_ref_seed_clean", "oracle"}
     assert errors["oracle"].robust_sigma < errors["utr"].robust_sigma < errors["cds"].robust_sigma
-    for name in ("report.md", "comparison.png", "images/utr.fits", "data/cube.fits", "data/truth.fits"):
+    for name in ("report.md", "comparison.png", "images/utr.fits", "data/truth.fits"):
         assert (tmp_path / "demo" / name).exists(), name
+    # the simulated ramps are removed unless asked for
+    assert not (tmp_path / "demo" / "data" / "cube.fits").exists()
+    assert not (tmp_path / "demo" / "data" / "oracle.fits").exists()
     assert "| oracle |" in (tmp_path / "demo" / "report.md").read_text()
+
+
+def test_demo_keeps_the_cubes_when_asked(tmp_path):
+    assert main(["demo", "-o", str(tmp_path / "d"), "--rows", "24", "--reads", "4", "--model", "none", "-q",
+                 "--keep-cubes"]) == 0
+    assert (tmp_path / "d" / "data" / "cube.fits").exists() and (tmp_path / "d" / "data" / "oracle.fits").exists()
 
 
 def test_demo_cli_refuses_to_overwrite(tmp_path, capsys):

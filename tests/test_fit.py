@@ -9,10 +9,10 @@ from hxrg_denoiser.fitting import FitOptions, fit_cube
 from hxrg_denoiser.geometry import ReadoutGeometry
 
 OPTIONS = [
-    FitOptions(method="cds"),
-    FitOptions(method="fowler", fowler_n=2),
-    FitOptions(method="utr"),
-    FitOptions(method="utr", weighting="optimal"),
+    FitOptions(method="cds", refcorr="none"),
+    FitOptions(method="fowler", fowler_n=2, refcorr="none"),
+    FitOptions(method="utr", refcorr="none"),
+    FitOptions(method="utr", weighting="optimal", refcorr="none"),
     FitOptions(method="utr", refcorr="seed"),
     FitOptions(method="cds", refcorr="smoothed"),
 ]
@@ -74,7 +74,7 @@ def test_non_finite_science_pixels_can_be_flagged(small_geometry):
 def test_err_is_calibrated_for_white_noise(small_geometry):
     geometry = ReadoutGeometry("t", 256, 256, 4)
     cube, flux = noisy_ramp(geometry.shape, 16, read_noise=5.0, seed=9)
-    image = fit_cube(cube, geometry, FitOptions(method="utr"))  # read noise estimated from the data
+    image = fit_cube(cube, geometry, FitOptions(method="utr", refcorr="none"))  # read noise estimated from the data
     z = (image.sci / 16 - flux) / (image.err / 16)
     assert image.meta["read_noise"] == pytest.approx(5.0, rel=0.1)
     assert np.std(z[~geometry.reference_mask]) == pytest.approx(1.0, abs=0.05)

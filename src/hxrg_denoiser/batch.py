@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from hxrg_denoiser.errors import HxrgError, OutputError
+from hxrg_denoiser.errors import HxrgError, OutputError, UnavailableError, UsageError
+from hxrg_denoiser.io.output import prepare_output_folder, refuse_input_overlap
 
-__all__ = ["ExposureResult", "expand_inputs", "plan_outputs", "run_exposures", "summary", "cluster_client", "row_ranges"]
+__all__ = ["ExposureResult", "expand_inputs", "plan_outputs", "run_exposures", "summary", "cluster_client"]
 
 log = logging.getLogger(__name__)
 
@@ -54,35 +55,63 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
 
 
 def plan_outputs(inputs: list[str], outdir: str | os.PathLike, suffix: str = ".fits") -> list[tuple[str, str]]:
-    """``(input, OUTDIR/<input name><suffix>)`` pairs; refuses two inputs that would share an output."""
-    outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
+    """``(input, OUTDIR/<input name><suffix>)`` pairs, the folder created.
+
+    Refuses two inputs that would share an output, and any output that would
+    be one of the inputs or lie inside an input folder (checked before any
+    work, so nothing is touched).
+    """
+    if Path(outdir).exists() and not Path(outdir).is_dir():
         raise OutputError(f"{outdir}: with several inputs the output must be a folder")
-    outdir.mkdir(parents=True, exist_ok=True)
     pairs, seen = [], {}
     for path in inputs:
         name = Path(path.rstrip("/")).name
         stem = name[: -len(".fits")] if name.lower().endswith(".fits") else name
-        output = str(outdir / f"{stem}{suffix}")
+        output = str(Path(outdir) / f"{stem}{suffix}")
         if output in seen:
             raise OutputError(f"{path} and {seen[output]} would both write {output}")
+        refuse_input_overlap(output, inputs)
         seen[output] = path
         pairs.append((path, output))
+    prepare_output_folder(outdir, inputs=inputs)
     return pairs
 
 
+def quiet_dask(verbose: bool = False) -> None:
+    """Keep Dask's own INFO logs (cluster start, worker registration...) off the console unless ``verbose``."""
+    level = logging.INFO if verbose else logging.ERROR
+    for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.worker",
+                 "distributed.core", "distributed.http.proxy", "distributed.diskutils"):
+        logging.getLogger(name).setLevel(level)
+
+
 @contextlib.contextmanager
-def cluster_client(workers: int = 2, scheduler: str | None = None) -> Iterator:
-    """A Dask client to ``scheduler`` if given, else to a local cluster of ``workers`` processes (closed after)."""
+def cluster_client(workers: int = 2, scheduler: str | None = None, *, verbose: bool = False,
+                   connect_timeout: float = 10.0) -> Iterator:
+    """A Dask client to ``scheduler`` if given, else to a local cluster of ``workers`` processes (closed after).
+
+    Raises
+    ------
+    UsageError
+        If ``workers`` < 1.
+    UnavailableError
+        If the scheduler cannot be reached within ``connect_timeout`` seconds.
+    """
     from distributed import Client, LocalCluster
 
+    quiet_dask(verbose)
     if scheduler:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout=f"{connect_timeout}s")
+        except (OSError, TimeoutError, ValueError) as err:
+            raise UnavailableError(f"--scheduler {scheduler}: cannot connect ({' '.join(str(err).split())})") from None
+        with client:
             yield client
         return
     if workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {workers}")
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        raise UsageError(f"--workers must be >= 1, got {workers}")
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.INFO if verbose else logging.ERROR) as cluster:
         with Client(cluster) as client:
             yield client
 
@@ -145,14 +174,6 @@ def summary(results: list[ExposureResult]) -> str:
     mean = f", {np.mean([r.seconds for r in done]):.1f} s per exposure" if done else ""
     lines.append(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed{mean}")
     return "\n".join(lines)
-
-
-def row_ranges(n_rows: int, n_parts: int, strip_rows: int) -> list[tuple[int, int]]:
-    """Split ``n_rows`` into about ``n_parts`` ranges whose edges fall on strip boundaries."""
-    n_strips = -(-n_rows // strip_rows)
-    edges = np.unique(np.linspace(0, n_strips, min(n_parts, n_strips) + 1).round().astype(int)) * strip_rows
-    edges[-1] = n_rows
-    return [(int(a), int(min(b, n_rows))) for a, b in zip(edges[:-1], edges[1:])]
 
 
 def fit_exposure(source: str, output: str, options, geometry_args: dict, overwrite: bool = False) -> None:

@@ -19,7 +19,7 @@ from hxrg_denoiser.bench.metrics import PixelErrors, pixel_errors
 from hxrg_denoiser.errors import OutputError
 from hxrg_denoiser.fitting import FitOptions, FluxImage, fit_ramp
 from hxrg_denoiser.geometry import preset
-from hxrg_denoiser.io.output import atomic_output, write_flux_image
+from hxrg_denoiser.io.output import atomic_output, prepare_output_folder, write_flux_image
 from hxrg_denoiser.io.ramps import open_ramp
 from hxrg_denoiser.plots import plot_error_images, save_figure
 from hxrg_denoiser.simulate.noise import noise_preset
@@ -29,8 +29,8 @@ from hxrg_denoiser.simulate.scenes import make_scene
 __all__ = ["DEMO_METHODS", "DemoResult", "run_demo"]
 
 DEMO_METHODS: dict[str, FitOptions] = {
-    "cds": FitOptions(method="cds"),
-    "utr": FitOptions(method="utr"),
+    "cds": FitOptions(method="cds", refcorr="none"),
+    "utr": FitOptions(method="utr", refcorr="none"),
     "utr_ref_seed": FitOptions(method="utr", refcorr="seed"),
     "utr_ref_smoothed": FitOptions(method="utr", refcorr="smoothed"),
     "utr_ref_seed_clean": FitOptions(method="utr", refcorr="seed", clean=True),
@@ -69,35 +69,46 @@ def run_demo(
     model: str | None = "default",
     overwrite: bool = False,
     progress: bool = True,
+    keep_cubes: bool = False,
 ) -> DemoResult:
     """Run the demo into ``outdir`` (``rows=None`` for the full 4096-row frame).
 
     ``model``: a shipped model name or a model path, applied besides the
-    classical methods (``None``: classical methods only).
+    classical methods (``None``: classical methods only). The simulated ramp
+    and its oracle (``outdir/data``, 420 MB for a 256-row strip) are removed
+    at the end unless ``keep_cubes``.
     """
     start = time.perf_counter()
     outdir = Path(outdir)
     if (outdir / "report.md").exists() and not overwrite:
         raise OutputError(f"{outdir}: holds a demo already; pass --overwrite to replace it")
+    noise_model = noise_preset(noise)
+    prepare_output_folder(outdir)
+    network = None
+    if model is not None:
+        from hxrg_denoiser.models.registry import load_model
+
+        network, spec = load_model(model)  # a bad model is reported before the simulation
     geometry = preset("nirps-h4rg", n_rows=rows)
     scene = make_scene("echelle", geometry, seed=seed)
     request = SimulationRequest(
-        kind="science", geometry=geometry, n_reads=n_reads, noise=noise_preset(noise), noise_name=noise,
+        kind="science", geometry=geometry, n_reads=n_reads, noise=noise_model, noise_name=noise,
         scene=scene, seed=seed, oracle=True,
     )
     paths = write_simulation(request, outdir / "data", overwrite=overwrite, progress=progress)
     images: dict[str, FluxImage] = {}
     with open_ramp(paths["ramp"]) as ramp:
         for name, options in DEMO_METHODS.items():
-            images[name] = fit_ramp(ramp, geometry, options, progress=progress)
-        if model is not None:
+            images[name] = fit_ramp(ramp, geometry, options, progress=progress, description=name)
+        if network is not None:
             from hxrg_denoiser.inference import denoise_ramp
-            from hxrg_denoiser.models.registry import load_model
 
-            network, spec = load_model(model)
             images[spec.name] = denoise_ramp(ramp, network, spec, geometry, progress=progress)
     with open_ramp(paths["oracle"]) as ramp:
-        images["oracle"] = fit_ramp(ramp, geometry, DEMO_METHODS["utr"], progress=progress)
+        images["oracle"] = fit_ramp(ramp, geometry, DEMO_METHODS["utr"], progress=progress, description="oracle")
+    if not keep_cubes:
+        for key in ("ramp", "oracle"):
+            paths[key].unlink()
     science = ~geometry.reference_mask
     errors = {name: pixel_errors(image.sci, scene.image, science) for name, image in images.items()}
     spectra = {name: spectral_metrics(image.sci, scene.image, scene.orders, geometry).spectrum_rms

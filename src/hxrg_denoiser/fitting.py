@@ -28,9 +28,10 @@ from hxrg_denoiser.classical.estimators import (
 )
 from hxrg_denoiser.classical.reference import REFERENCE_METHODS
 from hxrg_denoiser.dq import PixelFlag
+from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
-from hxrg_denoiser.strips import StripStream
+from hxrg_denoiser.strips import StripStream, row_ranges
 
 __all__ = [
     "METHODS",
@@ -48,6 +49,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 METHODS = ("cds", "fowler", "utr")
+REFCORR_CHOICES = ("auto",) + REFERENCE_METHODS
 WEIGHTINGS = ("ols", "optimal")
 UNITS = ("e-", "e-/s")
 _READ_NOISE_BAND = 32  # science rows used to estimate the read noise
@@ -60,8 +62,10 @@ class FitOptions:
     Attributes
     ----------
     method : {"cds", "fowler", "utr"}
-    refcorr : {"none", "seed", "smoothed"}
-        Reference-pixel correction (see :mod:`hxrg_denoiser.classical.reference`).
+    refcorr : {"auto", "none", "seed", "smoothed"}
+        Reference-pixel correction (see :mod:`hxrg_denoiser.classical.reference`);
+        ``auto`` (the default) is ``seed`` where the geometry has reference
+        pixels and ``none`` where it has none.
     weighting : {"ols", "optimal"}
         Up-the-ramp weights: ordinary least squares, or optimal for read
         noise plus Poisson noise.
@@ -90,7 +94,7 @@ class FitOptions:
     """
 
     method: str = "utr"
-    refcorr: str = "none"
+    refcorr: str = "auto"
     weighting: str = "ols"
     fowler_n: int = 4
     gain: float = 1.0
@@ -103,19 +107,27 @@ class FitOptions:
 
     def __post_init__(self) -> None:
         _check_choice("method", self.method, METHODS)
-        _check_choice("refcorr", self.refcorr, REFERENCE_METHODS)
+        _check_choice("refcorr", self.refcorr, REFCORR_CHOICES)
         _check_choice("weighting", self.weighting, WEIGHTINGS)
         _check_choice("units", self.units, UNITS)
         if self.weighting == "optimal" and self.method != "utr":
-            raise ValueError("optimal weighting applies to method 'utr' only")
+            raise UsageError("--weighting optimal applies to --method utr only")
         if self.fowler_n < 1:
-            raise ValueError(f"fowler_n must be >= 1, got {self.fowler_n}")
-        if not self.gain > 0:
-            raise ValueError(f"gain must be > 0, got {self.gain}")
-        if self.read_noise is not None and not self.read_noise > 0:
-            raise ValueError(f"read_noise must be > 0 electrons, got {self.read_noise}")
+            raise UsageError(f"--fowler must be >= 1, got {self.fowler_n}")
+        if not 0 < self.gain < np.inf:
+            raise UsageError(f"--gain must be a finite number > 0, got {self.gain}")
+        if self.read_noise is not None and not 0 < self.read_noise < np.inf:
+            raise UsageError(f"--read-noise must be a finite number > 0 electrons, got {self.read_noise}")
+        if self.saturation is not None and not np.isfinite(self.saturation):
+            raise UsageError(f"--saturation must be a finite number, got {self.saturation}")
         if self.strip_rows < 1:
-            raise ValueError(f"strip_rows must be >= 1, got {self.strip_rows}")
+            raise UsageError(f"--strip-rows must be >= 1, got {self.strip_rows}")
+
+    def resolved(self, geometry: ReadoutGeometry) -> FitOptions:
+        """These options with ``refcorr="auto"`` replaced by what it means for ``geometry``."""
+        if self.refcorr != "auto":
+            return self
+        return dataclasses.replace(self, refcorr="seed" if geometry.ref_border > 0 else "none")
 
     @property
     def label(self) -> str:
@@ -211,7 +223,7 @@ def _estimate_read_noise(stream: StripStream) -> float:
 
 def _stream(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> StripStream:
     if options.method == "fowler" and options.fowler_n > ramp.n_reads // 2:
-        raise ValueError(
+        raise UsageError(
             f"{ramp.path}: Fowler number {options.fowler_n} needs at least {2 * options.fowler_n} reads, "
             f"the ramp has {ramp.n_reads}"
         )
@@ -227,7 +239,8 @@ def _stream(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> Strip
 
 
 def _fit_rows(
-    stream: StripStream, options: FitOptions, read_noise: float, start: int, stop: int, progress: bool = False
+    stream: StripStream, options: FitOptions, read_noise: float, start: int, stop: int, progress: bool = False,
+    description: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SCI, ERR and DQ of the strips that start in rows ``start:stop`` (strip-aligned), in output units."""
     geometry, n_reads = stream.geometry, stream.ramp.n_reads
@@ -237,7 +250,7 @@ def _fit_rows(
     sci, err = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
     reference = geometry.reference_mask[first:last]
     dq = np.where(reference, np.uint32(PixelFlag.REFERENCE_PIXEL), np.uint32(0)).astype(np.uint32)
-    bar = tqdm(strips, desc=f"fit {options.label}", unit="strip", disable=not progress, leave=False)
+    bar = tqdm(strips, desc=description or f"fit {options.label}", unit="strip", disable=not progress, leave=False)
     for strip in bar:
         data = stream.load(strip)
         rows = slice(strip.start - first, strip.stop - first)
@@ -280,7 +293,12 @@ def _meta(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, read_noise
 
 
 def fit_ramp(
-    ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions | None = None, *, progress: bool = False
+    ramp: Ramp,
+    geometry: ReadoutGeometry,
+    options: FitOptions | None = None,
+    *,
+    progress: bool = False,
+    description: str | None = None,
 ) -> FluxImage:
     """Build a flux image from a ramp, one strip of rows at a time.
 
@@ -293,16 +311,19 @@ def fit_ramp(
     options : FitOptions, optional
     progress : bool
         Show a tqdm bar over strips.
+    description : str, optional
+        Label of the bar (default ``fit METHOD``).
 
     Returns
     -------
     FluxImage
     """
-    options = options or FitOptions()
+    geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
+    options = (options or FitOptions()).resolved(geometry)
     stream = _stream(ramp, geometry, options)
     read_noise = options.read_noise or _estimate_read_noise(stream)
     log.info("%s: %d reads, read noise %.3f e-", ramp.path, ramp.n_reads, read_noise)
-    sci, err, dq = _fit_rows(stream, options, read_noise, 0, geometry.n_rows, progress)
+    sci, err, dq = _fit_rows(stream, options, read_noise, 0, geometry.n_rows, progress, description)
     return FluxImage(_cleaned(sci, geometry, options), err, dq, _meta(ramp, geometry, options, read_noise))
 
 
@@ -321,6 +342,7 @@ def fit_rows_of_file(
     from hxrg_denoiser.io.ramps import open_ramp
 
     with open_ramp(path, **open_args) as ramp:
+        options = options.resolved(geometry)
         stream = _stream(ramp, geometry, options)
         read_noise = options.read_noise or _estimate_read_noise(stream)
         return (*_fit_rows(stream, options, read_noise, start, stop), read_noise)
@@ -330,10 +352,10 @@ def fit_file_split(
     path: str, geometry: ReadoutGeometry, options: FitOptions, client, parts: int, open_args: dict | None = None
 ) -> FluxImage:
     """:func:`fit_ramp` of one large file with its rows split into ``parts`` tasks on a Dask ``client``."""
-    from hxrg_denoiser.batch import row_ranges
     from hxrg_denoiser.io.ramps import open_ramp
 
     open_args = open_args or {}
+    options = options.resolved(geometry)
     ranges = row_ranges(geometry.n_rows, parts, options.strip_rows)
     futures = [client.submit(fit_rows_of_file, path, geometry, options, a, b, open_args, pure=False) for a, b in ranges]
     pieces = client.gather(futures)
@@ -349,4 +371,4 @@ def fit_cube(cube: np.ndarray, geometry: ReadoutGeometry, options: FitOptions | 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+        raise UsageError(f"--{name} must be one of {choices}, got {value!r}")

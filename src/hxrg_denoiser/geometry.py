@@ -199,6 +199,27 @@ class ReadoutGeometry:
         """The same readout on an array of ``n_rows`` rows (e.g. a strip of an H4RG)."""
         return dataclasses.replace(self, n_rows=n_rows)
 
+    def for_data(self, shape: tuple[int, int], source: str = "input") -> ReadoutGeometry:
+        """This geometry for reads of ``shape``: itself, or a strip of it (fewer rows, every column).
+
+        Raises
+        ------
+        GeometryError
+            If the reads have other columns or more rows, naming ``source``.
+        """
+        n_rows, n_cols = shape
+        if (n_rows, n_cols) == self.shape:
+            return self
+        if n_cols != self.n_cols or n_rows > self.n_rows:
+            raise GeometryError(
+                f"{source}: reads are {n_rows} x {n_cols} but geometry {self.name!r} is "
+                f"{self.n_rows} x {self.n_cols} (a strip must keep all {self.n_cols} columns)"
+            )
+        try:
+            return self.with_rows(n_rows)
+        except GeometryError as err:
+            raise GeometryError(f"{source}: {err}") from None
+
     def to_dict(self) -> dict:
         """Plain dictionary for JSON files and FITS headers."""
         return dataclasses.asdict(self)
@@ -273,17 +294,9 @@ def geometry_for_shape(
     n_rows, n_cols = shape
     if name is not None:
         geometry = preset(name)
-        if n_cols != geometry.n_cols or n_rows > geometry.n_rows:
-            raise GeometryError(
-                f"{source}: reads are {n_rows} x {n_cols} but geometry {name!r} is "
-                f"{geometry.n_rows} x {geometry.n_cols} (a strip must keep all {geometry.n_cols} columns)"
-            )
         if n_channels is not None and n_channels != geometry.n_channels:
             raise GeometryError(f"{source}: --channels {n_channels} contradicts geometry {name!r}")
-        try:
-            return geometry.with_rows(n_rows)
-        except GeometryError as err:
-            raise GeometryError(f"{source}: {err}") from None
+        return geometry.for_data(shape, source)
     if n_channels is None:
         matches = [g for g in PRESETS.values() if g.shape == (n_rows, n_cols)]
         if len(matches) != 1:

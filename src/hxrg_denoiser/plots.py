@@ -160,10 +160,11 @@ def _read_pair(ramp: Ramp, reads: tuple[int, int], strip_rows: int = 128) -> np.
 
 def inspect_ramp(ramp: Ramp, geometry: ReadoutGeometry, outdir: str | os.PathLike, *, overwrite: bool = False) -> list[Path]:
     """Write ``read.png`` (read 1 - read 0), ``cds.png`` and ``power_spectrum.png`` of a ramp into ``outdir``."""
-    from hxrg_denoiser.io.output import atomic_output
+    from hxrg_denoiser.io.output import atomic_output, check_output_path, prepare_output_folder
 
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir = prepare_output_folder(outdir, inputs=[ramp.path])
+    for filename in ("read.png", "cds.png", "power_spectrum.png"):
+        check_output_path(outdir / filename, overwrite=overwrite)
     name = Path(ramp.path).name
     first_difference = _read_pair(ramp, (0, 1))
     cds = _read_pair(ramp, (0, ramp.n_reads - 1))

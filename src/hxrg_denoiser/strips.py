@@ -23,7 +23,7 @@ from hxrg_denoiser.errors import GeometryError, RampInputError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import Ramp
 
-__all__ = ["Strip", "StripData", "halo_strip", "plan_strips", "StripStream"]
+__all__ = ["Strip", "StripData", "halo_strip", "plan_strips", "row_ranges", "StripStream"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,14 @@ def plan_strips(n_rows: int, strip_rows: int, before: int = 0, after: int = 0) -
     if strip_rows < 1:
         raise ValueError(f"strip_rows must be >= 1, got {strip_rows}")
     return [halo_strip(y0, min(y0 + strip_rows, n_rows), n_rows, before, after) for y0 in range(0, n_rows, strip_rows)]
+
+
+def row_ranges(n_rows: int, n_parts: int, strip_rows: int) -> list[tuple[int, int]]:
+    """Split ``n_rows`` into about ``n_parts`` ranges whose edges fall on strip boundaries."""
+    n_strips = -(-n_rows // strip_rows)
+    edges = np.unique(np.linspace(0, n_strips, min(n_parts, n_strips) + 1).round().astype(int)) * strip_rows
+    edges[-1] = n_rows
+    return [(int(a), int(min(b, n_rows))) for a, b in zip(edges[:-1], edges[1:])]
 
 
 class StripStream:
@@ -195,6 +203,6 @@ class StripStream:
         where = "reference pixel" if ref[y, x] else "pixel"
         hint = "" if ref[y, x] or reference_only else "; use --flag-non-finite to flag such pixels instead"
         raise RampInputError(
-            f"{self.ramp.read_source(int(k))}: non-finite value (NaN or inf) at {where} "
+            f"{self.ramp.read_source(int(k))}: non-finite value (NaN, inf or BLANK) at {where} "
             f"row {row_start + int(y)}, column {int(x)}{hint}"
         )

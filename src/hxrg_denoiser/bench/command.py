@@ -12,8 +12,9 @@ from tqdm.auto import tqdm
 from hxrg_denoiser.bench.report import case_figures, write_report
 from hxrg_denoiser.bench.runner import CaseResult, Method, classical_methods, evaluate_case
 from hxrg_denoiser.bench.suite import SUITES, CaseData, build_case
-from hxrg_denoiser.errors import OutputError
+from hxrg_denoiser.errors import OutputError, UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.output import prepare_output_folder
 from hxrg_denoiser.io.ramps import open_ramp
 from hxrg_denoiser.simulate.injection import InjectedRamp
 from hxrg_denoiser.simulate.scenes import load_scene
@@ -24,7 +25,7 @@ __all__ = ["run_bench", "suite_cases", "user_case"]
 def suite_cases(suite: str, *, n_rows: int | None = None, n_reads: int | None = None) -> list[tuple[str, Callable[[], CaseData]]]:
     """Named builders of the cases of a built-in suite."""
     if suite not in SUITES:
-        raise ValueError(f"unknown suite {suite!r}; choose one of {sorted(SUITES)}")
+        raise UsageError(f"--suite {suite!r}: unknown suite; choose one of {sorted(SUITES)}")
     extra = {k: v for k, v in (("n_rows", n_rows), ("n_reads", n_reads)) if v is not None}
     return [(case.name, lambda case=case: build_case(case, **extra)) for case in SUITES[suite]]
 
@@ -51,13 +52,17 @@ def run_bench(
     command: str = "",
     overwrite: bool = False,
     progress: bool = True,
+    inputs: list[str] = (),
 ) -> list[CaseResult]:
-    """Evaluate classical methods (with the oracle where known) and ``models`` on every case."""
+    """Evaluate classical methods (with the oracle where known) and ``models`` on every case.
+
+    ``inputs`` (the user's darks and scene) are files and folders the outputs must not touch.
+    """
     start = time.perf_counter()
     outdir = Path(outdir)
     if (outdir / "metrics.json").exists() and not overwrite:
         raise OutputError(f"{outdir}: holds a benchmark already; pass --overwrite to replace it")
-    outdir.mkdir(parents=True, exist_ok=True)
+    prepare_output_folder(outdir, inputs=inputs)
     methods = classical_methods() + list(models)
     results, figures, drawn = [], [], set()
     for name, build in tqdm(cases, desc="bench", unit="case", disable=not progress):

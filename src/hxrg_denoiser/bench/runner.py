@@ -21,7 +21,7 @@ from hxrg_denoiser.fitting import FitOptions, fit_ramp
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import FirstReads, Ramp
 
-__all__ = ["Method", "classical_methods", "CaseResult", "evaluate_case", "READS_LIST", "METRIC_NAMES"]
+__all__ = ["Method", "classical_methods", "model_method", "CaseResult", "evaluate_case", "READS_LIST", "METRIC_NAMES"]
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +75,31 @@ def _fit(options: FitOptions) -> Callable[[Ramp, ReadoutGeometry], np.ndarray]:
 def classical_methods(*, oracle: bool = True) -> list[Method]:
     """CDS, UTR, UTR with each reference correction, cleaned UTR, and (for simulations) the oracle."""
     methods = [
-        Method("cds", _fit(FitOptions(method="cds"))),
-        Method("utr", _fit(FitOptions(method="utr"))),
+        Method("cds", _fit(FitOptions(method="cds", refcorr="none"))),
+        Method("utr", _fit(FitOptions(method="utr", refcorr="none"))),
         Method("utr_ref_seed", _fit(FitOptions(method="utr", refcorr="seed"))),
         Method("utr_ref_smoothed", _fit(FitOptions(method="utr", refcorr="smoothed"))),
         Method("utr_ref_seed_clean", _fit(FitOptions(method="utr", refcorr="seed", clean=True))),
     ]
     if oracle:
-        methods.append(Method("oracle", _fit(FitOptions(method="utr")), needs_oracle=True))
+        methods.append(Method("oracle", _fit(FitOptions(method="utr", refcorr="none")), needs_oracle=True))
     return methods
+
+
+def model_method(path: str, *, name: str | None = None) -> Method:
+    """A :class:`Method` that denoises with the model at ``path`` (a file, run folder or shipped name).
+
+    ``name`` labels it in reports (default: the model's own name).
+    """
+    from hxrg_denoiser.inference import denoise_ramp
+    from hxrg_denoiser.models.registry import load_model
+
+    model, spec = load_model(path)
+
+    def run(ramp: Ramp, geometry: ReadoutGeometry) -> np.ndarray:
+        return denoise_ramp(ramp, model, spec, geometry).sci
+
+    return Method(name or spec.name, run, min_reads=spec.n_reads)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry, preset
 from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
 from hxrg_denoiser.simulate.noise import noise_preset
@@ -84,7 +85,7 @@ BENCH_SEEDS = frozenset(case.seed for case in BENCH_V1)
 def check_training_seed(seed: int) -> None:
     """Refuse a training seed that belongs to the benchmark."""
     if seed in BENCH_SEEDS:
-        raise ValueError(f"seed {seed} is reserved for the bench-v1 test cubes; training must use another")
+        raise UsageError(f"seed {seed} is reserved for the bench-v1 test cubes; training must use another")
 
 
 def bench_geometry(n_rows: int = BENCH_ROWS) -> ReadoutGeometry:

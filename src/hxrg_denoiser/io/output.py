@@ -1,12 +1,26 @@
-"""Writing outputs atomically: a temporary file in the target folder, then a rename."""
+"""Writing outputs safely: checked first, written to a temporary name, renamed into place.
+
+Every output goes through :func:`check_output_path` (or
+:func:`prepare_output_folder` for a folder of outputs) before any work is
+done: it refuses an output that exists (unless ``overwrite``), whose folder
+is missing or not writable, whose name is too long, or that would touch an
+input (the input file itself, or anything inside an input folder, where it
+would be read back as one more read). The data are then written to a
+temporary name beside the target, ``.NAME.hxrg-HOST-PID-XXXXXXXX.tmp``, and
+renamed onto it only when complete; temporaries left behind by a killed run
+(its process gone) are swept at the next write to that folder.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import socket
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,29 +29,182 @@ from astropy.io import fits
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import OutputError
 
-__all__ = ["check_output_path", "atomic_output", "write_flux_image", "write_image", "RampWriter"]
+__all__ = [
+    "check_output_path",
+    "prepare_output_folder",
+    "refuse_input_overlap",
+    "atomic_output",
+    "atomic_folder",
+    "temporary_path",
+    "sweep_stale_temporaries",
+    "fits_text",
+    "write_flux_image",
+    "write_image",
+    "RampWriter",
+]
+
+NAME_MAX = 255  # bytes in one file name on the file systems we meet
+_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
+_TEMP_PATTERN = re.compile(r"^\..*\.hxrg-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[a-z0-9_]{8}\.tmp$")
+_FOREIGN_TEMP_AGE = 24 * 3600.0  # seconds after which another host's temporary is taken as abandoned
 
 
-def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Refuse an output that exists (unless ``overwrite``) or whose folder is missing."""
+def _name_bytes(name: str) -> int:
+    return len(os.fsencode(name))
+
+
+def refuse_input_overlap(output: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:
+    """Refuse an output that is one of ``inputs`` or lies inside an input folder.
+
+    Raises
+    ------
+    OutputError
+        Naming the output and the input it would touch.
+    """
+    target = Path(os.path.realpath(output))
+    for item in inputs:
+        source = Path(os.path.realpath(item))
+        if target == source:
+            raise OutputError(f"{output}: is the input {item}; an output never replaces its input")
+        if source.is_dir() and target.is_relative_to(source):
+            raise OutputError(
+                f"{output}: lies inside the input folder {item}; it would be read back as part of the input. "
+                "Write it elsewhere"
+            )
+
+
+def _check_writable(folder: Path, shown: Path) -> None:
+    """Create and remove a probe file in ``folder``: catches read-only, immutable and pseudo file systems."""
+    try:
+        handle, probe = tempfile.mkstemp(prefix=f".probe.hxrg-{_HOST}-{os.getpid()}-", suffix=".tmp", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as err:
+        raise OutputError(f"{shown}: cannot write in folder {folder} ({err.strerror or err})") from None
+
+
+def check_output_path(
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike] = (),
+    folder: bool = False,
+) -> Path:
+    """Check, before any work, that ``path`` can be written as an output.
+
+    Parameters
+    ----------
+    path : path-like
+        The output file (or, with ``folder``, a folder written as one product).
+    overwrite : bool
+        Allow replacing an existing output.
+    inputs : iterable of path-like
+        Files and folders the output must not touch.
+    folder : bool
+        The output is a folder (a ramp written as per-read files).
+
+    Raises
+    ------
+    OutputError
+        If it exists without ``overwrite``, is a folder where a file is
+        expected, its folder is missing or not writable, its name is too
+        long, or it would touch an input.
+    """
     path = Path(path)
+    if _name_bytes(path.name) > NAME_MAX:
+        raise OutputError(f"{path.name[:40]}...: output file name is {_name_bytes(path.name)} bytes long; "
+                          f"the limit is {NAME_MAX}")
+    refuse_input_overlap(path, inputs)
+    if path.is_dir() and not folder:
+        raise OutputError(f"{path}: is a folder, expected a file name (end it with / to write into the folder)")
     if path.exists() and not overwrite:
-        raise OutputError(f"{path}: output exists; pass --overwrite (overwrite=True) to replace it")
-    if path.is_dir():
-        raise OutputError(f"{path}: is a folder, expected a file name")
+        raise OutputError(f"{path}: output exists; pass --overwrite to replace it")
     if not path.parent.is_dir():
         raise OutputError(f"{path}: output folder {path.parent} does not exist")
+    _check_writable(path.parent, path)
     return path
 
 
+def prepare_output_folder(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Create (with its parents) and check a folder that will receive outputs.
+
+    Raises
+    ------
+    OutputError
+        If it is a file, cannot be created or written, or would lie in (or be) an input.
+    """
+    path = Path(path)
+    refuse_input_overlap(path, inputs)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: is a file, expected a folder for the outputs")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"{path}: cannot create the output folder ({err.strerror or err})") from None
+    _check_writable(path, path)
+    return path
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove this tool's temporaries in ``folder`` whose writing process is gone; returns what was removed.
+
+    A temporary of this host is stale when its process no longer runs; one of
+    another host (a shared file system) when it is older than a day.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        match = _TEMP_PATTERN.match(entry.name)
+        if match is None:
+            continue
+        if match["host"] == _HOST:
+            stale = int(match["pid"]) != os.getpid() and not _process_alive(int(match["pid"]))
+        else:
+            with contextlib.suppress(OSError):
+                stale = now - entry.stat(follow_symlinks=False).st_mtime > _FOREIGN_TEMP_AGE
+        if stale:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(entry.path) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def temporary_path(path: Path, *, directory: bool = False) -> Path:
+    """A new temporary file (or folder) beside ``path``, named so that :func:`sweep_stale_temporaries` knows it."""
+    stem = os.fsencode(path.name)[: NAME_MAX - 70].decode(errors="ignore")
+    prefix = f".{stem}.hxrg-{_HOST}-{os.getpid()}-"
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=path.parent))
+        os.chmod(tmp, 0o777 & ~_umask())
+        return tmp
+    handle, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    os.chmod(name, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+    return Path(name)
+
+
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_output(
+    path: str | os.PathLike, *, overwrite: bool = False, inputs: Iterable[str | os.PathLike] = ()
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
-    path = check_output_path(path, overwrite=overwrite)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+    path = check_output_path(path, overwrite=overwrite, inputs=inputs)
+    sweep_stale_temporaries(path.parent)
+    tmp_path = temporary_path(path)
     try:
         yield tmp_path
         if path.exists() and not overwrite:  # appeared while we worked
@@ -47,12 +214,44 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
         tmp_path.unlink(missing_ok=True)
 
 
-def write_image(path: str | os.PathLike, data: np.ndarray, *, header: dict | None = None, overwrite: bool = False) -> Path:
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; it replaces ``path`` (a folder) as a whole if the block succeeds.
+
+    A kill at any moment leaves either the old folder, or the new one, or
+    (between the two renames) the old one under ``NAME.previous``, which
+    :func:`previous_folder` finds.
+    """
+    path = Path(path)
+    sweep_stale_temporaries(path.parent)
+    tmp = temporary_path(path, directory=True)
+    previous = path.with_name(path.name + ".previous")
+    try:
+        yield tmp
+        if previous.exists():
+            shutil.rmtree(previous)
+        if path.exists():
+            os.rename(path, previous)
+        os.rename(tmp, path)
+        shutil.rmtree(previous, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_image(
+    path: str | os.PathLike, data: np.ndarray, *, header: dict | None = None, overwrite: bool = False
+) -> Path:
     """Write one array as the primary HDU of a FITS file, atomically."""
     hdu = fits.PrimaryHDU(data, header=_header(header or {}))
     with atomic_output(path, overwrite=overwrite) as tmp:
         hdu.writeto(tmp, overwrite=True)
     return Path(path)
+
+
+def fits_text(value: str, limit: int | None = None) -> str:
+    """``value`` as printable ASCII for a FITS header card (other characters escaped), cut to ``limit``."""
+    text = "".join(ch if 32 <= ord(ch) < 127 else ch.encode("unicode_escape").decode("ascii") for ch in value)
+    return text if limit is None else text[:limit]
 
 
 def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False, extra: dict | None = None) -> Path:
@@ -61,7 +260,7 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
     Parameters
     ----------
     path : path-like
-        Output FITS file; refused if it exists unless ``overwrite``.
+        Output FITS file; refused if it exists unless ``overwrite``, or if it is the input.
     image : FluxImage
     extra : dict, optional
         More header keywords for the primary HDU.
@@ -78,7 +277,7 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
         if np.isfinite(meta["read_noise"])
         else None,
         "FRMTIME": (meta["frame_time"], "[s] frame time"),
-        "INPUT": (os.path.basename(meta["input"].rstrip("/"))[:60], "input ramp"),
+        "INPUT": (fits_text(os.path.basename(meta["input"].rstrip("/")), 60), "input ramp"),
     }
     if "model" in meta:
         cards["MODEL"] = (meta["model"], "denoising model")
@@ -94,7 +293,7 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
     err = fits.ImageHDU(image.err, name="ERR", header=_header({"BUNIT": (units, "1-sigma uncertainty")}))
     dq_cards = {f"DQBIT{int(np.log2(int(f))):02d}": (f.name, f"value {int(f)}") for f in PixelFlag}
     dq = fits.ImageHDU(image.dq.astype(np.uint32), name="DQ", header=_header(dq_cards))
-    with atomic_output(path, overwrite=overwrite) as tmp:
+    with atomic_output(path, overwrite=overwrite, inputs=[meta["input"]]) as tmp:
         fits.HDUList([primary, sci, err, dq]).writeto(tmp, overwrite=True)
     return Path(path)
 
@@ -106,8 +305,13 @@ def _umask() -> int:
 
 
 def _header(cards: dict) -> fits.Header:
+    """A header from ``{KEY: value or (value, comment)}``; text is made printable ASCII."""
     header = fits.Header()
     for key, value in cards.items():
+        if isinstance(value, tuple):
+            value = tuple(fits_text(v) if isinstance(v, str) else v for v in value)
+        elif isinstance(value, str):
+            value = fits_text(value)
         header[key] = value
     return header
 
@@ -151,17 +355,13 @@ class RampWriter:
             raise ValueError(f"layout must be 'cube' or 'reads', got {layout!r}")
         if dtype not in ("float32", "uint16"):
             raise ValueError(f"dtype must be 'float32' or 'uint16', got {dtype!r}")
-        self.path = Path(path)
-        if self.path.exists() and not overwrite:
-            raise OutputError(f"{self.path}: output exists; pass --overwrite (overwrite=True) to replace it")
-        if not self.path.parent.is_dir():
-            raise OutputError(f"{self.path}: output folder {self.path.parent} does not exist")
+        self.path = check_output_path(path, overwrite=overwrite, folder=layout == "reads")
         self.n_reads, self.shape, self.layout, self.dtype, self.gain = n_reads, shape, layout, dtype, gain
         self.cards = {"BUNIT": ("e-" if gain == 1.0 else "ADU", "data unit"), "GAIN": (gain, "electrons per unit")}
         self.cards.update(header or {})
         self.written = 0
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent))
-        os.chmod(self._tmp, 0o777 & ~_umask())
+        sweep_stale_temporaries(self.path.parent)
+        self._tmp = temporary_path(self.path, directory=True)
         self._stream = None
 
     def _convert(self, read: np.ndarray) -> np.ndarray:

@@ -109,12 +109,18 @@ class _ScaledImage:
                 if isinstance(chosen, fits.CompImageHDU):
                     raise RampInputError(f"{path}: tile-compressed HDU {chosen.name!r} is not supported; decompress it first")
                 header = chosen.header
-                self.shape = tuple(int(header[f"NAXIS{i}"]) for i in range(header["NAXIS"], 0, -1))
-                self.dtype = np.dtype(_BITPIX_DTYPES[header["BITPIX"]])
-                self.offset = _data_offset(chosen, self.shape, self.dtype, path)
                 self.name = chosen.name or "PRIMARY"
-                self.bscale = float(header.get("BSCALE", 1.0))
-                self.bzero = float(header.get("BZERO", 0.0))
+                self.shape = tuple(int(header[f"NAXIS{i}"]) for i in range(header["NAXIS"], 0, -1))
+                bitpix = header.get("BITPIX")
+                if bitpix not in _BITPIX_DTYPES:
+                    raise RampInputError(f"{path}: HDU {self.name!r} has BITPIX = {bitpix!r}, which is not a FITS "
+                                         f"image type ({', '.join(map(str, _BITPIX_DTYPES))})")
+                self.dtype = np.dtype(_BITPIX_DTYPES[bitpix])
+                self.offset = _data_offset(chosen, self.shape, self.dtype, path)
+                self.bscale = _header_number(header, "BSCALE", 1.0, path)
+                self.bzero = _header_number(header, "BZERO", 0.0, path)
+                # BLANK marks undefined pixels of integer images; they are read as NaN.
+                self.blank = int(_header_number(header, "BLANK", 0, path)) if bitpix > 0 and "BLANK" in header else None
             finally:
                 hdul.close()
         self.fd = os.open(path, os.O_RDONLY)
@@ -132,7 +138,10 @@ class _ScaledImage:
         buffer = os.pread(self.fd, n_bytes, self.offset + first_row * self.row_bytes)
         if len(buffer) != n_bytes:
             raise RampInputError(f"{self.path}: file ended while reading rows {start}:{stop}; truncated?")
-        out[...] = np.frombuffer(buffer, dtype=self.dtype).reshape(stop - start, self.shape[-1])
+        raw = np.frombuffer(buffer, dtype=self.dtype).reshape(stop - start, self.shape[-1])
+        out[...] = raw
+        if self.blank is not None:
+            out[raw == self.blank] = np.nan
         if self.bscale != 1.0:
             out *= np.float32(self.bscale)
         if self.bzero != 0.0:
@@ -302,6 +311,17 @@ def _data_offset(hdu, shape: tuple[int, ...], dtype: np.dtype, path: Path) -> in
         needed = (info or {}).get("datLoc", 0) + nbytes
         raise RampInputError(f"{path}: truncated FITS file ({size} bytes, the {_shape_text(shape)} data need {needed})")
     return int(info["datLoc"])
+
+
+def _header_number(header: fits.Header, key: str, default: float, path: Path) -> float:
+    value = header.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not np.isfinite(number):
+        raise RampInputError(f"{path}: header keyword {key} = {value!r} is not a finite number")
+    return number
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:

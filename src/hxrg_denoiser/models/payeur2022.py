@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from hxrg_denoiser.models.config import setting
+
 __all__ = ["Payeur2022Config", "Payeur2022", "RecurrentDropoutGRU"]
 
 
@@ -39,16 +41,16 @@ class Payeur2022Config:
     dropout, recurrent_dropout : float
     """
 
-    n_reads: int = 98
-    n_channels: int = 32
-    n_reference: int = 8
-    n_rows: int = 3
-    positions: int = 128
-    gru_units: int = 208
-    conv_filters: int = 64
-    kernel: int = 5
-    dropout: float = 0.05
-    recurrent_dropout: float = 0.05
+    n_reads: int = setting(98, 2, 1000)
+    n_channels: int = setting(32, 1, 256)
+    n_reference: int = setting(8, 0, 64)
+    n_rows: int = setting(3, 3, 3)  # the ribbons stack rows y-1, y, y+1
+    positions: int = setting(128, 1, 4096)
+    gru_units: int = setting(208, 1, 2048)
+    conv_filters: int = setting(64, 1, 1024)
+    kernel: int = setting(5, 1, 15, odd=True)
+    dropout: float = setting(0.05, 0.0, 0.9)
+    recurrent_dropout: float = setting(0.05, 0.0, 0.9)
 
     @property
     def n_features(self) -> int:

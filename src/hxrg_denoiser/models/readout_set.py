@@ -27,10 +27,12 @@ therefore the classical cleaning.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from hxrg_denoiser.models.config import setting
 
 __all__ = ["ReadoutSetConfig", "ReadoutSetNet", "N_FEATURES"]
 
@@ -55,11 +57,11 @@ class ReadoutSetConfig:
         Numbers computed from the whole image and given to every layer (0: none).
     """
 
-    features: int = 16
-    context: int = 8
-    row_dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 1])
-    kernel: list[int] = field(default_factory=lambda: [3, 5])
-    clip: float = 8.0
+    features: int = setting(16, 1, 512)
+    context: int = setting(8, 0, 256)
+    row_dilations: list[int] = setting([1, 2, 4, 8, 1], 1, 256)
+    kernel: list[int] = setting([3, 5], 1, 15, odd=True, length=2)
+    clip: float = setting(8.0, 0.5, 1000.0)
 
     @property
     def row_reach(self) -> int:

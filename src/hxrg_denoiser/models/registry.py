@@ -17,15 +17,17 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from hxrg_denoiser._version import __version__
-from hxrg_denoiser.errors import HxrgError
+from hxrg_denoiser.classical.reference import REFERENCE_METHODS
+from hxrg_denoiser.errors import GeometryError, ModelFileError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.output import atomic_output
+from hxrg_denoiser.models.config import check_parameter_budget, config_from_dict, setting
 from hxrg_denoiser.models.payeur2022 import Payeur2022, Payeur2022Config
 from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
 
 __all__ = [
-    "ARCHITECTURES", "ModelSpec", "build_model", "save_model", "load_model", "model_method", "catalogue",
-    "SHIPPED_DIR", "shipped_models", "resolve_model",
+    "ARCHITECTURES", "ModelSpec", "ModelFileError", "build_model", "save_model", "load_model", "read_spec",
+    "catalogue", "SHIPPED_DIR", "shipped_models", "resolve_model",
 ]
 
 SHIPPED_DIR = Path(__file__).parent / "shipped"
@@ -34,10 +36,6 @@ ARCHITECTURES = {"payeur2022": (Payeur2022, Payeur2022Config), "readout-set": (R
 INPUT_LAYOUT = "row-offset/read/series"  # stack_neighbours: rows y-1, y, y+1, then reads, then series
 # The input features each architecture's code builds; a model file recording another is refused.
 INPUT_LAYOUTS = {"payeur2022": INPUT_LAYOUT, "readout-set": "flux-image/v1"}
-
-
-class ModelFileError(HxrgError, ValueError):
-    """A model file is missing, unreadable or does not fit the data."""
 
 
 @dataclass(frozen=True)
@@ -71,10 +69,10 @@ class ModelSpec:
     architecture: str
     config: dict
     geometry: dict
-    n_reads: int
-    label_reads: int
-    input_scale: float = 1.0 / 90.0
-    label_scale: float = 1.0 / 60.0
+    n_reads: int = setting(2, 1, 100_000)
+    label_reads: int = setting(0, 0, 100_000)
+    input_scale: float = setting(1.0 / 90.0, 1e-12, 1e12)
+    label_scale: float = setting(1.0 / 60.0, 1e-12, 1e12)
     refcorr: str = "seed"
     name: str = "model"
     version: str = __version__
@@ -89,13 +87,54 @@ class ModelSpec:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
 
-def build_model(spec: ModelSpec) -> torch.nn.Module:
-    """A new model of ``spec.architecture`` with random weights."""
+def build_model(spec: ModelSpec, *, source: str = "model") -> torch.nn.Module:
+    """A new model of ``spec.architecture`` with random weights.
+
+    The configuration is checked (known settings, types, bounds, parameter
+    count) before anything is allocated.
+
+    Raises
+    ------
+    ModelFileError
+        Naming ``source`` (the model file, or the options the spec came from).
+    """
     try:
         model_class, config_class = ARCHITECTURES[spec.architecture]
     except KeyError:
-        raise ModelFileError(f"unknown architecture {spec.architecture!r}; known: {sorted(ARCHITECTURES)}") from None
-    return model_class(config_class(**spec.config))
+        raise ModelFileError(
+            f"{source}: unknown architecture {spec.architecture!r}; known: {sorted(ARCHITECTURES)}"
+        ) from None
+    config = config_from_dict(config_class, spec.config, source)
+    check_parameter_budget(lambda: model_class(config), source)
+    return model_class(config)
+
+
+def read_spec(meta: Path) -> ModelSpec:
+    """The :class:`ModelSpec` of a model's JSON file, every field checked.
+
+    Raises
+    ------
+    ModelFileError
+        If the file cannot be read or any field is unknown, of the wrong type or out of bounds.
+    """
+    try:
+        data = json.loads(meta.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFileError(f"{meta}: not a model description ({' '.join(str(err).split())})") from None
+    for key in ("architecture", "config", "geometry"):
+        if not isinstance(data, dict) or key not in data:
+            raise ModelFileError(f"{meta}: not a model description (no {key!r})")
+    spec = config_from_dict(ModelSpec, data, str(meta))
+    if spec.refcorr not in REFERENCE_METHODS:
+        raise ModelFileError(f"{meta}: refcorr {spec.refcorr!r} is not one of {REFERENCE_METHODS}")
+    try:
+        spec.readout_geometry  # noqa: B018 - validates the geometry
+    except (GeometryError, TypeError) as err:
+        raise ModelFileError(f"{meta}: geometry is not valid ({' '.join(str(err).split())})") from None
+    expected = INPUT_LAYOUTS.get(spec.architecture)
+    if expected is not None and spec.input_layout != expected:
+        raise ModelFileError(f"{meta}: input layout {spec.input_layout!r}, this version builds {expected!r}")
+    return spec
 
 
 def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -144,32 +183,21 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
     for needed in (weights, meta):
         if not needed.is_file():
             raise ModelFileError(f"{needed}: model file not found")
+    spec = read_spec(meta)
+    model = build_model(spec, source=f"{meta} config")
     try:
-        spec = ModelSpec(**json.loads(meta.read_text()))
-    except (json.JSONDecodeError, TypeError) as err:
-        raise ModelFileError(f"{meta}: not a model description ({err})") from None
-    expected = INPUT_LAYOUTS.get(spec.architecture)
-    if expected is not None and spec.input_layout != expected:
-        raise ModelFileError(f"{meta}: input layout {spec.input_layout!r}, this version builds {expected!r}")
-    model = build_model(spec)
+        state = load_file(str(weights))
+    except Exception as err:  # safetensors raises several types for truncated or corrupt files
+        raise ModelFileError(f"{weights}: not a readable safetensors file ({' '.join(str(err).split())})") from None
     try:
-        model.load_state_dict(load_file(str(weights)))
-    except Exception as err:  # safetensors raises several types for corrupt files
-        raise ModelFileError(f"{weights}: weights do not fit architecture {spec.architecture!r} ({err})") from None
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise ModelFileError(f"{weights}: weights do not fit architecture {spec.architecture!r} ({first})") from None
+    bad = [name for name, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        raise ModelFileError(f"{weights}: weights hold NaN or inf values (in {bad[0]}{' and others' if len(bad) > 1 else ''})")
     return model.to(device).eval(), spec
-
-
-def model_method(path: str | os.PathLike):
-    """A benchmark :class:`~hxrg_denoiser.bench.runner.Method` that denoises with the model at ``path``."""
-    from hxrg_denoiser.bench.runner import Method
-    from hxrg_denoiser.inference import denoise_ramp
-
-    model, spec = load_model(path)
-
-    def run(ramp, geometry):
-        return denoise_ramp(ramp, model, spec, geometry).sci
-
-    return Method(spec.name, run, min_reads=spec.n_reads)
 
 
 def catalogue() -> list[tuple[str, str, int]]:

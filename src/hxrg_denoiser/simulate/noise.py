@@ -23,6 +23,7 @@ from functools import cached_property
 import numpy as np
 import scipy.fft
 
+from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 
 __all__ = ["NoiseModel", "NOISE_PRESETS", "noise_preset", "PinkNoise", "DarkNoise", "component_rng"]
@@ -114,8 +115,8 @@ class NoiseModel:
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if value is not None and value < 0:
-                raise ValueError(f"noise level {field.name} must be >= 0, got {value}")
+            if value is not None and not 0 <= value < np.inf:
+                raise UsageError(f"noise level {field.name} must be a finite number >= 0, got {value}")
 
     def replace(self, **changes: float | None) -> NoiseModel:
         """A copy with some levels changed."""
@@ -154,7 +155,7 @@ def noise_preset(name: str) -> NoiseModel:
     try:
         return NOISE_PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown noise preset {name!r}; choose one of {sorted(NOISE_PRESETS)}") from None
+        raise UsageError(f"unknown noise preset {name!r}; choose one of {sorted(NOISE_PRESETS)}") from None
 
 
 class PinkNoise:

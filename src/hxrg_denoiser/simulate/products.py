@@ -18,7 +18,13 @@ from tqdm.auto import tqdm
 from hxrg_denoiser._version import __version__
 from hxrg_denoiser.errors import OutputError
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.output import RampWriter, write_image
+from hxrg_denoiser.io.output import (
+    RampWriter,
+    atomic_output,
+    check_output_path,
+    prepare_output_folder,
+    write_image,
+)
 from hxrg_denoiser.simulate.noise import NoiseModel
 from hxrg_denoiser.simulate.ramp import RampSimulator
 from hxrg_denoiser.simulate.scenes import Scene
@@ -105,21 +111,27 @@ def _outputs(request: SimulationRequest, outdir: Path) -> dict[str, Path]:
 
 
 def write_simulation(
-    request: SimulationRequest, outdir: str | os.PathLike, *, overwrite: bool = False, progress: bool = False
+    request: SimulationRequest,
+    outdir: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    progress: bool = False,
+    inputs: tuple[str | os.PathLike, ...] = (),
 ) -> dict[str, Path]:
     """Simulate and write the products of ``request`` into ``outdir``; returns their paths.
 
     Reads are generated and written one at a time, so memory stays at a few
     frames whatever the ramp size. Each product is written to a temporary
     name and renamed when complete; existing products are refused unless
-    ``overwrite``.
+    ``overwrite``, and none may be one of ``inputs`` (a scene file) or lie in an input folder.
     """
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir = prepare_output_folder(outdir, inputs=inputs)
     paths = _outputs(request, outdir)
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not overwrite:
         raise OutputError(f"{existing[0]}: output exists; pass --overwrite to replace it")
+    for key, path in paths.items():
+        check_output_path(path, overwrite=overwrite, inputs=inputs, folder=key in ("ramp", "oracle"))
     g = request.geometry
     header = request.header()
     if "ramp" in paths:
@@ -163,7 +175,6 @@ def write_simulation(
         "version": __version__,
         "files": {k: p.name for k, p in paths.items() if k != "meta"},
     }
-    tmp = paths["meta"].with_name(".simulation.json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, paths["meta"])
+    with atomic_output(paths["meta"], overwrite=True) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2))
     return paths

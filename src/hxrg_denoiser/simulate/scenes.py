@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from hxrg_denoiser.errors import RampInputError
+from hxrg_denoiser.errors import RampInputError, UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 
 __all__ = [
@@ -224,7 +224,7 @@ def scale_scene(scene: Scene, geometry: ReadoutGeometry, *, p99: float = 30.0, c
     science = scene.image[geometry.science_rows, geometry.science_cols]
     current = np.percentile(science, 99)
     if not current > 0:
-        raise ValueError(f"cannot scale a {scene.kind} scene whose 99th percentile is {current}")
+        raise RampInputError(f"cannot scale a {scene.kind} scene whose 99th percentile is {current}")
     scaled = scene.scaled(p99 / current)
     image = np.nan_to_num(scaled.image, nan=0.0, posinf=0.0, neginf=0.0)
     image[image < 0] = 0.0
@@ -251,4 +251,4 @@ def make_scene(
         return flat_field(geometry, level=flat_level, seed=seed)
     if kind == "none":
         return Scene(np.zeros(geometry.shape, np.float32), "none")
-    raise ValueError(f"unknown scene {kind!r}; choose one of {SCENE_KINDS} or a FITS file")
+    raise UsageError(f"unknown scene {kind!r}; choose one of {SCENE_KINDS} or a FITS file")

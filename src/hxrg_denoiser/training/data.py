@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hxrg_denoiser.errors import RampInputError, UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.models.ribbons import label_rows, row_ribbons, stack_neighbours
@@ -76,10 +77,10 @@ class RibbonSampler:
         label_scale: float = 1 / 60,
     ) -> None:
         if not darks or not scenes:
-            raise ValueError("training needs at least one dark and one scene")
+            raise UsageError("training needs at least one dark and one scene")
         for dark in darks:
             if dark.n_reads < n_reads:
-                raise ValueError(f"{dark.path}: {dark.n_reads} reads, the model takes {n_reads}")
+                raise RampInputError(f"{dark.path}: {dark.n_reads} reads, the model takes {n_reads}")
         self.geometry = geometry
         self.darks = darks
         self.streams = [StripStream(d, geometry, refcorr=refcorr) for d in darks]

@@ -50,7 +50,7 @@ def run_default_recipe(
     run_dir = Path(run_dir)
     count = examples or RECIPE["examples"]
     specs = example_specs(count, RECIPE["seed"], n_reads=RECIPE["n_reads"])
-    paths = build_examples(run_dir / "examples", specs, workers=workers)
+    paths = build_examples(run_dir / "examples", specs, workers=workers, progress=progress)
     model_config = model_config or ReadoutSetConfig()
     config = config or default_train_config()
     geometry = bench_geometry()

@@ -119,7 +119,7 @@ def make_example(spec: ExampleSpec, geometry: ReadoutGeometry | None = None) -> 
     flux, clean = [], []
     for n in spec.reads:
         flux.append(fit_ramp(FirstReads(ramp, n), geometry, FitOptions(method="utr", refcorr="seed")).sci)
-        clean.append(fit_ramp(FirstReads(oracle_ramp, n), geometry, FitOptions(method="utr")).sci)
+        clean.append(fit_ramp(FirstReads(oracle_ramp, n), geometry, FitOptions(method="utr", refcorr="none")).sci)
     return {
         "flux": np.stack(flux).astype(np.float32),
         "oracle": np.stack(clean).astype(np.float32),
@@ -137,7 +137,9 @@ def _build_one(args: tuple[ExampleSpec, Path]) -> Path:
     return path
 
 
-def build_examples(folder: str | os.PathLike, specs: list[ExampleSpec], *, workers: int = 1) -> list[Path]:
+def build_examples(
+    folder: str | os.PathLike, specs: list[ExampleSpec], *, workers: int = 1, progress: bool = True
+) -> list[Path]:
     """Write every example of ``specs`` to ``folder`` (``example-SEED.npz``), skipping those already there."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -145,7 +147,8 @@ def build_examples(folder: str | os.PathLike, specs: list[ExampleSpec], *, worke
     todo = [(spec, path) for spec, path in zip(specs, paths) if not path.is_file()]
     with atomic_output(folder / "examples.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps([asdict(spec) for spec in specs], indent=1))
-    with tqdm(total=len(specs), initial=len(specs) - len(todo), desc="simulating examples", unit="exp") as bar:
+    with tqdm(total=len(specs), initial=len(specs) - len(todo), desc="simulating examples", unit="exp",
+              disable=not progress) as bar:
         if workers > 1 and len(todo) > 1:
             with ProcessPoolExecutor(workers) as pool:
                 for _ in pool.map(_build_one, todo):

@@ -30,16 +30,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from hxrg_denoiser.bench.suite import bench_geometry
 from hxrg_denoiser.flux_denoise import readout_features
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.output import atomic_output
 from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
 from hxrg_denoiser.models.registry import ModelSpec, save_model
-from hxrg_denoiser.training.trainer import _load_checkpoint, _save_checkpoint, _seed_torch, plot_losses
+from hxrg_denoiser.training.checkpoint import (
+    check_same_settings,
+    has_checkpoint,
+    load_training_state,
+    save_training_state,
+)
+from hxrg_denoiser.training.trainer import _seed_torch, plot_losses
 
 __all__ = ["FluxTrainConfig", "TrainingItem", "training_items", "flux_loss", "train_flux_model"]
 
@@ -231,10 +235,14 @@ def train_flux_model(
     model = ReadoutSetNet(model_config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     average = copy.deepcopy(model)  # exponential moving average of the weights: the model that is saved
-    state = {"epoch": 0, "history": [], "best": None, "config": dataclasses.asdict(config)}
-    if resume and (run_dir / "checkpoint" / "state.json").is_file():
-        state = _load_checkpoint(run_dir, model, optimizer)
-        average.load_state_dict(load_file(str(run_dir / "checkpoint" / "average.safetensors")))
+    state = {"epoch": 0, "history": [], "best": None, "config": dataclasses.asdict(config),
+             "model_config": dataclasses.asdict(model_config)}
+    if resume and has_checkpoint(run_dir):
+        state = load_training_state(run_dir, model, optimizer, {"average": average})
+        check_same_settings(run_dir, state.get("model_config", {}), dataclasses.asdict(model_config), "model settings")
+        resumable = [k for k in dataclasses.asdict(config) if k != "epochs"]
+        check_same_settings(run_dir, {k: state.get("config", {}).get(k) for k in resumable},
+                            {k: dataclasses.asdict(config)[k] for k in resumable}, "training settings")
         log.info("resuming %s at epoch %d", run_dir, state["epoch"])
     spec = ModelSpec(
         architecture="readout-set",
@@ -281,11 +289,8 @@ def train_flux_model(
         state["best"] = validation if state["best"] is None else min(state["best"], validation)
         final_spec = dataclasses.replace(spec, training={**spec.training, "history": state["history"]})
         save_model(run_dir / "model.safetensors", average, final_spec)
-        (run_dir / "checkpoint").mkdir(exist_ok=True)
-        with atomic_output(run_dir / "checkpoint" / "average.safetensors", overwrite=True) as tmp:
-            save_file({k: v.detach().contiguous() for k, v in average.state_dict().items()}, str(tmp))
         state["epoch"] = epoch + 1
-        _save_checkpoint(run_dir, model, optimizer, state)
+        save_training_state(run_dir, model, optimizer, state, {"average": average})
         plot_losses(state["history"], run_dir / "loss.png", ylabel="loss: squared error + row and flux terms (noise units)")
     (run_dir / "history.json").write_text(json.dumps(state["history"], indent=1))
     return run_dir / "model.safetensors"

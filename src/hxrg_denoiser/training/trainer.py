@@ -24,13 +24,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from hxrg_denoiser.errors import OutputError
 from hxrg_denoiser.inference import pick_device
-from hxrg_denoiser.io.output import atomic_output
 from hxrg_denoiser.models.registry import ModelSpec, build_model, save_model
+from hxrg_denoiser.training.checkpoint import (
+    check_same_settings,
+    has_checkpoint,
+    load_training_state,
+    save_training_state,
+)
 from hxrg_denoiser.training.data import RibbonSampler
 
 __all__ = ["TrainConfig", "train", "l4_loss"]
@@ -81,37 +85,6 @@ def l4_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def _seed_torch(*key: int) -> None:
     torch.manual_seed(int(np.random.SeedSequence(list(key)).generate_state(1)[0]))
-
-
-def _save_checkpoint(run_dir: Path, model, optimizer, state: dict) -> None:
-    folder = run_dir / "checkpoint"
-    folder.mkdir(exist_ok=True)
-    with atomic_output(folder / "model.safetensors", overwrite=True) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    opt = optimizer.state_dict()
-    tensors = {
-        f"{pid}.{key}": (value if torch.is_tensor(value) else torch.tensor(value)).detach().cpu().contiguous()
-        for pid, entries in opt["state"].items()
-        for key, value in entries.items()
-    }
-    with atomic_output(folder / "optimizer.safetensors", overwrite=True) as tmp:
-        save_file(tensors, str(tmp))
-    state = {**state, "param_groups": opt["param_groups"]}
-    with atomic_output(folder / "state.json", overwrite=True) as tmp:
-        tmp.write_text(json.dumps(state, indent=2))
-
-
-def _load_checkpoint(run_dir: Path, model, optimizer) -> dict:
-    folder = run_dir / "checkpoint"
-    state = json.loads((folder / "state.json").read_text())
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
-    tensors = load_file(str(folder / "optimizer.safetensors"))
-    entries: dict[int, dict] = {}
-    for name, value in tensors.items():
-        pid, key = name.split(".", 1)
-        entries.setdefault(int(pid), {})[key] = value
-    optimizer.load_state_dict({"state": entries, "param_groups": state["param_groups"]})
-    return state
 
 
 def distributed_context() -> tuple[int, int]:
@@ -184,17 +157,17 @@ def train(
         If ``run_dir`` holds a run and ``resume`` is false.
     """
     run_dir = Path(run_dir)
-    has_run = (run_dir / "checkpoint" / "state.json").exists()
+    has_run = has_checkpoint(run_dir)
     if has_run and not resume:
         raise OutputError(f"{run_dir}: holds a training run; pass --resume to continue it or choose another folder")
+    device = pick_device(config.device)
     rank, world = distributed_context()
     run_dir.mkdir(parents=True, exist_ok=True)
-    device = pick_device(config.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     autocast = config.mixed_precision and device.type == "cuda"
     _seed_torch(config.seed, 0)  # the same initial weights on every rank
-    model = build_model(spec).to(device)
+    model = build_model(spec, source="--model-set").to(device)
     network = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -205,7 +178,13 @@ def train(
     state = {"epoch": 0, "step": 0, "history": [], "best_validation": None, "world_size": world,
              "config": dataclasses.asdict(config), "spec": json.loads(spec.to_json())}
     if has_run:
-        state = _load_checkpoint(run_dir, model, optimizer)
+        state = load_training_state(run_dir, model, optimizer)
+        saved = state.get("spec", {})
+        check_same_settings(run_dir, {"architecture": saved.get("architecture"), **saved.get("config", {})},
+                            {"architecture": spec.architecture, **spec.config}, "model settings (--model, --model-set)")
+        resumable = [k for k in dataclasses.asdict(config) if k not in ("epochs", "device", "checkpoint_every")]
+        check_same_settings(run_dir, {k: state.get("config", {}).get(k) for k in resumable},
+                            {k: dataclasses.asdict(config)[k] for k in resumable}, "training settings")
         log.info("resuming %s at epoch %d step %d", run_dir, state["epoch"], state["step"])
     model.train()
     try:
@@ -229,7 +208,7 @@ def train(
                 bar.set_postfix(loss=f"{loss.item():.3g}")
                 state["step"] = step + 1
                 if state["step"] % config.checkpoint_every == 0 and rank == 0:
-                    _save_checkpoint(run_dir, model, optimizer, state)
+                    save_training_state(run_dir, model, optimizer, state)
             validation = _validate(model, sampler, config, device, autocast, rank, world)
             record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "validation_loss": validation,
                       "learning_rate": optimizer.param_groups[0]["lr"], "time": time.time()}
@@ -244,11 +223,11 @@ def train(
                     best_spec = dataclasses.replace(spec, training={**spec.training, "epochs_trained": epoch + 1,
                                                                     "validation_loss": validation, "world_size": world})
                     save_model(run_dir / "model.safetensors", model, best_spec)
-                _save_checkpoint(run_dir, model, optimizer, state)
+                save_training_state(run_dir, model, optimizer, state)
                 plot_losses(state["history"], run_dir / "loss.png")
     except KeyboardInterrupt:
         if rank == 0:
-            _save_checkpoint(run_dir, model, optimizer, state)
+            save_training_state(run_dir, model, optimizer, state)
         raise
     if world > 1:
         # Every rank waits for rank 0's last writes, so none tears the process group down while another

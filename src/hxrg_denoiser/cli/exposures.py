@@ -1,0 +1,39 @@
+"""Running a command on many exposures (Dask) or on one exposure split by rows."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+
+__all__ = ["run_batch", "cluster"]
+
+
+@contextlib.contextmanager
+def cluster(args: argparse.Namespace) -> Iterator:
+    """The Dask client the options ask for (a local cluster of ``--workers``, 2 by default, or ``--scheduler``)."""
+    from hxrg_denoiser.batch import cluster_client
+
+    with cluster_client(args.workers or 2, args.scheduler, verbose=args.verbose) as client:
+        yield client
+
+
+def run_batch(args: argparse.Namespace, task: Callable, *task_args) -> int:
+    """Run ``task(input, output, *task_args)`` for every input into the ``-o`` folder; print the summary.
+
+    Several inputs run on Dask; a single input (``-o`` ending with ``/``) runs here.
+    Returns 1 if any exposure failed, else 0.
+    """
+    from hxrg_denoiser.batch import plan_outputs, run_exposures, summary
+
+    pairs = plan_outputs(args.input, args.output)
+    start = time.perf_counter()
+    if len(pairs) > 1:
+        with cluster(args) as client:
+            results = run_exposures(pairs, task, *task_args, client=client, overwrite=args.overwrite,
+                                    progress=not args.quiet)
+    else:
+        results = run_exposures(pairs, task, *task_args, overwrite=args.overwrite, progress=not args.quiet)
+    print(summary(results) + f"; {time.perf_counter() - start:.1f} s in all")
+    return 1 if any(r.status == "failed" for r in results) else 0

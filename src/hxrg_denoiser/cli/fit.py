@@ -1,0 +1,119 @@
+"""``hxrg fit`` and ``hxrg geometries``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from hxrg_denoiser.cli.options import (
+    add_geometry_arguments,
+    add_input_arguments,
+    add_output,
+    geometry_args,
+    is_batch,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    refuse_unless,
+    resolve_geometry,
+)
+
+__all__ = ["register"]
+
+
+def register(sub, common: argparse.ArgumentParser) -> dict:
+    """Add ``fit`` and ``geometries`` to the sub-parsers; returns their runners."""
+    fit = sub.add_parser(
+        "fit", parents=[common],
+        help="flux image by CDS, Fowler or up-the-ramp fitting",
+        description="Build a flux image (SCI, ERR, DQ extensions) from a ramp with a classical estimator. "
+        "Example: hxrg fit cube.fits -o out.fits --method utr --geometry nirps-h4rg",
+    )
+    add_input_arguments(fit, many=True)
+    add_output(fit, "output FITS file; a folder (created if needed) with several inputs or when it ends with /")
+    fit.add_argument("--overwrite", action="store_true", help="replace the output if it exists (default: refuse)")
+    fit.add_argument("--method", choices=("utr", "cds", "fowler"), default="utr", help="flux estimator (default utr)")
+    fit.add_argument(
+        "--refcorr", choices=("auto", "none", "seed", "smoothed"), default="auto",
+        help="reference-pixel correction: seed = Payeur et al. 2022 recipe, smoothed = JWST refpix-like, none; "
+        "auto = seed where the geometry has reference pixels, else none (default auto)",
+    )
+    fit.add_argument("--weighting", choices=("ols", "optimal"), default="ols",
+                     help="UTR weights: least squares or optimal for read+Poisson noise (default ols)")
+    fit.add_argument("--clean", action="store_true",
+                     help="remove correlated noise left in the flux image (ACN, common mode, channel drifts "
+                     "from dark pixels) (default: off)")
+    fit.add_argument("--fowler", type=positive_int, metavar="K",
+                     help="reads averaged at each end, with --method fowler (default 4)")
+    fit.add_argument("--gain", type=positive_float, default=1.0, help="electrons per ADU (default 1)")
+    fit.add_argument("--read-noise", type=positive_float,
+                     help="read noise per read in electrons (default: estimated from the data)")
+    fit.add_argument("--units", choices=("e-", "e-/s"), default="e-",
+                     help="electrons over the ramp or per second (default e-)")
+    fit.add_argument("--saturation", type=nonnegative_float,
+                     help="ADU level at which a read is saturated (default: no saturation check)")
+    fit.add_argument("--flag-non-finite", action="store_true",
+                     help="flag NaN/inf/BLANK science pixels in DQ instead of failing (default: fail)")
+    fit.add_argument("--strip-rows", type=positive_int, default=128,
+                     help="rows processed at a time; memory only (default 128)")
+    add_geometry_arguments(fit)
+    sub.add_parser("geometries", parents=[common], help="list the readout geometry presets",
+                   description="List the readout geometry presets.")
+    return {"fit": run_fit, "geometries": run_geometries}
+
+
+def fit_options(args: argparse.Namespace):
+    """The :class:`~hxrg_denoiser.fitting.FitOptions` the command line asks for."""
+    from hxrg_denoiser.fitting import FitOptions
+
+    refuse_unless(args, "fowler", args.method == "fowler", "--fowler applies to --method fowler")
+    return FitOptions(
+        method=args.method, refcorr=args.refcorr, weighting=args.weighting, fowler_n=args.fowler or 4,
+        gain=args.gain, read_noise=args.read_noise, units=args.units, saturation=args.saturation,
+        flag_non_finite=args.flag_non_finite, strip_rows=args.strip_rows, clean=args.clean,
+    )
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """Run ``hxrg fit``."""
+    from hxrg_denoiser.cli.exposures import cluster, run_batch
+    from hxrg_denoiser.fitting import fit_file_split, fit_ramp
+    from hxrg_denoiser.io.output import check_output_path, write_flux_image
+    from hxrg_denoiser.io.ramps import open_ramp
+
+    options = fit_options(args)
+    if is_batch(args):
+        from hxrg_denoiser.batch import fit_exposure
+
+        return run_batch(args, fit_exposure, options, geometry_args(args), args.overwrite)
+    source = args.input[0]
+    check_output_path(args.output, overwrite=args.overwrite, inputs=[source])
+    start = time.perf_counter()
+    open_args = {"hdu": args.hdu, "integration": args.integration}
+    with open_ramp(source, **open_args) as ramp:
+        geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), source)
+        if args.split:
+            with cluster(args) as client:
+                image = fit_file_split(source, geometry, options, client, args.split, open_args)
+        else:
+            image = fit_ramp(ramp, geometry, options, progress=not args.quiet)
+    write_flux_image(args.output, image, overwrite=args.overwrite)
+    print(
+        f"{args.output}: {image.meta['method']} flux of {ramp.n_reads} reads, {geometry.name} "
+        f"{geometry.n_rows} x {geometry.n_cols}, read noise {image.meta['read_noise']:.2f} e-, "
+        f"{time.perf_counter() - start:.1f} s"
+    )
+    return 0
+
+
+def run_geometries(args: argparse.Namespace) -> int:
+    """Run ``hxrg geometries``."""
+    from hxrg_denoiser.geometry import PRESETS
+
+    print(f"{'preset':<12} {'rows':>5} {'cols':>5} {'channels':>8} {'width':>5} {'butterfly':>9} {'frame s':>8}")
+    for name, g in PRESETS.items():
+        print(
+            f"{name:<12} {g.n_rows:>5} {g.n_cols:>5} {g.n_channels:>8} {g.channel_width:>5} "
+            f"{'yes' if g.butterfly else 'no':>9} {g.frame_time:>8.3f}"
+        )
+    return 0

@@ -1,0 +1,97 @@
+"""The ``hxrg`` command: parser assembly, and the error boundary every sub-command runs inside.
+
+A failure caused by the user's files, options or environment (an
+:class:`~hxrg_denoiser.errors.HxrgError`, or an ``OSError`` such as a full
+disk or a permission refused) is printed as one line naming the file or
+option, with exit status 2; anything else is a programming error and keeps
+its traceback. SIGTERM is handled like Ctrl-C: outputs being written are
+removed (they are temporaries until renamed) and training checkpoints saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+
+from hxrg_denoiser._version import __version__
+from hxrg_denoiser.cli import bench, fit, models, simulate
+from hxrg_denoiser.cli.options import common_options
+from hxrg_denoiser.errors import HxrgError
+
+__all__ = ["main", "build_parser"]
+
+COMMAND_MODULES = (fit, simulate, models, bench)
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
+    """The argument parser of every sub-command, and the function that runs each."""
+    common = common_options()
+    parser = argparse.ArgumentParser(
+        prog="hxrg", parents=[common],
+        description="Science images from HxRG up-the-ramp cubes: classical estimators and deep denoisers. "
+        "`hxrg COMMAND --help` explains each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"hxrg-denoiser {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    runners: dict[str, Callable[[argparse.Namespace], int]] = {}
+    for module in COMMAND_MODULES:
+        runners.update(module.register(sub, common))
+    return parser, runners
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered as an interruption so that every cleanup path runs."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line(err: BaseException) -> str:
+    if isinstance(err, OSError) and not isinstance(err, HxrgError) and err.strerror:
+        where = err.filename if err.filename is not None else ""
+        return f"{where}: {err.strerror}" if where else err.strerror
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hxrg`` console script; returns the exit status."""
+    parser, runners = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    args.verbose = getattr(args, "verbose", False)
+    args.quiet = getattr(args, "quiet", False)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    with _sigterm_as_interrupt():
+        try:
+            return runners[args.command](args)
+        except (HxrgError, OSError) as err:
+            print(f"hxrg {args.command}: error: {_one_line(err)}", file=sys.stderr)
+            return 2
+        except _Terminated:
+            print(f"hxrg {args.command}: terminated", file=sys.stderr)
+            return 143
+        except KeyboardInterrupt:
+            print(f"hxrg {args.command}: interrupted", file=sys.stderr)
+            return 130

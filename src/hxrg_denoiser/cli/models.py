@@ -1,0 +1,218 @@
+"""``hxrg denoise``, ``hxrg train`` and ``hxrg models``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from hxrg_denoiser.cli.options import (
+    add_geometry_arguments,
+    add_input_arguments,
+    add_output,
+    geometry_args,
+    is_batch,
+    parse_settings,
+    positive_float,
+    positive_int,
+)
+from hxrg_denoiser.errors import UsageError
+
+__all__ = ["register"]
+
+# Options of `hxrg train` that --recipe default does not use, with their defaults for the ribbon trainer.
+RIBBON_OPTIONS = {"model": "payeur2022", "model_set": [], "darks": [], "simulate_darks": 0, "noise": "h4rg-lab",
+                  "rows": 136, "reads": 100, "scene": ["echelle"], "resume": False, "batch_size": 16, "lr": 2e-3,
+                  "lr_decay": 0.98, "val_samples": 500, "device": "auto"}
+RECIPE_OPTIONS = {"examples": None, "workers": 2}
+
+
+def register(sub, common: argparse.ArgumentParser) -> dict:
+    """Add ``denoise``, ``train`` and ``models``; returns their runners."""
+    den = sub.add_parser(
+        "denoise", parents=[common],
+        help="flux image predicted by a trained model",
+        description="Apply a trained model to a ramp, streamed by row strips. "
+        "Example: hxrg denoise cube.fits -o flux.fits --geometry nirps-h4rg (the shipped default model)",
+    )
+    add_input_arguments(den, many=True)
+    den.add_argument("--model", default="default",
+                     help="a shipped model name, a training run folder or NAME.safetensors (with NAME.json) "
+                     "(default: the shipped 'default' model)")
+    add_output(den, "output FITS file; a folder (created if needed) with several inputs or when it ends with /")
+    den.add_argument("--overwrite", action="store_true", help="replace the output if it exists (default: refuse)")
+    den.add_argument("--strip-rows", type=positive_int, default=64, help="rows read at a time; memory only (default 64)")
+    den.add_argument("--batch-rows", type=positive_int,
+                     help="payeur2022 models: rows per network call; memory only (default 16)")
+    den.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default auto)")
+    den.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                     help="bf16: faster on AMX CPUs and GPUs (default fp32)")
+    den.add_argument("--flag-non-finite", action="store_true",
+                     help="flag NaN/inf/BLANK science pixels in DQ instead of failing (default: fail)")
+    add_geometry_arguments(den)
+    _add_train_parser(sub, common)
+    sub.add_parser("models", parents=[common], help="list the architectures and shipped models",
+                   description="List the architectures and the shipped models with their parameter counts.")
+    return {"denoise": run_denoise, "train": run_train, "models": run_models}
+
+
+def _add_train_parser(sub, common: argparse.ArgumentParser) -> None:
+    tr = sub.add_parser(
+        "train", parents=[common],
+        help="train a network on darks plus scenes",
+        description="Train a model. --recipe default: the readout-set model that ships as 'default', on simulated "
+        "exposures (<= 1 h on 2 CPU cores; run the same command again to resume). Otherwise a ribbon network "
+        "(payeur2022) on samples built on the fly from dark ramps (files, or simulated) and scenes. Examples: "
+        "hxrg train --recipe default -o runs/default;  "
+        "hxrg train --model payeur2022 --simulate-darks 2 --scene echelle -o runs/payeur",
+    )
+    add_output(tr, "run folder: checkpoints, model, loss curve (created if needed)")
+    tr.add_argument("--recipe", choices=("default",),
+                    help="a complete recipe: 'default' simulates its training exposures and trains the readout-set "
+                    "model (default: none, a ribbon network run)")
+    recipe = tr.add_argument_group("--recipe default")
+    recipe.add_argument("--examples", type=positive_int, help="number of simulated exposures (default 128)")
+    recipe.add_argument("--workers", type=positive_int, help="processes simulating exposures (default 2)")
+    ribbon = tr.add_argument_group("ribbon networks (payeur2022)")
+    ribbon.add_argument("--model", help="architecture, see `hxrg models` (default payeur2022)")
+    ribbon.add_argument("--model-set", action="append", metavar="KEY=VALUE",
+                        help="change an architecture setting, e.g. --model-set gru_units=32 (default: none)")
+    ribbon.add_argument("--darks", nargs="+", help="dark ramps: folders of reads, 3D or 4D cubes (default: none)")
+    ribbon.add_argument("--simulate-darks", type=positive_int, metavar="N",
+                        help="simulate N dark strips instead of --darks (default: none)")
+    ribbon.add_argument("--noise", help="noise preset of simulated darks (default h4rg-lab)")
+    ribbon.add_argument("--rows", type=positive_int, help="rows of simulated dark strips (default 136)")
+    ribbon.add_argument("--reads", type=positive_int, help="reads of simulated darks (default 100)")
+    ribbon.add_argument("--scene", nargs="+", help="scene kinds (echelle, stars, flat) or FITS files (default echelle)")
+    ribbon.add_argument("--resume", action="store_true", help="continue the run in -o (default: refuse an existing run)")
+    ribbon.add_argument("--batch-size", type=positive_int, help="samples per step (default 16)")
+    ribbon.add_argument("--lr", type=positive_float, help="learning rate of Adam (default 0.002)")
+    ribbon.add_argument("--lr-decay", type=positive_float, help="learning-rate factor per epoch (default 0.98)")
+    ribbon.add_argument("--val-samples", type=positive_int, help="validation rows per epoch (default 500)")
+    ribbon.add_argument("--device", help="auto (CUDA when present), cpu or cuda (default auto)")
+    both = tr.add_argument_group("both")
+    both.add_argument("--epochs", type=positive_int, help="epochs (default 50; recipe: 26)")
+    both.add_argument("--steps-per-epoch", type=positive_int, help="steps per epoch (default 219; recipe: 150)")
+    both.add_argument("--seed", type=int, help="training seed; bench seeds are refused (default 1)")
+    add_geometry_arguments(tr)
+
+
+def run_denoise(args: argparse.Namespace) -> int:
+    """Run ``hxrg denoise``."""
+    from hxrg_denoiser.cli.exposures import cluster, run_batch
+    from hxrg_denoiser.inference import (
+        check_model_geometry,
+        denoise_file_split,
+        denoise_ramp,
+        model_geometry,
+        pick_device,
+    )
+    from hxrg_denoiser.io.output import check_output_path, write_flux_image
+    from hxrg_denoiser.io.ramps import open_ramp
+    from hxrg_denoiser.models.registry import load_model
+
+    pick_device(args.device)  # a missing GPU is reported before any work
+    model, spec = load_model(args.model)
+    if args.batch_rows is not None and spec.architecture == "readout-set":
+        raise UsageError("--batch-rows applies to ribbon models (payeur2022), not to a flux-image model")
+    settings = {"strip_rows": args.strip_rows, "batch_rows": args.batch_rows or 16, "device": args.device,
+                "precision": args.precision, "flag_non_finite": args.flag_non_finite}
+    if is_batch(args):
+        from hxrg_denoiser.batch import denoise_exposure
+
+        return run_batch(args, denoise_exposure, str(args.model), geometry_args(args), settings, args.overwrite)
+    source = args.input[0]
+    check_output_path(args.output, overwrite=args.overwrite, inputs=[source])
+    start = time.perf_counter()
+    with open_ramp(source, hdu=args.hdu, integration=args.integration) as ramp:
+        geometry = model_geometry(spec, (ramp.n_rows, ramp.n_cols), source, **geometry_args(args))
+        check_model_geometry(spec, geometry, source)
+        if args.split:
+            if args.hdu is not None or args.integration:
+                raise UsageError("--split reads the default HDU and integration 0")
+            with cluster(args) as client:
+                image = denoise_file_split(source, str(args.model), geometry, client, args.split, **settings)
+        else:
+            image = denoise_ramp(ramp, model, spec, geometry, progress=not args.quiet, **settings)
+    write_flux_image(args.output, image, overwrite=args.overwrite)
+    print(f"{args.output}: {spec.name} ({spec.architecture}) on {ramp.n_reads} reads, {geometry.name} "
+          f"{geometry.n_rows} x {geometry.n_cols}, {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _given(args: argparse.Namespace, names) -> list[str]:
+    return ["--" + n.replace("_", "-") for n in names if getattr(args, n) not in (None, False)]
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Run ``hxrg train``."""
+    if args.recipe == "default":
+        unused = _given(args, RIBBON_OPTIONS)
+        if unused:
+            raise UsageError(f"{', '.join(unused)}: not used by --recipe default")
+        return _train_default_recipe(args)
+    unused = _given(args, RECIPE_OPTIONS)
+    if unused:
+        raise UsageError(f"{', '.join(unused)}: only used by --recipe default")
+    return _train_ribbon_model(args)
+
+
+def _train_ribbon_model(args: argparse.Namespace) -> int:
+    from hxrg_denoiser.training.runs import DarkTrainingRun, train_on_darks
+    from hxrg_denoiser.training.trainer import TrainConfig
+
+    value = {k: default if getattr(args, k) is None else getattr(args, k) for k, default in RIBBON_OPTIONS.items()}
+    run = DarkTrainingRun(
+        architecture=value["model"], model_settings=parse_settings(value["model_set"], "--model-set"),
+        darks=tuple(value["darks"]), simulate_darks=value["simulate_darks"], noise=value["noise"], rows=value["rows"],
+        reads=value["reads"], scenes=tuple(value["scene"]), geometry=geometry_args(args),
+    )
+    config = TrainConfig(epochs=args.epochs or 50, steps_per_epoch=args.steps_per_epoch or 219,
+                         batch_size=value["batch_size"], learning_rate=value["lr"], lr_decay=value["lr_decay"],
+                         validation_samples=value["val_samples"], seed=1 if args.seed is None else args.seed,
+                         device=value["device"])
+    try:
+        state = train_on_darks(run, config, args.output, resume=value["resume"], progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"hxrg train: interrupted; checkpoint saved, continue with --resume -o {args.output}", file=sys.stderr)
+        return 130
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    if state.get("world_size", 1) > 1 and int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    for record in state["history"]:
+        print(f"epoch {record['epoch'] + 1}: train loss {record['train_loss']:.4g}, "
+              f"validation loss {record['validation_loss']:.4g}")
+    print(f"wrote {args.output}/model.safetensors, model.json, loss.png")
+    return 0
+
+
+def _train_default_recipe(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from hxrg_denoiser.training.default_recipe import default_train_config, run_default_recipe
+
+    changes = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "seed": args.seed}
+    config = dataclasses.replace(default_train_config(), **{k: v for k, v in changes.items() if v is not None})
+    try:
+        weights = run_default_recipe(args.output, workers=args.workers or 2, examples=args.examples, config=config,
+                                     progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"hxrg train: interrupted; run the same command again to continue in {args.output}", file=sys.stderr)
+        return 130
+    print(f"wrote {weights}, {weights.with_suffix('.json')}, loss.png")
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    """Run ``hxrg models``."""
+    from hxrg_denoiser.models.registry import catalogue
+
+    print(f"{'name':<24} {'kind':<28} {'parameters':>12}")
+    for name, kind, count in catalogue():
+        print(f"{name:<24} {kind:<28} {count:>12,}")
+    return 0

@@ -1,0 +1,195 @@
+"""Options shared by the ``hxrg`` sub-commands, and the checks of their values.
+
+Every numeric option goes through a type below, so a bad value (``--split 0``,
+``--gain inf``, ``--saturation nan``) stops argparse with one line naming the
+option, before any work. Options that only apply with others are refused when
+they would be ignored (:func:`refuse_unless`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Callable
+
+from hxrg_denoiser.errors import UsageError
+
+__all__ = [
+    "positive_int",
+    "nonnegative_int",
+    "positive_float",
+    "nonnegative_float",
+    "finite_float",
+    "hdu",
+    "common_options",
+    "add_output",
+    "add_geometry_arguments",
+    "add_input_arguments",
+    "geometry_args",
+    "resolve_geometry",
+    "parse_settings",
+    "refuse_unless",
+    "is_batch",
+]
+
+
+def _number(text: str, kind: type, test: Callable[[float], bool], wanted: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+    if not (math.isfinite(value) and test(value)):
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    return _number(text, int, lambda v: v >= 1, "an integer >= 1")
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0."""
+    return _number(text, int, lambda v: v >= 0, "an integer >= 0")
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    return _number(text, float, lambda v: v > 0, "a finite number > 0")
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0."""
+    return _number(text, float, lambda v: v >= 0, "a finite number >= 0")
+
+
+def finite_float(text: str) -> float:
+    """Any finite number."""
+    return _number(text, float, lambda v: True, "a finite number")
+
+
+def hdu(text: str) -> int | str:
+    """An HDU index (digits) or name."""
+    return int(text) if text.isdigit() else text
+
+
+def common_options() -> argparse.ArgumentParser:
+    """``-v`` and ``-q``, accepted before or after the sub-command."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log what is being done, Dask's logs included (default: off)")
+    parent.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars (default: shown)")
+    return parent
+
+
+def add_output(parser: argparse.ArgumentParser, help: str, *, required: bool = True, default: str | None = None,
+               metavar: str = "PATH") -> None:
+    """``-o/--out/--output``, the same on every command."""
+    parser.add_argument("-o", "--out", "--output", dest="output", required=required, default=default,
+                        metavar=metavar, help=help)
+
+
+def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options that say how the input is read out."""
+    group = parser.add_argument_group("readout geometry")
+    group.add_argument(
+        "--geometry",
+        metavar="PRESET",
+        help="geometry preset: nirps-h4rg, h2rg-32 or jwst-h2rg (a strip of fewer rows is accepted); "
+        "`hxrg geometries` lists them (default: the preset matching the data, or the model's)",
+    )
+    group.add_argument(
+        "--channels",
+        type=positive_int,
+        metavar="N",
+        help="number of output channels, for arrays that match no preset "
+        "(the array size comes from the input, 4 reference pixels per edge; default: from --geometry)",
+    )
+    group.add_argument(
+        "--no-butterfly",
+        dest="butterfly",
+        action="store_false",
+        help="with --channels: all channels read left to right (default: odd channels reversed)",
+    )
+
+
+def add_input_arguments(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
+    """Where the ramp is (or the ramps are), and for several, how they run on Dask."""
+    if many:
+        parser.add_argument(
+            "input", nargs="+",
+            help="folders of per-read FITS files, 3D FITS cubes or JWST-style 4D cubes (quoted globs allowed); "
+            "with several, or with -o ending in /, -o is a folder that gets one output per input",
+        )
+        group = parser.add_argument_group("many exposures (Dask)")
+        group.add_argument("--workers", type=positive_int,
+                           help="local Dask cluster of N worker processes (default 2 with several inputs or --split)")
+        group.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786 "
+                           "(default: a local cluster)")
+        group.add_argument("--split", type=positive_int, metavar="PARTS",
+                           help="one large exposure: split its rows into PARTS tasks across the workers (default: off)")
+    else:
+        parser.add_argument("input", help="folder of per-read FITS files, 3D FITS cube, or JWST-style 4D cube")
+    parser.add_argument("--hdu", type=hdu, help="HDU name or index holding the data (default: SCI or first cube)")
+    parser.add_argument("--integration", type=nonnegative_int, default=0,
+                        help="integration of a 4D cube (default 0)")
+
+
+def geometry_args(args: argparse.Namespace) -> dict:
+    """The geometry options as keyword arguments of :func:`~hxrg_denoiser.geometry.geometry_for_shape`."""
+    refuse_unless(args, "butterfly", args.channels is not None, "--no-butterfly applies with --channels", skip=True)
+    return {"name": args.geometry, "n_channels": args.channels, "butterfly": args.butterfly}
+
+
+def resolve_geometry(args: argparse.Namespace, shape: tuple[int, int], source: str):
+    """Geometry from ``--geometry`` or ``--channels`` for reads of ``shape``."""
+    from hxrg_denoiser.geometry import geometry_for_shape
+
+    return geometry_for_shape(shape, **geometry_args(args), source=source)
+
+
+def parse_settings(items: list[str], option: str) -> dict:
+    """``KEY=NUMBER`` items as a dict (ints stay ints); one-line error naming ``option`` otherwise."""
+    settings = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep or not key:
+                raise ValueError
+            settings[key] = int(value) if value.lstrip("+-").isdigit() else float(value)
+        except ValueError:
+            raise UsageError(f"{option} {item!r}: expected KEY=VALUE with a number") from None
+        if not math.isfinite(settings[key]):
+            raise UsageError(f"{option} {item!r}: the value must be finite")
+    return settings
+
+
+def refuse_unless(args: argparse.Namespace, name: str, condition: bool, message: str, *, skip: bool = False) -> None:
+    """Refuse option ``name`` when given (not None / not its store_false default) and ``condition`` is false."""
+    value = getattr(args, name, None)
+    given = (value is False) if skip else value not in (None, False, [])
+    if given and not condition:
+        raise UsageError(message)
+
+
+def is_batch(args: argparse.Namespace) -> bool:
+    """Several inputs, or ``-o`` ending with ``/``: one output per input in the ``-o`` folder.
+
+    Expands quoted globs in ``args.input`` in place.
+    """
+    from hxrg_denoiser.batch import expand_inputs
+
+    args.input = expand_inputs(args.input)
+    several = len(args.input) > 1 or args.output.endswith(("/", os.sep))
+    if several and args.split:
+        raise UsageError("--split splits one exposure; give a single input and an output file")
+    if several and (args.hdu is not None or args.integration):
+        raise UsageError("--hdu and --integration apply to a single input")
+    if args.workers is not None and args.scheduler is not None:
+        raise UsageError("give --workers or --scheduler, not both")
+    uses_dask = (several and len(args.input) > 1) or bool(args.split)
+    refuse_unless(args, "workers", uses_dask, "--workers applies to several inputs or --split")
+    refuse_unless(args, "scheduler", uses_dask, "--scheduler applies to several inputs or --split")
+    return several

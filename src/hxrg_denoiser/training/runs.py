@@ -1,0 +1,118 @@
+"""A ribbon-network training run (``payeur2022``) assembled from what the user names.
+
+:func:`train_on_darks` opens or simulates the darks, builds the scenes, the
+model description and the sampler, and runs the trainer; the command line
+only parses options into a :class:`DarkTrainingRun` and reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hxrg_denoiser.errors import UsageError
+from hxrg_denoiser.geometry import geometry_for_shape, preset
+from hxrg_denoiser.inference import pick_device
+from hxrg_denoiser.io.output import refuse_input_overlap
+from hxrg_denoiser.io.ramps import open_ramp
+from hxrg_denoiser.models.config import config_from_dict
+from hxrg_denoiser.models.registry import ARCHITECTURES, ModelSpec
+from hxrg_denoiser.simulate.scenes import load_scene, scale_scene
+from hxrg_denoiser.training.data import RibbonSampler
+from hxrg_denoiser.training.recipes import simulated_darks, training_scenes
+from hxrg_denoiser.training.trainer import TrainConfig, train
+
+__all__ = ["DarkTrainingRun", "train_on_darks"]
+
+SCENE_SUFFIXES = (".fits", ".fit", ".fts")
+
+
+@dataclass(frozen=True)
+class DarkTrainingRun:
+    """What a ribbon-network run trains on.
+
+    Attributes
+    ----------
+    architecture : str
+        A ribbon architecture (``payeur2022``).
+    model_settings : dict
+        Changes to the architecture's configuration (``--model-set``).
+    darks : tuple of str
+        Dark ramps on disk; or none and ``simulate_darks`` > 0.
+    simulate_darks : int
+        Number of simulated dark strips of ``rows`` rows, ``reads`` reads, preset ``noise``.
+    scenes : tuple of str
+        Scene kinds (echelle, stars, flat) or FITS files.
+    geometry : dict
+        ``name``, ``n_channels``, ``butterfly`` (for darks on disk; a preset name for simulated ones).
+    """
+
+    architecture: str = "payeur2022"
+    model_settings: dict = field(default_factory=dict)
+    darks: tuple[str, ...] = ()
+    simulate_darks: int = 0
+    noise: str = "h4rg-lab"
+    rows: int = 136
+    reads: int = 100
+    scenes: tuple[str, ...] = ("echelle",)
+    geometry: dict = field(default_factory=lambda: {"name": None, "n_channels": None, "butterfly": True})
+
+
+def _darks_and_geometry(run: DarkTrainingRun, seed: int):
+    if bool(run.darks) == bool(run.simulate_darks):
+        raise UsageError("give either --darks PATH ... or --simulate-darks N")
+    if run.darks:
+        darks = [open_ramp(path) for path in run.darks]
+        geometry = geometry_for_shape((darks[0].n_rows, darks[0].n_cols), **run.geometry, source=run.darks[0])
+        return darks, geometry
+    geometry = preset(run.geometry.get("name") or "nirps-h4rg", n_rows=run.rows)
+    return simulated_darks(geometry, run.simulate_darks, run.reads, run.noise, seed), geometry
+
+
+def _scenes(run: DarkTrainingRun, geometry, seed: int) -> list:
+    kinds = [s for s in run.scenes if not s.lower().endswith(SCENE_SUFFIXES)]
+    scenes = training_scenes(geometry, kinds, seed) if kinds else []
+    for path in run.scenes:
+        if path not in kinds:
+            scenes.append(scale_scene(load_scene(path, geometry), geometry).image)
+    return scenes
+
+
+def train_on_darks(
+    run: DarkTrainingRun, config: TrainConfig, out: str | os.PathLike, *, resume: bool = False, progress: bool = True
+) -> dict:
+    """Train ``run.architecture`` on ``run``'s darks plus scenes into ``out``; returns the trainer's final state.
+
+    Raises
+    ------
+    UsageError
+        On an unknown architecture or contradictory dark options.
+    OutputError
+        If ``out`` would lie inside a dark folder.
+    """
+    if run.architecture not in ARCHITECTURES or run.architecture == "readout-set":
+        choices = sorted(a for a in ARCHITECTURES if a != "readout-set")
+        raise UsageError(f"--model {run.architecture!r}: not a ribbon architecture; choose one of {choices} "
+                         "(the readout-set model trains with --recipe default)")
+    refuse_input_overlap(out, [*run.darks, *(s for s in run.scenes if s.lower().endswith(SCENE_SUFFIXES))])
+    pick_device(config.device)  # before any work: a missing GPU is reported at once
+    darks, geometry = _darks_and_geometry(run, config.seed)
+    scenes = _scenes(run, geometry, config.seed)
+    _, config_class = ARCHITECTURES[run.architecture]
+    defaults = dataclasses.asdict(config_class(n_channels=geometry.n_channels, positions=geometry.channel_width,
+                                               n_reference=2 * geometry.ref_border))
+    model_config = config_from_dict(config_class, {**defaults, **run.model_settings}, "--model-set")
+    spec = ModelSpec(
+        architecture=run.architecture, config=dataclasses.asdict(model_config), geometry=geometry.to_dict(),
+        n_reads=model_config.n_reads, label_reads=darks[0].n_reads, name=Path(out).name or run.architecture,
+        training={"darks": [d.path for d in darks], "scenes": list(run.scenes), "noise": run.noise, "seed": config.seed},
+    )
+    sampler = RibbonSampler(darks, scenes, geometry, n_reads=spec.n_reads, refcorr=spec.refcorr,
+                            input_scale=spec.input_scale, label_scale=spec.label_scale)
+    try:
+        return train(sampler, spec, config, out, resume=resume, progress=progress)
+    finally:
+        for dark in darks:
+            dark.close()
