@@ -13,7 +13,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 DEMO_DIR ?= demo-output
 
-.PHONY: install install-test demo test bench-fit clean
+.PHONY: install install-test demo test test-all bench-fit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ demo: install
 
 test: install-test
 	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: install-test
+	$(BIN)/python -m pytest -q
 
 bench-fit: install
 	$(BIN)/python benchmarks/bench_fit_fullframe.py

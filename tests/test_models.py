@@ -83,6 +83,7 @@ def _config(**changes) -> TrainConfig:
     return TrainConfig(**{**base, **changes})
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_a_tiny_set():
     torch.manual_seed(0)
     sampler = tiny_sampler()

@@ -54,8 +54,10 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
     return expanded
 
 
-def plan_outputs(inputs: list[str], outdir: str | os.PathLike, suffix: str = ".fits") -> list[tuple[str, str]]:
-    """``(input, OUTDIR/<input name><suffix>)`` pairs, the folder created.
+def plan_outputs(
+    inputs: list[str], outdir: str | os.PathLike, suffix: str = ".fits", *, create: bool = True
+) -> list[tuple[str, str]]:
+    """``(input, OUTDIR/<input name><suffix>)`` pairs, the folder created (or, ``create=False``, checked).
 
     Refuses two inputs that would share an output, and any output that would
     be one of the inputs or lie inside an input folder (checked before any
@@ -73,7 +75,7 @@ def plan_outputs(inputs: list[str], outdir: str | os.PathLike, suffix: str = ".f
         refuse_input_overlap(output, inputs)
         seen[output] = path
         pairs.append((path, output))
-    prepare_output_folder(outdir, inputs=inputs)
+    prepare_output_folder(outdir, inputs=inputs, create=create)
     return pairs
 
 

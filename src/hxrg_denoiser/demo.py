@@ -83,12 +83,12 @@ def run_demo(
     if (outdir / "report.md").exists() and not overwrite:
         raise OutputError(f"{outdir}: holds a demo already; pass --overwrite to replace it")
     noise_model = noise_preset(noise)
-    prepare_output_folder(outdir)
     network = None
     if model is not None:
         from hxrg_denoiser.models.registry import load_model
 
-        network, spec = load_model(model)  # a bad model is reported before the simulation
+        network, spec = load_model(model)  # a bad model is reported before anything is written
+    prepare_output_folder(outdir)
     geometry = preset("nirps-h4rg", n_rows=rows)
     scene = make_scene("echelle", geometry, seed=seed)
     request = SimulationRequest(

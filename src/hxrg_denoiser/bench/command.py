@@ -31,7 +31,12 @@ def suite_cases(suite: str, *, n_rows: int | None = None, n_reads: int | None = 
 
 
 def user_case(darks: str | os.PathLike, scene_path: str | os.PathLike, geometry_of, *, seed: int = 0, gain: float = 1.0):
-    """A case from a user's dark ramp plus a true scene (Poisson accumulation on top of the darks)."""
+    """A case from a user's dark ramp plus a true scene (Poisson accumulation on top of the darks).
+
+    The dark and the scene are checked at once (readable, shapes that match), before any output is made.
+    """
+    with open_ramp(darks) as dark:
+        load_scene(scene_path, geometry_of((dark.n_rows, dark.n_cols), str(darks)))
 
     def build() -> CaseData:
         dark = open_ramp(darks)

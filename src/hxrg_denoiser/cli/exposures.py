@@ -26,14 +26,17 @@ def run_batch(args: argparse.Namespace, task: Callable, *task_args) -> int:
     Returns 1 if any exposure failed, else 0.
     """
     from hxrg_denoiser.batch import plan_outputs, run_exposures, summary
+    from hxrg_denoiser.io.output import prepare_output_folder
 
-    pairs = plan_outputs(args.input, args.output)
+    pairs = plan_outputs(args.input, args.output, create=False)  # checked before the cluster starts
     start = time.perf_counter()
     if len(pairs) > 1:
         with cluster(args) as client:
+            prepare_output_folder(args.output, inputs=args.input)
             results = run_exposures(pairs, task, *task_args, client=client, overwrite=args.overwrite,
                                     progress=not args.quiet)
     else:
+        prepare_output_folder(args.output, inputs=args.input)
         results = run_exposures(pairs, task, *task_args, overwrite=args.overwrite, progress=not args.quiet)
     print(summary(results) + f"; {time.perf_counter() - start:.1f} s in all")
     return 1 if any(r.status == "failed" for r in results) else 0

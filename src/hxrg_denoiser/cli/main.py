@@ -23,15 +23,22 @@ from hxrg_denoiser.cli import bench, fit, models, simulate
 from hxrg_denoiser.cli.options import common_options
 from hxrg_denoiser.errors import HxrgError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "OneLineParser"]
 
 COMMAND_MODULES = (fit, simulate, models, bench)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (the usage is one ``--help`` away), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
     """The argument parser of every sub-command, and the function that runs each."""
     common = common_options()
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="hxrg", parents=[common],
         description="Science images from HxRG up-the-ramp cubes: classical estimators and deep denoisers. "
         "`hxrg COMMAND --help` explains each command.",

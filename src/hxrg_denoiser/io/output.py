@@ -125,8 +125,13 @@ def check_output_path(
     return path
 
 
-def prepare_output_folder(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+def prepare_output_folder(
+    path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (), create: bool = True
+) -> Path:
     """Create (with its parents) and check a folder that will receive outputs.
+
+    With ``create=False`` only check: the folder, or the nearest folder
+    above it that exists, must be writable.
 
     Raises
     ------
@@ -137,6 +142,12 @@ def prepare_output_folder(path: str | os.PathLike, *, inputs: Iterable[str | os.
     refuse_input_overlap(path, inputs)
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path}: is a file, expected a folder for the outputs")
+    if not create:
+        existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+        if not existing.is_dir():
+            raise OutputError(f"{path}: {existing} is a file, not a folder")
+        _check_writable(existing, path)
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:

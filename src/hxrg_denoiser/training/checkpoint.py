@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -157,10 +158,17 @@ def load_training_state(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     extra: dict[str, torch.nn.Module] | None = None,
+    check: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Restore what :func:`save_training_state` wrote into ``model``, ``optimizer`` and ``extra``; returns the state."""
+    """Restore what :func:`save_training_state` wrote into ``model``, ``optimizer`` and ``extra``; returns the state.
+
+    ``check(state)`` runs before any tensor is restored (e.g. :func:`check_same_settings`), so a run
+    resumed with other settings is reported as such rather than as weights that do not fit.
+    """
     extra = extra or {}
     tensors, state = load_checkpoint(run_dir, ("model", "optimizer", *extra))
+    if check is not None:
+        check(state)
     folder = _folder(Path(run_dir))
     if not isinstance(state.get("param_groups"), list):
         raise CheckpointError(f"{folder / 'state.json'}: no optimizer parameter groups; the checkpoint is incomplete")

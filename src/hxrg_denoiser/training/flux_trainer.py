@@ -238,11 +238,15 @@ def train_flux_model(
     state = {"epoch": 0, "history": [], "best": None, "config": dataclasses.asdict(config),
              "model_config": dataclasses.asdict(model_config)}
     if resume and has_checkpoint(run_dir):
-        state = load_training_state(run_dir, model, optimizer, {"average": average})
-        check_same_settings(run_dir, state.get("model_config", {}), dataclasses.asdict(model_config), "model settings")
-        resumable = [k for k in dataclasses.asdict(config) if k != "epochs"]
-        check_same_settings(run_dir, {k: state.get("config", {}).get(k) for k in resumable},
-                            {k: dataclasses.asdict(config)[k] for k in resumable}, "training settings")
+
+        def same_settings(saved: dict) -> None:
+            check_same_settings(run_dir, saved.get("model_config", {}), dataclasses.asdict(model_config),
+                                "model settings")
+            resumable = [k for k in dataclasses.asdict(config) if k != "epochs"]
+            check_same_settings(run_dir, {k: saved.get("config", {}).get(k) for k in resumable},
+                                {k: dataclasses.asdict(config)[k] for k in resumable}, "training settings")
+
+        state = load_training_state(run_dir, model, optimizer, {"average": average}, check=same_settings)
         log.info("resuming %s at epoch %d", run_dir, state["epoch"])
     spec = ModelSpec(
         architecture="readout-set",

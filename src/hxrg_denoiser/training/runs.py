@@ -98,9 +98,10 @@ def train_on_darks(
                          "(the readout-set model trains with --recipe default)")
     refuse_input_overlap(out, [*run.darks, *(s for s in run.scenes if s.lower().endswith(SCENE_SUFFIXES))])
     pick_device(config.device)  # before any work: a missing GPU is reported at once
+    _, config_class = ARCHITECTURES[run.architecture]
+    config_from_dict(config_class, {**dataclasses.asdict(config_class()), **run.model_settings}, "--model-set")
     darks, geometry = _darks_and_geometry(run, config.seed)
     scenes = _scenes(run, geometry, config.seed)
-    _, config_class = ARCHITECTURES[run.architecture]
     defaults = dataclasses.asdict(config_class(n_channels=geometry.n_channels, positions=geometry.channel_width,
                                                n_reference=2 * geometry.ref_border))
     model_config = config_from_dict(config_class, {**defaults, **run.model_settings}, "--model-set")

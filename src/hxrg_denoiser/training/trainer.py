@@ -178,13 +178,17 @@ def train(
     state = {"epoch": 0, "step": 0, "history": [], "best_validation": None, "world_size": world,
              "config": dataclasses.asdict(config), "spec": json.loads(spec.to_json())}
     if has_run:
-        state = load_training_state(run_dir, model, optimizer)
-        saved = state.get("spec", {})
-        check_same_settings(run_dir, {"architecture": saved.get("architecture"), **saved.get("config", {})},
-                            {"architecture": spec.architecture, **spec.config}, "model settings (--model, --model-set)")
-        resumable = [k for k in dataclasses.asdict(config) if k not in ("epochs", "device", "checkpoint_every")]
-        check_same_settings(run_dir, {k: state.get("config", {}).get(k) for k in resumable},
-                            {k: dataclasses.asdict(config)[k] for k in resumable}, "training settings")
+
+        def same_settings(saved_state: dict) -> None:
+            saved = saved_state.get("spec", {})
+            check_same_settings(run_dir, {"architecture": saved.get("architecture"), **saved.get("config", {})},
+                                {"architecture": spec.architecture, **spec.config},
+                                "model settings (--model, --model-set)")
+            resumable = [k for k in dataclasses.asdict(config) if k not in ("epochs", "device", "checkpoint_every")]
+            check_same_settings(run_dir, {k: saved_state.get("config", {}).get(k) for k in resumable},
+                                {k: dataclasses.asdict(config)[k] for k in resumable}, "training settings")
+
+        state = load_training_state(run_dir, model, optimizer, check=same_settings)
         log.info("resuming %s at epoch %d step %d", run_dir, state["epoch"], state["step"])
     model.train()
     try:

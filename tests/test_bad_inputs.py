@@ -1,0 +1,351 @@
+"""Bad inputs through the command line: one line naming the file or option, exit 2, nothing written or changed.
+
+Every case runs ``hxrg`` on a shared folder of small inputs (good ones and
+broken ones) and checks that the command fails with status 2 and a single
+line matching the expected message, and that no file in the folder appeared,
+disappeared or changed (inputs are never touched, outputs never left half
+written).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from conftest import write_cube, write_reads
+from safetensors.torch import load_file, save_file
+
+from hxrg_denoiser.cli import main
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.models.registry import shipped_models
+from hxrg_denoiser.simulate import make_scene, noise_preset, simulate_cube
+
+GEOMETRY = ReadoutGeometry("t", 32, 128, 4)
+TINY_RIBBON = ["--model", "payeur2022", "--simulate-darks", "2", "--geometry", "h2rg-32", "--rows", "40", "--reads",
+               "12", "--model-set", "n_reads=10", "--model-set", "gru_units=8", "--model-set", "conv_filters=4",
+               "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "2", "--val-samples", "4", "--seed", "5",
+               "-q"]
+
+
+def _model_copy(folder: Path, change=None, weights=None) -> None:
+    shipped = shipped_models()["default"]
+    folder.mkdir()
+    spec = json.loads(shipped.with_suffix(".json").read_text())
+    if change:
+        change(spec)
+    (folder / "model.json").write_text(json.dumps(spec))
+    shutil.copy(shipped, folder / "model.safetensors")
+    if weights:
+        weights(folder / "model.safetensors")
+
+
+def _nan_weights(path: Path) -> None:
+    tensors = load_file(str(path))
+    key = sorted(tensors)[0]
+    tensors[key] = tensors[key] * float("nan")
+    save_file(tensors, str(path))
+
+
+def _small_model(folder: Path) -> None:
+    """A readout-set model for 4-channel data (random weights)."""
+    import dataclasses
+
+    from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
+    from hxrg_denoiser.models.registry import ModelSpec, save_model
+
+    config = ReadoutSetConfig(features=4, row_dilations=[1], context=2)
+    spec = ModelSpec(architecture="readout-set", config=dataclasses.asdict(config), geometry=GEOMETRY.to_dict(),
+                     n_reads=2, label_reads=0, input_scale=1.0, label_scale=1.0, name="small4",
+                     input_layout="flux-image/v1")
+    folder.mkdir()
+    save_model(folder / "model.safetensors", ReadoutSetNet(config), spec)
+
+
+def _make_inputs(d: Path) -> None:
+    cube = simulate_cube(GEOMETRY, 6, noise_preset("h4rg-lab"), seed=3)
+    write_cube(d / "cube.fits", cube)
+    write_reads(d / "reads", cube, pattern="read_{:d}.fits")
+    fits.PrimaryHDU(make_scene("flat", GEOMETRY, flat_level=20.0).image).writeto(d / "truth.fits")
+    fits.PrimaryHDU(np.zeros((16, 16), np.float32)).writeto(d / "wrongshape.fits")
+    fits.PrimaryHDU(np.zeros(GEOMETRY.shape, np.float32)).writeto(d / "zero.fits")
+    write_cube(d / "cube4d.fits", cube[None], hdu_name="SCI")
+    write_cube(d / "image2d.fits", cube[0])
+    write_cube(d / "oneread.fits", cube[:1])
+    nan = cube.copy()
+    nan[2, 10, 20] = np.nan
+    write_cube(d / "nan.fits", nan)
+    blank = fits.PrimaryHDU(np.clip(cube, 0, 30000).astype(np.int16))
+    blank.header["BLANK"] = -1
+    blank.data[3, 12, 30] = -1
+    blank.writeto(d / "blank.fits")
+    (d / "notfits.fits").write_bytes(b"hello" * 2000)
+    truncated = (d / "cube.fits").read_bytes()
+    (d / "truncated.fits").write_bytes(truncated[: len(truncated) // 2])
+    (d / "cube.fits.gz").write_bytes(b"\x1f\x8b" + b"0" * 100)
+    (d / "empty").mkdir()
+    mixed = write_reads(d / "mixed", cube[:3])
+    fits.PrimaryHDU(np.ones((32, 64), np.float32)).writeto(mixed / "read_3.fits")
+    (d / "existing").mkdir()
+    (d / "out.fits").write_bytes((d / "cube.fits").read_bytes())
+    (d / "plots").mkdir()
+    (d / "plots" / "read.png").write_bytes(b"png")
+    (d / "oldbench").mkdir()
+    (d / "oldbench" / "metrics.json").write_text("{}")
+    (d / "olddemo").mkdir()
+    (d / "olddemo" / "report.md").write_text("demo")
+    (d / "afile").write_text("a file, not a folder")
+    (d / "notjson").mkdir()
+    (d / "notjson" / "model.json").write_text("{")
+    shutil.copy(shipped_models()["default"], d / "notjson" / "model.safetensors")
+    _model_copy(d / "m_unknown", lambda s: s["config"].update(foo=1))
+    _model_copy(d / "m_type", lambda s: s["config"].update(features="16"))
+    _model_copy(d / "m_big", lambda s: s["config"].update(features=200000))
+    _model_copy(d / "m_topkey", lambda s: s.update(bar=2))
+    _model_copy(d / "m_nreads", lambda s: s.update(n_reads="x"))
+    _model_copy(d / "m_geometry", lambda s: s["geometry"].update(n_channels=7))
+    _model_copy(d / "m_arch", lambda s: s.update(architecture="unet"))
+    _model_copy(d / "m_truncated", weights=lambda p: p.write_bytes(p.read_bytes()[:1000]))
+    _model_copy(d / "m_nan", weights=_nan_weights)
+    _model_copy(d / "m_noweights", weights=lambda p: p.unlink())
+    _small_model(d / "m4")
+    assert main(["train", *TINY_RIBBON, "-o", str(d / "run")]) == 0
+    for name, spoil in {
+        "run_emptystate": lambda c: (c / "state.json").write_text(""),
+        "run_truncated": lambda c: (c / "model.safetensors").write_bytes((c / "model.safetensors").read_bytes()[:100]),
+        "run_nooptimizer": lambda c: (c / "optimizer.safetensors").unlink(),
+        "run_badoptimizer": lambda c: (c / "optimizer.safetensors").write_bytes(b"\0" * 64),
+    }.items():
+        shutil.copytree(d / "run", d / name)
+        spoil(d / name / "checkpoint")
+
+
+CASES: dict[str, tuple[str, str]] = {
+    # the two ways to destroy input data, and their relatives
+    "fit-onto-own-cube": ("fit {d}/cube.fits -o {d}/cube.fits --overwrite --channels 4", r"cube.fits: is the input"),
+    "fit-onto-reads-folder": ("fit {d}/reads -o {d}/reads --channels 4", r"reads: is the input"),
+    "fit-into-reads-folder": ("fit {d}/reads -o {d}/reads/out.fits --channels 4", r"lies inside the input folder"),
+    "fit-over-a-read": ("fit {d}/reads -o {d}/reads/read_3.fits --overwrite --channels 4",
+                        r"read_3.fits: lies inside the input folder"),
+    "batch-into-reads-folder": ("fit {d}/reads {d}/cube.fits -o {d}/reads/ --channels 4",
+                                r"lies inside the input folder"),
+    "batch-onto-inputs": ("fit {d}/cube.fits {d}/reads -o {d}/ --channels 4 --overwrite", r"cube.fits: is the input"),
+    "slash-onto-input": ("fit {d}/cube.fits -o {d}/ --channels 4 --overwrite", r"cube.fits: is the input"),
+    "denoise-onto-input": ("denoise {d}/cube.fits -o {d}/cube.fits --overwrite --channels 4", r"is the input"),
+    "denoise-into-reads": ("denoise {d}/reads -o {d}/reads/x.fits --channels 4", r"lies inside the input folder"),
+    "inspect-into-reads": ("inspect {d}/reads -o {d}/reads/plots --channels 4", r"lies inside the input folder"),
+    "bench-into-darks": ("bench --darks {d}/reads --scene {d}/truth.fits -o {d}/reads/b --channels 4",
+                         r"lies inside the input folder"),
+    "simulate-onto-scene": ("simulate science --scene {d}/truth.fits --rows 32 --cols 128 --channels 4 -o {d} "
+                            "--overwrite --reads 3", r"truth.fits: is the input"),
+    "train-into-darks": ("train --darks {d}/reads -o {d}/reads/run --channels 4", r"lies inside the input folder"),
+    # outputs that cannot be written
+    "output-is-a-folder": ("fit {d}/cube.fits -o {d}/existing --channels 4", r"existing: is a folder"),
+    "output-exists": ("fit {d}/cube.fits -o {d}/out.fits --channels 4", r"out.fits: output exists; pass --overwrite"),
+    "output-folder-missing": ("fit {d}/cube.fits -o {d}/missing/out.fits --channels 4", r"output folder .* does not exist"),
+    "output-in-proc": ("fit {d}/cube.fits -o /proc/hxrg-out.fits --channels 4", r"/proc/hxrg-out.fits: cannot write"),
+    "output-name-too-long": ("fit {d}/cube.fits -o {d}/" + "n" * 252 + ".fits --channels 4", r"bytes long; the limit"),
+    "simulate-out-is-file": ("simulate dark -o {d}/afile --rows 32", r"afile: is a file"),
+    "simulate-output-exists": ("simulate dark -o {d} --rows 32 --cols 128 --channels 4 --reads 2",
+                               r"cube.fits: output exists"),
+    "inspect-out-is-file": ("inspect {d}/cube.fits -o {d}/afile --channels 4", r"afile: is a file"),
+    "inspect-output-exists": ("inspect {d}/cube.fits -o {d}/plots --channels 4", r"read.png: output exists"),
+    "bench-out-exists": ("bench --suite bench-v1-quick -o {d}/oldbench", r"holds a benchmark already"),
+    "bench-out-is-file": ("bench --darks {d}/cube.fits --scene {d}/truth.fits -o {d}/afile --channels 4",
+                          r"afile: is a file"),
+    "demo-out-exists": ("demo -o {d}/olddemo --model none", r"holds a demo already"),
+    "demo-out-is-file": ("demo -o {d}/afile --model none", r"afile: is a file"),
+    "train-run-exists": ("train " + " ".join(TINY_RIBBON) + " -o {d}/run", r"run: holds a training run; pass --resume"),
+    # ramp files
+    "missing-file": ("fit {d}/nothing.fits -o {d}/o.fits --channels 4", r"nothing.fits: no such file"),
+    "empty-folder": ("fit {d}/empty -o {d}/o.fits --channels 4", r"empty: folder holds no FITS files"),
+    "not-fits": ("fit {d}/notfits.fits -o {d}/o.fits --channels 4", r"notfits.fits: not a readable FITS"),
+    "truncated": ("fit {d}/truncated.fits -o {d}/o.fits --channels 4", r"truncated.fits: truncated FITS file"),
+    "compressed": ("fit {d}/cube.fits.gz -o {d}/o.fits --channels 4", r"cube.fits.gz: compressed files"),
+    "2d-image": ("fit {d}/image2d.fits -o {d}/o.fits --channels 4", r"image2d.fits: no 3D or 4D image"),
+    "one-read": ("fit {d}/oneread.fits -o {d}/o.fits --channels 4", r"oneread.fits: 1 read\(s\), at least 2"),
+    "nan": ("fit {d}/nan.fits -o {d}/o.fits --channels 4", r"nan.fits\[PRIMARY\] \(read 2\): non-finite .* row 10"),
+    "blank": ("fit {d}/blank.fits -o {d}/o.fits --channels 4", r"blank.fits\[PRIMARY\] \(read 3\): non-finite .*BLANK"),
+    "mixed-shapes": ("fit {d}/mixed -o {d}/o.fits --channels 4", r"read_3.fits: read is 32 x 64 but"),
+    "4d-no-integration": ("fit {d}/cube4d.fits -o {d}/o.fits --channels 4 --integration 3",
+                          r"cube4d.fits: integration 3 does not exist"),
+    "no-such-hdu-index": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --hdu 7", r"cube.fits: no HDU 7"),
+    "no-such-hdu-name": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --hdu NOPE", r"cube.fits: no HDU 'NOPE'"),
+    "denoise-nan": ("denoise {d}/nan.fits -o {d}/o.fits --model {d}/m4", r"nan.fits.*non-finite"),
+    "inspect-missing": ("inspect {d}/nothing.fits -o {d}/p --channels 4", r"nothing.fits: no such file"),
+    # geometry
+    "channels-do-not-divide": ("fit {d}/cube.fits -o {d}/o.fits --channels 5", r"128 columns do not divide into 5"),
+    "preset-mismatch": ("fit {d}/cube.fits -o {d}/o.fits --geometry nirps-h4rg", r"reads are 32 x 128 but geometry"),
+    "unknown-preset": ("fit {d}/cube.fits -o {d}/o.fits --geometry h9rg", r"unknown geometry preset 'h9rg'"),
+    "no-geometry": ("fit {d}/cube.fits -o {d}/o.fits", r"no single preset matches 32 x 128"),
+    "no-butterfly-alone": ("fit {d}/cube.fits -o {d}/o.fits --no-butterfly", r"--no-butterfly applies with --channels"),
+    "model-for-other-channels": ("denoise {d}/cube.fits -o {d}/o.fits --channels 4",
+                                 r"model 'default' was trained for n_channels = 32, the data have 4"),
+    "split-model-geometry": ("denoise {d}/cube.fits -o {d}/o.fits --channels 4 --split 2",
+                             r"trained for n_channels = 32"),
+    "model-columns": ("denoise {d}/cube.fits -o {d}/o.fits", r"reads have 128 columns, model 'default' expects 4096"),
+    # option values
+    "split-zero": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --split 0", r"--split: expected an integer >= 1"),
+    "split-negative": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --split -3", r"--split: expected an integer"),
+    "workers-zero": ("fit {d}/cube.fits {d}/reads -o {d}/b/ --channels 4 --workers 0", r"--workers: expected an int"),
+    "read-noise-inf": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --read-noise inf", r"--read-noise: expected a finite"),
+    "read-noise-negative": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --read-noise -1", r"--read-noise: expected"),
+    "saturation-nan": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --saturation nan", r"--saturation: expected a finite"),
+    "gain-inf": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --gain inf", r"--gain: expected a finite number > 0"),
+    "gain-zero": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --gain 0", r"--gain: expected a finite number > 0"),
+    "gain-text": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --gain two", r"--gain: expected a finite number"),
+    "strip-rows-zero": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --strip-rows 0", r"--strip-rows: expected"),
+    "channels-zero": ("fit {d}/cube.fits -o {d}/o.fits --channels 0", r"--channels: expected an integer >= 1"),
+    "integration-negative": ("fit {d}/cube4d.fits -o {d}/o.fits --channels 4 --integration -1", r"--integration"),
+    "unknown-method": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --method slope", r"--method: invalid choice"),
+    "unknown-units": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --units ADU", r"--units: invalid choice"),
+    "unknown-option": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --bogus", r"unrecognized arguments: --bogus"),
+    "no-output": ("fit {d}/cube.fits --channels 4", r"the following arguments are required: -o"),
+    "unknown-command": ("fitt {d}/cube.fits", r"invalid choice: 'fitt'"),
+    # options that contradict each other or would be ignored
+    "fowler-with-utr": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --fowler 2", r"--fowler applies to --method fowler"),
+    "fowler-too-many": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --method fowler --fowler 4",
+                        r"Fowler number 4 needs at least 8 reads"),
+    "optimal-with-cds": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --method cds --weighting optimal",
+                         r"--weighting optimal applies to --method utr"),
+    "workers-single-input": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --workers 2",
+                             r"--workers applies to several inputs or --split"),
+    "workers-and-scheduler": ("fit {d}/cube.fits {d}/reads -o {d}/b/ --channels 4 --workers 2 --scheduler tcp://x:1",
+                              r"give --workers or --scheduler, not both"),
+    "split-several-inputs": ("fit {d}/cube.fits {d}/reads -o {d}/b/ --channels 4 --split 2", r"--split splits one"),
+    "hdu-several-inputs": ("fit {d}/cube.fits {d}/reads -o {d}/b/ --channels 4 --hdu 0", r"--hdu and --integration"),
+    "glob-matches-nothing": ("fit '{d}/zz*.fits' -o {d}/b/ --channels 4", r"pattern matches no file"),
+    "scheduler-unreachable": ("fit {d}/cube.fits {d}/reads -o {d}/b/ --channels 4 --scheduler tcp://127.0.0.1:9",
+                              r"--scheduler tcp://127.0.0.1:9: cannot connect"),
+    "batch-rows-flux-model": ("denoise {d}/cube.fits -o {d}/o.fits --channels 4 --batch-rows 4",
+                              r"--batch-rows applies to ribbon models"),
+    # devices
+    "denoise-cuda": ("denoise {d}/cube.fits -o {d}/o.fits --channels 4 --device cuda", r"--device cuda: CUDA is not"),
+    "denoise-device-bogus": ("denoise {d}/cube.fits -o {d}/o.fits --channels 4 --device tpu", r"--device 'tpu'"),
+    "train-cuda": ("train --simulate-darks 1 -o {d}/r --device cuda", r"--device cuda: CUDA is not available"),
+    "denoise-precision": ("denoise {d}/cube.fits -o {d}/o.fits --precision fp16", r"--precision: invalid choice"),
+    # model files
+    "model-missing": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/nomodel", r"nomodel: no such model"),
+    "model-unknown-setting": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_unknown",
+                              r"m_unknown/model.json config: unknown ReadoutSetConfig setting\(s\) \['foo'\]"),
+    "model-wrong-type": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_type", r"features = '16' must be an integer"),
+    "model-huge": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_big", r"features = 200000 is outside"),
+    "model-unknown-field": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_topkey", r"unknown ModelSpec setting"),
+    "model-n-reads-text": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_nreads", r"n_reads = 'x' must be an int"),
+    "model-bad-geometry": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_geometry", r"geometry is not valid"),
+    "model-architecture": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_arch", r"unknown architecture 'unet'"),
+    "model-truncated": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_truncated", r"not a readable safetensors"),
+    "model-nan-weights": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_nan", r"weights hold NaN or inf"),
+    "model-no-weights": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_noweights", r"model.safetensors: model file"),
+    "model-not-json": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/notjson", r"notjson/model.json: not a model"),
+    "bench-model-missing": ("bench --suite bench-v1-quick -o {d}/bb --model {d}/nomodel", r"nomodel: no such model"),
+    "bench-models-same-name": ("bench --suite bench-v1-quick -o {d}/bb --model default --model default",
+                               r"--model default: its name 'default' is already used"),
+    "demo-model-missing": ("demo -o {d}/dd --model {d}/nomodel", r"nomodel: no such model"),
+    # simulate
+    "reads-zero": ("simulate dark -o {d}/s --reads 0", r"--reads: expected an integer >= 1"),
+    "rows-zero": ("simulate dark -o {d}/s --rows 0", r"--rows: expected an integer >= 1"),
+    "noise-unknown": ("simulate dark -o {d}/s --rows 32 --noise loud", r"unknown noise preset 'loud'"),
+    "set-negative": ("simulate dark -o {d}/s --rows 32 --set acn=-1", r"--set acn=-1.0: noise levels must be >= 0"),
+    "set-unknown": ("simulate dark -o {d}/s --rows 32 --set hum=1", r"--set 'hum=1': expected LEVEL=VALUE"),
+    "set-nan": ("simulate dark -o {d}/s --rows 32 --set acn=nan", r"--set 'acn=nan': the value must be finite"),
+    "set-no-value": ("simulate dark -o {d}/s --rows 32 --set acn", r"--set 'acn': expected KEY=VALUE with a number"),
+    "custom-needs-size": ("simulate dark -o {d}/s --channels 4", r"--channels needs --rows and --cols"),
+    "cols-alone": ("simulate dark -o {d}/s --cols 128 --rows 32", r"--cols applies with --channels"),
+    "custom-no-divide": ("simulate dark -o {d}/s --channels 5 --rows 32 --cols 128", r"do not divide into 5"),
+    "simulate-preset": ("simulate dark -o {d}/s --geometry h9rg", r"unknown geometry preset"),
+    "scene-unknown": ("simulate science -o {d}/s --rows 32 --scene galaxy", r"--scene 'galaxy': expected one of"),
+    "scene-missing": ("simulate science -o {d}/s --rows 32 --cols 128 --channels 4 --scene {d}/nosuch.fits",
+                      r"nosuch.fits: no such file"),
+    "scene-wrong-shape": ("simulate science -o {d}/s --rows 32 --cols 128 --channels 4 --scene {d}/wrongshape.fits",
+                          r"wrongshape.fits: scene is 16 x 16, expected 32 x 128"),
+    "scene-all-zero": ("simulate science -o {d}/s --rows 32 --cols 128 --channels 4 --scene {d}/zero.fits",
+                       r"zero.fits: cannot scale a user scene"),
+    "p99-zero": ("simulate science -o {d}/s --rows 32 --p99 0", r"--p99: expected a finite number > 0"),
+    "mirror-dark": ("simulate dark -o {d}/s --rows 32 --mirror", r"--mirror applies to a scene"),
+    "dtype-unknown": ("simulate dark -o {d}/s --rows 32 --dtype int8", r"--dtype: invalid choice"),
+    # train
+    "recipe-with-ribbon-option": ("train --recipe default -o {d}/r --model payeur2022", r"--model: not used by --recipe"),
+    "recipe-with-device": ("train --recipe default -o {d}/r --device cuda", r"--device: not used by --recipe default"),
+    "examples-without-recipe": ("train --simulate-darks 1 -o {d}/r --examples 4", r"--examples: only used by --recipe"),
+    "darks-and-simulated": ("train --darks {d}/reads --simulate-darks 1 -o {d}/r", r"give either --darks"),
+    "no-darks": ("train -o {d}/r", r"give either --darks PATH ... or --simulate-darks N"),
+    "model-set-unknown": ("train --simulate-darks 1 -o {d}/r --model-set features=200000",
+                          r"--model-set: unknown Payeur2022Config setting\(s\) \['features'\]"),
+    "model-set-huge": ("train --simulate-darks 1 -o {d}/r --model-set gru_units=200000", r"gru_units = 200000 is outside"),
+    "model-set-text": ("train --simulate-darks 1 -o {d}/r --model-set gru_units=many", r"--model-set 'gru_units=many'"),
+    "model-set-no-value": ("train --simulate-darks 1 -o {d}/r --model-set gru_units", r"expected KEY=VALUE"),
+    "model-set-float": ("train --simulate-darks 1 -o {d}/r --model-set gru_units=2.5", r"gru_units = 2.5 must be an int"),
+    "train-flux-architecture": ("train --simulate-darks 1 -o {d}/r --model readout-set", r"not a ribbon architecture"),
+    "train-unknown-architecture": ("train --simulate-darks 1 -o {d}/r --model unet", r"--model 'unet': not a ribbon"),
+    "train-bench-seed": ("train --simulate-darks 1 -o {d}/r --seed 9001", r"seed 9001 is reserved"),
+    "train-epochs-zero": ("train --simulate-darks 1 -o {d}/r --epochs 0", r"--epochs: expected an integer >= 1"),
+    "train-lr-negative": ("train --simulate-darks 1 -o {d}/r --lr -1", r"--lr: expected a finite number > 0"),
+    "train-scene-missing": ("train --simulate-darks 1 -o {d}/r --rows 32 --scene {d}/nosuch.fits",
+                            r"nosuch.fits: no such file"),
+    "resume-empty-state": ("train " + " ".join(TINY_RIBBON) + " -o {d}/run_emptystate --resume --epochs 2",
+                           r"run_emptystate/checkpoint/state.json: not a readable checkpoint state"),
+    "resume-truncated-weights": ("train " + " ".join(TINY_RIBBON) + " -o {d}/run_truncated --resume --epochs 2",
+                                 r"run_truncated/checkpoint/model.safetensors: not a readable safetensors"),
+    "resume-no-optimizer": ("train " + " ".join(TINY_RIBBON) + " -o {d}/run_nooptimizer --resume --epochs 2",
+                            r"optimizer.safetensors: missing; the checkpoint is incomplete"),
+    "resume-bad-optimizer": ("train " + " ".join(TINY_RIBBON) + " -o {d}/run_badoptimizer --resume --epochs 2",
+                             r"optimizer.safetensors: not a readable safetensors"),
+    "resume-other-model-set": ("train " + " ".join(TINY_RIBBON) + " -o {d}/run --resume --epochs 2 "
+                               "--model-set gru_units=9", r"run was started with other model settings .*gru_units"),
+    "resume-other-lr": ("train " + " ".join(TINY_RIBBON) + " -o {d}/run --resume --epochs 2 --lr 0.5",
+                        r"other training settings \(learning_rate"),
+    # bench and demo
+    "bench-unknown-suite": ("bench --suite bench-v9 -o {d}/bb", r"--suite 'bench-v9': unknown suite"),
+    "bench-darks-missing": ("bench --darks {d}/nodark.fits --scene {d}/truth.fits -o {d}/bb --channels 4",
+                            r"nodark.fits: no such file"),
+    "bench-no-scene": ("bench --darks {d}/cube.fits -o {d}/bb --channels 4", r"--darks needs --scene"),
+    "bench-scene-shape": ("bench --darks {d}/cube.fits --scene {d}/wrongshape.fits -o {d}/bb --channels 4",
+                          r"wrongshape.fits: scene is 16 x 16"),
+    "bench-seed-with-suite": ("bench --suite bench-v1-quick -o {d}/bb --seed 3", r"--seed applies with --darks"),
+    "bench-rows-with-darks": ("bench --darks {d}/cube.fits --scene {d}/truth.fits -o {d}/bb --channels 4 --rows 24",
+                              r"--rows applies with --suite"),
+    "bench-both-sources": ("bench --suite bench-v1-quick --darks {d}/cube.fits -o {d}/bb", r"not allowed with argument"),
+    "demo-noise-unknown": ("demo -o {d}/dd --noise loud --model none", r"unknown noise preset 'loud'"),
+    "demo-rows-zero": ("demo -o {d}/dd --rows 0", r"--rows: expected an integer >= 1"),
+}
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bad-inputs")
+    _make_inputs(folder)
+    return folder
+
+
+def _run(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as stop:  # argparse errors
+        return stop.code
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_gives_one_line_error_exit_2_and_touches_nothing(inputs, capsys, case):
+    import shlex
+
+    command, pattern = CASES[case]
+    before = _snapshot(inputs)
+    argv = [part.replace("{d}", str(inputs)) for part in shlex.split(command)]
+    code = _run(argv)
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2, (code, captured.err[-2000:])
+    assert len(lines) == 1, captured.err
+    assert re.search(pattern, lines[0]), lines[0]
+    assert _snapshot(inputs) == before, "files appeared, disappeared or changed"
