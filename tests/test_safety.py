@@ -323,3 +323,26 @@ def test_a_readout_set_run_without_its_average_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="average.safetensors: missing"):
         train_flux_model(items, tmp_path / "r", model_config=model_config, config=longer, geometry=GEOMETRY,
                          progress=False)
+
+
+# ---------------------------------------------------------------- progress
+
+
+def test_progress_bars_say_which_method_runs_and_quiet_silences_them(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path / "d"), "--rows", "24", "--reads", "4"]) == 0
+    err = capsys.readouterr().err
+    for label in ("utr_ref_seed_clean", "fit for default", "denoise default", "oracle"):
+        assert label in err, label
+    assert main(["demo", "-o", str(tmp_path / "e"), "--rows", "24", "--reads", "4", "-q"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_quiet_training_prints_no_bar(tmp_path, capsys):
+    from test_readout_set import tiny_spec
+
+    from hxrg_denoiser.training.flux_examples import build_examples
+
+    assert _tiny_run(tmp_path / "run") == 0  # -q: simulated darks, epochs
+    assert capsys.readouterr().err == ""
+    build_examples(tmp_path / "ex", [tiny_spec(300001)], progress=False)
+    assert capsys.readouterr().err == ""

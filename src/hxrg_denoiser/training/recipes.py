@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from hxrg_denoiser.bench.suite import check_training_seed
 from hxrg_denoiser.geometry import ReadoutGeometry
@@ -14,10 +15,12 @@ from hxrg_denoiser.simulate.scenes import make_scene
 __all__ = ["simulated_darks", "training_scenes"]
 
 
-def simulated_darks(geometry: ReadoutGeometry, count: int, n_reads: int, noise: str, seed: int) -> list[Ramp]:
+def simulated_darks(
+    geometry: ReadoutGeometry, count: int, n_reads: int, noise: str, seed: int, *, progress: bool = False
+) -> list[Ramp]:
     """``count`` simulated dark ramps in memory (seeds ``seed, seed + 1, ...``)."""
     darks = []
-    for i in range(count):
+    for i in tqdm(range(count), desc="simulating darks", unit="dark", disable=not progress, leave=False):
         check_training_seed(seed + i)
         cube = simulate_cube(geometry, n_reads, noise_preset(noise), seed=seed + i)
         darks.append(ArrayRamp(cube, f"simulated-dark-{noise}-s{seed + i}"))

@@ -12,7 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hxrg_denoiser.errors import UsageError
+from hxrg_denoiser.bench.suite import check_training_seed
+from hxrg_denoiser.errors import RampInputError, UsageError
 from hxrg_denoiser.geometry import geometry_for_shape, preset
 from hxrg_denoiser.inference import pick_device
 from hxrg_denoiser.io.output import refuse_input_overlap
@@ -60,7 +61,7 @@ class DarkTrainingRun:
     geometry: dict = field(default_factory=lambda: {"name": None, "n_channels": None, "butterfly": True})
 
 
-def _darks_and_geometry(run: DarkTrainingRun, seed: int):
+def _darks_and_geometry(run: DarkTrainingRun, seed: int, progress: bool):
     if bool(run.darks) == bool(run.simulate_darks):
         raise UsageError("give either --darks PATH ... or --simulate-darks N")
     if run.darks:
@@ -68,7 +69,18 @@ def _darks_and_geometry(run: DarkTrainingRun, seed: int):
         geometry = geometry_for_shape((darks[0].n_rows, darks[0].n_cols), **run.geometry, source=run.darks[0])
         return darks, geometry
     geometry = preset(run.geometry.get("name") or "nirps-h4rg", n_rows=run.rows)
-    return simulated_darks(geometry, run.simulate_darks, run.reads, run.noise, seed), geometry
+    return simulated_darks(geometry, run.simulate_darks, run.reads, run.noise, seed, progress=progress), geometry
+
+
+def _check_before_work(run: DarkTrainingRun, seed: int) -> None:
+    """What can be checked before darks are simulated: seeds off the benchmark's, scene files present."""
+    for i in range(run.simulate_darks):
+        check_training_seed(seed + i)
+    for i in range(4):
+        check_training_seed(seed + 100 + i)  # scene seeds (training_scenes)
+    for path in run.scenes:
+        if path.lower().endswith(SCENE_SUFFIXES) and not Path(path).is_file():
+            raise RampInputError(f"{path}: no such file")
 
 
 def _scenes(run: DarkTrainingRun, geometry, seed: int) -> list:
@@ -100,7 +112,8 @@ def train_on_darks(
     pick_device(config.device)  # before any work: a missing GPU is reported at once
     _, config_class = ARCHITECTURES[run.architecture]
     config_from_dict(config_class, {**dataclasses.asdict(config_class()), **run.model_settings}, "--model-set")
-    darks, geometry = _darks_and_geometry(run, config.seed)
+    _check_before_work(run, config.seed)
+    darks, geometry = _darks_and_geometry(run, config.seed, progress)
     scenes = _scenes(run, geometry, config.seed)
     defaults = dataclasses.asdict(config_class(n_channels=geometry.n_channels, positions=geometry.channel_width,
                                                n_reference=2 * geometry.ref_border))
