@@ -16,6 +16,8 @@ __all__ = [
     "pixel_errors",
     "linearity",
     "noise_slope",
+    "lit_and_dark",
+    "lit_minus_dark_bias",
 ]
 
 
@@ -86,3 +88,34 @@ def noise_slope(n_reads: np.ndarray, noise: np.ndarray) -> float:
     if keep.sum() < 2:
         return float("nan")
     return float(np.polyfit(np.log(n_reads[keep]), np.log(noise[keep]), 1)[0])
+
+
+def lit_and_dark(truth: np.ndarray, science: np.ndarray, *, threshold: float = 1.0, margin: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Science pixels that hold light (truth > ``threshold`` e-) and those far from any light.
+
+    Dark pixels have a truth below 1 % of ``threshold`` and lie more than
+    ``margin`` pixels from every lit pixel (profile wings stay out of both).
+    """
+    from scipy.ndimage import binary_dilation
+
+    lit = science & (truth > threshold)
+    near = binary_dilation(lit, iterations=margin) if lit.any() else lit
+    dark = science & (truth < 0.01 * threshold) & ~near
+    return lit, dark
+
+
+def lit_minus_dark_bias(
+    estimate: np.ndarray, truth: np.ndarray, science: np.ndarray, *, threshold: float = 1.0, margin: int = 3
+) -> float:
+    """Mean error over lit pixels minus mean error over dark pixels, electrons (NaN without both).
+
+    A uniform offset, which local background subtraction removes, cancels; an
+    error confined to lit pixels (or to the rows they are in) does not.
+    """
+    lit, dark = lit_and_dark(truth, science, threshold=threshold, margin=margin)
+    error = np.asarray(estimate, dtype=np.float64) - truth
+    lit &= np.isfinite(error)
+    dark &= np.isfinite(error)
+    if lit.sum() < 10 or dark.sum() < 10:
+        return float("nan")
+    return float(error[lit].mean() - error[dark].mean())

@@ -34,7 +34,10 @@ from scipy.ndimage import binary_dilation, median_filter, uniform_filter, unifor
 
 from hxrg_denoiser.geometry import ReadoutGeometry
 
-__all__ = ["clean_flux_image", "alternating_column_noise", "lit_pixels", "common_mode", "channel_drift"]
+__all__ = [
+    "clean_flux_image", "alternating_column_noise", "lit_pixels", "common_mode", "channel_drift",
+    "fill_gaps_along_time",
+]
 
 
 def alternating_column_noise(readout: np.ndarray, science: np.ndarray, smooth_rows: int = 9) -> np.ndarray:
@@ -71,23 +74,104 @@ def lit_pixels(image: np.ndarray, science: np.ndarray, sigma: float = 2.0) -> np
     return binary_dilation(smooth > centre + sigma * spread, iterations=2)
 
 
-def common_mode(readout: np.ndarray, dark: np.ndarray) -> np.ndarray:
-    """Median over channels of the dark pixels at each instant, shape ``(rows, width)`` (0 where none is dark)."""
+def fill_gaps_along_time(
+    values: np.ndarray, known: np.ndarray, edge: int = 1, decay: float | None = None
+) -> np.ndarray:
+    """``values`` (time on the last axis) with each run of unknown samples bridged from its two sides.
+
+    The level on each side of a gap is the mean of the ``edge`` known samples
+    next to it (a noisy estimate averaged down); the gap is filled by the
+    straight line between them, times ``exp(-d / decay)`` where ``d`` is the
+    distance to the nearer side (no decay when ``decay`` is None): a
+    residual that is correlated over less than the gap is not extrapolated
+    into its middle. Before the first and after the last known samples the
+    one level is carried with the same decay. A series with no known sample becomes 0.
+    """
+    out = np.array(values, dtype=np.float64, copy=True)
+    flat_out, flat_known = out.reshape(-1, out.shape[-1]), known.reshape(-1, known.shape[-1])
+    for series, ok in zip(flat_out, flat_known):
+        if ok.all():
+            continue
+        if not ok.any():
+            series[:] = 0.0
+            continue
+        _bridge_gaps(series, ok, max(1, edge), decay)
+    return out
+
+
+def _bridge_gaps(series: np.ndarray, ok: np.ndarray, edge: int, decay: float | None) -> None:
+    """Fill the unknown runs of ``series`` in place (see :func:`fill_gaps_along_time`)."""
+    index = np.flatnonzero(ok)
+    cumulative = np.concatenate([[0.0], np.cumsum(series[index])])
+    change = np.diff(np.concatenate([[0], (~ok).astype(np.int8), [0]]))
+    for start, stop in zip(np.flatnonzero(change == 1), np.flatnonzero(change == -1)):
+        before = int(np.searchsorted(index, start))  # known samples before the gap
+        first, last = max(0, before - edge), min(index.size, before + edge)
+        left = (cumulative[before] - cumulative[first]) / (before - first) if before > 0 else None
+        right = (cumulative[last] - cumulative[before]) / (last - before) if last > before else None
+        t = np.arange(start, stop)
+        if left is None or right is None:
+            level = np.full(t.size, right if left is None else left)
+            distance = (stop - t) if left is None else (t - start + 1)
+        else:
+            level = left + (right - left) * (t - (start - 1)) / (stop - start + 1)
+            distance = np.minimum(t - start + 1, stop - t)
+        series[start:stop] = level if decay is None else level * np.exp(-distance / decay)
+
+
+GUARD_ROWS = 2
+DECAY_ROWS = 2.0
+
+
+def _guard_long_gaps(known: np.ndarray, width: int) -> np.ndarray:
+    """``known`` without the ``GUARD_ROWS`` rows of instants on each side of every gap of a row or more.
+
+    When an order lights every channel over whole rows, its faint wings just
+    outside the lit mask are common to all channels and would pass for
+    common-mode noise at the edges of the gap.
+    """
+    change = np.diff(np.concatenate([[0], (~known).astype(np.int8), [0]]))
+    guarded = known.copy()
+    guard = GUARD_ROWS * width
+    for start, stop in zip(np.flatnonzero(change == 1), np.flatnonzero(change == -1)):
+        if stop - start >= width:
+            guarded[max(0, start - guard) : stop + guard] = False
+    return guarded if guarded.any() else known
+
+
+def common_mode(readout: np.ndarray, dark: np.ndarray, min_dark: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Median over channels of the dark pixels at each instant, and where it is known; shapes ``(rows, width)``.
+
+    An instant is known when ``min_dark`` channels are dark there (default: a
+    quarter of the channels, at least 3; a few stray pixels at the ends of an
+    order would otherwise set it), and is not within ``GUARD_ROWS`` rows of a
+    gap a row long or more. Unknown instants hold 0.
+    """
+    channels = readout.shape[1]
+    min_dark = min_dark or min(channels, max(3, -(-channels // 4)))
     values = np.where(dark, readout, np.nan).transpose(0, 2, 1)  # rows, width, channels
     with np.errstate(all="ignore"):
-        return np.nan_to_num(_nanmedian_last(values))
+        median = _nanmedian_last(values)
+    known = _guard_long_gaps((dark.sum(axis=1) >= min_dark).reshape(-1), readout.shape[-1]).reshape(median.shape)
+    return np.where(known, median, 0.0), known
 
 
-def channel_drift(readout: np.ndarray, dark: np.ndarray, smooth_rows: float = 15) -> np.ndarray:
-    """Running mean of each channel's dark pixels along its readout stream, shape of ``readout``."""
+def channel_drift(readout: np.ndarray, dark: np.ndarray, smooth_rows: float = 15) -> tuple[np.ndarray, np.ndarray]:
+    """Running mean of each channel's dark pixels along its readout stream, and where it is known.
+
+    Both have the shape of ``readout``; a sample is known when at least a
+    tenth of its window is dark; unknown samples hold 0.
+    """
     rows, channels, width = readout.shape
     stream = readout.transpose(1, 0, 2).reshape(channels, -1)
     valid = dark.transpose(1, 0, 2).reshape(channels, -1)
     length = max(3, int(smooth_rows * width))
     total = uniform_filter1d(np.where(valid, stream, 0.0), length, axis=1, mode="nearest")
     count = uniform_filter1d(valid.astype(readout.dtype), length, axis=1, mode="nearest")
-    drift = np.where(count > 1e-6, total / np.maximum(count, 1e-12), 0.0)
-    return drift.reshape(channels, rows, width).transpose(1, 0, 2)
+    known = count > 0.1
+    drift = np.where(known, total / np.maximum(count, 1e-12), 0.0)
+    return (drift.reshape(channels, rows, width).transpose(1, 0, 2),
+            known.reshape(channels, rows, width).transpose(1, 0, 2))
 
 
 def clean_flux_image(
@@ -98,6 +182,7 @@ def clean_flux_image(
     channel_rows: float = 15,
     lit_sigma: float = 2.0,
     baseline_rows: int = 257,
+    decay_rows: float = DECAY_ROWS,
 ) -> np.ndarray:
     """Flux image with its correlated read noise estimated and removed (see the module description).
 
@@ -106,6 +191,9 @@ def clean_flux_image(
     image : ndarray, shape (n_rows, n_cols)
         Flux image (any units), e.g. reference-corrected up-the-ramp.
     geometry : ReadoutGeometry
+    decay_rows : float
+        Into a gap without dark pixels, the estimates at its sides are carried
+        with this decay length (rows of readout time).
 
     Returns
     -------
@@ -115,26 +203,46 @@ def clean_flux_image(
     work = np.where(science_image, image, 0.0).astype(np.float64)
     readout = geometry.to_readout_order(work)
     science = geometry.to_readout_order(science_image)
-    acn_sign = np.where(np.arange(geometry.channel_width) % 2 == 0, 1.0, -1.0)
+    width = geometry.channel_width
+    acn_sign = np.where(np.arange(width) % 2 == 0, 1.0, -1.0)
     readout -= alternating_column_noise(readout, science, acn_rows)[..., None] * acn_sign
     dark = science & geometry.to_readout_order(~lit_pixels(geometry.to_image_order(readout), science_image, lit_sigma))
-    rows = geometry.science_rows
-    readout -= _high_pass_rows(common_mode(readout, dark), baseline_rows, rows)[:, None, :]
-    readout -= _high_pass_rows(channel_drift(readout, dark, channel_rows), baseline_rows, rows)
+    rows, decay = geometry.science_rows, decay_rows * width
+    common, known = common_mode(readout, dark)
+    common = _high_pass_rows(common, known, baseline_rows, rows)
+    readout -= fill_gaps_along_time(common.reshape(-1), known.reshape(-1), width, decay).reshape(common.shape)[:, None]
+    drift, known = channel_drift(readout, dark, channel_rows)
+    drift = _high_pass_rows(drift, known, baseline_rows, rows)
+    streams = (drift.transpose(1, 0, 2).reshape(geometry.n_channels, -1),
+               known.transpose(1, 0, 2).reshape(geometry.n_channels, -1))
+    drift = fill_gaps_along_time(*streams, 1, decay).reshape(geometry.n_channels, -1, width).transpose(1, 0, 2)
+    readout -= drift
     cleaned = geometry.to_image_order(readout).astype(np.float32)
     return np.where(science_image, cleaned, image).astype(np.float32)
 
 
-def _high_pass_rows(values: np.ndarray, rows: int, science_rows: slice) -> np.ndarray:
+def _high_pass_rows(values: np.ndarray, known: np.ndarray, rows: int, science_rows: slice) -> np.ndarray:
     """``values`` (rows first) minus the running median, over ``rows`` science rows, of their row means.
 
-    The noise estimates have no lasting level of their own once the reference
-    pixels are used; a level that lasts many rows is the scene's background
-    (a flat, the sky) and must stay in the image.
+    Row means are taken over the known samples; a row with none takes the
+    mean of the rows around it. The noise estimates have no lasting level of
+    their own once the reference pixels are used; a level that lasts many rows
+    is the scene's background (a flat, the sky) and must stay in the image.
     """
-    means = values.reshape(values.shape[0], -1, values.shape[-1]).mean(axis=-1)  # rows, groups
+    shape = (values.shape[0], -1, values.shape[-1])
+    count = known.reshape(shape).sum(axis=-1)
+    total = np.where(known, values, 0.0).reshape(shape).sum(axis=-1)
+    means = np.where(count > 0, total / np.maximum(count, 1), np.nan)  # rows, groups
+    index = np.arange(means.shape[0])
+    for group in means.T:
+        ok = np.isfinite(group)
+        group[~ok] = np.interp(index[~ok], index[ok], group[ok]) if ok.any() else 0.0
     baseline = np.zeros_like(means)
-    baseline[science_rows] = median_filter(means[science_rows], size=(rows, 1), mode="nearest")
+    inside = means[science_rows]
+    if rows >= inside.shape[0]:  # a strip shorter than the window: one level over all its rows
+        baseline[science_rows] = np.median(inside, axis=0)
+    else:
+        baseline[science_rows] = median_filter(inside, size=(rows, 1), mode="mirror")
     return values - baseline.reshape(values.shape[:-1])[..., None]
 
 

@@ -26,7 +26,10 @@ import scipy.fft
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 
-__all__ = ["NoiseModel", "NOISE_PRESETS", "noise_preset", "PinkNoise", "DarkNoise", "component_rng"]
+__all__ = [
+    "NoiseModel", "NOISE_PRESETS", "noise_preset", "PinkNoise", "DarkNoise", "component_rng",
+    "picture_frame_template", "PICTURE_FRAME_SHAPES", "ACN_FORMS",
+]
 
 # Stable identifiers of the random streams of each component.
 _KEY = {
@@ -43,7 +46,12 @@ _KEY = {
     "signal": 11,
     "hot_pixels": 12,
     "cosmic_rays": 13,
+    "ref_pink": 14,
+    "acn_odd": 15,
 }
+
+PICTURE_FRAME_SHAPES = ("exp", "linear", "corner", "bowl", "stripes")
+ACN_FORMS = ("pink", "even-odd", "row", "common")
 
 
 def component_rng(seed: int, component: str, *index: int) -> np.random.Generator:
@@ -92,6 +100,24 @@ class NoiseModel:
         Mean charge of a hit, electrons (spread over a few pixels).
     saturation : float or None
         Full well, electrons of accumulated charge; None for no saturation.
+    pink_alpha : float
+        Spectral index of the 1/f noises (power ~ f^-alpha; 1 is pink).
+    pink_continuous : bool
+        1/f noise continuous across reads (True) or drawn anew for each read.
+    acn_form : {"pink", "even-odd", "row", "common"}
+        ``pink``: one 1/f stream per channel, opposite signs on even and odd
+        positions; ``even-odd``: independent 1/f streams on even and odd
+        positions (as NGHXRG); ``row``: one white amplitude per channel and
+        row, alternating; ``common``: one alternating 1/f stream shared by all channels.
+    picture_frame_shape : {"exp", "linear", "corner", "bowl", "stripes"}
+        Spatial template of the picture frame (see :func:`picture_frame_template`).
+    picture_frame_ref_gain : float
+        Reference pixels see this many times the template continued to their
+        position (1: the template as drawn; the ``exp`` frame is edge-heavy).
+    ref_coupling : float
+        Reference pixels see this fraction of the correlated 1/f noise and ACN of science pixels.
+    ref_pink : float
+        RMS of a 1/f noise seen by reference pixels only (one stream per channel).
     """
 
     white: float = 0.0
@@ -111,12 +137,28 @@ class NoiseModel:
     cosmic_ray_rate: float = 0.0
     cosmic_ray_charge: float = 2000.0
     saturation: float | None = None
+    pink_alpha: float = 1.0
+    pink_continuous: bool = True
+    acn_form: str = "pink"
+    picture_frame_shape: str = "exp"
+    picture_frame_ref_gain: float = 1.0
+    ref_coupling: float = 1.0
+    ref_pink: float = 0.0
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if value is not None and not 0 <= value < np.inf:
+            if isinstance(value, (bool, str)) or value is None:
+                continue
+            if not 0 <= value < np.inf:
                 raise UsageError(f"noise level {field.name} must be a finite number >= 0, got {value}")
+        if not 0.2 <= self.pink_alpha <= 2.5:
+            raise UsageError(f"pink_alpha must be between 0.2 and 2.5, got {self.pink_alpha}")
+        if self.acn_form not in ACN_FORMS:
+            raise UsageError(f"acn_form must be one of {ACN_FORMS}, got {self.acn_form!r}")
+        if self.picture_frame_shape not in PICTURE_FRAME_SHAPES:
+            raise UsageError(f"picture_frame_shape must be one of {PICTURE_FRAME_SHAPES}, "
+                             f"got {self.picture_frame_shape!r}")
 
     def replace(self, **changes: float | None) -> NoiseModel:
         """A copy with some levels changed."""
@@ -158,6 +200,39 @@ def noise_preset(name: str) -> NoiseModel:
         raise UsageError(f"unknown noise preset {name!r}; choose one of {sorted(NOISE_PRESETS)}") from None
 
 
+def picture_frame_template(geometry: ReadoutGeometry, shape: str = "exp") -> np.ndarray:
+    """A picture-frame template of zero mean and unit RMS over the whole array, float64 image.
+
+    ``exp``: rises exponentially towards the edges (scale 1/32 of the array,
+    at least 8 pixels) plus a slow cosine along rows; ``linear``: rises
+    linearly towards the edges with a tilt along columns; ``corner``: heavy in
+    the corners; ``bowl``: a quadratic bowl; ``stripes``: a low-order cosine
+    along columns that grows along rows.
+    """
+    g = geometry
+    rows, cols = np.arange(g.n_rows), np.arange(g.n_cols)
+    y = np.minimum(rows, rows[::-1])[:, None]
+    x = np.minimum(cols, cols[::-1])[None, :]
+    scale = max(8.0, min(g.n_rows, g.n_cols) / 32.0)
+    if shape == "exp":
+        pattern = np.exp(-np.minimum(y, x) / scale) + 0.3 * np.cos(np.pi * rows / g.n_rows)[:, None]
+    elif shape == "linear":
+        half = min(g.n_rows, g.n_cols) / 2.0
+        pattern = 1.0 - np.minimum(y, x) / half + 0.5 * (cols / g.n_cols)[None, :]
+    elif shape == "corner":
+        pattern = np.exp(-np.hypot(y, x) / (4.0 * scale))
+    elif shape == "bowl":
+        u = (rows - g.n_rows / 2.0) / (g.n_rows / 2.0)
+        v = (cols - g.n_cols / 2.0) / (g.n_cols / 2.0)
+        pattern = u[:, None] ** 2 + 0.5 * v[None, :] ** 2
+    elif shape == "stripes":
+        pattern = np.cos(6.0 * np.pi * cols / g.n_cols)[None, :] * (0.5 + rows / g.n_rows)[:, None]
+    else:
+        raise UsageError(f"picture_frame_shape must be one of {PICTURE_FRAME_SHAPES}, got {shape!r}")
+    pattern = pattern - pattern.mean()
+    return pattern / pattern.std()
+
+
 class PinkNoise:
     """Independent 1/f noise streams along readout time, generated one frame at a time.
 
@@ -176,10 +251,15 @@ class PinkNoise:
     seed : int
     component : str
         Name keying the random streams.
+    alpha : float
+        Power spectrum ~ f^-alpha (1: pink).
+    continuous : bool
+        Continuous across reads (a slow part over the whole ramp); else each read's stream is drawn anew.
     """
 
     def __init__(
-        self, geometry: ReadoutGeometry, n_reads: int, n_streams: int, level: float, seed: int, component: str
+        self, geometry: ReadoutGeometry, n_reads: int, n_streams: int, level: float, seed: int, component: str,
+        *, alpha: float = 1.0, continuous: bool = True,
     ) -> None:
         self.geometry = geometry
         self.n_reads = n_reads
@@ -190,12 +270,23 @@ class PinkNoise:
         overhead_samples = int(round(geometry.frame_overhead / geometry.pixel_time))
         self.frame_samples = geometry.n_rows * self.row_samples + overhead_samples
         n_fast = self.frame_samples // 2 - 1  # frame frequencies k / T_frame, k = 1 .. M/2 - 1
-        n_slow = n_reads - 1  # ramp frequencies j / T_ramp below the frame rate
-        harmonic = np.sum(1.0 / np.arange(1, n_fast + 1)) + np.sum(1.0 / np.arange(1, n_slow + 1))
+        n_slow = n_reads - 1 if continuous else 0  # ramp frequencies j / T_ramp below the frame rate
+        fast, slow = np.arange(1, n_fast + 1), np.arange(1, n_slow + 1)
+        if alpha == 1.0:
+            self.fast_weight = None  # 1 / sqrt(k), computed as before so that pink noise stays bit-identical
+            harmonic = np.sum(1.0 / fast) + np.sum(1.0 / slow)
+        else:
+            # power per frequency bin ~ f^-alpha df: the ramp harmonics are n_reads times closer than the frame's
+            self.fast_weight = fast ** (-alpha / 2.0)
+            slow_weight = slow ** (-alpha / 2.0) * n_reads ** ((alpha - 1.0) / 2.0)
+            harmonic = np.sum(self.fast_weight**2) + np.sum(slow_weight**2)
         self.amplitude = level / np.sqrt(harmonic) if level > 0 else 0.0
         rng = component_rng(seed, component, 0, 0)
-        # Slow part: sinusoids j / T_ramp with variance amplitude^2 / j each.
-        self.slow_sigma = self.amplitude / np.sqrt(np.arange(1, n_slow + 1))
+        # Slow part: sinusoids j / T_ramp with variance amplitude^2 / j each (for pink noise).
+        if alpha == 1.0:
+            self.slow_sigma = self.amplitude / np.sqrt(slow)
+        else:
+            self.slow_sigma = self.amplitude * slow_weight
         self.slow_coefficients = rng.standard_normal((2, n_streams, n_slow))
 
     def slow_part(self, read: int) -> np.ndarray:
@@ -215,7 +306,10 @@ class PinkNoise:
         m = self.frame_samples
         n_fast = m // 2 - 1
         rng = component_rng(self.seed, self.component, 1, read)
-        sigma = (self.amplitude / np.sqrt(np.arange(1, n_fast + 1))).astype(np.float32)
+        if self.fast_weight is None:
+            sigma = (self.amplitude / np.sqrt(np.arange(1, n_fast + 1))).astype(np.float32)
+        else:
+            sigma = (self.amplitude * self.fast_weight).astype(np.float32)
         spectrum = np.zeros((self.n_streams, m // 2 + 1), dtype=np.complex64)
         coefficients = rng.standard_normal((2, self.n_streams, n_fast), dtype=np.float32)
         spectrum[:, 1 : n_fast + 1].real = coefficients[0] * sigma
@@ -252,9 +346,15 @@ class DarkNoise:
         self.model = model
         self.seed = seed
         nc = geometry.n_channels
-        self.correlated_pink = PinkNoise(geometry, n_reads, 1, model.correlated_pink, seed, "correlated_pink")
-        self.uncorrelated_pink = PinkNoise(geometry, n_reads, nc, model.uncorrelated_pink, seed, "uncorrelated_pink")
-        self.acn = PinkNoise(geometry, n_reads, nc, model.acn, seed, "acn")
+        spectrum = {"alpha": model.pink_alpha, "continuous": model.pink_continuous}
+        self.correlated_pink = PinkNoise(geometry, n_reads, 1, model.correlated_pink, seed, "correlated_pink", **spectrum)
+        self.uncorrelated_pink = PinkNoise(geometry, n_reads, nc, model.uncorrelated_pink, seed, "uncorrelated_pink",
+                                           **spectrum)
+        acn_streams = 1 if model.acn_form == "common" else nc
+        self.acn = PinkNoise(geometry, n_reads, acn_streams, model.acn, seed, "acn", **spectrum)
+        self.acn_odd = PinkNoise(geometry, n_reads, nc, model.acn if model.acn_form == "even-odd" else 0.0, seed,
+                                 "acn_odd", **spectrum)
+        self.ref_pink = PinkNoise(geometry, n_reads, nc, model.ref_pink, seed, "ref_pink", **spectrum)
         self.channel_drift = component_rng(seed, "drift").normal(0.0, 1.0, nc) * model.drift
 
     @cached_property
@@ -270,14 +370,25 @@ class DarkNoise:
 
     @cached_property
     def picture_frame_pattern(self) -> np.ndarray:
-        """Edge-heavy low-order pattern of unit RMS, float32 image."""
-        g = self.geometry
-        y = np.minimum(np.arange(g.n_rows), np.arange(g.n_rows)[::-1])[:, None]
-        x = np.minimum(np.arange(g.n_cols), np.arange(g.n_cols)[::-1])[None, :]
-        scale = max(8.0, min(g.n_rows, g.n_cols) / 32.0)
-        pattern = np.exp(-np.minimum(y, x) / scale) + 0.3 * np.cos(np.pi * np.arange(g.n_rows) / g.n_rows)[:, None]
-        pattern = pattern - pattern.mean()
-        return (pattern / pattern.std()).astype(np.float32)
+        """The picture-frame template (unit RMS), reference pixels scaled by ``picture_frame_ref_gain``, float32."""
+        pattern = picture_frame_template(self.geometry, self.model.picture_frame_shape)
+        if self.model.picture_frame_ref_gain != 1.0:
+            pattern = np.where(self.geometry.reference_mask, pattern * self.model.picture_frame_ref_gain, pattern)
+        return pattern.astype(np.float32)
+
+    def _acn(self, read: int) -> np.ndarray:
+        """Alternating column noise of ``read`` in readout order ``(rows, channels, width)``."""
+        g, m = self.geometry, self.model
+        sign = np.where(np.arange(g.channel_width) % 2 == 0, 1.0, -1.0).astype(np.float32)
+        if m.acn_form == "row":
+            rng = component_rng(self.seed, "acn", 2, read)
+            amplitude = rng.standard_normal((g.n_rows, g.n_channels, 1), dtype=np.float32) * np.float32(m.acn)
+            return amplitude * sign
+        streams = self.acn.frame(read).transpose(1, 0, 2)  # (rows, channels or 1, width)
+        if m.acn_form == "even-odd":
+            odd = self.acn_odd.frame(read).transpose(1, 0, 2)
+            return np.where(sign > 0, streams, odd)
+        return streams * sign
 
     def correlated(self, read: int) -> np.ndarray:
         """Correlated noise of ``read`` (everything an oracle would remove), float32 image."""
@@ -289,8 +400,11 @@ class DarkNoise:
         if m.uncorrelated_pink > 0:
             readout += self.uncorrelated_pink.frame(read).transpose(1, 0, 2)
         if m.acn > 0:
-            sign = np.where(np.arange(g.channel_width) % 2 == 0, 1.0, -1.0).astype(np.float32)
-            readout += self.acn.frame(read).transpose(1, 0, 2) * sign
+            readout += self._acn(read)
+        if m.ref_coupling != 1.0:
+            readout *= self._reference_factor
+        if m.ref_pink > 0:
+            readout += self.ref_pink.frame(read).transpose(1, 0, 2) * self._reference_readout
         if m.pedestal > 0 or m.drift > 0:
             pedestal = component_rng(self.seed, "pedestal", read).normal(0.0, 1.0, g.n_channels) * m.pedestal
             readout += (pedestal + self.channel_drift * read).astype(np.float32)[None, :, None]
@@ -299,6 +413,16 @@ class DarkNoise:
             amplitude = component_rng(self.seed, "picture_frame", read).standard_normal() * m.picture_frame
             image += np.float32(amplitude) * self.picture_frame_pattern
         return image
+
+    @cached_property
+    def _reference_readout(self) -> np.ndarray:
+        """1 on reference pixels, 0 elsewhere, in readout order, float32."""
+        return self.geometry.to_readout_order(self.geometry.reference_mask).astype(np.float32)
+
+    @cached_property
+    def _reference_factor(self) -> np.ndarray:
+        """``ref_coupling`` on reference pixels, 1 elsewhere, in readout order, float32."""
+        return (1.0 + (self.model.ref_coupling - 1.0) * self._reference_readout).astype(np.float32)
 
     def white(self, read: int) -> np.ndarray:
         """White read noise of ``read``: ``white`` on science pixels, ``ref_white`` on reference pixels."""

@@ -109,6 +109,7 @@ def echelle_scene(
     curvature: float = 40.0,
     line_density: float = 0.04,
     temperature: float = 3500.0,
+    tilt: float = 4.0,
 ) -> Scene:
     """A cross-dispersed echelle spectrum of a cool star (unscaled, peak of order 1 e-).
 
@@ -121,11 +122,14 @@ def echelle_scene(
     profile_sigma : float
         Spatial sigma of the order profile, pixels.
     curvature : float
-        Sag of each order from the centre to the edges of the array, rows.
+        Sag of each order from the centre to the edges of the array, rows
+        (0 with ``tilt=0``: straight orders that light every channel over the same rows).
     line_density : float
         Absorption lines per column.
     temperature : float
         Blackbody temperature setting the continuum slope across orders, K.
+    tilt : float
+        Rise of each order from the centre to the edges, rows.
     """
     rng = np.random.default_rng([int(seed), 101])
     n_rows, n_cols = geometry.shape
@@ -139,7 +143,7 @@ def echelle_scene(
     rows = np.arange(n_rows)[:, None]
     orders = []
     for i, c0 in enumerate(centres0):
-        centre = c0 + sag + 4.0 * u  # slight tilt
+        centre = c0 + sag + tilt * u
         wavelength_um = 0.97 + 0.85 * (i + 0.5 + u / 2) / len(centres0)
         planck = 1.0 / (wavelength_um**5 * (np.exp(14388.0 / (wavelength_um * temperature)) - 1.0))
         blaze = np.sinc(0.8 * u) ** 2
