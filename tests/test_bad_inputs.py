@@ -114,6 +114,13 @@ def _make_inputs(d: Path) -> None:
     _model_copy(d / "m_nan", weights=_nan_weights)
     _model_copy(d / "m_noweights", weights=lambda p: p.unlink())
     _small_model(d / "m4")
+    from hxrg_denoiser.classical.sirs import fit_sirs
+    from hxrg_denoiser.io.ramps import ArrayRamp
+
+    fit_sirs([ArrayRamp(cube)], GEOMETRY).save(d / "cal.fits")
+    other = ReadoutGeometry("t40", 40, 128, 4)
+    fit_sirs([ArrayRamp(simulate_cube(other, 6, noise_preset("nirspec"), seed=4))], other).save(d / "cal40.fits")
+    write_cube(d / "cube40.fits", simulate_cube(other, 6, noise_preset("nirspec"), seed=5))
     assert main(["train", *TINY_RIBBON, "-o", str(d / "run")]) == 0
     for name, spoil in {
         "run_emptystate": lambda c: (c / "state.json").write_text(""),
@@ -300,6 +307,35 @@ CASES: dict[str, tuple[str, str]] = {
                                "--model-set gru_units=9", r"run was started with other model settings .*gru_units"),
     "resume-other-lr": ("train " + " ".join(TINY_RIBBON) + " -o {d}/run --resume --epochs 2 --lr 0.5",
                         r"other training settings \(learning_rate"),
+    # calibration from darks
+    "calibrate-mixed-shapes": ("calibrate {d}/cube.fits {d}/cube40.fits -o {d}/c.fits --channels 4",
+                               r"cube40.fits: reads are 40 x 128, geometry .* is 32 x 128"),
+    "calibrate-onto-dark": ("calibrate {d}/cube.fits -o {d}/cube.fits --overwrite --channels 4", r"is the input"),
+    "calibrate-missing-dark": ("calibrate {d}/nodark.fits -o {d}/c.fits --channels 4", r"nodark.fits: no such file"),
+    "calibration-missing": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --calibration {d}/nocal.fits",
+                            r"nocal.fits: no such calibration file"),
+    "calibration-not-one": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --calibration {d}/truth.fits",
+                            r"truth.fits: not a SIRS calibration"),
+    "calibration-geometry": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --calibration {d}/cal40.fits",
+                             r"the calibration was fitted for n_rows = 40, the data have 32"),
+    "calibration-with-seed": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --refcorr seed --calibration {d}/cal.fits",
+                              r"--calibration applies to --refcorr sirs, not 'seed'"),
+    "sirs-without-calibration": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --refcorr sirs",
+                                 r"--refcorr sirs needs --calibration"),
+    "bench-train-and-calibration": ("bench --darks {d}/cube.fits --darks-train {d}/reads --calibration {d}/cal.fits "
+                                    "--scene {d}/truth.fits -o {d}/bb --channels 4", r"give --darks-train or --calib"),
+    "bench-traces-builtin-scene": ("bench --darks {d}/cube.fits --scene echelle --traces {d}/truth.fits -o {d}/bb "
+                                   "--channels 4", r"--traces applies to a scene given as a FITS file"),
+    "bench-traces-bad-file": ("bench --darks {d}/cube.fits --scene {d}/truth.fits --traces {d}/truth.fits -o {d}/bb "
+                              "--channels 4", r"truth.fits: not a traces file"),
+    "bench-calibration-alone": ("bench --suite bench-v1-quick -o {d}/bb --calibration {d}/cal.fits",
+                                r"--calibration applies with --darks"),
+    "recipe-calibration-without-darks": ("train --recipe default -o {d}/r --calibration {d}/cal.fits",
+                                         r"--calibration applies to --recipe default with --darks"),
+    "recipe-one-dark": ("train --recipe default -o {d}/r --darks {d}/cube.fits --channels 4",
+                        r"--darks: 1 dark\(s\); at least 2 are needed"),
+    "recipe-darks-examples": ("train --recipe default -o {d}/r --darks {d}/cube.fits {d}/reads --examples 3 "
+                              "--channels 4", r"--examples applies to the simulated recipe"),
     # bench and demo
     "bench-unknown-suite": ("bench --suite bench-v9 -o {d}/bb", r"--suite 'bench-v9': unknown suite"),
     "bench-darks-missing": ("bench --darks {d}/nodark.fits --scene {d}/truth.fits -o {d}/bb --channels 4",

@@ -113,7 +113,7 @@ def test_bench_cli_with_user_darks_and_scene(tmp_path):
     out = tmp_path / "b"
     assert main(["bench", "--darks", str(tmp_path / "dark.fits"), "--scene", str(tmp_path / "truth.fits"),
                  "--channels", "4", "--out", str(out), "-q"]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())["cases"]["user"]
+    metrics = json.loads((out / "metrics.json").read_text())["cases"]["dark.fits"]
     assert "oracle" not in metrics
     assert metrics["utr"]["pixel_bias"] == pytest.approx(0.0, abs=1.0)
     assert metrics["utr"]["linearity_slope"] is not None

@@ -173,7 +173,7 @@ def test_every_option_has_help_that_states_its_default():
     examples = next(a for a in train._actions if "--examples" in a.option_strings)
     from hxrg_denoiser.training.default_recipe import RECIPE
 
-    assert f"default {RECIPE['examples']}" in examples.help
+    assert f"default {RECIPE.examples}" in examples.help
 
 
 def test_every_command_takes_o_and_out_and_v_q_anywhere():
@@ -212,7 +212,8 @@ def test_bench_models_with_the_same_name_are_labelled_by_path(tmp_path):
     shutil.copy(shipped_models()["default"], tmp_path / "default.safetensors")
     shutil.copy(shipped_models()["default"].with_suffix(".json"), tmp_path / "default.json")
     names = [m.name for m in model_methods(["default", str(tmp_path / "default.safetensors")])]
-    assert names == ["default", str(tmp_path / "default.safetensors")]
+    path = str(tmp_path / "default.safetensors")
+    assert names == ["default", path, "default+sirs", f"{path}+sirs"]
 
 
 # ---------------------------------------------------------------- signals and temporaries

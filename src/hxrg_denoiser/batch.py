@@ -65,7 +65,8 @@ def plan_outputs(
     """
     if Path(outdir).exists() and not Path(outdir).is_dir():
         raise OutputError(f"{outdir}: with several inputs the output must be a folder")
-    pairs, seen = [], {}
+    pairs: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
     for path in inputs:
         name = Path(path.rstrip("/")).name
         stem = name[: -len(".fits")] if name.lower().endswith(".fits") else name
@@ -193,14 +194,14 @@ def fit_exposure(source: str, output: str, options, geometry_args: dict, overwri
 
 def denoise_exposure(source: str, output: str, model_path: str, geometry_args: dict, settings: dict,
                      overwrite: bool = False) -> None:
-    """Task: ``hxrg denoise`` of one exposure into ``output`` (atomic)."""
-    from hxrg_denoiser.inference import denoise_ramp, model_geometry
+    """Task: ``hxrg denoise`` of one exposure into ``output`` (atomic); ``settings`` are a
+    :class:`~hxrg_denoiser.denoise.DenoiseSettings` as a dict."""
+    from hxrg_denoiser.denoise import DenoiseSettings, load_denoiser
     from hxrg_denoiser.io.output import write_flux_image
     from hxrg_denoiser.io.ramps import open_ramp
-    from hxrg_denoiser.models.registry import load_model
 
-    model, spec = load_model(model_path)
+    denoiser = load_denoiser(model_path)
     with open_ramp(source) as ramp:
-        geometry = model_geometry(spec, (ramp.n_rows, ramp.n_cols), source, **geometry_args)
-        image = denoise_ramp(ramp, model, spec, geometry, **settings)
+        geometry = denoiser.geometry_for((ramp.n_rows, ramp.n_cols), source, **geometry_args)
+        image = denoiser.denoise(ramp, geometry, DenoiseSettings(**settings))
     write_flux_image(output, image, overwrite=overwrite)

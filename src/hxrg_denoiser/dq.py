@@ -19,8 +19,3 @@ class PixelFlag(enum.IntFlag):
     UNRELIABLE_SLOPE = 2**24  # a model's output is not finite here
     NON_FINITE_INPUT = 2**30
     REFERENCE_PIXEL = 2**31
-
-    @classmethod
-    def header_cards(cls) -> list[tuple[str, int, str]]:
-        """FITS cards that document every bit, ``(keyword, value, comment)``."""
-        return [(f"DQ_{flag.name[:5]}{i}"[:8], int(flag), flag.name) for i, flag in enumerate(cls)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -27,10 +28,12 @@ from hxrg_denoiser.classical.estimators import (
     weighted_read_sum,
 )
 from hxrg_denoiser.classical.reference import REFERENCE_METHODS
+from hxrg_denoiser.classical.sirs import SirsCalibration, load_calibration
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
+from hxrg_denoiser.stats import robust_sigma
 from hxrg_denoiser.strips import StripStream, row_ranges
 
 __all__ = [
@@ -62,10 +65,11 @@ class FitOptions:
     Attributes
     ----------
     method : {"cds", "fowler", "utr"}
-    refcorr : {"auto", "none", "seed", "smoothed"}
-        Reference-pixel correction (see :mod:`hxrg_denoiser.classical.reference`);
-        ``auto`` (the default) is ``seed`` where the geometry has reference
-        pixels and ``none`` where it has none.
+    refcorr : {"auto", "none", "seed", "smoothed", "sirs"}
+        Reference-pixel correction (see :mod:`hxrg_denoiser.classical.reference`
+        and, for ``sirs``, :mod:`hxrg_denoiser.classical.sirs`); ``auto`` (the
+        default) is ``sirs`` when a calibration is given, else ``seed`` where
+        the geometry has reference pixels and ``none`` where it has none.
     weighting : {"ols", "optimal"}
         Up-the-ramp weights: ordinary least squares, or optimal for read
         noise plus Poisson noise.
@@ -91,6 +95,8 @@ class FitOptions:
         :func:`~hxrg_denoiser.classical.cleaning.clean_flux_image` (alternating
         column noise, common mode and channel drifts estimated from dark pixels
         in readout order). ``ERR`` keeps the white + Poisson model.
+    calibration : str, path or SirsCalibration, optional
+        The detector's calibration (``hxrg calibrate``), for ``refcorr="sirs"``.
     """
 
     method: str = "utr"
@@ -104,6 +110,7 @@ class FitOptions:
     flag_non_finite: bool = False
     strip_rows: int = 128
     clean: bool = False
+    calibration: str | os.PathLike | SirsCalibration | None = None
 
     def __post_init__(self) -> None:
         _check_choice("method", self.method, METHODS)
@@ -122,12 +129,24 @@ class FitOptions:
             raise UsageError(f"--saturation must be a finite number, got {self.saturation}")
         if self.strip_rows < 1:
             raise UsageError(f"--strip-rows must be >= 1, got {self.strip_rows}")
+        if self.calibration is not None and self.refcorr not in ("auto", "sirs"):
+            raise UsageError(f"--calibration applies to --refcorr sirs, not {self.refcorr!r}")
+        if self.refcorr == "sirs" and self.calibration is None:
+            raise UsageError("--refcorr sirs needs --calibration FILE (made by hxrg calibrate)")
 
     def resolved(self, geometry: ReadoutGeometry) -> FitOptions:
         """These options with ``refcorr="auto"`` replaced by what it means for ``geometry``."""
         if self.refcorr != "auto":
             return self
+        if self.calibration is not None:
+            return dataclasses.replace(self, refcorr="sirs")
         return dataclasses.replace(self, refcorr="seed" if geometry.ref_border > 0 else "none")
+
+    def sirs_calibration(self) -> SirsCalibration | None:
+        """The calibration object (read from its file when a path was given)."""
+        if self.calibration is None or isinstance(self.calibration, SirsCalibration):
+            return self.calibration
+        return load_calibration(self.calibration)
 
     @property
     def label(self) -> str:
@@ -212,8 +231,7 @@ def _estimate_read_noise(stream: StripStream) -> float:
     n_reads = stream.ramp.n_reads
     if n_reads < 3:
         ref = stream.load(stream.band(0, g.n_rows)).electrons[:, g.reference_mask]
-        low, high = np.percentile(ref[1] - ref[0], [15.865, 84.135])
-        return float(max((high - low) / 2.0 / np.sqrt(2.0), 1e-6))
+        return float(max(robust_sigma(ref[1] - ref[0]) / np.sqrt(2.0), 1e-6))
     rows = g.science_rows
     start = rows.start
     stop = min(rows.stop, start + _READ_NOISE_BAND)
@@ -235,6 +253,7 @@ def _stream(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> Strip
         strip_rows=options.strip_rows,
         saturation=options.saturation,
         flag_non_finite=options.flag_non_finite,
+        calibration=options.sirs_calibration(),
     )
 
 
@@ -288,8 +307,12 @@ def flux_meta(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: str,
 
 
 def _meta(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, read_noise: float) -> dict:
+    settings = {f.name: getattr(options, f.name) for f in dataclasses.fields(options) if f.name != "calibration"}
+    if options.calibration is not None:
+        calibration = options.calibration
+        settings["calibration"] = str(calibration) if not isinstance(calibration, SirsCalibration) else "in memory"
     return flux_meta(ramp, geometry, options.label, units=options.units, gain=options.gain, read_noise=read_noise,
-                     options=dataclasses.asdict(options))
+                     options=settings)
 
 
 def fit_ramp(

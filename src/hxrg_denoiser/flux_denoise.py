@@ -15,6 +15,7 @@ import torch
 from hxrg_denoiser.classical.cleaning import clean_flux_image
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.models.readout_set import ReadoutSetNet
+from hxrg_denoiser.stats import mad_sigma
 from hxrg_denoiser.strips import plan_strips
 
 __all__ = ["image_noise_sigma", "readout_features", "correlated_noise", "denoise_flux_image"]
@@ -26,7 +27,7 @@ def image_noise_sigma(image: np.ndarray, science: np.ndarray) -> float:
     diff = (image[1:].astype(np.float64) - image[:-1])[both]
     if diff.size < 100:
         raise ValueError("image has too few science pixels to measure its noise")
-    sigma = 1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2.0)
+    sigma = mad_sigma(diff) / np.sqrt(2.0)
     return float(max(sigma, 1e-6))
 
 

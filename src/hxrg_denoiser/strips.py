@@ -19,7 +19,8 @@ from hxrg_denoiser.classical.reference import (
     measure_reference_levels,
     side_window,
 )
-from hxrg_denoiser.errors import GeometryError, RampInputError
+from hxrg_denoiser.classical.sirs import SirsCalibration, reference_series, sirs_correction
+from hxrg_denoiser.errors import GeometryError, RampInputError, UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import Ramp
 
@@ -99,6 +100,10 @@ class StripStream:
         Input level (before gain) at and above which a read is saturated.
     flag_non_finite : bool
         Flag science pixels with NaN/inf values instead of refusing the ramp.
+    calibration : SirsCalibration, optional
+        Required by ``refcorr="sirs"``: its correction of every read, row and
+        channel is computed from the reference pixels in one pass over the
+        ramp before the strips are handed out.
     """
 
     def __init__(
@@ -111,6 +116,7 @@ class StripStream:
         strip_rows: int = 128,
         saturation: float | None = None,
         flag_non_finite: bool = False,
+        calibration: SirsCalibration | None = None,
     ) -> None:
         if (ramp.n_rows, ramp.n_cols) != geometry.shape:
             raise GeometryError(
@@ -127,11 +133,25 @@ class StripStream:
         self.flag_non_finite = flag_non_finite
         self.halo = side_window(refcorr)
         self.strips = plan_strips(geometry.n_rows, strip_rows, *self.halo)
+        self.sirs, self.sirs_parity = self._sirs_table(calibration)
         self.levels = self._measure_levels()
+
+    def _sirs_table(self, calibration: SirsCalibration | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """For ``refcorr="sirs"``: the correction ``(n_reads, n_rows, n_channels)`` and the even/odd
+        offsets ``(n_reads, n_channels)``, float32."""
+        if self.refcorr != "sirs":
+            if calibration is not None:
+                raise UsageError(f"--calibration applies to --refcorr sirs, not {self.refcorr!r}")
+            return None, None
+        if calibration is None:
+            raise UsageError("--refcorr sirs needs --calibration FILE (made by hxrg calibrate)")
+        calibration.check_geometry(self.geometry, self.ramp.path)
+        series = reference_series(self.ramp, self.geometry, gain=float(self.gain))
+        return sirs_correction(series, calibration).astype(np.float32), series.parity.astype(np.float32)
 
     def _measure_levels(self) -> ReferenceLevels | None:
         g = self.geometry
-        if self.refcorr == "none" or not g.ref_top_bottom or g.ref_border == 0:
+        if self.refcorr in ("none", "sirs") or not g.ref_top_bottom or g.ref_border == 0:
             return None
         b = g.ref_border
         bottom = self._read_electrons(0, b)
@@ -176,6 +196,16 @@ class StripStream:
         Returns the core rows, shape ``(n_reads, strip.stop - strip.start, n_cols)``.
         """
         raw *= self.gain
+        if self.sirs is not None:
+            raw -= raw[0].copy()
+            g = self.geometry
+            table = self.sirs[:, strip.halo_start : strip.halo_stop]  # reads, rows, channels
+            by_channel = raw.reshape(raw.shape[0], raw.shape[1], g.n_channels, g.channel_width)
+            by_channel -= table[..., None]
+            if g.channel_width % 2 == 0 and self.sirs_parity is not None:  # even and odd columns' samplers
+                by_channel[..., 0::2] -= self.sirs_parity[:, None, :, None]
+                by_channel[..., 1::2] += self.sirs_parity[:, None, :, None]
+            return raw[:, strip.core]
         return correct_reference_pixels(
             raw, self.geometry, self.refcorr, row_start=strip.halo_start, levels=self.levels, core=strip.core
         )

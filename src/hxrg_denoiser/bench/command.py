@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from hxrg_denoiser.bench.report import case_figures, write_report
-from hxrg_denoiser.bench.runner import CaseResult, Method, classical_methods, evaluate_case
+from hxrg_denoiser.bench.runner import READS_LIST, CaseResult, Method, classical_methods, evaluate_case
 from hxrg_denoiser.bench.suite import SUITES, CaseData, build_case
-from hxrg_denoiser.errors import OutputError, UsageError
+from hxrg_denoiser.bench.traces import find_traces, read_traces
+from hxrg_denoiser.errors import OutputError, RampInputError, UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.output import prepare_output_folder
 from hxrg_denoiser.io.ramps import open_ramp
 from hxrg_denoiser.simulate.injection import InjectedRamp
-from hxrg_denoiser.simulate.scenes import load_scene
+from hxrg_denoiser.simulate.scenes import SCENE_KINDS, Scene, load_scene, make_scene
 
-__all__ = ["run_bench", "suite_cases", "user_case"]
+__all__ = ["run_bench", "suite_cases", "user_case", "user_cases", "user_scene"]
 
 
 def suite_cases(suite: str, *, n_rows: int | None = None, n_reads: int | None = None) -> list[tuple[str, Callable[[], CaseData]]]:
@@ -27,25 +31,79 @@ def suite_cases(suite: str, *, n_rows: int | None = None, n_reads: int | None = 
     if suite not in SUITES:
         raise UsageError(f"--suite {suite!r}: unknown suite; choose one of {sorted(SUITES)}")
     extra = {k: v for k, v in (("n_rows", n_rows), ("n_reads", n_reads)) if v is not None}
-    return [(case.name, lambda case=case: build_case(case, **extra)) for case in SUITES[suite]]
+    return [(case.name, functools.partial(build_case, case, **extra)) for case in SUITES[suite]]
+
+
+def user_scene(scene: str, geometry: ReadoutGeometry, *, seed: int = 0, traces: str | None = None) -> Scene:
+    """The true scene of a darks benchmark: a built-in kind, or a FITS image with its traces.
+
+    For a FITS image the echelle traces come from ``traces`` (a file from
+    :func:`~hxrg_denoiser.bench.traces.write_traces`) or are found in the
+    image itself; an image without orders gets pixel metrics only.
+    """
+    if scene in SCENE_KINDS:
+        if traces is not None:
+            raise UsageError("--traces applies to a scene given as a FITS file")
+        return make_scene(scene, geometry, seed=seed)
+    loaded = load_scene(scene, geometry)
+    orders = read_traces(traces, geometry) if traces is not None else find_traces(loaded.image, geometry)
+    return Scene(loaded.image, "echelle" if orders else loaded.kind, orders)
+
+
+def user_cases(
+    darks: list[str], scene: str, geometry_of, *, seed: int = 0, gain: float = 1.0, traces: str | None = None,
+    calibration=None,
+) -> list[tuple[str, Callable[[], CaseData]]]:
+    """One case per dark ramp of the user's: the true scene accumulated on it (Poisson, read by read).
+
+    The darks and the scene are checked at once (readable, shapes that match), before any output is made;
+    the cases form one family, ``user``, summarised by mean and worst dark.
+    """
+    shapes = []
+    for path in darks:
+        with open_ramp(path) as dark:
+            shapes.append((dark.n_rows, dark.n_cols))
+    geometry: ReadoutGeometry = geometry_of(shapes[0], str(darks[0]))
+    for path, shape in zip(darks, shapes):
+        if shape != shapes[0]:
+            raise RampInputError(f"{path}: reads are {shape[0]} x {shape[1]} but {darks[0]} has {shapes[0][0]} x "
+                                 f"{shapes[0][1]}; every dark must have the same shape")
+    truth = user_scene(scene, geometry, seed=seed, traces=traces)
+    if calibration is not None:
+        calibration.check_geometry(geometry, str(darks[0]))
+    names = [Path(str(p).rstrip("/")).name for p in darks]
+    labels = names if len(set(names)) == len(names) else [f"dark{i}" for i in range(len(darks))]
+
+    def build(path: str, label: str) -> CaseData:
+        ramp = InjectedRamp(open_ramp(path), truth.image, seed=seed, gain=gain)
+        family = "echelle" if truth.orders else "user"
+        return CaseData(label, family, geometry, ramp, None, truth, group="user", calibration=calibration)
+
+    return [(label, lambda path=path, label=label: build(path, label)) for path, label in zip(darks, labels)]
 
 
 def user_case(darks: str | os.PathLike, scene_path: str | os.PathLike, geometry_of, *, seed: int = 0, gain: float = 1.0):
-    """A case from a user's dark ramp plus a true scene (Poisson accumulation on top of the darks).
+    """A single case from a user's dark ramp plus a true scene (see :func:`user_cases`)."""
+    return user_cases([str(darks)], str(scene_path), geometry_of, seed=seed, gain=gain)
 
-    The dark and the scene are checked at once (readable, shapes that match), before any output is made.
+
+def _built(cases: list[tuple[str, Callable[[], CaseData]]]) -> Iterator[tuple[str, CaseData]]:
+    """Build the cases in order; the next simulated case is built in a second process while this one is measured.
+
+    Built-in cases (picklable builders) go to the worker process (spawned, so
+    that nothing of this process's threads is inherited); a user's case is built here.
     """
-    with open_ramp(darks) as dark:
-        load_scene(scene_path, geometry_of((dark.n_rows, dark.n_cols), str(darks)))
-
-    def build() -> CaseData:
-        dark = open_ramp(darks)
-        geometry: ReadoutGeometry = geometry_of((dark.n_rows, dark.n_cols), str(darks))
-        scene = load_scene(scene_path, geometry)
-        ramp = InjectedRamp(dark, scene.image, seed=seed, gain=gain)
-        return CaseData("user", "user", geometry, ramp, None, scene)
-
-    return [("user", build)]
+    if len(cases) < 2 or not all(isinstance(build, functools.partial) for _, build in cases):
+        for name, build in cases:
+            yield name, build()
+        return
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending = pool.submit(cases[0][1])
+        for index, (name, _) in enumerate(cases):
+            case = pending.result()
+            if index + 1 < len(cases):
+                pending = pool.submit(cases[index + 1][1])
+            yield name, case
 
 
 def run_bench(
@@ -53,33 +111,36 @@ def run_bench(
     outdir: str | os.PathLike,
     *,
     suite: str,
-    models: list[Method] = (),
+    models: Sequence[Method] = (),
     command: str = "",
     overwrite: bool = False,
     progress: bool = True,
-    inputs: list[str] = (),
+    inputs: Sequence[str] = (),
+    reads_curves: bool = True,
+    cds: bool = True,
 ) -> list[CaseResult]:
     """Evaluate classical methods (with the oracle where known) and ``models`` on every case.
 
-    ``inputs`` (the user's darks and scene) are files and folders the outputs must not touch.
+    ``inputs`` (the user's darks and scene) are files and folders the outputs must not touch;
+    ``reads_curves`` and ``cds`` can be turned off to save time (bench-v2).
     """
     start = time.perf_counter()
     outdir = Path(outdir)
     if (outdir / "metrics.json").exists() and not overwrite:
         raise OutputError(f"{outdir}: holds a benchmark already; pass --overwrite to replace it")
     prepare_output_folder(outdir, inputs=inputs)
-    methods = classical_methods() + list(models)
+    methods = classical_methods(cds=cds) + list(models)
     results, figures, drawn = [], [], set()
-    for name, build in tqdm(cases, desc="bench", unit="case", disable=not progress):
-        case = build()
-        group = name.rsplit("-s", 1)[0] if case.family == "echelle" else name
+    for name, case in tqdm(_built(cases), total=len(cases), desc="bench", unit="case", disable=not progress):
+        group = case.group or (name.rsplit("-s", 1)[0] if case.family == "echelle" else name)
         draw = group not in drawn
-        result = evaluate_case(case, methods, keep_images=draw)
+        result = evaluate_case(case, methods, keep_images=draw, reads_list=READS_LIST if reads_curves else ())
         if draw:
             figures += case_figures(result, case, outdir)
             drawn.add(group)
         result.images = {}
         results.append(result)
         case.ramp.close()
-    write_report(results, outdir, suite=suite, figures=figures, command=command, seconds=time.perf_counter() - start)
+    write_report(results, outdir, suite=suite, figures=figures, command=command, seconds=time.perf_counter() - start,
+                 models=tuple(m.name for m in models))
     return results

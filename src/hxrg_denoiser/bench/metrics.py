@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from hxrg_denoiser.stats import robust_sigma
+
 __all__ = [
     "PixelErrors",
     "robust_sigma",
@@ -27,16 +29,6 @@ class PixelErrors(NamedTuple):
     rms: float
     robust_sigma: float
     bias: float
-
-
-def robust_sigma(values: np.ndarray) -> float:
-    """Half the 15.87-84.13 percentile range (equals sigma for a Gaussian)."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return float("nan")
-    low, high = np.percentile(values, [15.865, 84.135])
-    return float((high - low) / 2.0)
 
 
 def pixel_errors(estimate: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> PixelErrors:
@@ -66,14 +58,11 @@ def linearity(
     est, tru = est[keep], tru[keep]
     positive = tru > 0
     edges = np.unique(np.quantile(tru[positive], np.linspace(0, 1, n_bins + 1))) if positive.any() else np.array([])
-    centres, means, counts = [], [], []
-    zero = tru == 0
-    if zero.any():
-        centres.append(0.0), means.append(est[zero].mean()), counts.append(zero.sum())
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        sel = positive & (tru >= lo) & (tru <= hi)
-        if sel.any():
-            centres.append(tru[sel].mean()), means.append(est[sel].mean()), counts.append(sel.sum())
+    bins = [tru == 0] + [positive & (tru >= lo) & (tru <= hi) for lo, hi in zip(edges[:-1], edges[1:])]
+    bins = [b for b in bins if b.any()]
+    centres = [float(tru[b].mean()) for b in bins]
+    means = [float(est[b].mean()) for b in bins]
+    counts = [int(b.sum()) for b in bins]
     if len(centres) < 2:
         return float("nan"), float("nan")
     slope, intercept = np.polyfit(centres, means, 1, w=np.sqrt(counts))
@@ -90,29 +79,35 @@ def noise_slope(n_reads: np.ndarray, noise: np.ndarray) -> float:
     return float(np.polyfit(np.log(n_reads[keep]), np.log(noise[keep]), 1)[0])
 
 
-def lit_and_dark(truth: np.ndarray, science: np.ndarray, *, threshold: float = 1.0, margin: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """Science pixels that hold light (truth > ``threshold`` e-) and those far from any light.
+def lit_and_dark(
+    truth: np.ndarray, science: np.ndarray, *, threshold: float = 1.0, margin: int = 3, background: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Science pixels that hold light (truth > ``threshold`` e- above the background) and those far from any.
 
-    Dark pixels have a truth below 1 % of ``threshold`` and lie more than
-    ``margin`` pixels from every lit pixel (profile wings stay out of both).
+    Dark pixels have a truth within 1 % of ``threshold`` of the background
+    and lie more than ``margin`` pixels from every lit pixel (profile wings
+    stay out of both). The background is 0, or with ``background`` the 5th
+    percentile of the truth (a sky).
     """
     from scipy.ndimage import binary_dilation
 
-    lit = science & (truth > threshold)
+    level = float(np.percentile(truth[science], 5)) if background else 0.0
+    lit = science & (truth > level + threshold)
     near = binary_dilation(lit, iterations=margin) if lit.any() else lit
-    dark = science & (truth < 0.01 * threshold) & ~near
+    dark = science & (np.abs(truth - level) < 0.01 * threshold) & ~near
     return lit, dark
 
 
 def lit_minus_dark_bias(
-    estimate: np.ndarray, truth: np.ndarray, science: np.ndarray, *, threshold: float = 1.0, margin: int = 3
+    estimate: np.ndarray, truth: np.ndarray, science: np.ndarray, *, threshold: float = 1.0, margin: int = 3,
+    background: bool = False,
 ) -> float:
     """Mean error over lit pixels minus mean error over dark pixels, electrons (NaN without both).
 
     A uniform offset, which local background subtraction removes, cancels; an
     error confined to lit pixels (or to the rows they are in) does not.
     """
-    lit, dark = lit_and_dark(truth, science, threshold=threshold, margin=margin)
+    lit, dark = lit_and_dark(truth, science, threshold=threshold, margin=margin, background=background)
     error = np.asarray(estimate, dtype=np.float64) - truth
     lit &= np.isfinite(error)
     dark &= np.isfinite(error)

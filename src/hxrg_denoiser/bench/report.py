@@ -26,6 +26,8 @@ _TABLE_METRICS = (
     ("utr_over_method_spectrum", "UTR / method (spectrum)", "{:.3f}"),
     ("line_depth_bias", "line depth bias", "{:+.4f}"),
     ("flux_conservation", "max order flux error", "{:.4f}"),
+    ("spectrum_rms_bgsub", "bg-subtracted spectrum RMS (e-)", "{:.2f}"),
+    ("lit_minus_dark_bias", "lit-minus-dark bias (e-)", "{:+.3f}"),
 )
 
 
@@ -42,22 +44,11 @@ def metrics_document(results: list[CaseResult], *, suite: str) -> dict:
 
 def summary_rows(results: list[CaseResult], group_of) -> dict[str, dict[str, dict[str, float | None]]]:
     """Mean of every metric over the cases of each group, per method."""
-    groups: dict[str, list[CaseResult]] = {}
-    for r in results:
-        key = group_of(r)
-        if key is not None:
-            groups.setdefault(key, []).append(r)
-    summary = {}
-    for key, members in groups.items():
-        methods = [m for m in members[0].metrics if all(m in r.metrics for r in members)]
-        summary[key] = {}
-        for method in methods:
-            row = {}
-            for metric in METRIC_NAMES:
-                values = [r.metrics[method][metric] for r in members if r.metrics[method][metric] is not None]
-                row[metric] = float(np.mean(values)) if values else None
-            summary[key][method] = row
-    return summary
+    from hxrg_denoiser.bench.targets import values_by_group
+
+    return {group: {method: {metric: float(np.mean(values)) if values else None for metric, values in metrics.items()}
+                    for method, metrics in methods.items()}
+            for group, methods in values_by_group(results, group_of).items()}
 
 
 def _table(rows: dict[str, dict[str, float | None]]) -> str:
@@ -69,20 +60,57 @@ def _table(rows: dict[str, dict[str, float | None]]) -> str:
     return "\n".join(lines)
 
 
+_FAMILY_METRICS = (
+    ("pixel_rms", "pixel RMS (e-)", "{:.3f}"),
+    ("spectrum_rms_box7", "7-row box spectrum RMS (e-)", "{:.2f}"),
+    ("spectrum_rms_bgsub", "bg-subtracted spectrum RMS (e-)", "{:.2f}"),
+    ("bgsub_over_oracle", "bg-subtracted / oracle", "{:.3f}"),
+    ("lit_minus_dark_bias", "lit-minus-dark bias (e-)", "{:+.3f}"),
+    ("pixel_bias", "bias (e-)", "{:+.3f}"),
+)
+
+
+def _family_table(mean: dict[str, dict], worst: dict[str, dict]) -> str:
+    """Mean and worst seed of the robustness metrics, one row per method."""
+    header = "| method | " + " | ".join(f"{label}: mean / worst" for _, label, _ in _FAMILY_METRICS) + " |"
+    lines = [header, "|---|" + "---:|" * len(_FAMILY_METRICS)]
+    for method, values in mean.items():
+        cells = []
+        for key, _, fmt in _FAMILY_METRICS:
+            m, w = values.get(key), worst.get(method, {}).get(key)
+            cells.append("-" if m is None else f"{fmt.format(m)} / {fmt.format(w)}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _echelle_group(result: CaseResult) -> str | None:
+    if result.group is not None:
+        return result.group
     if result.family != "echelle":
         return None
     return "nirspec" if "-nirspec-" in result.name else "h4rg-lab" if "-h4rg-lab-" in result.name else result.name
 
 
 def write_report(
-    results: list[CaseResult], outdir: str | os.PathLike, *, suite: str, figures: list[str], command: str, seconds: float
+    results: list[CaseResult], outdir: str | os.PathLike, *, suite: str, figures: list[str], command: str, seconds: float,
+    models: tuple[str, ...] = (),
 ) -> dict[str, Path]:
-    """Write ``metrics.json`` and ``report.md`` (figures already written) into ``outdir``."""
+    """Write ``metrics.json`` and ``report.md`` (figures already written) into ``outdir``.
+
+    Cases that belong to families (bench-v2) are also summarised by their
+    worst seed, and every model's targets are checked (:mod:`hxrg_denoiser.bench.targets`).
+    """
+    from hxrg_denoiser.bench.targets import target_checks, targets_table, worst_rows
+
     outdir = Path(outdir)
     document = metrics_document(results, suite=suite)
     summary = summary_rows(results, _echelle_group)
     document["summary"] = summary
+    families = any(r.group is not None for r in results)
+    worst = worst_rows(results, _echelle_group) if families else {}
+    checks = target_checks(results, list(models), _echelle_group) if families else []
+    if families:
+        document["worst"], document["targets"] = worst, checks
     with atomic_output(outdir / "metrics.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(document, indent=2))
     parts = [
@@ -96,7 +124,20 @@ def write_report(
         "`max order flux error` the largest relative error of an order's total flux. `oracle` is UTR on the same "
         "ramp with its correlated noise removed exactly.\n",
     ]
-    if summary:
+    if checks:
+        parts += ["## Targets, worst seed of each family\n",
+                  "Ratios to the best classical method of the same case (seed, smoothed or calibrated sirs "
+                  "reference correction), largest over seeds; target <= 1.02. Lit-minus-dark bias: target within "
+                  "+-0.2 e-. Background-subtracted spectrum / oracle: the family's target in brackets. Values that "
+                  "miss a target are in bold.\n", targets_table(checks), ""]
+    if families:
+        parts.append("## Families: mean and worst seed\n")
+        parts.append("`bg-subtracted spectrum`: a 7-row box minus the mean of side bands 5-8 rows off the trace, "
+                     "smoothed along the order over 31 columns, as users extract; `lit-minus-dark bias`: mean error "
+                     "over pixels with more than 1 e- of light minus that over pixels far from any light.\n")
+        for group, rows in summary.items():
+            parts += [f"### {group}\n", _family_table(rows, worst[group]), ""]
+    elif summary:
         parts.append("## Summary: echelle cases, mean over seeds\n")
         for group, rows in summary.items():
             parts += [f"### {group}\n", _table(rows), ""]
@@ -152,8 +193,8 @@ def _spectrum_figure(result: CaseResult, case: CaseData, outdir: Path) -> Path:
     valid = np.isfinite(truth).sum(axis=1)
     mean = np.nansum(truth, axis=1) / np.maximum(valid, 1)  # orders with no valid column get 0, not a warning
     order = int(np.argmax(valid * mean))
-    centre = g.n_cols // 2
-    cols = np.arange(centre - 150, centre + 150)
+    centre, half = g.n_cols // 2, min(150, g.n_cols // 2)
+    cols = np.arange(centre - half, centre + half)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, constrained_layout=True)
     top.plot(cols, truth[order, cols], "k", lw=1.5, label="truth")
     for method, image in result.images.items():
@@ -163,7 +204,7 @@ def _spectrum_figure(result: CaseResult, case: CaseData, outdir: Path) -> Path:
         top.plot(cols, spectrum[cols], lw=0.8, label=method)
         bottom.plot(cols, spectrum[cols] - truth[order, cols], lw=0.8, label=method)
     top.set_ylabel("extracted flux (e- per column)")
-    top.set_title(f"{case.name}: optimally extracted order {order}, central 300 columns (CDS omitted)")
+    top.set_title(f"{case.name}: optimally extracted order {order}, central {cols.size} columns (CDS omitted)")
     top.legend(ncol=3, fontsize="small")
     bottom.axhline(0, color="k", lw=0.5)
     bottom.set_ylabel("extracted - true (e-)")

@@ -8,6 +8,7 @@ with the same signature.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hxrg_denoiser.bench.extraction import spectral_metrics
-from hxrg_denoiser.bench.metrics import linearity, noise_slope, pixel_errors
+from hxrg_denoiser.bench.metrics import linearity, lit_minus_dark_bias, noise_slope, pixel_errors
 from hxrg_denoiser.bench.suite import CaseData
 from hxrg_denoiser.fitting import FitOptions, fit_ramp
 from hxrg_denoiser.geometry import ReadoutGeometry
@@ -38,6 +39,10 @@ METRIC_NAMES = (
     "utr_over_method_spectrum",
     "line_depth_bias",
     "flux_conservation",
+    "spectrum_rms_box7",
+    "spectrum_rms_bgsub",
+    "bgsub_over_oracle",
+    "lit_minus_dark_bias",
 )
 
 
@@ -49,57 +54,97 @@ class Method:
     ----------
     name : str
     run : callable
-        ``run(ramp, geometry) -> ndarray`` of shape ``(n_rows, n_cols)``, electrons over the ramp.
+        ``run(ramp, geometry, *, fit, [calibration]) -> ndarray`` of shape ``(n_rows, n_cols)``, electrons over
+        the ramp; ``fit`` is the fitting function to use (one that remembers results within a case).
     needs_oracle : bool
         Runs on the case's oracle ramp (correlated noise removed) instead of the ramp.
     min_reads : int
         Fewest reads the method accepts; noise-versus-reads points below are skipped.
     fixed_reads : int or None
         A method that only accepts this many reads gets no noise-versus-reads curve.
+    needs_calibration : bool
+        Runs only on cases that hold a detector calibration, which it receives as ``calibration=``.
     """
 
     name: str
-    run: Callable[[Ramp, ReadoutGeometry], np.ndarray]
+    run: Callable[..., np.ndarray]
     needs_oracle: bool = False
     min_reads: int = 2
     fixed_reads: int | None = None
+    needs_calibration: bool = False
 
 
-def _fit(options: FitOptions) -> Callable[[Ramp, ReadoutGeometry], np.ndarray]:
-    def run(ramp: Ramp, geometry: ReadoutGeometry) -> np.ndarray:
-        return fit_ramp(ramp, geometry, options).sci
+class FitMemo:
+    """:func:`~hxrg_denoiser.fitting.fit_ramp` that remembers its results for each ramp and options.
+
+    Within one case several methods start from the same fit (the cleaning and
+    the models from reference-corrected UTR, the reference check from plain
+    UTR); each is computed once.
+    """
+
+    def __init__(self) -> None:
+        self.results: dict = {}
+
+    def __call__(self, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, **kwargs):
+        settings = tuple(getattr(options, f.name) for f in dataclasses.fields(options) if f.name != "calibration")
+        key = (id(ramp), settings, id(options.calibration))
+        entry = self.results.get(key)
+        if entry is None or entry[0] is not ramp:  # the ramp held in the entry keeps its id from being reused
+            entry = (ramp, fit_ramp(ramp, geometry, options))
+            self.results[key] = entry
+        return entry[1]
+
+
+def _fit(options: FitOptions) -> Callable[..., np.ndarray]:
+    def run(ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp) -> np.ndarray:
+        chosen = options if calibration is None else dataclasses.replace(options, calibration=calibration)
+        return fit(ramp, geometry, chosen).sci
 
     return run
 
 
-def classical_methods(*, oracle: bool = True) -> list[Method]:
-    """CDS, UTR, UTR with each reference correction, cleaned UTR, and (for simulations) the oracle."""
+# The classical methods a model must not be worse than (bench-v2 targets); sirs only where calibrated, and
+# then against the model given the same calibration.
+BEST_CLASSICAL = ("utr_ref_seed", "utr_ref_smoothed", "utr_ref_sirs")
+BEST_UNCALIBRATED = ("utr_ref_seed", "utr_ref_smoothed")
+
+
+def classical_methods(*, oracle: bool = True, cds: bool = True) -> list[Method]:
+    """CDS, UTR, UTR with each reference correction (``sirs`` where a case is calibrated), cleaned UTR, the oracle."""
     methods = [
         Method("cds", _fit(FitOptions(method="cds", refcorr="none"))),
         Method("utr", _fit(FitOptions(method="utr", refcorr="none"))),
         Method("utr_ref_seed", _fit(FitOptions(method="utr", refcorr="seed"))),
         Method("utr_ref_smoothed", _fit(FitOptions(method="utr", refcorr="smoothed"))),
+        Method("utr_ref_sirs", _fit(FitOptions(method="utr", refcorr="auto")), needs_calibration=True),
         Method("utr_ref_seed_clean", _fit(FitOptions(method="utr", refcorr="seed", clean=True))),
     ]
+    if not cds:
+        methods = methods[1:]
     if oracle:
         methods.append(Method("oracle", _fit(FitOptions(method="utr", refcorr="none")), needs_oracle=True))
     return methods
 
 
-def model_method(path: str, *, name: str | None = None) -> Method:
-    """A :class:`Method` that denoises with the model at ``path`` (a file, run folder or shipped name).
+CALIBRATED_SUFFIX = "+sirs"
 
-    ``name`` labels it in reports (default: the model's own name).
+
+def model_method(model: str | tuple, *, name: str | None = None, calibrated: bool = False) -> Method:
+    """A :class:`Method` that denoises with a model: a path (file, run folder or shipped name) or ``(model, spec)``.
+
+    ``name`` labels it in reports (default: the model's own name). ``calibrated``: a flux-image model
+    given the case's detector calibration (its input is then ``sirs``-corrected), named ``NAME+sirs``.
     """
     from hxrg_denoiser.inference import denoise_ramp
     from hxrg_denoiser.models.registry import load_model
 
-    model, spec = load_model(path)
+    model, spec = load_model(model) if isinstance(model, str) else model
 
-    def run(ramp: Ramp, geometry: ReadoutGeometry) -> np.ndarray:
-        return denoise_ramp(ramp, model, spec, geometry).sci
+    def run(ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp) -> np.ndarray:
+        return denoise_ramp(ramp, model, spec, geometry, calibration=calibration, fit=fit).sci
 
-    return Method(name or spec.name, run, min_reads=spec.n_reads)
+    label = (name or spec.name) + (CALIBRATED_SUFFIX if calibrated else "")
+    return Method(label, run, min_reads=spec.n_reads, needs_calibration=calibrated)
 
 
 @dataclass
@@ -111,20 +156,27 @@ class CaseResult:
     metrics: dict[str, dict[str, float | None]]
     images: dict[str, np.ndarray] = field(default_factory=dict)
     reads_curve: dict[str, dict[int, float]] = field(default_factory=dict)
+    group: str | None = None
+    target: float | None = None
 
 
 def _source(method: Method, case: CaseData) -> Ramp | None:
     return case.oracle if method.needs_oracle else case.ramp
 
 
-def _reads_curve(method: Method, case: CaseData, reads_list: Iterable[int], science: np.ndarray) -> dict[int, float]:
+def _reads_curve(method: Method, case: CaseData, reads_list: Iterable[int], science: np.ndarray,
+                 memo: FitMemo | None = None) -> dict[int, float]:
+    memo = FitMemo() if memo is None else memo
     ramp = _source(method, case)
-    curve = {}
+    curve: dict[int, float] = {}
+    if ramp is None:
+        return curve
     for n in reads_list:
         if n < method.min_reads or n > ramp.n_reads:
             continue
-        estimate = method.run(FirstReads(ramp, n), case.geometry)
-        truth = case.scene.image * np.float32(n / ramp.n_reads)
+        calibrated = {"calibration": case.calibration} if method.needs_calibration else {}
+        estimate = method.run(FirstReads(ramp, n), case.geometry, fit=memo, **calibrated)
+        truth = np.multiply(case.scene.image, np.float32(n / ramp.n_reads))
         curve[n] = pixel_errors(estimate, truth, science).robust_sigma
     return curve
 
@@ -139,11 +191,15 @@ def evaluate_case(
     metrics: dict[str, dict[str, float | None]] = {}
     images: dict[str, np.ndarray] = {}
     curves: dict[str, dict[int, float]] = {}
+    memo = FitMemo()
     for method in methods:
         ramp = _source(method, case)
         if ramp is None or (method.fixed_reads is not None and method.fixed_reads != ramp.n_reads):
             continue
-        estimate = method.run(ramp, g)
+        if method.needs_calibration and case.calibration is None:
+            continue
+        calibrated = {"calibration": case.calibration} if method.needs_calibration else {}
+        estimate = method.run(ramp, g, fit=memo, **calibrated)
         errors = pixel_errors(estimate, truth, science)
         slope, intercept = linearity(estimate, truth, science) if np.any(truth[science] > 0) else (None, None)
         values: dict[str, float | None] = dict.fromkeys(METRIC_NAMES)
@@ -154,8 +210,10 @@ def evaluate_case(
         if case.scene.orders:
             spectral = spectral_metrics(estimate, truth, case.scene.orders, g)
             values.update(spectral._asdict())
-        if case.family == "echelle" and method.fixed_reads is None:
-            curves[method.name] = _reads_curve(method, case, reads_list, science)
+        values["lit_minus_dark_bias"] = lit_minus_dark_bias(estimate, truth, science,
+                                                            background=case.scene.kind == "sky")
+        if case.family == "echelle" and method.fixed_reads is None and reads_list:
+            curves[method.name] = _reads_curve(method, case, reads_list, science, memo)
             points = curves[method.name]
             values["n_slope"] = noise_slope(np.array(list(points)), np.array(list(points.values())))
         metrics[method.name] = values
@@ -163,10 +221,14 @@ def evaluate_case(
             images[method.name] = estimate
         log.info("%s %s: robust sigma %.3f", case.name, method.name, errors.robust_sigma)
     utr_spectrum = metrics.get("utr", {}).get("spectrum_rms")
+    oracle_bgsub = metrics.get("oracle", {}).get("spectrum_rms_bgsub")
     for values in metrics.values():
-        if utr_spectrum is not None and values.get("spectrum_rms"):
-            values["utr_over_method_spectrum"] = utr_spectrum / values["spectrum_rms"]
-    return CaseResult(case.name, case.family, _clean(metrics), images, curves)
+        spectrum, bgsub = values.get("spectrum_rms"), values.get("spectrum_rms_bgsub")
+        if utr_spectrum is not None and spectrum:
+            values["utr_over_method_spectrum"] = utr_spectrum / spectrum
+        if oracle_bgsub and bgsub is not None:
+            values["bgsub_over_oracle"] = bgsub / oracle_bgsub
+    return CaseResult(case.name, case.family, _clean(metrics), images, curves, case.group, case.target)
 
 
 def _clean(metrics: dict[str, dict]) -> dict[str, dict[str, float | None]]:

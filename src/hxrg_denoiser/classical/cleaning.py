@@ -33,6 +33,7 @@ import numpy as np
 from scipy.ndimage import binary_dilation, median_filter, uniform_filter, uniform_filter1d
 
 from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.stats import mad_sigma
 
 __all__ = [
     "clean_flux_image", "alternating_column_noise", "lit_pixels", "common_mode", "channel_drift",
@@ -69,8 +70,7 @@ def lit_pixels(image: np.ndarray, science: np.ndarray, sigma: float = 2.0) -> np
     """Pixels that hold light: the image smoothed over 3 x 9 above ``sigma`` robust sigmas, dilated by 2."""
     smooth = uniform_filter(np.where(science, image, 0.0), size=(3, 9))
     values = smooth[science]
-    centre = np.median(values)
-    spread = 1.4826 * np.median(np.abs(values - centre))
+    centre, spread = np.median(values), mad_sigma(values)
     return binary_dilation(smooth > centre + sigma * spread, iterations=2)
 
 

@@ -18,6 +18,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from hxrg_denoiser.stats import robust_sigma
+
 __all__ = [
     "cds_weights",
     "fowler_weights",
@@ -220,5 +222,4 @@ def estimate_read_noise(cube: np.ndarray) -> float:
     if cube.shape[0] < 3:
         raise ValueError("estimating the read noise needs at least 3 reads")
     second = np.diff(np.asarray(cube, dtype=np.float32), n=2, axis=0)
-    low, high = np.percentile(second, [15.865, 84.135])
-    return float((high - low) / 2.0 / np.sqrt(6.0))
+    return robust_sigma(second) / np.sqrt(6.0)

@@ -43,7 +43,7 @@ __all__ = [
     "correct_reference_pixels",
 ]
 
-REFERENCE_METHODS = ("none", "seed", "smoothed")
+REFERENCE_METHODS = ("none", "seed", "smoothed", "sirs")  # sirs: see classical/sirs.py (needs a calibration)
 
 _SIDE_WINDOWS = {"seed": (6, 6), "smoothed": (5, 6)}
 
@@ -213,6 +213,8 @@ def correct_reference_pixels(
     ndarray, shape (n_reads, len(core), n_cols)
     """
     _check_method(method)
+    if method == "sirs":
+        raise ValueError("the sirs correction needs a calibration: use StripStream(..., calibration=...)")
     core = core or slice(0, cube.shape[1])
     if method == "none":
         return cube[:, core]

@@ -23,14 +23,26 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     bench = sub.add_parser(
         "bench", parents=[common],
         help="measure every estimator against the truth: built-in suite or your darks + a true scene",
-        description="Benchmark CDS, UTR, reference-corrected UTR, the oracle and any trained model against the truth. "
-        "Examples: hxrg bench --suite bench-v1 -o DIR;  hxrg bench --darks darks/ --scene truth.fits "
-        "--geometry nirps-h4rg -o DIR. Writes report.md, metrics.json and PNG figures.",
+        description="Benchmark UTR, reference-corrected UTR, the oracle and any trained model against the truth. "
+        "Examples: hxrg bench --suite bench-v2 -o DIR --model default;  hxrg bench --darks-test darks/test*.fits "
+        "--darks-train darks/train*.fits --scene echelle --geometry nirps-h4rg -o DIR --model runs/mine. Writes "
+        "report.md, metrics.json and PNG figures.",
     )
     source = bench.add_mutually_exclusive_group(required=True)
-    source.add_argument("--suite", help="built-in suite: bench-v1, or bench-v1-quick (3 cases)")
-    source.add_argument("--darks", help="your dark ramp (folder of reads, 3D or 4D cube); needs --scene")
-    bench.add_argument("--scene", help="with --darks: true scene, expected electrons over the ramp (FITS)")
+    source.add_argument("--suite", help="built-in suite: bench-v1, bench-v2 (noise families the models never "
+                        "trained on, worst seed, targets), or bench-v1-quick / bench-v2-quick (3 cases)")
+    source.add_argument("--darks", "--darks-test", dest="darks", nargs="+", metavar="DARK",
+                        help="your dark ramps (folders of reads, 3D or 4D cubes): one case each, with --scene "
+                        "accumulated on it; a model must not have trained on them")
+    bench.add_argument("--scene", help="with --darks: the true scene, a FITS image of expected electrons over the "
+                       "ramp, or a built-in kind (echelle, stars, flat)")
+    bench.add_argument("--traces", metavar="FILE",
+                       help="with --darks and a FITS scene: its echelle traces (default: found in the scene)")
+    bench.add_argument("--darks-train", nargs="+", metavar="DARK",
+                       help="with --darks: other darks of the same detector, on which the sirs reference correction "
+                       "is calibrated for the benchmark (default: no sirs)")
+    bench.add_argument("--calibration", metavar="FILE",
+                       help="with --darks: a calibration made by `hxrg calibrate`, for the sirs method (default: none)")
     add_output(bench, "output folder (created if needed)", metavar="OUTDIR")
     bench.add_argument("--model", action="append", default=[], metavar="PATH",
                        help="trained model to evaluate: a path or a shipped name such as 'default'; repeatable "
@@ -67,48 +79,94 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     return {"bench": run_bench_command, "demo": run_demo_command}
 
 
-def model_methods(paths: list[str]) -> list:
+def _dark_cases(args: argparse.Namespace) -> tuple[list, list[str]]:
+    """The cases of ``--darks`` (with ``--darks-train`` or ``--calibration`` for sirs) and the inputs to protect."""
+    from pathlib import Path
+
+    from hxrg_denoiser.batch import expand_inputs
+    from hxrg_denoiser.bench.command import user_cases
+    from hxrg_denoiser.classical.sirs import fit_sirs, load_calibration
+    from hxrg_denoiser.io.ramps import open_ramp
+
+    if args.scene is None:
+        raise UsageError("--darks needs --scene (a FITS truth image or a built-in kind such as echelle)")
+    if args.darks_train and args.calibration:
+        raise UsageError("give --darks-train or --calibration, not both")
+    test = expand_inputs(args.darks)
+    train = expand_inputs(args.darks_train or [])
+    resolved = {str(Path(p).resolve()) for p in test}
+    overlap = [p for p in train if str(Path(p).resolve()) in resolved]
+    if overlap:
+        raise UsageError(f"{overlap[0]}: is both a test dark and a training dark; measure on darks kept apart")
+    calibration = load_calibration(args.calibration) if args.calibration else None
+    if train:
+        ramps = [open_ramp(p) for p in train]
+        try:
+            geometry = resolve_geometry(args, (ramps[0].n_rows, ramps[0].n_cols), train[0])
+            calibration = fit_sirs(ramps, geometry, gain=args.gain or 1.0, progress=not args.quiet)
+        finally:
+            for ramp in ramps:
+                ramp.close()
+    cases = user_cases(test, args.scene, lambda shape, src: resolve_geometry(args, shape, src), seed=args.seed or 0,
+                       gain=args.gain or 1.0, traces=args.traces, calibration=calibration)
+    files = [p for p in (args.scene, args.traces, args.calibration) if p and Path(p).suffix]
+    return cases, [*test, *train, *files]
+
+
+def model_methods(paths: list[str], *, test_darks=()) -> list:
     """Benchmark methods for the models named on the command line, with distinct names.
 
     Two models with the same name (a shipped ``default`` and a retrained run
     folder that kept the name) are labelled by what was given on the command line.
+    A model that recorded training on one of ``test_darks`` is refused.
     """
-    from hxrg_denoiser.bench.runner import model_method
+    from pathlib import Path
 
-    methods = [model_method(path) for path in paths]
-    names = [m.name for m in methods]
-    labelled = [model_method(path, name=path) if names.count(m.name) > 1 else m for path, m in zip(paths, methods)]
-    reserved = {"cds", "utr", "utr_ref_seed", "utr_ref_smoothed", "utr_ref_seed_clean", "oracle"}
-    seen: set[str] = set()
-    for path, method in zip(paths, labelled):
-        if method.name in seen or method.name in reserved:
-            raise UsageError(f"--model {path}: its name {method.name!r} is already used in this benchmark")
-        seen.add(method.name)
-    return labelled
+    from hxrg_denoiser.bench.runner import model_method
+    from hxrg_denoiser.models.registry import load_model
+
+    tested = {str(Path(p).resolve()) for p in test_darks}
+    loaded = [load_model(path) for path in paths]
+    for path, (_, spec) in zip(paths, loaded):
+        trained_on = spec.training.get("darks") or spec.training.get("recipe", {}).get("darks", [])
+        overlap = [d for d in trained_on if str(Path(d).resolve()) in tested]
+        if overlap:
+            raise UsageError(f"--model {path}: it was trained on {overlap[0]}, one of the test darks; measure it on "
+                             "darks it never saw")
+    names = [spec.name for _, spec in loaded]
+    labels = [path if names.count(name) > 1 else name for path, name in zip(paths, names)]
+    reserved = {"cds", "utr", "utr_ref_seed", "utr_ref_smoothed", "utr_ref_sirs", "utr_ref_seed_clean", "oracle"}
+    used: set[str] = set()
+    for path, label in zip(paths, labels):
+        if label in used or label in reserved:
+            raise UsageError(f"--model {path}: its name {label!r} is already used in this benchmark")
+        used.add(label)
+    # each model also runs with the case's detector calibration where the case has one (NAME+sirs)
+    return [model_method(model, name=label, calibrated=calibrated)
+            for calibrated in (False, True) for model, label in zip(loaded, labels)]
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
     """Run ``hxrg bench``."""
-    from hxrg_denoiser.bench.command import run_bench, suite_cases, user_case
+    from hxrg_denoiser.bench.command import run_bench, suite_cases
 
     for name in ("rows", "reads"):
         refuse_unless(args, name, args.suite is not None, f"--{name} applies with --suite")
-    for name in ("scene", "seed", "gain"):
-        refuse_unless(args, name, args.darks is not None, f"--{name} applies with --darks")
-    inputs = []
+    for name in ("scene", "seed", "gain", "traces", "darks_train", "calibration"):
+        refuse_unless(args, name, args.darks is not None, f"--{name.replace('_', '-')} applies with --darks")
+    inputs: list[str] = []
     if args.darks is not None:
-        if args.scene is None:
-            raise UsageError("--darks needs --scene TRUTH.fits")
-        cases = user_case(args.darks, args.scene, lambda shape, src: resolve_geometry(args, shape, src),
-                          seed=args.seed or 0, gain=args.gain or 1.0)
-        suite, inputs = "user", [args.darks, args.scene]
+        cases, inputs = _dark_cases(args)
+        suite = "user"
     else:
         cases = suite_cases(args.suite, n_rows=args.rows, n_reads=args.reads)
         suite = args.suite
-    models = model_methods(args.model)
+    models = model_methods(args.model, test_darks=args.darks or ())
     command_line = "hxrg " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("hxrg") else "hxrg bench"
+    families = suite.startswith("bench-v2")  # robustness suite: no CDS, no noise-versus-reads curves
     results = run_bench(cases, args.output, suite=suite, models=models, command=command_line,
-                        overwrite=args.overwrite, progress=not args.quiet, inputs=inputs)
+                        overwrite=args.overwrite, progress=not args.quiet, inputs=inputs,
+                        reads_curves=not families, cds=not families)
     for result in results:
         sigma = {m: v["pixel_robust_sigma"] for m, v in result.metrics.items()}
         print(f"{result.name}: " + ", ".join(f"{m} {s:.3f}" for m, s in sigma.items()))

@@ -34,10 +34,13 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     fit.add_argument("--overwrite", action="store_true", help="replace the output if it exists (default: refuse)")
     fit.add_argument("--method", choices=("utr", "cds", "fowler"), default="utr", help="flux estimator (default utr)")
     fit.add_argument(
-        "--refcorr", choices=("auto", "none", "seed", "smoothed"), default="auto",
-        help="reference-pixel correction: seed = Payeur et al. 2022 recipe, smoothed = JWST refpix-like, none; "
-        "auto = seed where the geometry has reference pixels, else none (default auto)",
+        "--refcorr", choices=("auto", "none", "seed", "smoothed", "sirs"), default="auto",
+        help="reference-pixel correction: seed = Payeur et al. 2022 recipe, smoothed = JWST refpix-like, "
+        "sirs = calibrated on the detector's darks (needs --calibration), none; auto = sirs with --calibration, "
+        "else seed where the geometry has reference pixels, else none (default auto)",
     )
+    fit.add_argument("--calibration", metavar="FILE",
+                     help="the detector's reference calibration made by `hxrg calibrate` (default: none)")
     fit.add_argument("--weighting", choices=("ols", "optimal"), default="ols",
                      help="UTR weights: least squares or optimal for read+Poisson noise (default ols)")
     fit.add_argument("--clean", action="store_true",
@@ -59,7 +62,47 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     add_geometry_arguments(fit)
     sub.add_parser("geometries", parents=[common], help="list the readout geometry presets",
                    description="List the readout geometry presets.")
-    return {"fit": run_fit, "geometries": run_geometries}
+    cal = sub.add_parser(
+        "calibrate", parents=[common],
+        help="fit the reference correction to a detector from its dark ramps (SIRS class)",
+        description="Learn, by least squares on dark ramps, how the detector's reference pixels predict the "
+        "correlated noise of its science pixels (levels from the top/bottom rows, frequency-dependent weights of the "
+        "left/right columns, per channel); use the result with --refcorr sirs --calibration FILE in fit, denoise "
+        "and bench. Example: hxrg calibrate darks/*.fits -o detector.fits --geometry nirps-h4rg",
+    )
+    cal.add_argument("darks", nargs="+", help="dark ramps: folders of reads, 3D or 4D cubes (quoted globs allowed)")
+    add_output(cal, "calibration FITS file to write")
+    cal.add_argument("--overwrite", action="store_true", help="replace the output if it exists (default: refuse)")
+    cal.add_argument("--gain", type=positive_float, default=1.0, help="electrons per ADU (default 1)")
+    add_geometry_arguments(cal)
+    return {"fit": run_fit, "geometries": run_geometries, "calibrate": run_calibrate}
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    """Run ``hxrg calibrate``."""
+    from hxrg_denoiser.batch import expand_inputs
+    from hxrg_denoiser.classical.sirs import fit_sirs
+    from hxrg_denoiser.io.output import check_output_path
+    from hxrg_denoiser.io.ramps import open_ramp
+
+    darks = expand_inputs(args.darks)
+    check_output_path(args.output, overwrite=args.overwrite, inputs=darks)
+    start = time.perf_counter()
+    ramps = []
+    try:
+        for path in darks:
+            ramps.append(open_ramp(path))
+        geometry = resolve_geometry(args, (ramps[0].n_rows, ramps[0].n_cols), darks[0])
+        calibration = fit_sirs(ramps, geometry, gain=args.gain, progress=not args.quiet)
+    finally:
+        for ramp in ramps:
+            ramp.close()
+    calibration.save(args.output, overwrite=args.overwrite)
+    explained = 1.0 - (calibration.meta["residual_fraction"] or 1.0)
+    print(f"{args.output}: SIRS calibration of {geometry.name} {geometry.n_rows} x {geometry.n_cols} from "
+          f"{len(darks)} dark(s), {sum(calibration.meta['reads'])} reads; the reference pixels predict "
+          f"{100 * explained:.0f} % of the channel row-mean variance; {time.perf_counter() - start:.1f} s")
+    return 0
 
 
 def fit_options(args: argparse.Namespace):
@@ -71,6 +114,7 @@ def fit_options(args: argparse.Namespace):
         method=args.method, refcorr=args.refcorr, weighting=args.weighting, fowler_n=args.fowler or 4,
         gain=args.gain, read_noise=args.read_noise, units=args.units, saturation=args.saturation,
         flag_non_finite=args.flag_non_finite, strip_rows=args.strip_rows, clean=args.clean,
+        calibration=args.calibration,
     )
 
 

@@ -16,16 +16,22 @@ from hxrg_denoiser.cli.options import (
     parse_settings,
     positive_float,
     positive_int,
+    resolve_geometry,
 )
 from hxrg_denoiser.errors import UsageError
 
 __all__ = ["register"]
 
-# Options of `hxrg train` that --recipe default does not use, with their defaults for the ribbon trainer.
-RIBBON_OPTIONS = {"model": "payeur2022", "model_set": [], "darks": [], "simulate_darks": 0, "noise": "h4rg-lab",
-                  "rows": 136, "reads": 100, "scene": ["echelle"], "resume": False, "batch_size": 16, "lr": 2e-3,
-                  "lr_decay": 0.98, "val_samples": 500, "device": "auto"}
-RECIPE_OPTIONS = {"examples": None, "workers": 2}
+# Options of `hxrg train` for ribbon networks, each with the field of DarkTrainingRun or TrainConfig it sets
+# (their defaults are those of the library); --recipe default uses none of them.
+RIBBON_RUN_OPTIONS = {"model": "architecture", "simulate_darks": "simulate_darks", "noise": "noise", "rows": "rows",
+                      "reads": "reads"}
+RIBBON_TRAIN_OPTIONS = {"batch_size": "batch_size", "lr": "learning_rate", "lr_decay": "lr_decay",
+                        "val_samples": "validation_samples", "device": "device", "epochs": "epochs",
+                        "steps_per_epoch": "steps_per_epoch", "seed": "seed"}
+RIBBON_OPTIONS = (*RIBBON_RUN_OPTIONS, "model_set", "scene", "resume", "batch_size", "lr", "lr_decay", "val_samples",
+                  "device")
+RECIPE_OPTIONS = ("examples", "workers", "calibration", "start_from", "gain")
 
 
 def register(sub, common: argparse.ArgumentParser) -> dict:
@@ -50,6 +56,12 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                      help="bf16: faster on AMX CPUs and GPUs (default fp32)")
     den.add_argument("--flag-non-finite", action="store_true",
                      help="flag NaN/inf/BLANK science pixels in DQ instead of failing (default: fail)")
+    den.add_argument("--no-reference-check", dest="reference_check", action="store_false",
+                     help="flux-image models: skip the check that the reference correction does not add structure "
+                     "to the dark pixels, which costs a second fit (default: check)")
+    den.add_argument("--calibration", metavar="FILE",
+                     help="the detector's calibration (`hxrg calibrate`): a flux-image model then takes the sirs "
+                     "reference-corrected image (default: the model's own reference correction)")
     add_geometry_arguments(den)
     _add_train_parser(sub, common)
     sub.add_parser("models", parents=[common], help="list the architectures and shipped models",
@@ -71,14 +83,23 @@ def _add_train_parser(sub, common: argparse.ArgumentParser) -> None:
     tr.add_argument("--recipe", choices=("default",),
                     help="a complete recipe: 'default' simulates its training exposures and trains the readout-set "
                     "model (default: none, a ribbon network run)")
+    tr.add_argument("--darks", nargs="+", metavar="DARK",
+                    help="dark ramps of your detector (folders of reads, 3D or 4D cubes); with --recipe default the "
+                    "shipped model is fine-tuned on them plus simulated scenes, the last one held out for "
+                    "validation (default: none)")
     recipe = tr.add_argument_group("--recipe default")
-    recipe.add_argument("--examples", type=positive_int, help="number of simulated exposures (default 128)")
-    recipe.add_argument("--workers", type=positive_int, help="processes simulating exposures (default 2)")
+    recipe.add_argument("--examples", type=positive_int, help="number of simulated exposures (default 192)")
+    recipe.add_argument("--workers", type=positive_int, help="processes building examples (default 2)")
+    recipe.add_argument("--calibration", metavar="FILE",
+                        help="with --darks: the detector's calibration (`hxrg calibrate`); the model then takes "
+                        "sirs-corrected images (default: seed)")
+    recipe.add_argument("--start-from", metavar="MODEL",
+                        help="with --darks: the model to fine-tune, a shipped name or a path (default: default)")
+    recipe.add_argument("--gain", type=positive_float, help="with --darks: electrons per unit of the darks (default 1)")
     ribbon = tr.add_argument_group("ribbon networks (payeur2022)")
     ribbon.add_argument("--model", help="architecture, see `hxrg models` (default payeur2022)")
     ribbon.add_argument("--model-set", action="append", metavar="KEY=VALUE",
                         help="change an architecture setting, e.g. --model-set gru_units=32 (default: none)")
-    ribbon.add_argument("--darks", nargs="+", help="dark ramps: folders of reads, 3D or 4D cubes (default: none)")
     ribbon.add_argument("--simulate-darks", type=positive_int, metavar="N",
                         help="simulate N dark strips instead of --darks (default: none)")
     ribbon.add_argument("--noise", help="noise preset of simulated darks (default h4rg-lab)")
@@ -101,41 +122,36 @@ def _add_train_parser(sub, common: argparse.ArgumentParser) -> None:
 def run_denoise(args: argparse.Namespace) -> int:
     """Run ``hxrg denoise``."""
     from hxrg_denoiser.cli.exposures import cluster, run_batch
-    from hxrg_denoiser.inference import (
-        check_model_geometry,
-        denoise_file_split,
-        denoise_ramp,
-        model_geometry,
-        pick_device,
-    )
+    from hxrg_denoiser.denoise import DenoiseSettings, load_denoiser, pick_device
     from hxrg_denoiser.io.output import check_output_path, write_flux_image
     from hxrg_denoiser.io.ramps import open_ramp
-    from hxrg_denoiser.models.registry import load_model
 
     pick_device(args.device)  # a missing GPU is reported before any work
-    model, spec = load_model(args.model)
-    if args.batch_rows is not None and spec.architecture == "readout-set":
+    denoiser = load_denoiser(args.model)
+    settings = DenoiseSettings(strip_rows=args.strip_rows, batch_rows=args.batch_rows, device=args.device,
+                               precision=args.precision, flag_non_finite=args.flag_non_finite,
+                               calibration=args.calibration, reference_check=args.reference_check)
+    if args.batch_rows is not None and denoiser.input_kind != "ribbons":
         raise UsageError("--batch-rows applies to ribbon models (payeur2022), not to a flux-image model")
-    settings = {"strip_rows": args.strip_rows, "batch_rows": args.batch_rows or 16, "device": args.device,
-                "precision": args.precision, "flag_non_finite": args.flag_non_finite}
     if is_batch(args):
         from hxrg_denoiser.batch import denoise_exposure
 
-        return run_batch(args, denoise_exposure, str(args.model), geometry_args(args), settings, args.overwrite)
+        return run_batch(args, denoise_exposure, str(args.model), geometry_args(args), vars(settings).copy(),
+                         args.overwrite)
     source = args.input[0]
     check_output_path(args.output, overwrite=args.overwrite, inputs=[source])
     start = time.perf_counter()
     with open_ramp(source, hdu=args.hdu, integration=args.integration) as ramp:
-        geometry = model_geometry(spec, (ramp.n_rows, ramp.n_cols), source, **geometry_args(args))
-        check_model_geometry(spec, geometry, source)
+        geometry = denoiser.geometry_for((ramp.n_rows, ramp.n_cols), source, **geometry_args(args))
         if args.split:
             if args.hdu is not None or args.integration:
                 raise UsageError("--split reads the default HDU and integration 0")
             with cluster(args) as client:
-                image = denoise_file_split(source, str(args.model), geometry, client, args.split, **settings)
+                image = denoiser.denoise_split(source, str(args.model), geometry, client, args.split, settings)
         else:
-            image = denoise_ramp(ramp, model, spec, geometry, progress=not args.quiet, **settings)
+            image = denoiser.denoise(ramp, geometry, settings, progress=not args.quiet)
     write_flux_image(args.output, image, overwrite=args.overwrite)
+    spec = denoiser.spec
     print(f"{args.output}: {spec.name} ({spec.architecture}) on {ramp.n_reads} reads, {geometry.name} "
           f"{geometry.n_rows} x {geometry.n_cols}, {time.perf_counter() - start:.1f} s")
     return 0
@@ -162,18 +178,15 @@ def _train_ribbon_model(args: argparse.Namespace) -> int:
     from hxrg_denoiser.training.runs import DarkTrainingRun, train_on_darks
     from hxrg_denoiser.training.trainer import TrainConfig
 
-    value = {k: default if getattr(args, k) is None else getattr(args, k) for k, default in RIBBON_OPTIONS.items()}
-    run = DarkTrainingRun(
-        architecture=value["model"], model_settings=parse_settings(value["model_set"], "--model-set"),
-        darks=tuple(value["darks"]), simulate_darks=value["simulate_darks"], noise=value["noise"], rows=value["rows"],
-        reads=value["reads"], scenes=tuple(value["scene"]), geometry=geometry_args(args),
-    )
-    config = TrainConfig(epochs=args.epochs or 50, steps_per_epoch=args.steps_per_epoch or 219,
-                         batch_size=value["batch_size"], learning_rate=value["lr"], lr_decay=value["lr_decay"],
-                         validation_samples=value["val_samples"], seed=1 if args.seed is None else args.seed,
-                         device=value["device"])
+    def given(mapping: dict[str, str]) -> dict:
+        return {field: getattr(args, dest) for dest, field in mapping.items() if getattr(args, dest) is not None}
+
+    run = DarkTrainingRun(**given(RIBBON_RUN_OPTIONS), model_settings=parse_settings(args.model_set or [], "--model-set"),
+                          darks=tuple(args.darks or ()), geometry=geometry_args(args),
+                          **({"scenes": tuple(args.scene)} if args.scene else {}))
+    config = TrainConfig(**given(RIBBON_TRAIN_OPTIONS))
     try:
-        state = train_on_darks(run, config, args.output, resume=value["resume"], progress=not args.quiet)
+        state = train_on_darks(run, config, args.output, resume=args.resume, progress=not args.quiet)
     except KeyboardInterrupt:
         print(f"hxrg train: interrupted; checkpoint saved, continue with --resume -o {args.output}", file=sys.stderr)
         return 130
@@ -194,18 +207,48 @@ def _train_ribbon_model(args: argparse.Namespace) -> int:
 def _train_default_recipe(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from hxrg_denoiser.training.default_recipe import default_train_config, run_default_recipe
+    from hxrg_denoiser.training.default_recipe import (
+        DARK_RECIPE,
+        default_train_config,
+        run_default_recipe,
+    )
 
     changes = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "seed": args.seed}
-    config = dataclasses.replace(default_train_config(), **{k: v for k, v in changes.items() if v is not None})
+    changes = {k: v for k, v in changes.items() if v is not None}
+    for name in ("calibration", "start_from", "gain"):
+        if getattr(args, name) is not None and not args.darks:
+            raise UsageError(f"--{name.replace('_', '-')} applies to --recipe default with --darks")
     try:
-        weights = run_default_recipe(args.output, workers=args.workers or 2, examples=args.examples, config=config,
-                                     progress=not args.quiet)
+        if args.darks:
+            if args.examples is not None:
+                raise UsageError("--examples applies to the simulated recipe, not to --darks")
+            dark_defaults = {"learning_rate": DARK_RECIPE.learning_rate, "epochs": DARK_RECIPE.epochs}
+            weights = _train_on_darks(args, dataclasses.replace(
+                default_train_config(), **{**dark_defaults, **changes}))
+        else:
+            config = dataclasses.replace(default_train_config(), **changes)
+            weights = run_default_recipe(args.output, workers=args.workers or 2, examples=args.examples,
+                                         config=config, progress=not args.quiet)
     except KeyboardInterrupt:
         print(f"hxrg train: interrupted; run the same command again to continue in {args.output}", file=sys.stderr)
         return 130
     print(f"wrote {weights}, {weights.with_suffix('.json')}, loss.png")
     return 0
+
+
+def _train_on_darks(args: argparse.Namespace, config):
+    from hxrg_denoiser.batch import expand_inputs
+    from hxrg_denoiser.io.output import refuse_input_overlap
+    from hxrg_denoiser.io.ramps import open_ramp
+    from hxrg_denoiser.training.default_recipe import run_dark_recipe
+
+    darks = expand_inputs(args.darks)
+    refuse_input_overlap(args.output, [*darks, *([args.calibration] if args.calibration else [])])
+    with open_ramp(darks[0]) as ramp:
+        geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), darks[0])
+    return run_dark_recipe(args.output, darks, geometry, calibration=args.calibration, gain=args.gain or 1.0,
+                           start_from=args.start_from or "default", workers=args.workers or 2, config=config,
+                           progress=not args.quiet)
 
 
 def run_models(args: argparse.Namespace) -> int:

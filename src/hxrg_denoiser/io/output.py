@@ -20,6 +20,7 @@ import shutil
 import socket
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -172,14 +173,14 @@ def sweep_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     A temporary of this host is stale when its process no longer runs; one of
     another host (a shared file system) when it is older than a day.
     """
-    removed = []
+    removed: list[Path] = []
     try:
-        entries = list(os.scandir(folder))
+        entries = list(os.scandir(os.fspath(folder)))
     except OSError:
         return removed
     now = time.time()
     for entry in entries:
-        match = _TEMP_PATTERN.match(entry.name)
+        match = _TEMP_PATTERN.match(str(entry.name))
         if match is None:
             continue
         if match["host"] == _HOST:
@@ -296,6 +297,9 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
         cards["MODELVER"] = (meta["model_version"], "package version the model was trained with")
         cards["LABREADS"] = (meta["label_reads"], "SCI is electrons over this many frames")
         cards["PRECISN"] = (meta["precision"], "inference precision")
+    if "refcorr_used" in meta:
+        cards["REFCORR"] = (meta["refcorr_used"], "reference correction of the model's input")
+        cards["REFCHECK"] = (meta["reference_check"], "dark-pixel row structure")
     cards = {k: v for k, v in cards.items() if v is not None}
     cards.update(extra or {})
     primary = fits.PrimaryHDU(header=_header(cards))
@@ -323,7 +327,10 @@ def _header(cards: dict) -> fits.Header:
             value = tuple(fits_text(v) if isinstance(v, str) else v for v in value)
         elif isinstance(value, str):
             value = fits_text(value)
-        header[key] = value
+        with warnings.catch_warnings():  # a long value shortens its comment, which is what we want
+            warnings.filterwarnings("ignore", "Card is too long, comment will be truncated")
+            header[key] = value
+            header.cards[key].image  # noqa: B018 - the card is formatted (and its comment cut) here
     return header
 
 
@@ -392,11 +399,12 @@ class RampWriter:
             hdu = fits.PrimaryHDU(data, header=_header({**self.cards, "READNUM": (self.written, "read index")}))
             hdu.writeto(self._tmp / f"read_{self.written:03d}.fits")
         else:
-            if self._stream is None:
-                self._stream = fits.StreamingHDU(self._tmp / "cube.fits", self._cube_header(data.dtype))
+            stream = self._stream
+            if stream is None:
+                stream = self._stream = fits.StreamingHDU(self._tmp / "cube.fits", self._cube_header(data.dtype))
             if data.dtype == np.uint16:
                 data = (data.astype(np.int32) - 32768).astype(np.int16)
-            self._stream.write(data)
+            stream.write(data)
         self.written += 1
 
     def _cube_header(self, dtype: np.dtype) -> fits.Header:

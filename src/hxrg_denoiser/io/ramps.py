@@ -123,7 +123,7 @@ class _ScaledImage:
                 self.blank = int(_header_number(header, "BLANK", 0, path)) if bitpix > 0 and "BLANK" in header else None
             finally:
                 hdul.close()
-        self.fd = os.open(path, os.O_RDONLY)
+        self.fd: int | None = os.open(path, os.O_RDONLY)
         self.row_bytes = self.shape[-1] * self.dtype.itemsize
         self.plane_rows = self.shape[-2]
 
@@ -135,6 +135,8 @@ class _ScaledImage:
         """Rows ``start:stop`` of 2D plane ``plane`` (leading axes flattened) into ``out`` (float32)."""
         first_row = plane * self.plane_rows + start
         n_bytes = (stop - start) * self.row_bytes
+        if self.fd is None:
+            raise ValueError(f"{self.path}: read after close")
         buffer = os.pread(self.fd, n_bytes, self.offset + first_row * self.row_bytes)
         if len(buffer) != n_bytes:
             raise RampInputError(f"{self.path}: file ended while reading rows {start}:{stop}; truncated?")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from collections.abc import Mapping
 from dataclasses import field
 from typing import Any, TypeVar
 
@@ -40,7 +41,7 @@ def setting(
     return field(default=default, metadata=metadata)
 
 
-def _check_number(name: str, value: Any, kind: type, meta: dict, source: str) -> Any:
+def _check_number(name: str, value: Any, kind: type, meta: Mapping[str, Any], source: str) -> Any:
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ModelFileError(f"{source}: setting {name} = {value!r} must be an integer")
@@ -74,7 +75,7 @@ def config_from_dict(cls: type[Config], data: Any, source: str) -> Config:
     """
     if not isinstance(data, dict):
         raise ModelFileError(f"{source}: configuration must be a mapping of settings, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]  # cls is a dataclass
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ModelFileError(f"{source}: unknown {cls.__name__} setting(s) {unknown}; known: {sorted(fields)}")

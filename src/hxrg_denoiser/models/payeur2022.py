@@ -119,6 +119,8 @@ class Payeur2022(nn.Module):
     ``(batch, positions, n_channels)`` (scaled flux: multiply by 60).
     """
 
+    input_kind = "ribbons"  # takes the reads as ribbons (see hxrg_denoiser.denoise)
+
     def __init__(self, config: Payeur2022Config | None = None) -> None:
         super().__init__()
         self.config = config = config or Payeur2022Config()
@@ -135,7 +137,8 @@ class Payeur2022(nn.Module):
             nn.Conv2d(config.conv_filters, 1, config.kernel, padding=pad),
             nn.LeakyReLU(0.1),
         )
-        self.convolutions.to(memory_format=torch.channels_last)  # faster convolutions on CPU (oneDNN) and GPU
+        # faster convolutions on CPU (oneDNN) and GPU
+        self.convolutions.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.decoder = nn.GRU(2 * config.gru_units, config.n_channels, batch_first=True)
 
     def forward(self, ribbons: torch.Tensor) -> torch.Tensor:

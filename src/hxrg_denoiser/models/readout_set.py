@@ -85,7 +85,7 @@ class ChannelSetLayer(nn.Module):
         b, c, f, r, p = h.shape
         local = self.local(h.reshape(b * c, f, r, p))
         shared = self.shared(h.mean(dim=1))
-        if self.from_context is not None:
+        if self.from_context is not None and context is not None:
             shared = shared + self.from_context(context.to(shared.dtype))[:, :, None, None]
         return self.act(local.reshape(b, c, -1, r, p) + shared[:, None])
 
@@ -114,19 +114,22 @@ class ReadoutSetNet(nn.Module):
     config : ReadoutSetConfig
     """
 
+    input_kind = "flux-image"  # takes a reference-corrected up-the-ramp image (see hxrg_denoiser.denoise)
+
     def __init__(self, config: ReadoutSetConfig | None = None) -> None:
         super().__init__()
         self.config = config or ReadoutSetConfig()
         cfg = self.config
+        kernel = (cfg.kernel[0], cfg.kernel[1])
         layers, f_in = [], N_FEATURES
         for d in cfg.row_dilations:
-            layers.append(ChannelSetLayer(f_in, cfg.features, tuple(cfg.kernel), d, cfg.context))
+            layers.append(ChannelSetLayer(f_in, cfg.features, kernel, d, cfg.context))
             f_in = cfg.features
         self.layers = nn.ModuleList(layers)
-        self.context = ContextBranch(cfg.context, tuple(cfg.kernel)) if cfg.context else None
+        self.context = ContextBranch(cfg.context, kernel) if cfg.context else None
         self.head = nn.Conv2d(cfg.features, 1, 1)
         nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        nn.init.zeros_(self.head.bias)  # type: ignore[arg-type]  # Conv2d has a bias here
 
     @property
     def context_reach(self) -> int:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -104,7 +105,7 @@ def build_model(spec: ModelSpec, *, source: str = "model") -> torch.nn.Module:
         raise ModelFileError(
             f"{source}: unknown architecture {spec.architecture!r}; known: {sorted(ARCHITECTURES)}"
         ) from None
-    config = config_from_dict(config_class, spec.config, source)
+    config: Any = config_from_dict(config_class, spec.config, source)
     check_parameter_budget(lambda: model_class(config), source)
     return model_class(config)
 
@@ -197,6 +198,10 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
     bad = [name for name, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
     if bad:
         raise ModelFileError(f"{weights}: weights hold NaN or inf values (in {bad[0]}{' and others' if len(bad) > 1 else ''})")
+    calibration = spec.training.get("recipe", {}).get("calibration")
+    if spec.refcorr == "sirs" and calibration:
+        # a model trained on sirs-corrected images carries its detector's calibration beside its weights
+        spec = replace(spec, training={**spec.training, "calibration_path": str(weights.parent / calibration)})
     return model.to(device).eval(), spec
 
 

@@ -34,6 +34,7 @@ import scipy.fft
 import torch
 
 from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.stats import mad_sigma
 
 __all__ = ["NGHXRGLevels", "NGHXRG_PRESETS", "nghxrg_template", "nghxrg_dark"]
 
@@ -92,8 +93,7 @@ def nghxrg_template(geometry: ReadoutGeometry, seed: int = 7) -> np.ndarray:
                 + strength[2] * np.exp(-cols / depth[2]) + strength[3] * np.exp(-(geometry.n_cols - 1 - cols) / depth[3]))
     template = template + rng.uniform(-1, 1) * rows / geometry.n_rows + rng.uniform(-1, 1) * cols / geometry.n_cols
     template = template + 0.5 * np.sin(2 * np.pi * cols / rng.uniform(300, 900) + rng.uniform(0, 6))
-    template -= np.median(template)
-    return template / (1.4826 * np.median(np.abs(template)))
+    return (template - np.median(template)) / mad_sigma(template)
 
 
 class _Streams:
@@ -170,16 +170,16 @@ def nghxrg_dark(
             block = correlated[:, :, op * width : (op + 1) * width]
             block[:, :, 0::2] += even
             block[:, :, 1::2] += odd
-    template = nghxrg_template(g).astype(np.float32)
+    template32 = nghxrg_template(g).astype(np.float32)
     if levels.pca0_amp > 0:
         gamma = streams.pink()[0]
         rows_total = g.n_rows * n_reads
         gamma = np.interp(np.linspace(0, gamma.size - 1, rows_total), np.arange(gamma.size), gamma)
         gamma = gamma.reshape(n_reads, g.n_rows).astype(np.float32)
-        correlated += levels.pca0_amp * template[None] * gamma[:, :, None]
+        correlated += levels.pca0_amp * template32[None] * gamma[:, :, None]
     if levels.pedestal > 0:
         correlated += (levels.pedestal * rng.standard_normal(n_reads)).astype(np.float32)[:, None, None]
-    bias = levels.bias_offset + levels.bias_amp * template + levels.ktc * rng.standard_normal(g.shape)
+    bias = levels.bias_offset + levels.bias_amp * template32 + levels.ktc * rng.standard_normal(g.shape)
     sigma = np.where(g.reference_mask, levels.rd_noise * levels.ref_ratio, levels.rd_noise).astype(np.float32)
     cube = correlated + bias.astype(np.float32)[None]
     for k in range(n_reads):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import scipy.fft
@@ -160,8 +161,8 @@ class NoiseModel:
             raise UsageError(f"picture_frame_shape must be one of {PICTURE_FRAME_SHAPES}, "
                              f"got {self.picture_frame_shape!r}")
 
-    def replace(self, **changes: float | None) -> NoiseModel:
-        """A copy with some levels changed."""
+    def replace(self, **changes: Any) -> NoiseModel:
+        """A copy with some levels (or forms) changed."""
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -346,7 +347,7 @@ class DarkNoise:
         self.model = model
         self.seed = seed
         nc = geometry.n_channels
-        spectrum = {"alpha": model.pink_alpha, "continuous": model.pink_continuous}
+        spectrum: dict[str, Any] = {"alpha": model.pink_alpha, "continuous": model.pink_continuous}
         self.correlated_pink = PinkNoise(geometry, n_reads, 1, model.correlated_pink, seed, "correlated_pink", **spectrum)
         self.uncorrelated_pink = PinkNoise(geometry, n_reads, nc, model.uncorrelated_pink, seed, "uncorrelated_pink",
                                            **spectrum)

@@ -1,7 +1,8 @@
 """Write simulated darks, scenes and science ramps to disk, the way real data come.
 
 ``OUTDIR/cube.fits`` (3D, reads on NAXIS3) or ``OUTDIR/reads/read_NNN.fits``,
-``OUTDIR/truth.fits`` (expected electrons over the ramp, same layout as a read)
+``OUTDIR/truth.fits`` (expected electrons over the ramp, same layout as a read),
+``OUTDIR/traces.fits`` for an echelle scene (trace centres and widths, for ``hxrg bench --traces``)
 and, on request, ``OUTDIR/oracle.fits`` (the ramp without its correlated noise).
 """
 
@@ -27,7 +28,7 @@ from hxrg_denoiser.io.output import (
 )
 from hxrg_denoiser.simulate.noise import NoiseModel
 from hxrg_denoiser.simulate.ramp import RampSimulator
-from hxrg_denoiser.simulate.scenes import Scene
+from hxrg_denoiser.simulate.scenes import Scene, write_traces
 
 __all__ = ["SimulationRequest", "write_simulation"]
 
@@ -104,8 +105,10 @@ def _outputs(request: SimulationRequest, outdir: Path) -> dict[str, Path]:
         paths["ramp"] = outdir / ramp_name
         if request.oracle:
             paths["oracle"] = outdir / ("oracle.fits" if request.layout == "cube" else "oracle_reads")
-    if request.kind != "dark":
+    if request.scene is not None and request.kind != "dark":
         paths["truth"] = outdir / "truth.fits"
+        if request.scene.orders:
+            paths["traces"] = outdir / "traces.fits"
     paths["meta"] = outdir / "simulation.json"
     return paths
 
@@ -139,9 +142,12 @@ def write_simulation(
             g, request.n_reads, request.noise, seed=request.seed, poisson=request.poisson,
             scene=None if request.scene is None or request.kind == "dark" else request.scene.image,
         )
-        options = dict(layout=request.layout, dtype=request.dtype, gain=request.gain, overwrite=overwrite)
-        writer = RampWriter(paths["ramp"], request.n_reads, g.shape, header=header, **options)
-        oracle = RampWriter(paths["oracle"], request.n_reads, g.shape, header=header, **options) if request.oracle else None
+        def ramp_writer(path: Path) -> RampWriter:
+            return RampWriter(path, request.n_reads, g.shape, header=header, layout=request.layout,
+                              dtype=request.dtype, gain=request.gain, overwrite=overwrite)
+
+        writer = ramp_writer(paths["ramp"])
+        oracle = ramp_writer(paths["oracle"]) if request.oracle else None
         try:
             reads = tqdm(simulator.reads(), total=request.n_reads, desc=f"simulate {request.kind}", unit="read",
                          disable=not progress)
@@ -157,9 +163,11 @@ def write_simulation(
             if oracle is not None:
                 oracle.abort()
             raise
-    if "truth" in paths:
+    if "truth" in paths and request.scene is not None:
         truth_header = {**header, "BUNIT": ("e-", "expected electrons over the ramp"), "NREADS": request.n_reads}
         write_image(paths["truth"], request.scene.image.astype(np.float32), header=truth_header, overwrite=overwrite)
+        if "traces" in paths:
+            write_traces(paths["traces"], request.scene.orders, overwrite=overwrite)
     meta = {
         "kind": request.kind,
         "geometry": g.to_dict(),

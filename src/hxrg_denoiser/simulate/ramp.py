@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 
@@ -152,6 +153,16 @@ class RampSimulator:
             yield SimulatedRead(k, data, correlated)
 
 
+@overload
+def simulate_cube(geometry: ReadoutGeometry, n_reads: int, noise: NoiseModel, *, scene: np.ndarray | None = None,
+                  seed: int = 0, poisson: bool = True, oracle: Literal[False] = False) -> np.ndarray: ...
+
+
+@overload
+def simulate_cube(geometry: ReadoutGeometry, n_reads: int, noise: NoiseModel, *, scene: np.ndarray | None = None,
+                  seed: int = 0, poisson: bool = True, oracle: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+
+
 def simulate_cube(
     geometry: ReadoutGeometry,
     n_reads: int,
@@ -164,7 +175,7 @@ def simulate_cube(
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """A whole simulated cube in memory, shape ``(n_reads, n_rows, n_cols)`` float32 (small arrays only).
 
-    With ``oracle=True`` also returns the cube with its correlated noise removed.
+    With ``oracle=True`` also returns the cube with its correlated noise removed: ``(cube, oracle)``.
     """
     simulator = RampSimulator(geometry, n_reads, noise, scene=scene, seed=seed, poisson=poisson)
     cube = np.empty((n_reads,) + geometry.shape, dtype=np.float32)
@@ -173,4 +184,4 @@ def simulate_cube(
         cube[read.index] = read.data
         if clean is not None:
             clean[read.index] = read.data - read.correlated
-    return (cube, clean) if oracle else cube
+    return cube if clean is None else (cube, clean)

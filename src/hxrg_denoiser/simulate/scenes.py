@@ -22,6 +22,7 @@ from astropy.io import fits
 
 from hxrg_denoiser.errors import RampInputError, UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.output import atomic_output
 
 __all__ = [
     "Scene",
@@ -34,6 +35,8 @@ __all__ = [
     "mirror_channels",
     "make_scene",
     "SCENE_KINDS",
+    "write_traces",
+    "read_traces",
 ]
 
 SCENE_KINDS = ("echelle", "stars", "flat", "none")
@@ -256,3 +259,36 @@ def make_scene(
     if kind == "none":
         return Scene(np.zeros(geometry.shape, np.float32), "none")
     raise UsageError(f"unknown scene {kind!r}; choose one of {SCENE_KINDS} or a FITS file")
+
+
+def write_traces(path: str | os.PathLike, orders: list[EchelleOrder], *, overwrite: bool = False) -> Path:
+    """Write trace centres (``CENTER``, rows, NaN where absent) and widths (``SIGMA``) to a FITS file."""
+    centre = np.array([o.center for o in orders], dtype=np.float64).reshape(len(orders), -1)
+    sigma = np.array([o.sigma for o in orders], dtype=np.float64)
+    hdus = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(centre, name="CENTER"), fits.ImageHDU(sigma, name="SIGMA")])
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        hdus.writeto(tmp)
+    return Path(path)
+
+
+def read_traces(path: str | os.PathLike, geometry: ReadoutGeometry) -> list[EchelleOrder]:
+    """Traces written by :func:`write_traces`; spectra are unknown (zeros) until extracted from a truth image.
+
+    Raises
+    ------
+    RampInputError
+        If the file is missing, unreadable or its traces do not span the geometry's columns.
+    """
+    path = Path(path)
+    try:
+        with fits.open(path) as hdul:
+            centre = np.asarray(hdul["CENTER"].data, dtype=np.float64)
+            sigma = np.asarray(hdul["SIGMA"].data, dtype=np.float64)
+    except FileNotFoundError:
+        raise RampInputError(f"{path}: no such file") from None
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise RampInputError(f"{path}: not a traces file with CENTER and SIGMA ({' '.join(str(err).split())})") from None
+    if centre.ndim != 2 or centre.shape[1] != geometry.n_cols or sigma.shape != (centre.shape[0],):
+        raise RampInputError(f"{path}: CENTER is {centre.shape}, expected (orders, {geometry.n_cols}) with one SIGMA each")
+    zeros = np.zeros(geometry.n_cols)
+    return [EchelleOrder(c, float(s), zeros, zeros, np.zeros((0, 3))) for c, s in zip(centre, sigma)]

@@ -169,7 +169,7 @@ def load_training_state(
     tensors, state = load_checkpoint(run_dir, ("model", "optimizer", *extra))
     if check is not None:
         check(state)
-    folder = _folder(Path(run_dir))
+    folder = _folder(Path(run_dir)) or Path(run_dir) / FOLDER  # load_checkpoint found it
     if not isinstance(state.get("param_groups"), list):
         raise CheckpointError(f"{folder / 'state.json'}: no optimizer parameter groups; the checkpoint is incomplete")
     restore_module(model, tensors["model"], str(folder / "model.safetensors"))

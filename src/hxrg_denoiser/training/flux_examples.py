@@ -17,10 +17,11 @@ stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,26 +31,31 @@ from hxrg_denoiser.bench.suite import bench_geometry, check_training_seed
 from hxrg_denoiser.fitting import FitOptions, fit_ramp
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.output import atomic_output
-from hxrg_denoiser.io.ramps import ArrayRamp, FirstReads
+from hxrg_denoiser.io.ramps import ArrayRamp, FirstReads, open_ramp
+from hxrg_denoiser.simulate.injection import InjectedRamp
 from hxrg_denoiser.simulate.noise import noise_preset
 from hxrg_denoiser.simulate.ramp import simulate_cube
-from hxrg_denoiser.simulate.scenes import flat_field, make_scene, scale_scene, star_field
+from hxrg_denoiser.simulate.scenes import echelle_scene, flat_field, scale_scene, star_field
 
-__all__ = ["ExampleSpec", "example_specs", "make_example", "build_examples", "load_examples"]
+__all__ = [
+    "ExampleSpec", "example_specs", "randomized_example_specs", "dark_example_specs", "make_example",
+    "build_examples", "load_examples",
+]
 
 SCENE_MIX = (("echelle", 0.6), ("stars", 0.2), ("flat", 0.2))
+NO_REFCORR_FRACTION = 0.2  # randomised recipe: examples fitted without reference correction
 
 
 @dataclass(frozen=True)
 class ExampleSpec:
-    """How one training exposure is simulated.
+    """How one training exposure is made.
 
     Attributes
     ----------
     seed : int
-        Seed of the noise and of the scene (never a bench-v1 seed).
+        Seed of the noise and of the scene (never a bench seed).
     noise : str
-        Noise preset.
+        Noise preset (simulated examples).
     noise_scale : dict
         Factor applied to each correlated noise level of the preset.
     scene : {"echelle", "stars", "flat"}
@@ -58,6 +64,23 @@ class ExampleSpec:
     cosmic_ray_rate : float
     reads : tuple of int
         Read counts fitted (the first reads of the ramp); the ramp has ``max(reads)``.
+    noise_changes : dict
+        Further settings of the :class:`~hxrg_denoiser.simulate.noise.NoiseModel` (spectrum, forms,
+        picture-frame shape, reference-pixel coupling...).
+    scene_options : dict
+        Echelle: ``curvature`` and ``tilt`` of the orders.
+    dark : str or None
+        A dark ramp of the user's detector: the scene is accumulated on it (Poisson, read by read)
+        instead of on simulated noise; the truth is then the scene itself.
+    gain : float
+        Electrons per unit of ``dark``.
+    calibration : str or None
+        With ``dark``: the detector's calibration; the image is corrected with ``sirs``.
+    geometry : dict or None
+        The geometry of ``dark`` (default: the bench strip).
+    refcorr : {"seed", "none"}
+        Reference correction of the fitted image (a model also meets images without one: the
+        fallback when the reference pixels would inject noise).
     """
 
     seed: int
@@ -67,10 +90,27 @@ class ExampleSpec:
     level: float
     cosmic_ray_rate: float
     reads: tuple[int, ...]
+    noise_changes: dict = field(default_factory=dict)
+    scene_options: dict = field(default_factory=dict)
+    dark: str | None = None
+    gain: float = 1.0
+    calibration: str | None = None
+    geometry: dict | None = None
+    refcorr: str = "seed"
+
+
+def _scene_draw(rng: np.random.Generator, kinds, weights) -> tuple[str, float, dict]:
+    scene = str(rng.choice(kinds, p=weights))
+    level = {
+        "echelle": float(np.exp(rng.uniform(np.log(10.0), np.log(100.0)))),
+        "stars": float(np.exp(rng.uniform(np.log(300.0), np.log(10000.0)))),
+        "flat": float(np.exp(rng.uniform(np.log(1.0), np.log(3000.0)))),
+    }[scene]
+    return scene, level, {}
 
 
 def example_specs(count: int, seed: int, *, n_reads: int = 100) -> list[ExampleSpec]:
-    """``count`` example descriptions drawn from the training mix with seed ``seed``."""
+    """``count`` example descriptions drawn from the first recipe's mix (two presets, levels scaled 0.6-1.4)."""
     rng = np.random.default_rng([seed, 7])
     kinds, weights = zip(*SCENE_MIX)
     specs = []
@@ -80,21 +120,86 @@ def example_specs(count: int, seed: int, *, n_reads: int = 100) -> list[ExampleS
         noise = ("nirspec", "h4rg-lab")[i % 2]
         preset = noise_preset(noise)
         scale = {name: float(rng.uniform(0.6, 1.4)) for name in preset.correlated_components}
-        scene = str(rng.choice(kinds, p=weights))
-        level = {
-            "echelle": float(np.exp(rng.uniform(np.log(10.0), np.log(100.0)))),
-            "stars": float(np.exp(rng.uniform(np.log(300.0), np.log(10000.0)))),
-            "flat": float(np.exp(rng.uniform(np.log(1.0), np.log(3000.0)))),
-        }[scene]
+        scene, level, _ = _scene_draw(rng, kinds, weights)
         cosmic = 5.0 if rng.uniform() < 0.2 else 0.0
         short = int(rng.integers(3, n_reads // 2))
         specs.append(ExampleSpec(example_seed, noise, scale, scene, level, cosmic, (n_reads, short)))
     return specs
 
 
+def randomized_example_specs(count: int, seed: int, *, n_reads: int = 100) -> list[ExampleSpec]:
+    """``count`` examples whose noise is randomised in level, spectrum and form.
+
+    Every correlated level of the ``nirspec`` or ``h4rg-lab`` preset is scaled
+    by 0.5-1.6 and the white noise by 0.8-1.25; the 1/f spectral index is
+    0.85-1.15; the ACN is the alternating 1/f stream of each channel (70 %) or
+    one shared by all (30 %); the picture frame is 0.5-3 times the preset's,
+    ``exp`` or ``stripes`` shaped, seen 0.5-3 times by the reference pixels;
+    reference pixels couple at 0.85-1.15 and have 0-0.3 e- of 1/f noise of
+    their own; echelle orders curve 20-60 rows and tilt up to 8 rows; a fifth
+    of the examples are fitted without reference correction (the input a
+    model gets when the correction would add noise). What
+    bench-v2 evaluates lies outside: another generator, other picture-frame
+    shapes and reference gains (0, 5, 20), couplings of 0.7 and 1.3, 1/f noise
+    drawn anew for each read, even/odd and per-row ACN, straight orders, a sky.
+    """
+    rng = np.random.default_rng([seed, 11])
+    kinds, weights = zip(*SCENE_MIX)
+    specs = []
+    for i in range(count):
+        example_seed = seed + i
+        check_training_seed(example_seed)
+        noise = ("nirspec", "h4rg-lab")[i % 2]
+        preset = noise_preset(noise)
+        scale = {name: float(rng.uniform(0.5, 1.6)) for name in preset.correlated_components}
+        scale["picture_frame"] = float(rng.uniform(0.5, 3.0))
+        changes = {
+            "white": preset.white * float(rng.uniform(0.8, 1.25)),
+            "pink_alpha": float(rng.uniform(0.85, 1.15)),
+            "acn_form": "common" if rng.uniform() < 0.3 else "pink",
+            "picture_frame_shape": str(rng.choice(["exp", "stripes"])),
+            "picture_frame_ref_gain": float(np.exp(rng.uniform(np.log(0.5), np.log(3.0)))),
+            "ref_coupling": float(rng.uniform(0.85, 1.15)),
+            "ref_pink": float(rng.uniform(0.0, 0.3)),
+        }
+        scene, level, _ = _scene_draw(rng, kinds, weights)
+        options = {"curvature": float(rng.uniform(20.0, 60.0)), "tilt": float(rng.uniform(-8.0, 8.0))}
+        cosmic = 5.0 if rng.uniform() < 0.2 else 0.0
+        short = int(rng.integers(3, n_reads // 2))
+        refcorr = "none" if rng.uniform() < NO_REFCORR_FRACTION else "seed"
+        specs.append(ExampleSpec(example_seed, noise, scale, scene, level, cosmic, (n_reads, short), changes,
+                                 options if scene == "echelle" else {}, refcorr=refcorr))
+    return specs
+
+
+def dark_example_specs(
+    darks: list[str], per_dark: int, seed: int, *, gain: float = 1.0, calibration: str | None = None,
+    geometry: ReadoutGeometry,
+) -> list[ExampleSpec]:
+    """Examples made of the user's darks plus simulated scenes (``per_dark`` scenes on each dark)."""
+    rng = np.random.default_rng([seed, 13])
+    kinds, weights = zip(*SCENE_MIX)
+    specs = []
+    for d, dark in enumerate(darks):
+        with open_ramp(dark) as ramp:
+            n_reads = ramp.n_reads
+        for j in range(per_dark):
+            example_seed = seed + d * per_dark + j
+            check_training_seed(example_seed)
+            scene, level, _ = _scene_draw(rng, kinds, weights)
+            options = {"curvature": float(rng.uniform(20.0, 60.0)), "tilt": float(rng.uniform(-8.0, 8.0))}
+            short = int(rng.integers(min(3, n_reads), max(4, n_reads // 2)))
+            reads = (n_reads, short) if short < n_reads else (n_reads,)
+            specs.append(ExampleSpec(example_seed, "dark", {}, scene, level, 0.0, reads, {},
+                                     options if scene == "echelle" else {}, dark=str(dark), gain=gain,
+                                     calibration=calibration, geometry=geometry.to_dict()))
+    return specs
+
+
 def _scene(spec: ExampleSpec, geometry: ReadoutGeometry) -> np.ndarray:
     if spec.scene == "echelle":
-        return scale_scene(make_scene("echelle", geometry, seed=spec.seed), geometry, p99=spec.level).image
+        drawn = echelle_scene(geometry, seed=spec.seed, **spec.scene_options)
+        return scale_scene(drawn, geometry, p99=spec.level).image
     if spec.scene == "stars":
         return star_field(geometry, seed=spec.seed, brightest=spec.level).image
     return flat_field(geometry, level=spec.level, seed=spec.seed).image
@@ -103,23 +208,39 @@ def _scene(spec: ExampleSpec, geometry: ReadoutGeometry) -> np.ndarray:
 def make_example(spec: ExampleSpec, geometry: ReadoutGeometry | None = None) -> dict[str, np.ndarray]:
     """Simulate ``spec`` and fit it: arrays ``flux`` and ``oracle`` of shape ``(len(reads), rows, cols)``, ``truth``, ``reads``.
 
-    ``flux`` is the reference-corrected (``seed``) up-the-ramp image of the
-    first ``reads[k]`` reads, ``oracle`` the fit of the same reads with the
-    correlated noise removed; both in electrons accumulated over those reads.
+    ``flux`` is the reference-corrected up-the-ramp image of the first
+    ``reads[k]`` reads (``seed``; ``sirs`` with a calibration), ``oracle`` the
+    fit of the same reads with the correlated noise removed; both in electrons
+    accumulated over those reads. On a user's dark the correlated noise is not
+    known apart from the white: ``oracle`` is then the scene itself (its
+    accumulated expectation), so that the target holds all the noise, whose
+    unpredictable white part only adds a constant to the loss.
     """
+    if spec.geometry is not None:
+        geometry = ReadoutGeometry.from_dict(spec.geometry)
     geometry = geometry or bench_geometry()
-    preset = noise_preset(spec.noise)
-    noise = preset.replace(
-        cosmic_ray_rate=spec.cosmic_ray_rate,
-        **{name: getattr(preset, name) * factor for name, factor in spec.noise_scale.items()},
-    )
     truth = _scene(spec, geometry)
-    cube, oracle = simulate_cube(geometry, max(spec.reads), noise, scene=truth, seed=spec.seed, oracle=True)
-    ramp, oracle_ramp = ArrayRamp(cube, f"train-{spec.seed}"), ArrayRamp(oracle, f"train-{spec.seed}-oracle")
-    flux, clean = [], []
-    for n in spec.reads:
-        flux.append(fit_ramp(FirstReads(ramp, n), geometry, FitOptions(method="utr", refcorr="seed")).sci)
-        clean.append(fit_ramp(FirstReads(oracle_ramp, n), geometry, FitOptions(method="utr", refcorr="none")).sci)
+    options = FitOptions(method="utr", refcorr="sirs" if spec.calibration else spec.refcorr,
+                         calibration=spec.calibration)
+    total = max(spec.reads)
+    if spec.dark is not None:
+        ramp = InjectedRamp(open_ramp(spec.dark), truth, seed=spec.seed, gain=spec.gain)
+        flux = [fit_ramp(FirstReads(ramp, n), geometry, dataclasses.replace(options, gain=spec.gain)).sci
+                for n in spec.reads]
+        ramp.close()
+        clean = [truth * np.float32(n / total) for n in spec.reads]
+    else:
+        preset = noise_preset(spec.noise)
+        noise = preset.replace(
+            cosmic_ray_rate=spec.cosmic_ray_rate,
+            **{name: getattr(preset, name) * factor for name, factor in spec.noise_scale.items()},
+            **spec.noise_changes,
+        )
+        cube, oracle = simulate_cube(geometry, total, noise, scene=truth, seed=spec.seed, oracle=True)
+        ramp, oracle_ramp = ArrayRamp(cube, f"train-{spec.seed}"), ArrayRamp(oracle, f"train-{spec.seed}-oracle")
+        flux = [fit_ramp(FirstReads(ramp, n), geometry, options).sci for n in spec.reads]
+        clean = [fit_ramp(FirstReads(oracle_ramp, n), geometry, FitOptions(method="utr", refcorr="none")).sci
+                 for n in spec.reads]
     return {
         "flux": np.stack(flux).astype(np.float32),
         "oracle": np.stack(clean).astype(np.float32),

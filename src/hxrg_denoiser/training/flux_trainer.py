@@ -27,6 +27,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -107,15 +108,18 @@ class TrainingItem:
 
 
 def training_items(
-    example: dict[str, np.ndarray], geometry: ReadoutGeometry, clip: float, scene_factors: tuple[float, ...] = ()
+    example: dict[str, np.ndarray], geometry: ReadoutGeometry, clip: float, scene_factors: tuple[float, ...] = (),
+    skies: tuple[np.ndarray, ...] = (),
 ) -> list[TrainingItem]:
     """Training items of an example (see :mod:`hxrg_denoiser.training.flux_examples`).
 
     One item per read count, plus, for the first read count, one per factor
     of ``scene_factors``: the same exposure with its scene multiplied by that
-    factor (added to the image and to the oracle alike). The target, the
-    correlated noise, is the same whatever the scene, which teaches the
-    network not to take part of the scene for noise.
+    factor (added to the image and to the oracle alike), and one per image of
+    ``skies``: the same exposure on a smooth background (electrons over the
+    first read count; added to both). The target, the correlated noise, is
+    the same whatever the scene and the background, which teaches the network
+    not to take part of either for noise.
     """
     science = np.ascontiguousarray(geometry.to_readout_order(~geometry.reference_mask).transpose(1, 0, 2))
     reads = example["reads"]
@@ -125,6 +129,9 @@ def training_items(
         scene = truth * (reads[0] / reads.max())
         images.append((example["flux"][0] + (factor - 1.0) * scene, example["oracle"][0] + (factor - 1.0) * scene,
                        factor * scene))
+    for sky in skies:
+        sky = np.where(geometry.reference_mask, 0.0, sky)
+        images.append((example["flux"][0] + sky, example["oracle"][0] + sky, truth * (reads[0] / reads.max()) + sky))
     items = []
     for flux, oracle, scene in images:
         features, estimate, sigma = readout_features(flux, geometry, clip)
@@ -218,9 +225,13 @@ def train_flux_model(
     recipe: dict | None = None,
     resume: bool = True,
     progress: bool = True,
+    initial: ReadoutSetNet | None = None,
+    refcorr: str = "seed",
 ) -> Path:
     """Train a :class:`ReadoutSetNet` on ``items`` (the last ``validation_items`` held out) into ``run_dir``.
 
+    ``initial``: weights to start from (fine-tuning) instead of a fresh network; ``refcorr``: the
+    reference correction of the images the model takes (recorded in its file).
     Returns the path of the model's weights (``run_dir/model.safetensors``, last finished epoch).
     """
     config = config or FluxTrainConfig()
@@ -233,9 +244,11 @@ def train_flux_model(
         raise ValueError(f"need more than {config.validation_items} training items, got {len(items)}")
     _seed_torch(config.seed, 0)
     model = ReadoutSetNet(model_config)
+    if initial is not None:
+        model.load_state_dict(initial.state_dict())
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     average = copy.deepcopy(model)  # exponential moving average of the weights: the model that is saved
-    state = {"epoch": 0, "history": [], "best": None, "config": dataclasses.asdict(config),
+    state: dict[str, Any] = {"epoch": 0, "history": [], "best": None, "config": dataclasses.asdict(config),
              "model_config": dataclasses.asdict(model_config)}
     if resume and has_checkpoint(run_dir):
 
@@ -256,7 +269,7 @@ def train_flux_model(
         label_reads=0,
         input_scale=1.0,
         label_scale=1.0,
-        refcorr="seed",
+        refcorr=refcorr,
         name=name,
         training={"recipe": recipe or {}, "config": dataclasses.asdict(config)},
         input_layout="flux-image/v1",

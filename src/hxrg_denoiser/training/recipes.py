@@ -19,7 +19,7 @@ def simulated_darks(
     geometry: ReadoutGeometry, count: int, n_reads: int, noise: str, seed: int, *, progress: bool = False
 ) -> list[Ramp]:
     """``count`` simulated dark ramps in memory (seeds ``seed, seed + 1, ...``)."""
-    darks = []
+    darks: list[Ramp] = []
     for i in tqdm(range(count), desc="simulating darks", unit="dark", disable=not progress, leave=False):
         check_training_seed(seed + i)
         cube = simulate_cube(geometry, n_reads, noise_preset(noise), seed=seed + i)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hxrg_denoiser.bench.suite import check_training_seed
+from hxrg_denoiser.denoise import pick_device
 from hxrg_denoiser.errors import RampInputError, UsageError
 from hxrg_denoiser.geometry import geometry_for_shape, preset
-from hxrg_denoiser.inference import pick_device
 from hxrg_denoiser.io.output import refuse_input_overlap
 from hxrg_denoiser.io.ramps import open_ramp
 from hxrg_denoiser.models.config import config_from_dict
@@ -104,8 +104,9 @@ def train_on_darks(
     OutputError
         If ``out`` would lie inside a dark folder.
     """
-    if run.architecture not in ARCHITECTURES or run.architecture == "readout-set":
-        choices = sorted(a for a in ARCHITECTURES if a != "readout-set")
+    ribbon = {name for name, (model_class, _) in ARCHITECTURES.items() if model_class.input_kind == "ribbons"}
+    if run.architecture not in ribbon:
+        choices = sorted(ribbon)
         raise UsageError(f"--model {run.architecture!r}: not a ribbon architecture; choose one of {choices} "
                          "(the readout-set model trains with --recipe default)")
     refuse_input_overlap(out, [*run.darks, *(s for s in run.scenes if s.lower().endswith(SCENE_SUFFIXES))])

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from hxrg_denoiser.denoise import pick_device
 from hxrg_denoiser.errors import OutputError
-from hxrg_denoiser.inference import pick_device
 from hxrg_denoiser.models.registry import ModelSpec, build_model, save_model
 from hxrg_denoiser.training.checkpoint import (
     check_same_settings,

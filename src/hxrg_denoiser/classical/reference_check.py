@@ -1,0 +1,62 @@
+"""A per-exposure check that the reference correction removes noise rather than adds it.
+
+Reference pixels see no light, so a reference correction is an estimate made
+without the science pixels; the science pixels that hold no light (found in
+each image itself) are an independent check of it. For each candidate image
+(the same ramp fitted with and without the correction) the check measures
+the structure left in the dark pixels where the reference correction acts:
+the spread of the mean of every channel's dark pixels in every row. A
+correction that follows the detector lowers it; reference pixels that see a
+pattern the interior does not (a picture frame many times stronger) raise it,
+and the image without the correction is then the better input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hxrg_denoiser.classical.cleaning import lit_pixels
+from hxrg_denoiser.geometry import ReadoutGeometry
+
+__all__ = ["dark_row_structure", "choose_reference_correction", "PREFERENCE"]
+
+PREFERENCE = 0.9  # the image without correction must leave 10 % less structure to be chosen
+
+
+def _dark_mask(images: list[np.ndarray], geometry: ReadoutGeometry) -> np.ndarray:
+    science = ~geometry.reference_mask
+    dark = science.copy()
+    for image in images:
+        usable = science & np.isfinite(image)
+        dark &= usable & ~lit_pixels(np.where(usable, image, 0.0), usable)
+    return dark
+
+
+def dark_row_structure(image: np.ndarray, dark: np.ndarray, geometry: ReadoutGeometry, min_fraction: float = 0.25) -> float:
+    """Mean square, about their median, of the means of each channel's dark pixels in each row (e-^2).
+
+    Channel rows with fewer than ``min_fraction`` dark pixels are left out; NaN when none is left.
+    """
+    values = geometry.to_readout_order(np.where(dark, image, 0.0).astype(np.float64))  # rows, channels, width
+    counts = geometry.to_readout_order(dark).sum(axis=-1)
+    keep = counts >= min_fraction * geometry.channel_width
+    if keep.sum() < 8:
+        return float("nan")
+    means = values.sum(axis=-1)[keep] / counts[keep]
+    return float(np.mean((means - np.median(means)) ** 2))
+
+
+def choose_reference_correction(
+    corrected: np.ndarray, plain: np.ndarray, geometry: ReadoutGeometry
+) -> tuple[bool, dict[str, float]]:
+    """Whether to keep the reference-corrected image (True) or take the plain one, and the two measures.
+
+    The plain image is taken only when it leaves clearly less structure in the
+    dark pixels (less than :data:`PREFERENCE` times the corrected one's).
+    """
+    dark = _dark_mask([corrected, plain], geometry)
+    measures = {"corrected": dark_row_structure(corrected, dark, geometry),
+                "plain": dark_row_structure(plain, dark, geometry)}
+    keep = not (np.isfinite(measures["plain"]) and np.isfinite(measures["corrected"])
+                and measures["plain"] < PREFERENCE * measures["corrected"])
+    return keep, measures

@@ -1,0 +1,296 @@
+"""Reference correction calibrated on the detector's own darks (SIRS class, Rauscher 2022).
+
+The fixed recipes (``seed``, ``smoothed``) assume that reference pixels see
+the correlated noise exactly as the science pixels do. Real detectors differ:
+reference pixels may couple more or less strongly, have 1/f noise of their
+own, or see a picture frame many times stronger than the interior. Here the
+relation is *learned* by least squares on dark ramps, per output channel:
+
+1. **Levels (the DC term).** Each channel's level in each read is the line
+   through the medians of its bottom and top reference rows (as in the
+   ``seed`` recipe), with the even and the odd columns apart (as in
+   ``smoothed``: they are read by different samplers). These are not fitted:
+   they give one pair of numbers per read, and fitted on a few darks they
+   follow the darks' own slow noise (measured: worse than the fixed line on
+   every bench-v2 family but one).
+2. **Side reference columns, frequency by frequency.** What the levels leave
+   in each channel's row means (science pixels, every read minus read 0) is
+   fitted, in the Fourier domain along rows (each read's series mirrored so
+   that its ends join), by complex weights on the left and right
+   reference-column series: at each frequency ``r_c(f) = a_c(f) L(f) + b_c(f) R(f)``,
+   solved over all reads of all darks with neighbouring frequencies pooled
+   and a small ridge. Where reference pixels do not follow the science
+   pixels, the weights shrink; where they see a pattern the interior does
+   not, it is not injected.
+
+Applied to a ramp, the correction is computed for every read, row and
+channel from the reference pixels alone (:func:`sirs_correction`) and
+subtracted from every pixel of that channel row (after read 0 is
+subtracted), as :class:`~hxrg_denoiser.strips.StripStream` does for
+``refcorr="sirs"``. A calibration holds only for the geometry (and row
+count) it was fitted on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from tqdm.auto import tqdm
+
+from hxrg_denoiser._version import __version__
+from hxrg_denoiser.errors import GeometryError, RampInputError
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.output import atomic_output
+from hxrg_denoiser.io.ramps import Ramp
+
+__all__ = [
+    "ReferenceSeries",
+    "SirsCalibration",
+    "reference_series",
+    "fit_sirs",
+    "sirs_correction",
+    "load_calibration",
+]
+
+RIDGE = 1e-3  # relative ridge of the frequency-domain least squares
+# The levels: the line of the seed recipe through the bottom and top medians (y from 0 to 1).
+SEED_LEVELS = np.array([1.0, -1.0, 0.0, 1.0])
+
+
+@dataclass
+class ReferenceSeries:
+    """What the reference pixels (and, for calibration, the science pixels) of a ramp say, read 0 subtracted.
+
+    Attributes
+    ----------
+    left, right : ndarray, shape (n_reads, n_rows)
+        Mean of the left and right reference columns of each row.
+    bottom, top : ndarray, shape (n_reads, n_channels)
+        Median of each channel's bottom and top reference rows.
+    parity : ndarray, shape (n_reads, n_channels)
+        Half the difference of the even-column and odd-column medians of the
+        channel's top and bottom reference rows (the even/odd sampler offset).
+    science : ndarray, shape (n_reads, n_rows, n_channels) or None
+        Mean of each channel's science pixels in each row (darks only).
+    """
+
+    left: np.ndarray
+    right: np.ndarray
+    bottom: np.ndarray
+    top: np.ndarray
+    parity: np.ndarray
+    science: np.ndarray | None = None
+
+
+def _channel_science_mask(geometry: ReadoutGeometry) -> np.ndarray:
+    """Science columns of each channel, shape ``(n_channels, channel_width)``."""
+    columns = np.zeros(geometry.n_cols, dtype=bool)
+    columns[geometry.science_cols] = True
+    return columns.reshape(geometry.n_channels, geometry.channel_width)
+
+
+def reference_series(
+    ramp: Ramp, geometry: ReadoutGeometry, *, gain: float = 1.0, science: bool = False, band_rows: int = 128
+) -> ReferenceSeries:
+    """Read a ramp band by band and keep its reference series (and science row means when ``science``)."""
+    g = geometry
+    if not g.ref_top_bottom or g.ref_border == 0:
+        raise GeometryError(f"{ramp.path}: geometry {g.name!r} has no top and bottom reference rows for SIRS")
+    n, b = ramp.n_reads, g.ref_border
+    left, right = np.empty((n, g.n_rows)), np.empty((n, g.n_rows))
+    channel_mask = _channel_science_mask(g)
+    means = np.empty((n, g.n_rows, g.n_channels)) if science else None
+    bottom = top = None
+    rows_of_parity: list[np.ndarray] = []
+    for start in range(0, g.n_rows, band_rows):
+        stop = min(g.n_rows, start + band_rows)
+        band = ramp.read_rows(start, stop).astype(np.float64) * gain
+        if not np.isfinite(band).all():
+            k, y, x = np.argwhere(~np.isfinite(band))[0]
+            raise RampInputError(f"{ramp.read_source(int(k))}: non-finite value at row {start + int(y)}, column {int(x)}")
+        band -= band[:1]  # read 0
+        left[:, start:stop] = band[:, :, :b].mean(axis=-1)
+        right[:, start:stop] = band[:, :, -b:].mean(axis=-1)
+        by_channel = band.reshape(n, stop - start, g.n_channels, g.channel_width)
+        if start == 0:
+            bottom = np.median(by_channel[:, :b].transpose(0, 2, 1, 3).reshape(n, g.n_channels, -1), axis=-1)
+            rows_of_parity.append(by_channel[:, :b])
+        if stop == g.n_rows:
+            top = np.median(by_channel[:, -b:].transpose(0, 2, 1, 3).reshape(n, g.n_channels, -1), axis=-1)
+            rows_of_parity.append(by_channel[:, -b:])
+        if means is not None:
+            means[:, start:stop] = (by_channel * channel_mask).sum(axis=-1) / channel_mask.sum(axis=-1)
+    assert bottom is not None and top is not None  # the first and the last band were read
+    edges = np.concatenate(rows_of_parity, axis=1).transpose(0, 2, 1, 3)  # reads, channels, rows, width
+    even = np.median(edges[..., 0::2].reshape(n, g.n_channels, -1), axis=-1)
+    odd = np.median(edges[..., 1::2].reshape(n, g.n_channels, -1), axis=-1)
+    return ReferenceSeries(left, right, bottom, top, 0.5 * (even - odd), means)
+
+
+def _level_design(series: ReferenceSeries, geometry: ReadoutGeometry) -> np.ndarray:
+    """Predictors of the levels, shape ``(n_reads, n_rows, n_channels, 4)``: B, B y, T, T y (y from 0 to 1)."""
+    frac = (np.arange(geometry.n_rows) / max(1, geometry.n_rows - 1))[None, :, None]
+    b, t = series.bottom[:, None, :], series.top[:, None, :]
+    shape = (series.bottom.shape[0], geometry.n_rows, geometry.n_channels)
+    return np.stack([np.broadcast_to(b, shape), b * frac, np.broadcast_to(t, shape), t * frac], axis=-1)
+
+
+def _mirrored_spectrum(series: np.ndarray) -> np.ndarray:
+    """rFFT along the last axis of each series joined to its mirror image (length ``2 n``)."""
+    return np.fft.rfft(np.concatenate([series, series[..., ::-1]], axis=-1), axis=-1)
+
+
+@dataclass
+class SirsCalibration:
+    """A fitted SIRS-class reference correction.
+
+    Attributes
+    ----------
+    geometry : ReadoutGeometry
+        The geometry (rows included) it was fitted on.
+    levels : ndarray, shape (n_channels, 4)
+        Coefficients of B, B y, T, T y for each channel.
+    left, right : ndarray of complex, shape (n_channels, n_rows + 1)
+        Weights of the side reference series at each frequency of the mirrored series.
+    meta : dict
+        Darks, reads, residual variance explained, package version.
+    """
+
+    geometry: ReadoutGeometry
+    levels: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    def check_geometry(self, geometry: ReadoutGeometry, source: str) -> None:
+        """Refuse data whose geometry differs from the calibration's."""
+        for name in ("n_rows", "n_cols", "n_channels", "butterfly", "ref_border", "ref_top_bottom"):
+            want, got = getattr(self.geometry, name), getattr(geometry, name)
+            if want != got:
+                raise GeometryError(f"{source}: the calibration was fitted for {name} = {want}, the data have {got}")
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the calibration as FITS (no pickle): ``LEVELS``, ``LEFT``, ``RIGHT`` (real, imaginary)."""
+        primary = fits.PrimaryHDU()
+        primary.header["HXRGVER"] = (__version__, "hxrg-denoiser version")
+        primary.header["CALTYPE"] = ("sirs", "reference correction calibrated on darks")
+        primary.header["GEOMETRY"] = self.geometry.to_json()
+        primary.header["META"] = json.dumps(self.meta, sort_keys=True)
+        hdus = [primary, fits.ImageHDU(self.levels, name="LEVELS"),
+                fits.ImageHDU(np.stack([self.left.real, self.left.imag]), name="LEFT"),
+                fits.ImageHDU(np.stack([self.right.real, self.right.imag]), name="RIGHT")]
+        with atomic_output(path, overwrite=overwrite) as tmp:
+            fits.HDUList(hdus).writeto(tmp)
+        return Path(path)
+
+
+def load_calibration(path: str | os.PathLike) -> SirsCalibration:
+    """Read a calibration written by :meth:`SirsCalibration.save`.
+
+    Raises
+    ------
+    RampInputError
+        If the file is missing or is not such a calibration.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RampInputError(f"{path}: no such calibration file")
+    try:
+        with fits.open(path) as hdul:
+            header = hdul[0].header
+            if header.get("CALTYPE") != "sirs":
+                raise ValueError("no CALTYPE = 'sirs' in the primary header")
+            geometry = ReadoutGeometry.from_dict(json.loads(header["GEOMETRY"]))
+            levels = np.asarray(hdul["LEVELS"].data, dtype=np.float64)
+            left, right = (np.asarray(hdul[name].data, dtype=np.float64) for name in ("LEFT", "RIGHT"))
+            meta = json.loads(header.get("META", "{}"))
+    except (OSError, KeyError, ValueError, TypeError, GeometryError) as err:
+        raise RampInputError(f"{path}: not a SIRS calibration ({' '.join(str(err).split())})") from None
+    bins = geometry.n_rows + 1
+    if levels.shape != (geometry.n_channels, 4) or left.shape != (2, geometry.n_channels, bins) or right.shape != left.shape:
+        raise RampInputError(f"{path}: calibration arrays do not match its geometry {geometry.name!r}")
+    return SirsCalibration(geometry, levels, left[0] + 1j * left[1], right[0] + 1j * right[1], meta)
+
+
+def _pooled_solve(normal: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve 2 x 2 complex normal equations per (channel, frequency), pooling neighbouring frequencies.
+
+    ``normal``: (bins, 2, 2); ``rhs``: (channels, bins, 2). Bin ``j`` pools bins
+    ``j - w .. j + w`` with ``w = j // 8`` (at least 1): few frequencies at
+    the bottom of the spectrum, where the weights change fastest.
+    """
+    bins = normal.shape[0]
+    cumulative_n = np.concatenate([np.zeros((1, 2, 2), complex), np.cumsum(normal, axis=0)])
+    cumulative_r = np.concatenate([np.zeros((rhs.shape[0], 1, 2), complex), np.cumsum(rhs, axis=1)], axis=1)
+    weights = np.zeros((rhs.shape[0], bins, 2), dtype=complex)
+    for j in range(bins):
+        w = max(1, j // 8)
+        lo, hi = max(0, j - w), min(bins, j + w + 1)
+        a = cumulative_n[hi] - cumulative_n[lo]
+        a = a + RIDGE * np.trace(a).real / 2 * np.eye(2)
+        weights[:, j] = np.linalg.solve(a[None], (cumulative_r[:, hi] - cumulative_r[:, lo])[..., None])[..., 0]
+    return weights
+
+
+def _side_prediction(series: ReferenceSeries, left: np.ndarray, right: np.ndarray, n_rows: int) -> np.ndarray:
+    """What the side columns predict for every read, row and channel, shape ``(n_reads, n_rows, n_channels)``."""
+    spectrum = (left[None] * _mirrored_spectrum(series.left)[:, None]
+                + right[None] * _mirrored_spectrum(series.right)[:, None])  # reads, channels, bins
+    return np.fft.irfft(spectrum, n=2 * n_rows, axis=-1)[..., :n_rows].transpose(0, 2, 1)
+
+
+def _fit_sides(collected: list[ReferenceSeries], targets: list[np.ndarray], geometry: ReadoutGeometry) -> np.ndarray:
+    """Side-column weights per channel and frequency, shape ``(n_channels, n_rows + 1, 2)``."""
+    bins = geometry.n_rows + 1
+    normal = np.zeros((bins, 2, 2), dtype=complex)
+    rhs = np.zeros((geometry.n_channels, bins, 2), dtype=complex)
+    for s, target in zip(collected, targets):
+        sides = np.stack([_mirrored_spectrum(s.left[1:]), _mirrored_spectrum(s.right[1:])], axis=-1)  # k, bins, 2
+        target_f = _mirrored_spectrum(target[1:].transpose(0, 2, 1))  # k, channels, bins
+        normal += np.einsum("kfi,kfj->fij", sides.conj(), sides)
+        rhs += np.einsum("kfi,kcf->cfi", sides.conj(), target_f)
+    return _pooled_solve(normal, rhs)
+
+
+def fit_sirs(
+    darks: Iterable[Ramp], geometry: ReadoutGeometry, *, gain: float = 1.0, progress: bool = False
+) -> SirsCalibration:
+    """Fit a SIRS-class reference correction on dark ramps of ``geometry`` (see the module description).
+
+    The levels are the seed line (not fitted, see the module description);
+    the side-column weights are fitted on what the levels leave.
+    """
+    collected, names = [], []
+    darks = list(darks)
+    for ramp in darks:  # every shape is checked before any work starts
+        if (ramp.n_rows, ramp.n_cols) != geometry.shape:
+            raise GeometryError(f"{ramp.path}: reads are {ramp.n_rows} x {ramp.n_cols}, geometry {geometry.name!r} "
+                                f"is {geometry.n_rows} x {geometry.n_cols}; every dark must have the same shape")
+    for ramp in tqdm(darks, desc="reading darks", unit="dark", disable=not progress, leave=False):
+        collected.append(reference_series(ramp, geometry, gain=gain, science=True))
+        names.append(Path(ramp.path).name)
+    if not collected:
+        raise RampInputError("no darks to calibrate on")
+    science = [s.science for s in collected if s.science is not None]
+    levels = np.tile(SEED_LEVELS, (geometry.n_channels, 1))
+    level_parts = [np.einsum("krcp,cp->krc", _level_design(s, geometry), levels) for s in collected]
+    weights = _fit_sides(collected, [m - lv for m, lv in zip(science, level_parts)], geometry)
+    fitted = SirsCalibration(geometry, levels, weights[..., 0], weights[..., 1])
+    before = sum(float(np.sum(m[1:] ** 2)) for m in science)
+    after = sum(float(np.sum((m[1:] - sirs_correction(s, fitted)[1:]) ** 2)) for s, m in zip(collected, science))
+    fitted.meta = {"darks": names, "reads": [int(s.left.shape[0]) for s in collected], "version": __version__,
+                   "residual_fraction": after / before if before > 0 else None, "gain": gain}
+    return fitted
+
+
+def sirs_correction(series: ReferenceSeries, calibration: SirsCalibration) -> np.ndarray:
+    """The correction of every read, row and channel, shape ``(n_reads, n_rows, n_channels)``, from reference pixels."""
+    g = calibration.geometry
+    levels = np.einsum("krcp,cp->krc", _level_design(series, g), calibration.levels)
+    return levels + _side_prediction(series, calibration.left, calibration.right, series.left.shape[1])

@@ -1,0 +1,219 @@
+"""The :class:`Denoiser` interface: one implementation per kind of model input, chosen from the model itself.
+
+A trained network declares what it takes (``input_kind`` of its class in
+:mod:`hxrg_denoiser.models`): ``flux-image`` networks take a
+reference-corrected up-the-ramp image, ``ribbons`` networks take the reads.
+:func:`make_denoiser` wraps a model in the matching :class:`Denoiser`, so
+that nothing outside the model package tests an architecture's name.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hxrg_denoiser.dq import PixelFlag
+from hxrg_denoiser.errors import GeometryError, UnavailableError, UsageError
+from hxrg_denoiser.fitting import FluxImage, fit_ramp
+from hxrg_denoiser.geometry import ReadoutGeometry, geometry_for_shape
+from hxrg_denoiser.io.ramps import Ramp
+from hxrg_denoiser.models.registry import ModelSpec, load_model
+
+__all__ = [
+    "DenoiseSettings", "Denoiser", "make_denoiser", "load_denoiser", "pick_device", "check_model_geometry",
+    "model_geometry", "flag_model_failures",
+]
+
+
+@dataclass(frozen=True)
+class DenoiseSettings:
+    """How a denoiser runs; none of these changes the result but ``calibration`` and ``reference_check``.
+
+    Attributes
+    ----------
+    strip_rows : int
+        Rows read at a time.
+    batch_rows : int or None
+        Ribbon networks: rows per network call (default 16); refused by flux-image networks.
+    device : str
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    precision : {"fp32", "bf16"}
+    flag_non_finite : bool
+        Flag science pixels with NaN/inf/BLANK input values instead of refusing the ramp.
+    calibration : str, path or SirsCalibration, optional
+        Flux-image networks: the detector's calibration (the image is then ``sirs``-corrected).
+    reference_check : bool
+        Flux-image networks: give the network the image fitted without reference
+        correction when the correction adds structure to the dark pixels.
+    """
+
+    strip_rows: int = 64
+    batch_rows: int | None = None
+    device: str = "auto"
+    precision: str = "fp32"
+    flag_non_finite: bool = False
+    calibration: object | None = None
+    reference_check: bool = True
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16"):
+            raise UsageError(f"--precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.strip_rows < 1 or (self.batch_rows is not None and self.batch_rows < 1):
+            raise UsageError("--strip-rows and --batch-rows must be >= 1")
+
+
+DEFAULT_SETTINGS = DenoiseSettings()
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """The torch device for ``device``: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Raises
+    ------
+    UsageError
+        If ``device`` names no such kind of device.
+    UnavailableError
+        If it asks for CUDA on a machine without it (or a GPU index it does not have).
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        chosen = None
+    if chosen is None or chosen.type not in ("cpu", "cuda"):
+        raise UsageError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UnavailableError(f"--device {device}: CUDA is not available on this machine "
+                                   f"(torch {torch.__version__}); use --device cpu or auto")
+        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise UnavailableError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s)")
+    return chosen
+
+
+def check_model_geometry(spec: ModelSpec, geometry: ReadoutGeometry, source: str) -> None:
+    """Refuse data whose channels, channel width or reference border differ from the model's."""
+    trained = spec.readout_geometry
+    for field in ("n_channels", "channel_width", "ref_border", "butterfly"):
+        want, got = getattr(trained, field), getattr(geometry, field)
+        if want != got:
+            raise GeometryError(
+                f"{source}: model {spec.name!r} was trained for {field} = {want}, the data have {got}"
+            )
+
+
+def model_geometry(
+    spec: ModelSpec,
+    shape: tuple[int, int],
+    source: str,
+    *,
+    name: str | None = None,
+    n_channels: int | None = None,
+    butterfly: bool = True,
+) -> ReadoutGeometry:
+    """Geometry of reads of ``shape``: from a preset or channel count if given, else the model's own (any rows)."""
+    if name is not None or n_channels is not None:
+        return geometry_for_shape(shape, name=name, n_channels=n_channels, butterfly=butterfly, source=source)
+    geometry = spec.readout_geometry.with_rows(shape[0])
+    if geometry.n_cols != shape[1]:
+        raise GeometryError(
+            f"{source}: reads have {shape[1]} columns, model {spec.name!r} expects {geometry.n_cols}; "
+            "give --geometry or --channels"
+        )
+    return geometry
+
+
+def flag_model_failures(sci: np.ndarray, dq: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """DQ with ``DO_NOT_USE | UNRELIABLE_SLOPE`` where a usable pixel's model output is not finite."""
+    import logging
+
+    failed = usable & ~np.isfinite(sci)
+    if failed.any():
+        logging.getLogger(__name__).warning("the model's output is not finite at %d pixels; they are flagged",
+                                            int(failed.sum()))
+    flags = np.where(failed, np.uint32(PixelFlag.DO_NOT_USE | PixelFlag.UNRELIABLE_SLOPE), np.uint32(0))
+    return (dq | flags).astype(np.uint32)
+
+
+class Denoiser(ABC):
+    """A trained network applied to ramps.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    spec : ModelSpec
+    """
+
+    input_kind: str = ""
+
+    def __init__(self, model: torch.nn.Module, spec: ModelSpec) -> None:
+        self.model = model
+        self.spec = spec
+
+    @property
+    def name(self) -> str:
+        """The model's name."""
+        return self.spec.name
+
+    @property
+    def min_reads(self) -> int:
+        """Fewest reads a ramp must have."""
+        return self.spec.n_reads
+
+    def geometry_for(self, shape: tuple[int, int], source: str, **geometry_args) -> ReadoutGeometry:
+        """The geometry of reads of ``shape`` (options, else the model's own), checked against the model."""
+        geometry = model_geometry(self.spec, shape, source, **geometry_args)
+        check_model_geometry(self.spec, geometry, source)
+        return geometry
+
+    @abstractmethod
+    def denoise(
+        self,
+        ramp: Ramp,
+        geometry: ReadoutGeometry,
+        settings: DenoiseSettings = DEFAULT_SETTINGS,
+        *,
+        progress: bool = False,
+        row_range: tuple[int, int] | None = None,
+        fit: Callable[..., FluxImage] = fit_ramp,
+    ) -> FluxImage:
+        """The flux image of ``ramp`` (electrons over the ramp), with ERR, DQ and provenance."""
+
+    @abstractmethod
+    def denoise_split(
+        self, path: str, model_path: str, geometry: ReadoutGeometry, client, parts: int, settings: DenoiseSettings
+    ) -> FluxImage:
+        """:meth:`denoise` of one large file with its work split into ``parts`` tasks on a Dask ``client``."""
+
+
+_KINDS: dict[str, type[Denoiser]] = {}
+
+
+def register(kind: str) -> Callable[[type[Denoiser]], type[Denoiser]]:
+    """Class decorator: the :class:`Denoiser` for networks whose ``input_kind`` is ``kind``."""
+
+    def add(cls: type[Denoiser]) -> type[Denoiser]:
+        cls.input_kind = kind
+        _KINDS[kind] = cls
+        return cls
+
+    return add
+
+
+def make_denoiser(model: torch.nn.Module, spec: ModelSpec) -> Denoiser:
+    """The :class:`Denoiser` for ``model``, chosen by the kind of input its class declares."""
+    kind = getattr(type(model), "input_kind", None)
+    if kind not in _KINDS:
+        raise UsageError(f"model {spec.name!r}: no denoiser for networks that take {kind!r}")
+    return _KINDS[kind](model, spec)
+
+
+def load_denoiser(path: str, *, device: str = "cpu") -> Denoiser:
+    """Load a model (shipped name, run folder or file) and wrap it in its :class:`Denoiser`."""
+    model, spec = load_model(path, device=device)
+    return make_denoiser(model, spec)

@@ -1,0 +1,116 @@
+"""Networks that take a reference-corrected up-the-ramp image (``readout-set``, the shipped ``default``).
+
+The ramp is fitted up the ramp after the model's reference correction
+(``sirs`` with the detector's calibration); unless the per-exposure check finds
+that the correction adds structure to the dark pixels, in which case the fit
+without it is taken (:mod:`hxrg_denoiser.classical.reference_check`). The
+network's estimate of the correlated noise is then removed
+(:func:`~hxrg_denoiser.flux_denoise.denoise_flux_image`); ERR and DQ are the fit's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from hxrg_denoiser.classical.reference_check import choose_reference_correction
+from hxrg_denoiser.denoise.base import (
+    DEFAULT_SETTINGS,
+    Denoiser,
+    DenoiseSettings,
+    flag_model_failures,
+    pick_device,
+    register,
+)
+from hxrg_denoiser.errors import UsageError
+from hxrg_denoiser.fitting import FitOptions, FluxImage, fit_file_split, fit_ramp
+from hxrg_denoiser.flux_denoise import denoise_flux_image
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.ramps import Ramp
+
+__all__ = ["FluxImageDenoiser", "checked_input"]
+
+log = logging.getLogger(__name__)
+
+
+def checked_input(fit: Callable[[FitOptions], FluxImage], options: FitOptions, geometry: ReadoutGeometry,
+                  check: bool) -> FluxImage:
+    """The image a flux-image model takes: reference-corrected, unless the check prefers the plain fit.
+
+    The choice and the two measures are added to the image's provenance (``refcorr_used``, ``reference_check``).
+    """
+    image = fit(options)
+    if not check or options.refcorr == "none" or geometry.ref_border == 0:
+        return image
+    plain = fit(dataclasses.replace(options, refcorr="none", calibration=None))
+    keep, measures = choose_reference_correction(image.sci, plain.sci, geometry)
+    chosen = image if keep else plain
+    note = f"{options.refcorr} {measures['corrected']:.3g}, none {measures['plain']:.3g} e-2"
+    if not keep:
+        log.warning("the %s reference correction adds structure to the dark pixels (%s); the model takes the image "
+                    "fitted without it", options.refcorr, note)
+    meta = {**chosen.meta, "refcorr_used": options.refcorr if keep else "none", "reference_check": note}
+    return FluxImage(chosen.sci, chosen.err, chosen.dq, meta)
+
+
+@register("flux-image")
+class FluxImageDenoiser(Denoiser):
+    """A network that corrects a flux image (see the module description)."""
+
+    @property
+    def min_reads(self) -> int:
+        return 2
+
+    def _calibration(self, settings: DenoiseSettings):
+        """The calibration given, else the one a model trained on sirs-corrected images keeps beside its weights."""
+        if settings.calibration is not None or self.spec.refcorr != "sirs":
+            return settings.calibration
+        path = self.spec.training.get("calibration_path")
+        if path is None:
+            raise UsageError(f"model {self.name!r} takes sirs-corrected images: give the detector's --calibration")
+        return path
+
+    def fit_options(self, settings: DenoiseSettings) -> FitOptions:
+        """The fit the network takes: up-the-ramp after its reference correction (``sirs`` when calibrated)."""
+        if settings.batch_rows is not None:
+            raise UsageError("--batch-rows applies to ribbon models (payeur2022), not to a flux-image model")
+        calibration = self._calibration(settings)
+        refcorr = "sirs" if calibration is not None else self.spec.refcorr
+        return FitOptions(method="utr", refcorr=refcorr, strip_rows=settings.strip_rows,
+                          flag_non_finite=settings.flag_non_finite, calibration=calibration)
+
+    def correct(self, image: FluxImage, geometry: ReadoutGeometry, settings: DenoiseSettings, *,
+                progress: bool = False) -> FluxImage:
+        """The network applied to a fitted image; ERR and DQ are the fit's, failures flagged."""
+        device = pick_device(settings.device)
+        self.model.to(device).eval()
+        with tqdm(total=1, desc=f"denoise {self.name}", unit="image", disable=not progress, leave=False) as bar:
+            sci = denoise_flux_image(image.sci, geometry, self.model, device=device, precision=settings.precision)
+            bar.update()
+        usable = np.isfinite(image.sci) & ~geometry.reference_mask
+        meta = {**image.meta, "method": self.name}
+        meta.update(model=self.name, architecture=self.spec.architecture, model_version=self.spec.version,
+                    precision=settings.precision, label_reads=image.meta["n_reads"])
+        return FluxImage(sci, image.err, flag_model_failures(sci, image.dq, usable), meta)
+
+    def denoise(self, ramp: Ramp, geometry: ReadoutGeometry, settings: DenoiseSettings = DEFAULT_SETTINGS, *,
+                progress: bool = False, row_range: tuple[int, int] | None = None,
+                fit: Callable[..., FluxImage] = fit_ramp) -> FluxImage:
+        pick_device(settings.device)  # a missing GPU is reported before the fit
+
+        def fit_input(chosen: FitOptions) -> FluxImage:
+            return fit(ramp, geometry, chosen, progress=progress, description=f"fit for {self.name}")
+
+        image = checked_input(fit_input, self.fit_options(settings), geometry, settings.reference_check)
+        return self.correct(image, geometry, settings, progress=progress)
+
+    def denoise_split(self, path: str, model_path: str, geometry: ReadoutGeometry, client, parts: int,
+                      settings: DenoiseSettings) -> FluxImage:
+        # The rows are fitted in parallel; the network then sees the whole image at once.
+        image = checked_input(lambda chosen: fit_file_split(path, geometry, chosen, client, parts),
+                              self.fit_options(settings), geometry, settings.reference_check)
+        return self.correct(image, geometry, settings)

@@ -1,0 +1,26 @@
+"""Robust statistics used across the package (one helper each)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["robust_sigma", "mad_sigma"]
+
+GAUSS_PERCENTILES = (15.865, 84.135)  # +-1 sigma of a Gaussian
+MAD_TO_SIGMA = 1.4826  # sigma / median absolute deviation for a Gaussian
+
+
+def robust_sigma(values: np.ndarray) -> float:
+    """Half the 15.87-84.13 percentile range of the finite values (sigma for a Gaussian); NaN if none."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan")
+    low, high = np.percentile(values, GAUSS_PERCENTILES)
+    return float((high - low) / 2.0)
+
+
+def mad_sigma(values: np.ndarray) -> float:
+    """1.4826 times the median absolute deviation from the median (sigma for a Gaussian)."""
+    values = np.asarray(values)
+    return float(MAD_TO_SIGMA * np.median(np.abs(values - np.median(values))))
