@@ -39,9 +39,11 @@ demo: install
 	$(BIN)/hxrg demo --out $(DEMO_DIR) --overwrite
 
 test: install-test
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-all: install-test
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
 
 bench-fit: install

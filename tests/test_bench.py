@@ -117,3 +117,24 @@ def test_bench_cli_with_user_darks_and_scene(tmp_path):
     assert "oracle" not in metrics
     assert metrics["utr"]["pixel_bias"] == pytest.approx(0.0, abs=1.0)
     assert metrics["utr"]["linearity_slope"] is not None
+
+
+def test_retaining_freed_memory_changes_no_result():
+    """The allocator setting the benchmark makes (glibc mallopt) leaves every computed value as it was."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, sys\n"
+            "from hxrg_denoiser.allocator import retain_freed_memory\n"
+            "taken = retain_freed_memory() if sys.argv[1] == '1' else None\n"
+            "from hxrg_denoiser.geometry import ReadoutGeometry\n"
+            "from hxrg_denoiser.simulate import NoiseModel, simulate_cube\n"
+            "from hxrg_denoiser.fitting import FitOptions, fit_cube\n"
+            "g = ReadoutGeometry('t', 40, 128, 4)\n"
+            "cube = simulate_cube(g, 6, NoiseModel(white=4.0, correlated_pink=2.0), seed=3)\n"
+            "print(taken, float(np.sum(fit_cube(cube, g, FitOptions(clean=True)).sci, dtype=np.float64)).hex())\n")
+    runs = [subprocess.run([sys.executable, "-c", code, flag], capture_output=True, text=True, check=True).stdout.split()
+            for flag in ("0", "1")]
+    assert runs[0][1] == runs[1][1]
+    if sys.platform.startswith("linux"):
+        assert runs[1][0] == "True"

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "hxrg_denoiser"
 
 # The layer of each top-level module or subpackage (higher imports lower).
 LAYERS = {
-    "_version": 0, "errors": 0, "dq": 0, "stats": 0,
+    "_version": 0, "allocator": 0, "errors": 0, "dq": 0, "stats": 0,
     "geometry": 1,
     "io": 2,
     "classical": 3, "simulate": 3, "strips": 3, "plots": 3,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from hxrg_denoiser.allocator import retain_freed_memory
 from hxrg_denoiser.bench.report import case_figures, write_report
 from hxrg_denoiser.bench.runner import READS_LIST, CaseResult, Method, classical_methods, evaluate_case
 from hxrg_denoiser.bench.suite import SUITES, CaseData, build_case
@@ -79,7 +80,10 @@ def user_cases(
         family = "echelle" if truth.orders else "user"
         return CaseData(label, family, geometry, ramp, None, truth, group="user", calibration=calibration)
 
-    return [(label, lambda path=path, label=label: build(path, label)) for path, label in zip(darks, labels)]
+    def builder(path: str, label: str) -> Callable[[], CaseData]:  # a closure: built here, not in a worker
+        return lambda: build(path, label)
+
+    return [(label, builder(path, label)) for path, label in zip(darks, labels)]
 
 
 def user_case(darks: str | os.PathLike, scene_path: str | os.PathLike, geometry_of, *, seed: int = 0, gain: float = 1.0):
@@ -97,7 +101,8 @@ def _built(cases: list[tuple[str, Callable[[], CaseData]]]) -> Iterator[tuple[st
         for name, build in cases:
             yield name, build()
         return
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=retain_freed_memory) as pool:
         pending = pool.submit(cases[0][1])
         for index, (name, _) in enumerate(cases):
             case = pending.result()
@@ -125,6 +130,7 @@ def run_bench(
     ``reads_curves`` and ``cds`` can be turned off to save time (bench-v2).
     """
     start = time.perf_counter()
+    retain_freed_memory()  # each case makes and frees arrays of hundreds of MB
     outdir = Path(outdir)
     if (outdir / "metrics.json").exists() and not overwrite:
         raise OutputError(f"{outdir}: holds a benchmark already; pass --overwrite to replace it")

@@ -138,10 +138,10 @@ def model_method(model: str | tuple, *, name: str | None = None, calibrated: boo
     from hxrg_denoiser.inference import denoise_ramp
     from hxrg_denoiser.models.registry import load_model
 
-    model, spec = load_model(model) if isinstance(model, str) else model
+    network, spec = load_model(model) if isinstance(model, str) else model
 
     def run(ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp) -> np.ndarray:
-        return denoise_ramp(ramp, model, spec, geometry, calibration=calibration, fit=fit).sci
+        return denoise_ramp(ramp, network, spec, geometry, calibration=calibration, fit=fit).sci
 
     label = (name or spec.name) + (CALIBRATED_SUFFIX if calibrated else "")
     return Method(label, run, min_reads=spec.n_reads, needs_calibration=calibrated)

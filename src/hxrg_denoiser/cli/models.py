@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from typing import Any
 
 from hxrg_denoiser.cli.options import (
     add_geometry_arguments,
@@ -181,9 +182,9 @@ def _train_ribbon_model(args: argparse.Namespace) -> int:
     def given(mapping: dict[str, str]) -> dict:
         return {field: getattr(args, dest) for dest, field in mapping.items() if getattr(args, dest) is not None}
 
-    run = DarkTrainingRun(**given(RIBBON_RUN_OPTIONS), model_settings=parse_settings(args.model_set or [], "--model-set"),
-                          darks=tuple(args.darks or ()), geometry=geometry_args(args),
-                          **({"scenes": tuple(args.scene)} if args.scene else {}))
+    options: dict[str, Any] = {**given(RIBBON_RUN_OPTIONS), **({"scenes": tuple(args.scene)} if args.scene else {})}
+    run = DarkTrainingRun(model_settings=parse_settings(args.model_set or [], "--model-set"),
+                          darks=tuple(args.darks or ()), geometry=geometry_args(args), **options)
     config = TrainConfig(**given(RIBBON_TRAIN_OPTIONS))
     try:
         state = train_on_darks(run, config, args.output, resume=args.resume, progress=not args.quiet)

@@ -31,6 +31,7 @@ from hxrg_denoiser.fitting import FitOptions, FluxImage, fit_file_split, fit_ram
 from hxrg_denoiser.flux_denoise import denoise_flux_image
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import Ramp
+from hxrg_denoiser.models.readout_set import ReadoutSetNet
 
 __all__ = ["FluxImageDenoiser", "checked_input"]
 
@@ -87,9 +88,12 @@ class FluxImageDenoiser(Denoiser):
                 progress: bool = False) -> FluxImage:
         """The network applied to a fitted image; ERR and DQ are the fit's, failures flagged."""
         device = pick_device(settings.device)
-        self.model.to(device).eval()
+        model = self.model
+        if not isinstance(model, ReadoutSetNet):
+            raise TypeError(f"a flux-image denoiser needs a ReadoutSetNet, not {type(model).__name__}")
+        model.to(device).eval()
         with tqdm(total=1, desc=f"denoise {self.name}", unit="image", disable=not progress, leave=False) as bar:
-            sci = denoise_flux_image(image.sci, geometry, self.model, device=device, precision=settings.precision)
+            sci = denoise_flux_image(image.sci, geometry, model, device=device, precision=settings.precision)
             bar.update()
         usable = np.isfinite(image.sci) & ~geometry.reference_mask
         meta = {**image.meta, "method": self.name}

@@ -33,7 +33,7 @@ __all__ = [
 
 SHIPPED_DIR = Path(__file__).parent / "shipped"
 
-ARCHITECTURES = {"payeur2022": (Payeur2022, Payeur2022Config), "readout-set": (ReadoutSetNet, ReadoutSetConfig)}
+ARCHITECTURES: dict[str, tuple[type[torch.nn.Module], type]] = {"payeur2022": (Payeur2022, Payeur2022Config), "readout-set": (ReadoutSetNet, ReadoutSetConfig)}
 INPUT_LAYOUT = "row-offset/read/series"  # stack_neighbours: rows y-1, y, y+1, then reads, then series
 # The input features each architecture's code builds; a model file recording another is refused.
 INPUT_LAYOUTS = {"payeur2022": INPUT_LAYOUT, "readout-set": "flux-image/v1"}

@@ -167,9 +167,9 @@ def nghxrg_dark(
         for op in range(n_out):
             even = levels.acn * pairs[op, 0, :, : g.n_rows, : width // 2]
             odd = levels.acn * pairs[op, 1, :, : g.n_rows, : width // 2]
-            block = correlated[:, :, op * width : (op + 1) * width]
-            block[:, :, 0::2] += even
-            block[:, :, 1::2] += odd
+            output = correlated[:, :, op * width : (op + 1) * width]
+            output[:, :, 0::2] += even
+            output[:, :, 1::2] += odd
     template32 = nghxrg_template(g).astype(np.float32)
     if levels.pca0_amp > 0:
         gamma = streams.pink()[0]

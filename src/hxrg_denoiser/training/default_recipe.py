@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from hxrg_denoiser.bench.suite import bench_geometry
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.models.readout_set import ReadoutSetConfig
+from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
 from hxrg_denoiser.training.flux_examples import (
     build_examples,
     dark_example_specs,
@@ -165,7 +165,7 @@ def run_dark_recipe(
     if calibration is not None:
         load_calibration(calibration).check_geometry(geometry, calibration)
     model, spec = load_model(start_from)
-    if model.input_kind != "flux-image":
+    if not isinstance(model, ReadoutSetNet):
         raise UsageError(f"{start_from}: --recipe default fine-tunes a flux-image model, not {spec.architecture}")
     specs = dark_example_specs(darks, DARK_RECIPE.scenes_per_dark, DARK_RECIPE.seed, gain=gain,
                                calibration=calibration, geometry=geometry)

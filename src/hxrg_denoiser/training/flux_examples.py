@@ -224,10 +224,10 @@ def make_example(spec: ExampleSpec, geometry: ReadoutGeometry | None = None) -> 
                          calibration=spec.calibration)
     total = max(spec.reads)
     if spec.dark is not None:
-        ramp = InjectedRamp(open_ramp(spec.dark), truth, seed=spec.seed, gain=spec.gain)
-        flux = [fit_ramp(FirstReads(ramp, n), geometry, dataclasses.replace(options, gain=spec.gain)).sci
+        injected = InjectedRamp(open_ramp(spec.dark), truth, seed=spec.seed, gain=spec.gain)
+        flux = [fit_ramp(FirstReads(injected, n), geometry, dataclasses.replace(options, gain=spec.gain)).sci
                 for n in spec.reads]
-        ramp.close()
+        injected.close()
         clean = [truth * np.float32(n / total) for n in spec.reads]
     else:
         preset = noise_preset(spec.noise)
@@ -254,7 +254,8 @@ def _build_one(args: tuple[ExampleSpec, Path]) -> Path:
     arrays = make_example(spec)
     with atomic_output(path, overwrite=True) as tmp:
         with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, flux=arrays["flux"], oracle=arrays["oracle"], truth=arrays["truth"],
+                     reads=arrays["reads"])
     return path
 
 

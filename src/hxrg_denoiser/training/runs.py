@@ -11,6 +11,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hxrg_denoiser.bench.suite import check_training_seed
 from hxrg_denoiser.denoise import pick_device
@@ -104,7 +105,7 @@ def train_on_darks(
     OutputError
         If ``out`` would lie inside a dark folder.
     """
-    ribbon = {name for name, (model_class, _) in ARCHITECTURES.items() if model_class.input_kind == "ribbons"}
+    ribbon = {name for name, (model_class, _) in ARCHITECTURES.items() if getattr(model_class, "input_kind", None) == "ribbons"}
     if run.architecture not in ribbon:
         choices = sorted(ribbon)
         raise UsageError(f"--model {run.architecture!r}: not a ribbon architecture; choose one of {choices} "
@@ -118,7 +119,7 @@ def train_on_darks(
     scenes = _scenes(run, geometry, config.seed)
     defaults = dataclasses.asdict(config_class(n_channels=geometry.n_channels, positions=geometry.channel_width,
                                                n_reference=2 * geometry.ref_border))
-    model_config = config_from_dict(config_class, {**defaults, **run.model_settings}, "--model-set")
+    model_config: Any = config_from_dict(config_class, {**defaults, **run.model_settings}, "--model-set")
     spec = ModelSpec(
         architecture=run.architecture, config=dataclasses.asdict(model_config), geometry=geometry.to_dict(),
         n_reads=model_config.n_reads, label_reads=darks[0].n_reads, name=Path(out).name or run.architecture,
