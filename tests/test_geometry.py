@@ -86,3 +86,16 @@ def test_geometry_for_shape():
         geometry_for_shape((2048, 2048))
     with pytest.raises(GeometryError, match="unknown geometry preset 'h9rg'"):
         geometry_for_shape((2048, 2048), name="h9rg")
+
+
+def test_channel_streams_follow_each_channels_readout_time():
+    from hxrg_denoiser.geometry import channel_streams, rows_first
+
+    geometry = ReadoutGeometry("t", 12, 64, 4)
+    steps = np.broadcast_to(geometry.pixel_read_times()[:, None, :], (12, 4, 16))  # same instant in every channel
+    times = steps + np.arange(4)[None, :, None] * 1e3  # tell the channels apart
+    streams = channel_streams(times)
+    assert streams.shape == (4, 12, 16)
+    for channel in streams.reshape(4, -1):
+        assert np.all(np.diff(channel) > 0)  # each channel's pixels in the order it read them
+    np.testing.assert_array_equal(rows_first(streams), times)

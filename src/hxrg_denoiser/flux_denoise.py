@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from hxrg_denoiser.classical.cleaning import clean_flux_image
-from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.geometry import ReadoutGeometry, channel_streams, rows_first
 from hxrg_denoiser.models.readout_set import ReadoutSetNet
 from hxrg_denoiser.stats import mad_sigma
 from hxrg_denoiser.strips import plan_strips
@@ -48,13 +48,13 @@ def readout_features(
     work = np.where(science, image, 0.0).astype(np.float64)
     sigma = image_noise_sigma(work, science)
     estimate = geometry.to_readout_order(work - clean_flux_image(work, geometry).astype(np.float64))
-    readout = geometry.to_readout_order(work).transpose(1, 0, 2)  # channels, rows, positions
+    readout = channel_streams(geometry.to_readout_order(work))
     rows, channels, positions = estimate.shape
     features = np.empty((channels, 4, rows, positions), dtype=np.float32)
     features[:, 0] = np.clip(readout / sigma, -clip, clip)
-    features[:, 1] = np.clip(estimate.transpose(1, 0, 2) / sigma, -clip, clip)
+    features[:, 1] = np.clip(channel_streams(estimate) / sigma, -clip, clip)
     features[:, 2] = np.arcsinh(readout / (10.0 * sigma))
-    features[:, 3] = geometry.to_readout_order(geometry.reference_mask).transpose(1, 0, 2)
+    features[:, 3] = channel_streams(geometry.to_readout_order(geometry.reference_mask))
     return features, estimate, sigma
 
 
@@ -90,7 +90,7 @@ def correlated_noise(
         for strip in plan_strips(n_rows, strip_rows, reach, reach):
             batch = torch.from_numpy(features[None, :, :, strip.halo_start : strip.halo_stop]).to(device)
             correction[:, strip.start : strip.stop] = model(batch, context)[0, :, strip.core].float().cpu().numpy()
-    noise = estimate + sigma * correction.transpose(1, 0, 2)
+    noise = estimate + sigma * rows_first(correction)
     return geometry.to_image_order(noise)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from hxrg_denoiser.errors import GeometryError
 
-__all__ = ["ReadoutGeometry", "PRESETS", "preset", "geometry_for_shape"]
+__all__ = ["ReadoutGeometry", "PRESETS", "preset", "geometry_for_shape", "channel_streams", "rows_first"]
 
 
 @dataclass(frozen=True)
@@ -316,3 +316,18 @@ def geometry_for_shape(
         )
     except GeometryError as err:
         raise GeometryError(f"{source}: {err}") from None
+
+
+def channel_streams(readout: np.ndarray) -> np.ndarray:
+    """Readout order by row, ``(rows, n_channels, width)``, as one stream per channel, ``(n_channels, rows, width)``.
+
+    Row ``y`` of stream ``c`` is what channel ``c`` read during row ``y``: the
+    layout for work along each channel's readout time (``reshape(n_channels, -1)``
+    gives the channel's pixels in the order it read them). A view, not a copy.
+    """
+    return readout.swapaxes(0, 1)
+
+
+def rows_first(streams: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`channel_streams`: ``(n_channels, rows, width)`` to ``(rows, n_channels, width)`` (a view)."""
+    return streams.swapaxes(0, 1)

@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hxrg_denoiser.geometry import ReadoutGeometry  # noqa: E402
+from hxrg_denoiser.geometry import ReadoutGeometry, channel_streams  # noqa: E402
 from hxrg_denoiser.io.ramps import Ramp  # noqa: E402
 
 __all__ = [
@@ -107,7 +107,7 @@ def readout_power_spectrum(image: np.ndarray, geometry: ReadoutGeometry) -> dict
     dict with ``frequency`` (Hz), ``per_channel`` and ``common`` (e-^2 / Hz).
     """
     readout = geometry.to_readout_order(image.astype(np.float64))  # (rows, channels, width)
-    streams = readout.transpose(1, 0, 2).reshape(geometry.n_channels, -1)
+    streams = channel_streams(readout).reshape(geometry.n_channels, -1)
     streams = streams - streams.mean(axis=1, keepdims=True)
     dt = geometry.row_time / geometry.channel_width
     n = streams.shape[1]

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import binary_dilation, median_filter, uniform_filter, uniform_filter1d
 
-from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.geometry import ReadoutGeometry, channel_streams, rows_first
 from hxrg_denoiser.stats import mad_sigma
 
 __all__ = [
@@ -163,15 +163,14 @@ def channel_drift(readout: np.ndarray, dark: np.ndarray, smooth_rows: float = 15
     tenth of its window is dark; unknown samples hold 0.
     """
     rows, channels, width = readout.shape
-    stream = readout.transpose(1, 0, 2).reshape(channels, -1)
-    valid = dark.transpose(1, 0, 2).reshape(channels, -1)
+    stream = channel_streams(readout).reshape(channels, -1)
+    valid = channel_streams(dark).reshape(channels, -1)
     length = max(3, int(smooth_rows * width))
     total = uniform_filter1d(np.where(valid, stream, 0.0), length, axis=1, mode="nearest")
     count = uniform_filter1d(valid.astype(readout.dtype), length, axis=1, mode="nearest")
     known = count > 0.1
     drift = np.where(known, total / np.maximum(count, 1e-12), 0.0)
-    return (drift.reshape(channels, rows, width).transpose(1, 0, 2),
-            known.reshape(channels, rows, width).transpose(1, 0, 2))
+    return rows_first(drift.reshape(channels, rows, width)), rows_first(known.reshape(channels, rows, width))
 
 
 def clean_flux_image(
@@ -213,9 +212,9 @@ def clean_flux_image(
     readout -= fill_gaps_along_time(common.reshape(-1), known.reshape(-1), width, decay).reshape(common.shape)[:, None]
     drift, known = channel_drift(readout, dark, channel_rows)
     drift = _high_pass_rows(drift, known, baseline_rows, rows)
-    streams = (drift.transpose(1, 0, 2).reshape(geometry.n_channels, -1),
-               known.transpose(1, 0, 2).reshape(geometry.n_channels, -1))
-    drift = fill_gaps_along_time(*streams, 1, decay).reshape(geometry.n_channels, -1, width).transpose(1, 0, 2)
+    streams = (channel_streams(drift).reshape(geometry.n_channels, -1),
+               channel_streams(known).reshape(geometry.n_channels, -1))
+    drift = rows_first(fill_gaps_along_time(*streams, 1, decay).reshape(geometry.n_channels, -1, width))
     readout -= drift
     cleaned = geometry.to_image_order(readout).astype(np.float32)
     return np.where(science_image, cleaned, image).astype(np.float32)

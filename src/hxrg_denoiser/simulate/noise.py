@@ -25,7 +25,7 @@ import numpy as np
 import scipy.fft
 
 from hxrg_denoiser.errors import UsageError
-from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.geometry import ReadoutGeometry, rows_first
 
 __all__ = [
     "NoiseModel", "NOISE_PRESETS", "noise_preset", "PinkNoise", "DarkNoise", "component_rng",
@@ -385,9 +385,9 @@ class DarkNoise:
             rng = component_rng(self.seed, "acn", 2, read)
             amplitude = rng.standard_normal((g.n_rows, g.n_channels, 1), dtype=np.float32) * np.float32(m.acn)
             return amplitude * sign
-        streams = self.acn.frame(read).transpose(1, 0, 2)  # (rows, channels or 1, width)
+        streams = rows_first(self.acn.frame(read))  # (rows, channels or 1, width)
         if m.acn_form == "even-odd":
-            odd = self.acn_odd.frame(read).transpose(1, 0, 2)
+            odd = rows_first(self.acn_odd.frame(read))
             return np.where(sign > 0, streams, odd)
         return streams * sign
 
@@ -399,13 +399,13 @@ class DarkNoise:
         if m.correlated_pink > 0:
             readout += self.correlated_pink.frame(read)[0][:, None, :]
         if m.uncorrelated_pink > 0:
-            readout += self.uncorrelated_pink.frame(read).transpose(1, 0, 2)
+            readout += rows_first(self.uncorrelated_pink.frame(read))
         if m.acn > 0:
             readout += self._acn(read)
         if m.ref_coupling != 1.0:
             readout *= self._reference_factor
         if m.ref_pink > 0:
-            readout += self.ref_pink.frame(read).transpose(1, 0, 2) * self._reference_readout
+            readout += rows_first(self.ref_pink.frame(read)) * self._reference_readout
         if m.pedestal > 0 or m.drift > 0:
             pedestal = component_rng(self.seed, "pedestal", read).normal(0.0, 1.0, g.n_channels) * m.pedestal
             readout += (pedestal + self.channel_drift * read).astype(np.float32)[None, :, None]

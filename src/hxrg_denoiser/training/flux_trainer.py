@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from hxrg_denoiser.bench.suite import bench_geometry
 from hxrg_denoiser.flux_denoise import readout_features
-from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.geometry import ReadoutGeometry, channel_streams
 from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
 from hxrg_denoiser.models.registry import ModelSpec, save_model
 from hxrg_denoiser.training.checkpoint import (
@@ -121,7 +121,7 @@ def training_items(
     the same whatever the scene and the background, which teaches the network
     not to take part of either for noise.
     """
-    science = np.ascontiguousarray(geometry.to_readout_order(~geometry.reference_mask).transpose(1, 0, 2))
+    science = np.ascontiguousarray(channel_streams(geometry.to_readout_order(~geometry.reference_mask)))
     reads = example["reads"]
     truth = example["truth"].astype(np.float64)
     images = [(flux, oracle, truth * (n / reads.max())) for flux, oracle, n in zip(example["flux"], example["oracle"], reads)]
@@ -136,8 +136,8 @@ def training_items(
     for flux, oracle, scene in images:
         features, estimate, sigma = readout_features(flux, geometry, clip)
         noise = geometry.to_readout_order((flux - oracle).astype(np.float64))
-        target = ((noise - estimate) / sigma).transpose(1, 0, 2)
-        scene = (geometry.to_readout_order(np.clip(scene, 0.0, None)) / sigma).transpose(1, 0, 2)
+        target = channel_streams((noise - estimate) / sigma)
+        scene = channel_streams(geometry.to_readout_order(np.clip(scene, 0.0, None)) / sigma)
         items.append(TrainingItem(features.astype(np.float16), np.ascontiguousarray(target, dtype=np.float16), science,
                                   np.ascontiguousarray(scene, dtype=np.float16)))
     return items
