@@ -35,7 +35,10 @@ def test_published_parameter_count():
 
 def test_models_command_lists_parameter_count(capsys):
     assert main(["models"]) == 0
-    assert "15,087,489" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "15,087,489" in out
+    assert "nirps-h4rg: 32 x 128" in out  # the shipped default's readout
+    assert "bench-v2" in out  # and the figures measured when it was shipped
 
 
 def test_ribbons_put_every_pixel_where_the_guide_says():

@@ -81,15 +81,16 @@ def _add_train_parser(sub, common: argparse.ArgumentParser) -> None:
         "hxrg train --model payeur2022 --simulate-darks 2 --scene echelle -o runs/payeur",
     )
     add_output(tr, "run folder: checkpoints, model, loss curve (created if needed)")
-    tr.add_argument("--recipe", choices=("default",),
+    tr.add_argument("--recipe", choices=("default", "randomized"),
                     help="a complete recipe: 'default' simulates its training exposures and trains the readout-set "
-                    "model (default: none, a ribbon network run)")
+                    "model as it ships; 'randomized' the same on noise randomised in level, spectrum and form "
+                    "(measured: no better on bench-v2) (default: none, a ribbon network run)")
     tr.add_argument("--darks", nargs="+", metavar="DARK",
                     help="dark ramps of your detector (folders of reads, 3D or 4D cubes); with --recipe default the "
                     "shipped model is fine-tuned on them plus simulated scenes, the last one held out for "
                     "validation (default: none)")
     recipe = tr.add_argument_group("--recipe default")
-    recipe.add_argument("--examples", type=positive_int, help="number of simulated exposures (default 192)")
+    recipe.add_argument("--examples", type=positive_int, help="number of simulated exposures (default: the recipe's, 128 for default, 192 for randomized)")
     recipe.add_argument("--workers", type=positive_int, help="processes building examples (default 2)")
     recipe.add_argument("--calibration", metavar="FILE",
                         help="with --darks: the detector's calibration (`hxrg calibrate`); the model then takes "
@@ -164,14 +165,16 @@ def _given(args: argparse.Namespace, names) -> list[str]:
 
 def run_train(args: argparse.Namespace) -> int:
     """Run ``hxrg train``."""
-    if args.recipe == "default":
+    if args.recipe is not None:
         unused = _given(args, RIBBON_OPTIONS)
         if unused:
-            raise UsageError(f"{', '.join(unused)}: not used by --recipe default")
+            raise UsageError(f"{', '.join(unused)}: not used by --recipe {args.recipe}")
+        if args.recipe != "default" and args.darks:
+            raise UsageError("--darks: fine-tuning on darks is --recipe default --darks (it starts from a trained model)")
         return _train_default_recipe(args)
     unused = _given(args, RECIPE_OPTIONS)
     if unused:
-        raise UsageError(f"{', '.join(unused)}: only used by --recipe default")
+        raise UsageError(f"{', '.join(unused)}: only used with --recipe")
     return _train_ribbon_model(args)
 
 
@@ -210,6 +213,7 @@ def _train_default_recipe(args: argparse.Namespace) -> int:
 
     from hxrg_denoiser.training.default_recipe import (
         DARK_RECIPE,
+        RECIPES,
         default_train_config,
         run_default_recipe,
     )
@@ -229,7 +233,7 @@ def _train_default_recipe(args: argparse.Namespace) -> int:
         else:
             config = dataclasses.replace(default_train_config(), **changes)
             weights = run_default_recipe(args.output, workers=args.workers or 2, examples=args.examples,
-                                         config=config, progress=not args.quiet)
+                                         config=config, progress=not args.quiet, recipe=RECIPES[args.recipe])
     except KeyboardInterrupt:
         print(f"hxrg train: interrupted; run the same command again to continue in {args.output}", file=sys.stderr)
         return 130
@@ -256,7 +260,14 @@ def run_models(args: argparse.Namespace) -> int:
     """Run ``hxrg models``."""
     from hxrg_denoiser.models.registry import catalogue
 
-    print(f"{'name':<24} {'kind':<28} {'parameters':>12}")
-    for name, kind, count in catalogue():
-        print(f"{name:<24} {kind:<28} {count:>12,}")
+    entries = catalogue()
+    print(f"{'name':<14} {'kind':<24} {'parameters':>12}  geometry (channels x width)")
+    for entry in entries:
+        print(f"{entry.name:<14} {entry.kind:<24} {entry.parameters:>12,}  {entry.geometry}")
+    for entry in entries:
+        if entry.figures:
+            print(f"\n{entry.name}: measured with `{entry.figures.get('command', '?')}`")
+            for label, value in entry.figures.items():
+                if label != "command":
+                    print(f"  {label}: {value}")
     return 0

@@ -28,7 +28,7 @@ from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
 
 __all__ = [
     "ARCHITECTURES", "ModelSpec", "ModelFileError", "build_model", "save_model", "load_model", "read_spec",
-    "catalogue", "SHIPPED_DIR", "shipped_models", "resolve_model",
+    "catalogue", "CatalogueEntry", "SHIPPED_DIR", "shipped_models", "resolve_model",
 ]
 
 SHIPPED_DIR = Path(__file__).parent / "shipped"
@@ -205,12 +205,31 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
     return model.to(device).eval(), spec
 
 
-def catalogue() -> list[tuple[str, str, int]]:
-    """``(name, kind, parameter count)`` of every architecture (published sizes) and shipped model."""
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One line of ``hxrg models``: an architecture (published size) or a shipped model.
+
+    ``geometry`` is the readout a shipped model was trained for (channels x channel width), and
+    ``figures`` the benchmark figures measured when it was shipped (kept in its JSON under
+    ``training["bench"]``, with the command that measured them); both empty for an architecture.
+    """
+
+    name: str
+    kind: str
+    parameters: int
+    geometry: str = ""
+    figures: dict = field(default_factory=dict)
+
+
+def catalogue() -> list[CatalogueEntry]:
+    """Every architecture (published sizes) and shipped model, as :class:`CatalogueEntry`."""
     rows = []
     for name, (model_class, config_class) in ARCHITECTURES.items():
-        rows.append((name, "architecture", sum(p.numel() for p in model_class(config_class()).parameters())))
+        rows.append(CatalogueEntry(name, "architecture", sum(p.numel() for p in model_class(config_class()).parameters())))
     for weights in shipped_models().values():
         model, spec = load_model(weights)
-        rows.append((spec.name, f"shipped ({spec.architecture})", sum(p.numel() for p in model.parameters())))
+        g = spec.geometry
+        geometry = f"{g.get('name', '?')}: {g['n_channels']} x {g['n_cols'] // g['n_channels']}" if g else ""
+        rows.append(CatalogueEntry(spec.name, f"shipped ({spec.architecture})", sum(p.numel() for p in model.parameters()),
+                                   geometry, dict(spec.training.get("bench", {}))))
     return rows
