@@ -279,7 +279,7 @@ CASES: dict[str, tuple[str, str]] = {
     # train
     "recipe-with-ribbon-option": ("train --recipe default -o {d}/r --model payeur2022", r"--model: not used by --recipe"),
     "recipe-with-device": ("train --recipe default -o {d}/r --device cuda", r"--device: not used by --recipe default"),
-    "examples-without-recipe": ("train --simulate-darks 1 -o {d}/r --examples 4", r"--examples: only used by --recipe"),
+    "examples-without-recipe": ("train --simulate-darks 1 -o {d}/r --examples 4", r"--examples: only used with --recipe"),
     "darks-and-simulated": ("train --darks {d}/reads --simulate-darks 1 -o {d}/r", r"give either --darks"),
     "no-darks": ("train -o {d}/r", r"give either --darks PATH ... or --simulate-darks N"),
     "model-set-unknown": ("train --simulate-darks 1 -o {d}/r --model-set features=200000",

@@ -17,7 +17,6 @@ from hxrg_denoiser.cli.options import (
     parse_settings,
     positive_float,
     positive_int,
-    resolve_geometry,
 )
 from hxrg_denoiser.errors import UsageError
 
@@ -243,16 +242,20 @@ def _train_default_recipe(args: argparse.Namespace) -> int:
 
 def _train_on_darks(args: argparse.Namespace, config):
     from hxrg_denoiser.batch import expand_inputs
+    from hxrg_denoiser.denoise import model_geometry
     from hxrg_denoiser.io.output import refuse_input_overlap
     from hxrg_denoiser.io.ramps import open_ramp
+    from hxrg_denoiser.models.registry import load_model
     from hxrg_denoiser.training.default_recipe import run_dark_recipe
 
     darks = expand_inputs(args.darks)
     refuse_input_overlap(args.output, [*darks, *([args.calibration] if args.calibration else [])])
-    with open_ramp(darks[0]) as ramp:
-        geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), darks[0])
+    start_from = args.start_from or "default"
+    _, spec = load_model(start_from)
+    with open_ramp(darks[0]) as ramp:  # the geometry given, else the starting model's (any rows)
+        geometry = model_geometry(spec, (ramp.n_rows, ramp.n_cols), darks[0], **geometry_args(args))
     return run_dark_recipe(args.output, darks, geometry, calibration=args.calibration, gain=args.gain or 1.0,
-                           start_from=args.start_from or "default", workers=args.workers or 2, config=config,
+                           start_from=start_from, workers=args.workers or 2, config=config,
                            progress=not args.quiet)
 
 
