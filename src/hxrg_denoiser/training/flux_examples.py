@@ -99,14 +99,15 @@ class ExampleSpec:
     refcorr: str = "seed"
 
 
-def _scene_draw(rng: np.random.Generator, kinds, weights) -> tuple[str, float, dict]:
+def _scene_draw(rng: np.random.Generator, kinds, weights) -> tuple[str, float]:
+    """A scene kind of the training mix and its brightness (log-uniform in the kind's range)."""
     scene = str(rng.choice(kinds, p=weights))
     level = {
         "echelle": float(np.exp(rng.uniform(np.log(10.0), np.log(100.0)))),
         "stars": float(np.exp(rng.uniform(np.log(300.0), np.log(10000.0)))),
         "flat": float(np.exp(rng.uniform(np.log(1.0), np.log(3000.0)))),
     }[scene]
-    return scene, level, {}
+    return scene, level
 
 
 def example_specs(count: int, seed: int, *, n_reads: int = 100) -> list[ExampleSpec]:
@@ -120,7 +121,7 @@ def example_specs(count: int, seed: int, *, n_reads: int = 100) -> list[ExampleS
         noise = ("nirspec", "h4rg-lab")[i % 2]
         preset = noise_preset(noise)
         scale = {name: float(rng.uniform(0.6, 1.4)) for name in preset.correlated_components}
-        scene, level, _ = _scene_draw(rng, kinds, weights)
+        scene, level = _scene_draw(rng, kinds, weights)
         cosmic = 5.0 if rng.uniform() < 0.2 else 0.0
         short = int(rng.integers(3, n_reads // 2))
         specs.append(ExampleSpec(example_seed, noise, scale, scene, level, cosmic, (n_reads, short)))
@@ -162,7 +163,7 @@ def randomized_example_specs(count: int, seed: int, *, n_reads: int = 100) -> li
             "ref_coupling": float(rng.uniform(0.85, 1.15)),
             "ref_pink": float(rng.uniform(0.0, 0.3)),
         }
-        scene, level, _ = _scene_draw(rng, kinds, weights)
+        scene, level = _scene_draw(rng, kinds, weights)
         options = {"curvature": float(rng.uniform(20.0, 60.0)), "tilt": float(rng.uniform(-8.0, 8.0))}
         cosmic = 5.0 if rng.uniform() < 0.2 else 0.0
         short = int(rng.integers(3, n_reads // 2))
@@ -186,7 +187,7 @@ def dark_example_specs(
         for j in range(per_dark):
             example_seed = seed + d * per_dark + j
             check_training_seed(example_seed)
-            scene, level, _ = _scene_draw(rng, kinds, weights)
+            scene, level = _scene_draw(rng, kinds, weights)
             options = {"curvature": float(rng.uniform(20.0, 60.0)), "tilt": float(rng.uniform(-8.0, 8.0))}
             short = int(rng.integers(min(3, n_reads), max(4, n_reads // 2)))
             reads = (n_reads, short) if short < n_reads else (n_reads,)
