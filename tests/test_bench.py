@@ -117,6 +117,13 @@ def test_bench_cli_with_user_darks_and_scene(tmp_path):
     assert "oracle" not in metrics
     assert metrics["utr"]["pixel_bias"] == pytest.approx(0.0, abs=1.0)
     assert metrics["utr"]["linearity_slope"] is not None
+    assert metrics["utr"]["n_slope"] is not None  # the error-versus-reads curve is drawn by default
+    quick = tmp_path / "quick"
+    assert main(["bench", "--darks", str(tmp_path / "dark.fits"), "--scene", str(tmp_path / "truth.fits"),
+                 "--channels", "4", "--out", str(quick), "-q", "--no-reads-curves"]) == 0
+    without = json.loads((quick / "metrics.json").read_text())["cases"]["dark.fits"]
+    assert without["utr"]["n_slope"] is None
+    assert without["utr"]["pixel_rms"] == metrics["utr"]["pixel_rms"]
 
 
 def test_retaining_freed_memory_changes_no_result():

@@ -50,6 +50,9 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     bench.add_argument("--seed", type=int, help="with --darks: seed of the Poisson accumulation (default 0)")
     bench.add_argument("--gain", type=positive_float, help="with --darks: electrons per unit of the darks (default 1)")
     bench.add_argument("--rows", type=positive_int, help="with --suite: rows of the strip (default 264)")
+    bench.add_argument("--no-reads-curves", dest="reads_curves", action="store_false",
+                       help="skip the error-versus-reads curves, which refit every method at 6 read counts "
+                       "(default: drawn, except in bench-v2)")
     bench.add_argument("--reads", type=positive_int, help="with --suite: number of reads (default 100)")
     bench.add_argument("--overwrite", action="store_true",
                        help="replace an earlier benchmark in that folder (default: refuse)")
@@ -166,7 +169,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
     families = suite.startswith("bench-v2")  # robustness suite: no CDS, no noise-versus-reads curves
     results = run_bench(cases, args.output, suite=suite, models=models, command=command_line,
                         overwrite=args.overwrite, progress=not args.quiet, inputs=inputs,
-                        reads_curves=not families, cds=not families)
+                        reads_curves=args.reads_curves and not families, cds=not families)
     for result in results:
         sigma = {m: v["pixel_robust_sigma"] for m, v in result.metrics.items()}
         print(f"{result.name}: " + ", ".join(f"{m} {s:.3f}" for m, s in sigma.items()))
