@@ -24,7 +24,7 @@ from hxrg_denoiser.io.ramps import open_ramp
 from hxrg_denoiser.simulate.injection import InjectedRamp
 from hxrg_denoiser.simulate.scenes import SCENE_KINDS, Scene, load_scene, make_scene
 
-__all__ = ["run_bench", "suite_cases", "user_case", "user_cases", "user_scene"]
+__all__ = ["run_bench", "suite_cases", "user_cases", "user_scene"]
 
 
 def suite_cases(suite: str, *, n_rows: int | None = None, n_reads: int | None = None) -> list[tuple[str, Callable[[], CaseData]]]:
@@ -84,11 +84,6 @@ def user_cases(
         return lambda: build(path, label)
 
     return [(label, builder(path, label)) for path, label in zip(darks, labels)]
-
-
-def user_case(darks: str | os.PathLike, scene_path: str | os.PathLike, geometry_of, *, seed: int = 0, gain: float = 1.0):
-    """A single case from a user's dark ramp plus a true scene (see :func:`user_cases`)."""
-    return user_cases([str(darks)], str(scene_path), geometry_of, seed=seed, gain=gain)
 
 
 def _built(cases: list[tuple[str, Callable[[], CaseData]]]) -> Iterator[tuple[str, CaseData]]:

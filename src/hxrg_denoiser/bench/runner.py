@@ -164,6 +164,12 @@ def _source(method: Method, case: CaseData) -> Ramp | None:
     return case.oracle if method.needs_oracle else case.ramp
 
 
+def _estimate(method: Method, ramp: Ramp, case: CaseData, memo: FitMemo) -> np.ndarray:
+    """``method`` on ``ramp`` (the case's or a part of it), given the case's calibration if it takes one."""
+    calibrated = {"calibration": case.calibration} if method.needs_calibration else {}
+    return method.run(ramp, case.geometry, fit=memo, **calibrated)
+
+
 def _reads_curve(method: Method, case: CaseData, reads_list: Iterable[int], science: np.ndarray,
                  memo: FitMemo | None = None) -> dict[int, float]:
     memo = FitMemo() if memo is None else memo
@@ -174,8 +180,7 @@ def _reads_curve(method: Method, case: CaseData, reads_list: Iterable[int], scie
     for n in reads_list:
         if n < method.min_reads or n > ramp.n_reads:
             continue
-        calibrated = {"calibration": case.calibration} if method.needs_calibration else {}
-        estimate = method.run(FirstReads(ramp, n), case.geometry, fit=memo, **calibrated)
+        estimate = _estimate(method, FirstReads(ramp, n), case, memo)
         truth = np.multiply(case.scene.image, np.float32(n / ramp.n_reads))
         curve[n] = pixel_errors(estimate, truth, science).robust_sigma
     return curve
@@ -198,8 +203,7 @@ def evaluate_case(
             continue
         if method.needs_calibration and case.calibration is None:
             continue
-        calibrated = {"calibration": case.calibration} if method.needs_calibration else {}
-        estimate = method.run(ramp, g, fit=memo, **calibrated)
+        estimate = _estimate(method, ramp, case, memo)
         errors = pixel_errors(estimate, truth, science)
         slope, intercept = linearity(estimate, truth, science) if np.any(truth[science] > 0) else (None, None)
         values: dict[str, float | None] = dict.fromkeys(METRIC_NAMES)
