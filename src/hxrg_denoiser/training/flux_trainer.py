@@ -125,13 +125,13 @@ def training_items(
     reads = example["reads"]
     truth = example["truth"].astype(np.float64)
     images = [(flux, oracle, truth * (n / reads.max())) for flux, oracle, n in zip(example["flux"], example["oracle"], reads)]
+    first_scene = images[0][2]  # the scene accumulated over the first read count
     for factor in scene_factors:
-        scene = truth * (reads[0] / reads.max())
-        images.append((example["flux"][0] + (factor - 1.0) * scene, example["oracle"][0] + (factor - 1.0) * scene,
-                       factor * scene))
+        images.append((example["flux"][0] + (factor - 1.0) * first_scene,
+                       example["oracle"][0] + (factor - 1.0) * first_scene, factor * first_scene))
     for sky in skies:
         sky = np.where(geometry.reference_mask, 0.0, sky)
-        images.append((example["flux"][0] + sky, example["oracle"][0] + sky, truth * (reads[0] / reads.max()) + sky))
+        images.append((example["flux"][0] + sky, example["oracle"][0] + sky, first_scene + sky))
     items = []
     for flux, oracle, scene in images:
         features, estimate, sigma = readout_features(flux, geometry, clip)
