@@ -125,7 +125,7 @@ def model_methods(paths: list[str], *, test_darks=()) -> list:
     """
     from pathlib import Path
 
-    from hxrg_denoiser.bench.runner import model_method
+    from hxrg_denoiser.bench.runner import classical_methods, model_method
     from hxrg_denoiser.models.registry import load_model
 
     tested = {str(Path(p).resolve()) for p in test_darks}
@@ -138,7 +138,7 @@ def model_methods(paths: list[str], *, test_darks=()) -> list:
                              "darks it never saw")
     names = [spec.name for _, spec in loaded]
     labels = [path if names.count(name) > 1 else name for path, name in zip(paths, names)]
-    reserved = {"cds", "utr", "utr_ref_seed", "utr_ref_smoothed", "utr_ref_sirs", "utr_ref_seed_clean", "oracle"}
+    reserved = {method.name for method in classical_methods()}
     used: set[str] = set()
     for path, label in zip(paths, labels):
         if label in used or label in reserved:
