@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,13 +47,14 @@ from hxrg_denoiser._version import __version__
 from hxrg_denoiser.errors import GeometryError, RampInputError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.output import atomic_output
-from hxrg_denoiser.io.ramps import Ramp
+from hxrg_denoiser.io.ramps import Ramp, open_ramp
 
 __all__ = [
     "ReferenceSeries",
     "SirsCalibration",
     "reference_series",
     "fit_sirs",
+    "fit_sirs_files",
     "sirs_correction",
     "load_calibration",
 ]
@@ -287,6 +288,23 @@ def fit_sirs(
     fitted.meta = {"darks": names, "reads": [int(s.left.shape[0]) for s in collected], "version": __version__,
                    "residual_fraction": after / before if before > 0 else None, "gain": gain}
     return fitted
+
+
+def fit_sirs_files(
+    paths: list[str], geometry_of: Callable[[tuple[int, int], str], ReadoutGeometry], *, gain: float = 1.0,
+    progress: bool = False,
+) -> SirsCalibration:
+    """:func:`fit_sirs` on dark ramps given as files or folders; ``geometry_of(shape, path)`` gives the geometry
+    of the first one. Every ramp is closed afterwards."""
+    ramps: list[Ramp] = []
+    try:
+        for path in paths:
+            ramps.append(open_ramp(path))
+        geometry = geometry_of((ramps[0].n_rows, ramps[0].n_cols), paths[0])
+        return fit_sirs(ramps, geometry, gain=gain, progress=progress)
+    finally:
+        for ramp in ramps:
+            ramp.close()
 
 
 def sirs_correction(series: ReferenceSeries, calibration: SirsCalibration) -> np.ndarray:

@@ -88,8 +88,7 @@ def _dark_cases(args: argparse.Namespace) -> tuple[list, list[str]]:
 
     from hxrg_denoiser.batch import expand_inputs
     from hxrg_denoiser.bench.command import user_cases
-    from hxrg_denoiser.classical.sirs import fit_sirs, load_calibration
-    from hxrg_denoiser.io.ramps import open_ramp
+    from hxrg_denoiser.classical.sirs import fit_sirs_files, load_calibration
 
     if args.scene is None:
         raise UsageError("--darks needs --scene (a FITS truth image or a built-in kind such as echelle)")
@@ -103,13 +102,8 @@ def _dark_cases(args: argparse.Namespace) -> tuple[list, list[str]]:
         raise UsageError(f"{overlap[0]}: is both a test dark and a training dark; measure on darks kept apart")
     calibration = load_calibration(args.calibration) if args.calibration else None
     if train:
-        ramps = [open_ramp(p) for p in train]
-        try:
-            geometry = resolve_geometry(args, (ramps[0].n_rows, ramps[0].n_cols), train[0])
-            calibration = fit_sirs(ramps, geometry, gain=args.gain or 1.0, progress=not args.quiet)
-        finally:
-            for ramp in ramps:
-                ramp.close()
+        calibration = fit_sirs_files(train, lambda shape, path: resolve_geometry(args, shape, path),
+                                     gain=args.gain or 1.0, progress=not args.quiet)
     cases = user_cases(test, args.scene, lambda shape, src: resolve_geometry(args, shape, src), seed=args.seed or 0,
                        gain=args.gain or 1.0, traces=args.traces, calibration=calibration)
     files = [p for p in (args.scene, args.traces, args.calibration) if p and Path(p).suffix]

@@ -81,24 +81,18 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
 def run_calibrate(args: argparse.Namespace) -> int:
     """Run ``hxrg calibrate``."""
     from hxrg_denoiser.batch import expand_inputs
-    from hxrg_denoiser.classical.sirs import fit_sirs
+    from hxrg_denoiser.classical.sirs import fit_sirs_files
     from hxrg_denoiser.io.output import check_output_path
-    from hxrg_denoiser.io.ramps import open_ramp
 
     darks = expand_inputs(args.darks)
     check_output_path(args.output, overwrite=args.overwrite, inputs=darks)
     start = time.perf_counter()
-    ramps = []
-    try:
-        for path in darks:
-            ramps.append(open_ramp(path))
-        geometry = resolve_geometry(args, (ramps[0].n_rows, ramps[0].n_cols), darks[0])
-        calibration = fit_sirs(ramps, geometry, gain=args.gain, progress=not args.quiet)
-    finally:
-        for ramp in ramps:
-            ramp.close()
+    calibration = fit_sirs_files(darks, lambda shape, path: resolve_geometry(args, shape, path), gain=args.gain,
+                                 progress=not args.quiet)
+    geometry = calibration.geometry
     calibration.save(args.output, overwrite=args.overwrite)
-    explained = 1.0 - (calibration.meta["residual_fraction"] or 1.0)
+    residual = calibration.meta["residual_fraction"]
+    explained = 0.0 if residual is None else 1.0 - residual
     print(f"{args.output}: SIRS calibration of {geometry.name} {geometry.n_rows} x {geometry.n_cols} from "
           f"{len(darks)} dark(s), {sum(calibration.meta['reads'])} reads; the reference pixels predict "
           f"{100 * explained:.0f} % of the channel row-mean variance; {time.perf_counter() - start:.1f} s")
