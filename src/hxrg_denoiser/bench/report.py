@@ -12,6 +12,7 @@ from hxrg_denoiser._version import __version__
 from hxrg_denoiser.bench.extraction import extract_orders
 from hxrg_denoiser.bench.runner import METRIC_NAMES, CaseResult
 from hxrg_denoiser.bench.suite import CaseData
+from hxrg_denoiser.bench.targets import target_checks, targets_table, values_by_group, worst_rows
 from hxrg_denoiser.io.output import atomic_output
 
 __all__ = ["metrics_document", "summary_rows", "write_report", "case_figures"]
@@ -44,8 +45,6 @@ def metrics_document(results: list[CaseResult], *, suite: str) -> dict:
 
 def summary_rows(results: list[CaseResult], group_of) -> dict[str, dict[str, dict[str, float | None]]]:
     """Mean of every metric over the cases of each group, per method."""
-    from hxrg_denoiser.bench.targets import values_by_group
-
     return {group: {method: {metric: float(np.mean(values)) if values else None for metric, values in metrics.items()}
                     for method, metrics in methods.items()}
             for group, methods in values_by_group(results, group_of).items()}
@@ -100,8 +99,6 @@ def write_report(
     Cases that belong to families (bench-v2) are also summarised by their
     worst seed, and every model's targets are checked (:mod:`hxrg_denoiser.bench.targets`).
     """
-    from hxrg_denoiser.bench.targets import target_checks, targets_table, worst_rows
-
     outdir = Path(outdir)
     document = metrics_document(results, suite=suite)
     summary = summary_rows(results, _echelle_group)
