@@ -185,7 +185,7 @@ def run_dark_recipe(
     paths = build_examples(run_dir / "examples", specs, workers=workers, progress=progress)
     config = config or dataclasses.replace(default_train_config(), learning_rate=DARK_RECIPE.learning_rate,
                                            epochs=DARK_RECIPE.epochs)
-    items = _items(specs, paths, geometry, model.config.clip, progress, Recipe(sky_fraction=0.0))
+    items = _items(specs, paths, geometry, model.config.clip, progress, RECIPE)  # its scene-scaled copies
     validation = sum(1 for s in specs if s.dark in darks[-held:]) * (1 + len(specs[0].reads))  # + scaled copy
     config = dataclasses.replace(config, validation_items=validation)
     recipe = {**dataclasses.asdict(DARK_RECIPE), "darks": [str(Path(d).resolve()) for d in darks], "start_from": str(start_from),
