@@ -109,6 +109,9 @@ def _make_inputs(d: Path) -> None:
     _model_copy(d / "m_topkey", lambda s: s.update(bar=2))
     _model_copy(d / "m_nreads", lambda s: s.update(n_reads="x"))
     _model_copy(d / "m_geometry", lambda s: s["geometry"].update(n_channels=7))
+    _model_copy(d / "m_layout", lambda s: s.update(layouts={"odd": {"n_channels": 0, "channel_width": 64,
+                                                                    "ref_border": 4, "butterfly": True}}))
+    _model_copy(d / "m_layout_keys", lambda s: s.update(layouts={"odd": {"n_channels": 4}}))
     _model_copy(d / "m_arch", lambda s: s.update(architecture="unet"))
     _model_copy(d / "m_truncated", weights=lambda p: p.write_bytes(p.read_bytes()[:1000]))
     _model_copy(d / "m_nan", weights=_nan_weights)
@@ -192,10 +195,16 @@ CASES: dict[str, tuple[str, str]] = {
     "no-geometry": ("fit {d}/cube.fits -o {d}/o.fits", r"no single preset matches 32 x 128"),
     "no-butterfly-alone": ("fit {d}/cube.fits -o {d}/o.fits --no-butterfly", r"--no-butterfly applies with --channels"),
     "model-for-other-channels": ("denoise {d}/cube.fits -o {d}/o.fits --channels 4",
-                                 r"model 'default' was trained for n_channels = 32, the data have 4"),
+                                 r"model 'default' serves nirps-h4rg 32 x 128; h2rg-32 32 x 64; jwst-h2rg 4 x 512; "
+                                 r"the data have 4 x 32 .*--channels 4 --model default -o DIR`, then pass --any-layout"),
     "split-model-geometry": ("denoise {d}/cube.fits -o {d}/o.fits --channels 4 --split 2",
-                             r"trained for n_channels = 32"),
-    "model-columns": ("denoise {d}/cube.fits -o {d}/o.fits", r"reads have 128 columns, model 'default' expects 4096"),
+                             r"the data have 4 x 32"),
+    "ribbon-model-layout": ("denoise {d}/cube.fits -o {d}/o.fits --channels 8 --model {d}/run --any-layout",
+                            r"the data have 8 x 16 \(channels x width\), and its architecture takes no other"),
+    "unmeasured-layout-m4": ("denoise {d}/cube.fits -o {d}/o.fits --channels 8 --model {d}/m4",
+                             r"serves .* 4 x 32; the data have 8 x 16 .*then pass --any-layout"),
+    "model-columns": ("denoise {d}/cube.fits -o {d}/o.fits", r"reads have 128 columns, model 'default' was trained on 4096; "
+                      r"give --geometry or --channels"),
     # option values
     "split-zero": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --split 0", r"--split: expected an integer >= 1"),
     "split-negative": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --split -3", r"--split: expected an integer"),
@@ -245,6 +254,9 @@ CASES: dict[str, tuple[str, str]] = {
     "model-unknown-field": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_topkey", r"unknown ModelSpec setting"),
     "model-n-reads-text": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_nreads", r"n_reads = 'x' must be an int"),
     "model-bad-geometry": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_geometry", r"geometry is not valid"),
+    "model-bad-layout": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_layout", r"layouts\['odd'\] needs at least"),
+    "model-layout-keys": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_layout_keys",
+                          r"layouts\['odd'\] must give exactly"),
     "model-architecture": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_arch", r"unknown architecture 'unet'"),
     "model-truncated": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_truncated", r"not a readable safetensors"),
     "model-nan-weights": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m_nan", r"weights hold NaN or inf"),

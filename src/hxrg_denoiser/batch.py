@@ -194,7 +194,8 @@ def fit_exposure(source: str, output: str, options, geometry_args: dict, overwri
 
 def denoise_exposure(source: str, output: str, model_path: str, geometry_args: dict, settings: dict,
                      overwrite: bool = False) -> None:
-    """Task: ``hxrg denoise`` of one exposure into ``output`` (atomic); ``settings`` are a
+    """Task: ``hxrg denoise`` of one exposure into ``output`` (atomic); ``geometry_args`` are keyword
+    arguments of :meth:`~hxrg_denoiser.denoise.Denoiser.geometry_for`, ``settings`` a
     :class:`~hxrg_denoiser.denoise.DenoiseSettings` as a dict."""
     from hxrg_denoiser.denoise import DenoiseSettings, load_denoiser
     from hxrg_denoiser.io.output import write_flux_image

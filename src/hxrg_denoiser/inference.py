@@ -37,6 +37,7 @@ def denoise_ramp(
     calibration=None,
     reference_check: bool = True,
     fit: Callable[..., FluxImage] = fit_ramp,
+    any_layout: bool = False,
 ) -> FluxImage:
     """Flux image of ``ramp`` predicted by ``model``.
 
@@ -47,8 +48,8 @@ def denoise_ramp(
     model : torch.nn.Module
     spec : ModelSpec
     geometry : ReadoutGeometry
-        Geometry of the data (a preset's geometry is taken for a strip of it); channels, channel
-        width and reference border must match the model's.
+        Geometry of the data (a preset's geometry is taken for a strip of it); its channels, channel
+        width, reference border and butterfly must be a layout the model serves (``hxrg models``).
     strip_rows, batch_rows : int
         Rows read at a time; rows per network call (ribbon networks only). Neither changes the result.
     device : str
@@ -67,6 +68,9 @@ def denoise_ramp(
         correction adds structure to the dark pixels (recorded as ``REFCORR``, ``REFCHECK``).
     fit : callable
         Flux-image networks: the fitting function ``fit(ramp, geometry, options, **kwargs)``.
+    any_layout : bool
+        Run a model whose architecture takes any channel layout on a layout it was never measured
+        on (with a warning; recorded as ``MODELLAY = 'unmeasured'``). Default: refuse such data.
 
     Returns
     -------
@@ -82,14 +86,15 @@ def denoise_ramp(
                                flag_non_finite=flag_non_finite, calibration=calibration,
                                reference_check=reference_check)
     geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
-    check_model_geometry(spec, geometry, ramp.path)
-    return make_denoiser(model, spec).denoise(ramp, geometry, settings, progress=progress, row_range=row_range,
+    denoiser = make_denoiser(model, spec)
+    denoiser.check_geometry(geometry, ramp.path, allow_unmeasured=any_layout)
+    return denoiser.denoise(ramp, geometry, settings, progress=progress, row_range=row_range,
                                               fit=fit)
 
 
 def denoise_file_split(path: str, model_path: str, geometry: ReadoutGeometry, client, parts: int,
-                       **settings) -> FluxImage:
+                       any_layout: bool = False, **settings) -> FluxImage:
     """:func:`denoise_ramp` of one large file with its work split into ``parts`` tasks on a Dask ``client``."""
     denoiser = load_denoiser(model_path)
-    check_model_geometry(denoiser.spec, geometry, path)
+    denoiser.check_geometry(geometry, path, allow_unmeasured=any_layout)
     return denoiser.denoise_split(path, model_path, geometry, client, parts, DenoiseSettings(**settings))

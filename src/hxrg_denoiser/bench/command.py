@@ -27,12 +27,13 @@ from hxrg_denoiser.simulate.scenes import SCENE_KINDS, Scene, load_scene, make_s
 __all__ = ["run_bench", "suite_cases", "user_cases", "user_scene"]
 
 
-def suite_cases(suite: str, *, n_rows: int | None = None, n_reads: int | None = None) -> list[tuple[str, Callable[[], CaseData]]]:
-    """Named builders of the cases of a built-in suite."""
+def suite_cases(suite: str, *, n_rows: int | None = None, n_reads: int | None = None,
+                geometry: ReadoutGeometry | None = None) -> list[tuple[str, Callable[[], CaseData]]]:
+    """Named builders of the cases of a built-in suite (on ``geometry``, default the NIRPS H4RG)."""
     if suite not in SUITES:
         raise UsageError(f"--suite {suite!r}: unknown suite; choose one of {sorted(SUITES)}")
-    extra = {k: v for k, v in (("n_rows", n_rows), ("n_reads", n_reads)) if v is not None}
-    return [(case.name, functools.partial(build_case, case, **extra)) for case in SUITES[suite]]
+    sizes = {k: v for k, v in (("n_rows", n_rows), ("n_reads", n_reads)) if v is not None}
+    return [(case.name, functools.partial(build_case, case, geometry=geometry, **sizes)) for case in SUITES[suite]]
 
 
 def user_scene(scene: str, geometry: ReadoutGeometry, *, seed: int = 0, traces: str | None = None) -> Scene:

@@ -40,7 +40,7 @@ from hxrg_denoiser.simulate.scenes import Scene, echelle_scene, make_scene, scal
 
 __all__ = [
     "BenchCase", "CaseData", "BENCH_V1", "BENCH_V2", "BENCH_V2_FAMILIES", "BENCH_SEEDS", "SUITES",
-    "check_training_seed", "build_case", "bench_geometry",
+    "check_training_seed", "build_case", "bench_geometry", "BENCH_GEOMETRY",
 ]
 
 BENCH_ROWS = 264
@@ -167,9 +167,12 @@ def check_training_seed(seed: int) -> None:
         raise UsageError(f"seed {seed} is reserved for the bench-v1 and bench-v2 test cubes; training must use another")
 
 
-def bench_geometry(n_rows: int = BENCH_ROWS) -> ReadoutGeometry:
-    """The bench strip of a NIRPS H4RG."""
-    return preset("nirps-h4rg", n_rows=n_rows)
+BENCH_GEOMETRY = "nirps-h4rg"
+
+
+def bench_geometry(n_rows: int = BENCH_ROWS, name: str = BENCH_GEOMETRY) -> ReadoutGeometry:
+    """The bench strip: ``n_rows`` rows of the preset ``name`` (by default a NIRPS H4RG)."""
+    return preset(name, n_rows=n_rows)
 
 
 def _scene(case: BenchCase, geometry: ReadoutGeometry) -> Scene:
@@ -197,20 +200,30 @@ def _dark_and_correlated(case: BenchCase, geometry: ReadoutGeometry, n_reads: in
 
 
 @functools.lru_cache(maxsize=2)
-def _family_calibration(case: BenchCase, n_rows: int, n_reads: int):
+def _family_calibration(case: BenchCase, geometry: ReadoutGeometry, n_reads: int):
     """The ``sirs`` calibration of a family, on its own darks (seeds reserved for this)."""
     from hxrg_denoiser.classical.sirs import fit_sirs
 
-    geometry = bench_geometry(n_rows)
     darks = [ArrayRamp(_dark_and_correlated(case, geometry, n_reads, case.seed - case.seed % 10 + 1
                                             + CALIBRATION_SEED_OFFSET + k, None)[0], f"{case.group}-dark{k}")
              for k in range(case.calibration_darks)]
     return fit_sirs(darks, geometry)
 
 
-def build_case(case: BenchCase, *, n_rows: int = BENCH_ROWS, n_reads: int = BENCH_READS) -> CaseData:
-    """Simulate ``case`` in memory (cube and oracle, float32), with its family's calibration if it has one."""
-    geometry = bench_geometry(n_rows)
+def build_case(case: BenchCase, *, n_rows: int = BENCH_ROWS, n_reads: int = BENCH_READS,
+               geometry: ReadoutGeometry | None = None) -> CaseData:
+    """Simulate ``case`` in memory (cube and oracle, float32), with its family's calibration if it has one.
+
+    Parameters
+    ----------
+    case : BenchCase
+    n_rows, n_reads : int
+        Rows of the strip and reads of the ramp.
+    geometry : ReadoutGeometry, optional
+        The detector's readout (rows are replaced by ``n_rows``); default the NIRPS H4RG
+        (:data:`BENCH_GEOMETRY`). The same case on another geometry keeps its noise, scene kind and seed.
+    """
+    geometry = geometry.with_rows(n_rows) if geometry is not None else bench_geometry(n_rows)
     scene = _scene(case, geometry)
     cube, oracle = _dark_and_correlated(case, geometry, n_reads, case.seed, scene.image)
     calibration = None
@@ -218,7 +231,7 @@ def build_case(case: BenchCase, *, n_rows: int = BENCH_ROWS, n_reads: int = BENC
         key = BenchCase(f"{case.group}-calibration", case.noise, case.seed - case.seed % 10 + 1, group=case.group,
                         noise_changes=case.noise_changes, generator=case.generator,
                         calibration_darks=case.calibration_darks)
-        calibration = _family_calibration(key, n_rows, n_reads)
+        calibration = _family_calibration(key, geometry, n_reads)
     # Cosmic-ray charge is not part of the scene, and the oracle keeps it too: it tests jump handling, not noise.
     return CaseData(case.name, case.family, geometry, ArrayRamp(cube, case.name), ArrayRamp(oracle, f"{case.name}-oracle"),
                     scene, group=case.group, target=case.target, calibration=calibration)

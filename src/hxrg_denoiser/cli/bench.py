@@ -143,6 +143,17 @@ def model_methods(paths: list[str], *, test_darks=()) -> list:
             for calibrated in (False, True) for model, label in zip(loaded, labels)]
 
 
+def _suite_geometry(args: argparse.Namespace):
+    """With ``--suite``: the detector the cases are built on (``--geometry``/``--channels``; default none given)."""
+    from hxrg_denoiser.bench.suite import BENCH_GEOMETRY
+    from hxrg_denoiser.geometry import preset
+
+    if args.geometry is None and args.channels is None:
+        return None
+    shape = preset(args.geometry or BENCH_GEOMETRY).shape
+    return resolve_geometry(args, shape, "--suite")
+
+
 def run_bench_command(args: argparse.Namespace) -> int:
     """Run ``hxrg bench``."""
     from hxrg_denoiser.bench.command import run_bench, suite_cases
@@ -156,7 +167,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         cases, inputs = _dark_cases(args)
         suite = "user"
     else:
-        cases = suite_cases(args.suite, n_rows=args.rows, n_reads=args.reads)
+        cases = suite_cases(args.suite, n_rows=args.rows, n_reads=args.reads, geometry=_suite_geometry(args))
         suite = args.suite
     models = model_methods(args.model, test_darks=args.darks or ())
     command_line = "hxrg " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("hxrg") else "hxrg bench"

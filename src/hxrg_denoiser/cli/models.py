@@ -62,6 +62,10 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     den.add_argument("--calibration", metavar="FILE",
                      help="the detector's calibration (`hxrg calibrate`): a flux-image model then takes the sirs "
                      "reference-corrected image (default: the model's own reference correction)")
+    den.add_argument("--any-layout", action="store_true",
+                     help="run a model on a channel layout it was never measured on, when its architecture takes "
+                     "any (readout-set); measure it first with hxrg bench --suite bench-v1 --channels N "
+                     "(default: refuse; `hxrg models` lists the layouts each model serves)")
     add_geometry_arguments(den)
     _add_train_parser(sub, common)
     sub.add_parser("models", parents=[common], help="list the architectures and shipped models",
@@ -137,13 +141,14 @@ def run_denoise(args: argparse.Namespace) -> int:
     if is_batch(args):
         from hxrg_denoiser.batch import denoise_exposure
 
-        return run_batch(args, denoise_exposure, str(args.model), geometry_args(args), vars(settings).copy(),
-                         args.overwrite)
+        return run_batch(args, denoise_exposure, str(args.model), {**geometry_args(args), "allow_unmeasured": args.any_layout},
+                         vars(settings).copy(), args.overwrite)
     source = args.input[0]
     check_output_path(args.output, overwrite=args.overwrite, inputs=[source])
     start = time.perf_counter()
     with open_ramp(source, hdu=args.hdu, integration=args.integration) as ramp:
-        geometry = denoiser.geometry_for((ramp.n_rows, ramp.n_cols), source, **geometry_args(args))
+        geometry = denoiser.geometry_for((ramp.n_rows, ramp.n_cols), source, allow_unmeasured=args.any_layout,
+                                         **geometry_args(args))
         if args.split:
             if args.hdu is not None or args.integration:
                 raise UsageError("--split reads the default HDU and integration 0")

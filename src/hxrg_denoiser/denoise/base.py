@@ -9,6 +9,7 @@ that nothing outside the model package tests an architecture's name.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,13 +20,13 @@ import torch
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import GeometryError, UnavailableError, UsageError
 from hxrg_denoiser.fitting import FluxImage, fit_ramp
-from hxrg_denoiser.geometry import ReadoutGeometry, geometry_for_shape
+from hxrg_denoiser.geometry import PRESETS, ReadoutGeometry, geometry_for_shape
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.models.registry import ModelSpec, load_model
 
 __all__ = [
     "DenoiseSettings", "Denoiser", "make_denoiser", "load_denoiser", "pick_device", "check_model_geometry",
-    "model_geometry", "flag_model_failures",
+    "model_geometry", "flag_model_failures", "readout_layout", "served_layouts", "served_layout_name", "describe_layout",
 ]
 
 
@@ -96,15 +97,71 @@ def pick_device(device: str = "auto") -> torch.device:
     return chosen
 
 
-def check_model_geometry(spec: ModelSpec, geometry: ReadoutGeometry, source: str) -> None:
-    """Refuse data whose channels, channel width or reference border differ from the model's."""
+LAYOUT_FIELDS = ("n_channels", "channel_width", "ref_border", "butterfly")
+
+
+def readout_layout(geometry: ReadoutGeometry) -> dict:
+    """What a model depends on in a geometry: channels, channel width, reference border, butterfly."""
+    return {field: getattr(geometry, field) for field in LAYOUT_FIELDS}
+
+
+def describe_layout(layout: dict) -> str:
+    """``32 x 128`` (channels x channel width), with what differs from the usual border and butterfly."""
+    text = f"{layout['n_channels']} x {layout['channel_width']}"
+    if layout["ref_border"] != 4:
+        text += f", reference border {layout['ref_border']}"
+    return text + ("" if layout["butterfly"] else ", no butterfly")
+
+
+def served_layouts(spec: ModelSpec) -> dict[str, dict]:
+    """Layouts a model serves: the one it was trained on and those it was measured on (``spec.layouts``)."""
     trained = spec.readout_geometry
-    for field in ("n_channels", "channel_width", "ref_border", "butterfly"):
-        want, got = getattr(trained, field), getattr(geometry, field)
-        if want != got:
-            raise GeometryError(
-                f"{source}: model {spec.name!r} was trained for {field} = {want}, the data have {got}"
-            )
+    return {trained.name: readout_layout(trained), **spec.layouts}
+
+
+def served_layout_name(spec: ModelSpec, geometry: ReadoutGeometry) -> str | None:
+    """The name of the served layout ``geometry`` has (see :func:`served_layouts`), None if it has none."""
+    layout = readout_layout(geometry)
+    return next((name for name, known in served_layouts(spec).items() if known == layout), None)
+
+
+def check_model_geometry(spec: ModelSpec, geometry: ReadoutGeometry, source: str, *, any_layout: bool = False,
+                         allow_unmeasured: bool = False) -> str:
+    """The name of the served layout ``geometry`` has, or ``"unmeasured"`` where that is allowed.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    geometry : ReadoutGeometry
+        The data's readout.
+    source : str
+        The input, for messages.
+    any_layout : bool
+        The architecture applies to any channel layout (nothing in it depends on the number or
+        width of channels).
+    allow_unmeasured : bool
+        With ``any_layout``: run on a layout the model was never measured on (``--any-layout``; the
+        benchmark, which is how it gets measured, always does), with a warning.
+
+    Raises
+    ------
+    GeometryError
+        If the layout is not served and not allowed, saying what would apply.
+    """
+    name = served_layout_name(spec, geometry)
+    if name is not None:
+        return name
+    listed = "; ".join(f"{name} {describe_layout(known)}" for name, known in served_layouts(spec).items())
+    found = f"model {spec.name!r} serves {listed}; the data have {describe_layout(readout_layout(geometry))}"
+    measure = f"hxrg bench --suite bench-v1 --channels {geometry.n_channels} --model {spec.name} -o DIR"
+    if not any_layout:
+        raise GeometryError(f"{source}: {found} (channels x width), and its architecture takes no other")
+    if not allow_unmeasured:
+        raise GeometryError(f"{source}: {found} (channels x width); its architecture takes any layout: measure it "
+                            f"with `{measure}`, then pass --any-layout")
+    logging.getLogger(__name__).warning("%s: %s (channels x width), on which it was never measured (%s)",
+                                        source, found, measure)
+    return "unmeasured"
 
 
 def model_geometry(
@@ -121,9 +178,11 @@ def model_geometry(
         return geometry_for_shape(shape, name=name, n_channels=n_channels, butterfly=butterfly, source=source)
     geometry = spec.readout_geometry.with_rows(shape[0])
     if geometry.n_cols != shape[1]:
+        matching = sorted(name for name, g in PRESETS.items() if g.n_cols == shape[1] and name in served_layouts(spec))
+        hint = f"--geometry {' or '.join(matching)}" if matching else "--geometry or --channels"
         raise GeometryError(
-            f"{source}: reads have {shape[1]} columns, model {spec.name!r} expects {geometry.n_cols}; "
-            "give --geometry or --channels"
+            f"{source}: reads have {shape[1]} columns, model {spec.name!r} was trained on {geometry.n_cols}; "
+            f"give {hint}"
         )
     return geometry
 
@@ -150,6 +209,7 @@ class Denoiser(ABC):
     """
 
     input_kind: str = ""
+    any_layout: bool = False  # the network applies to any channel count and width
 
     def __init__(self, model: torch.nn.Module, spec: ModelSpec) -> None:
         self.model = model
@@ -165,11 +225,17 @@ class Denoiser(ABC):
         """Fewest reads a ramp must have."""
         return self.spec.n_reads
 
-    def geometry_for(self, shape: tuple[int, int], source: str, **geometry_args) -> ReadoutGeometry:
+    def geometry_for(self, shape: tuple[int, int], source: str, *, allow_unmeasured: bool = False,
+                     **geometry_args) -> ReadoutGeometry:
         """The geometry of reads of ``shape`` (options, else the model's own), checked against the model."""
         geometry = model_geometry(self.spec, shape, source, **geometry_args)
-        check_model_geometry(self.spec, geometry, source)
+        self.check_geometry(geometry, source, allow_unmeasured=allow_unmeasured)
         return geometry
+
+    def check_geometry(self, geometry: ReadoutGeometry, source: str, *, allow_unmeasured: bool = False) -> str:
+        """The served layout ``geometry`` has (see :func:`check_model_geometry`), or ``"unmeasured"``."""
+        return check_model_geometry(self.spec, geometry, source, any_layout=self.any_layout,
+                                    allow_unmeasured=allow_unmeasured)
 
     @abstractmethod
     def denoise(

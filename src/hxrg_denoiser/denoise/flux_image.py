@@ -25,6 +25,7 @@ from hxrg_denoiser.denoise.base import (
     flag_model_failures,
     pick_device,
     register,
+    served_layout_name,
 )
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting import FitOptions, FluxImage, fit_file_split, fit_ramp
@@ -62,6 +63,8 @@ def checked_input(fit: Callable[[FitOptions], FluxImage], options: FitOptions, g
 class FluxImageDenoiser(Denoiser):
     """A network that corrects a flux image (see the module description)."""
 
+    any_layout = True  # every layer is shared by the channels and is a convolution: any count, any width
+
     @property
     def min_reads(self) -> int:
         return 2
@@ -98,7 +101,8 @@ class FluxImageDenoiser(Denoiser):
         usable = np.isfinite(image.sci) & ~geometry.reference_mask
         meta = {**image.meta, "method": self.name}
         meta.update(model=self.name, architecture=self.spec.architecture, model_version=self.spec.version,
-                    precision=settings.precision, label_reads=image.meta["n_reads"])
+                    precision=settings.precision, label_reads=image.meta["n_reads"],
+                    model_layout=served_layout_name(self.spec, geometry) or "unmeasured")
         return FluxImage(sci, image.err, flag_model_failures(sci, image.dq, usable), meta)
 
     def denoise(self, ramp: Ramp, geometry: ReadoutGeometry, settings: DenoiseSettings = DEFAULT_SETTINGS, *,

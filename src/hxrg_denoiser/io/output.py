@@ -297,6 +297,8 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
         cards["MODELVER"] = (meta["model_version"], "package version the model was trained with")
         cards["LABREADS"] = (meta["label_reads"], "SCI is electrons over this many frames")
         cards["PRECISN"] = (meta["precision"], "inference precision")
+        if "model_layout" in meta:
+            cards["MODELLAY"] = (meta["model_layout"], "channel layout the model was measured on")
     if "refcorr_used" in meta:
         cards["REFCORR"] = (meta["refcorr_used"], "reference correction of the model's input")
         cards["REFCHECK"] = (meta["reference_check"], "dark-pixel row structure")

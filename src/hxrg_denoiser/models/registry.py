@@ -65,6 +65,10 @@ class ModelSpec:
         Recipe, seeds, epochs and final losses, for the record.
     input_layout : str
         Order of the input features (see :mod:`hxrg_denoiser.models.ribbons`).
+    layouts : dict
+        Other readout layouts the model serves, by geometry name: ``{"n_channels", "channel_width",
+        "ref_border", "butterfly"}`` of each, added when the model was measured there (bench-v1 built on
+        that geometry; figures in ``training["bench"]``). The layout of ``geometry`` is always served.
     """
 
     architecture: str
@@ -79,6 +83,7 @@ class ModelSpec:
     version: str = __version__
     training: dict = field(default_factory=dict)
     input_layout: str = INPUT_LAYOUT
+    layouts: dict = field(default_factory=dict)
 
     @property
     def readout_geometry(self) -> ReadoutGeometry:
@@ -110,6 +115,22 @@ def build_model(spec: ModelSpec, *, source: str = "model") -> torch.nn.Module:
     return model_class(config)
 
 
+LAYOUT_KEYS = {"n_channels": int, "channel_width": int, "ref_border": int, "butterfly": bool}
+
+
+def _check_layouts(layouts: dict, meta: Path) -> None:
+    """Each served layout names a channel count, width, reference border and butterfly of the right types."""
+    for name, layout in layouts.items():
+        if not isinstance(layout, dict) or set(layout) != set(LAYOUT_KEYS):
+            raise ModelFileError(f"{meta}: layouts[{name!r}] must give exactly {sorted(LAYOUT_KEYS)}")
+        for key, kind in LAYOUT_KEYS.items():
+            value = layout[key]
+            if type(value) is not kind or (isinstance(value, int) and not 0 <= value <= 1 << 20):
+                raise ModelFileError(f"{meta}: layouts[{name!r}][{key!r}] = {value!r} is not a valid {kind.__name__}")
+        if layout["n_channels"] < 1 or layout["channel_width"] < 1:
+            raise ModelFileError(f"{meta}: layouts[{name!r}] needs at least one channel of one column")
+
+
 def read_spec(meta: Path) -> ModelSpec:
     """The :class:`ModelSpec` of a model's JSON file, every field checked.
 
@@ -132,6 +153,7 @@ def read_spec(meta: Path) -> ModelSpec:
         spec.readout_geometry  # noqa: B018 - validates the geometry
     except (GeometryError, TypeError) as err:
         raise ModelFileError(f"{meta}: geometry is not valid ({' '.join(str(err).split())})") from None
+    _check_layouts(spec.layouts, meta)
     expected = INPUT_LAYOUTS.get(spec.architecture)
     if expected is not None and spec.input_layout != expected:
         raise ModelFileError(f"{meta}: input layout {spec.input_layout!r}, this version builds {expected!r}")
@@ -209,7 +231,8 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
 class CatalogueEntry:
     """One line of ``hxrg models``: an architecture (published size) or a shipped model.
 
-    ``geometry`` is the readout a shipped model was trained for (channels x channel width), and
+    ``geometry`` lists the readouts a shipped model serves (channels x channel width): the one it was
+    trained for first, then those it was measured on; and
     ``figures`` the benchmark figures measured when it was shipped (kept in its JSON under
     ``training["bench"]``, with the command that measured them); both empty for an architecture.
     """
@@ -229,7 +252,9 @@ def catalogue() -> list[CatalogueEntry]:
     for weights in shipped_models().values():
         model, spec = load_model(weights)
         g = spec.geometry
-        geometry = f"{g.get('name', '?')}: {g['n_channels']} x {g['n_cols'] // g['n_channels']}" if g else ""
+        layouts = [(g.get("name", "?"), g["n_channels"], g["n_cols"] // g["n_channels"])]
+        layouts += [(name, lay["n_channels"], lay["channel_width"]) for name, lay in spec.layouts.items()]
+        geometry = ", ".join(f"{name}: {n} x {width}" for name, n, width in layouts)
         rows.append(CatalogueEntry(spec.name, f"shipped ({spec.architecture})", sum(p.numel() for p in model.parameters()),
                                    geometry, dict(spec.training.get("bench", {}))))
     return rows
