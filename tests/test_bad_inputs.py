@@ -206,6 +206,14 @@ CASES: dict[str, tuple[str, str]] = {
     "model-columns": ("denoise {d}/cube.fits -o {d}/o.fits", r"reads have 128 columns, model 'default' was trained on 4096; "
                       r"give --geometry or --channels"),
     # option values
+    "jump-threshold-zero": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --jump-threshold 0",
+                            r"--jump-threshold: expected a finite number > 0"),
+    "jump-threshold-and-off": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --jump-threshold 4 --no-jumps",
+                               r"--jump-threshold and --no-jumps: give one of them"),
+    "jump-neighbours-cds": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --method cds --jump-neighbours",
+                            r"--jump-neighbours applies to --method utr"),
+    "jumps-ribbon-model": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/run --no-jumps",
+                           r"apply to flux-image models"),
     "split-zero": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --split 0", r"--split: expected an integer >= 1"),
     "split-negative": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --split -3", r"--split: expected an integer"),
     "workers-zero": ("fit {d}/cube.fits {d}/reads -o {d}/b/ --channels 4 --workers 0", r"--workers: expected an int"),

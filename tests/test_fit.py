@@ -91,7 +91,9 @@ def test_cli_fit_with_channels_on_a_128_cube(tmp_path):
     args = ["fit", str(path), "-o", str(out), "--method", "utr", "--refcorr", "none", "--channels", "4", "-q"]
     assert main(args) == 0
     with fits.open(out) as hdul:
-        assert [h.name for h in hdul] == ["PRIMARY", "SCI", "ERR", "DQ"]
+        assert [h.name for h in hdul] == ["PRIMARY", "SCI", "ERR", "DQ", "READS_USED"]
+        assert (hdul["READS_USED"].data[~geometry.reference_mask] == 6).all()
+        assert hdul[0].header["JUMPTHR"] == 5.0
         assert hdul[0].header["METHOD"] == "utr" and hdul[0].header["NREADS"] == 6
         assert hdul[0].header["GEOMETRY"].startswith("custom-128x128-4ch")
         assert hdul["SCI"].header["BUNIT"] == "e-"

@@ -27,6 +27,12 @@ from hxrg_denoiser.classical.estimators import (
     optimal_utr_slope,
     weighted_read_sum,
 )
+from hxrg_denoiser.classical.jumps import (
+    DEFAULT_THRESHOLD,
+    detect_jumps,
+    segment_read_weights,
+    slope_variance_per_pixel,
+)
 from hxrg_denoiser.classical.reference import REFERENCE_METHODS
 from hxrg_denoiser.classical.sirs import SirsCalibration, load_calibration
 from hxrg_denoiser.dq import PixelFlag
@@ -97,6 +103,12 @@ class FitOptions:
         in readout order). ``ERR`` keeps the white + Poisson model.
     calibration : str, path or SirsCalibration, optional
         The detector's calibration (``hxrg calibrate``), for ``refcorr="sirs"``.
+    jump_threshold : float or None
+        Up-the-ramp with 3 reads or more: read differences more than this many sigmas from the pixel's flux
+        per frame are jumps (cosmic rays; :mod:`hxrg_denoiser.classical.jumps`), flagged ``JUMP_DET``, and the
+        slope is fitted on the segments between them. None: no jump detection.
+    jump_neighbours : bool
+        Also flag the same read difference of the 4 neighbours of every jump.
     """
 
     method: str = "utr"
@@ -111,6 +123,8 @@ class FitOptions:
     strip_rows: int = 128
     clean: bool = False
     calibration: str | os.PathLike | SirsCalibration | None = None
+    jump_threshold: float | None = DEFAULT_THRESHOLD
+    jump_neighbours: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("method", self.method, METHODS)
@@ -129,6 +143,8 @@ class FitOptions:
             raise UsageError(f"--saturation must be a finite number, got {self.saturation}")
         if self.strip_rows < 1:
             raise UsageError(f"--strip-rows must be >= 1, got {self.strip_rows}")
+        if self.jump_threshold is not None and not 0 < self.jump_threshold < np.inf:
+            raise UsageError(f"--jump-threshold must be a finite number of sigmas > 0, got {self.jump_threshold}")
         if self.calibration is not None and self.refcorr not in ("auto", "sirs"):
             raise UsageError(f"--calibration applies to --refcorr sirs, not {self.refcorr!r}")
         if self.refcorr == "sirs" and self.calibration is None:
@@ -170,12 +186,15 @@ class FluxImage(NamedTuple):
         :class:`~hxrg_denoiser.dq.PixelFlag` bits.
     meta : dict
         Method, reads, geometry, units, gain, read noise, package version.
+    reads_used : ndarray, shape (n_rows, n_cols), uint16, optional
+        Reads that entered each pixel's fit (before saturation, in segments of 2 reads or more between jumps).
     """
 
     sci: np.ndarray
     err: np.ndarray
     dq: np.ndarray
     meta: dict
+    reads_used: np.ndarray | None = None
 
 
 def read_weights(method: str, n_reads: int, fowler_n: int = 4) -> np.ndarray:
@@ -207,10 +226,18 @@ def slope_and_variance(
     return slope, linear_slope_variance(weights, read_noise, slope)
 
 
-def _fit_strip(
-    electrons: np.ndarray, first_saturated: np.ndarray, options: FitOptions, read_noise: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Slopes and variances of a strip, using only the reads before saturation."""
+@dataclass
+class StripFit:
+    """Slopes of a strip (electrons per frame), their variances, the pixels with jumps and the reads used."""
+
+    slope: np.ndarray
+    variance: np.ndarray
+    jumped: np.ndarray
+    reads_used: np.ndarray
+
+
+def _fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, options: FitOptions, read_noise: float) -> StripFit:
+    """Slopes and variances of a strip, using only the reads before saturation and, up the ramp, between jumps."""
     n = electrons.shape[0]
     slope, variance = slope_and_variance(electrons, options, read_noise)
     for n_usable in np.unique(first_saturated[first_saturated < n]):
@@ -222,7 +249,28 @@ def _fit_strip(
         sub_slope, sub_variance = slope_and_variance(electrons[:n_usable][(slice(None),) + pixels], options, read_noise)
         slope[pixels] = sub_slope
         variance[pixels] = sub_variance
-    return slope, variance
+    used = np.minimum(first_saturated, n).astype(np.uint16)
+    used[used < 2] = 0
+    jumped = np.zeros(slope.shape, dtype=bool)
+    if options.method == "utr" and options.jump_threshold is not None and n >= 3:
+        found = detect_jumps(electrons, first_saturated, slope, read_noise, threshold=options.jump_threshold,
+                             neighbours=options.jump_neighbours)
+        if len(found):
+            before = np.arange(n - 1)[:, None] < (first_saturated.reshape(-1)[found.pixels] - 1)[None, :]
+            usable = before & ~found.jumps
+            weights = segment_read_weights(usable)
+            reads = electrons.reshape(n, -1)[:, found.pixels].astype(np.float64)
+            fitted = np.sum(weights * reads, axis=0)
+            fitted_variance = slope_variance_per_pixel(weights, read_noise, fitted).astype(np.float64)
+            none_left = ~usable.any(axis=0)
+            fitted[none_left] = np.nan
+            fitted_variance[none_left] = np.nan
+            starts = usable & np.vstack([np.ones((1, usable.shape[1]), dtype=bool), ~usable[:-1]])
+            slope.reshape(-1)[found.pixels] = fitted
+            variance.reshape(-1)[found.pixels] = fitted_variance
+            used.reshape(-1)[found.pixels] = usable.sum(axis=0) + starts.sum(axis=0)
+            jumped.reshape(-1)[found.pixels] = True
+    return StripFit(slope, variance, jumped, used)
 
 
 def _estimate_read_noise(stream: StripStream) -> float:
@@ -260,32 +308,36 @@ def _stream(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> Strip
 def _fit_rows(
     stream: StripStream, options: FitOptions, read_noise: float, start: int, stop: int, progress: bool = False,
     description: str | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """SCI, ERR and DQ of the strips that start in rows ``start:stop`` (strip-aligned), in output units."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """SCI, ERR, DQ and reads used of the strips that start in rows ``start:stop`` (strip-aligned), in output units."""
     geometry, n_reads = stream.geometry, stream.ramp.n_reads
     strips = [s for s in stream.strips if start <= s.start < stop]
     first, last = strips[0].start, strips[-1].stop
     shape = (last - first, geometry.n_cols)
     sci, err = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
+    reads_used = np.empty(shape, dtype=np.uint16)
     reference = geometry.reference_mask[first:last]
     dq = np.where(reference, np.uint32(PixelFlag.REFERENCE_PIXEL), np.uint32(0)).astype(np.uint32)
     bar = tqdm(strips, desc=description or f"fit {options.label}", unit="strip", disable=not progress, leave=False)
     for strip in bar:
         data = stream.load(strip)
         rows = slice(strip.start - first, strip.stop - first)
-        slope, variance = _fit_strip(data.electrons, data.first_saturated, options, read_noise)
+        fit = _fit_strip(data.electrons, data.first_saturated, options, read_noise)
         flags = dq[rows]
         flags[data.first_saturated < n_reads] |= np.uint32(PixelFlag.SATURATED)
-        flags[data.first_saturated < 2] |= np.uint32(PixelFlag.DO_NOT_USE)
+        flags[fit.jumped & ~data.non_finite] |= np.uint32(PixelFlag.JUMP_DET)
+        flags[~np.isfinite(fit.slope)] |= np.uint32(PixelFlag.DO_NOT_USE)
         flags[data.non_finite] |= np.uint32(PixelFlag.NON_FINITE_INPUT | PixelFlag.DO_NOT_USE)
-        slope[data.non_finite] = np.nan
-        variance[data.non_finite] = np.nan
-        sci[rows] = slope
-        err[rows] = np.sqrt(variance)
+        fit.slope[data.non_finite] = np.nan
+        fit.variance[data.non_finite] = np.nan
+        fit.reads_used[data.non_finite] = 0
+        sci[rows] = fit.slope
+        err[rows] = np.sqrt(fit.variance)
+        reads_used[rows] = fit.reads_used
     scale = np.float32(n_reads if options.units == "e-" else 1.0 / geometry.frame_time)
     sci *= scale
     err *= scale
-    return sci, err, dq
+    return sci, err, dq, reads_used
 
 
 def flux_meta(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: str, gain: float, read_noise: float,
@@ -346,8 +398,8 @@ def fit_ramp(
     stream = _stream(ramp, geometry, options)
     read_noise = options.read_noise or _estimate_read_noise(stream)
     log.info("%s: %d reads, read noise %.3f e-", ramp.path, ramp.n_reads, read_noise)
-    sci, err, dq = _fit_rows(stream, options, read_noise, 0, geometry.n_rows, progress, description)
-    return FluxImage(_cleaned(sci, geometry, options), err, dq, _meta(ramp, geometry, options, read_noise))
+    sci, err, dq, used = _fit_rows(stream, options, read_noise, 0, geometry.n_rows, progress, description)
+    return FluxImage(_cleaned(sci, geometry, options), err, dq, _meta(ramp, geometry, options, read_noise), used)
 
 
 def _cleaned(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions) -> np.ndarray:
@@ -356,8 +408,8 @@ def _cleaned(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions) ->
 
 def fit_rows_of_file(
     path: str, geometry: ReadoutGeometry, options: FitOptions, start: int, stop: int, open_args: dict
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """SCI, ERR, DQ of rows ``start:stop`` (strip-aligned) of the ramp at ``path``, and the read noise used.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """SCI, ERR, DQ, reads used of rows ``start:stop`` (strip-aligned) of the ramp at ``path``, and the read noise.
 
     The read noise is estimated from the same fixed band whatever the rows,
     so pieces computed apart assemble into the serial result, bit for bit.
@@ -382,9 +434,9 @@ def fit_file_split(
     ranges = row_ranges(geometry.n_rows, parts, options.strip_rows)
     futures = [client.submit(fit_rows_of_file, path, geometry, options, a, b, open_args, pure=False) for a, b in ranges]
     pieces = client.gather(futures)
-    sci, err, dq = (np.concatenate([p[i] for p in pieces]) for i in range(3))
+    sci, err, dq, used = (np.concatenate([p[i] for p in pieces]) for i in range(4))
     with open_ramp(path, **open_args) as ramp:
-        return FluxImage(_cleaned(sci, geometry, options), err, dq, _meta(ramp, geometry, options, pieces[0][3]))
+        return FluxImage(_cleaned(sci, geometry, options), err, dq, _meta(ramp, geometry, options, pieces[0][4]), used)
 
 
 def fit_cube(cube: np.ndarray, geometry: ReadoutGeometry, options: FitOptions | None = None) -> FluxImage:

@@ -8,9 +8,11 @@ import time
 from hxrg_denoiser.cli.options import (
     add_geometry_arguments,
     add_input_arguments,
+    add_jump_arguments,
     add_output,
     geometry_args,
     is_batch,
+    jump_options,
     nonnegative_float,
     positive_float,
     positive_int,
@@ -59,6 +61,7 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                      help="flag NaN/inf/BLANK science pixels in DQ instead of failing (default: fail)")
     fit.add_argument("--strip-rows", type=positive_int, default=128,
                      help="rows processed at a time; memory only (default 128)")
+    add_jump_arguments(fit)
     add_geometry_arguments(fit)
     sub.add_parser("geometries", parents=[common], help="list the readout geometry presets",
                    description="List the readout geometry presets.")
@@ -108,7 +111,7 @@ def fit_options(args: argparse.Namespace):
         method=args.method, refcorr=args.refcorr, weighting=args.weighting, fowler_n=args.fowler or 4,
         gain=args.gain, read_noise=args.read_noise, units=args.units, saturation=args.saturation,
         flag_non_finite=args.flag_non_finite, strip_rows=args.strip_rows, clean=args.clean,
-        calibration=args.calibration,
+        calibration=args.calibration, **jump_options(args, args.method),
     )
 
 

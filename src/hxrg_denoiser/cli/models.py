@@ -11,9 +11,11 @@ from typing import Any
 from hxrg_denoiser.cli.options import (
     add_geometry_arguments,
     add_input_arguments,
+    add_jump_arguments,
     add_output,
     geometry_args,
     is_batch,
+    jump_options,
     parse_settings,
     positive_float,
     positive_int,
@@ -62,6 +64,7 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     den.add_argument("--calibration", metavar="FILE",
                      help="the detector's calibration (`hxrg calibrate`): a flux-image model then takes the sirs "
                      "reference-corrected image (default: the model's own reference correction)")
+    add_jump_arguments(den)
     den.add_argument("--any-layout", action="store_true",
                      help="run a model on a channel layout it was never measured on, when its architecture takes "
                      "any (readout-set); measure it first with hxrg bench --suite bench-v1 --channels N "
@@ -135,7 +138,12 @@ def run_denoise(args: argparse.Namespace) -> int:
     denoiser = load_denoiser(args.model)
     settings = DenoiseSettings(strip_rows=args.strip_rows, batch_rows=args.batch_rows, device=args.device,
                                precision=args.precision, flag_non_finite=args.flag_non_finite,
-                               calibration=args.calibration, reference_check=args.reference_check)
+                               calibration=args.calibration, reference_check=args.reference_check,
+                               **jump_options(args))
+    jumps_given = args.jump_threshold is not None or args.jump_neighbours or not args.jumps
+    if jumps_given and denoiser.input_kind != "flux-image":
+        raise UsageError("--jump-threshold, --no-jumps and --jump-neighbours apply to flux-image models (default), "
+                         "not to ribbon models, which take the reads themselves")
     if args.batch_rows is not None and denoiser.input_kind != "ribbons":
         raise UsageError("--batch-rows applies to ribbon models (payeur2022), not to a flux-image model")
     if is_batch(args):

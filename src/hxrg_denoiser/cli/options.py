@@ -25,6 +25,8 @@ __all__ = [
     "common_options",
     "add_output",
     "add_geometry_arguments",
+    "add_jump_arguments",
+    "jump_options",
     "add_input_arguments",
     "geometry_args",
     "resolve_geometry",
@@ -89,6 +91,30 @@ def add_output(parser: argparse.ArgumentParser, help: str, *, required: bool = T
     """``-o/--out/--output``, the same on every command."""
     parser.add_argument("-o", "--out", "--output", dest="output", required=required, default=default,
                         metavar=metavar, help=help)
+
+
+def add_jump_arguments(parser: argparse.ArgumentParser) -> None:
+    """Cosmic-ray jump detection of the up-the-ramp fit."""
+    group = parser.add_argument_group("cosmic-ray jumps (up-the-ramp, 3 reads or more)")
+    group.add_argument("--jump-threshold", type=positive_float, metavar="SIGMA",
+                       help="read differences this many sigmas (read noise + Poisson) from the pixel's flux are "
+                       "jumps: flagged JUMP_DET, the slope fitted on the segments between them (default 5)")
+    group.add_argument("--no-jumps", dest="jumps", action="store_false",
+                       help="no jump detection (default: detect)")
+    group.add_argument("--jump-neighbours", action="store_true",
+                       help="also flag the same read difference of the 4 neighbours of every jump (default: off)")
+
+
+def jump_options(args: argparse.Namespace, method: str = "utr") -> dict:
+    """``jump_threshold`` and ``jump_neighbours`` of :class:`~hxrg_denoiser.fitting.FitOptions` from the options."""
+    from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD
+
+    refuse_unless(args, "jump_threshold", args.jumps, "--jump-threshold and --no-jumps: give one of them")
+    for name in ("jump_threshold", "jump_neighbours"):
+        refuse_unless(args, name, method == "utr", f"--{name.replace('_', '-')} applies to --method utr")
+    refuse_unless(args, "jump_neighbours", args.jumps, "--jump-neighbours and --no-jumps: give one of them")
+    threshold = args.jump_threshold or DEFAULT_THRESHOLD
+    return {"jump_threshold": threshold if args.jumps else None, "jump_neighbours": args.jump_neighbours}
 
 
 def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:

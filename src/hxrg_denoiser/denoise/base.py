@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD as DEFAULT_JUMP_THRESHOLD
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import GeometryError, UnavailableError, UsageError
 from hxrg_denoiser.fitting import FluxImage, fit_ramp
@@ -50,6 +51,10 @@ class DenoiseSettings:
     reference_check : bool
         Flux-image networks: give the network the image fitted without reference
         correction when the correction adds structure to the dark pixels.
+    jump_threshold : float or None
+        Flux-image networks: cosmic-ray jumps of the up-the-ramp fit they take (sigmas; None: no detection).
+    jump_neighbours : bool
+        Flux-image networks: also flag the neighbours of every jump.
     """
 
     strip_rows: int = 64
@@ -59,6 +64,8 @@ class DenoiseSettings:
     flag_non_finite: bool = False
     calibration: object | None = None
     reference_check: bool = True
+    jump_threshold: float | None = DEFAULT_JUMP_THRESHOLD
+    jump_neighbours: bool = False
 
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "bf16"):

@@ -56,7 +56,7 @@ def checked_input(fit: Callable[[FitOptions], FluxImage], options: FitOptions, g
         log.warning("the %s reference correction adds structure to the dark pixels (%s); the model takes the image "
                     "fitted without it", options.refcorr, note)
     meta = {**chosen.meta, "refcorr_used": options.refcorr if keep else "none", "reference_check": note}
-    return FluxImage(chosen.sci, chosen.err, chosen.dq, meta)
+    return FluxImage(chosen.sci, chosen.err, chosen.dq, meta, chosen.reads_used)
 
 
 @register("flux-image")
@@ -85,7 +85,8 @@ class FluxImageDenoiser(Denoiser):
         calibration = self._calibration(settings)
         refcorr = "sirs" if calibration is not None else self.spec.refcorr
         return FitOptions(method="utr", refcorr=refcorr, strip_rows=settings.strip_rows,
-                          flag_non_finite=settings.flag_non_finite, calibration=calibration)
+                          flag_non_finite=settings.flag_non_finite, calibration=calibration,
+                          jump_threshold=settings.jump_threshold, jump_neighbours=settings.jump_neighbours)
 
     def correct(self, image: FluxImage, geometry: ReadoutGeometry, settings: DenoiseSettings, *,
                 progress: bool = False) -> FluxImage:
@@ -103,7 +104,7 @@ class FluxImageDenoiser(Denoiser):
         meta.update(model=self.name, architecture=self.spec.architecture, model_version=self.spec.version,
                     precision=settings.precision, label_reads=image.meta["n_reads"],
                     model_layout=served_layout_name(self.spec, geometry) or "unmeasured")
-        return FluxImage(sci, image.err, flag_model_failures(sci, image.dq, usable), meta)
+        return FluxImage(sci, image.err, flag_model_failures(sci, image.dq, usable), meta, image.reads_used)
 
     def denoise(self, ramp: Ramp, geometry: ReadoutGeometry, settings: DenoiseSettings = DEFAULT_SETTINGS, *,
                 progress: bool = False, row_range: tuple[int, int] | None = None,

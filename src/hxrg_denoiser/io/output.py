@@ -291,6 +291,11 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
         "FRMTIME": (meta["frame_time"], "[s] frame time"),
         "INPUT": (fits_text(os.path.basename(meta["input"].rstrip("/")), 60), "input ramp"),
     }
+    options = meta.get("options", {})
+    if options.get("method") == "utr":
+        threshold = options.get("jump_threshold")
+        cards["JUMPTHR"] = (float(threshold) if threshold is not None else "none", "[sigma] jump detection threshold")
+        cards["JUMPNBR"] = (bool(options.get("jump_neighbours")), "neighbours of jumps flagged")
     if "model" in meta:
         cards["MODEL"] = (meta["model"], "denoising model")
         cards["ARCH"] = (meta["architecture"], "model architecture")
@@ -310,8 +315,12 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
     err = fits.ImageHDU(image.err, name="ERR", header=_header({"BUNIT": (units, "1-sigma uncertainty")}))
     dq_cards = {f"DQBIT{int(np.log2(int(f))):02d}": (f.name, f"value {int(f)}") for f in PixelFlag}
     dq = fits.ImageHDU(image.dq.astype(np.uint32), name="DQ", header=_header(dq_cards))
+    hdus = [primary, sci, err, dq]
+    if getattr(image, "reads_used", None) is not None:
+        hdus.append(fits.ImageHDU(image.reads_used.astype(np.uint16), name="READS_USED", header=_header(
+            {"BUNIT": ("reads", "reads in each pixel's fit (before saturation, between jumps)")})))
     with atomic_output(path, overwrite=overwrite, inputs=[meta["input"]]) as tmp:
-        fits.HDUList([primary, sci, err, dq]).writeto(tmp, overwrite=True)
+        fits.HDUList(hdus).writeto(tmp, overwrite=True)
     return Path(path)
 
 

@@ -1,0 +1,128 @@
+"""Cosmic-ray jumps: detection on the simulator's cosmic rays, segment fits, flags, reads used."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hxrg_denoiser.classical.estimators import ols_weights
+from hxrg_denoiser.classical.jumps import detect_jumps, segment_read_weights
+from hxrg_denoiser.dq import PixelFlag
+from hxrg_denoiser.errors import UsageError
+from hxrg_denoiser.fitting import FitOptions, fit_cube
+from hxrg_denoiser.geometry import ReadoutGeometry, preset
+from hxrg_denoiser.simulate.noise import NoiseModel, noise_preset
+from hxrg_denoiser.simulate.ramp import simulate_cube
+
+SMALL = ReadoutGeometry("t", 32, 128, 4)
+
+
+def test_segment_weights_without_jumps_are_the_up_the_ramp_weights():
+    for n in (3, 7, 30):
+        weights = segment_read_weights(np.ones((n - 1, 1), dtype=bool))
+        np.testing.assert_allclose(weights[:, 0], ols_weights(n), atol=1e-12)
+
+
+def test_segment_weights_give_the_slope_of_a_ramp_with_any_jumps_exactly():
+    rng = np.random.default_rng(0)
+    n = 12
+    for _ in range(20):
+        usable = rng.random((n - 1, 1)) > 0.3
+        if not usable.any():
+            continue
+        reads = 3.0 + 2.5 * np.arange(n) + np.cumsum(np.r_[0, np.where(usable[:, 0], 0.0, 500.0)])  # jumps where unusable
+        weights = segment_read_weights(usable)
+        assert np.isclose(weights[:, 0] @ reads, 2.5)
+
+
+def test_a_noiseless_ramp_with_a_jump_returns_its_flux_exactly():
+    n, flux = 20, 4.0
+    cube = np.broadcast_to((10.0 + flux * np.arange(n, dtype=np.float32))[:, None, None], (n,) + SMALL.shape).copy()
+    cube[9:, 10, 50] += 3000.0  # a hit between reads 8 and 9
+    image = fit_cube(cube, SMALL, FitOptions(refcorr="none", read_noise=5.0))
+    science = ~SMALL.reference_mask
+    np.testing.assert_allclose(image.sci[science], flux * n, rtol=1e-5)
+    jumped = (image.dq & PixelFlag.JUMP_DET) > 0
+    assert jumped[10, 50] and jumped.sum() == 1
+    assert image.reads_used[10, 50] == n and image.reads_used[11, 50] == n
+    plain = fit_cube(cube, SMALL, FitOptions(refcorr="none", read_noise=5.0, jump_threshold=None))
+    assert plain.sci[10, 50] > flux * n + 1000  # without detection the hit is in the flux
+    assert not (plain.dq & PixelFlag.JUMP_DET).any()
+
+
+def test_jump_before_saturation_and_a_single_read_segment():
+    n = 10
+    cube = np.broadcast_to((2.0 * np.arange(n, dtype=np.float32))[:, None, None], (n,) + SMALL.shape).copy()
+    cube[1:, 8, 40] += 3000.0  # hit after read 0: the first segment has one read, it does not count
+    cube[6:, 9, 41] += 5000.0  # hit after read 5, then saturated from read 8 (5016 >= 5015)
+    image = fit_cube(cube, SMALL, FitOptions(refcorr="none", read_noise=3.0, saturation=5015.0))
+    assert np.isclose(image.sci[8, 40], 2.0 * n, rtol=1e-5) and image.reads_used[8, 40] == n - 1
+    assert np.isclose(image.sci[9, 41], 2.0 * n, rtol=1e-5)
+    assert image.reads_used[9, 41] == 8  # reads 0-5 and 6-7
+    assert image.dq[9, 41] & PixelFlag.JUMP_DET and image.dq[9, 41] & PixelFlag.SATURATED
+
+
+def _cosmic_ray_pair(geometry, noise, n_reads, seed):
+    """A ramp with cosmic rays and the same ramp without them (every other component identical)."""
+    hit = simulate_cube(geometry, n_reads, noise.replace(cosmic_ray_rate=2000.0), seed=seed)
+    clean = simulate_cube(geometry, n_reads, noise, seed=seed)
+    return hit, clean, np.diff(hit - clean, axis=0)
+
+
+@pytest.mark.parametrize("noise", ["nirspec", "h4rg-lab"])
+def test_jumps_above_10_sigma_are_found_and_pure_noise_is_not_flagged(noise):
+    geometry = preset("nirps-h4rg", n_rows=48)
+    hit, clean, jump_sizes = _cosmic_ray_pair(geometry, noise_preset(noise), 30, seed=3)
+    image = fit_cube(hit, geometry, FitOptions(refcorr="seed"))
+    sigma = np.sqrt(2.0) * image.meta["read_noise"]
+    science = ~geometry.reference_mask
+    big = (jump_sizes > 10 * sigma).any(axis=0) & science
+    found = (image.dq & PixelFlag.JUMP_DET) > 0
+    assert big.sum() > 1000
+    assert (found & big).sum() >= 0.95 * big.sum()
+    pure = fit_cube(clean, geometry, FitOptions(refcorr="seed"))
+    false_rate = ((pure.dq & PixelFlag.JUMP_DET) > 0)[science].mean()
+    assert false_rate <= 1e-4, false_rate
+
+
+def test_hit_pixels_keep_their_flux_within_their_error():
+    """White read noise + Poisson (the ERR model): (SCI - truth) / ERR of hit pixels has unit spread, no bias."""
+    geometry = preset("nirps-h4rg", n_rows=48)
+    rng = np.random.default_rng(7)
+    scene = np.where(geometry.reference_mask, 0.0, rng.uniform(0, 600, geometry.shape)).astype(np.float32)
+    noise = NoiseModel(white=6.0, cosmic_ray_rate=2000.0)
+    n = 30
+    cube = simulate_cube(geometry, n, noise, scene=scene, seed=11)
+    image = fit_cube(cube, geometry, FitOptions(refcorr="none"))
+    jumped = ((image.dq & PixelFlag.JUMP_DET) > 0) & np.isfinite(image.sci)
+    assert jumped.sum() > 1000
+    z = ((image.sci - scene) / image.err)[jumped]
+    assert abs(np.mean(z)) < 0.1
+    assert 0.9 < np.std(z) < 1.15
+    assert np.all(image.reads_used[jumped] <= n)
+
+
+def test_jump_results_do_not_depend_on_the_strip_size():
+    geometry = preset("nirps-h4rg", n_rows=40)
+    hit, _, _ = _cosmic_ray_pair(geometry, noise_preset("nirspec"), 12, seed=5)
+    a = fit_cube(hit, geometry, FitOptions(strip_rows=8))
+    b = fit_cube(hit, geometry, FitOptions(strip_rows=128))
+    np.testing.assert_array_equal(a.sci, b.sci)
+    np.testing.assert_array_equal(a.dq, b.dq)
+    np.testing.assert_array_equal(a.reads_used, b.reads_used)
+
+
+def test_neighbours_of_a_jump_can_be_flagged_too():
+    n = 10
+    cube = np.broadcast_to(np.arange(n, dtype=np.float32)[:, None, None], (n,) + SMALL.shape).copy()
+    cube[5:, 12, 60] += 4000.0
+    found = detect_jumps(cube, np.full(SMALL.shape, n), np.ones(SMALL.shape, dtype=np.float32), 3.0,
+                         neighbours=True)
+    flat = set(found.pixels.tolist())
+    assert flat == {12 * 128 + 60, 11 * 128 + 60, 13 * 128 + 60, 12 * 128 + 59, 12 * 128 + 61}
+    assert found.jumps[4].all() and found.jumps.sum() == 5
+
+
+def test_jump_threshold_is_checked():
+    with pytest.raises(UsageError, match="--jump-threshold"):
+        FitOptions(jump_threshold=0.0)
