@@ -117,6 +117,10 @@ def _make_inputs(d: Path) -> None:
     _model_copy(d / "m_nan", weights=_nan_weights)
     _model_copy(d / "m_noweights", weights=lambda p: p.unlink())
     _small_model(d / "m4")
+    fits.PrimaryHDU(np.full((16, 128), 1e4, np.float32)).writeto(d / "sat_small.fits")
+    sat_nan = np.full((32, 128), 1e4, np.float32)
+    sat_nan[3, 5] = np.nan
+    fits.PrimaryHDU(sat_nan).writeto(d / "sat_nan.fits")
     from hxrg_denoiser.classical.sirs import fit_sirs
     from hxrg_denoiser.io.ramps import ArrayRamp
 
@@ -214,6 +218,16 @@ CASES: dict[str, tuple[str, str]] = {
                             r"--jump-neighbours applies to --method utr"),
     "jumps-ribbon-model": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/run --no-jumps",
                            r"apply to flux-image models"),
+    "saturation-map-missing": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --saturation {d}/nosat.fits",
+                               r"--saturation .*nosat.fits: no such file"),
+    "saturation-map-shape": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --saturation {d}/sat_small.fits",
+                             r"sat_small.fits: map is 16 x 128, the data are 32 x 128"),
+    "saturation-map-nan": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --saturation {d}/sat_nan.fits",
+                           r"sat_nan.fits: non-finite value at row 3, column 5"),
+    "saturation-map-not-fits": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m4 --saturation {d}/notfits.fits",
+                                r"notfits.fits: not a readable FITS image"),
+    "saturation-ribbon-model": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/run --saturation 100",
+                                r"apply to flux-image models"),
     "split-zero": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --split 0", r"--split: expected an integer >= 1"),
     "split-negative": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --split -3", r"--split: expected an integer"),
     "workers-zero": ("fit {d}/cube.fits {d}/reads -o {d}/b/ --channels 4 --workers 0", r"--workers: expected an int"),

@@ -38,6 +38,7 @@ from hxrg_denoiser.classical.sirs import SirsCalibration, load_calibration
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.maps import PixelMap, read_pixel_map
 from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
 from hxrg_denoiser.stats import robust_sigma
 from hxrg_denoiser.strips import StripStream, row_ranges
@@ -89,9 +90,10 @@ class FitOptions:
     units : {"e-", "e-/s"}
         ``SCI`` and ``ERR`` in electrons accumulated over the ramp
         (``n_reads`` frame times) or electrons per second.
-    saturation : float or None
+    saturation : float, path, ndarray or None
         Input level (ADU) at and above which a read is saturated; later
-        reads of that pixel are not used.
+        reads of that pixel are not used. One value, or a per-pixel map of the
+        image's shape (a FITS file or an array).
     flag_non_finite : bool
         Flag science pixels holding NaN/inf instead of refusing the ramp.
     strip_rows : int
@@ -118,7 +120,7 @@ class FitOptions:
     gain: float = 1.0
     read_noise: float | None = None
     units: str = "e-"
-    saturation: float | None = None
+    saturation: PixelMap | None = None
     flag_non_finite: bool = False
     strip_rows: int = 128
     clean: bool = False
@@ -139,8 +141,8 @@ class FitOptions:
             raise UsageError(f"--gain must be a finite number > 0, got {self.gain}")
         if self.read_noise is not None and not 0 < self.read_noise < np.inf:
             raise UsageError(f"--read-noise must be a finite number > 0 electrons, got {self.read_noise}")
-        if self.saturation is not None and not np.isfinite(self.saturation):
-            raise UsageError(f"--saturation must be a finite number, got {self.saturation}")
+        if isinstance(self.saturation, (int, float)) and not np.isfinite(self.saturation):
+            raise UsageError(f"--saturation must be a finite number or a FITS map, got {self.saturation}")
         if self.strip_rows < 1:
             raise UsageError(f"--strip-rows must be >= 1, got {self.strip_rows}")
         if self.jump_threshold is not None and not 0 < self.jump_threshold < np.inf:
@@ -299,7 +301,8 @@ def _stream(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> Strip
         refcorr=options.refcorr,
         gain=options.gain,
         strip_rows=options.strip_rows,
-        saturation=options.saturation,
+        saturation=None if options.saturation is None else read_pixel_map(
+            options.saturation, (ramp.n_rows, ramp.n_cols), "--saturation"),
         flag_non_finite=options.flag_non_finite,
         calibration=options.sirs_calibration(),
     )
@@ -363,6 +366,10 @@ def _meta(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, read_noise
     if options.calibration is not None:
         calibration = options.calibration
         settings["calibration"] = str(calibration) if not isinstance(calibration, SirsCalibration) else "in memory"
+    if isinstance(options.saturation, np.ndarray):
+        settings["saturation"] = "map in memory"
+    elif isinstance(options.saturation, os.PathLike):
+        settings["saturation"] = str(options.saturation)
     return flux_meta(ramp, geometry, options.label, units=options.units, gain=options.gain, read_noise=read_noise,
                      options=settings)
 

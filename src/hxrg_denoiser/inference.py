@@ -15,6 +15,8 @@ from hxrg_denoiser.denoise import DenoiseSettings, check_model_geometry, load_de
 from hxrg_denoiser.denoise import pick_device as pick_device
 from hxrg_denoiser.fitting import FluxImage, fit_ramp
 from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD as DEFAULT_JUMP_THRESHOLD
+from hxrg_denoiser.io.maps import PixelMap
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.models.registry import ModelSpec
 
@@ -38,6 +40,9 @@ def denoise_ramp(
     reference_check: bool = True,
     fit: Callable[..., FluxImage] = fit_ramp,
     any_layout: bool = False,
+    saturation: PixelMap | None = None,
+    jump_threshold: float | None = DEFAULT_JUMP_THRESHOLD,
+    jump_neighbours: bool = False,
 ) -> FluxImage:
     """Flux image of ``ramp`` predicted by ``model``.
 
@@ -71,6 +76,12 @@ def denoise_ramp(
     any_layout : bool
         Run a model whose architecture takes any channel layout on a layout it was never measured
         on (with a warning; recorded as ``MODELLAY = 'unmeasured'``). Default: refuse such data.
+    saturation : float, path or ndarray, optional
+        Flux-image networks: input level (ADU) at and above which a read is saturated, or a per-pixel map.
+    jump_threshold : float or None
+        Flux-image networks: cosmic-ray jump threshold of the input fit, in sigmas (None: no detection).
+    jump_neighbours : bool
+        Flux-image networks: also flag the neighbours of every jump.
 
     Returns
     -------
@@ -84,7 +95,8 @@ def denoise_ramp(
     """
     settings = DenoiseSettings(strip_rows=strip_rows, batch_rows=batch_rows, device=device, precision=precision,
                                flag_non_finite=flag_non_finite, calibration=calibration,
-                               reference_check=reference_check)
+                               reference_check=reference_check, saturation=saturation,
+                               jump_threshold=jump_threshold, jump_neighbours=jump_neighbours)
     geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
     denoiser = make_denoiser(model, spec)
     denoiser.check_geometry(geometry, ramp.path, allow_unmeasured=any_layout)

@@ -96,8 +96,9 @@ class StripStream:
         Electrons per input unit.
     strip_rows : int
         Core rows per strip.
-    saturation : float, optional
-        Input level (before gain) at and above which a read is saturated.
+    saturation : float or ndarray, optional
+        Input level (before gain) at and above which a read is saturated: one value, or a map of the
+        whole image, shape ``(n_rows, n_cols)``.
     flag_non_finite : bool
         Flag science pixels with NaN/inf values instead of refusing the ramp.
     calibration : SirsCalibration, optional
@@ -114,7 +115,7 @@ class StripStream:
         refcorr: str = "none",
         gain: float = 1.0,
         strip_rows: int = 128,
-        saturation: float | None = None,
+        saturation: float | np.ndarray | None = None,
         flag_non_finite: bool = False,
         calibration: SirsCalibration | None = None,
     ) -> None:
@@ -182,7 +183,7 @@ class StripStream:
         raw = self.ramp.read_rows(strip.halo_start, strip.halo_stop)
         non_finite = self._check_finite(raw, strip.halo_start, reference_only=False)
         core_raw = raw[:, strip.core]
-        first_saturated = self._first_saturated(core_raw)
+        first_saturated = self._first_saturated(core_raw, strip)
         if non_finite is not None:
             raw[~np.isfinite(raw)] = 0.0
             non_finite = non_finite[strip.core]
@@ -210,11 +211,14 @@ class StripStream:
             raw, self.geometry, self.refcorr, row_start=strip.halo_start, levels=self.levels, core=strip.core
         )
 
-    def _first_saturated(self, core_raw: np.ndarray) -> np.ndarray:
+    def _first_saturated(self, core_raw: np.ndarray, strip: Strip) -> np.ndarray:
         n_reads = core_raw.shape[0]
         if self.saturation is None:
             return np.full(core_raw.shape[1:], n_reads, dtype=np.int32)
-        above = core_raw >= self.saturation
+        level = self.saturation
+        if isinstance(level, np.ndarray):
+            level = level[strip.start : strip.stop]
+        above = core_raw >= level
         first = np.argmax(above, axis=0).astype(np.int32)
         first[~above.any(axis=0)] = n_reads
         return first

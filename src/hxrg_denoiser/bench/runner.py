@@ -86,7 +86,8 @@ class FitMemo:
         self.results: dict = {}
 
     def __call__(self, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, **kwargs):
-        settings = tuple(getattr(options, f.name) for f in dataclasses.fields(options) if f.name != "calibration")
+        values = (getattr(options, f.name) for f in dataclasses.fields(options) if f.name != "calibration")
+        settings = tuple(id(value) if isinstance(value, np.ndarray) else value for value in values)  # a map by identity
         key = (id(ramp), settings, id(options.calibration))
         entry = self.results.get(key)
         if entry is None or entry[0] is not ramp:  # the ramp held in the entry keeps its id from being reused

@@ -142,16 +142,19 @@ def _ratios(d: np.ndarray, usable: np.ndarray, read_noise: float) -> np.ndarray:
 def _with_neighbours(pixels: np.ndarray, jumps: np.ndarray, shape: tuple[int, ...], first_saturated: np.ndarray):
     """Add the same differences of the 4 neighbours of every jump (within the strip), before their saturation."""
     rows, cols = shape
-    extra: dict[int, np.ndarray] = {int(p): jumps[:, i].copy() for i, p in enumerate(pixels)}
+    n_diffs = jumps.shape[0]
     y, x = np.divmod(pixels, cols)
+    all_pixels, all_jumps = [pixels], [jumps]
     for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
         inside = (y + dy >= 0) & (y + dy < rows) & (x + dx >= 0) & (x + dx < cols)
-        for i in np.flatnonzero(inside):
-            q = int((y[i] + dy) * cols + x[i] + dx)
-            flags = extra.setdefault(q, np.zeros(jumps.shape[0], dtype=bool))
-            flags |= jumps[:, i] & (np.arange(jumps.shape[0]) < first_saturated[q] - 1)
-    order = sorted(extra)
-    return np.array(order, dtype=np.int64), np.stack([extra[p] for p in order], axis=1)
+        neighbour = (y[inside] + dy) * cols + x[inside] + dx
+        before = np.arange(n_diffs)[:, None] < (first_saturated[neighbour] - 1)[None, :]
+        all_pixels.append(neighbour)
+        all_jumps.append(jumps[:, inside] & before)
+    merged, where = np.unique(np.concatenate(all_pixels), return_inverse=True)
+    flags = np.zeros((merged.size, n_diffs), dtype=bool)
+    np.logical_or.at(flags, where, np.concatenate(all_jumps, axis=1).T)
+    return merged.astype(np.int64), flags.T.copy()
 
 
 def segment_read_weights(usable: np.ndarray) -> np.ndarray:

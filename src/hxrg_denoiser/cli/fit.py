@@ -13,7 +13,7 @@ from hxrg_denoiser.cli.options import (
     geometry_args,
     is_batch,
     jump_options,
-    nonnegative_float,
+    level_or_map,
     positive_float,
     positive_int,
     refuse_unless,
@@ -55,8 +55,9 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                      help="read noise per read in electrons (default: estimated from the data)")
     fit.add_argument("--units", choices=("e-", "e-/s"), default="e-",
                      help="electrons over the ramp or per second (default e-)")
-    fit.add_argument("--saturation", type=nonnegative_float,
-                     help="ADU level at which a read is saturated (default: no saturation check)")
+    fit.add_argument("--saturation", type=level_or_map, metavar="LEVEL|FILE",
+                     help="input level (ADU) at and above which a read is saturated, or a FITS map of it per pixel "
+                     "(the data's shape); later reads are not used (default: no saturation check)")
     fit.add_argument("--flag-non-finite", action="store_true",
                      help="flag NaN/inf/BLANK science pixels in DQ instead of failing (default: fail)")
     fit.add_argument("--strip-rows", type=positive_int, default=128,

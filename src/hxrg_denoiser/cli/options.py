@@ -26,6 +26,7 @@ __all__ = [
     "add_output",
     "add_geometry_arguments",
     "add_jump_arguments",
+    "level_or_map",
     "jump_options",
     "add_input_arguments",
     "geometry_args",
@@ -64,6 +65,15 @@ def positive_float(text: str) -> float:
 def nonnegative_float(text: str) -> float:
     """A finite number >= 0."""
     return _number(text, float, lambda v: v >= 0, "a finite number >= 0")
+
+
+def level_or_map(text: str) -> float | str:
+    """A finite number >= 0, or the path of a FITS map (anything that does not read as a number)."""
+    try:
+        float(text)
+    except ValueError:
+        return text  # a file: read (and checked) when the data's shape is known
+    return nonnegative_float(text)
 
 
 def finite_float(text: str) -> float:

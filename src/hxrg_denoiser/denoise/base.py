@@ -22,6 +22,7 @@ from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import GeometryError, UnavailableError, UsageError
 from hxrg_denoiser.fitting import FluxImage, fit_ramp
 from hxrg_denoiser.geometry import PRESETS, ReadoutGeometry, geometry_for_shape
+from hxrg_denoiser.io.maps import PixelMap
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.models.registry import ModelSpec, load_model
 
@@ -55,6 +56,9 @@ class DenoiseSettings:
         Flux-image networks: cosmic-ray jumps of the up-the-ramp fit they take (sigmas; None: no detection).
     jump_neighbours : bool
         Flux-image networks: also flag the neighbours of every jump.
+    saturation : float, path, ndarray or None
+        Flux-image networks: input level (ADU) at and above which a read is saturated, or a per-pixel map;
+        the fit they take uses only the reads before it.
     """
 
     strip_rows: int = 64
@@ -66,6 +70,7 @@ class DenoiseSettings:
     reference_check: bool = True
     jump_threshold: float | None = DEFAULT_JUMP_THRESHOLD
     jump_neighbours: bool = False
+    saturation: PixelMap | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "bf16"):

@@ -86,7 +86,8 @@ class FluxImageDenoiser(Denoiser):
         refcorr = "sirs" if calibration is not None else self.spec.refcorr
         return FitOptions(method="utr", refcorr=refcorr, strip_rows=settings.strip_rows,
                           flag_non_finite=settings.flag_non_finite, calibration=calibration,
-                          jump_threshold=settings.jump_threshold, jump_neighbours=settings.jump_neighbours)
+                          jump_threshold=settings.jump_threshold, jump_neighbours=settings.jump_neighbours,
+                          saturation=settings.saturation)
 
     def correct(self, image: FluxImage, geometry: ReadoutGeometry, settings: DenoiseSettings, *,
                 progress: bool = False) -> FluxImage:

@@ -59,6 +59,9 @@ class RibbonDenoiser(Denoiser):
         if settings.calibration is not None:
             raise UsageError(f"--calibration applies to flux-image models; {spec.name!r} ({spec.architecture}) takes "
                              f"the reads with its own reference correction ({spec.refcorr})")
+        if settings.saturation is not None:
+            raise UsageError(f"--saturation applies to flux-image models; {spec.name!r} ({spec.architecture}) takes "
+                             "every read it was trained on")
         device = pick_device(settings.device)
         model = self.model.to(device).eval()
         batch_rows = settings.batch_rows or DEFAULT_BATCH_ROWS

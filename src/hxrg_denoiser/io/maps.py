@@ -1,0 +1,69 @@
+"""Per-pixel calibration maps (saturation level, gain, read noise) read from FITS images."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
+
+from hxrg_denoiser.errors import RampInputError
+
+__all__ = ["read_pixel_map", "PixelMap"]
+
+PixelMap = float | str | os.PathLike | np.ndarray
+
+
+def read_pixel_map(source: PixelMap, shape: tuple[int, int], what: str, *, positive: bool = False) -> np.ndarray | float:
+    """A number, or a 2D map of ``shape`` (FITS file or array) as float32, every value checked.
+
+    Parameters
+    ----------
+    source : float, path or ndarray
+        A single value for every pixel, a FITS file (the first HDU holding a 2D image) or an array.
+    shape : (int, int)
+        The data's image shape, which a map must have.
+    what : str
+        What the map is (``--saturation``), for messages.
+    positive : bool
+        Values must be > 0 (gain, read noise); otherwise any finite value.
+
+    Raises
+    ------
+    RampInputError
+        Naming the file: missing, not FITS, no 2D image, another shape, non-finite or out-of-range values.
+    """
+    if isinstance(source, (int, float, np.floating)):
+        return float(source)
+    name = f"{what} {source}" if not isinstance(source, np.ndarray) else what
+    if isinstance(source, np.ndarray):
+        image = np.asarray(source, dtype=np.float32)
+    else:
+        image = _read_image(Path(source), what)
+    if image.shape != tuple(shape):
+        raise RampInputError(f"{name}: map is {' x '.join(map(str, image.shape))}, the data are "
+                             f"{shape[0]} x {shape[1]}")
+    bad = ~np.isfinite(image) | ((image <= 0) if positive else np.zeros(image.shape, dtype=bool))
+    if bad.any():
+        y, x = np.argwhere(bad)[0]
+        kind = "non-finite" if not np.isfinite(image[y, x]) else "not > 0"
+        raise RampInputError(f"{name}: {kind} value at row {y}, column {x} ({int(bad.sum())} such pixels)")
+    return image
+
+
+def _read_image(path: Path, what: str) -> np.ndarray:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyUserWarning)
+            with fits.open(path) as hdul:
+                for hdu in hdul:
+                    if hdu.is_image and hdu.data is not None and hdu.data.ndim == 2:
+                        return np.asarray(hdu.data, dtype=np.float32)
+    except FileNotFoundError:
+        raise RampInputError(f"{what} {path}: no such file") from None
+    except (OSError, ValueError, TypeError) as err:
+        raise RampInputError(f"{what} {path}: not a readable FITS image ({' '.join(str(err).split())})") from None
+    raise RampInputError(f"{what} {path}: holds no 2D image")

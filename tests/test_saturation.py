@@ -1,0 +1,84 @@
+"""Saturation in every path: one level or a per-pixel FITS map, in fit and in denoise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from conftest import write_cube
+
+from hxrg_denoiser.cli.main import main
+from hxrg_denoiser.dq import PixelFlag
+from hxrg_denoiser.errors import RampInputError
+from hxrg_denoiser.fitting import FitOptions, fit_cube
+from hxrg_denoiser.geometry import ReadoutGeometry, preset
+from hxrg_denoiser.inference import denoise_ramp
+from hxrg_denoiser.io.ramps import ArrayRamp
+from hxrg_denoiser.models.registry import load_model
+from hxrg_denoiser.simulate.noise import NoiseModel
+from hxrg_denoiser.simulate.ramp import simulate_cube
+
+SMALL = ReadoutGeometry("t", 32, 128, 4)
+
+
+def _bright_ramp(geometry, n_reads=12, full_well=3000.0, seed=1):
+    """A faint scene with a few pixels that fill the well after 3 reads, and the truth."""
+    scene = np.where(geometry.reference_mask, 0.0, 40.0).astype(np.float32)
+    bright = (slice(10, 13), slice(40, 44))
+    scene[bright] = 1000.0 * n_reads  # 1000 e- per read
+    noise = NoiseModel(white=5.0, saturation=full_well)
+    return simulate_cube(geometry, n_reads, noise, scene=scene, seed=seed), scene, bright
+
+
+def test_denoise_uses_only_the_reads_before_saturation():
+    geometry = preset("nirps-h4rg", n_rows=40)
+    cube, scene, bright = _bright_ramp(geometry)
+    model, spec = load_model("default")
+    ramp = ArrayRamp(cube)
+    blind = denoise_ramp(ramp, model, spec, geometry)
+    image = denoise_ramp(ramp, model, spec, geometry, saturation=2900.0)
+    assert np.median(blind.sci[bright] / scene[bright]) < 0.5  # the filled well read as flux
+    np.testing.assert_allclose(np.median(image.sci[bright] / scene[bright]), 1.0, atol=0.02)
+    assert (image.dq[bright] & PixelFlag.SATURATED).all()
+    assert (image.reads_used[bright] == 2).all()  # charge of 1000 e- per read: reads 0 and 1 are below 2900
+
+
+def test_a_saturation_map_sets_the_level_of_each_pixel(tmp_path):
+    cube, scene, bright = _bright_ramp(SMALL)
+    level = np.full(SMALL.shape, 1e9, dtype=np.float32)  # the map says: only these pixels saturate, early
+    level[bright] = 1900.0
+    path = tmp_path / "saturation.fits"
+    fits.PrimaryHDU(level).writeto(path)
+    image = fit_cube(cube, SMALL, FitOptions(refcorr="none", saturation=str(path)))
+    assert (image.reads_used[bright] == 0).all() and np.isnan(image.sci[bright]).all()  # one read left: no slope
+    assert (image.dq[bright] & PixelFlag.DO_NOT_USE).all()
+    others = ~SMALL.reference_mask
+    others[bright] = False
+    assert not (image.dq[others] & PixelFlag.SATURATED).any()
+    same = fit_cube(cube, SMALL, FitOptions(refcorr="none", saturation=level))  # the array itself
+    np.testing.assert_array_equal(same.dq, image.dq)
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (lambda m: m[:, :64], r"map is 32 x 64, the data are 32 x 128"),
+    (lambda m: np.where(np.arange(128) == 7, np.nan, m), r"non-finite value at row 0, column 7"),
+])
+def test_bad_saturation_maps_are_refused(tmp_path, spoil, message):
+    path = tmp_path / "map.fits"
+    fits.PrimaryHDU(spoil(np.full(SMALL.shape, 5000.0, dtype=np.float32))).writeto(path)
+    cube, _, _ = _bright_ramp(SMALL, n_reads=4)
+    with pytest.raises(RampInputError, match=message):
+        fit_cube(cube, SMALL, FitOptions(saturation=str(path)))
+
+
+def test_cli_denoise_and_fit_take_a_level_or_a_file(tmp_path, capsys):
+    geometry = preset("nirps-h4rg", n_rows=24)
+    cube, scene, bright = _bright_ramp(geometry, n_reads=8)
+    path = write_cube(tmp_path / "cube.fits", cube)
+    out = tmp_path / "den.fits"
+    assert main(["denoise", str(path), "-o", str(out), "--saturation", "2900", "-q"]) == 0
+    with fits.open(out) as hdul:
+        assert (hdul["DQ"].data[bright] & PixelFlag.SATURATED).all()
+    assert main(["fit", str(path), "-o", str(tmp_path / "f.fits"), "--saturation", str(tmp_path / "none.fits"), "--geometry", "nirps-h4rg",
+                 "-q"]) == 2
+    assert "--saturation" in capsys.readouterr().err and not (tmp_path / "f.fits").exists()
