@@ -40,6 +40,7 @@ from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.maps import PixelMap, read_pixel_map
 from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
+from hxrg_denoiser.io.timing import ReadTiming, data_unit, read_timing
 from hxrg_denoiser.stats import robust_sigma
 from hxrg_denoiser.strips import StripStream, row_ranges
 
@@ -82,14 +83,21 @@ class FitOptions:
         noise plus Poisson noise.
     fowler_n : int
         Reads averaged at each end for Fowler sampling.
-    gain : float
-        Electrons per input unit (ADU).
+    gain : float or None
+        Electrons per input unit (ADU). None: the values are taken as they are, in electrons if the
+        input's ``BUNIT`` says so and in DN otherwise (``BUNIT`` of the output says which).
     read_noise : float or None
         White read noise per read in electrons, for ``ERR`` and optimal
         weights; estimated from the data when None.
     units : {"e-", "e-/s"}
-        ``SCI`` and ``ERR`` in electrons accumulated over the ramp
-        (``n_reads`` frame times) or electrons per second.
+        ``SCI`` and ``ERR`` accumulated over the ramp (slope per read times ``n_reads``) or per second
+        (slope per read over the time between reads); electrons, or DN when no gain is known.
+    frame_time : float or None
+        Seconds between reads, for ``units="e-/s"``; None: from the header (``TGROUP``, ``TFRAME`` with
+        ``NFRAMES`` and ``GROUPGAP``, ``FRMTIME``), else the geometry's frame time
+        (:func:`~hxrg_denoiser.io.timing.read_timing`).
+    full_frame_timing : bool
+        Without timing keywords, the reads are crops of full-frame reads of the geometry's preset.
     saturation : float, path, ndarray or None
         Input level (ADU) at and above which a read is saturated; later
         reads of that pixel are not used. One value, or a per-pixel map of the
@@ -117,7 +125,7 @@ class FitOptions:
     refcorr: str = "auto"
     weighting: str = "ols"
     fowler_n: int = 4
-    gain: float = 1.0
+    gain: float | None = None
     read_noise: float | None = None
     units: str = "e-"
     saturation: PixelMap | None = None
@@ -127,6 +135,8 @@ class FitOptions:
     calibration: str | os.PathLike | SirsCalibration | None = None
     jump_threshold: float | None = DEFAULT_THRESHOLD
     jump_neighbours: bool = False
+    frame_time: float | None = None
+    full_frame_timing: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("method", self.method, METHODS)
@@ -137,8 +147,12 @@ class FitOptions:
             raise UsageError("--weighting optimal applies to --method utr only")
         if self.fowler_n < 1:
             raise UsageError(f"--fowler must be >= 1, got {self.fowler_n}")
-        if not 0 < self.gain < np.inf:
+        if self.gain is not None and not 0 < self.gain < np.inf:
             raise UsageError(f"--gain must be a finite number > 0, got {self.gain}")
+        if self.frame_time is not None and not 0 < self.frame_time < np.inf:
+            raise UsageError(f"--frame-time must be a finite number of seconds > 0, got {self.frame_time}")
+        if self.frame_time is not None and self.full_frame_timing:
+            raise UsageError("--frame-time and --full-frame-timing: give one of them")
         if self.read_noise is not None and not 0 < self.read_noise < np.inf:
             raise UsageError(f"--read-noise must be a finite number > 0 electrons, got {self.read_noise}")
         if isinstance(self.saturation, (int, float)) and not np.isfinite(self.saturation):
@@ -159,6 +173,11 @@ class FitOptions:
         if self.calibration is not None:
             return dataclasses.replace(self, refcorr="sirs")
         return dataclasses.replace(self, refcorr="seed" if geometry.ref_border > 0 else "none")
+
+    @property
+    def electrons_per_unit(self) -> float:
+        """The gain, 1 when none was given (values taken as they are)."""
+        return 1.0 if self.gain is None else self.gain
 
     def sirs_calibration(self) -> SirsCalibration | None:
         """The calibration object (read from its file when a path was given)."""
@@ -299,7 +318,7 @@ def _stream(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> Strip
         ramp,
         geometry,
         refcorr=options.refcorr,
-        gain=options.gain,
+        gain=options.electrons_per_unit,
         strip_rows=options.strip_rows,
         saturation=None if options.saturation is None else read_pixel_map(
             options.saturation, (ramp.n_rows, ramp.n_cols), "--saturation"),
@@ -308,11 +327,17 @@ def _stream(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> Strip
     )
 
 
+def _timing(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> ReadTiming:
+    return read_timing(ramp.header, geometry, ramp.path, frame_time=options.frame_time,
+                       full_frame=options.full_frame_timing)
+
+
 def _fit_rows(
     stream: StripStream, options: FitOptions, read_noise: float, start: int, stop: int, progress: bool = False,
     description: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """SCI, ERR, DQ and reads used of the strips that start in rows ``start:stop`` (strip-aligned), in output units."""
+    timing = _timing(stream.ramp, stream.geometry, options)
     geometry, n_reads = stream.geometry, stream.ramp.n_reads
     strips = [s for s in stream.strips if start <= s.start < stop]
     first, last = strips[0].start, strips[-1].stop
@@ -320,7 +345,7 @@ def _fit_rows(
     sci, err = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
     reads_used = np.empty(shape, dtype=np.uint16)
     reference = geometry.reference_mask[first:last]
-    dq = np.where(reference, np.uint32(PixelFlag.REFERENCE_PIXEL), np.uint32(0)).astype(np.uint32)
+    dq = np.where(reference, np.uint32(PixelFlag.REFERENCE_PIXEL | PixelFlag.DO_NOT_USE), np.uint32(0)).astype(np.uint32)
     bar = tqdm(strips, desc=description or f"fit {options.label}", unit="strip", disable=not progress, leave=False)
     for strip in bar:
         data = stream.load(strip)
@@ -337,24 +362,33 @@ def _fit_rows(
         sci[rows] = fit.slope
         err[rows] = np.sqrt(fit.variance)
         reads_used[rows] = fit.reads_used
-    scale = np.float32(n_reads if options.units == "e-" else 1.0 / geometry.frame_time)
+    scale = np.float32(n_reads if options.units == "e-" else 1.0 / timing.group_time)
     sci *= scale
     err *= scale
     return sci, err, dq, reads_used
 
 
-def flux_meta(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: str, gain: float, read_noise: float,
-              **extra) -> dict:
-    """Provenance of a :class:`FluxImage` (written to the FITS header)."""
+def flux_meta(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: str, gain: float | None,
+              read_noise: float, timing: ReadTiming | None = None, **extra) -> dict:
+    """Provenance of a :class:`FluxImage` (written to the FITS header).
+
+    ``units`` says over the ramp (``"e-"``) or per second (``"e-/s"``); ``bunit`` is the unit of the values
+    (DN when no gain is known and the input's BUNIT does not say electrons).
+    """
+    timing = timing or read_timing(ramp.header, geometry, ramp.path)
+    unit = data_unit(ramp.header, gain)
     return {
         "method": method,
         "n_reads": ramp.n_reads,
         "units": units,
-        "gain": gain,
+        "bunit": unit if units == "e-" else f"{unit}/s",
+        "gain": 1.0 if gain is None else gain,
         "read_noise": read_noise,
         "geometry": geometry.name,
         "geometry_json": geometry.to_json(),
-        "frame_time": geometry.frame_time,
+        "frame_time": timing.group_time,
+        "timing_source": timing.source,
+        "input_header": ramp.header,
         "input": str(ramp.path),
         "version": __version__,
         **extra,
@@ -371,7 +405,7 @@ def _meta(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, read_noise
     elif isinstance(options.saturation, os.PathLike):
         settings["saturation"] = str(options.saturation)
     return flux_meta(ramp, geometry, options.label, units=options.units, gain=options.gain, read_noise=read_noise,
-                     options=settings)
+                     timing=_timing(ramp, geometry, options), options=settings)
 
 
 def fit_ramp(

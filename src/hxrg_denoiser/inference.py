@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 import torch
 
+from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD as DEFAULT_JUMP_THRESHOLD
 from hxrg_denoiser.denoise import DenoiseSettings, check_model_geometry, load_denoiser, make_denoiser, model_geometry
 from hxrg_denoiser.denoise import pick_device as pick_device
 from hxrg_denoiser.fitting import FluxImage, fit_ramp
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD as DEFAULT_JUMP_THRESHOLD
 from hxrg_denoiser.io.maps import PixelMap
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.models.registry import ModelSpec

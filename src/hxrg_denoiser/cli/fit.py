@@ -50,11 +50,20 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                      "from dark pixels) (default: off)")
     fit.add_argument("--fowler", type=positive_int, metavar="K",
                      help="reads averaged at each end, with --method fowler (default 4)")
-    fit.add_argument("--gain", type=positive_float, default=1.0, help="electrons per ADU (default 1)")
+    fit.add_argument("--gain", type=positive_float,
+                     help="electrons per ADU; BUNIT is then e- (default: values as they are, e- if the input's BUNIT "
+                     "says electrons, else DN)")
     fit.add_argument("--read-noise", type=positive_float,
                      help="read noise per read in electrons (default: estimated from the data)")
     fit.add_argument("--units", choices=("e-", "e-/s"), default="e-",
-                     help="electrons over the ramp or per second (default e-)")
+                     help="over the ramp (slope per read x reads) or per second (slope per read / time between "
+                     "reads); in DN when no gain is known (default e-)")
+    fit.add_argument("--frame-time", type=positive_float, metavar="SECONDS",
+                     help="seconds between reads, for --units e-/s (default: the header's TGROUP, TFRAME x "
+                     "(NFRAMES + GROUPGAP) or FRMTIME, else the geometry's frame time for the rows read)")
+    fit.add_argument("--full-frame-timing", action="store_true",
+                     help="without timing keywords: the reads are crops of full-frame reads of the --geometry "
+                     "preset, so the frame time is the whole array's (default: a window of the rows read)")
     fit.add_argument("--saturation", type=level_or_map, metavar="LEVEL|FILE",
                      help="input level (ADU) at and above which a read is saturated, or a FITS map of it per pixel "
                      "(the data's shape); later reads are not used (default: no saturation check)")
@@ -112,7 +121,8 @@ def fit_options(args: argparse.Namespace):
         method=args.method, refcorr=args.refcorr, weighting=args.weighting, fowler_n=args.fowler or 4,
         gain=args.gain, read_noise=args.read_noise, units=args.units, saturation=args.saturation,
         flag_non_finite=args.flag_non_finite, strip_rows=args.strip_rows, clean=args.clean,
-        calibration=args.calibration, **jump_options(args, args.method),
+        calibration=args.calibration, frame_time=args.frame_time, full_frame_timing=args.full_frame_timing,
+        **jump_options(args, args.method),
     )
 
 
@@ -142,7 +152,8 @@ def run_fit(args: argparse.Namespace) -> int:
     write_flux_image(args.output, image, overwrite=args.overwrite)
     print(
         f"{args.output}: {image.meta['method']} flux of {ramp.n_reads} reads, {geometry.name} "
-        f"{geometry.n_rows} x {geometry.n_cols}, read noise {image.meta['read_noise']:.2f} e-, "
+        f"{geometry.n_rows} x {geometry.n_cols}, read noise {image.meta['read_noise']:.2f} "
+        f"{image.meta['bunit'].split('/')[0]}, "
         f"{time.perf_counter() - start:.1f} s"
     )
     return 0

@@ -65,6 +65,9 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     den.add_argument("--calibration", metavar="FILE",
                      help="the detector's calibration (`hxrg calibrate`): a flux-image model then takes the sirs "
                      "reference-corrected image (default: the model's own reference correction)")
+    den.add_argument("--gain", type=positive_float,
+                     help="flux-image models: electrons per ADU of the input (default: values as they are, e- if the "
+                     "input's BUNIT says electrons, else DN)")
     den.add_argument("--saturation", type=level_or_map, metavar="LEVEL|FILE",
                      help="flux-image models: input level (ADU) at and above which a read is saturated, or a FITS "
                      "map of it per pixel; the model's input fit uses only the reads before (default: no check)")
@@ -143,10 +146,12 @@ def run_denoise(args: argparse.Namespace) -> int:
     settings = DenoiseSettings(strip_rows=args.strip_rows, batch_rows=args.batch_rows, device=args.device,
                                precision=args.precision, flag_non_finite=args.flag_non_finite,
                                calibration=args.calibration, reference_check=args.reference_check,
-                               saturation=args.saturation, **jump_options(args))
-    fit_given = args.jump_threshold is not None or args.jump_neighbours or not args.jumps or args.saturation is not None
+                               saturation=args.saturation, gain=args.gain, **jump_options(args))
+    fit_given = (args.jump_threshold is not None or args.jump_neighbours or not args.jumps
+                 or args.saturation is not None or args.gain is not None)
     if fit_given and denoiser.input_kind != "flux-image":
-        raise UsageError("--saturation, --jump-threshold, --no-jumps and --jump-neighbours apply to flux-image models "
+        raise UsageError("--gain, --saturation, --jump-threshold, --no-jumps and --jump-neighbours apply to flux-image "
+                         "models "
                          "(default), not to ribbon models, which take the reads themselves")
     if args.batch_rows is not None and denoiser.input_kind != "ribbons":
         raise UsageError("--batch-rows applies to ribbon models (payeur2022), not to a flux-image model")

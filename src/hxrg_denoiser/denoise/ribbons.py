@@ -59,8 +59,8 @@ class RibbonDenoiser(Denoiser):
         if settings.calibration is not None:
             raise UsageError(f"--calibration applies to flux-image models; {spec.name!r} ({spec.architecture}) takes "
                              f"the reads with its own reference correction ({spec.refcorr})")
-        if settings.saturation is not None:
-            raise UsageError(f"--saturation applies to flux-image models; {spec.name!r} ({spec.architecture}) takes "
+        if settings.saturation is not None or settings.gain is not None:
+            raise UsageError(f"--saturation and --gain apply to flux-image models; {spec.name!r} ({spec.architecture}) takes "
                              "every read it was trained on")
         device = pick_device(settings.device)
         model = self.model.to(device).eval()
@@ -106,7 +106,7 @@ class RibbonDenoiser(Denoiser):
         spec = self.spec
         reference = geometry.reference_mask
         sci[reference] = np.nan
-        dq = np.where(reference, np.uint32(PixelFlag.REFERENCE_PIXEL), np.uint32(0)).astype(np.uint32)
+        dq = np.where(reference, np.uint32(PixelFlag.REFERENCE_PIXEL | PixelFlag.DO_NOT_USE), np.uint32(0)).astype(np.uint32)
         if non_finite is not None and non_finite.any():
             sci[non_finite] = np.nan
             dq[non_finite] |= np.uint32(PixelFlag.NON_FINITE_INPUT | PixelFlag.DO_NOT_USE)

@@ -278,20 +278,39 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
         More header keywords for the primary HDU.
     """
     meta = image.meta
+    unit = meta.get("bunit", meta["units"])
+    count_unit = unit.split("/")[0]
+    n_reads, group_time = meta["n_reads"], float(meta["frame_time"])
     cards = {
         "ORIGIN": ("hxrg-denoiser", "software that made this file"),
         "HXRGVER": (meta["version"], "hxrg-denoiser version"),
+        "DATE": (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "UTC date this file was written"),
         "METHOD": (meta["method"], "flux estimator"),
-        "NREADS": (meta["n_reads"], "number of reads in the ramp"),
+        "NREADS": (n_reads, "number of reads in the ramp"),
+        "NGROUPS": (n_reads, "reads (groups) fitted"),
         "GEOMETRY": (meta["geometry"], "readout geometry"),
         "GAIN": (meta["gain"], "electrons per input unit"),
-        "RDNOISE": (round(float(meta["read_noise"]), 4), "[e-] white read noise per read used for ERR")
+        "RDNOISE": (round(float(meta["read_noise"]), 4), f"[{count_unit}] per-read noise used for ERR")
         if np.isfinite(meta["read_noise"])
         else None,
-        "FRMTIME": (meta["frame_time"], "[s] frame time"),
+        "TGROUP": (group_time, "[s] time between reads"),
+        "TIMESRC": (meta.get("timing_source", "geometry"), "where TGROUP comes from"),
+        "EFFINTTM": (round((n_reads - 1) * group_time, 6), "[s] first to last read"),
+        "EXPTIME": (round(n_reads * group_time, 6), "[s] reads x TGROUP (SCI over-ramp convention)"),
         "INPUT": (fits_text(os.path.basename(meta["input"].rstrip("/")), 60), "input ramp"),
     }
     options = meta.get("options", {})
+    if options:
+        refcorr = options.get("refcorr")
+        cards["REFCORR"] = (refcorr, "reference-pixel correction")
+        cards["WEIGHTNG"] = (options.get("weighting"), "up-the-ramp weights")
+        cards["CLEAN"] = (bool(options.get("clean")), "correlated noise left in the image removed")
+        saturation = options.get("saturation")
+        cards["SATLEVEL"] = (saturation if isinstance(saturation, (int, float)) else
+                             ("none" if saturation is None else fits_text(os.path.basename(str(saturation)), 60)),
+                             "saturation level (input units) or map")
+        if "calibration" in options:
+            cards["CALIBFIL"] = (fits_text(os.path.basename(str(options["calibration"])), 60), "reference calibration")
     if options.get("method") == "utr":
         threshold = options.get("jump_threshold")
         cards["JUMPTHR"] = (float(threshold) if threshold is not None else "none", "[sigma] jump detection threshold")
@@ -309,10 +328,12 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
         cards["REFCHECK"] = (meta["reference_check"], "dark-pixel row structure")
     cards = {k: v for k, v in cards.items() if v is not None}
     cards.update(extra or {})
-    primary = fits.PrimaryHDU(header=_header(cards))
-    units = meta["units"]
-    sci = fits.ImageHDU(image.sci, name="SCI", header=_header({"BUNIT": (units, "electrons over ramp or per s")}))
-    err = fits.ImageHDU(image.err, name="ERR", header=_header({"BUNIT": (units, "1-sigma uncertainty")}))
+    input_header = meta.get("input_header")
+    primary = fits.PrimaryHDU(header=_carried(input_header, _header(cards)))
+    over = "over the ramp" if "/" not in unit else "per second"
+    wcs = _wcs_cards(input_header)
+    sci = fits.ImageHDU(image.sci, name="SCI", header=_header({"BUNIT": (unit, f"flux {over}"), **wcs}))
+    err = fits.ImageHDU(image.err, name="ERR", header=_header({"BUNIT": (unit, "1-sigma uncertainty")}))
     dq_cards = {f"DQBIT{int(np.log2(int(f))):02d}": (f.name, f"value {int(f)}") for f in PixelFlag}
     dq = fits.ImageHDU(image.dq.astype(np.uint32), name="DQ", header=_header(dq_cards))
     hdus = [primary, sci, err, dq]
@@ -322,6 +343,38 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
     with atomic_output(path, overwrite=overwrite, inputs=[meta["input"]]) as tmp:
         fits.HDUList(hdus).writeto(tmp, overwrite=True)
     return Path(path)
+
+
+# Keywords that describe a file's structure or data, not the exposure: never carried from the input.
+_STRUCTURAL = ("SIMPLE", "BITPIX", "NAXIS", "EXTEND", "XTENSION", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "BLANK",
+               "BUNIT", "CHECKSUM", "DATASUM", "EXTNAME", "EXTVER", "END")
+_WCS_PREFIXES = ("WCSAXES", "CRPIX", "CRVAL", "CTYPE", "CUNIT", "CDELT", "CD1_", "CD2_", "PC1_", "PC2_", "CROTA",
+                 "RADESYS", "EQUINOX", "LONPOLE", "LATPOLE", "S_REGION")
+
+
+def _carried(input_header: fits.Header | None, ours: fits.Header) -> fits.Header:
+    """The input's exposure keywords (instrument, target, dates...) followed by ours, which win."""
+    header = fits.Header()
+    if input_header is not None:
+        for card in input_header.cards:
+            key = card.keyword
+            if not key or key.startswith(_STRUCTURAL) or key.startswith(_WCS_PREFIXES) or key in ("COMMENT", "HISTORY"):
+                continue
+            try:
+                header.append((key, card.value, card.comment))
+            except (ValueError, fits.VerifyError):
+                continue  # a card astropy cannot write back is left out rather than failing the output
+    header.extend(ours, update=True)
+    return header
+
+
+def _wcs_cards(input_header: fits.Header | None) -> dict:
+    """The input's world coordinate keywords, for the SCI extension (the 2D image keeps the reads' axes 1-2)."""
+    if input_header is None:
+        return {}
+    return {card.keyword: (card.value, card.comment) for card in input_header.cards
+            if card.keyword.startswith(_WCS_PREFIXES) and not card.keyword.endswith("3") and "3_" not in card.keyword
+            and not card.keyword.endswith("4")}
 
 
 def _umask() -> int:

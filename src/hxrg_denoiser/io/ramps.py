@@ -33,12 +33,17 @@ FITS_SUFFIXES = (".fits", ".fit", ".fts")
 
 
 class Ramp(ABC):
-    """A ramp of ``n_reads`` non-destructive reads of ``n_rows x n_cols`` pixels."""
+    """A ramp of ``n_reads`` non-destructive reads of ``n_rows x n_cols`` pixels.
+
+    ``header`` holds the input's keywords (the primary header, then those of the HDU with the data,
+    which win; for a folder of reads, those of the first read): instrument, target, timing.
+    """
 
     path: str
     n_reads: int
     n_rows: int
     n_cols: int
+    header: fits.Header = fits.Header()
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -109,6 +114,8 @@ class _ScaledImage:
                 if isinstance(chosen, fits.CompImageHDU):
                     raise RampInputError(f"{path}: tile-compressed HDU {chosen.name!r} is not supported; decompress it first")
                 header = chosen.header
+                self.header = hdul[0].header.copy() if chosen is not hdul[0] else fits.Header()
+                self.header.extend(header, update=True)
                 self.name = chosen.name or "PRIMARY"
                 self.shape = tuple(int(header[f"NAXIS{i}"]) for i in range(header["NAXIS"], 0, -1))
                 bitpix = header.get("BITPIX")
@@ -170,6 +177,7 @@ class FitsCubeRamp(Ramp):
             self._first_plane = integration * shape[1]
         self.n_reads, self.n_rows, self.n_cols = shape[-3:]
         self.hdu_name = self._image.name
+        self.header = self._image.header
 
     def read_rows(self, start: int, stop: int) -> np.ndarray:
         self._check_rows(start, stop)
@@ -213,6 +221,7 @@ class ReadFolderRamp(Ramp):
             raise
         self.n_reads = len(files)
         self.n_rows, self.n_cols = self._images[0].shape
+        self.header = self._images[0].header
 
     def read_rows(self, start: int, stop: int) -> np.ndarray:
         self._check_rows(start, stop)
@@ -342,6 +351,7 @@ class FirstReads(Ramp):
             raise ValueError(f"{ramp.path}: cannot take {n_reads} of {ramp.n_reads} reads")
         self.ramp = ramp
         self.path = ramp.path
+        self.header = ramp.header
         self.n_reads, self.n_rows, self.n_cols = n_reads, ramp.n_rows, ramp.n_cols
 
     def read_rows(self, start: int, stop: int) -> np.ndarray:

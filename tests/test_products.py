@@ -1,0 +1,119 @@
+"""Timing and units from the data, and what a product carries: the input's header, options, WCS, flags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from conftest import noisy_ramp
+
+from hxrg_denoiser.cli.main import main
+from hxrg_denoiser.dq import PixelFlag
+from hxrg_denoiser.geometry import preset
+
+TGROUP = 10.737
+
+
+def _jwst_like(tmp_path, name="jw_uncal.fits", **primary):
+    """A 4D (integrations, groups, rows, cols) cube in SCI with JWST timing in the primary header."""
+    cube, flux = noisy_ramp((64, 64), 6, read_noise=8.0, seed=2)  # flux per group
+    header = fits.Header({"INSTRUME": "NIRSPEC", "TARGNAME": "HD 1234", "DATE-OBS": "2026-11-20",
+                          "TGROUP": TGROUP, "TFRAME": TGROUP, "NFRAMES": 1, "GROUPGAP": 0, **primary})
+    sci = fits.ImageHDU(np.stack([cube, cube])[:, :, :, :], name="SCI")
+    sci.header.update({"CRPIX1": 32.0, "CRVAL1": 150.0, "CTYPE1": "RA---TAN", "CRPIX2": 32.0, "CRVAL2": 2.0,
+                       "CTYPE2": "DEC--TAN", "CD1_1": -2.8e-5, "CD2_2": 2.8e-5, "BUNIT": "DN"})
+    path = tmp_path / name
+    fits.HDUList([fits.PrimaryHDU(header=header), sci]).writeto(path)
+    return path, flux
+
+
+def test_rate_uses_the_header_group_time_and_keeps_the_exposure_keywords(tmp_path):
+    path, flux = _jwst_like(tmp_path)
+    out = tmp_path / "rate.fits"
+    assert main(["fit", str(path), "-o", str(out), "--channels", "4", "--refcorr", "none", "--units", "e-/s",
+                 "-q"]) == 0
+    with fits.open(out) as hdul:
+        primary, sci = hdul[0].header, hdul["SCI"]
+        assert primary["TGROUP"] == TGROUP and primary["TIMESRC"] == "TGROUP"
+        assert primary["INSTRUME"] == "NIRSPEC" and primary["TARGNAME"] == "HD 1234"
+        assert primary["DATE-OBS"] == "2026-11-20" and primary["NGROUPS"] == 6
+        assert primary["EFFINTTM"] == pytest.approx(5 * TGROUP)
+        assert primary["REFCORR"] == "none" and primary["WEIGHTNG"] == "ols" and primary["CLEAN"] is False
+        assert sci.header["BUNIT"] == "DN/s"  # no gain given: values stay DN
+        assert sci.header["CTYPE1"] == "RA---TAN" and sci.header["CD2_2"] == pytest.approx(2.8e-5)
+        science = hdul["DQ"].data == 0
+        ratio = np.median(sci.data[science] * TGROUP / flux[science])
+    assert ratio == pytest.approx(1.0, abs=0.01)
+
+
+def test_gain_turns_dn_into_electrons_and_frame_time_wins(tmp_path):
+    path, flux = _jwst_like(tmp_path)
+    out = tmp_path / "rate.fits"
+    assert main(["fit", str(path), "-o", str(out), "--channels", "4", "--refcorr", "none", "--units", "e-/s",
+                 "--gain", "2", "--frame-time", "5", "-q"]) == 0
+    with fits.open(out) as hdul:
+        assert hdul["SCI"].header["BUNIT"] == "e-/s" and hdul[0].header["TIMESRC"] == "--frame-time"
+        science = hdul["DQ"].data == 0
+        assert np.median(hdul["SCI"].data[science] * 5 / (2 * flux[science])) == pytest.approx(1.0, abs=0.01)
+
+
+def test_an_input_in_electrons_stays_electrons(tmp_path):
+    cube, _ = noisy_ramp((32, 128), 4, seed=1)
+    path = tmp_path / "cube.fits"
+    fits.PrimaryHDU(cube, header=fits.Header({"BUNIT": "electrons"})).writeto(path)
+    out = tmp_path / "out.fits"
+    assert main(["fit", str(path), "-o", str(out), "--channels", "4", "-q"]) == 0
+    assert fits.getheader(out, "SCI")["BUNIT"] == "e-"
+
+
+def test_a_crop_of_a_full_frame_takes_the_full_frame_time(tmp_path):
+    geometry = preset("nirps-h4rg", n_rows=256)
+    cube, flux = noisy_ramp(geometry.shape, 4, seed=3)
+    path = tmp_path / "crop.fits"
+    fits.PrimaryHDU(cube).writeto(path)
+    window, crop = tmp_path / "window.fits", tmp_path / "crop-rate.fits"
+    common = ["--geometry", "nirps-h4rg", "--units", "e-/s", "--refcorr", "none", "-q"]
+    assert main(["fit", str(path), "-o", str(window), *common]) == 0
+    assert main(["fit", str(path), "-o", str(crop), "--full-frame-timing", *common]) == 0
+    full = preset("nirps-h4rg").frame_time
+    assert fits.getheader(crop)["TGROUP"] == pytest.approx(full)
+    assert fits.getheader(window)["TGROUP"] == pytest.approx(geometry.frame_time)
+    science = fits.getdata(crop, "DQ") == 0
+    ratio = np.mean(fits.getdata(window, "SCI")[science]) / np.mean(fits.getdata(crop, "SCI")[science])
+    assert ratio == pytest.approx(full / geometry.frame_time, rel=1e-4)  # 16x for 256 of 4096 rows
+
+
+@pytest.mark.parametrize("primary, message", [
+    ({"TGROUP": 21.0}, r"inconsistent timing: TGROUP = 21 s but \(NFRAMES \+ GROUPGAP\) x TFRAME = \(1 \+ 0\) x 10.737"),
+    ({"TGROUP": -1.0}, r"TGROUP = -1.0 is not a time > 0"),
+    ({"NFRAMES": "four"}, r"NFRAMES = 'four' is not a whole number >= 1"),
+])
+def test_bad_timing_keywords_are_refused(tmp_path, capsys, primary, message):
+    import re
+
+    path, _ = _jwst_like(tmp_path, **primary)
+    out = tmp_path / "rate.fits"
+    assert main(["fit", str(path), "-o", str(out), "--channels", "4", "--units", "e-/s", "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert re.search(message, err) and "jw_uncal.fits" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_full_frame_timing_needs_a_preset(tmp_path, capsys):
+    cube, _ = noisy_ramp((32, 128), 4, seed=1)
+    path = tmp_path / "cube.fits"
+    fits.PrimaryHDU(cube).writeto(path)
+    assert main(["fit", str(path), "-o", str(tmp_path / "o.fits"), "--channels", "4", "--full-frame-timing",
+                 "-q"]) == 2
+    assert "is no preset; give --frame-time" in capsys.readouterr().err
+
+
+def test_reference_pixels_are_do_not_use(tmp_path):
+    cube, _ = noisy_ramp((32, 128), 4, seed=1)
+    path = tmp_path / "cube.fits"
+    fits.PrimaryHDU(cube).writeto(path)
+    out = tmp_path / "o.fits"
+    assert main(["fit", str(path), "-o", str(out), "--channels", "4", "-q"]) == 0
+    dq = fits.getdata(out, "DQ")
+    reference = (dq & PixelFlag.REFERENCE_PIXEL) > 0
+    assert reference.sum() == 2 * 4 * 128 + 2 * 4 * 24 and (dq[reference] & PixelFlag.DO_NOT_USE).all()
