@@ -165,7 +165,11 @@ def test_denoise_command_with_a_flux_image_model(tmp_path, capsys):
     fitted = fit_ramp(ArrayRamp(cube), GEOMETRY, FitOptions(method="utr", refcorr="seed"))
     expected = denoise_flux_image(fitted.sci, GEOMETRY, random_net(4))
     np.testing.assert_allclose(sci, expected, atol=1e-4)
-    np.testing.assert_allclose(err, fitted.err)  # the fit's white + Poisson error
+    # the fit's photon-noise variance, and its read-noise variance with the white read noise alone (the model
+    # removed the correlated part)
+    white = fitted.meta["read_noise_white"] / fitted.meta["read_noise"]
+    np.testing.assert_allclose(err, np.sqrt(fitted.var_poisson + white**2 * fitted.var_rnoise), rtol=1e-5)
+    assert white < 1
     assert main(["denoise", str(path), "--model", str(tmp_path / "m.safetensors"), "-o", str(out), "-q"]) == 2
 
 

@@ -20,19 +20,16 @@ from hxrg_denoiser._version import __version__
 from hxrg_denoiser.classical.cleaning import clean_flux_image
 from hxrg_denoiser.classical.estimators import (
     cds_weights,
+    dark_pixels,
     estimate_read_noise,
+    estimate_white_read_noise,
     fowler_weights,
-    linear_slope_variance,
+    noise_terms,
     ols_weights,
-    optimal_utr_slope,
+    optimal_utr_terms,
     weighted_read_sum,
 )
-from hxrg_denoiser.classical.jumps import (
-    DEFAULT_THRESHOLD,
-    detect_jumps,
-    segment_read_weights,
-    slope_variance_per_pixel,
-)
+from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD, detect_jumps, segment_noise_terms, segment_read_weights
 from hxrg_denoiser.classical.reference import REFERENCE_METHODS
 from hxrg_denoiser.classical.sirs import SirsCalibration, load_calibration
 from hxrg_denoiser.dq import PixelFlag
@@ -55,6 +52,8 @@ __all__ = [
     "fit_file_split",
     "fit_rows_of_file",
     "slope_and_variance",
+    "slope_and_noise_terms",
+    "poisson_flux",
 ]
 
 log = logging.getLogger(__name__)
@@ -202,13 +201,18 @@ class FluxImage(NamedTuple):
     sci : ndarray, shape (n_rows, n_cols), float32
         Flux in ``meta["units"]``.
     err : ndarray, shape (n_rows, n_cols), float32
-        1-sigma uncertainty from white read noise plus Poisson noise.
+        1-sigma uncertainty, ``sqrt(var_poisson + var_rnoise)``.
     dq : ndarray, shape (n_rows, n_cols), uint32
         :class:`~hxrg_denoiser.dq.PixelFlag` bits.
     meta : dict
         Method, reads, geometry, units, gain, read noise, package version.
     reads_used : ndarray, shape (n_rows, n_cols), uint16, optional
         Reads that entered each pixel's fit (before saturation, in segments of 2 reads or more between jumps).
+    var_poisson, var_rnoise : ndarray, shape (n_rows, n_cols), float32, optional
+        The variance of SCI from the photon noise (of a flux smoothed over 5 x 5 pixels, or the pixel's own
+        flux less 2 sigma where that is larger: a noisy dark pixel does not inflate its own error) and
+        from the read noise (per-read noise ``meta["read_noise"]``: white plus what correlated noise the
+        estimate leaves; white only once the correlated noise is removed), in ``meta["units"]`` squared.
     """
 
     sci: np.ndarray
@@ -216,6 +220,8 @@ class FluxImage(NamedTuple):
     dq: np.ndarray
     meta: dict
     reads_used: np.ndarray | None = None
+    var_poisson: np.ndarray | None = None
+    var_rnoise: np.ndarray | None = None
 
 
 def read_weights(method: str, n_reads: int, fowler_n: int = 4) -> np.ndarray:
@@ -227,10 +233,37 @@ def read_weights(method: str, n_reads: int, fowler_n: int = 4) -> np.ndarray:
     return ols_weights(n_reads)
 
 
+def slope_and_noise_terms(electrons: np.ndarray, options: FitOptions,
+                          read_noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Slope (electrons per frame) of every pixel of a cube and its variance terms ``W`` and ``P``.
+
+    The slope's variance is ``read_noise^2 W + flux P`` for white read noise plus Poisson accumulation
+    (:func:`~hxrg_denoiser.classical.estimators.linear_slope_variance`).
+
+    Parameters
+    ----------
+    electrons : ndarray, shape (n_reads, ...)
+    options : FitOptions
+    read_noise : float
+        Electrons per read (chooses the optimal weights).
+
+    Returns
+    -------
+    slope, white, poisson : ndarray, shape electrons.shape[1:], float32
+    """
+    n = electrons.shape[0]
+    if options.weighting == "optimal":
+        return optimal_utr_terms(electrons, read_noise)
+    weights = read_weights(options.method, n, options.fowler_n)
+    slope = weighted_read_sum(electrons, weights)
+    white, poisson = noise_terms(weights)
+    return slope, np.full(slope.shape, white, dtype=np.float32), np.full(slope.shape, poisson, dtype=np.float32)
+
+
 def slope_and_variance(
     electrons: np.ndarray, options: FitOptions, read_noise: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Slope (electrons per frame) and its variance for every pixel of a cube.
+    """Slope (electrons per frame) and its variance (each pixel's own flux for the Poisson part).
 
     Parameters
     ----------
@@ -239,37 +272,32 @@ def slope_and_variance(
     read_noise : float
         Electrons per read.
     """
-    n = electrons.shape[0]
-    if options.weighting == "optimal":
-        return optimal_utr_slope(electrons, read_noise)
-    weights = read_weights(options.method, n, options.fowler_n)
-    slope = weighted_read_sum(electrons, weights)
-    return slope, linear_slope_variance(weights, read_noise, slope)
+    slope, white, poisson = slope_and_noise_terms(electrons, options, read_noise)
+    return slope, (read_noise**2 * white + np.maximum(slope, 0.0) * poisson).astype(np.float32)
 
 
 @dataclass
 class StripFit:
-    """Slopes of a strip (electrons per frame), their variances, the pixels with jumps and the reads used."""
+    """Slopes of a strip (electrons per frame), their variance terms ``W`` and ``P``, jumps and reads used."""
 
     slope: np.ndarray
-    variance: np.ndarray
+    white: np.ndarray
+    poisson: np.ndarray
     jumped: np.ndarray
     reads_used: np.ndarray
 
 
 def _fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, options: FitOptions, read_noise: float) -> StripFit:
-    """Slopes and variances of a strip, using only the reads before saturation and, up the ramp, between jumps."""
+    """Slopes and variance terms of a strip, using only the reads before saturation and, up the ramp, between jumps."""
     n = electrons.shape[0]
-    slope, variance = slope_and_variance(electrons, options, read_noise)
+    slope, white, poisson = slope_and_noise_terms(electrons, options, read_noise)
     for n_usable in np.unique(first_saturated[first_saturated < n]):
         pixels = np.nonzero(first_saturated == n_usable)
         if n_usable < 2:
-            slope[pixels] = np.nan
-            variance[pixels] = np.nan
+            slope[pixels] = white[pixels] = poisson[pixels] = np.nan
             continue
-        sub_slope, sub_variance = slope_and_variance(electrons[:n_usable][(slice(None),) + pixels], options, read_noise)
-        slope[pixels] = sub_slope
-        variance[pixels] = sub_variance
+        sub = slope_and_noise_terms(electrons[:n_usable][(slice(None),) + pixels], options, read_noise)
+        slope[pixels], white[pixels], poisson[pixels] = sub
     used = np.minimum(first_saturated, n).astype(np.uint16)
     used[used < 2] = 0
     jumped = np.zeros(slope.shape, dtype=bool)
@@ -282,30 +310,44 @@ def _fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, options: FitO
             weights = segment_read_weights(usable)
             reads = electrons.reshape(n, -1)[:, found.pixels].astype(np.float64)
             fitted = np.sum(weights * reads, axis=0)
-            fitted_variance = slope_variance_per_pixel(weights, read_noise, fitted).astype(np.float64)
+            fitted_white, fitted_poisson = segment_noise_terms(weights)
             none_left = ~usable.any(axis=0)
-            fitted[none_left] = np.nan
-            fitted_variance[none_left] = np.nan
+            fitted[none_left] = fitted_white[none_left] = fitted_poisson[none_left] = np.nan
             starts = usable & np.vstack([np.ones((1, usable.shape[1]), dtype=bool), ~usable[:-1]])
             slope.reshape(-1)[found.pixels] = fitted
-            variance.reshape(-1)[found.pixels] = fitted_variance
+            white.reshape(-1)[found.pixels] = fitted_white
+            poisson.reshape(-1)[found.pixels] = fitted_poisson
             used.reshape(-1)[found.pixels] = usable.sum(axis=0) + starts.sum(axis=0)
             jumped.reshape(-1)[found.pixels] = True
-    return StripFit(slope, variance, jumped, used)
+    return StripFit(slope, white, poisson, jumped, used)
 
 
-def _estimate_read_noise(stream: StripStream) -> float:
-    """Read noise per read (electrons) from a fixed band of science rows, or the reference pixels for 2 reads."""
+def _read_noise_band(stream: StripStream) -> np.ndarray:
+    """Electrons of a fixed band of science rows (whole channels), the same whatever rows are fitted."""
     g = stream.geometry
-    n_reads = stream.ramp.n_reads
-    if n_reads < 3:
+    start = g.science_rows.start
+    stop = min(g.science_rows.stop, start + _READ_NOISE_BAND)
+    return stream.load(stream.band(start, stop)).electrons
+
+
+def _estimate_read_noise(stream: StripStream) -> tuple[float, float]:
+    """Per-read noise (electrons): everything the reads' second differences see, and the white part alone.
+
+    From a fixed band of science rows; with 2 reads, from the reference pixels (both the same).
+    """
+    g = stream.geometry
+    if stream.ramp.n_reads < 3:
         ref = stream.load(stream.band(0, g.n_rows)).electrons[:, g.reference_mask]
-        return float(max(robust_sigma(ref[1] - ref[0]) / np.sqrt(2.0), 1e-6))
-    rows = g.science_rows
-    start = rows.start
-    stop = min(rows.stop, start + _READ_NOISE_BAND)
-    band = stream.load(stream.band(start, stop)).electrons[:, :, g.science_cols]
-    return max(estimate_read_noise(band), 1e-6)
+        noise = float(max(robust_sigma(ref[1] - ref[0]) / np.sqrt(2.0), 1e-6))
+        return noise, noise
+    band = _read_noise_band(stream)
+    first_guess = max(estimate_read_noise(band[:, :, g.science_cols]), 1e-6)
+    dark = dark_pixels(band, first_guess)  # the scene's photon noise would bias both estimates up
+    science = dark[:, g.science_cols]
+    lit_free = band[:, :, g.science_cols][:, science] if science.sum() >= 1000 else band[:, :, g.science_cols]
+    total = max(estimate_read_noise(lit_free), 1e-6)
+    white = max(estimate_white_read_noise(band, g.channel_width, dark), 1e-6)
+    return total, min(white, total)
 
 
 def _stream(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> StripStream:
@@ -332,17 +374,26 @@ def _timing(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> ReadT
                        full_frame=options.full_frame_timing)
 
 
+class RowsFit(NamedTuple):
+    """Per-frame slopes of a block of rows with their variance terms, flags and reads used (before units)."""
+
+    slope: np.ndarray
+    white: np.ndarray
+    poisson: np.ndarray
+    dq: np.ndarray
+    reads_used: np.ndarray
+
+
 def _fit_rows(
     stream: StripStream, options: FitOptions, read_noise: float, start: int, stop: int, progress: bool = False,
     description: str | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """SCI, ERR, DQ and reads used of the strips that start in rows ``start:stop`` (strip-aligned), in output units."""
-    timing = _timing(stream.ramp, stream.geometry, options)
+) -> RowsFit:
+    """Slopes, variance terms, DQ and reads used of the strips that start in rows ``start:stop`` (strip-aligned)."""
     geometry, n_reads = stream.geometry, stream.ramp.n_reads
     strips = [s for s in stream.strips if start <= s.start < stop]
     first, last = strips[0].start, strips[-1].stop
     shape = (last - first, geometry.n_cols)
-    sci, err = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
+    slope, white, poisson = (np.empty(shape, dtype=np.float32) for _ in range(3))
     reads_used = np.empty(shape, dtype=np.uint16)
     reference = geometry.reference_mask[first:last]
     dq = np.where(reference, np.uint32(PixelFlag.REFERENCE_PIXEL | PixelFlag.DO_NOT_USE), np.uint32(0)).astype(np.uint32)
@@ -356,16 +407,61 @@ def _fit_rows(
         flags[fit.jumped & ~data.non_finite] |= np.uint32(PixelFlag.JUMP_DET)
         flags[~np.isfinite(fit.slope)] |= np.uint32(PixelFlag.DO_NOT_USE)
         flags[data.non_finite] |= np.uint32(PixelFlag.NON_FINITE_INPUT | PixelFlag.DO_NOT_USE)
-        fit.slope[data.non_finite] = np.nan
-        fit.variance[data.non_finite] = np.nan
+        for values in (fit.slope, fit.white, fit.poisson):
+            values[data.non_finite] = np.nan
         fit.reads_used[data.non_finite] = 0
-        sci[rows] = fit.slope
-        err[rows] = np.sqrt(fit.variance)
-        reads_used[rows] = fit.reads_used
+        slope[rows], white[rows], poisson[rows], reads_used[rows] = fit.slope, fit.white, fit.poisson, fit.reads_used
+    return RowsFit(slope, white, poisson, dq, reads_used)
+
+
+def poisson_flux(slope: np.ndarray, white_sigma: np.ndarray) -> np.ndarray:
+    """The flux (per frame) whose photon noise enters the error: the 5 x 5 mean, kept within 2 sigma of the
+    pixel's own slope, and >= 0.
+
+    A pixel's own slope would make its error grow with its noise (a dark pixel read high gets a larger
+    error than one read low, and normalised residuals shrink); the local mean is nearly noiseless and
+    unbiased on smooth light, and the +-2 sigma bound around the pixel's own slope keeps the error of a
+    sharp bright peak and of a dark pixel beside a bright one.
+
+    Parameters
+    ----------
+    slope : ndarray, shape (rows, cols)
+        Electrons per frame (NaN where there is none).
+    white_sigma : ndarray, shape (rows, cols)
+        The slope's read-noise sigma.
+    """
+    from scipy.ndimage import uniform_filter
+
+    finite = np.nan_to_num(slope.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    local = uniform_filter(finite, size=5, mode="nearest")
+    margin = 2.0 * np.nan_to_num(white_sigma)
+    return np.maximum(np.clip(local, finite - margin, finite + margin), 0.0)
+
+
+def _finish(rows: RowsFit, geometry: ReadoutGeometry, options: FitOptions, read_noise: float, timing: ReadTiming,
+            n_reads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """SCI, ERR, VAR_POISSON and VAR_RNOISE in output units from the assembled rows (the whole image)."""
+    var_rnoise = (read_noise**2 * rows.white).astype(np.float32)
+    var_poisson = (poisson_flux(rows.slope, np.sqrt(var_rnoise)) * rows.poisson).astype(np.float32)
+    var_poisson[~np.isfinite(rows.slope)] = np.nan
     scale = np.float32(n_reads if options.units == "e-" else 1.0 / timing.group_time)
-    sci *= scale
-    err *= scale
-    return sci, err, dq, reads_used
+    sci = rows.slope * scale
+    var_rnoise *= scale**2
+    var_poisson *= scale**2
+    return sci, np.sqrt(var_rnoise + var_poisson), var_poisson, var_rnoise
+
+
+def _fitted_image(rows: RowsFit, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions,
+                  noise: tuple[float, float]) -> FluxImage:
+    """The :class:`FluxImage` of a whole fitted ramp: units, errors, cleaning, provenance."""
+    total, white = noise
+    # once the correlated noise is removed (--clean), the white part is what is left of the read noise
+    read_noise = options.read_noise or (white if options.clean else total)
+    timing = _timing(ramp, geometry, options)
+    sci, err, var_poisson, var_rnoise = _finish(rows, geometry, options, read_noise, timing, ramp.n_reads)
+    meta = _meta(ramp, geometry, options, read_noise)
+    meta["read_noise_white"] = options.read_noise or white
+    return FluxImage(_cleaned(sci, geometry, options), err, rows.dq, meta, rows.reads_used, var_poisson, var_rnoise)
 
 
 def flux_meta(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: str, gain: float | None,
@@ -437,10 +533,11 @@ def fit_ramp(
     geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
     options = (options or FitOptions()).resolved(geometry)
     stream = _stream(ramp, geometry, options)
-    read_noise = options.read_noise or _estimate_read_noise(stream)
-    log.info("%s: %d reads, read noise %.3f e-", ramp.path, ramp.n_reads, read_noise)
-    sci, err, dq, used = _fit_rows(stream, options, read_noise, 0, geometry.n_rows, progress, description)
-    return FluxImage(_cleaned(sci, geometry, options), err, dq, _meta(ramp, geometry, options, read_noise), used)
+    noise = _estimate_read_noise(stream)
+    read_noise = options.read_noise or noise[0]
+    log.info("%s: %d reads, per-read noise %.3f (white %.3f)", ramp.path, ramp.n_reads, noise[0], noise[1])
+    rows = _fit_rows(stream, options, read_noise, 0, geometry.n_rows, progress, description)
+    return _fitted_image(rows, ramp, geometry, options, noise)
 
 
 def _cleaned(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions) -> np.ndarray:
@@ -449,8 +546,8 @@ def _cleaned(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions) ->
 
 def fit_rows_of_file(
     path: str, geometry: ReadoutGeometry, options: FitOptions, start: int, stop: int, open_args: dict
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
-    """SCI, ERR, DQ, reads used of rows ``start:stop`` (strip-aligned) of the ramp at ``path``, and the read noise.
+) -> tuple[RowsFit, tuple[float, float]]:
+    """The fit of rows ``start:stop`` (strip-aligned) of the ramp at ``path``, and the read noise (total, white).
 
     The read noise is estimated from the same fixed band whatever the rows,
     so pieces computed apart assemble into the serial result, bit for bit.
@@ -460,8 +557,8 @@ def fit_rows_of_file(
     with open_ramp(path, **open_args) as ramp:
         options = options.resolved(geometry)
         stream = _stream(ramp, geometry, options)
-        read_noise = options.read_noise or _estimate_read_noise(stream)
-        return (*_fit_rows(stream, options, read_noise, start, stop), read_noise)
+        noise = _estimate_read_noise(stream)
+        return _fit_rows(stream, options, options.read_noise or noise[0], start, stop), noise
 
 
 def fit_file_split(
@@ -475,9 +572,9 @@ def fit_file_split(
     ranges = row_ranges(geometry.n_rows, parts, options.strip_rows)
     futures = [client.submit(fit_rows_of_file, path, geometry, options, a, b, open_args, pure=False) for a, b in ranges]
     pieces = client.gather(futures)
-    sci, err, dq, used = (np.concatenate([p[i] for p in pieces]) for i in range(4))
+    rows = RowsFit(*(np.concatenate([piece[i] for piece, _ in pieces]) for i in range(len(RowsFit._fields))))
     with open_ramp(path, **open_args) as ramp:
-        return FluxImage(_cleaned(sci, geometry, options), err, dq, _meta(ramp, geometry, options, pieces[0][4]), used)
+        return _fitted_image(rows, ramp, geometry, options, pieces[0][1])
 
 
 def fit_cube(cube: np.ndarray, geometry: ReadoutGeometry, options: FitOptions | None = None) -> FluxImage:

@@ -29,6 +29,7 @@ _TABLE_METRICS = (
     ("flux_conservation", "max order flux error", "{:.4f}"),
     ("spectrum_rms_bgsub", "bg-subtracted spectrum RMS (e-)", "{:.2f}"),
     ("lit_minus_dark_bias", "lit-minus-dark bias (e-)", "{:+.3f}"),
+    ("err_calibration", "std(error / ERR)", "{:.3f}"),
 )
 
 
@@ -118,7 +119,8 @@ def write_report(
         "of pixel sigma against the number of reads used (-0.5 for white noise); `spectrum RMS` the RMS error of "
         "optimally extracted spectra along the true traces; `UTR / method (spectrum)` the ratio the paper reports "
         "as 1.85; `line depth bias` the relative change of absorption-line depths (negative: shallower); "
-        "`max order flux error` the largest relative error of an order's total flux. `oracle` is UTR on the same "
+        "`max order flux error` the largest relative error of an order's total flux; `std(error / ERR)` the spread "
+        "of the errors in units of the method's own ERR (1 when ERR is right). `oracle` is UTR on the same "
         "ramp with its correlated noise removed exactly.\n",
     ]
     if checks:

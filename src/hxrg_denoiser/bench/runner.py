@@ -18,7 +18,7 @@ import numpy as np
 from hxrg_denoiser.bench.extraction import spectral_metrics
 from hxrg_denoiser.bench.metrics import linearity, lit_minus_dark_bias, noise_slope, pixel_errors
 from hxrg_denoiser.bench.suite import CaseData
-from hxrg_denoiser.fitting import FitOptions, fit_ramp
+from hxrg_denoiser.fitting import FitOptions, FluxImage, fit_ramp
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import FirstReads, Ramp
 
@@ -43,6 +43,7 @@ METRIC_NAMES = (
     "spectrum_rms_bgsub",
     "bgsub_over_oracle",
     "lit_minus_dark_bias",
+    "err_calibration",
 )
 
 
@@ -54,8 +55,9 @@ class Method:
     ----------
     name : str
     run : callable
-        ``run(ramp, geometry, *, fit, [calibration]) -> ndarray`` of shape ``(n_rows, n_cols)``, electrons over
-        the ramp; ``fit`` is the fitting function to use (one that remembers results within a case).
+        ``run(ramp, geometry, *, fit, [calibration]) -> FluxImage`` (or an ndarray of shape ``(n_rows, n_cols)``
+        without an error), electrons over the ramp; ``fit`` is the fitting function to use (one that
+        remembers results within a case).
     needs_oracle : bool
         Runs on the case's oracle ramp (correlated noise removed) instead of the ramp.
     min_reads : int
@@ -67,7 +69,7 @@ class Method:
     """
 
     name: str
-    run: Callable[..., np.ndarray]
+    run: Callable[..., FluxImage | np.ndarray]
     needs_oracle: bool = False
     min_reads: int = 2
     fixed_reads: int | None = None
@@ -96,10 +98,10 @@ class FitMemo:
         return entry[1]
 
 
-def _fit(options: FitOptions) -> Callable[..., np.ndarray]:
-    def run(ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp) -> np.ndarray:
+def _fit(options: FitOptions) -> Callable[..., FluxImage]:
+    def run(ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp) -> FluxImage:
         chosen = options if calibration is None else dataclasses.replace(options, calibration=calibration)
-        return fit(ramp, geometry, chosen).sci
+        return fit(ramp, geometry, chosen)
 
     return run
 
@@ -141,9 +143,9 @@ def model_method(model: str | tuple, *, name: str | None = None, calibrated: boo
 
     network, spec = load_model(model) if isinstance(model, str) else model
 
-    def run(ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp) -> np.ndarray:
+    def run(ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp) -> FluxImage:
         # the benchmark is how a model is measured on a layout: it runs on any layout its architecture takes
-        return denoise_ramp(ramp, network, spec, geometry, calibration=calibration, fit=fit, any_layout=True).sci
+        return denoise_ramp(ramp, network, spec, geometry, calibration=calibration, fit=fit, any_layout=True)
 
     label = (name or spec.name) + (CALIBRATED_SUFFIX if calibrated else "")
     return Method(label, run, min_reads=spec.n_reads, needs_calibration=calibrated)
@@ -166,10 +168,21 @@ def _source(method: Method, case: CaseData) -> Ramp | None:
     return case.oracle if method.needs_oracle else case.ramp
 
 
-def _estimate(method: Method, ramp: Ramp, case: CaseData, memo: FitMemo) -> np.ndarray:
-    """``method`` on ``ramp`` (the case's or a part of it), given the case's calibration if it takes one."""
+def _estimate(method: Method, ramp: Ramp, case: CaseData, memo: FitMemo) -> tuple[np.ndarray, np.ndarray | None]:
+    """SCI and ERR (None if the method gives none) of ``method`` on ``ramp`` (the case's or a part of it)."""
     calibrated = {"calibration": case.calibration} if method.needs_calibration else {}
-    return method.run(ramp, case.geometry, fit=memo, **calibrated)
+    result = method.run(ramp, case.geometry, fit=memo, **calibrated)
+    if isinstance(result, FluxImage):
+        return result.sci, result.err
+    return result, None
+
+
+def err_calibration(estimate: np.ndarray, err: np.ndarray, truth: np.ndarray, science: np.ndarray) -> float | None:
+    """Standard deviation of ``(estimate - truth) / err`` over usable science pixels (1 when ERR is right)."""
+    usable = science & np.isfinite(estimate) & np.isfinite(err) & (err > 0)
+    if not usable.any():
+        return None
+    return float(np.std((estimate[usable] - truth[usable]) / err[usable]))
 
 
 def _reads_curve(method: Method, case: CaseData, reads_list: Iterable[int], science: np.ndarray,
@@ -182,7 +195,7 @@ def _reads_curve(method: Method, case: CaseData, reads_list: Iterable[int], scie
     for n in reads_list:
         if n < method.min_reads or n > ramp.n_reads:
             continue
-        estimate = _estimate(method, FirstReads(ramp, n), case, memo)
+        estimate, _ = _estimate(method, FirstReads(ramp, n), case, memo)
         truth = np.multiply(case.scene.image, np.float32(n / ramp.n_reads))
         curve[n] = pixel_errors(estimate, truth, science).robust_sigma
     return curve
@@ -205,7 +218,7 @@ def evaluate_case(
             continue
         if method.needs_calibration and case.calibration is None:
             continue
-        estimate = _estimate(method, ramp, case, memo)
+        estimate, err = _estimate(method, ramp, case, memo)
         errors = pixel_errors(estimate, truth, science)
         slope, intercept = linearity(estimate, truth, science) if np.any(truth[science] > 0) else (None, None)
         values: dict[str, float | None] = dict.fromkeys(METRIC_NAMES)
@@ -216,6 +229,8 @@ def evaluate_case(
         if case.scene.orders:
             spectral = spectral_metrics(estimate, truth, case.scene.orders, g)
             values.update(spectral._asdict())
+        if err is not None:
+            values["err_calibration"] = err_calibration(estimate, err, truth, science)
         values["lit_minus_dark_bias"] = lit_minus_dark_bias(estimate, truth, science,
                                                             background=case.scene.kind == "sky")
         if case.family == "echelle" and method.fixed_reads is None and reads_list:

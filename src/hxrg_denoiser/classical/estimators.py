@@ -29,6 +29,10 @@ __all__ = [
     "fowler_slope",
     "utr_slope",
     "linear_slope_variance",
+    "noise_terms",
+    "optimal_utr_terms",
+    "estimate_white_read_noise",
+    "dark_pixels",
     "gls_difference_weights",
     "optimal_utr_slope",
     "estimate_read_noise",
@@ -128,6 +132,13 @@ def linear_slope_variance(weights: np.ndarray, read_noise: float, slope: np.ndar
     return (read_noise**2 * white + np.maximum(slope, 0.0) * poisson).astype(np.float32)
 
 
+def noise_terms(weights: np.ndarray) -> tuple[float, float]:
+    """``(W, P)`` of read weights: a slope's variance is ``s^2 W + flux P`` (see :func:`linear_slope_variance`)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    idx = np.arange(weights.size)
+    return float(np.sum(weights**2)), float(weights @ np.minimum.outer(idx, idx) @ weights)
+
+
 def _check_reads(n_reads: int) -> None:
     if n_reads < 2:
         raise ValueError(f"a slope needs at least 2 reads, got {n_reads}")
@@ -166,6 +177,22 @@ def gls_difference_weights(n_reads: int) -> tuple[np.ndarray, np.ndarray]:
     return weights, variance
 
 
+@lru_cache(maxsize=64)
+def gls_noise_terms(n_reads: int) -> tuple[np.ndarray, np.ndarray]:
+    """``W`` and ``P`` (:func:`noise_terms`) of the tabulated optimal weights, one per grid ratio."""
+    table, _ = gls_difference_weights(n_reads)
+    terms = np.array([noise_terms(row) for row in table])
+    return terms[:, 0].copy(), terms[:, 1].copy()
+
+
+def optimal_utr_terms(cube: np.ndarray, read_noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`optimal_utr_slope` with its variance split: slope, ``W`` and ``P`` per pixel (variance
+    ``read_noise^2 W + flux P``)."""
+    slope, nearest = _optimal_slope(cube, read_noise)
+    white, poisson = gls_noise_terms(cube.shape[0])
+    return slope, white[nearest].astype(np.float32), poisson[nearest].astype(np.float32)
+
+
 def optimal_utr_slope(cube: np.ndarray, read_noise: float) -> tuple[np.ndarray, np.ndarray]:
     """Up-the-ramp slope with weights optimal for read noise plus Poisson noise.
 
@@ -185,10 +212,18 @@ def optimal_utr_slope(cube: np.ndarray, read_noise: float) -> tuple[np.ndarray, 
     slope, variance : ndarray
         Electrons per frame and its variance.
     """
+    slope, nearest = _optimal_slope(cube, read_noise)
+    _, unit_variance = gls_difference_weights(cube.shape[0])
+    variance = (unit_variance[nearest] * read_noise**2).astype(np.float32)
+    return slope, variance
+
+
+def _optimal_slope(cube: np.ndarray, read_noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """The optimal slope and, per pixel, the index of the grid ratio whose weights it took."""
     if read_noise <= 0:
         raise ValueError(f"read_noise must be > 0 for optimal weighting, got {read_noise}")
     n = cube.shape[0]
-    table, unit_variance = gls_difference_weights(n)
+    table, _ = gls_difference_weights(n)
     first = utr_slope(cube)
     ratio = np.maximum(first, 0.0) / read_noise**2
     log_grid = np.log10(_RATIO_GRID[1:])
@@ -202,8 +237,51 @@ def optimal_utr_slope(cube: np.ndarray, read_noise: float) -> tuple[np.ndarray, 
     for g in np.unique(flat_index):
         pixels = np.flatnonzero(flat_index == g)
         flat_slope[pixels] = weighted_read_sum(flat_cube[:, pixels], table[g])
-    variance = (unit_variance[nearest] * read_noise**2).astype(np.float32)
-    return slope, variance
+    return slope, nearest
+
+
+def estimate_white_read_noise(cube: np.ndarray, channel_width: int, usable: np.ndarray | None = None) -> float:
+    """White read noise per read, free of the noise that pixels read close in time share.
+
+    Second differences in time, ``R_{k+2} - 2 R_{k+1} + R_k`` (which cancel a constant flux), of two
+    pixels of the same row and output channel two columns apart (read 2 pixel times apart, same
+    column parity): the 1/f noise of the channel, the common mode and the alternating column noise
+    are the same in both and cancel; the difference has variance ``12 s^2`` for white noise ``s``.
+
+    Parameters
+    ----------
+    cube : ndarray, shape (n_reads, rows, n_cols)
+        At least 3 reads; whole channels (``n_cols`` a multiple of ``channel_width``), science pixels
+        (reference columns at the edges are left out by the caller or are few).
+    channel_width : int
+    usable : ndarray of bool, shape (rows, n_cols), optional
+        Pixels to use (e.g. :func:`dark_pixels`); pairs need both. Ignored when fewer than 1000 pairs remain.
+    """
+    if cube.shape[0] < 3:
+        raise ValueError("estimating the read noise needs at least 3 reads")
+    second = np.diff(np.asarray(cube, dtype=np.float32), n=2, axis=0)
+    channels = second.reshape(second.shape[0], second.shape[1], -1, channel_width)
+    pairs = channels[..., 2:] - channels[..., :-2]
+    if usable is not None:
+        by_channel = usable.reshape(usable.shape[0], -1, channel_width)
+        both = by_channel[..., 2:] & by_channel[..., :-2]
+        if both.sum() >= _FEWEST_DARK_PIXELS:
+            return robust_sigma(pairs[:, both]) / np.sqrt(12.0)
+    return robust_sigma(pairs) / np.sqrt(12.0)
+
+
+_FEWEST_DARK_PIXELS = 1000
+
+
+def dark_pixels(cube: np.ndarray, read_noise: float) -> np.ndarray:
+    """Pixels whose photon noise adds less than a tenth to the variance of their second differences.
+
+    A second difference has variance ``6 s^2 + 2 flux`` (flux per frame): pixels with
+    ``flux < 0.3 s^2`` (first to last read) are the ones from which a read-noise estimate is not biased
+    by the scene.
+    """
+    flux = (np.asarray(cube[-1], dtype=np.float32) - cube[0]) / max(cube.shape[0] - 1, 1)
+    return flux < 0.3 * read_noise**2
 
 
 def estimate_read_noise(cube: np.ndarray) -> float:

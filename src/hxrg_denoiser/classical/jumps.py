@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["JumpPixels", "detect_jumps", "segment_read_weights", "slope_variance_per_pixel", "DEFAULT_THRESHOLD"]
+__all__ = ["JumpPixels", "detect_jumps", "segment_read_weights", "segment_noise_terms", "slope_variance_per_pixel",
+           "DEFAULT_THRESHOLD"]
 
 DEFAULT_THRESHOLD = 5.0  # sigmas; with 100 reads, about 6e-5 false flags per pixel of Gaussian noise
 
@@ -194,6 +195,13 @@ def segment_read_weights(usable: np.ndarray) -> np.ndarray:
     return weights
 
 
+def segment_noise_terms(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``W`` and ``P`` of per-pixel read weights (variance ``s^2 W + flux P``), shape (n_pixels,) each."""
+    index = np.arange(weights.shape[0])
+    cumulative = np.minimum.outer(index, index) @ weights
+    return np.sum(weights**2, axis=0), np.sum(weights * cumulative, axis=0)
+
+
 def slope_variance_per_pixel(weights: np.ndarray, read_noise: float, slope: np.ndarray) -> np.ndarray:
     """Variance of ``sum_k a_k R_k`` for per-pixel read weights, white read noise plus Poisson accumulation.
 
@@ -209,9 +217,5 @@ def slope_variance_per_pixel(weights: np.ndarray, read_noise: float, slope: np.n
     -------
     ndarray, shape (n_pixels,), float32
     """
-    n = weights.shape[0]
-    index = np.arange(n)
-    cumulative = np.minimum.outer(index, index) @ weights  # (n_reads, n_pixels)
-    poisson = np.sum(weights * cumulative, axis=0)
-    white = np.sum(weights**2, axis=0)
+    white, poisson = segment_noise_terms(weights)
     return (read_noise**2 * white + np.maximum(slope, 0.0) * poisson).astype(np.float32)

@@ -56,7 +56,7 @@ def checked_input(fit: Callable[[FitOptions], FluxImage], options: FitOptions, g
         log.warning("the %s reference correction adds structure to the dark pixels (%s); the model takes the image "
                     "fitted without it", options.refcorr, note)
     meta = {**chosen.meta, "refcorr_used": options.refcorr if keep else "none", "reference_check": note}
-    return FluxImage(chosen.sci, chosen.err, chosen.dq, meta, chosen.reads_used)
+    return chosen._replace(meta=meta)
 
 
 @register("flux-image")
@@ -102,10 +102,17 @@ class FluxImageDenoiser(Denoiser):
             bar.update()
         usable = np.isfinite(image.sci) & ~geometry.reference_mask
         meta = {**image.meta, "method": self.name}
+        err, var_rnoise = image.err, image.var_rnoise
+        if var_rnoise is not None and image.var_poisson is not None:  # correlated noise removed: white read noise left
+            white = float(meta.get("read_noise_white", meta["read_noise"]))
+            var_rnoise = (var_rnoise * np.float32((white / meta["read_noise"]) ** 2)).astype(np.float32)
+            err = np.sqrt(image.var_poisson + var_rnoise)
+            meta["read_noise"] = white
         meta.update(model=self.name, architecture=self.spec.architecture, model_version=self.spec.version,
                     precision=settings.precision, label_reads=image.meta["n_reads"],
                     model_layout=served_layout_name(self.spec, geometry) or "unmeasured")
-        return FluxImage(sci, image.err, flag_model_failures(sci, image.dq, usable), meta, image.reads_used)
+        return FluxImage(sci, err, flag_model_failures(sci, image.dq, usable), meta, image.reads_used,
+                         image.var_poisson, var_rnoise)
 
     def denoise(self, ramp: Ramp, geometry: ReadoutGeometry, settings: DenoiseSettings = DEFAULT_SETTINGS, *,
                 progress: bool = False, row_range: tuple[int, int] | None = None,

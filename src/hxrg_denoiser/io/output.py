@@ -290,7 +290,11 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
         "NGROUPS": (n_reads, "reads (groups) fitted"),
         "GEOMETRY": (meta["geometry"], "readout geometry"),
         "GAIN": (meta["gain"], "electrons per input unit"),
-        "RDNOISE": (round(float(meta["read_noise"]), 4), f"[{count_unit}] per-read noise used for ERR")
+        "RDNOISE": (round(float(meta.get("read_noise_white", meta["read_noise"])), 4),
+                    f"[{count_unit}] white read noise per read")
+        if np.isfinite(meta["read_noise"])
+        else None,
+        "RDNOISEF": (round(float(meta["read_noise"]), 4), f"[{count_unit}] per-read noise in VAR_RNOISE")
         if np.isfinite(meta["read_noise"])
         else None,
         "TGROUP": (group_time, "[s] time between reads"),
@@ -337,6 +341,12 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
     dq_cards = {f"DQBIT{int(np.log2(int(f))):02d}": (f.name, f"value {int(f)}") for f in PixelFlag}
     dq = fits.ImageHDU(image.dq.astype(np.uint32), name="DQ", header=_header(dq_cards))
     hdus = [primary, sci, err, dq]
+    for name in ("var_poisson", "var_rnoise"):
+        values = getattr(image, name, None)
+        if values is not None:
+            hdus.append(fits.ImageHDU(values.astype(np.float32), name=name.upper(), header=_header(
+                {"BUNIT": (f"({unit})**2", "variance of SCI from " + ("photon" if "poisson" in name else "read")
+                           + " noise")})))
     if getattr(image, "reads_used", None) is not None:
         hdus.append(fits.ImageHDU(image.reads_used.astype(np.uint16), name="READS_USED", header=_header(
             {"BUNIT": ("reads", "reads in each pixel's fit (before saturation, between jumps)")})))

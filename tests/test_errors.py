@@ -1,0 +1,55 @@
+"""ERR = sqrt(VAR_POISSON + VAR_RNOISE): calibrated on white + Poisson noise, and the white read noise
+estimated apart from the correlated noise."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hxrg_denoiser.classical.estimators import estimate_read_noise, estimate_white_read_noise
+from hxrg_denoiser.fitting import FitOptions, fit_cube
+from hxrg_denoiser.geometry import ReadoutGeometry, preset
+from hxrg_denoiser.simulate.noise import NoiseModel, noise_preset
+from hxrg_denoiser.simulate.ramp import simulate_cube
+
+
+def test_white_read_noise_is_told_from_the_correlated_noise():
+    geometry = preset("nirps-h4rg", n_rows=64)
+    noise = noise_preset("nirspec")  # white 5.2 e- plus 1/f, ACN, picture frame
+    cube = simulate_cube(geometry, 20, noise, seed=4)
+    science = cube[:, 4:-4, :]
+    white = estimate_white_read_noise(science, geometry.channel_width)
+    total = estimate_read_noise(science[:, :, 4:-4])
+    assert abs(white / noise.white - 1) < 0.05, white
+    assert total > white * 1.05
+
+
+def test_error_is_calibrated_on_dark_and_bright_pixels():
+    """White read noise + Poisson: (SCI - truth) / ERR has unit spread on dark and bright pixels alike, and a
+    dark pixel read high does not get a larger error than one read low."""
+    geometry = ReadoutGeometry("t", 128, 256, 4)
+    truth = np.zeros(geometry.shape, dtype=np.float32)
+    truth[:, 128:] = 400.0  # e- over the ramp
+    cube = simulate_cube(geometry, 20, NoiseModel(white=6.0), scene=truth, seed=8)
+    image = fit_cube(cube, geometry, FitOptions(refcorr="none", jump_threshold=None))
+    science = ~geometry.reference_mask
+    z = (image.sci - truth) / image.err
+    for half in (slice(0, 128), slice(128, 256)):
+        region = science[:, half]
+        assert abs(np.std(z[:, half][region]) - 1) < 0.05
+    dark = science.copy()
+    dark[:, 128:] = False
+    high, low = dark & (image.sci > 0), dark & (image.sci < 0)
+    assert abs(np.median(image.err[high]) / np.median(image.err[low]) - 1) < 0.01
+    np.testing.assert_allclose(image.err**2, image.var_poisson + image.var_rnoise, rtol=1e-5)
+    far = dark.copy()
+    far[:, 120:] = False  # beyond the 5 x 5 reach of the bright half
+    assert np.mean(image.var_poisson[far] / image.var_rnoise[far]) < 0.03  # no flux: little photon noise
+
+
+def test_clean_outputs_carry_the_white_read_noise_alone():
+    geometry = preset("nirps-h4rg", n_rows=48)
+    cube = simulate_cube(geometry, 12, noise_preset("h4rg-lab"), seed=6)
+    plain = fit_cube(cube, geometry, FitOptions())
+    clean = fit_cube(cube, geometry, FitOptions(clean=True))
+    assert clean.meta["read_noise"] == plain.meta["read_noise_white"] < plain.meta["read_noise"]
+    assert np.nanmedian(clean.err) < np.nanmedian(plain.err)
