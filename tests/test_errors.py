@@ -17,7 +17,7 @@ def test_white_read_noise_is_told_from_the_correlated_noise():
     noise = noise_preset("nirspec")  # white 5.2 e- plus 1/f, ACN, picture frame
     cube = simulate_cube(geometry, 20, noise, seed=4)
     science = cube[:, 4:-4, :]
-    white = estimate_white_read_noise(science, geometry.channel_width)
+    white = estimate_white_read_noise(science, geometry.with_rows(science.shape[1]))
     total = estimate_read_noise(science[:, :, 4:-4])
     assert abs(white / noise.white - 1) < 0.05, white
     assert total > white * 1.05

@@ -346,7 +346,9 @@ def _estimate_read_noise(stream: StripStream) -> tuple[float, float]:
     science = dark[:, g.science_cols]
     lit_free = band[:, :, g.science_cols][:, science] if science.sum() >= 1000 else band[:, :, g.science_cols]
     total = max(estimate_read_noise(lit_free), 1e-6)
-    white = max(estimate_white_read_noise(band, g.channel_width, dark), 1e-6)
+    science_columns = np.zeros(g.n_cols, dtype=bool)
+    science_columns[g.science_cols] = True
+    white = max(estimate_white_read_noise(band, g.with_rows(band.shape[1]), dark & science_columns), 1e-6)
     return total, min(white, total)
 
 
