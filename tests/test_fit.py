@@ -91,7 +91,7 @@ def test_cli_fit_with_channels_on_a_128_cube(tmp_path):
     args = ["fit", str(path), "-o", str(out), "--method", "utr", "--refcorr", "none", "--channels", "4", "-q"]
     assert main(args) == 0
     with fits.open(out) as hdul:
-        assert [h.name for h in hdul] == ["PRIMARY", "SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "READS_USED"]
+        assert [h.name for h in hdul] == ["PRIMARY", "SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "READS_USED", "INTERCEPT"]
         np.testing.assert_allclose(hdul["ERR"].data ** 2, hdul["VAR_POISSON"].data + hdul["VAR_RNOISE"].data, rtol=1e-5)
         assert (hdul["READS_USED"].data[~geometry.reference_mask] == 6).all()
         assert hdul[0].header["JUMPTHR"] == 5.0

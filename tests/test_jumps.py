@@ -45,6 +45,7 @@ def test_a_noiseless_ramp_with_a_jump_returns_its_flux_exactly():
     jumped = (image.dq & PixelFlag.JUMP_DET) > 0
     assert jumped[10, 50] and jumped.sum() == 1
     assert image.reads_used[10, 50] == n and image.reads_used[11, 50] == n
+    np.testing.assert_allclose(image.intercept[science], 10.0, atol=1e-3)  # the level at the first read
     plain = fit_cube(cube, SMALL, FitOptions(refcorr="none", read_noise=5.0, jump_threshold=None))
     assert plain.sci[10, 50] > flux * n + 1000  # without detection the hit is in the flux
     assert not (plain.dq & PixelFlag.JUMP_DET).any()
@@ -58,6 +59,8 @@ def test_jump_before_saturation_and_a_single_read_segment():
     image = fit_cube(cube, SMALL, FitOptions(refcorr="none", read_noise=3.0, saturation=5015.0))
     assert np.isclose(image.sci[8, 40], 2.0 * n, rtol=1e-5) and image.reads_used[8, 40] == n - 1
     assert np.isclose(image.sci[9, 41], 2.0 * n, rtol=1e-5)
+    assert np.isclose(image.intercept[9, 41], 0.0, atol=1e-3)  # from the first segment, before the hit
+    assert np.isclose(image.intercept[8, 40], 3000.0, atol=1e-2)  # read 0 alone is no segment: reads 1-9
     assert image.reads_used[9, 41] == 8  # reads 0-5 and 6-7
     assert image.dq[9, 41] & PixelFlag.JUMP_DET and image.dq[9, 41] & PixelFlag.SATURATED
 

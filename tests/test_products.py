@@ -117,3 +117,53 @@ def test_reference_pixels_are_do_not_use(tmp_path):
     dq = fits.getdata(out, "DQ")
     reference = (dq & PixelFlag.REFERENCE_PIXEL) > 0
     assert reference.sum() == 2 * 4 * 128 + 2 * 4 * 24 and (dq[reference] & PixelFlag.DO_NOT_USE).all()
+
+
+def test_jwst_rate_file_opens_as_an_image_model(tmp_path):
+    datamodels = pytest.importorskip("stdatamodels.jwst.datamodels",
+                                     reason="stdatamodels (test extra) is not installed")
+    path, flux = _jwst_like(tmp_path)
+    out = tmp_path / "rate.fits"
+    assert main(["fit", str(path), "-o", str(out), "--channels", "4", "--product", "jwst", "--gain", "1.5",
+                 "--refcorr", "none", "-q"]) == 0
+    with fits.open(out) as hdul:
+        assert [h.name for h in hdul] == ["PRIMARY", "SCI", "DQ", "ERR", "VAR_POISSON", "VAR_RNOISE"]
+    with datamodels.ImageModel(str(out)) as model:
+        assert model.data.shape == (64, 64) and model.dq.dtype == np.uint32
+        np.testing.assert_allclose(model.err**2, model.var_poisson + model.var_rnoise, rtol=1e-5)
+        science = model.dq == 0
+        assert np.median(model.data[science] * TGROUP / (1.5 * flux[science])) == pytest.approx(1.0, abs=0.01)
+
+
+def test_nirps_layout_has_slope_intercept_error_and_reads_in_extensions_1_to_4(tmp_path):
+    path, flux = _jwst_like(tmp_path)
+    out = tmp_path / "nirps.fits"
+    assert main(["fit", str(path), "-o", str(out), "--channels", "4", "--product", "nirps", "--units", "e-/s", "--refcorr", "none",
+                 "-q"]) == 0
+    with fits.open(out) as hdul:
+        assert [h.name for h in hdul[1:5]] == ["SLOPE", "INTERCEPT", "ERRSLOPE", "NUMREADS"]
+        assert (hdul["NUMREADS"].data[hdul["DQ"].data == 0] == 6).all()
+        # the level at the first read: the cube's bias (500) plus the first frame's charge
+        assert np.median(hdul["INTERCEPT"].data[4:-4, 4:-4]) == pytest.approx(500.0 + np.median(flux), abs=2)
+
+
+def test_denoise_writes_per_second_as_fit_does(tmp_path):
+    geometry = preset("nirps-h4rg", n_rows=24)
+    cube, _ = noisy_ramp(geometry.shape, 6, seed=5)
+    path = tmp_path / "cube.fits"
+    fits.PrimaryHDU(cube).writeto(path)
+    over, rate = tmp_path / "over.fits", tmp_path / "rate.fits"
+    assert main(["denoise", str(path), "-o", str(over), "-q"]) == 0
+    assert main(["denoise", str(path), "-o", str(rate), "--units", "e-/s", "-q"]) == 0
+    with fits.open(over) as a, fits.open(rate) as b:
+        tgroup = a[0].header["TGROUP"]
+        np.testing.assert_allclose(b["SCI"].data * 6 * tgroup, a["SCI"].data, rtol=1e-5, atol=1e-4)
+        assert b["SCI"].header["BUNIT"] == "DN/s" and a["SCI"].header["BUNIT"] == "DN"
+        np.testing.assert_array_equal(a["INTERCEPT"].data, b["INTERCEPT"].data)
+
+
+def test_a_jwst_product_over_the_ramp_is_refused(tmp_path, capsys):
+    path, _ = _jwst_like(tmp_path)
+    assert main(["fit", str(path), "-o", str(tmp_path / "r.fits"), "--channels", "4", "--product", "jwst",
+                 "--units", "e-", "-q"]) == 2
+    assert "--product jwst is a rate file" in capsys.readouterr().err

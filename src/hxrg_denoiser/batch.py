@@ -179,8 +179,9 @@ def summary(results: list[ExposureResult]) -> str:
     return "\n".join(lines)
 
 
-def fit_exposure(source: str, output: str, options, geometry_args: dict, overwrite: bool = False) -> None:
-    """Task: ``hxrg fit`` of one exposure into ``output`` (atomic)."""
+def fit_exposure(source: str, output: str, options, geometry_args: dict, overwrite: bool = False,
+                 product: str = "hxrg") -> None:
+    """Task: ``hxrg fit`` of one exposure into ``output`` (atomic), written as ``product``."""
     from hxrg_denoiser.fitting import fit_ramp
     from hxrg_denoiser.geometry import geometry_for_shape
     from hxrg_denoiser.io.output import write_flux_image
@@ -189,15 +190,16 @@ def fit_exposure(source: str, output: str, options, geometry_args: dict, overwri
     with open_ramp(source) as ramp:
         geometry = geometry_for_shape((ramp.n_rows, ramp.n_cols), **geometry_args, source=source)
         image = fit_ramp(ramp, geometry, options)
-    write_flux_image(output, image, overwrite=overwrite)
+    write_flux_image(output, image, overwrite=overwrite, product=product)
 
 
 def denoise_exposure(source: str, output: str, model_path: str, geometry_args: dict, settings: dict,
-                     overwrite: bool = False) -> None:
+                     overwrite: bool = False, product: str = "hxrg", units: str = "e-") -> None:
     """Task: ``hxrg denoise`` of one exposure into ``output`` (atomic); ``geometry_args`` are keyword
     arguments of :meth:`~hxrg_denoiser.denoise.Denoiser.geometry_for`, ``settings`` a
     :class:`~hxrg_denoiser.denoise.DenoiseSettings` as a dict."""
     from hxrg_denoiser.denoise import DenoiseSettings, load_denoiser
+    from hxrg_denoiser.fitting import in_units
     from hxrg_denoiser.io.output import write_flux_image
     from hxrg_denoiser.io.ramps import open_ramp
 
@@ -205,4 +207,4 @@ def denoise_exposure(source: str, output: str, model_path: str, geometry_args: d
     with open_ramp(source) as ramp:
         geometry = denoiser.geometry_for((ramp.n_rows, ramp.n_cols), source, **geometry_args)
         image = denoiser.denoise(ramp, geometry, DenoiseSettings(**settings))
-    write_flux_image(output, image, overwrite=overwrite)
+    write_flux_image(output, in_units(image, units), overwrite=overwrite, product=product)

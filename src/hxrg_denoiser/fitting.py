@@ -54,6 +54,7 @@ __all__ = [
     "slope_and_variance",
     "slope_and_noise_terms",
     "poisson_flux",
+    "in_units",
 ]
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,9 @@ class FluxImage(NamedTuple):
         flux less 2 sigma where that is larger: a noisy dark pixel does not inflate its own error) and
         from the read noise (per-read noise ``meta["read_noise"]``: white plus what correlated noise the
         estimate leaves; white only once the correlated noise is removed), in ``meta["units"]`` squared.
+    intercept : ndarray, shape (n_rows, n_cols), float32, optional
+        The fitted level at the first read (electrons, or DN without a gain), from the reads of the first
+        segment (before saturation and the first jump).
     """
 
     sci: np.ndarray
@@ -222,6 +226,7 @@ class FluxImage(NamedTuple):
     reads_used: np.ndarray | None = None
     var_poisson: np.ndarray | None = None
     var_rnoise: np.ndarray | None = None
+    intercept: np.ndarray | None = None
 
 
 def read_weights(method: str, n_reads: int, fowler_n: int = 4) -> np.ndarray:
@@ -285,6 +290,15 @@ class StripFit:
     poisson: np.ndarray
     jumped: np.ndarray
     reads_used: np.ndarray
+    intercept: np.ndarray
+
+
+def _intercept(reads: np.ndarray, slope: np.ndarray, first: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Mean of ``R_k - slope k`` over reads ``first <= k < stop`` of each pixel (``reads``: (n_reads, pixels))."""
+    k = np.arange(reads.shape[0], dtype=np.float64)[:, None]
+    inside = (k >= first[None, :]) & (k < stop[None, :])
+    count = np.maximum(inside.sum(axis=0), 1)
+    return (np.where(inside, reads - slope[None, :] * k, 0.0).sum(axis=0) / count).astype(np.float32)
 
 
 def _fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, options: FitOptions, read_noise: float) -> StripFit:
@@ -300,6 +314,11 @@ def _fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, options: FitO
         slope[pixels], white[pixels], poisson[pixels] = sub
     used = np.minimum(first_saturated, n).astype(np.uint16)
     used[used < 2] = 0
+    intercept = (np.mean(electrons, axis=0, dtype=np.float64) - slope * np.float32((n - 1) / 2)).astype(np.float32)
+    if (first_saturated < n).any():
+        partial = np.nonzero(first_saturated < n)
+        reads = electrons[(slice(None),) + partial].astype(np.float64)
+        intercept[partial] = _intercept(reads, slope[partial], np.zeros(reads.shape[1]), first_saturated[partial])
     jumped = np.zeros(slope.shape, dtype=bool)
     if options.method == "utr" and options.jump_threshold is not None and n >= 3:
         found = detect_jumps(electrons, first_saturated, slope, read_noise, threshold=options.jump_threshold,
@@ -319,7 +338,13 @@ def _fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, options: FitO
             poisson.reshape(-1)[found.pixels] = fitted_poisson
             used.reshape(-1)[found.pixels] = usable.sum(axis=0) + starts.sum(axis=0)
             jumped.reshape(-1)[found.pixels] = True
-    return StripFit(slope, white, poisson, jumped, used)
+            # the first segment: from its first usable difference to the first unusable one after it
+            begin = np.argmax(usable, axis=0)
+            after = np.where(np.arange(n - 1)[:, None] >= begin[None, :], ~usable, False)
+            end = np.where(after.any(axis=0), np.argmax(after, axis=0), n - 1)  # last read of the segment
+            intercept.reshape(-1)[found.pixels] = _intercept(reads, np.nan_to_num(fitted), begin, end + 1)
+    intercept[~np.isfinite(slope)] = np.nan
+    return StripFit(slope, white, poisson, jumped, used, intercept)
 
 
 def _read_noise_band(stream: StripStream) -> np.ndarray:
@@ -384,6 +409,7 @@ class RowsFit(NamedTuple):
     poisson: np.ndarray
     dq: np.ndarray
     reads_used: np.ndarray
+    intercept: np.ndarray
 
 
 def _fit_rows(
@@ -397,6 +423,7 @@ def _fit_rows(
     shape = (last - first, geometry.n_cols)
     slope, white, poisson = (np.empty(shape, dtype=np.float32) for _ in range(3))
     reads_used = np.empty(shape, dtype=np.uint16)
+    intercept = np.empty(shape, dtype=np.float32)
     reference = geometry.reference_mask[first:last]
     dq = np.where(reference, np.uint32(PixelFlag.REFERENCE_PIXEL | PixelFlag.DO_NOT_USE), np.uint32(0)).astype(np.uint32)
     bar = tqdm(strips, desc=description or f"fit {options.label}", unit="strip", disable=not progress, leave=False)
@@ -409,11 +436,12 @@ def _fit_rows(
         flags[fit.jumped & ~data.non_finite] |= np.uint32(PixelFlag.JUMP_DET)
         flags[~np.isfinite(fit.slope)] |= np.uint32(PixelFlag.DO_NOT_USE)
         flags[data.non_finite] |= np.uint32(PixelFlag.NON_FINITE_INPUT | PixelFlag.DO_NOT_USE)
-        for values in (fit.slope, fit.white, fit.poisson):
+        for values in (fit.slope, fit.white, fit.poisson, fit.intercept):
             values[data.non_finite] = np.nan
         fit.reads_used[data.non_finite] = 0
         slope[rows], white[rows], poisson[rows], reads_used[rows] = fit.slope, fit.white, fit.poisson, fit.reads_used
-    return RowsFit(slope, white, poisson, dq, reads_used)
+        intercept[rows] = fit.intercept
+    return RowsFit(slope, white, poisson, dq, reads_used, intercept)
 
 
 def poisson_flux(slope: np.ndarray, white_sigma: np.ndarray) -> np.ndarray:
@@ -463,7 +491,8 @@ def _fitted_image(rows: RowsFit, ramp: Ramp, geometry: ReadoutGeometry, options:
     sci, err, var_poisson, var_rnoise = _finish(rows, geometry, options, read_noise, timing, ramp.n_reads)
     meta = _meta(ramp, geometry, options, read_noise)
     meta["read_noise_white"] = options.read_noise or white
-    return FluxImage(_cleaned(sci, geometry, options), err, rows.dq, meta, rows.reads_used, var_poisson, var_rnoise)
+    return FluxImage(_cleaned(sci, geometry, options), err, rows.dq, meta, rows.reads_used, var_poisson, var_rnoise,
+                     rows.intercept)
 
 
 def flux_meta(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: str, gain: float | None,
@@ -577,6 +606,26 @@ def fit_file_split(
     rows = RowsFit(*(np.concatenate([piece[i] for piece, _ in pieces]) for i in range(len(RowsFit._fields))))
     with open_ramp(path, **open_args) as ramp:
         return _fitted_image(rows, ramp, geometry, options, pieces[0][1])
+
+
+def in_units(image: FluxImage, units: str) -> FluxImage:
+    """``image`` over the ramp (``"e-"``) or per second (``"e-/s"``), converted with its reads and TGROUP.
+
+    SCI, ERR and the variances are scaled; DQ, reads used and the intercept (a level, not a flux) are not.
+    """
+    _check_choice("units", units, UNITS)
+    meta = image.meta
+    if units == meta["units"]:
+        return image
+    per_second = 1.0 / (meta["n_reads"] * float(meta["frame_time"]))
+    scale = np.float32(per_second if units == "e-/s" else 1.0 / per_second)
+    unit = meta.get("bunit", meta["units"]).split("/")[0]
+    def times(values: np.ndarray | None, factor: np.float32) -> np.ndarray | None:
+        return None if values is None else values * factor
+
+    new_meta = {**meta, "units": units, "bunit": unit if units == "e-" else f"{unit}/s"}
+    return image._replace(meta=new_meta, sci=image.sci * scale, err=image.err * scale,
+                          var_poisson=times(image.var_poisson, scale**2), var_rnoise=times(image.var_rnoise, scale**2))
 
 
 def fit_cube(cube: np.ndarray, geometry: ReadoutGeometry, options: FitOptions | None = None) -> FluxImage:

@@ -10,12 +10,14 @@ from hxrg_denoiser.cli.options import (
     add_input_arguments,
     add_jump_arguments,
     add_output,
+    add_product_arguments,
     geometry_args,
     is_batch,
     jump_options,
     level_or_map,
     positive_float,
     positive_int,
+    product_units,
     refuse_unless,
     resolve_geometry,
 )
@@ -55,9 +57,7 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                      "says electrons, else DN)")
     fit.add_argument("--read-noise", type=positive_float,
                      help="read noise per read in electrons (default: estimated from the data)")
-    fit.add_argument("--units", choices=("e-", "e-/s"), default="e-",
-                     help="over the ramp (slope per read x reads) or per second (slope per read / time between "
-                     "reads); in DN when no gain is known (default e-)")
+    add_product_arguments(fit)
     fit.add_argument("--frame-time", type=positive_float, metavar="SECONDS",
                      help="seconds between reads, for --units e-/s (default: the header's TGROUP, TFRAME x "
                      "(NFRAMES + GROUPGAP) or FRMTIME, else the geometry's frame time for the rows read)")
@@ -119,7 +119,7 @@ def fit_options(args: argparse.Namespace):
     refuse_unless(args, "fowler", args.method == "fowler", "--fowler applies to --method fowler")
     return FitOptions(
         method=args.method, refcorr=args.refcorr, weighting=args.weighting, fowler_n=args.fowler or 4,
-        gain=args.gain, read_noise=args.read_noise, units=args.units, saturation=args.saturation,
+        gain=args.gain, read_noise=args.read_noise, units=product_units(args), saturation=args.saturation,
         flag_non_finite=args.flag_non_finite, strip_rows=args.strip_rows, clean=args.clean,
         calibration=args.calibration, frame_time=args.frame_time, full_frame_timing=args.full_frame_timing,
         **jump_options(args, args.method),
@@ -137,7 +137,7 @@ def run_fit(args: argparse.Namespace) -> int:
     if is_batch(args):
         from hxrg_denoiser.batch import fit_exposure
 
-        return run_batch(args, fit_exposure, options, geometry_args(args), args.overwrite)
+        return run_batch(args, fit_exposure, options, geometry_args(args), args.overwrite, args.product)
     source = args.input[0]
     check_output_path(args.output, overwrite=args.overwrite, inputs=[source])
     start = time.perf_counter()
@@ -149,7 +149,7 @@ def run_fit(args: argparse.Namespace) -> int:
                 image = fit_file_split(source, geometry, options, client, args.split, open_args)
         else:
             image = fit_ramp(ramp, geometry, options, progress=not args.quiet)
-    write_flux_image(args.output, image, overwrite=args.overwrite)
+    write_flux_image(args.output, image, overwrite=args.overwrite, product=args.product)
     print(
         f"{args.output}: {image.meta['method']} flux of {ramp.n_reads} reads, {geometry.name} "
         f"{geometry.n_rows} x {geometry.n_cols}, read noise {image.meta['read_noise']:.2f} "

@@ -19,13 +19,13 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 
 from hxrg_denoiser._version import __version__
-from hxrg_denoiser.cli import bench, fit, models, simulate
+from hxrg_denoiser.cli import bench, denoise, fit, models, simulate
 from hxrg_denoiser.cli.options import common_options
 from hxrg_denoiser.errors import HxrgError
 
 __all__ = ["main", "build_parser", "OneLineParser"]
 
-COMMAND_MODULES = (fit, simulate, models, bench)
+COMMAND_MODULES = (fit, simulate, denoise, models, bench)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -26,6 +26,8 @@ __all__ = [
     "add_output",
     "add_geometry_arguments",
     "add_jump_arguments",
+    "add_product_arguments",
+    "product_units",
     "level_or_map",
     "jump_options",
     "add_input_arguments",
@@ -125,6 +127,24 @@ def jump_options(args: argparse.Namespace, method: str = "utr") -> dict:
     refuse_unless(args, "jump_neighbours", args.jumps, "--jump-neighbours and --no-jumps: give one of them")
     threshold = args.jump_threshold or DEFAULT_THRESHOLD
     return {"jump_threshold": threshold if args.jumps else None, "jump_neighbours": args.jump_neighbours}
+
+
+def add_product_arguments(parser: argparse.ArgumentParser) -> None:
+    """What the output file holds and in which units."""
+    parser.add_argument("--units", choices=("e-", "e-/s"),
+                        help="over the ramp (slope per read x reads) or per second (slope per read / time between "
+                        "reads); in DN when no gain is known (default e-; e-/s with --product jwst)")
+    parser.add_argument("--product", choices=("hxrg", "jwst", "nirps"), default="hxrg",
+                        help="hxrg: SCI, ERR, DQ, VAR_POISSON, VAR_RNOISE, READS_USED, INTERCEPT; jwst: a rate file "
+                        "that JWST's ImageModel opens (per second); nirps: the NIRPS/SPIRou ramp layout, slope, "
+                        "intercept, slope error and number of reads in extensions 1-4 (default hxrg)")
+
+
+def product_units(args: argparse.Namespace) -> str:
+    """The units the options ask for: ``--units``, else per second for a JWST rate file, else over the ramp."""
+    if args.product == "jwst" and args.units == "e-":
+        raise UsageError("--product jwst is a rate file: use --units e-/s (or leave --units out)")
+    return args.units or ("e-/s" if args.product == "jwst" else "e-")
 
 
 def add_geometry_arguments(parser: argparse.ArgumentParser) -> None:

@@ -111,8 +111,8 @@ class FluxImageDenoiser(Denoiser):
         meta.update(model=self.name, architecture=self.spec.architecture, model_version=self.spec.version,
                     precision=settings.precision, label_reads=image.meta["n_reads"],
                     model_layout=served_layout_name(self.spec, geometry) or "unmeasured")
-        return FluxImage(sci, err, flag_model_failures(sci, image.dq, usable), meta, image.reads_used,
-                         image.var_poisson, var_rnoise)
+        return image._replace(sci=sci, err=err, dq=flag_model_failures(sci, image.dq, usable), meta=meta,
+                              var_rnoise=var_rnoise)
 
     def denoise(self, ramp: Ramp, geometry: ReadoutGeometry, settings: DenoiseSettings = DEFAULT_SETTINGS, *,
                 progress: bool = False, row_range: tuple[int, int] | None = None,

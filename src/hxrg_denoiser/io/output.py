@@ -266,8 +266,12 @@ def fits_text(value: str, limit: int | None = None) -> str:
     return text if limit is None else text[:limit]
 
 
-def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False, extra: dict | None = None) -> Path:
-    """Write a :class:`~hxrg_denoiser.fitting.FluxImage` as ``SCI``, ``ERR`` and ``DQ`` extensions.
+PRODUCTS = ("hxrg", "jwst", "nirps")
+
+
+def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False, extra: dict | None = None,
+                     product: str = "hxrg") -> Path:
+    """Write a :class:`~hxrg_denoiser.fitting.FluxImage` as a FITS product, atomically.
 
     Parameters
     ----------
@@ -276,7 +280,14 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
     image : FluxImage
     extra : dict, optional
         More header keywords for the primary HDU.
+    product : {"hxrg", "jwst", "nirps"}
+        ``hxrg``: SCI, ERR, DQ, VAR_POISSON, VAR_RNOISE, READS_USED, INTERCEPT. ``jwst``: a rate file as
+        JWST's ``ImageModel`` reads it (SCI, DQ, ERR, VAR_POISSON, VAR_RNOISE; the flux must be per
+        second). ``nirps``: the NIRPS/SPIRou ramp layout, slope, intercept, slope error and number of reads
+        in extensions 1-4 (SLOPE, INTERCEPT, ERRSLOPE, NUMREADS), then DQ.
     """
+    if product not in PRODUCTS:
+        raise OutputError(f"--product {product!r}: choose one of {PRODUCTS}")
     meta = image.meta
     unit = meta.get("bunit", meta["units"])
     count_unit = unit.split("/")[0]
@@ -340,16 +351,32 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
     err = fits.ImageHDU(image.err, name="ERR", header=_header({"BUNIT": (unit, "1-sigma uncertainty")}))
     dq_cards = {f"DQBIT{int(np.log2(int(f))):02d}": (f.name, f"value {int(f)}") for f in PixelFlag}
     dq = fits.ImageHDU(image.dq.astype(np.uint32), name="DQ", header=_header(dq_cards))
-    hdus = [primary, sci, err, dq]
-    for name in ("var_poisson", "var_rnoise"):
-        values = getattr(image, name, None)
-        if values is not None:
-            hdus.append(fits.ImageHDU(values.astype(np.float32), name=name.upper(), header=_header(
-                {"BUNIT": (f"({unit})**2", "variance of SCI from " + ("photon" if "poisson" in name else "read")
-                           + " noise")})))
-    if getattr(image, "reads_used", None) is not None:
-        hdus.append(fits.ImageHDU(image.reads_used.astype(np.uint16), name="READS_USED", header=_header(
-            {"BUNIT": ("reads", "reads in each pixel's fit (before saturation, between jumps)")})))
+    variances = [fits.ImageHDU(values.astype(np.float32), name=name.upper(), header=_header(
+                     {"BUNIT": (f"({unit})**2", "variance of SCI from " + ("photon" if "poisson" in name else "read")
+                                + " noise")}))
+                 for name in ("var_poisson", "var_rnoise") if (values := getattr(image, name, None)) is not None]
+    reads = getattr(image, "reads_used", None)
+    used = None if reads is None else fits.ImageHDU(reads.astype(np.uint16), name="READS_USED", header=_header(
+        {"BUNIT": ("reads", "reads in each pixel's fit (before saturation, between jumps)")}))
+    level = getattr(image, "intercept", None)
+    intercept = None if level is None else fits.ImageHDU(level.astype(np.float32), name="INTERCEPT", header=_header(
+        {"BUNIT": (count_unit, "fitted level at the first read")}))
+    if product == "jwst":
+        if "/" not in unit:
+            raise OutputError(f"{path}: --product jwst is a rate file: give --units e-/s (the flux per second)")
+        primary.header["DATAMODL"] = ("ImageModel", "JWST data model of this file")
+        primary.header["TELESCOP"] = primary.header.get("TELESCOP", "JWST")
+        hdus = [primary, sci, dq, err, *variances]
+    elif product == "nirps":
+        if reads is None or level is None:
+            raise OutputError(f"{path}: --product nirps needs the intercept and read count of a ramp fit")
+        names = {"SCI": "SLOPE", "INTERCEPT": "INTERCEPT", "ERR": "ERRSLOPE", "READS_USED": "NUMREADS"}
+        layout = [sci, intercept, err, used]
+        for hdu in layout:
+            hdu.name = names[hdu.name]
+        hdus = [primary, *layout, dq]
+    else:
+        hdus = [primary, sci, err, dq, *variances, *[h for h in (used, intercept) if h is not None]]
     with atomic_output(path, overwrite=overwrite, inputs=[meta["input"]]) as tmp:
         fits.HDUList(hdus).writeto(tmp, overwrite=True)
     return Path(path)

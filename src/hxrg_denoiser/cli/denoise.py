@@ -1,0 +1,116 @@
+"""``hxrg denoise``: a trained model applied to ramps."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from hxrg_denoiser.cli.options import (
+    add_geometry_arguments,
+    add_input_arguments,
+    add_jump_arguments,
+    add_output,
+    add_product_arguments,
+    geometry_args,
+    is_batch,
+    jump_options,
+    level_or_map,
+    positive_float,
+    positive_int,
+    product_units,
+)
+from hxrg_denoiser.errors import UsageError
+
+__all__ = ["register"]
+
+
+def register(sub, common: argparse.ArgumentParser) -> dict:
+    """Add ``denoise`` to the sub-parsers; returns its runner."""
+    den = sub.add_parser(
+        "denoise", parents=[common],
+        help="flux image predicted by a trained model",
+        description="Apply a trained model to a ramp, streamed by row strips. "
+        "Example: hxrg denoise cube.fits -o flux.fits --geometry nirps-h4rg (the shipped default model)",
+    )
+    add_input_arguments(den, many=True)
+    den.add_argument("--model", default="default",
+                     help="a shipped model name, a training run folder or NAME.safetensors (with NAME.json) "
+                     "(default: the shipped 'default' model)")
+    add_output(den, "output FITS file; a folder (created if needed) with several inputs or when it ends with /")
+    den.add_argument("--overwrite", action="store_true", help="replace the output if it exists (default: refuse)")
+    den.add_argument("--strip-rows", type=positive_int, default=64, help="rows read at a time; memory only (default 64)")
+    den.add_argument("--batch-rows", type=positive_int,
+                     help="payeur2022 models: rows per network call; memory only (default 16)")
+    den.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default auto)")
+    den.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                     help="bf16: faster on AMX CPUs and GPUs (default fp32)")
+    den.add_argument("--flag-non-finite", action="store_true",
+                     help="flag NaN/inf/BLANK science pixels in DQ instead of failing (default: fail)")
+    den.add_argument("--no-reference-check", dest="reference_check", action="store_false",
+                     help="flux-image models: skip the check that the reference correction does not add structure "
+                     "to the dark pixels, which costs a second fit (default: check)")
+    den.add_argument("--calibration", metavar="FILE",
+                     help="the detector's calibration (`hxrg calibrate`): a flux-image model then takes the sirs "
+                     "reference-corrected image (default: the model's own reference correction)")
+    den.add_argument("--gain", type=positive_float,
+                     help="flux-image models: electrons per ADU of the input (default: values as they are, e- if the "
+                     "input's BUNIT says electrons, else DN)")
+    den.add_argument("--saturation", type=level_or_map, metavar="LEVEL|FILE",
+                     help="flux-image models: input level (ADU) at and above which a read is saturated, or a FITS "
+                     "map of it per pixel; the model's input fit uses only the reads before (default: no check)")
+    add_jump_arguments(den)
+    add_product_arguments(den)
+    den.add_argument("--any-layout", action="store_true",
+                     help="run a model on a channel layout it was never measured on, when its architecture takes "
+                     "any (readout-set); measure it first with hxrg bench --suite bench-v1 --channels N "
+                     "(default: refuse; `hxrg models` lists the layouts each model serves)")
+    add_geometry_arguments(den)
+    return {"denoise": run_denoise}
+
+
+def run_denoise(args: argparse.Namespace) -> int:
+    """Run ``hxrg denoise``."""
+    from hxrg_denoiser.cli.exposures import cluster, run_batch
+    from hxrg_denoiser.denoise import DenoiseSettings, load_denoiser, pick_device
+    from hxrg_denoiser.fitting import in_units
+    from hxrg_denoiser.io.output import check_output_path, write_flux_image
+    from hxrg_denoiser.io.ramps import open_ramp
+
+    pick_device(args.device)  # a missing GPU is reported before any work
+    denoiser = load_denoiser(args.model)
+    settings = DenoiseSettings(strip_rows=args.strip_rows, batch_rows=args.batch_rows, device=args.device,
+                               precision=args.precision, flag_non_finite=args.flag_non_finite,
+                               calibration=args.calibration, reference_check=args.reference_check,
+                               saturation=args.saturation, gain=args.gain, **jump_options(args))
+    fit_given = (args.jump_threshold is not None or args.jump_neighbours or not args.jumps
+                 or args.saturation is not None or args.gain is not None)
+    if fit_given and denoiser.input_kind != "flux-image":
+        raise UsageError("--gain, --saturation, --jump-threshold, --no-jumps and --jump-neighbours apply to flux-image "
+                         "models "
+                         "(default), not to ribbon models, which take the reads themselves")
+    units = product_units(args)
+    if args.batch_rows is not None and denoiser.input_kind != "ribbons":
+        raise UsageError("--batch-rows applies to ribbon models (payeur2022), not to a flux-image model")
+    if is_batch(args):
+        from hxrg_denoiser.batch import denoise_exposure
+
+        return run_batch(args, denoise_exposure, str(args.model), {**geometry_args(args), "allow_unmeasured": args.any_layout},
+                         vars(settings).copy(), args.overwrite, args.product, units)
+    source = args.input[0]
+    check_output_path(args.output, overwrite=args.overwrite, inputs=[source])
+    start = time.perf_counter()
+    with open_ramp(source, hdu=args.hdu, integration=args.integration) as ramp:
+        geometry = denoiser.geometry_for((ramp.n_rows, ramp.n_cols), source, allow_unmeasured=args.any_layout,
+                                         **geometry_args(args))
+        if args.split:
+            if args.hdu is not None or args.integration:
+                raise UsageError("--split reads the default HDU and integration 0")
+            with cluster(args) as client:
+                image = denoiser.denoise_split(source, str(args.model), geometry, client, args.split, settings)
+        else:
+            image = denoiser.denoise(ramp, geometry, settings, progress=not args.quiet)
+    write_flux_image(args.output, in_units(image, units), overwrite=args.overwrite, product=args.product)
+    spec = denoiser.spec
+    print(f"{args.output}: {spec.name} ({spec.architecture}) on {ramp.n_reads} reads, {geometry.name} "
+          f"{geometry.n_rows} x {geometry.n_cols}, {time.perf_counter() - start:.1f} s")
+    return 0
