@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, required=True, help="where the ramp is (or will be written)")
     parser.add_argument("--model", help="trained model (default: random payeur2022 weights)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    parser.add_argument("--batch-rows", type=int, default=16)
+    parser.add_argument("--batch-rows", type=int, default=16, help="ribbon models (payeur2022) only")
     parser.add_argument("--strip-rows", type=int, default=64)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
@@ -46,9 +46,12 @@ def main() -> None:
         model = str(save_model(args.workdir / "payeur2022-random.safetensors", build_model(spec), spec))
     hxrg = shutil.which("hxrg") or sys.exit("hxrg is not on PATH: install the package first")
     output = args.workdir / f"denoised-{Path(model).stem}-{args.precision}.fits"
+    from hxrg_denoiser.denoise import load_denoiser
+
+    ribbons = load_denoiser(model).input_kind == "ribbons"  # --batch-rows is theirs alone
     command = [hxrg, "denoise", str(reads), "--model", model, "-o", str(output), "--geometry", "nirps-h4rg",
-               "--precision", args.precision, "--batch-rows", str(args.batch_rows), "--strip-rows",
-               str(args.strip_rows), "--device", args.device, "--overwrite", "-q"]
+               "--precision", args.precision, *(["--batch-rows", str(args.batch_rows)] if ribbons else []),
+               "--strip-rows", str(args.strip_rows), "--device", args.device, "--overwrite", "-q"]
     print(json.dumps({"command": " ".join(command[1:]), **time_command(command)}, indent=2))
 
 

@@ -314,7 +314,7 @@ def _fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, options: FitO
         slope[pixels], white[pixels], poisson[pixels] = sub
     used = np.minimum(first_saturated, n).astype(np.uint16)
     used[used < 2] = 0
-    intercept = (np.mean(electrons, axis=0, dtype=np.float64) - slope * np.float32((n - 1) / 2)).astype(np.float32)
+    intercept = weighted_read_sum(electrons, np.full(n, 1.0 / n)) - slope * np.float32((n - 1) / 2)
     if (first_saturated < n).any():
         partial = np.nonzero(first_saturated < n)
         reads = electrons[(slice(None),) + partial].astype(np.float64)
