@@ -82,3 +82,31 @@ def test_cli_denoise_and_fit_take_a_level_or_a_file(tmp_path, capsys):
     assert main(["fit", str(path), "-o", str(tmp_path / "f.fits"), "--saturation", str(tmp_path / "none.fits"), "--geometry", "nirps-h4rg",
                  "-q"]) == 2
     assert "--saturation" in capsys.readouterr().err and not (tmp_path / "f.fits").exists()
+
+
+def test_a_gain_map_converts_each_pixel_and_bad_pixels_are_flagged(tmp_path):
+    cube, scene, bright = _bright_ramp(SMALL, n_reads=6, full_well=1e9)
+    gain = np.full(SMALL.shape, 2.0, dtype=np.float32)
+    gain[:, 64:] = 3.0
+    bad = np.zeros(SMALL.shape, dtype=np.uint8)
+    bad[20, 30] = 1
+    paths = {name: tmp_path / f"{name}.fits" for name in ("gain", "bad")}
+    fits.PrimaryHDU(gain).writeto(paths["gain"])
+    fits.PrimaryHDU(bad).writeto(paths["bad"])
+    plain = fit_cube(cube, SMALL, FitOptions(refcorr="none", read_noise=5.0, jump_threshold=None))
+    mapped = fit_cube(cube, SMALL, FitOptions(refcorr="none", read_noise=5.0, jump_threshold=None,
+                                              gain=str(paths["gain"]), bad_pixels=str(paths["bad"])))
+    science = ~SMALL.reference_mask
+    np.testing.assert_allclose(mapped.sci[science], (plain.sci * gain)[science], rtol=1e-4)
+    assert mapped.dq[20, 30] & PixelFlag.DO_NOT_USE and not plain.dq[20, 30] & PixelFlag.DO_NOT_USE
+    assert mapped.meta["gain"] == "map gain.fits" and mapped.meta["bunit"] == "e-"
+
+
+def test_a_gain_map_of_another_shape_or_with_zeros_is_refused(tmp_path):
+    cube, _, _ = _bright_ramp(SMALL, n_reads=4)
+    for name, values, message in (("small", np.ones((8, 8)), r"map is 8 x 8"),
+                                  ("zero", np.zeros(SMALL.shape), r"not > 0 value at row 0, column 0")):
+        path = tmp_path / f"{name}.fits"
+        fits.PrimaryHDU(values.astype(np.float32)).writeto(path)
+        with pytest.raises(RampInputError, match=message):
+            fit_cube(cube, SMALL, FitOptions(gain=str(path)))

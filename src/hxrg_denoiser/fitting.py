@@ -83,15 +83,19 @@ class FitOptions:
         noise plus Poisson noise.
     fowler_n : int
         Reads averaged at each end for Fowler sampling.
-    gain : float or None
-        Electrons per input unit (ADU). None: the values are taken as they are, in electrons if the
-        input's ``BUNIT`` says so and in DN otherwise (``BUNIT`` of the output says which).
+    gain : float, path, ndarray or None
+        Electrons per input unit (ADU): one value, or a per-pixel map of the image's shape (FITS file or
+        array). None: the values are taken as they are, in electrons if the input's ``BUNIT`` says so and
+        in DN otherwise (``BUNIT`` of the output says which).
     read_noise : float or None
         White read noise per read in electrons, for ``ERR`` and optimal
         weights; estimated from the data when None.
     units : {"e-", "e-/s"}
         ``SCI`` and ``ERR`` accumulated over the ramp (slope per read times ``n_reads``) or per second
         (slope per read over the time between reads); electrons, or DN when no gain is known.
+    bad_pixels : path, ndarray or None
+        A mask of the image's shape (FITS file or array), non-zero where a pixel is known to be bad: it is
+        flagged ``DO_NOT_USE`` (its values are still computed).
     frame_time : float or None
         Seconds between reads, for ``units="e-/s"``; None: from the header (``TGROUP``, ``TFRAME`` with
         ``NFRAMES`` and ``GROUPGAP``, ``FRMTIME``), else the geometry's frame time
@@ -125,7 +129,7 @@ class FitOptions:
     refcorr: str = "auto"
     weighting: str = "ols"
     fowler_n: int = 4
-    gain: float | None = None
+    gain: PixelMap | None = None
     read_noise: float | None = None
     units: str = "e-"
     saturation: PixelMap | None = None
@@ -137,6 +141,7 @@ class FitOptions:
     jump_neighbours: bool = False
     frame_time: float | None = None
     full_frame_timing: bool = False
+    bad_pixels: PixelMap | None = None
 
     def __post_init__(self) -> None:
         _check_choice("method", self.method, METHODS)
@@ -147,7 +152,7 @@ class FitOptions:
             raise UsageError("--weighting optimal applies to --method utr only")
         if self.fowler_n < 1:
             raise UsageError(f"--fowler must be >= 1, got {self.fowler_n}")
-        if self.gain is not None and not 0 < self.gain < np.inf:
+        if isinstance(self.gain, (int, float)) and not 0 < self.gain < np.inf:
             raise UsageError(f"--gain must be a finite number > 0, got {self.gain}")
         if self.frame_time is not None and not 0 < self.frame_time < np.inf:
             raise UsageError(f"--frame-time must be a finite number of seconds > 0, got {self.frame_time}")
@@ -174,10 +179,9 @@ class FitOptions:
             return dataclasses.replace(self, refcorr="sirs")
         return dataclasses.replace(self, refcorr="seed" if geometry.ref_border > 0 else "none")
 
-    @property
-    def electrons_per_unit(self) -> float:
-        """The gain, 1 when none was given (values taken as they are)."""
-        return 1.0 if self.gain is None else self.gain
+    def electrons_per_unit(self, shape: tuple[int, int]) -> float | np.ndarray:
+        """The gain for data of ``shape``: 1 when none was given (values taken as they are), a value or a map."""
+        return 1.0 if self.gain is None else read_pixel_map(self.gain, shape, "--gain", positive=True)
 
     def sirs_calibration(self) -> SirsCalibration | None:
         """The calibration object (read from its file when a path was given)."""
@@ -387,7 +391,7 @@ def _stream(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> Strip
         ramp,
         geometry,
         refcorr=options.refcorr,
-        gain=options.electrons_per_unit,
+        gain=options.electrons_per_unit((ramp.n_rows, ramp.n_cols)),
         strip_rows=options.strip_rows,
         saturation=None if options.saturation is None else read_pixel_map(
             options.saturation, (ramp.n_rows, ramp.n_cols), "--saturation"),
@@ -426,6 +430,9 @@ def _fit_rows(
     intercept = np.empty(shape, dtype=np.float32)
     reference = geometry.reference_mask[first:last]
     dq = np.where(reference, np.uint32(PixelFlag.REFERENCE_PIXEL | PixelFlag.DO_NOT_USE), np.uint32(0)).astype(np.uint32)
+    if options.bad_pixels is not None:
+        bad = read_pixel_map(options.bad_pixels, geometry.shape, "--bad-pixels")
+        dq[np.asarray(bad)[first:last] != 0] |= np.uint32(PixelFlag.DO_NOT_USE)
     bar = tqdm(strips, desc=description or f"fit {options.label}", unit="strip", disable=not progress, leave=False)
     for strip in bar:
         data = stream.load(strip)
@@ -495,7 +502,7 @@ def _fitted_image(rows: RowsFit, ramp: Ramp, geometry: ReadoutGeometry, options:
                      rows.intercept)
 
 
-def flux_meta(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: str, gain: float | None,
+def flux_meta(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: str, gain: PixelMap | None,
               read_noise: float, timing: ReadTiming | None = None, **extra) -> dict:
     """Provenance of a :class:`FluxImage` (written to the FITS header).
 
@@ -503,13 +510,14 @@ def flux_meta(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: str,
     (DN when no gain is known and the input's BUNIT does not say electrons).
     """
     timing = timing or read_timing(ramp.header, geometry, ramp.path)
-    unit = data_unit(ramp.header, gain)
+    unit = data_unit(ramp.header, None if gain is None else 1.0)
     return {
         "method": method,
         "n_reads": ramp.n_reads,
         "units": units,
         "bunit": unit if units == "e-" else f"{unit}/s",
-        "gain": 1.0 if gain is None else gain,
+        "gain": 1.0 if gain is None else gain if isinstance(gain, (int, float)) else
+        f"map {os.path.basename(str(gain))}" if isinstance(gain, (str, os.PathLike)) else "map in memory",
         "read_noise": read_noise,
         "geometry": geometry.name,
         "geometry_json": geometry.to_json(),
@@ -527,10 +535,12 @@ def _meta(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, read_noise
     if options.calibration is not None:
         calibration = options.calibration
         settings["calibration"] = str(calibration) if not isinstance(calibration, SirsCalibration) else "in memory"
-    if isinstance(options.saturation, np.ndarray):
-        settings["saturation"] = "map in memory"
-    elif isinstance(options.saturation, os.PathLike):
-        settings["saturation"] = str(options.saturation)
+    for name in ("saturation", "gain", "bad_pixels"):
+        value = settings[name]
+        if isinstance(value, np.ndarray):
+            settings[name] = "map in memory"
+        elif isinstance(value, os.PathLike):
+            settings[name] = str(value)
     return flux_meta(ramp, geometry, options.label, units=options.units, gain=options.gain, read_noise=read_noise,
                      timing=_timing(ramp, geometry, options), options=settings)
 

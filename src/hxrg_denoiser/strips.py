@@ -92,7 +92,7 @@ class StripStream:
     geometry : ReadoutGeometry
         Must match the ramp's read shape.
     refcorr : {"none", "seed", "smoothed"}
-    gain : float
+    gain : float or ndarray
         Electrons per input unit.
     strip_rows : int
         Core rows per strip.
@@ -113,7 +113,7 @@ class StripStream:
         geometry: ReadoutGeometry,
         *,
         refcorr: str = "none",
-        gain: float = 1.0,
+        gain: float | np.ndarray = 1.0,
         strip_rows: int = 128,
         saturation: float | np.ndarray | None = None,
         flag_non_finite: bool = False,
@@ -124,12 +124,12 @@ class StripStream:
                 f"{ramp.path}: reads are {ramp.n_rows} x {ramp.n_cols} but geometry {geometry.name!r} "
                 f"is {geometry.n_rows} x {geometry.n_cols}"
             )
-        if not gain > 0:
-            raise ValueError(f"gain must be > 0 electrons per unit, got {gain}")
+        if not np.all(np.asarray(gain) > 0):
+            raise ValueError("gain must be > 0 electrons per unit")
         self.ramp = ramp
         self.geometry = geometry
         self.refcorr = refcorr
-        self.gain = np.float32(gain)
+        self.gain: float | np.ndarray = float(gain) if np.ndim(gain) == 0 else np.asarray(gain, dtype=np.float32)
         self.saturation = saturation
         self.flag_non_finite = flag_non_finite
         self.halo = side_window(refcorr)
@@ -147,7 +147,7 @@ class StripStream:
         if calibration is None:
             raise UsageError("--refcorr sirs needs --calibration FILE (made by hxrg calibrate)")
         calibration.check_geometry(self.geometry, self.ramp.path)
-        series = reference_series(self.ramp, self.geometry, gain=float(self.gain))
+        series = reference_series(self.ramp, self.geometry, gain=self.gain)
         return sirs_correction(series, calibration).astype(np.float32), series.parity.astype(np.float32)
 
     def _measure_levels(self) -> ReferenceLevels | None:
@@ -164,8 +164,14 @@ class StripStream:
     def _read_electrons(self, start: int, stop: int) -> np.ndarray:
         raw = self.ramp.read_rows(start, stop)
         self._check_finite(raw, start, reference_only=True)
-        raw *= self.gain
+        raw *= self._gain_of_rows(start, stop)
         return raw
+
+    def _gain_of_rows(self, start: int, stop: int) -> np.float32 | np.ndarray:
+        """The gain of rows ``start:stop``: the one value, or those rows of the map."""
+        if isinstance(self.gain, np.ndarray):
+            return self.gain[start:stop]
+        return np.float32(self.gain)
 
     def band(self, start: int, stop: int) -> Strip:
         """A strip of rows ``start:stop`` with the halo the correction needs."""
@@ -196,7 +202,7 @@ class StripStream:
 
         Returns the core rows, shape ``(n_reads, strip.stop - strip.start, n_cols)``.
         """
-        raw *= self.gain
+        raw *= self._gain_of_rows(strip.halo_start, strip.halo_stop)
         if self.sirs is not None:
             raw -= raw[0].copy()
             g = self.geometry

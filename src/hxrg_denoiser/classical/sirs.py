@@ -97,9 +97,13 @@ def _channel_science_mask(geometry: ReadoutGeometry) -> np.ndarray:
 
 
 def reference_series(
-    ramp: Ramp, geometry: ReadoutGeometry, *, gain: float = 1.0, science: bool = False, band_rows: int = 128
+    ramp: Ramp, geometry: ReadoutGeometry, *, gain: float | np.ndarray = 1.0, science: bool = False,
+    band_rows: int = 128
 ) -> ReferenceSeries:
-    """Read a ramp band by band and keep its reference series (and science row means when ``science``)."""
+    """Read a ramp band by band and keep its reference series (and science row means when ``science``).
+
+    ``gain``: electrons per unit, one value or a map of the whole image.
+    """
     g = geometry
     if not g.ref_top_bottom or g.ref_border == 0:
         raise GeometryError(f"{ramp.path}: geometry {g.name!r} has no top and bottom reference rows for SIRS")
@@ -111,7 +115,8 @@ def reference_series(
     rows_of_parity: list[np.ndarray] = []
     for start in range(0, g.n_rows, band_rows):
         stop = min(g.n_rows, start + band_rows)
-        band = ramp.read_rows(start, stop).astype(np.float64) * gain
+        band = ramp.read_rows(start, stop).astype(np.float64) * (gain[start:stop] if isinstance(gain, np.ndarray)
+                                                                 else gain)
         if not np.isfinite(band).all():
             k, y, x = np.argwhere(~np.isfinite(band))[0]
             raise RampInputError(f"{ramp.read_source(int(k))}: non-finite value at row {start + int(y)}, column {int(x)}")

@@ -11,11 +11,11 @@ from hxrg_denoiser.cli.options import (
     add_jump_arguments,
     add_output,
     add_product_arguments,
+    gain_or_map,
     geometry_args,
     is_batch,
     jump_options,
     level_or_map,
-    positive_float,
     positive_int,
     product_units,
 )
@@ -38,7 +38,8 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                      "(default: the shipped 'default' model)")
     add_output(den, "output FITS file; a folder (created if needed) with several inputs or when it ends with /")
     den.add_argument("--overwrite", action="store_true", help="replace the output if it exists (default: refuse)")
-    den.add_argument("--strip-rows", type=positive_int, default=64, help="rows read at a time; memory only (default 64)")
+    den.add_argument("--strip-rows", type=positive_int, default=64,
+                     help="rows read at a time; memory only (default 64)")
     den.add_argument("--batch-rows", type=positive_int,
                      help="payeur2022 models: rows per network call; memory only (default 16)")
     den.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default auto)")
@@ -52,9 +53,9 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     den.add_argument("--calibration", metavar="FILE",
                      help="the detector's calibration (`hxrg calibrate`): a flux-image model then takes the sirs "
                      "reference-corrected image (default: the model's own reference correction)")
-    den.add_argument("--gain", type=positive_float,
-                     help="flux-image models: electrons per ADU of the input (default: values as they are, e- if the "
-                     "input's BUNIT says electrons, else DN)")
+    den.add_argument("--gain", type=gain_or_map, metavar="GAIN|FILE",
+                     help="flux-image models: electrons per ADU of the input, or a FITS map of it per pixel "
+                     "(default: values as they are, e- if the input's BUNIT says electrons, else DN)")
     den.add_argument("--saturation", type=level_or_map, metavar="LEVEL|FILE",
                      help="flux-image models: input level (ADU) at and above which a read is saturated, or a FITS "
                      "map of it per pixel; the model's input fit uses only the reads before (default: no check)")
@@ -94,7 +95,8 @@ def run_denoise(args: argparse.Namespace) -> int:
     if is_batch(args):
         from hxrg_denoiser.batch import denoise_exposure
 
-        return run_batch(args, denoise_exposure, str(args.model), {**geometry_args(args), "allow_unmeasured": args.any_layout},
+        layout = {**geometry_args(args), "allow_unmeasured": args.any_layout}
+        return run_batch(args, denoise_exposure, str(args.model), layout,
                          vars(settings).copy(), args.overwrite, args.product, units)
     source = args.input[0]
     check_output_path(args.output, overwrite=args.overwrite, inputs=[source])

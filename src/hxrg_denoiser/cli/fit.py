@@ -11,6 +11,7 @@ from hxrg_denoiser.cli.options import (
     add_jump_arguments,
     add_output,
     add_product_arguments,
+    gain_or_map,
     geometry_args,
     is_batch,
     jump_options,
@@ -52,9 +53,12 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                      "from dark pixels) (default: off)")
     fit.add_argument("--fowler", type=positive_int, metavar="K",
                      help="reads averaged at each end, with --method fowler (default 4)")
-    fit.add_argument("--gain", type=positive_float,
-                     help="electrons per ADU; BUNIT is then e- (default: values as they are, e- if the input's BUNIT "
-                     "says electrons, else DN)")
+    fit.add_argument("--gain", type=gain_or_map, metavar="GAIN|FILE",
+                     help="electrons per ADU, or a FITS map of it per pixel; BUNIT is then e- (default: values as "
+                     "they are, e- if the input's BUNIT says electrons, else DN)")
+    fit.add_argument("--bad-pixels", metavar="FILE",
+                     help="FITS mask of the data's shape, non-zero where a pixel is bad: flagged DO_NOT_USE "
+                     "(default: none)")
     fit.add_argument("--read-noise", type=positive_float,
                      help="read noise per read in electrons (default: estimated from the data)")
     add_product_arguments(fit)
@@ -122,6 +126,7 @@ def fit_options(args: argparse.Namespace):
         gain=args.gain, read_noise=args.read_noise, units=product_units(args), saturation=args.saturation,
         flag_non_finite=args.flag_non_finite, strip_rows=args.strip_rows, clean=args.clean,
         calibration=args.calibration, frame_time=args.frame_time, full_frame_timing=args.full_frame_timing,
+        bad_pixels=args.bad_pixels,
         **jump_options(args, args.method),
     )
 

@@ -29,6 +29,7 @@ __all__ = [
     "add_product_arguments",
     "product_units",
     "level_or_map",
+    "gain_or_map",
     "jump_options",
     "add_input_arguments",
     "geometry_args",
@@ -76,6 +77,15 @@ def level_or_map(text: str) -> float | str:
     except ValueError:
         return text  # a file: read (and checked) when the data's shape is known
     return nonnegative_float(text)
+
+
+def gain_or_map(text: str) -> float | str:
+    """A finite number > 0, or the path of a FITS map of it per pixel."""
+    try:
+        float(text)
+    except ValueError:
+        return text
+    return positive_float(text)
 
 
 def finite_float(text: str) -> float:

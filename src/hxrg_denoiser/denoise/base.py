@@ -59,8 +59,9 @@ class DenoiseSettings:
     saturation : float, path, ndarray or None
         Flux-image networks: input level (ADU) at and above which a read is saturated, or a per-pixel map;
         the fit they take uses only the reads before it.
-    gain : float or None
-        Flux-image networks: electrons per input unit (None: values as they are; see ``FitOptions.gain``).
+    gain : float, path, ndarray or None
+        Flux-image networks: electrons per input unit, one value or a per-pixel map (None: values as they
+        are; see ``FitOptions.gain``).
     """
 
     strip_rows: int = 64
@@ -73,7 +74,7 @@ class DenoiseSettings:
     jump_threshold: float | None = DEFAULT_JUMP_THRESHOLD
     jump_neighbours: bool = False
     saturation: PixelMap | None = None
-    gain: float | None = None
+    gain: PixelMap | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "bf16"):

@@ -324,6 +324,8 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
         cards["SATLEVEL"] = (saturation if isinstance(saturation, (int, float)) else
                              ("none" if saturation is None else fits_text(os.path.basename(str(saturation)), 60)),
                              "saturation level (input units) or map")
+        if options.get("bad_pixels") is not None:
+            cards["BADPIXEL"] = (fits_text(os.path.basename(str(options["bad_pixels"])), 60), "bad-pixel mask")
         if "calibration" in options:
             cards["CALIBFIL"] = (fits_text(os.path.basename(str(options["calibration"])), 60), "reference calibration")
     if options.get("method") == "utr":
