@@ -53,3 +53,17 @@ def test_clean_outputs_carry_the_white_read_noise_alone():
     clean = fit_cube(cube, geometry, FitOptions(clean=True))
     assert clean.meta["read_noise"] == plain.meta["read_noise_white"] < plain.meta["read_noise"]
     assert np.nanmedian(clean.err) < np.nanmedian(plain.err)
+
+
+def test_spectrum_error_propagates_independent_pixel_errors():
+    """Pixels with independent Gaussian errors of known sigma: extracted spectra have unit normalised spread."""
+    from hxrg_denoiser.bench.extraction import spectrum_err_calibration
+    from hxrg_denoiser.simulate.scenes import make_scene
+
+    geometry = preset("nirps-h4rg", n_rows=128)
+    scene = make_scene("echelle", geometry, seed=3)
+    rng = np.random.default_rng(1)
+    err = rng.uniform(2.0, 6.0, geometry.shape).astype(np.float32)
+    estimate = scene.image + err * rng.standard_normal(geometry.shape).astype(np.float32)
+    assert abs(spectrum_err_calibration(estimate, err, scene.image, scene.orders, geometry) - 1) < 0.05
+    assert spectrum_err_calibration(estimate, 2 * err, scene.image, scene.orders, geometry) < 0.55

@@ -19,7 +19,7 @@ from hxrg_denoiser.bench.traces import extract_box, extract_box_background_subtr
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.simulate.scenes import EchelleOrder
 
-__all__ = ["extract_orders", "SpectralMetrics", "spectral_metrics"]
+__all__ = ["extract_orders", "extraction_errors", "spectrum_err_calibration", "SpectralMetrics", "spectral_metrics"]
 
 
 def _aperture(order: EchelleOrder, geometry: ReadoutGeometry, half_width: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -37,6 +37,49 @@ def _aperture(order: EchelleOrder, geometry: ReadoutGeometry, half_width: float)
     cols = np.arange(geometry.n_cols)
     valid &= (cols >= geometry.science_cols.start) & (cols < geometry.science_cols.stop)
     return np.clip(rows, 0, geometry.n_rows - 1), np.where(inside, profile, 0.0), valid & finite & inside.any(axis=1)
+
+
+def _optimal_weights(order: EchelleOrder, profile: np.ndarray) -> np.ndarray:
+    """Weights ``w`` of the optimal extraction ``sum(w D)`` of every column of an order's aperture."""
+    density = profile / (np.sqrt(2 * np.pi) * order.sigma)  # the profile, normalised over all rows
+    return density / np.sum(density**2, axis=1, keepdims=True).clip(1e-12)
+
+
+def extraction_errors(err: np.ndarray, orders: list[EchelleOrder], geometry: ReadoutGeometry, *,
+                      half_width: float = 2.5) -> np.ndarray:
+    """1-sigma error of the optimal extraction of every order, ``sqrt(sum(w^2 ERR^2))``, pixels independent.
+
+    Parameters
+    ----------
+    err : ndarray, shape (n_rows, n_cols)
+        Per-pixel 1-sigma errors (electrons over the ramp).
+    orders : list of EchelleOrder
+    geometry : ReadoutGeometry
+    half_width : float
+        Aperture half-width in profile sigmas.
+
+    Returns
+    -------
+    ndarray, shape (n_orders, n_cols)
+        NaN where the extraction is.
+    """
+    cols = np.arange(geometry.n_cols)[:, None]
+    errors = np.full((len(orders), geometry.n_cols), np.nan)
+    for i, order in enumerate(orders):
+        rows, profile, valid = _aperture(order, geometry, half_width)
+        weights = _optimal_weights(order, profile)
+        values = np.sqrt(np.sum(weights**2 * err[rows, cols].astype(np.float64) ** 2, axis=1))
+        errors[i, valid] = values[valid]
+    return errors
+
+
+def spectrum_err_calibration(estimate: np.ndarray, err: np.ndarray, truth: np.ndarray, orders: list[EchelleOrder],
+                             geometry: ReadoutGeometry) -> float | None:
+    """Standard deviation of (extracted - true spectrum) / its propagated ERR over every order's columns."""
+    z = (extract_orders(estimate, orders, geometry) - extract_orders(truth, orders, geometry)) / extraction_errors(
+        err, orders, geometry)
+    z = z[np.isfinite(z)]
+    return float(np.std(z)) if z.size else None
 
 
 def extract_orders(
@@ -74,8 +117,7 @@ def extract_orders(
         if method == "box":
             values = np.sum(pixels * (profile > 0), axis=1)
         else:
-            density = profile / (np.sqrt(2 * np.pi) * order.sigma)  # the profile, normalised over all rows
-            values = np.sum(density * pixels, axis=1) / np.sum(density**2, axis=1).clip(1e-12)
+            values = np.sum(_optimal_weights(order, profile) * pixels, axis=1)
         spectra[i, valid] = values[valid]
     return spectra
 

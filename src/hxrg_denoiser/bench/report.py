@@ -30,6 +30,7 @@ _TABLE_METRICS = (
     ("spectrum_rms_bgsub", "bg-subtracted spectrum RMS (e-)", "{:.2f}"),
     ("lit_minus_dark_bias", "lit-minus-dark bias (e-)", "{:+.3f}"),
     ("err_calibration", "std(error / ERR)", "{:.3f}"),
+    ("spectrum_err_calibration", "spectra: std(error / ERR)", "{:.3f}"),
 )
 
 
@@ -120,7 +121,8 @@ def write_report(
         "optimally extracted spectra along the true traces; `UTR / method (spectrum)` the ratio the paper reports "
         "as 1.85; `line depth bias` the relative change of absorption-line depths (negative: shallower); "
         "`max order flux error` the largest relative error of an order's total flux; `std(error / ERR)` the spread "
-        "of the errors in units of the method's own ERR (1 when ERR is right). `oracle` is UTR on the same "
+        "of the errors in units of the method's own ERR (1 when ERR is right), for pixels and for the optimally "
+        "extracted spectra (ERR propagated as if pixels were independent). `oracle` is UTR on the same "
         "ramp with its correlated noise removed exactly.\n",
     ]
     if checks:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hxrg_denoiser.bench.extraction import spectral_metrics
+from hxrg_denoiser.bench.extraction import spectral_metrics, spectrum_err_calibration
 from hxrg_denoiser.bench.metrics import linearity, lit_minus_dark_bias, noise_slope, pixel_errors
 from hxrg_denoiser.bench.suite import CaseData
 from hxrg_denoiser.fitting import FitOptions, FluxImage, fit_ramp
@@ -44,6 +44,7 @@ METRIC_NAMES = (
     "bgsub_over_oracle",
     "lit_minus_dark_bias",
     "err_calibration",
+    "spectrum_err_calibration",
 )
 
 
@@ -231,6 +232,8 @@ def evaluate_case(
             values.update(spectral._asdict())
         if err is not None:
             values["err_calibration"] = err_calibration(estimate, err, truth, science)
+            if case.scene.orders:
+                values["spectrum_err_calibration"] = spectrum_err_calibration(estimate, err, truth, case.scene.orders, g)
         values["lit_minus_dark_bias"] = lit_minus_dark_bias(estimate, truth, science,
                                                             background=case.scene.kind == "sky")
         if case.family == "echelle" and method.fixed_reads is None and reads_list:
