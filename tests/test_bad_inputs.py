@@ -239,6 +239,8 @@ CASES: dict[str, tuple[str, str]] = {
     "gain-text": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --gain two", r"--gain two: no such file"),
     "gain-map-nan": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --gain {d}/sat_nan.fits",
                      r"--gain .*sat_nan.fits: non-finite value at row 3, column 5"),
+    "read-noise-map-shape": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --read-noise {d}/sat_small.fits",
+                             r"--read-noise .*sat_small.fits: map is 16 x 128, the data are 32 x 128"),
     "bad-pixels-shape": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --bad-pixels {d}/sat_small.fits",
                          r"--bad-pixels .*sat_small.fits: map is 16 x 128, the data are 32 x 128"),
     "strip-rows-zero": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --strip-rows 0", r"--strip-rows: expected"),

@@ -110,3 +110,18 @@ def test_a_gain_map_of_another_shape_or_with_zeros_is_refused(tmp_path):
         fits.PrimaryHDU(values.astype(np.float32)).writeto(path)
         with pytest.raises(RampInputError, match=message):
             fit_cube(cube, SMALL, FitOptions(gain=str(path)))
+
+
+def test_a_read_noise_map_sets_each_pixel_error():
+    geometry = ReadoutGeometry("t", 64, 128, 4)
+    rng = np.random.default_rng(3)
+    noise_map = np.where(np.arange(128) < 64, 4.0, 12.0).astype(np.float32)[None, :].repeat(64, axis=0)
+    n = 12
+    cube = (100.0 + rng.standard_normal((n,) + geometry.shape) * noise_map).astype(np.float32)
+    image = fit_cube(cube, geometry, FitOptions(refcorr="none", read_noise=noise_map, jump_threshold=5.0))
+    science = ~geometry.reference_mask
+    z = image.sci / image.err
+    for half in (slice(0, 64), slice(64, 128)):
+        assert abs(np.std(z[:, half][science[:, half]]) - 1) < 0.06
+    assert not (image.dq[science] & PixelFlag.JUMP_DET).any()  # the noisy half is not taken for jumps
+    assert image.meta["options"]["read_noise"] == "map in memory"

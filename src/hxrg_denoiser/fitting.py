@@ -87,9 +87,10 @@ class FitOptions:
         Electrons per input unit (ADU): one value, or a per-pixel map of the image's shape (FITS file or
         array). None: the values are taken as they are, in electrons if the input's ``BUNIT`` says so and
         in DN otherwise (``BUNIT`` of the output says which).
-    read_noise : float or None
-        White read noise per read in electrons, for ``ERR`` and optimal
-        weights; estimated from the data when None.
+    read_noise : float, path, ndarray or None
+        Read noise per read in electrons, for ``ERR``, jump detection and
+        optimal weights: one value, or a per-pixel map of the image's shape
+        (FITS file or array); estimated from the data when None.
     units : {"e-", "e-/s"}
         ``SCI`` and ``ERR`` accumulated over the ramp (slope per read times ``n_reads``) or per second
         (slope per read over the time between reads); electrons, or DN when no gain is known.
@@ -130,7 +131,7 @@ class FitOptions:
     weighting: str = "ols"
     fowler_n: int = 4
     gain: PixelMap | None = None
-    read_noise: float | None = None
+    read_noise: PixelMap | None = None
     units: str = "e-"
     saturation: PixelMap | None = None
     flag_non_finite: bool = False
@@ -158,7 +159,7 @@ class FitOptions:
             raise UsageError(f"--frame-time must be a finite number of seconds > 0, got {self.frame_time}")
         if self.frame_time is not None and self.full_frame_timing:
             raise UsageError("--frame-time and --full-frame-timing: give one of them")
-        if self.read_noise is not None and not 0 < self.read_noise < np.inf:
+        if isinstance(self.read_noise, (int, float)) and not 0 < self.read_noise < np.inf:
             raise UsageError(f"--read-noise must be a finite number > 0 electrons, got {self.read_noise}")
         if isinstance(self.saturation, (int, float)) and not np.isfinite(self.saturation):
             raise UsageError(f"--saturation must be a finite number or a FITS map, got {self.saturation}")
@@ -243,7 +244,7 @@ def read_weights(method: str, n_reads: int, fowler_n: int = 4) -> np.ndarray:
 
 
 def slope_and_noise_terms(electrons: np.ndarray, options: FitOptions,
-                          read_noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                          read_noise: float | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Slope (electrons per frame) of every pixel of a cube and its variance terms ``W`` and ``P``.
 
     The slope's variance is ``read_noise^2 W + flux P`` for white read noise plus Poisson accumulation
@@ -253,8 +254,8 @@ def slope_and_noise_terms(electrons: np.ndarray, options: FitOptions,
     ----------
     electrons : ndarray, shape (n_reads, ...)
     options : FitOptions
-    read_noise : float
-        Electrons per read (chooses the optimal weights).
+    read_noise : float or ndarray
+        Electrons per read (chooses the optimal weights), one value or one per pixel.
 
     Returns
     -------
@@ -305,7 +306,8 @@ def _intercept(reads: np.ndarray, slope: np.ndarray, first: np.ndarray, stop: np
     return (np.where(inside, reads - slope[None, :] * k, 0.0).sum(axis=0) / count).astype(np.float32)
 
 
-def _fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, options: FitOptions, read_noise: float) -> StripFit:
+def _fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, options: FitOptions,
+               read_noise: float | np.ndarray) -> StripFit:
     """Slopes and variance terms of a strip, using only the reads before saturation and, up the ramp, between jumps."""
     n = electrons.shape[0]
     slope, white, poisson = slope_and_noise_terms(electrons, options, read_noise)
@@ -314,7 +316,8 @@ def _fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, options: FitO
         if n_usable < 2:
             slope[pixels] = white[pixels] = poisson[pixels] = np.nan
             continue
-        sub = slope_and_noise_terms(electrons[:n_usable][(slice(None),) + pixels], options, read_noise)
+        noise = read_noise[pixels] if isinstance(read_noise, np.ndarray) else read_noise
+        sub = slope_and_noise_terms(electrons[:n_usable][(slice(None),) + pixels], options, noise)
         slope[pixels], white[pixels], poisson[pixels] = sub
     used = np.minimum(first_saturated, n).astype(np.uint16)
     used[used < 2] = 0
@@ -400,6 +403,13 @@ def _stream(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> Strip
     )
 
 
+def _given_read_noise(options: FitOptions, ramp: Ramp) -> float | np.ndarray | None:
+    """The read noise the options give (a value, or a checked per-pixel map), None to estimate it."""
+    if options.read_noise is None:
+        return None
+    return read_pixel_map(options.read_noise, (ramp.n_rows, ramp.n_cols), "--read-noise", positive=True)
+
+
 def _timing(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> ReadTiming:
     return read_timing(ramp.header, geometry, ramp.path, frame_time=options.frame_time,
                        full_frame=options.full_frame_timing)
@@ -417,7 +427,8 @@ class RowsFit(NamedTuple):
 
 
 def _fit_rows(
-    stream: StripStream, options: FitOptions, read_noise: float, start: int, stop: int, progress: bool = False,
+    stream: StripStream, options: FitOptions, read_noise: float | np.ndarray, start: int, stop: int,
+    progress: bool = False,
     description: str | None = None,
 ) -> RowsFit:
     """Slopes, variance terms, DQ and reads used of the strips that start in rows ``start:stop`` (strip-aligned)."""
@@ -437,7 +448,8 @@ def _fit_rows(
     for strip in bar:
         data = stream.load(strip)
         rows = slice(strip.start - first, strip.stop - first)
-        fit = _fit_strip(data.electrons, data.first_saturated, options, read_noise)
+        noise = read_noise[strip.start:strip.stop] if isinstance(read_noise, np.ndarray) else read_noise
+        fit = _fit_strip(data.electrons, data.first_saturated, options, noise)
         flags = dq[rows]
         flags[data.first_saturated < n_reads] |= np.uint32(PixelFlag.SATURATED)
         flags[fit.jumped & ~data.non_finite] |= np.uint32(PixelFlag.JUMP_DET)
@@ -475,7 +487,8 @@ def poisson_flux(slope: np.ndarray, white_sigma: np.ndarray) -> np.ndarray:
     return np.maximum(np.clip(local, finite - margin, finite + margin), 0.0)
 
 
-def _finish(rows: RowsFit, geometry: ReadoutGeometry, options: FitOptions, read_noise: float, timing: ReadTiming,
+def _finish(rows: RowsFit, geometry: ReadoutGeometry, options: FitOptions, read_noise: float | np.ndarray,
+            timing: ReadTiming,
             n_reads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """SCI, ERR, VAR_POISSON and VAR_RNOISE in output units from the assembled rows (the whole image)."""
     var_rnoise = (read_noise**2 * rows.white).astype(np.float32)
@@ -492,12 +505,14 @@ def _fitted_image(rows: RowsFit, ramp: Ramp, geometry: ReadoutGeometry, options:
                   noise: tuple[float, float]) -> FluxImage:
     """The :class:`FluxImage` of a whole fitted ramp: units, errors, cleaning, provenance."""
     total, white = noise
+    given = _given_read_noise(options, ramp)
     # once the correlated noise is removed (--clean), the white part is what is left of the read noise
-    read_noise = options.read_noise or (white if options.clean else total)
+    read_noise = given if given is not None else (white if options.clean else total)
     timing = _timing(ramp, geometry, options)
     sci, err, var_poisson, var_rnoise = _finish(rows, geometry, options, read_noise, timing, ramp.n_reads)
-    meta = _meta(ramp, geometry, options, read_noise)
-    meta["read_noise_white"] = options.read_noise or white
+    typical = float(np.median(read_noise)) if isinstance(read_noise, np.ndarray) else float(read_noise)
+    meta = _meta(ramp, geometry, options, typical)
+    meta["read_noise_white"] = typical if given is not None else white
     return FluxImage(_cleaned(sci, geometry, options), err, rows.dq, meta, rows.reads_used, var_poisson, var_rnoise,
                      rows.intercept)
 
@@ -535,7 +550,7 @@ def _meta(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, read_noise
     if options.calibration is not None:
         calibration = options.calibration
         settings["calibration"] = str(calibration) if not isinstance(calibration, SirsCalibration) else "in memory"
-    for name in ("saturation", "gain", "bad_pixels"):
+    for name in ("saturation", "gain", "bad_pixels", "read_noise"):
         value = settings[name]
         if isinstance(value, np.ndarray):
             settings[name] = "map in memory"
@@ -575,7 +590,8 @@ def fit_ramp(
     options = (options or FitOptions()).resolved(geometry)
     stream = _stream(ramp, geometry, options)
     noise = _estimate_read_noise(stream)
-    read_noise = options.read_noise or noise[0]
+    given = _given_read_noise(options, ramp)
+    read_noise = given if given is not None else noise[0]
     log.info("%s: %d reads, per-read noise %.3f (white %.3f)", ramp.path, ramp.n_reads, noise[0], noise[1])
     rows = _fit_rows(stream, options, read_noise, 0, geometry.n_rows, progress, description)
     return _fitted_image(rows, ramp, geometry, options, noise)
@@ -599,7 +615,8 @@ def fit_rows_of_file(
         options = options.resolved(geometry)
         stream = _stream(ramp, geometry, options)
         noise = _estimate_read_noise(stream)
-        return _fit_rows(stream, options, options.read_noise or noise[0], start, stop), noise
+        given = _given_read_noise(options, ramp)
+        return _fit_rows(stream, options, given if given is not None else noise[0], start, stop), noise
 
 
 def fit_file_split(

@@ -186,7 +186,7 @@ def gls_noise_terms(n_reads: int) -> tuple[np.ndarray, np.ndarray]:
     return terms[:, 0].copy(), terms[:, 1].copy()
 
 
-def optimal_utr_terms(cube: np.ndarray, read_noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def optimal_utr_terms(cube: np.ndarray, read_noise: float | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`optimal_utr_slope` with its variance split: slope, ``W`` and ``P`` per pixel (variance
     ``read_noise^2 W + flux P``)."""
     slope, nearest = _optimal_slope(cube, read_noise)
@@ -219,10 +219,10 @@ def optimal_utr_slope(cube: np.ndarray, read_noise: float) -> tuple[np.ndarray, 
     return slope, variance
 
 
-def _optimal_slope(cube: np.ndarray, read_noise: float) -> tuple[np.ndarray, np.ndarray]:
+def _optimal_slope(cube: np.ndarray, read_noise: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The optimal slope and, per pixel, the index of the grid ratio whose weights it took."""
-    if read_noise <= 0:
-        raise ValueError(f"read_noise must be > 0 for optimal weighting, got {read_noise}")
+    if np.any(np.asarray(read_noise) <= 0):
+        raise ValueError("read_noise must be > 0 for optimal weighting")
     n = cube.shape[0]
     table, _ = gls_difference_weights(n)
     first = utr_slope(cube)

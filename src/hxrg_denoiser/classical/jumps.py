@@ -49,7 +49,7 @@ class JumpPixels:
         return int(self.pixels.size)
 
 
-def _noise(expected: np.ndarray, read_noise: float) -> np.ndarray:
+def _noise(expected: np.ndarray, read_noise: float | np.ndarray) -> np.ndarray:
     """Noise of one read difference: white read noise of two reads plus the frame's Poisson variance."""
     return np.sqrt(2.0 * read_noise**2 + np.maximum(expected, 0.0)).astype(np.float32)
 
@@ -58,7 +58,7 @@ def detect_jumps(
     electrons: np.ndarray,
     first_saturated: np.ndarray,
     slope: np.ndarray,
-    read_noise: float,
+    read_noise: float | np.ndarray,
     *,
     threshold: float = DEFAULT_THRESHOLD,
     neighbours: bool = False,
@@ -73,8 +73,9 @@ def detect_jumps(
         Index of each pixel's first saturated read (``n_reads`` if none); later differences are ignored.
     slope : ndarray, shape (rows, cols)
         A first estimate of the flux per frame (the up-the-ramp slope); NaN pixels are skipped.
-    read_noise : float
-        Noise per read, electrons (the whole per-read noise, correlated part included, is the right one).
+    read_noise : float or ndarray
+        Noise per read, electrons (the whole per-read noise, correlated part included, is the right one):
+        one value, or one per pixel, shape (rows, cols).
     threshold : float
         Sigmas above which a difference is a jump.
     neighbours : bool
@@ -90,23 +91,25 @@ def detect_jumps(
     if n < 3:
         return empty
     flat = electrons.reshape(n, -1)
+    noise = np.broadcast_to(np.asarray(read_noise, dtype=np.float32), shape).reshape(-1)
     saturated = first_saturated.reshape(-1) < n
     expected = np.nan_to_num(slope.reshape(-1).astype(np.float32))
     high, low = _extreme_differences(flat)
     with np.errstate(invalid="ignore"):
-        worst = np.maximum(high - expected, expected - low) / _noise(expected, read_noise)
+        worst = np.maximum(high - expected, expected - low) / _noise(expected, noise)
     # saturated pixels are tested below on their usable differences only
     candidates = np.flatnonzero((np.nan_to_num(worst) > threshold) | saturated)
     if candidates.size == 0:
         return empty
     d = np.diff(flat[:, candidates], axis=0)
     ok = np.arange(n - 1)[:, None] < (first_saturated.reshape(-1)[candidates] - 1)[None, :]
-    ratio = np.nan_to_num(np.abs(d - expected[candidates]) / _noise(expected[candidates], read_noise))
+    noise = noise[candidates]
+    ratio = np.nan_to_num(np.abs(d - expected[candidates]) / _noise(expected[candidates], noise))
     jumps = np.zeros(d.shape, dtype=bool)
     active = np.arange(candidates.size)
     first = True
     while active.size:
-        r = ratio[:, active] if first else _ratios(d[:, active], ok[:, active] & ~jumps[:, active], read_noise)
+        r = ratio[:, active] if first else _ratios(d[:, active], ok[:, active] & ~jumps[:, active], noise[active])
         first = False
         r = np.where(ok[:, active] & ~jumps[:, active], r, 0.0)
         worst = r.argmax(axis=0)
@@ -132,7 +135,7 @@ def _extreme_differences(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return high, low
 
 
-def _ratios(d: np.ndarray, usable: np.ndarray, read_noise: float) -> np.ndarray:
+def _ratios(d: np.ndarray, usable: np.ndarray, read_noise: float | np.ndarray) -> np.ndarray:
     """|difference - median of the usable differences| over its noise, for a few pixels."""
     masked = np.where(usable, d, np.nan)
     with np.errstate(all="ignore"):

@@ -11,12 +11,12 @@ from hxrg_denoiser.cli.options import (
     add_jump_arguments,
     add_output,
     add_product_arguments,
-    gain_or_map,
     geometry_args,
     is_batch,
     jump_options,
     level_or_map,
     positive_int,
+    positive_or_map,
     product_units,
 )
 from hxrg_denoiser.errors import UsageError
@@ -53,7 +53,7 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     den.add_argument("--calibration", metavar="FILE",
                      help="the detector's calibration (`hxrg calibrate`): a flux-image model then takes the sirs "
                      "reference-corrected image (default: the model's own reference correction)")
-    den.add_argument("--gain", type=gain_or_map, metavar="GAIN|FILE",
+    den.add_argument("--gain", type=positive_or_map, metavar="GAIN|FILE",
                      help="flux-image models: electrons per ADU of the input, or a FITS map of it per pixel "
                      "(default: values as they are, e- if the input's BUNIT says electrons, else DN)")
     den.add_argument("--saturation", type=level_or_map, metavar="LEVEL|FILE",

@@ -11,13 +11,13 @@ from hxrg_denoiser.cli.options import (
     add_jump_arguments,
     add_output,
     add_product_arguments,
-    gain_or_map,
     geometry_args,
     is_batch,
     jump_options,
     level_or_map,
     positive_float,
     positive_int,
+    positive_or_map,
     product_units,
     refuse_unless,
     resolve_geometry,
@@ -53,14 +53,15 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                      "from dark pixels) (default: off)")
     fit.add_argument("--fowler", type=positive_int, metavar="K",
                      help="reads averaged at each end, with --method fowler (default 4)")
-    fit.add_argument("--gain", type=gain_or_map, metavar="GAIN|FILE",
+    fit.add_argument("--gain", type=positive_or_map, metavar="GAIN|FILE",
                      help="electrons per ADU, or a FITS map of it per pixel; BUNIT is then e- (default: values as "
                      "they are, e- if the input's BUNIT says electrons, else DN)")
     fit.add_argument("--bad-pixels", metavar="FILE",
                      help="FITS mask of the data's shape, non-zero where a pixel is bad: flagged DO_NOT_USE "
                      "(default: none)")
-    fit.add_argument("--read-noise", type=positive_float,
-                     help="read noise per read in electrons (default: estimated from the data)")
+    fit.add_argument("--read-noise", type=positive_or_map, metavar="NOISE|FILE",
+                     help="read noise per read in electrons, or a FITS map of it per pixel, for ERR, jump "
+                     "detection and optimal weights (default: estimated from the data)")
     add_product_arguments(fit)
     fit.add_argument("--frame-time", type=positive_float, metavar="SECONDS",
                      help="seconds between reads, for --units e-/s (default: the header's TGROUP, TFRAME x "

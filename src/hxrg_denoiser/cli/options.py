@@ -29,7 +29,7 @@ __all__ = [
     "add_product_arguments",
     "product_units",
     "level_or_map",
-    "gain_or_map",
+    "positive_or_map",
     "jump_options",
     "add_input_arguments",
     "geometry_args",
@@ -79,8 +79,8 @@ def level_or_map(text: str) -> float | str:
     return nonnegative_float(text)
 
 
-def gain_or_map(text: str) -> float | str:
-    """A finite number > 0, or the path of a FITS map of it per pixel."""
+def positive_or_map(text: str) -> float | str:
+    """A finite number > 0, or the path of a FITS map of it per pixel (gain, read noise)."""
     try:
         float(text)
     except ValueError:
