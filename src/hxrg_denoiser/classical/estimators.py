@@ -231,13 +231,13 @@ def _optimal_slope(cube: np.ndarray, read_noise: float | np.ndarray) -> tuple[np
     with np.errstate(divide="ignore"):
         nearest = np.searchsorted((log_grid[1:] + log_grid[:-1]) / 2, np.log10(ratio)) + 1
     nearest[ratio < _RATIO_GRID[1] / 2] = 0
-    slope = np.empty_like(first)
-    flat_cube = cube.reshape(n, -1)
-    flat_index = nearest.ravel()
-    flat_slope = slope.reshape(-1)
-    for g in np.unique(flat_index):
-        pixels = np.flatnonzero(flat_index == g)
-        flat_slope[pixels] = weighted_read_sum(flat_cube[:, pixels], table[g])
+    columns = table.astype(np.float32).T  # (n_reads, n_grid): read k's weight for every grid ratio
+    slope = np.zeros(first.shape, dtype=np.float32)
+    weight = np.empty(first.shape, dtype=np.float32)
+    for k in range(n):  # read by read: each pixel's weight for read k, looked up in the small table
+        np.take(columns[k], nearest, out=weight)
+        weight *= cube[k]
+        slope += weight
     return slope, nearest
 
 
