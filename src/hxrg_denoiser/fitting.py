@@ -29,7 +29,7 @@ from hxrg_denoiser.classical.estimators import (
     optimal_utr_terms,
     weighted_read_sum,
 )
-from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD, detect_jumps, segment_noise_terms, segment_read_weights
+from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD, detect_jumps, segment_read_weights
 from hxrg_denoiser.classical.reference import REFERENCE_METHODS
 from hxrg_denoiser.classical.sirs import SirsCalibration, load_calibration
 from hxrg_denoiser.dq import PixelFlag
@@ -336,7 +336,7 @@ def _fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, options: FitO
             weights = segment_read_weights(usable)
             reads = electrons.reshape(n, -1)[:, found.pixels].astype(np.float64)
             fitted = np.sum(weights * reads, axis=0)
-            fitted_white, fitted_poisson = segment_noise_terms(weights)
+            fitted_white, fitted_poisson = noise_terms(weights)
             none_left = ~usable.any(axis=0)
             fitted[none_left] = fitted_white[none_left] = fitted_poisson[none_left] = np.nan
             starts = usable & np.vstack([np.ones((1, usable.shape[1]), dtype=bool), ~usable[:-1]])

@@ -126,18 +126,29 @@ def linear_slope_variance(weights: np.ndarray, read_noise: float, slope: np.ndar
     ndarray
         Variance of the slope, electrons^2 per frame^2, float32.
     """
-    weights = np.asarray(weights, dtype=np.float64)
-    idx = np.arange(weights.size)
-    white = float(np.sum(weights**2))
-    poisson = float(weights @ np.minimum.outer(idx, idx) @ weights)
+    white, poisson = noise_terms(weights)
     return (read_noise**2 * white + np.maximum(slope, 0.0) * poisson).astype(np.float32)
 
 
-def noise_terms(weights: np.ndarray) -> tuple[float, float]:
-    """``(W, P)`` of read weights: a slope's variance is ``s^2 W + flux P`` (see :func:`linear_slope_variance`)."""
+def noise_terms(weights: np.ndarray) -> tuple:
+    """``(W, P)`` of read weights: a slope's variance is ``s^2 W + flux P`` (see :func:`linear_slope_variance`).
+
+    Parameters
+    ----------
+    weights : ndarray, shape (n_reads,) or (n_reads, n_pixels)
+        One set of read weights, or one per pixel.
+
+    Returns
+    -------
+    W, P : float, or ndarray of shape (n_pixels,)
+    """
     weights = np.asarray(weights, dtype=np.float64)
-    idx = np.arange(weights.size)
-    return float(np.sum(weights**2)), float(weights @ np.minimum.outer(idx, idx) @ weights)
+    idx = np.arange(weights.shape[0])
+    white = np.sum(weights**2, axis=0)
+    poisson = np.sum(weights * (np.minimum.outer(idx, idx) @ weights), axis=0)
+    if weights.ndim == 1:
+        return float(white), float(poisson)
+    return white, poisson
 
 
 def _check_reads(n_reads: int) -> None:

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["JumpPixels", "detect_jumps", "segment_read_weights", "segment_noise_terms", "slope_variance_per_pixel",
-           "DEFAULT_THRESHOLD"]
+__all__ = ["JumpPixels", "detect_jumps", "segment_read_weights", "DEFAULT_THRESHOLD"]
 
 DEFAULT_THRESHOLD = 5.0  # sigmas; with 100 reads, about 6e-5 false flags per pixel of Gaussian noise
 
@@ -196,29 +195,3 @@ def segment_read_weights(usable: np.ndarray) -> np.ndarray:
     weights[1:] += diff_weights
     weights[:-1] -= diff_weights
     return weights
-
-
-def segment_noise_terms(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``W`` and ``P`` of per-pixel read weights (variance ``s^2 W + flux P``), shape (n_pixels,) each."""
-    index = np.arange(weights.shape[0])
-    cumulative = np.minimum.outer(index, index) @ weights
-    return np.sum(weights**2, axis=0), np.sum(weights * cumulative, axis=0)
-
-
-def slope_variance_per_pixel(weights: np.ndarray, read_noise: float, slope: np.ndarray) -> np.ndarray:
-    """Variance of ``sum_k a_k R_k`` for per-pixel read weights, white read noise plus Poisson accumulation.
-
-    Parameters
-    ----------
-    weights : ndarray, shape (n_reads, n_pixels)
-    read_noise : float
-        Electrons per read.
-    slope : ndarray, shape (n_pixels,)
-        Electrons per frame (negative counts as zero).
-
-    Returns
-    -------
-    ndarray, shape (n_pixels,), float32
-    """
-    white, poisson = segment_noise_terms(weights)
-    return (read_noise**2 * white + np.maximum(slope, 0.0) * poisson).astype(np.float32)
