@@ -502,16 +502,15 @@ def _finish(rows: RowsFit, geometry: ReadoutGeometry, options: FitOptions, read_
 
 
 def _fitted_image(rows: RowsFit, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions,
-                  noise: tuple[float, float]) -> FluxImage:
+                  noise: tuple[float, float], timing: ReadTiming) -> FluxImage:
     """The :class:`FluxImage` of a whole fitted ramp: units, errors, cleaning, provenance."""
     total, white = noise
     given = _given_read_noise(options, ramp)
     # once the correlated noise is removed (--clean), the white part is what is left of the read noise
     read_noise = given if given is not None else (white if options.clean else total)
-    timing = _timing(ramp, geometry, options)
     sci, err, var_poisson, var_rnoise = _finish(rows, geometry, options, read_noise, timing, ramp.n_reads)
     typical = float(np.median(read_noise)) if isinstance(read_noise, np.ndarray) else float(read_noise)
-    meta = _meta(ramp, geometry, options, typical)
+    meta = _meta(ramp, geometry, options, typical, timing)
     meta["read_noise_white"] = typical if given is not None else white
     return FluxImage(_cleaned(sci, geometry, options), err, rows.dq, meta, rows.reads_used, var_poisson, var_rnoise,
                      rows.intercept)
@@ -545,7 +544,7 @@ def flux_meta(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: str,
     }
 
 
-def _meta(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, read_noise: float) -> dict:
+def _meta(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, read_noise: float, timing: ReadTiming) -> dict:
     settings = {f.name: getattr(options, f.name) for f in dataclasses.fields(options) if f.name != "calibration"}
     if options.calibration is not None:
         calibration = options.calibration
@@ -557,7 +556,7 @@ def _meta(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, read_noise
         elif isinstance(value, os.PathLike):
             settings[name] = str(value)
     return flux_meta(ramp, geometry, options.label, units=options.units, gain=options.gain, read_noise=read_noise,
-                     timing=_timing(ramp, geometry, options), options=settings)
+                     timing=timing, options=settings)
 
 
 def fit_ramp(
@@ -589,12 +588,13 @@ def fit_ramp(
     geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
     options = (options or FitOptions()).resolved(geometry)
     stream = _stream(ramp, geometry, options)
+    timing = _timing(ramp, geometry, options)  # a header with inconsistent timing is refused before any work
     noise = _estimate_read_noise(stream)
     given = _given_read_noise(options, ramp)
     read_noise = given if given is not None else noise[0]
     log.info("%s: %d reads, per-read noise %.3f (white %.3f)", ramp.path, ramp.n_reads, noise[0], noise[1])
     rows = _fit_rows(stream, options, read_noise, 0, geometry.n_rows, progress, description)
-    return _fitted_image(rows, ramp, geometry, options, noise)
+    return _fitted_image(rows, ramp, geometry, options, noise, timing)
 
 
 def _cleaned(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions) -> np.ndarray:
@@ -627,12 +627,14 @@ def fit_file_split(
 
     open_args = open_args or {}
     options = options.resolved(geometry)
+    with open_ramp(path, **open_args) as ramp:
+        timing = _timing(ramp, geometry, options)  # a header with inconsistent timing is refused before any work
     ranges = row_ranges(geometry.n_rows, parts, options.strip_rows)
     futures = [client.submit(fit_rows_of_file, path, geometry, options, a, b, open_args, pure=False) for a, b in ranges]
     pieces = client.gather(futures)
     rows = RowsFit(*(np.concatenate([piece[i] for piece, _ in pieces]) for i in range(len(RowsFit._fields))))
     with open_ramp(path, **open_args) as ramp:
-        return _fitted_image(rows, ramp, geometry, options, pieces[0][1])
+        return _fitted_image(rows, ramp, geometry, options, pieces[0][1], timing)
 
 
 def in_units(image: FluxImage, units: str) -> FluxImage:
