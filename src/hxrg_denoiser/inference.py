@@ -41,6 +41,7 @@ def denoise_ramp(
     fit: Callable[..., FluxImage] = fit_ramp,
     any_layout: bool = False,
     saturation: PixelMap | None = None,
+    gain: PixelMap | None = None,
     jump_threshold: float | None = DEFAULT_JUMP_THRESHOLD,
     jump_neighbours: bool = False,
 ) -> FluxImage:
@@ -78,6 +79,8 @@ def denoise_ramp(
         on (with a warning; recorded as ``MODELLAY = 'unmeasured'``). Default: refuse such data.
     saturation : float, path or ndarray, optional
         Flux-image networks: input level (ADU) at and above which a read is saturated, or a per-pixel map.
+    gain : float, path or ndarray, optional
+        Flux-image networks: electrons per input unit, or a per-pixel map (default: values as they are).
     jump_threshold : float or None
         Flux-image networks: cosmic-ray jump threshold of the input fit, in sigmas (None: no detection).
     jump_neighbours : bool
@@ -95,7 +98,7 @@ def denoise_ramp(
     """
     settings = DenoiseSettings(strip_rows=strip_rows, batch_rows=batch_rows, device=device, precision=precision,
                                flag_non_finite=flag_non_finite, calibration=calibration,
-                               reference_check=reference_check, saturation=saturation,
+                               reference_check=reference_check, saturation=saturation, gain=gain,
                                jump_threshold=jump_threshold, jump_neighbours=jump_neighbours)
     geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
     denoiser = make_denoiser(model, spec)
