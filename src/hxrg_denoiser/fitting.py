@@ -524,7 +524,7 @@ def flux_meta(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: str,
     (DN when no gain is known and the input's BUNIT does not say electrons).
     """
     timing = timing or read_timing(ramp.header, geometry, ramp.path)
-    unit = data_unit(ramp.header, None if gain is None else 1.0)
+    unit = data_unit(ramp.header, gain is not None)
     return {
         "method": method,
         "n_reads": ramp.n_reads,

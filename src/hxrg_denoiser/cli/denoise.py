@@ -10,13 +10,12 @@ from hxrg_denoiser.cli.options import (
     add_input_arguments,
     add_jump_arguments,
     add_output,
+    add_pixel_map_arguments,
     add_product_arguments,
     geometry_args,
     is_batch,
     jump_options,
-    level_or_map,
     positive_int,
-    positive_or_map,
     product_units,
 )
 from hxrg_denoiser.errors import UsageError
@@ -53,12 +52,7 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     den.add_argument("--calibration", metavar="FILE",
                      help="the detector's calibration (`hxrg calibrate`): a flux-image model then takes the sirs "
                      "reference-corrected image (default: the model's own reference correction)")
-    den.add_argument("--gain", type=positive_or_map, metavar="GAIN|FILE",
-                     help="flux-image models: electrons per ADU of the input, or a FITS map of it per pixel "
-                     "(default: values as they are, e- if the input's BUNIT says electrons, else DN)")
-    den.add_argument("--saturation", type=level_or_map, metavar="LEVEL|FILE",
-                     help="flux-image models: input level (ADU) at and above which a read is saturated, or a FITS "
-                     "map of it per pixel; the model's input fit uses only the reads before (default: no check)")
+    add_pixel_map_arguments(den, scope="flux-image models (their input fit): ")
     add_jump_arguments(den)
     add_product_arguments(den)
     den.add_argument("--any-layout", action="store_true",

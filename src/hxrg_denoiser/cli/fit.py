@@ -10,11 +10,11 @@ from hxrg_denoiser.cli.options import (
     add_input_arguments,
     add_jump_arguments,
     add_output,
+    add_pixel_map_arguments,
     add_product_arguments,
     geometry_args,
     is_batch,
     jump_options,
-    level_or_map,
     positive_float,
     positive_int,
     positive_or_map,
@@ -53,9 +53,7 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                      "from dark pixels) (default: off)")
     fit.add_argument("--fowler", type=positive_int, metavar="K",
                      help="reads averaged at each end, with --method fowler (default 4)")
-    fit.add_argument("--gain", type=positive_or_map, metavar="GAIN|FILE",
-                     help="electrons per ADU, or a FITS map of it per pixel; BUNIT is then e- (default: values as "
-                     "they are, e- if the input's BUNIT says electrons, else DN)")
+    add_pixel_map_arguments(fit)
     fit.add_argument("--bad-pixels", metavar="FILE",
                      help="FITS mask of the data's shape, non-zero where a pixel is bad: flagged DO_NOT_USE "
                      "(default: none)")
@@ -69,9 +67,6 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     fit.add_argument("--full-frame-timing", action="store_true",
                      help="without timing keywords: the reads are crops of full-frame reads of the --geometry "
                      "preset, so the frame time is the whole array's (default: a window of the rows read)")
-    fit.add_argument("--saturation", type=level_or_map, metavar="LEVEL|FILE",
-                     help="input level (ADU) at and above which a read is saturated, or a FITS map of it per pixel "
-                     "(the data's shape); later reads are not used (default: no saturation check)")
     fit.add_argument("--flag-non-finite", action="store_true",
                      help="flag NaN/inf/BLANK science pixels in DQ instead of failing (default: fail)")
     fit.add_argument("--strip-rows", type=positive_int, default=128,

@@ -30,6 +30,7 @@ __all__ = [
     "product_units",
     "level_or_map",
     "positive_or_map",
+    "add_pixel_map_arguments",
     "jump_options",
     "add_input_arguments",
     "geometry_args",
@@ -70,22 +71,34 @@ def nonnegative_float(text: str) -> float:
     return _number(text, float, lambda v: v >= 0, "a finite number >= 0")
 
 
-def level_or_map(text: str) -> float | str:
-    """A finite number >= 0, or the path of a FITS map (anything that does not read as a number)."""
-    try:
-        float(text)
-    except ValueError:
-        return text  # a file: read (and checked) when the data's shape is known
-    return nonnegative_float(text)
-
-
-def positive_or_map(text: str) -> float | str:
-    """A finite number > 0, or the path of a FITS map of it per pixel (gain, read noise)."""
+def _number_or_map(text: str, number: Callable[[str], float]) -> float | str:
+    """``number(text)`` when ``text`` reads as a number, else ``text`` as the path of a FITS map (read and checked
+    when the data's shape is known)."""
     try:
         float(text)
     except ValueError:
         return text
-    return positive_float(text)
+    return number(text)
+
+
+def level_or_map(text: str) -> float | str:
+    """A finite number >= 0, or the path of a FITS map of it per pixel (saturation)."""
+    return _number_or_map(text, nonnegative_float)
+
+
+def positive_or_map(text: str) -> float | str:
+    """A finite number > 0, or the path of a FITS map of it per pixel (gain, read noise)."""
+    return _number_or_map(text, positive_float)
+
+
+def add_pixel_map_arguments(parser: argparse.ArgumentParser, *, scope: str = "") -> None:
+    """``--gain`` and ``--saturation``: one value or a FITS map per pixel (``scope`` starts their help)."""
+    parser.add_argument("--gain", type=positive_or_map, metavar="GAIN|FILE",
+                        help=f"{scope}electrons per ADU, or a FITS map of it per pixel; BUNIT is then e- (default: "
+                        "values as they are, e- if the input's BUNIT says electrons, else DN)")
+    parser.add_argument("--saturation", type=level_or_map, metavar="LEVEL|FILE",
+                        help=f"{scope}input level (ADU) at and above which a read is saturated, or a FITS map of "
+                        "it per pixel (the data's shape); later reads are not used (default: no saturation check)")
 
 
 def finite_float(text: str) -> float:

@@ -98,9 +98,9 @@ def read_timing(header: fits.Header, geometry: ReadoutGeometry, source: str, *, 
     return ReadTiming(geometry.frame_time, f"geometry {geometry.n_rows} rows")
 
 
-def data_unit(header: fits.Header, gain: float | None) -> str:
+def data_unit(header: fits.Header, gain_given: bool) -> str:
     """``"e-"`` when the values are electrons (a gain was given, or the header's BUNIT says so), else ``"DN"``."""
-    if gain is not None:
+    if gain_given:
         return "e-"
     unit = str(header.get("BUNIT", "")).strip().lower()
     return "e-" if unit in ELECTRON_UNITS else "DN"
