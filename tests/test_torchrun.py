@@ -4,6 +4,9 @@ import json
 import socket
 import subprocess
 import sys
+from pathlib import Path
+
+import numpy as np
 
 TRAIN = ["train", "--model", "payeur2022", "--simulate-darks", "2", "--geometry", "h2rg-32", "--rows", "40",
          "--reads", "12", "--model-set", "n_reads=10", "--model-set", "gru_units=8", "--model-set", "conv_filters=4",
@@ -39,3 +42,24 @@ def test_two_process_torchrun_trains_like_one_process(tmp_path):
     # rank 0 alone wrote: one checkpoint folder, one model, one printed summary
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["checkpoint", "loss.png", "model.json", "model.safetensors"]
     assert double.stdout.count("wrote ") == 1
+
+
+def test_readout_set_trainer_under_two_process_torchrun(tmp_path):
+    """The same loop trains the readout-set model under DDP: rank 0 alone writes, both ranks finish."""
+    script = str(Path(__file__).with_name("flux_training_script.py"))
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                str(_free_port()), script]
+    runs = {"one": [sys.executable, script], "two": launcher}
+    for name, command in runs.items():
+        done = subprocess.run([*command, str(tmp_path / name)], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert json.loads(done.stdout.strip().splitlines()[-1]) == {"world": 1 if name == "one" else 2}
+    for name in ("one", "two"):
+        state = json.loads((tmp_path / name / "checkpoint" / "state.json").read_text())
+        assert state["world_size"] == (1 if name == "one" else 2)
+        losses = [(h["train_loss"], h["validation_loss"]) for h in state["history"]]
+        assert len(losses) == 3 and all(np.isfinite(losses).ravel())
+        assert losses[-1][1] < losses[0][1], losses  # validation loss falls
+        assert (tmp_path / name / "model.safetensors").exists() and (tmp_path / name / "history.json").exists()
+    # rank 0 alone wrote its files (no temporaries of a second writer left)
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())

@@ -11,6 +11,7 @@ from hxrg_denoiser.cli.options import (
     add_geometry_arguments,
     add_output,
     geometry_args,
+    nonnegative_int,
     parse_settings,
     positive_float,
     positive_int,
@@ -25,10 +26,10 @@ RIBBON_RUN_OPTIONS = {"model": "architecture", "simulate_darks": "simulate_darks
                       "reads": "reads"}
 RIBBON_TRAIN_OPTIONS = {"batch_size": "batch_size", "lr": "learning_rate", "lr_decay": "lr_decay",
                         "val_samples": "validation_samples", "device": "device", "epochs": "epochs",
-                        "steps_per_epoch": "steps_per_epoch", "seed": "seed"}
+                        "steps_per_epoch": "steps_per_epoch", "seed": "seed", "workers": "loader_workers"}
 RIBBON_OPTIONS = (*RIBBON_RUN_OPTIONS, "model_set", "scene", "resume", "batch_size", "lr", "lr_decay", "val_samples",
                   "device")
-RECIPE_OPTIONS = ("examples", "workers", "calibration", "start_from", "gain")
+RECIPE_OPTIONS = ("examples", "calibration", "start_from", "gain")
 
 
 def register(sub, common: argparse.ArgumentParser) -> dict:
@@ -60,7 +61,6 @@ def _add_train_parser(sub, common: argparse.ArgumentParser) -> None:
                     "validation (default: none)")
     recipe = tr.add_argument_group("--recipe default")
     recipe.add_argument("--examples", type=positive_int, help="number of simulated exposures (default: the recipe's, 128 for default, 192 for randomized)")
-    recipe.add_argument("--workers", type=positive_int, help="processes building examples (default 2)")
     recipe.add_argument("--calibration", metavar="FILE",
                         help="with --darks: the detector's calibration (`hxrg calibrate`); the model then takes "
                         "sirs-corrected images (default: seed)")
@@ -73,7 +73,8 @@ def _add_train_parser(sub, common: argparse.ArgumentParser) -> None:
                         help="change an architecture setting, e.g. --model-set gru_units=32 (default: none)")
     ribbon.add_argument("--simulate-darks", type=positive_int, metavar="N",
                         help="simulate N dark strips instead of --darks (default: none)")
-    ribbon.add_argument("--noise", help="noise preset of simulated darks (default h4rg-lab)")
+    ribbon.add_argument("--noise", nargs="+",
+                        help="noise presets of simulated darks, taken in turn (default h4rg-lab)")
     ribbon.add_argument("--rows", type=positive_int, help="rows of simulated dark strips (default 136)")
     ribbon.add_argument("--reads", type=positive_int, help="reads of simulated darks (default 100)")
     ribbon.add_argument("--scene", nargs="+", help="scene kinds (echelle, stars, flat) or FITS files (default echelle)")
@@ -86,6 +87,9 @@ def _add_train_parser(sub, common: argparse.ArgumentParser) -> None:
     both = tr.add_argument_group("both")
     both.add_argument("--epochs", type=positive_int, help="epochs (default 50; recipe: 26)")
     both.add_argument("--steps-per-epoch", type=positive_int, help="steps per epoch (default 219; recipe: 150)")
+    both.add_argument("--workers", type=nonnegative_int,
+                      help="processes building training examples (recipe, default 2) or the next batches while a "
+                      "step runs (ribbon networks, default 1; 0 builds them in turn)")
     both.add_argument("--seed", type=int, help="training seed; bench seeds are refused (default 1)")
     add_geometry_arguments(tr)
 
@@ -117,6 +121,8 @@ def _train_ribbon_model(args: argparse.Namespace) -> int:
         return {field: getattr(args, dest) for dest, field in mapping.items() if getattr(args, dest) is not None}
 
     options: dict[str, Any] = {**given(RIBBON_RUN_OPTIONS), **({"scenes": tuple(args.scene)} if args.scene else {})}
+    if "noise" in options:
+        options["noise"] = tuple(options["noise"])
     run = DarkTrainingRun(model_settings=parse_settings(args.model_set or [], "--model-set"),
                           darks=tuple(args.darks or ()), geometry=geometry_args(args), **options)
     config = TrainConfig(**given(RIBBON_TRAIN_OPTIONS))
@@ -126,10 +132,7 @@ def _train_ribbon_model(args: argparse.Namespace) -> int:
         print(f"hxrg train: interrupted; checkpoint saved, continue with --resume -o {args.output}", file=sys.stderr)
         return 130
     finally:
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
+        _leave_process_group()
     if state.get("world_size", 1) > 1 and int(os.environ.get("RANK", "0")) != 0:
         return 0
     for record in state["history"]:
@@ -163,13 +166,25 @@ def _train_default_recipe(args: argparse.Namespace) -> int:
                 default_train_config(), **{**dark_defaults, **changes}))
         else:
             config = dataclasses.replace(default_train_config(), **changes)
-            weights = run_default_recipe(args.output, workers=args.workers or 2, examples=args.examples,
+            weights = run_default_recipe(args.output, workers=2 if args.workers is None else args.workers, examples=args.examples,
                                          config=config, progress=not args.quiet, recipe=RECIPES[args.recipe])
     except KeyboardInterrupt:
         print(f"hxrg train: interrupted; run the same command again to continue in {args.output}", file=sys.stderr)
         return 130
+    finally:
+        _leave_process_group()
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 reports
+        return 0
     print(f"wrote {weights}, {weights.with_suffix('.json')}, loss.png")
     return 0
+
+
+def _leave_process_group() -> None:
+    """Tear down the torchrun process group, if this process joined one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _train_on_darks(args: argparse.Namespace, config):
@@ -187,7 +202,7 @@ def _train_on_darks(args: argparse.Namespace, config):
     with open_ramp(darks[0]) as ramp:  # the geometry given, else the starting model's (any rows)
         geometry = model_geometry(spec, (ramp.n_rows, ramp.n_cols), darks[0], **geometry_args(args))
     return run_dark_recipe(args.output, darks, geometry, calibration=args.calibration, gain=args.gain or 1.0,
-                           start_from=start_from, workers=args.workers or 2, config=config,
+                           start_from=start_from, workers=2 if args.workers is None else args.workers, config=config,
                            progress=not args.quiet)
 
 

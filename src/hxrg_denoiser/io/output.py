@@ -78,8 +78,10 @@ def _check_writable(folder: Path, shown: Path) -> None:
     """Create and remove a probe file in ``folder``: catches read-only, immutable and pseudo file systems."""
     try:
         handle, probe = tempfile.mkstemp(prefix=f".probe.hxrg-{_HOST}-{os.getpid()}-", suffix=".tmp", dir=folder)
-        os.close(handle)
-        os.unlink(probe)
+        try:
+            os.close(handle)
+        finally:  # removed even when an interruption (Ctrl-C, SIGTERM) arrives here
+            os.unlink(probe)
     except OSError as err:
         raise OutputError(f"{shown}: cannot write in folder {folder} ({err.strerror or err})") from None
 

@@ -26,10 +26,31 @@ def accumulate_scene(scene_rows: np.ndarray, n_reads: int, seed: int, first_row:
         Image row of ``scene_rows[0]`` (keys the random streams).
     """
     rate = np.clip(scene_rows, 0.0, None) / n_reads
-    out = np.empty((n_reads,) + scene_rows.shape, dtype=np.float32)
+    out = np.zeros((n_reads,) + scene_rows.shape, dtype=np.float32)
+    lit = rate.any(axis=1)
+    summed_here = ~lit  # rows whose reads are summed below, read by read (dark rows are 0 either way)
     for i, row_rate in enumerate(rate):
+        if not lit[i]:  # a dark row stays 0 (each row has its own stream, so skipping changes no other)
+            continue
         rng = component_rng(seed, "signal", 1_000_000 + first_row + i)
-        out[:, i] = np.cumsum(rng.poisson(row_rate, (n_reads, row_rate.size)), axis=0) / gain
+        counts = rng.poisson(row_rate, (n_reads, row_rate.size))
+        if int(counts.max()) * n_reads < 2**24:  # float32 sums of such integers are exact
+            out[:, i] = counts
+            summed_here[i] = True
+        else:
+            out[:, i] = np.cumsum(counts, axis=0) / gain
+    rows = np.flatnonzero(summed_here & lit)
+    if rows.size:
+        block = out[:, rows[0] : rows[-1] + 1]  # a view; rows between that are not summed here are 0 or skipped
+        keep = summed_here[rows[0] : rows[-1] + 1]
+        if keep.all():
+            for read in range(1, n_reads):  # numpy's cumsum along the first axis is several times slower
+                block[read] += block[read - 1]
+        else:
+            for read in range(1, n_reads):
+                block[read, keep] += block[read - 1, keep]
+        if gain != 1.0:
+            block[:, keep] = block[:, keep] / np.float64(gain)  # divided in double precision, as before
     return out
 
 

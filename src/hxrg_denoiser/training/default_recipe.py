@@ -44,6 +44,7 @@ from hxrg_denoiser.training.flux_examples import (
     randomized_example_specs,
 )
 from hxrg_denoiser.training.flux_trainer import FluxTrainConfig, train_flux_model, training_items
+from hxrg_denoiser.training.loop import rank_zero_first
 
 __all__ = ["Recipe", "DarkRecipe", "RECIPE", "RANDOMIZED_RECIPE", "RECIPES", "DARK_RECIPE", "default_train_config", "run_default_recipe", "run_dark_recipe"]
 
@@ -132,7 +133,7 @@ def run_default_recipe(
     count = examples or recipe.examples
     draw = randomized_example_specs if recipe.noise == "randomized" else example_specs
     specs = draw(count, recipe.seed, n_reads=recipe.n_reads)
-    paths = build_examples(run_dir / "examples", specs, workers=workers, progress=progress)
+    paths = rank_zero_first(lambda: build_examples(run_dir / "examples", specs, workers=workers, progress=progress))
     model_config = model_config or ReadoutSetConfig()
     config = config or default_train_config()
     geometry = bench_geometry()
@@ -182,7 +183,7 @@ def run_dark_recipe(
     run_dir.mkdir(parents=True, exist_ok=True)
     if calibration is not None and not (run_dir / "calibration.fits").exists():
         shutil.copyfile(calibration, run_dir / "calibration.fits")
-    paths = build_examples(run_dir / "examples", specs, workers=workers, progress=progress)
+    paths = rank_zero_first(lambda: build_examples(run_dir / "examples", specs, workers=workers, progress=progress))
     config = config or dataclasses.replace(default_train_config(), learning_rate=DARK_RECIPE.learning_rate,
                                            epochs=DARK_RECIPE.epochs)
     items = _items(specs, paths, geometry, model.config.clip, progress, RECIPE)  # its scene-scaled copies

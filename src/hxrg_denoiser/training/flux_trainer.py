@@ -10,9 +10,9 @@ low-frequency residual that biases extracted spectra and order fluxes), plus
 that took a fraction of the scene for noise would bias every flux).
 
 Batches are random row crops drawn from a stream keyed by ``(seed, epoch,
-step)``; checkpoints (safetensors + JSON) are written at every epoch end and
-on interruption, and a resumed run gives the same weights as an
-uninterrupted one. The run folder gets ``model.safetensors`` + ``model.json``
+step)``; the loop, checkpoints and resume are those of every architecture
+(:mod:`hxrg_denoiser.training.loop`): a resumed run gives the same weights
+as an uninterrupted one. The run folder gets ``model.safetensors`` + ``model.json``
 (the weights after the last finished epoch: with a learning rate decayed
 every epoch these are the ones to use, and a small validation set is too noisy
 to pick an earlier epoch by) and ``loss.png``.
@@ -20,35 +20,23 @@ to pick an earlier epoch by) and ``loss.png``.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
-import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from hxrg_denoiser.bench.suite import bench_geometry
 from hxrg_denoiser.flux_denoise import readout_features
 from hxrg_denoiser.geometry import ReadoutGeometry, channel_streams
 from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
-from hxrg_denoiser.models.registry import ModelSpec, save_model
-from hxrg_denoiser.training.checkpoint import (
-    check_same_settings,
-    has_checkpoint,
-    load_training_state,
-    save_training_state,
-)
-from hxrg_denoiser.training.trainer import _seed_torch, plot_losses
+from hxrg_denoiser.models.registry import ModelSpec
+from hxrg_denoiser.training.checkpoint import check_same_settings, has_checkpoint
+from hxrg_denoiser.training.loop import LoopSettings, run_training
 
-__all__ = ["FluxTrainConfig", "TrainingItem", "training_items", "flux_loss", "train_flux_model"]
-
-log = logging.getLogger(__name__)
+__all__ = ["FluxTrainConfig", "TrainingItem", "training_items", "flux_loss", "train_flux_model", "FluxTask"]
 
 
 @dataclass(frozen=True)
@@ -71,12 +59,16 @@ class FluxTrainConfig:
         Items held out (the last ones) for validation.
     seed : int
     bf16 : bool
-        bf16 autocast (fast on CPUs with AMX and on GPUs).
+        bf16 autocast, on GPUs and on CPUs that compute it natively (AVX512-BF16, AMX).
     clip_grad : float
         Gradient norm clipping.
     average_decay : float
         The saved model is the exponential moving average of the weights with this decay per step
         (batches of one crop make single-step weights noisy).
+    device : str
+        ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
+    checkpoint_every : int
+        Steps between mid-epoch checkpoints (also written at each epoch end and on interruption).
     """
 
     epochs: int = 26
@@ -91,6 +83,8 @@ class FluxTrainConfig:
     bf16: bool = True
     clip_grad: float = 1.0
     average_decay: float = 0.99
+    device: str = "auto"
+    checkpoint_every: int = 50
 
 
 @dataclass
@@ -170,48 +164,98 @@ def flux_loss(
     return loss
 
 
-def _batch(items: list[TrainingItem], rng: np.random.Generator, crop_rows: int) -> tuple[torch.Tensor, ...]:
-    """A random crop of rows of a random item, and the whole item's features (for its context)."""
-    item = items[int(rng.integers(len(items)))]
-    rows = item.features.shape[2]
-    start = int(rng.integers(0, max(1, rows - crop_rows + 1)))
-    sl = slice(start, start + crop_rows)
-    return (
-        torch.from_numpy(item.features[None, :, :, sl].astype(np.float32)),
-        torch.from_numpy(item.target[None, :, sl].astype(np.float32)),
-        torch.from_numpy(np.ascontiguousarray(item.science[None, :, sl])),
-        torch.from_numpy(item.features[None].astype(np.float32)),
-        torch.from_numpy(item.scene[None, :, sl].astype(np.float32)),
-    )
+class CropBatches(torch.utils.data.Dataset):
+    """Batches of one epoch from ``first_step`` on: a random crop of rows of a random item, with the whole item's
+    features (for its context), from the stream of ``(seed, epoch, step, *shard)``.
+
+    Item ``i`` (step ``first_step + i``): ``(features, target, science, whole, scene)`` tensors, batch of one.
+    """
+
+    def __init__(self, items: list[TrainingItem], config: FluxTrainConfig, epoch: int, first_step: int,
+                 shard: tuple) -> None:
+        self.items, self.config, self.epoch, self.first_step, self.shard = items, config, epoch, first_step, shard
+
+    def __len__(self) -> int:
+        return max(0, self.config.steps_per_epoch - self.first_step)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        rng = np.random.default_rng([self.config.seed, self.epoch, self.first_step + index, *self.shard])
+        item = self.items[int(rng.integers(len(self.items)))]
+        rows = item.features.shape[2]
+        start = int(rng.integers(0, max(1, rows - self.config.crop_rows + 1)))
+        sl = slice(start, start + self.config.crop_rows)
+        return (
+            torch.from_numpy(item.features[None, :, :, sl].astype(np.float32)),
+            torch.from_numpy(item.target[None, :, sl].astype(np.float32)),
+            torch.from_numpy(np.ascontiguousarray(item.science[None, :, sl])),
+            torch.from_numpy(item.features[None].astype(np.float32)),
+            torch.from_numpy(item.scene[None, :, sl].astype(np.float32)),
+        )
 
 
-def _predict(model: ReadoutSetNet, features: torch.Tensor, whole: torch.Tensor) -> torch.Tensor:
-    """The model on a crop, with the context of the whole image it was cut from."""
+def _predict(network: torch.nn.Module, model: ReadoutSetNet, features: torch.Tensor, whole: torch.Tensor) -> torch.Tensor:
+    """The model on a crop, with the context of the whole image it was cut from (``network``: the model or its
+    DDP wrapper)."""
     context = None
     if model.config.context:
         context = model.context_sum(whole) / float(whole.shape[1] * whole.shape[3] * whole.shape[4])
-    return model(features, context)
+    return network(features, context)
 
 
-def _update_average(average: ReadoutSetNet, model: ReadoutSetNet, decay: float) -> None:
-    """``average <- decay * average + (1 - decay) * model``, weight by weight."""
-    with torch.no_grad():
-        for avg, new in zip(average.parameters(), model.parameters()):
-            avg.mul_(decay).add_(new.detach(), alpha=1.0 - decay)
+class FluxTask:
+    """A :class:`ReadoutSetNet` trained on :class:`TrainingItem` (the last ``validation_items`` held out)."""
 
+    loss_label = "loss: squared error + row and flux terms (noise units)"
 
-def _validate(model: ReadoutSetNet, items: list[TrainingItem], config: FluxTrainConfig) -> float:
-    model.eval()
-    losses = []
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-        for item in items:
-            prediction = model(torch.from_numpy(item.features[None].astype(np.float32)))
-            target = torch.from_numpy(item.target[None].astype(np.float32))
-            scene = torch.from_numpy(item.scene[None].astype(np.float32))
-            losses.append(float(flux_loss(prediction, target, torch.from_numpy(item.science[None]), config.row_weight,
-                                          scene, config.flux_weight)))
-    model.train()
-    return float(np.mean(losses))
+    def __init__(self, train_items: list[TrainingItem], val_items: list[TrainingItem], model_config: ReadoutSetConfig,
+                 config: FluxTrainConfig, spec: ModelSpec, run_dir: Path, initial: ReadoutSetNet | None) -> None:
+        self.train_items, self.val_items = train_items, val_items
+        self.model_config, self.config, self.spec, self.run_dir, self.initial = (
+            model_config, config, spec, run_dir, initial)
+
+    def build_model(self) -> torch.nn.Module:
+        model = ReadoutSetNet(self.model_config)
+        if self.initial is not None:
+            model.load_state_dict(self.initial.state_dict())
+        return model
+
+    def epoch_batches(self, epoch: int, first_step: int, shard: tuple[int, ...]) -> CropBatches:
+        return CropBatches(self.train_items, self.config, epoch, first_step, shard)
+
+    def loss(self, network, model, batch, device: torch.device, autocast: bool) -> torch.Tensor:
+        features, target, science, whole, scene = (t.to(device) for t in batch)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            prediction = _predict(network, model, features, whole)
+        return flux_loss(prediction, target, science, self.config.row_weight, scene, self.config.flux_weight)
+
+    def validation_sums(self, model, device: torch.device, autocast: bool, rank: int, world: int) -> tuple[float, float]:
+        """Loss of every validation item, whole (each rank takes every world-th item)."""
+        total, count = 0.0, 0
+        for item in self.val_items[rank::world]:
+            def tensor(array: np.ndarray) -> torch.Tensor:
+                return torch.from_numpy(array[None].astype(np.float32)).to(device)
+
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                prediction = model(tensor(item.features))
+            science = torch.from_numpy(item.science[None]).to(device)
+            total += float(flux_loss(prediction, tensor(item.target), science, self.config.row_weight,
+                                     tensor(item.scene), self.config.flux_weight))
+            count += 1
+        return total, float(count)
+
+    def model_spec(self, history: list[dict], world: int) -> ModelSpec:
+        return dataclasses.replace(self.spec, training={**self.spec.training, "history": history})
+
+    def state_extras(self) -> dict:
+        return {"config": dataclasses.asdict(self.config), "model_config": dataclasses.asdict(self.model_config)}
+
+    def check_resume(self, saved: dict) -> None:
+        check_same_settings(self.run_dir, saved.get("model_config", {}), dataclasses.asdict(self.model_config),
+                            "model settings")
+        asked = dataclasses.asdict(self.config)
+        resumable = [k for k in asked if k not in ("epochs", "device", "checkpoint_every")]
+        check_same_settings(self.run_dir, {k: saved.get("config", {}).get(k) for k in resumable},
+                            {k: asked[k] for k in resumable}, "training settings")
 
 
 def train_flux_model(
@@ -231,36 +275,17 @@ def train_flux_model(
     """Train a :class:`ReadoutSetNet` on ``items`` (the last ``validation_items`` held out) into ``run_dir``.
 
     ``initial``: weights to start from (fine-tuning) instead of a fresh network; ``refcorr``: the
-    reference correction of the images the model takes (recorded in its file).
+    reference correction of the images the model takes (recorded in its file); ``resume``: continue the
+    run in ``run_dir`` if there is one (else an existing run is refused).
     Returns the path of the model's weights (``run_dir/model.safetensors``, last finished epoch).
     """
     config = config or FluxTrainConfig()
     model_config = model_config or ReadoutSetConfig()
     geometry = geometry or bench_geometry()
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     train_items, val_items = items[: -config.validation_items], items[-config.validation_items :]
     if not train_items or not val_items:
         raise ValueError(f"need more than {config.validation_items} training items, got {len(items)}")
-    _seed_torch(config.seed, 0)
-    model = ReadoutSetNet(model_config)
-    if initial is not None:
-        model.load_state_dict(initial.state_dict())
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    average = copy.deepcopy(model)  # exponential moving average of the weights: the model that is saved
-    state: dict[str, Any] = {"epoch": 0, "history": [], "best": None, "config": dataclasses.asdict(config),
-             "model_config": dataclasses.asdict(model_config)}
-    if resume and has_checkpoint(run_dir):
-
-        def same_settings(saved: dict) -> None:
-            check_same_settings(run_dir, saved.get("model_config", {}), dataclasses.asdict(model_config),
-                                "model settings")
-            resumable = [k for k in dataclasses.asdict(config) if k != "epochs"]
-            check_same_settings(run_dir, {k: saved.get("config", {}).get(k) for k in resumable},
-                                {k: dataclasses.asdict(config)[k] for k in resumable}, "training settings")
-
-        state = load_training_state(run_dir, model, optimizer, {"average": average}, check=same_settings)
-        log.info("resuming %s at epoch %d", run_dir, state["epoch"])
     spec = ModelSpec(
         architecture="readout-set",
         config=dataclasses.asdict(model_config),
@@ -274,40 +299,13 @@ def train_flux_model(
         training={"recipe": recipe or {}, "config": dataclasses.asdict(config)},
         input_layout="flux-image/v1",
     )
-    for epoch in range(state["epoch"], config.epochs):
-        lr = config.learning_rate * config.lr_decay**epoch
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        started, losses = time.time(), []
-        try:
-            steps = tqdm(range(config.steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
-            for step in steps:
-                rng = np.random.default_rng([config.seed, epoch, step])
-                features, target, science, whole, scene = _batch(train_items, rng, config.crop_rows)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-                    prediction = _predict(model, features, whole)
-                loss = flux_loss(prediction, target, science, config.row_weight, scene, config.flux_weight)
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
-                optimizer.step()
-                _update_average(average, model, config.average_decay)
-                losses.append(float(loss.detach()))
-                steps.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-        except KeyboardInterrupt:
-            # The epoch restarts from its beginning on resume: batches are keyed by (seed, epoch, step).
-            log.warning("interrupted in epoch %d; resume with the same command", epoch + 1)
-            raise
-        validation = _validate(average, val_items, config)
-        record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "validation_loss": validation, "lr": lr,
-                  "seconds": time.time() - started}
-        state["history"].append(record)
-        log.info("epoch %d: train %.4f, validation %.4f", epoch + 1, record["train_loss"], validation)
-        state["best"] = validation if state["best"] is None else min(state["best"], validation)
-        final_spec = dataclasses.replace(spec, training={**spec.training, "history": state["history"]})
-        save_model(run_dir / "model.safetensors", average, final_spec)
-        state["epoch"] = epoch + 1
-        save_training_state(run_dir, model, optimizer, state, {"average": average})
-        plot_losses(state["history"], run_dir / "loss.png", ylabel="loss: squared error + row and flux terms (noise units)")
+    settings = LoopSettings(
+        epochs=config.epochs, steps_per_epoch=config.steps_per_epoch, learning_rate=config.learning_rate,
+        lr_decay=config.lr_decay, seed=config.seed, device=config.device, mixed_precision=config.bf16,
+        checkpoint_every=config.checkpoint_every, clip_grad=config.clip_grad, average_decay=config.average_decay,
+        keep="last",
+    )
+    task = FluxTask(train_items, val_items, model_config, config, spec, run_dir, initial)
+    state = run_training(task, settings, run_dir, resume=resume and has_checkpoint(run_dir), progress=progress)
     (run_dir / "history.json").write_text(json.dumps(state["history"], indent=1))
     return run_dir / "model.safetensors"

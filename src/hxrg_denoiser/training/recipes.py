@@ -16,14 +16,20 @@ __all__ = ["simulated_darks", "training_scenes"]
 
 
 def simulated_darks(
-    geometry: ReadoutGeometry, count: int, n_reads: int, noise: str, seed: int, *, progress: bool = False
+    geometry: ReadoutGeometry, count: int, n_reads: int, noise: str | tuple[str, ...], seed: int, *,
+    progress: bool = False,
 ) -> list[Ramp]:
-    """``count`` simulated dark ramps in memory (seeds ``seed, seed + 1, ...``)."""
+    """``count`` simulated dark ramps in memory (seeds ``seed, seed + 1, ...``).
+
+    ``noise`` is a preset name, or several taken in turn (dark ``i`` has ``noise[i % len(noise)]``).
+    """
+    presets = (noise,) if isinstance(noise, str) else tuple(noise)
     darks: list[Ramp] = []
     for i in tqdm(range(count), desc="simulating darks", unit="dark", disable=not progress, leave=False):
         check_training_seed(seed + i)
-        cube = simulate_cube(geometry, n_reads, noise_preset(noise), seed=seed + i)
-        darks.append(ArrayRamp(cube, f"simulated-dark-{noise}-s{seed + i}"))
+        name = presets[i % len(presets)]
+        cube = simulate_cube(geometry, n_reads, noise_preset(name), seed=seed + i)
+        darks.append(ArrayRamp(cube, f"simulated-dark-{name}-s{seed + i}"))
     return darks
 
 

@@ -44,7 +44,8 @@ class DarkTrainingRun:
     darks : tuple of str
         Dark ramps on disk; or none and ``simulate_darks`` > 0.
     simulate_darks : int
-        Number of simulated dark strips of ``rows`` rows, ``reads`` reads, preset ``noise``.
+        Number of simulated dark strips of ``rows`` rows, ``reads`` reads, noise presets ``noise`` in turn
+        (the last dark is the validation one).
     scenes : tuple of str
         Scene kinds (echelle, stars, flat) or FITS files.
     geometry : dict
@@ -55,7 +56,7 @@ class DarkTrainingRun:
     model_settings: dict = field(default_factory=dict)
     darks: tuple[str, ...] = ()
     simulate_darks: int = 0
-    noise: str = "h4rg-lab"
+    noise: tuple[str, ...] = ("h4rg-lab",)
     rows: int = 136
     reads: int = 100
     scenes: tuple[str, ...] = ("echelle",)
@@ -123,7 +124,7 @@ def train_on_darks(
     spec = ModelSpec(
         architecture=run.architecture, config=dataclasses.asdict(model_config), geometry=geometry.to_dict(),
         n_reads=model_config.n_reads, label_reads=darks[0].n_reads, name=Path(out).name or run.architecture,
-        training={"darks": [d.path for d in darks], "scenes": list(run.scenes), "noise": run.noise, "seed": config.seed},
+        training={"darks": [d.path for d in darks], "scenes": list(run.scenes), "noise": list(run.noise), "seed": config.seed},
     )
     sampler = RibbonSampler(darks, scenes, geometry, n_reads=spec.n_reads, refcorr=spec.refcorr,
                             input_scale=spec.input_scale, label_scale=spec.label_scale)
