@@ -113,11 +113,11 @@ def test_training_learns_and_resumes_exactly(tmp_path):
     one = FluxTrainConfig(**{**config.__dict__, "epochs": 1})
     train_flux_model(items, tmp_path / "b", model_config=SMALL, config=one, geometry=GEOMETRY, progress=False)
     train_flux_model(items, tmp_path / "b", model_config=SMALL, config=config, geometry=GEOMETRY, progress=False)
-    # Raw weights and their average (the model), equal to float rounding (torch does not promise bit-identical
-    # CPU convolutions across runs; a wrong resume would differ by orders of magnitude more).
-    for name in ("checkpoint/model.safetensors", "model.safetensors"):
+    # Raw weights, their average (the model) and the optimizer state: bit for bit.
+    for name in ("checkpoint/model.safetensors", "checkpoint/average.safetensors", "checkpoint/optimizer.safetensors",
+                 "model.safetensors"):
         wa, wb = load_file(str(tmp_path / "a" / name)), load_file(str(tmp_path / "b" / name))
-        assert all(torch.allclose(wa[k], wb[k], rtol=0, atol=1e-6) for k in wa), name
+        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), name
     model, spec = load_model(first)
     assert spec.architecture == "readout-set" and spec.input_layout == "flux-image/v1"
     assert spec.geometry["n_channels"] == 4
