@@ -30,6 +30,7 @@ from hxrg_denoiser.classical.estimators import (
     weighted_read_sum,
 )
 from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD, detect_jumps, segment_read_weights
+from hxrg_denoiser.classical.noise_correlation import column_noise_correlation
 from hxrg_denoiser.classical.reference import REFERENCE_METHODS
 from hxrg_denoiser.classical.sirs import SirsCalibration, load_calibration
 from hxrg_denoiser.dq import PixelFlag
@@ -512,8 +513,18 @@ def _fitted_image(rows: RowsFit, ramp: Ramp, geometry: ReadoutGeometry, options:
     typical = float(np.median(read_noise)) if isinstance(read_noise, np.ndarray) else float(read_noise)
     meta = _meta(ramp, geometry, options, typical, timing)
     meta["read_noise_white"] = typical if given is not None else white
-    return FluxImage(_cleaned(sci, geometry, options), err, rows.dq, meta, rows.reads_used, var_poisson, var_rnoise,
-                     rows.intercept)
+    sci = _cleaned(sci, geometry, options)
+    meta["read_noise_correlation"] = read_noise_correlation(sci, var_rnoise, rows.dq, geometry)
+    return FluxImage(sci, err, rows.dq, meta, rows.reads_used, var_poisson, var_rnoise, rows.intercept)
+
+
+def read_noise_correlation(sci: np.ndarray, var_rnoise: np.ndarray, dq: np.ndarray,
+                           geometry: ReadoutGeometry) -> list[float] | None:
+    """``rho(1 .. 8)``: correlation of the read-noise errors of pixels 1 .. 8 rows apart in a column, measured on
+    the image's unflagged dark science pixels (:func:`~hxrg_denoiser.classical.noise_correlation.column_noise_correlation`);
+    None where too few are dark."""
+    usable = ~geometry.reference_mask & (dq == 0)
+    return column_noise_correlation(sci, var_rnoise, usable)
 
 
 def flux_meta(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: str, gain: PixelMap | None,

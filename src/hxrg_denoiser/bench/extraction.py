@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from hxrg_denoiser.bench.traces import extract_box, extract_box_background_subtracted
+from hxrg_denoiser.classical.noise_correlation import column_sum_variance
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.simulate.scenes import EchelleOrder
 
@@ -46,8 +47,11 @@ def _optimal_weights(order: EchelleOrder, profile: np.ndarray) -> np.ndarray:
 
 
 def extraction_errors(err: np.ndarray, orders: list[EchelleOrder], geometry: ReadoutGeometry, *,
-                      half_width: float = 2.5) -> np.ndarray:
-    """1-sigma error of the optimal extraction of every order, ``sqrt(sum(w^2 ERR^2))``, pixels independent.
+                      half_width: float = 2.5, var_rnoise: np.ndarray | None = None,
+                      rho: list[float] | None = None) -> np.ndarray:
+    """1-sigma error of the optimal extraction of every order: ``sqrt(sum(w^2 ERR^2))`` with pixels independent,
+    or, given ``var_rnoise`` and ``rho``, with the read noise of pixels a few rows apart correlated
+    (:func:`~hxrg_denoiser.classical.noise_correlation.column_sum_variance`).
 
     Parameters
     ----------
@@ -57,6 +61,11 @@ def extraction_errors(err: np.ndarray, orders: list[EchelleOrder], geometry: Rea
     geometry : ReadoutGeometry
     half_width : float
         Aperture half-width in profile sigmas.
+    var_rnoise : ndarray, shape (n_rows, n_cols), optional
+        The read-noise part of ``err**2``.
+    rho : list of float, optional
+        Correlation of the read-noise errors of pixels 1, 2, ... rows apart in a column (the product's
+        ``RNCORRn`` keywords).
 
     Returns
     -------
@@ -68,16 +77,22 @@ def extraction_errors(err: np.ndarray, orders: list[EchelleOrder], geometry: Rea
     for i, order in enumerate(orders):
         rows, profile, valid = _aperture(order, geometry, half_width)
         weights = _optimal_weights(order, profile)
-        values = np.sqrt(np.sum(weights**2 * err[rows, cols].astype(np.float64) ** 2, axis=1))
+        var_total = err[rows, cols].astype(np.float64) ** 2
+        if var_rnoise is None or not rho:
+            values = np.sqrt(np.sum(weights**2 * var_total, axis=1))
+        else:
+            values = np.sqrt(column_sum_variance(weights, var_total, var_rnoise[rows, cols].astype(np.float64), rho))
         errors[i, valid] = values[valid]
     return errors
 
 
 def spectrum_err_calibration(estimate: np.ndarray, err: np.ndarray, truth: np.ndarray, orders: list[EchelleOrder],
-                             geometry: ReadoutGeometry) -> float | None:
-    """Standard deviation of (extracted - true spectrum) / its propagated ERR over every order's columns."""
+                             geometry: ReadoutGeometry, *, var_rnoise: np.ndarray | None = None,
+                             rho: list[float] | None = None) -> float | None:
+    """Standard deviation of (extracted - true spectrum) / its propagated ERR over every order's columns
+    (propagated with the read-noise correlation ``rho`` when given, see :func:`extraction_errors`)."""
     z = (extract_orders(estimate, orders, geometry) - extract_orders(truth, orders, geometry)) / extraction_errors(
-        err, orders, geometry)
+        err, orders, geometry, var_rnoise=var_rnoise, rho=rho)
     z = z[np.isfinite(z)]
     return float(np.std(z)) if z.size else None
 

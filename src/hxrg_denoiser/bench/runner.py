@@ -169,13 +169,11 @@ def _source(method: Method, case: CaseData) -> Ramp | None:
     return case.oracle if method.needs_oracle else case.ramp
 
 
-def _estimate(method: Method, ramp: Ramp, case: CaseData, memo: FitMemo) -> tuple[np.ndarray, np.ndarray | None]:
-    """SCI and ERR (None if the method gives none) of ``method`` on ``ramp`` (the case's or a part of it)."""
+def _estimate(method: Method, ramp: Ramp, case: CaseData, memo: FitMemo) -> FluxImage | np.ndarray:
+    """The flux image of ``method`` on ``ramp`` (the case's or a part of it), or its SCI alone if that is all the
+    method gives."""
     calibrated = {"calibration": case.calibration} if method.needs_calibration else {}
-    result = method.run(ramp, case.geometry, fit=memo, **calibrated)
-    if isinstance(result, FluxImage):
-        return result.sci, result.err
-    return result, None
+    return method.run(ramp, case.geometry, fit=memo, **calibrated)
 
 
 def err_calibration(estimate: np.ndarray, err: np.ndarray, truth: np.ndarray, science: np.ndarray) -> float | None:
@@ -196,7 +194,8 @@ def _reads_curve(method: Method, case: CaseData, reads_list: Iterable[int], scie
     for n in reads_list:
         if n < method.min_reads or n > ramp.n_reads:
             continue
-        estimate, _ = _estimate(method, FirstReads(ramp, n), case, memo)
+        result = _estimate(method, FirstReads(ramp, n), case, memo)
+        estimate = result.sci if isinstance(result, FluxImage) else result
         truth = np.multiply(case.scene.image, np.float32(n / ramp.n_reads))
         curve[n] = pixel_errors(estimate, truth, science).robust_sigma
     return curve
@@ -219,7 +218,10 @@ def evaluate_case(
             continue
         if method.needs_calibration and case.calibration is None:
             continue
-        estimate, err = _estimate(method, ramp, case, memo)
+        result = _estimate(method, ramp, case, memo)
+        image = result if isinstance(result, FluxImage) else None
+        estimate = image.sci if image is not None else result
+        err = image.err if image is not None else None
         errors = pixel_errors(estimate, truth, science)
         slope, intercept = linearity(estimate, truth, science) if np.any(truth[science] > 0) else (None, None)
         values: dict[str, float | None] = dict.fromkeys(METRIC_NAMES)
@@ -233,7 +235,9 @@ def evaluate_case(
         if err is not None:
             values["err_calibration"] = err_calibration(estimate, err, truth, science)
             if case.scene.orders:
-                values["spectrum_err_calibration"] = spectrum_err_calibration(estimate, err, truth, case.scene.orders, g)
+                values["spectrum_err_calibration"] = spectrum_err_calibration(
+                    estimate, err, truth, case.scene.orders, g, var_rnoise=image.var_rnoise if image else None,
+                    rho=image.meta.get("read_noise_correlation") if image else None)
         values["lit_minus_dark_bias"] = lit_minus_dark_bias(estimate, truth, science,
                                                             background=case.scene.kind == "sky")
         if case.family == "echelle" and method.fixed_reads is None and reads_list:

@@ -28,7 +28,7 @@ from hxrg_denoiser.denoise.base import (
     served_layout_name,
 )
 from hxrg_denoiser.errors import UsageError
-from hxrg_denoiser.fitting import FitOptions, FluxImage, fit_file_split, fit_ramp
+from hxrg_denoiser.fitting import FitOptions, FluxImage, fit_file_split, fit_ramp, read_noise_correlation
 from hxrg_denoiser.flux_denoise import denoise_flux_image
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import Ramp
@@ -108,6 +108,8 @@ class FluxImageDenoiser(Denoiser):
             var_rnoise = (var_rnoise * np.float32((white / meta["read_noise"]) ** 2)).astype(np.float32)
             err = np.sqrt(image.var_poisson + var_rnoise)
             meta["read_noise"] = white
+        meta["read_noise_correlation"] = read_noise_correlation(sci, var_rnoise, image.dq, geometry) \
+            if var_rnoise is not None else None
         meta.update(model=self.name, architecture=self.spec.architecture, model_version=self.spec.version,
                     precision=settings.precision, label_reads=image.meta["n_reads"],
                     model_layout=served_layout_name(self.spec, geometry) or "unmeasured")

@@ -1,0 +1,118 @@
+"""How the read-noise errors of a flux image correlate along a column, measured on the image's own dark pixels.
+
+Correlated read noise (1/f, per-channel drifts, what a reference correction
+or a cleaning leaves) makes the errors of pixels a few rows apart in a
+column correlated. A per-pixel ERR cannot say so, and an extracted spectrum,
+a weighted sum over the rows of an order's aperture at each column, then has
+a larger error than ``sqrt(sum(w^2 ERR^2))``. :func:`column_noise_correlation`
+measures the correlation coefficient ``rho(l)`` of the read-noise errors of
+pixels ``l = 1 .. max_lag`` rows apart in the same column, on pixels with no
+detectable light, and :func:`column_sum_variance` propagates it into the
+variance of such a sum::
+
+    var = sum_i w_i^2 (VAR_POISSON_i + VAR_RNOISE_i)
+          + sum_{i != j} w_i w_j rho(|i - j|) sqrt(VAR_RNOISE_i VAR_RNOISE_j)
+
+(photon noise is independent from pixel to pixel; the correlation is that of
+the read noise, so it applies to lit pixels as measured on dark ones).
+Products carry ``rho`` as the header keywords ``RNCORR1`` .. ``RNCORR8``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import maximum_filter, uniform_filter
+
+from hxrg_denoiser.stats import robust_sigma
+
+__all__ = ["MAX_LAG", "column_noise_correlation", "column_sum_variance"]
+
+MAX_LAG = 8
+_MIN_PAIRS = 1000
+
+
+def _dark_pixels(sci: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Usable pixels away from any detected light.
+
+    Light is where the 5 x 5 mean exceeds the image's typical level (the median of those means) by more
+    than 5 robust sigmas of the means themselves (so that patches of correlated noise are not taken for
+    light, and are not excluded either: excluding them would bias the correlation low); lit pixels are
+    grown by 4 pixels to leave out the wings of sources.
+    """
+    values = np.where(usable, sci, 0.0).astype(np.float32)
+    count = uniform_filter(usable.astype(np.float32), 5, mode="constant")
+    local = uniform_filter(values, 5, mode="constant") / np.maximum(count, 1e-6)
+    level = float(np.median(local[usable]))
+    scale = robust_sigma(local[usable] - level)
+    lit = maximum_filter((local - level > 5.0 * scale).astype(np.uint8), size=9, mode="constant") > 0
+    return usable & (count > 0.99) & ~lit
+
+
+def column_noise_correlation(
+    sci: np.ndarray, var_rnoise: np.ndarray, usable: np.ndarray, max_lag: int = MAX_LAG
+) -> list[float] | None:
+    """Correlation coefficient of the read-noise errors of pixels 1 .. ``max_lag`` rows apart in a column.
+
+    Parameters
+    ----------
+    sci : ndarray, shape (n_rows, n_cols)
+        The flux image (any units).
+    var_rnoise : ndarray, shape (n_rows, n_cols)
+        Read-noise variance of ``sci`` (its units squared).
+    usable : ndarray of bool, shape (n_rows, n_cols)
+        Science pixels that may be used (finite, not flagged).
+    max_lag : int
+
+    Returns
+    -------
+    list of float or None
+        ``rho(1) .. rho(max_lag)``, measured on pixels away from detected light (see :func:`_dark_pixels`)
+        after removing their mean; None where fewer than 1000 pairs of them exist at some lag (mostly lit
+        images). On a uniform background (sky, flat) those pixels carry photon noise too, which lowers the
+        measured correlation of the read noise.
+    """
+    usable = usable & np.isfinite(sci) & np.isfinite(var_rnoise) & (var_rnoise > 0)
+    if usable.sum() < _MIN_PAIRS:
+        return None
+    sigma = np.sqrt(np.where(usable, var_rnoise, 1.0))
+    dark = _dark_pixels(sci, usable)
+    if dark.sum() < _MIN_PAIRS:
+        return None
+    normalised = np.where(dark, sci / sigma, 0.0).astype(np.float64)
+    normalised[dark] -= normalised[dark].mean()
+    variance = float(np.mean(normalised[dark] ** 2))
+    rho = []
+    for lag in range(1, max_lag + 1):
+        both = dark[:-lag] & dark[lag:]
+        pairs = int(both.sum())
+        if pairs < _MIN_PAIRS or variance <= 0:
+            return None
+        rho.append(float(np.sum((normalised[:-lag] * normalised[lag:])[both]) / pairs / variance))
+    return rho
+
+
+def column_sum_variance(
+    weights: np.ndarray, var_total: np.ndarray, var_rnoise: np.ndarray, rho: list[float] | None
+) -> np.ndarray:
+    """Variance of ``sum_i w_i x_i`` over consecutive rows of a column, with the read noise correlated by ``rho``.
+
+    Parameters
+    ----------
+    weights : ndarray, shape (n, k)
+        Weights of ``k`` consecutive rows, for each of ``n`` sums (e.g. an order's columns).
+    var_total, var_rnoise : ndarray, shape (n, k)
+        Total (``ERR**2``) and read-noise variances of the same pixels.
+    rho : list of float or None
+        :func:`column_noise_correlation`; None or empty: pixels independent.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+    """
+    variance = np.sum(weights**2 * var_total, axis=1)
+    if not rho:
+        return variance
+    scaled = weights * np.sqrt(np.clip(var_rnoise, 0.0, None))
+    for lag in range(1, min(len(rho), weights.shape[1] - 1) + 1):
+        variance = variance + 2.0 * rho[lag - 1] * np.sum(scaled[:, :-lag] * scaled[:, lag:], axis=1)
+    return variance

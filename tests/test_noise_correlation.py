@@ -1,0 +1,83 @@
+"""The read-noise correlation along columns (RNCORRn) and its propagation into extracted spectra."""
+
+import numpy as np
+from astropy.io import fits
+
+from hxrg_denoiser.classical.noise_correlation import column_noise_correlation, column_sum_variance
+from hxrg_denoiser.cli import main
+from hxrg_denoiser.fitting import FitOptions, fit_ramp
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.ramps import ArrayRamp
+from hxrg_denoiser.simulate import noise_preset, simulate_cube
+
+
+def _ar1_columns(shape, phi, seed):
+    """Unit-variance noise, AR(1) down every column: correlation phi**lag between pixels lag rows apart."""
+    rng = np.random.default_rng(seed)
+    noise = np.empty(shape)
+    noise[0] = rng.normal(size=shape[1])
+    for row in range(1, shape[0]):
+        noise[row] = phi * noise[row - 1] + np.sqrt(1 - phi**2) * rng.normal(size=shape[1])
+    return noise
+
+
+def test_measured_correlation_is_the_injected_one_beside_bright_light():
+    shape = (400, 600)
+    sigma = 3.0
+    image = sigma * _ar1_columns(shape, 0.4, seed=1)
+    rows = np.arange(shape[0])[:, None]
+    for centre in (60, 200, 330):  # bright horizontal traces, as echelle orders
+        image = image + 5000.0 * np.exp(-0.5 * ((rows - centre) / 1.5) ** 2) * np.ones(shape[1])
+    rho = column_noise_correlation(image, np.full(shape, sigma**2), np.ones(shape, bool))
+    np.testing.assert_allclose(rho, 0.4 ** np.arange(1, 9), atol=0.03)
+    # independent pixels: no correlation
+    white = np.random.default_rng(2).normal(0.0, sigma, shape)
+    assert np.max(np.abs(column_noise_correlation(white, np.full(shape, sigma**2), np.ones(shape, bool)))) < 0.02
+    # too few usable pixels: nothing is claimed
+    assert column_noise_correlation(white, np.full(shape, sigma**2), np.zeros(shape, bool)) is None
+
+
+def test_sum_variance_is_the_quadratic_form_of_the_covariance():
+    rng = np.random.default_rng(3)
+    weights, var_rnoise = rng.uniform(0.1, 1.0, (5, 7)), rng.uniform(1.0, 4.0, (5, 7))
+    var_total = var_rnoise + rng.uniform(0.0, 3.0, (5, 7))
+    rho = [0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01, 0.0]
+    got = column_sum_variance(weights, var_total, var_rnoise, rho)
+    lags = np.abs(np.subtract.outer(np.arange(7), np.arange(7)))
+    for n in range(5):
+        sd = np.sqrt(var_rnoise[n])
+        cov = np.where(lags == 0, 0.0, np.array([0.0, *rho])[lags]) * np.outer(sd, sd) + np.diag(var_total[n])
+        np.testing.assert_allclose(got[n], weights[n] @ cov @ weights[n], rtol=1e-12)
+    np.testing.assert_allclose(column_sum_variance(weights, var_total, var_rnoise, None),
+                               np.sum(weights**2 * var_total, axis=1))
+
+
+def test_sums_over_rows_of_a_fitted_ramp_are_calibrated_with_the_correlation(tmp_path):
+    """On a simulated ramp with correlated noise: box sums of 7 rows, their spread over their propagated error."""
+    geometry = ReadoutGeometry("corr", 136, 512, 4)
+    cube = simulate_cube(geometry, 20, noise_preset("h4rg-lab"), seed=300301)
+    image = fit_ramp(ArrayRamp(cube), geometry, FitOptions(refcorr="seed"))
+    rho = image.meta["read_noise_correlation"]
+    assert rho is not None and rho[0] > 0.05  # the 1/f noise left by the reference correction
+    science = geometry.science_rows
+    rows = np.arange(science.start, science.stop - 7, 7)
+    cols = np.arange(geometry.science_cols.start, geometry.science_cols.stop)
+    sums, propagated = [], []
+    for top in rows:
+        block = slice(top, top + 7)
+        weights = np.ones((cols.size, 7))
+        sums.append(image.sci[block, cols].sum(axis=0))
+        for correlated in (None, rho):
+            propagated.append(column_sum_variance(weights, image.err[block, cols].T ** 2,
+                                                  image.var_rnoise[block, cols].T, correlated))
+    sums = np.concatenate(sums) - np.mean(np.concatenate(sums))
+    independent, correlated = np.concatenate(propagated[0::2]), np.concatenate(propagated[1::2])
+    assert np.std(sums / np.sqrt(independent)) > 1.15  # pixels taken as independent: errors too small
+    assert abs(np.std(sums / np.sqrt(correlated)) - 1.0) < 0.08
+    # and the product says so
+    path = tmp_path / "ramp.fits"
+    fits.writeto(path, cube)
+    assert main(["fit", str(path), "-o", str(tmp_path / "flux.fits"), "--refcorr", "seed", "--channels", "4",
+                 "-q"]) == 0
+    header = fits.getheader(tmp_path / "flux.fits")
+    np.testing.assert_allclose([header[f"RNCORR{lag}"] for lag in range(1, 9)], rho, atol=1e-4)
