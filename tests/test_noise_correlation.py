@@ -3,7 +3,7 @@
 import numpy as np
 from astropy.io import fits
 
-from hxrg_denoiser.classical.noise_correlation import column_noise_correlation, column_sum_variance
+from hxrg_denoiser.classical.noise_correlation import column_sum_variance, read_noise_statistics
 from hxrg_denoiser.cli import main
 from hxrg_denoiser.fitting import FitOptions, fit_ramp
 from hxrg_denoiser.geometry import ReadoutGeometry
@@ -21,20 +21,29 @@ def _ar1_columns(shape, phi, seed):
     return noise
 
 
-def test_measured_correlation_is_the_injected_one_beside_bright_light():
+def test_measured_scale_and_correlation_are_the_injected_ones_beside_bright_light():
     shape = (400, 600)
     sigma = 3.0
     image = sigma * _ar1_columns(shape, 0.4, seed=1)
     rows = np.arange(shape[0])[:, None]
     for centre in (60, 200, 330):  # bright horizontal traces, as echelle orders
         image = image + 5000.0 * np.exp(-0.5 * ((rows - centre) / 1.5) ** 2) * np.ones(shape[1])
-    rho = column_noise_correlation(image, np.full(shape, sigma**2), np.ones(shape, bool))
-    np.testing.assert_allclose(rho, 0.4 ** np.arange(1, 9), atol=0.03)
-    # independent pixels: no correlation
+    usable = np.ones(shape, bool)
+    # predicted read noise 2 where it is 3: the dark pixels say 2.25 x
+    stats = read_noise_statistics(image, np.full(shape, 2.0**2), None, usable)
+    np.testing.assert_allclose(stats.rho, 0.4 ** np.arange(1, 9), atol=0.03)
+    assert abs(stats.scale - 2.25) < 0.1
+    # independent pixels: no correlation, scale 1
     white = np.random.default_rng(2).normal(0.0, sigma, shape)
-    assert np.max(np.abs(column_noise_correlation(white, np.full(shape, sigma**2), np.ones(shape, bool)))) < 0.02
+    stats = read_noise_statistics(white, np.full(shape, sigma**2), None, usable)
+    assert np.max(np.abs(stats.rho)) < 0.02 and abs(stats.scale - 1.0) < 0.02
+    # on a faint sky (photon variance 5 of the read noise's 9, predicted as such) the read-noise scale is still 1;
+    # on a bright one nothing is claimed
+    sky = 5.0 + white + np.random.default_rng(4).normal(0.0, np.sqrt(5.0), shape)
+    assert abs(read_noise_statistics(sky, np.full(shape, sigma**2), np.full(shape, 5.0), usable).scale - 1.0) < 0.05
+    assert read_noise_statistics(sky, np.full(shape, sigma**2), np.full(shape, 100.0), usable) is None
     # too few usable pixels: nothing is claimed
-    assert column_noise_correlation(white, np.full(shape, sigma**2), np.zeros(shape, bool)) is None
+    assert read_noise_statistics(white, np.full(shape, sigma**2), None, np.zeros(shape, bool)) is None
 
 
 def test_sum_variance_is_the_quadratic_form_of_the_covariance():
@@ -81,3 +90,4 @@ def test_sums_over_rows_of_a_fitted_ramp_are_calibrated_with_the_correlation(tmp
                  "-q"]) == 0
     header = fits.getheader(tmp_path / "flux.fits")
     np.testing.assert_allclose([header[f"RNCORR{lag}"] for lag in range(1, 9)], rho, atol=1e-4)
+    assert header["RNSCALE"] == round(image.meta["read_noise_scale"], 4)

@@ -30,7 +30,7 @@ from hxrg_denoiser.classical.estimators import (
     weighted_read_sum,
 )
 from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD, detect_jumps, segment_read_weights
-from hxrg_denoiser.classical.noise_correlation import column_noise_correlation
+from hxrg_denoiser.classical.noise_correlation import read_noise_statistics
 from hxrg_denoiser.classical.reference import REFERENCE_METHODS
 from hxrg_denoiser.classical.sirs import SirsCalibration, load_calibration
 from hxrg_denoiser.dq import PixelFlag
@@ -509,22 +509,44 @@ def _fitted_image(rows: RowsFit, ramp: Ramp, geometry: ReadoutGeometry, options:
     given = _given_read_noise(options, ramp)
     # once the correlated noise is removed (--clean), the white part is what is left of the read noise
     read_noise = given if given is not None else (white if options.clean else total)
-    sci, err, var_poisson, var_rnoise = _finish(rows, geometry, options, read_noise, timing, ramp.n_reads)
+    sci, _, var_poisson, var_rnoise = _finish(rows, geometry, options, read_noise, timing, ramp.n_reads)
     typical = float(np.median(read_noise)) if isinstance(read_noise, np.ndarray) else float(read_noise)
     meta = _meta(ramp, geometry, options, typical, timing)
     meta["read_noise_white"] = typical if given is not None else white
     sci = _cleaned(sci, geometry, options)
-    meta["read_noise_correlation"] = read_noise_correlation(sci, var_rnoise, rows.dq, geometry)
+    err, var_rnoise, measured = calibrated_errors(sci, var_poisson, var_rnoise, rows.dq, geometry)
+    meta.update(measured)
     return FluxImage(sci, err, rows.dq, meta, rows.reads_used, var_poisson, var_rnoise, rows.intercept)
 
 
-def read_noise_correlation(sci: np.ndarray, var_rnoise: np.ndarray, dq: np.ndarray,
-                           geometry: ReadoutGeometry) -> list[float] | None:
-    """``rho(1 .. 8)``: correlation of the read-noise errors of pixels 1 .. 8 rows apart in a column, measured on
-    the image's unflagged dark science pixels (:func:`~hxrg_denoiser.classical.noise_correlation.column_noise_correlation`);
-    None where too few are dark."""
+def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.ndarray, dq: np.ndarray,
+                      geometry: ReadoutGeometry) -> tuple[np.ndarray, np.ndarray, dict]:
+    """ERR and VAR_RNOISE with the read-noise variance scaled to what the image's dark pixels show, and the
+    column correlation of its errors.
+
+    Parameters
+    ----------
+    sci, var_poisson, var_rnoise : ndarray, shape (n_rows, n_cols)
+        Flux, predicted photon and read-noise variances (units and units squared).
+    dq : ndarray, shape (n_rows, n_cols)
+        Only pixels without flags are measured.
+    geometry : ReadoutGeometry
+
+    Returns
+    -------
+    err, var_rnoise : ndarray, shape (n_rows, n_cols), float32
+    meta : dict
+        ``read_noise_scale`` (applied; 1.0 where too few pixels are dark) and ``read_noise_correlation``
+        (``rho(1 .. 8)`` or None), from
+        :func:`~hxrg_denoiser.classical.noise_correlation.read_noise_statistics`.
+    """
     usable = ~geometry.reference_mask & (dq == 0)
-    return column_noise_correlation(sci, var_rnoise, usable)
+    stats = read_noise_statistics(sci, var_rnoise, var_poisson, usable)
+    if stats is not None:
+        var_rnoise = (var_rnoise * np.float32(stats.scale)).astype(np.float32)
+    err = np.sqrt(var_poisson + var_rnoise).astype(np.float32)
+    return err, var_rnoise, {"read_noise_scale": stats.scale if stats else 1.0,
+                             "read_noise_correlation": stats.rho if stats else None}
 
 
 def flux_meta(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: str, gain: PixelMap | None,

@@ -4,30 +4,36 @@ Correlated read noise (1/f, per-channel drifts, what a reference correction
 or a cleaning leaves) makes the errors of pixels a few rows apart in a
 column correlated. A per-pixel ERR cannot say so, and an extracted spectrum,
 a weighted sum over the rows of an order's aperture at each column, then has
-a larger error than ``sqrt(sum(w^2 ERR^2))``. :func:`column_noise_correlation`
-measures the correlation coefficient ``rho(l)`` of the read-noise errors of
-pixels ``l = 1 .. max_lag`` rows apart in the same column, on pixels with no
-detectable light, and :func:`column_sum_variance` propagates it into the
-variance of such a sum::
+a larger error than ``sqrt(sum(w^2 ERR^2))``. :func:`read_noise_statistics`
+measures, on pixels with no detectable light, how large the read-noise
+errors really are against the predicted ``VAR_RNOISE`` (the correlated
+noise a method leaves, which no per-read noise figure predicts) and the
+correlation coefficient ``rho(l)`` of the errors of pixels ``l = 1 ..
+max_lag`` rows apart in the same column; :func:`column_sum_variance`
+propagates it into the variance of such a sum::
 
     var = sum_i w_i^2 (VAR_POISSON_i + VAR_RNOISE_i)
           + sum_{i != j} w_i w_j rho(|i - j|) sqrt(VAR_RNOISE_i VAR_RNOISE_j)
 
 (photon noise is independent from pixel to pixel; the correlation is that of
 the read noise, so it applies to lit pixels as measured on dark ones).
-Products carry ``rho`` as the header keywords ``RNCORR1`` .. ``RNCORR8``.
+Products carry the scale as ``RNSCALE`` (already applied to ``VAR_RNOISE``
+and ``ERR``) and ``rho`` as ``RNCORR1`` .. ``RNCORR8``.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from scipy.ndimage import maximum_filter, uniform_filter
 
 from hxrg_denoiser.stats import robust_sigma
 
-__all__ = ["MAX_LAG", "column_noise_correlation", "column_sum_variance"]
+__all__ = ["MAX_LAG", "ReadNoiseStatistics", "read_noise_statistics", "column_sum_variance"]
 
 MAX_LAG = 8
+MAX_PHOTON_RATIO = 1.0  # largest predicted photon / read-noise variance of the dark pixels measured
 _MIN_PAIRS = 1000
 
 
@@ -48,47 +54,75 @@ def _dark_pixels(sci: np.ndarray, usable: np.ndarray) -> np.ndarray:
     return usable & (count > 0.99) & ~lit
 
 
-def column_noise_correlation(
-    sci: np.ndarray, var_rnoise: np.ndarray, usable: np.ndarray, max_lag: int = MAX_LAG
-) -> list[float] | None:
-    """Correlation coefficient of the read-noise errors of pixels 1 .. ``max_lag`` rows apart in a column.
+class ReadNoiseStatistics(NamedTuple):
+    """What the image's own dark pixels say of its read-noise errors.
+
+    Attributes
+    ----------
+    scale : float
+        Their read-noise variance over the predicted one (``VAR_RNOISE``): the spread of SCI about its
+        mean, less the predicted photon variance, over ``VAR_RNOISE``.
+    rho : list of float
+        Correlation coefficient of the read-noise errors of pixels 1 .. ``max_lag`` rows apart in a column.
+    pixels : int
+        Dark pixels they were measured on.
+    """
+
+    scale: float
+    rho: list[float]
+    pixels: int
+
+
+def read_noise_statistics(
+    sci: np.ndarray, var_rnoise: np.ndarray, var_poisson: np.ndarray | None, usable: np.ndarray,
+    max_lag: int = MAX_LAG,
+) -> ReadNoiseStatistics | None:
+    """Measure the scale and the column correlation of the read-noise errors of a flux image on its dark pixels.
 
     Parameters
     ----------
     sci : ndarray, shape (n_rows, n_cols)
         The flux image (any units).
     var_rnoise : ndarray, shape (n_rows, n_cols)
-        Read-noise variance of ``sci`` (its units squared).
+        Predicted read-noise variance of ``sci`` (its units squared).
+    var_poisson : ndarray, shape (n_rows, n_cols), optional
+        Predicted photon-noise variance (subtracted: on a sky or a flat the "dark" pixels see light).
     usable : ndarray of bool, shape (n_rows, n_cols)
         Science pixels that may be used (finite, not flagged).
     max_lag : int
 
     Returns
     -------
-    list of float or None
-        ``rho(1) .. rho(max_lag)``, measured on pixels away from detected light (see :func:`_dark_pixels`)
-        after removing their mean; None where fewer than 1000 pairs of them exist at some lag (mostly lit
-        images). On a uniform background (sky, flat) those pixels carry photon noise too, which lowers the
-        measured correlation of the read noise.
+    ReadNoiseStatistics or None
+        Measured on pixels away from detected light (see :func:`_dark_pixels`) after removing their mean;
+        None where fewer than 1000 pairs of them exist at some lag (mostly lit images), or where their
+        predicted photon variance exceeds their read-noise variance (a flat or a bright sky: a small error
+        of the photon variance would then make a large one of the read noise).
     """
-    usable = usable & np.isfinite(sci) & np.isfinite(var_rnoise) & (var_rnoise > 0)
+    poisson = np.zeros_like(var_rnoise) if var_poisson is None else var_poisson
+    usable = usable & np.isfinite(sci) & np.isfinite(var_rnoise) & (var_rnoise > 0) & np.isfinite(poisson)
     if usable.sum() < _MIN_PAIRS:
         return None
     sigma = np.sqrt(np.where(usable, var_rnoise, 1.0))
     dark = _dark_pixels(sci, usable)
     if dark.sum() < _MIN_PAIRS:
         return None
+    photons = float(np.mean(poisson[dark] / sigma[dark] ** 2))
+    if photons > MAX_PHOTON_RATIO:  # a flat or a bright sky: photon noise would swamp the read noise measured
+        return None
     normalised = np.where(dark, sci / sigma, 0.0).astype(np.float64)
     normalised[dark] -= normalised[dark].mean()
-    variance = float(np.mean(normalised[dark] ** 2))
+    scale = float(np.mean(normalised[dark] ** 2) - photons)
+    if not scale > 0.1:
+        return None
     rho = []
     for lag in range(1, max_lag + 1):
         both = dark[:-lag] & dark[lag:]
         pairs = int(both.sum())
-        if pairs < _MIN_PAIRS or variance <= 0:
+        if pairs < _MIN_PAIRS:
             return None
-        rho.append(float(np.sum((normalised[:-lag] * normalised[lag:])[both]) / pairs / variance))
-    return rho
+        rho.append(float(np.sum((normalised[:-lag] * normalised[lag:])[both]) / pairs / scale))
+    return ReadNoiseStatistics(scale, rho, int(dark.sum()))
 
 
 def column_sum_variance(
@@ -103,7 +137,7 @@ def column_sum_variance(
     var_total, var_rnoise : ndarray, shape (n, k)
         Total (``ERR**2``) and read-noise variances of the same pixels.
     rho : list of float or None
-        :func:`column_noise_correlation`; None or empty: pixels independent.
+        ``rho`` of :func:`read_noise_statistics`; None or empty: pixels independent.
 
     Returns
     -------

@@ -28,7 +28,7 @@ from hxrg_denoiser.denoise.base import (
     served_layout_name,
 )
 from hxrg_denoiser.errors import UsageError
-from hxrg_denoiser.fitting import FitOptions, FluxImage, fit_file_split, fit_ramp, read_noise_correlation
+from hxrg_denoiser.fitting import FitOptions, FluxImage, calibrated_errors, fit_file_split, fit_ramp
 from hxrg_denoiser.flux_denoise import denoise_flux_image
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import Ramp
@@ -105,11 +105,10 @@ class FluxImageDenoiser(Denoiser):
         err, var_rnoise = image.err, image.var_rnoise
         if var_rnoise is not None and image.var_poisson is not None:  # correlated noise removed: white read noise left
             white = float(meta.get("read_noise_white", meta["read_noise"]))
-            var_rnoise = (var_rnoise * np.float32((white / meta["read_noise"]) ** 2)).astype(np.float32)
-            err = np.sqrt(image.var_poisson + var_rnoise)
-            meta["read_noise"] = white
-        meta["read_noise_correlation"] = read_noise_correlation(sci, var_rnoise, image.dq, geometry) \
-            if var_rnoise is not None else None
+            ratio = (white / meta["read_noise"]) ** 2 / meta.get("read_noise_scale", 1.0)  # the fit's scale undone
+            err, var_rnoise, measured = calibrated_errors(sci, image.var_poisson, var_rnoise * np.float32(ratio),
+                                                          image.dq, geometry)
+            meta.update(measured, read_noise=white)
         meta.update(model=self.name, architecture=self.spec.architecture, model_version=self.spec.version,
                     precision=settings.precision, label_reads=image.meta["n_reads"],
                     model_layout=served_layout_name(self.spec, geometry) or "unmeasured")

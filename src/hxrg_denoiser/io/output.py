@@ -316,6 +316,8 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
         "EXPTIME": (round(n_reads * group_time, 6), "[s] reads x TGROUP (SCI over-ramp convention)"),
         "INPUT": (fits_text(os.path.basename(meta["input"].rstrip("/")), 60), "input ramp"),
     }
+    if "read_noise_scale" in meta:
+        cards["RNSCALE"] = (round(float(meta["read_noise_scale"]), 4), "VAR_RNOISE scaled to the dark pixels' spread")
     for lag, rho in enumerate(meta.get("read_noise_correlation") or [], start=1):
         cards[f"RNCORR{lag}"] = (round(float(rho), 4), f"read-noise error correlation, pixels {lag} row(s) apart")
     options = meta.get("options", {})
