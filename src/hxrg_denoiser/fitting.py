@@ -125,6 +125,10 @@ class FitOptions:
         slope is fitted on the segments between them. None: no jump detection.
     jump_neighbours : bool
         Also flag the same read difference of the 4 neighbours of every jump.
+    check_errors : bool
+        Scale ``VAR_RNOISE`` to the spread of the image's dark pixels and measure the column correlation of
+        its errors (:func:`calibrated_errors`); off for a fit that is only a model's input (the model's
+        output is checked instead).
     """
 
     method: str = "utr"
@@ -144,6 +148,7 @@ class FitOptions:
     frame_time: float | None = None
     full_frame_timing: bool = False
     bad_pixels: PixelMap | None = None
+    check_errors: bool = True
 
     def __post_init__(self) -> None:
         _check_choice("method", self.method, METHODS)
@@ -514,8 +519,11 @@ def _fitted_image(rows: RowsFit, ramp: Ramp, geometry: ReadoutGeometry, options:
     meta = _meta(ramp, geometry, options, typical, timing)
     meta["read_noise_white"] = typical if given is not None else white
     sci = _cleaned(sci, geometry, options)
-    err, var_rnoise, measured = calibrated_errors(sci, var_poisson, var_rnoise, rows.dq, geometry)
-    meta.update(measured)
+    if options.check_errors:
+        err, var_rnoise, measured = calibrated_errors(sci, var_poisson, var_rnoise, rows.dq, geometry)
+        meta.update(measured)
+    else:
+        err = np.sqrt(var_poisson + var_rnoise)
     return FluxImage(sci, err, rows.dq, meta, rows.reads_used, var_poisson, var_rnoise, rows.intercept)
 
 
@@ -578,7 +586,8 @@ def flux_meta(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: str,
 
 
 def _meta(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, read_noise: float, timing: ReadTiming) -> dict:
-    settings = {f.name: getattr(options, f.name) for f in dataclasses.fields(options) if f.name != "calibration"}
+    settings = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
+                if f.name not in ("calibration", "check_errors")}
     if options.calibration is not None:
         calibration = options.calibration
         settings["calibration"] = str(calibration) if not isinstance(calibration, SirsCalibration) else "in memory"

@@ -89,6 +89,8 @@ class FitMemo:
         self.results: dict = {}
 
     def __call__(self, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, **kwargs):
+        # with its errors checked, one fit serves as a method and as a model's input (which undoes the check)
+        options = dataclasses.replace(options, check_errors=True)
         values = (getattr(options, f.name) for f in dataclasses.fields(options) if f.name != "calibration")
         settings = tuple(id(value) if isinstance(value, np.ndarray) else value for value in values)  # a map by identity
         key = (id(ramp), settings, id(options.calibration))

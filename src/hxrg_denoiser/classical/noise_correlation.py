@@ -48,8 +48,9 @@ def _dark_pixels(sci: np.ndarray, usable: np.ndarray) -> np.ndarray:
     values = np.where(usable, sci, 0.0).astype(np.float32)
     count = uniform_filter(usable.astype(np.float32), 5, mode="constant")
     local = uniform_filter(values, 5, mode="constant") / np.maximum(count, 1e-6)
-    level = float(np.median(local[usable]))
-    scale = robust_sigma(local[usable] - level)
+    means = local[usable][::7]  # a sample is plenty for two robust statistics (and 7x faster on a full frame)
+    level = float(np.median(means))
+    scale = robust_sigma(means - level)
     lit = maximum_filter((local - level > 5.0 * scale).astype(np.uint8), size=9, mode="constant") > 0
     return usable & (count > 0.99) & ~lit
 
@@ -121,7 +122,8 @@ def read_noise_statistics(
         pairs = int(both.sum())
         if pairs < _MIN_PAIRS:
             return None
-        rho.append(float(np.sum((normalised[:-lag] * normalised[lag:])[both]) / pairs / scale))
+        # normalised is 0 off the dark pixels: the plain sum is that over pairs of dark pixels
+        rho.append(float(np.einsum("ij,ij->", normalised[:-lag], normalised[lag:]) / pairs / scale))
     return ReadNoiseStatistics(scale, rho, int(dark.sum()))
 
 

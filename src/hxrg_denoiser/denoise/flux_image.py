@@ -87,7 +87,7 @@ class FluxImageDenoiser(Denoiser):
         return FitOptions(method="utr", refcorr=refcorr, strip_rows=settings.strip_rows,
                           flag_non_finite=settings.flag_non_finite, calibration=calibration,
                           jump_threshold=settings.jump_threshold, jump_neighbours=settings.jump_neighbours,
-                          saturation=settings.saturation, gain=settings.gain)
+                          saturation=settings.saturation, gain=settings.gain, check_errors=False)
 
     def correct(self, image: FluxImage, geometry: ReadoutGeometry, settings: DenoiseSettings, *,
                 progress: bool = False) -> FluxImage:
