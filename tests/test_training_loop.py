@@ -62,7 +62,7 @@ class LinearTask:
             raise CheckpointError("other settings")
 
 
-SETTINGS = LoopSettings(epochs=3, steps_per_epoch=10, learning_rate=0.05, lr_decay=0.7, seed=4, device="cpu",
+SETTINGS = LoopSettings(epochs=2, steps_per_epoch=10, learning_rate=0.05, lr_decay=0.7, seed=4, device="cpu",
                         checkpoint_every=3, clip_grad=1.0, average_decay=0.9, keep="last")
 
 
@@ -98,7 +98,7 @@ def test_loader_workers_do_not_change_the_result(tmp_path):
 
 
 def test_kept_weights_are_the_best_or_the_last_epoch(tmp_path):
-    best = LoopSettings(**{**SETTINGS.__dict__, "keep": "best", "average_decay": None, "learning_rate": 2.0,
+    best = LoopSettings(**{**SETTINGS.__dict__, "keep": "best", "average_decay": None, "learning_rate": 2.0, "epochs": 3,
                            "lr_decay": 1.0})
     state = run_training(LinearTask(best), best, tmp_path / "best", progress=False)
     saved = json.loads((tmp_path / "best" / "model.json").read_text())["training"]["history"]
