@@ -167,6 +167,7 @@ def rank_zero_first(work: Callable[[], T]) -> T:
 def plot_losses(history: list[dict], path: Path, ylabel: str = "loss") -> None:
     """Training and validation loss per epoch, log scale."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from hxrg_denoiser.plots import save_figure
 
@@ -174,6 +175,7 @@ def plot_losses(history: list[dict], path: Path, ylabel: str = "loss") -> None:
     epochs = [h["epoch"] + 1 for h in history]
     ax.semilogy(epochs, [h["train_loss"] for h in history], "o-", label="training")
     ax.semilogy(epochs, [h["validation_loss"] for h in history], "s-", label="validation")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.set_title("training curve")
