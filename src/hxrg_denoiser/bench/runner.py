@@ -221,9 +221,12 @@ def evaluate_case(
         if method.needs_calibration and case.calibration is None:
             continue
         result = _estimate(method, ramp, case, memo)
-        image = result if isinstance(result, FluxImage) else None
-        estimate = image.sci if image is not None else result
-        err = image.err if image is not None else None
+        image: FluxImage | None = None
+        err: np.ndarray | None = None
+        if isinstance(result, FluxImage):
+            image, estimate, err = result, result.sci, result.err
+        else:
+            estimate = result
         errors = pixel_errors(estimate, truth, science)
         slope, intercept = linearity(estimate, truth, science) if np.any(truth[science] > 0) else (None, None)
         values: dict[str, float | None] = dict.fromkeys(METRIC_NAMES)
