@@ -12,19 +12,6 @@ from hxrg_denoiser.models.registry import ModelSpec
 from hxrg_denoiser.training.loop import LoopSettings, run_training
 
 
-class Batches(torch.utils.data.Dataset):
-    def __init__(self, seed, epoch, first_step, steps):
-        self.seed, self.epoch, self.first_step, self.steps = seed, epoch, first_step, steps
-
-    def __len__(self):
-        return self.steps - self.first_step
-
-    def __getitem__(self, index):
-        rng = np.random.default_rng([self.seed, self.epoch, self.first_step + index])
-        x = rng.normal(size=(8, 3)).astype(np.float32)
-        return torch.from_numpy(x), torch.from_numpy(x @ np.array([1.0, -2.0, 0.5], dtype=np.float32))
-
-
 class LinearTask:
     """Fit y = x . w with dropout (so the per-step torch seeding matters); ``stop_at`` interrupts once."""
 
@@ -36,8 +23,9 @@ class LinearTask:
     def build_model(self):
         return torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(3, 1))
 
-    def epoch_batches(self, epoch, first_step, shard):
-        return Batches(self.settings.seed, epoch, first_step, self.settings.steps_per_epoch)
+    def draw_batch(self, rng):
+        x = rng.normal(size=(8, 3)).astype(np.float32)
+        return torch.from_numpy(x), torch.from_numpy(x @ np.array([1.0, -2.0, 0.5], dtype=np.float32))
 
     def loss(self, network, model, batch, device, autocast):
         self.calls += 1
@@ -47,7 +35,7 @@ class LinearTask:
         return torch.mean((network(x).squeeze(-1) - y) ** 2)
 
     def validation_sums(self, model, device, autocast, rank, world):
-        x, y = Batches(999, 0, 0, 1)[0]
+        x, y = self.draw_batch(np.random.default_rng(999))
         return float(torch.sum((model(x).squeeze(-1) - y) ** 2)), float(len(y))
 
     def model_spec(self, history, world):

@@ -164,35 +164,6 @@ def flux_loss(
     return loss
 
 
-class CropBatches(torch.utils.data.Dataset):
-    """Batches of one epoch from ``first_step`` on: a random crop of rows of a random item, with the whole item's
-    features (for its context), from the stream of ``(seed, epoch, step, *shard)``.
-
-    Item ``i`` (step ``first_step + i``): ``(features, target, science, whole, scene)`` tensors, batch of one.
-    """
-
-    def __init__(self, items: list[TrainingItem], config: FluxTrainConfig, epoch: int, first_step: int,
-                 shard: tuple) -> None:
-        self.items, self.config, self.epoch, self.first_step, self.shard = items, config, epoch, first_step, shard
-
-    def __len__(self) -> int:
-        return max(0, self.config.steps_per_epoch - self.first_step)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
-        rng = np.random.default_rng([self.config.seed, self.epoch, self.first_step + index, *self.shard])
-        item = self.items[int(rng.integers(len(self.items)))]
-        rows = item.features.shape[2]
-        start = int(rng.integers(0, max(1, rows - self.config.crop_rows + 1)))
-        sl = slice(start, start + self.config.crop_rows)
-        return (
-            torch.from_numpy(item.features[None, :, :, sl].astype(np.float32)),
-            torch.from_numpy(item.target[None, :, sl].astype(np.float32)),
-            torch.from_numpy(np.ascontiguousarray(item.science[None, :, sl])),
-            torch.from_numpy(item.features[None].astype(np.float32)),
-            torch.from_numpy(item.scene[None, :, sl].astype(np.float32)),
-        )
-
-
 def _predict(network: torch.nn.Module, model: ReadoutSetNet, features: torch.Tensor, whole: torch.Tensor) -> torch.Tensor:
     """The model on a crop, with the context of the whole image it was cut from (``network``: the model or its
     DDP wrapper)."""
@@ -219,8 +190,20 @@ class FluxTask:
             model.load_state_dict(self.initial.state_dict())
         return model
 
-    def epoch_batches(self, epoch: int, first_step: int, shard: tuple[int, ...]) -> CropBatches:
-        return CropBatches(self.train_items, self.config, epoch, first_step, shard)
+    def draw_batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+        """A random crop of rows of a random item, with the whole item's features (for its context):
+        ``(features, target, science, whole, scene)``, batch of one."""
+        item = self.train_items[int(rng.integers(len(self.train_items)))]
+        rows = item.features.shape[2]
+        start = int(rng.integers(0, max(1, rows - self.config.crop_rows + 1)))
+        sl = slice(start, start + self.config.crop_rows)
+        return (
+            torch.from_numpy(item.features[None, :, :, sl].astype(np.float32)),
+            torch.from_numpy(item.target[None, :, sl].astype(np.float32)),
+            torch.from_numpy(np.ascontiguousarray(item.science[None, :, sl])),
+            torch.from_numpy(item.features[None].astype(np.float32)),
+            torch.from_numpy(item.scene[None, :, sl].astype(np.float32)),
+        )
 
     def loss(self, network, model, batch, device: torch.device, autocast: bool) -> torch.Tensor:
         features, target, science, whole, scene = (t.to(device) for t in batch)

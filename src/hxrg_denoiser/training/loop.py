@@ -102,8 +102,8 @@ class TrainingTask(Protocol):
     def build_model(self) -> torch.nn.Module:
         """A fresh (or starting) model; called after torch is seeded with the run's seed."""
 
-    def epoch_batches(self, epoch: int, first_step: int, shard: tuple[int, ...]) -> torch.utils.data.Dataset:
-        """Item ``i``: the batch of step ``first_step + i``, drawn from the stream of ``(seed, epoch, step, *shard)``."""
+    def draw_batch(self, rng: np.random.Generator) -> Any:
+        """One training batch (tensors), drawn with ``rng`` only (keyed by the loop by seed, epoch, step, rank)."""
 
     def loss(self, network: torch.nn.Module, model: torch.nn.Module, batch: Any, device: torch.device,
              autocast: bool) -> torch.Tensor:
@@ -206,10 +206,27 @@ def _validate(task: TrainingTask, model: torch.nn.Module, device: torch.device, 
     return float(sums[0] / sums[1].clamp(min=1))
 
 
+class StepBatches(torch.utils.data.Dataset):
+    """The batches of one epoch from ``first_step`` on: item ``i`` is step ``first_step + i``, drawn by ``draw``
+    from the stream of ``(seed, epoch, step, *shard)``, so that it is the same whichever process builds it."""
+
+    def __init__(self, draw: Callable[[np.random.Generator], Any], settings: LoopSettings, epoch: int,
+                 first_step: int, shard: tuple[int, ...]) -> None:
+        self.draw, self.seed, self.epoch, self.first_step, self.shard = draw, settings.seed, epoch, first_step, shard
+        self.steps = settings.steps_per_epoch
+
+    def __len__(self) -> int:
+        return max(0, self.steps - self.first_step)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.draw(np.random.default_rng([self.seed, self.epoch, self.first_step + index, *self.shard]))
+
+
 def _batches(task: TrainingTask, settings: LoopSettings, epoch: int, first_step: int, shard: tuple[int, ...]):
     workers = settings.loader_workers
-    loader = torch.utils.data.DataLoader(task.epoch_batches(epoch, first_step, shard), batch_size=None,
-                                         shuffle=False, num_workers=workers, prefetch_factor=2 if workers else None)
+    loader = torch.utils.data.DataLoader(StepBatches(task.draw_batch, settings, epoch, first_step, shard),
+                                         batch_size=None, shuffle=False, num_workers=workers,
+                                         prefetch_factor=2 if workers else None)
     return iter(loader)
 
 

@@ -29,7 +29,7 @@ from hxrg_denoiser.training.checkpoint import check_same_settings
 from hxrg_denoiser.training.data import RibbonSampler
 from hxrg_denoiser.training.loop import LoopSettings, run_training
 
-__all__ = ["TrainConfig", "train", "l4_loss", "EpochBatches", "RibbonTask"]
+__all__ = ["TrainConfig", "train", "l4_loss", "RibbonTask"]
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -77,26 +77,6 @@ def l4_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.mean((prediction - target) ** 4)
 
 
-class EpochBatches(torch.utils.data.Dataset):
-    """The training batches of one epoch from ``first_step`` on, each from its own ``(seed, epoch, step)`` stream.
-
-    Item ``i`` is step ``first_step + i``: ``(inputs, labels)`` tensors of
-    ``(batch, positions, features)`` and ``(batch, positions, channels)``.
-    """
-
-    def __init__(self, sampler: RibbonSampler, config: TrainConfig, epoch: int, first_step: int, shard: tuple) -> None:
-        self.sampler, self.config, self.epoch, self.first_step, self.shard = sampler, config, epoch, first_step, shard
-
-    def __len__(self) -> int:
-        return max(0, self.config.steps_per_epoch - self.first_step)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        step = self.first_step + index
-        rng = np.random.default_rng([self.config.seed, self.epoch, step, *self.shard])
-        batch = self.sampler.batch(rng, self.config.batch_size)
-        return torch.from_numpy(batch.inputs), torch.from_numpy(batch.labels)
-
-
 class RibbonTask:
     """A ribbon network (``payeur2022``) trained with the L4 loss on samples from a :class:`RibbonSampler`."""
 
@@ -108,8 +88,10 @@ class RibbonTask:
     def build_model(self) -> torch.nn.Module:
         return build_model(self.spec, source="--model-set")
 
-    def epoch_batches(self, epoch: int, first_step: int, shard: tuple[int, ...]) -> EpochBatches:
-        return EpochBatches(self.sampler, self.config, epoch, first_step, shard)
+    def draw_batch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(inputs, labels)``: ``(batch, positions, features)`` and ``(batch, positions, channels)``."""
+        batch = self.sampler.batch(rng, self.config.batch_size)
+        return torch.from_numpy(batch.inputs), torch.from_numpy(batch.labels)
 
     def loss(self, network, model, batch, device: torch.device, autocast: bool) -> torch.Tensor:
         inputs, labels = batch
