@@ -224,7 +224,9 @@ class FluxImage(NamedTuple):
         The variance of SCI from the photon noise (of a flux smoothed over 5 x 5 pixels, or the pixel's own
         flux less 2 sigma where that is larger: a noisy dark pixel does not inflate its own error) and
         from the read noise (per-read noise ``meta["read_noise"]``: white plus what correlated noise the
-        estimate leaves; white only once the correlated noise is removed), in ``meta["units"]`` squared.
+        estimate leaves; white only once the correlated noise is removed; then scaled by
+        ``meta["read_noise_scale"]`` to the spread of the image's dark pixels, see
+        :func:`calibrated_errors`), in ``meta["units"]`` squared.
     intercept : ndarray, shape (n_rows, n_cols), float32, optional
         The fitted level at the first read (electrons, or DN without a gain), from the reads of the first
         segment (before saturation and the first jump).

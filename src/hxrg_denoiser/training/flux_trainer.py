@@ -34,7 +34,7 @@ from hxrg_denoiser.geometry import ReadoutGeometry, channel_streams
 from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
 from hxrg_denoiser.models.registry import ModelSpec
 from hxrg_denoiser.training.checkpoint import check_same_settings, has_checkpoint
-from hxrg_denoiser.training.loop import LoopSettings, run_training
+from hxrg_denoiser.training.loop import NOT_COMPARED_ON_RESUME, LoopSettings, run_training
 
 __all__ = ["FluxTrainConfig", "TrainingItem", "training_items", "flux_loss", "train_flux_model", "FluxTask"]
 
@@ -236,7 +236,7 @@ class FluxTask:
         check_same_settings(self.run_dir, saved.get("model_config", {}), dataclasses.asdict(self.model_config),
                             "model settings")
         asked = dataclasses.asdict(self.config)
-        resumable = [k for k in asked if k not in ("epochs", "device", "checkpoint_every")]
+        resumable = [k for k in asked if k not in NOT_COMPARED_ON_RESUME]
         check_same_settings(self.run_dir, {k: saved.get("config", {}).get(k) for k in resumable},
                             {k: asked[k] for k in resumable}, "training settings")
 

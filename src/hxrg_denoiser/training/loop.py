@@ -39,11 +39,14 @@ from hxrg_denoiser.models.registry import ModelSpec, save_model
 from hxrg_denoiser.training.checkpoint import has_checkpoint, load_training_state, save_training_state
 
 __all__ = ["LoopSettings", "TrainingTask", "run_training", "distributed_context", "cpu_has_bf16", "plot_losses",
-           "seed_torch", "rank_zero_first"]
+           "seed_torch", "rank_zero_first", "NOT_COMPARED_ON_RESUME"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# Training settings a resumed run may change: they change how, not what, it computes (or for how long).
+NOT_COMPARED_ON_RESUME = ("epochs", "device", "checkpoint_every", "loader_workers")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import torch
 from hxrg_denoiser.models.registry import ModelSpec, build_model
 from hxrg_denoiser.training.checkpoint import check_same_settings
 from hxrg_denoiser.training.data import RibbonSampler
-from hxrg_denoiser.training.loop import LoopSettings, run_training
+from hxrg_denoiser.training.loop import NOT_COMPARED_ON_RESUME, LoopSettings, run_training
 
 __all__ = ["TrainConfig", "train", "l4_loss", "RibbonTask"]
 
@@ -132,10 +132,6 @@ class RibbonTask:
         resumable = [k for k in asked if k not in NOT_COMPARED_ON_RESUME]
         check_same_settings(self.run_dir, {k: saved_state.get("config", {}).get(k) for k in resumable},
                             {k: asked[k] for k in resumable}, "training settings")
-
-
-# Settings that may change when a run is resumed: they change how, not what, it computes (or how long).
-NOT_COMPARED_ON_RESUME = ("epochs", "device", "checkpoint_every", "loader_workers")
 
 
 def train(
