@@ -137,14 +137,21 @@ def test_inference_is_independent_of_strip_and_batch_size():
     model = build_model(tiny_spec()).eval()
     scene = make_scene("echelle", GEOMETRY, seed=2).image
     cube = simulate_cube(GEOMETRY, N_READS, noise_preset("nirspec"), scene=scene, seed=4)
-    results = [
-        denoise_ramp(ArrayRamp(cube), model, tiny_spec(), GEOMETRY, strip_rows=s, batch_rows=b, device="cpu").sci
+    images = [
+        denoise_ramp(ArrayRamp(cube), model, tiny_spec(), GEOMETRY, strip_rows=s, batch_rows=b, device="cpu")
         for s, b in ((48, 64), (7, 3), (1, 1))
     ]
+    results = [image.sci for image in images]
     science = ~GEOMETRY.reference_mask
     assert np.isfinite(results[0][science]).all() and np.isnan(results[0][GEOMETRY.reference_mask]).all()
-    for other in results[1:]:
-        np.testing.assert_allclose(other, results[0], rtol=1e-5, atol=1e-4)
+    # errors where there is a flux: photon noise of the flux and the white read noise of the reads taken
+    err = images[0].err
+    assert np.isfinite(err[science]).all() and (err[science] > 0).all() and np.isnan(err[~science]).all()
+    np.testing.assert_allclose(err**2, images[0].var_poisson + images[0].var_rnoise, rtol=1e-5)
+    assert images[0].meta["read_noise"] > 0
+    for other in images[1:]:
+        np.testing.assert_allclose(other.sci, results[0], rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(other.err, err, rtol=1e-4, atol=1e-4)
 
 
 def test_denoise_refuses_a_geometry_the_model_was_not_trained_for(tmp_path):

@@ -91,3 +91,34 @@ def test_sums_over_rows_of_a_fitted_ramp_are_calibrated_with_the_correlation(tmp
     header = fits.getheader(tmp_path / "flux.fits")
     np.testing.assert_allclose([header[f"RNCORR{lag}"] for lag in range(1, 9)], rho, atol=1e-4)
     assert header["RNSCALE"] == round(image.meta["read_noise_scale"], 4)
+
+
+def test_errors_of_a_network_that_takes_the_reads_match_the_truth_lit_and_dark():
+    """An ideal network (the fit of a ramp with white read noise and photons only): ERR from the white read
+    noise, the photon noise of the local flux and the dark pixels' scale is right on dark and lit pixels."""
+    from hxrg_denoiser.bench.metrics import lit_and_dark
+    from hxrg_denoiser.fitting import network_errors, ramp_read_noise
+    from hxrg_denoiser.strips import StripStream
+
+    geometry = ReadoutGeometry("net", 200, 512, 4)
+    rows = np.arange(geometry.n_rows)[:, None]
+    scene = sum(400.0 * np.exp(-0.5 * ((rows - centre) / 2.0) ** 2) for centre in (50, 100, 150))
+    scene = np.where(geometry.reference_mask, 0.0, scene * np.ones(geometry.n_cols)).astype(np.float32)
+    noise = noise_preset("nirspec").replace(correlated_pink=0.0, uncorrelated_pink=0.0, acn=0.0, picture_frame=0.0,
+                                            drift=0.0, dark_current=0.0, hot_pixel_fraction=0.0)
+    cube = simulate_cube(geometry, 20, noise, scene=scene, seed=300402)
+    ramp = ArrayRamp(cube)
+    fitted = fit_ramp(ramp, geometry, FitOptions(refcorr="seed"))
+    sci = fitted.sci * np.float32(25 / 20)  # a network's flux over 25 frames from 20 reads
+    truth = scene * np.float32(25 / 20)
+    white = ramp_read_noise(StripStream(ramp, geometry, refcorr="seed"))[1]
+    err, var_poisson, var_rnoise, meta = network_errors(sci, fitted.dq, geometry, n_reads=20, label_reads=25,
+                                                        white_read_noise=white)
+    np.testing.assert_allclose(err**2, var_poisson + var_rnoise, rtol=1e-5)
+    assert abs(meta["read_noise_scale"] - 1.0) < 0.1 and meta["read_noise_white"] == white
+    lit, dark = lit_and_dark(truth, ~geometry.reference_mask)
+    z = (sci - truth) / err
+    assert lit.sum() > 5000 and np.nanmean(var_poisson[lit] / var_rnoise[lit]) > 1.0  # lit pixels photon-dominated
+    for pixels in (lit, dark):
+        assert abs(np.std(z[pixels]) - 1.0) < 0.05, np.std(z[pixels])
+    assert np.isnan(err[geometry.reference_mask]).all() == np.isnan(sci[geometry.reference_mask]).all()

@@ -20,25 +20,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_process_torchrun_trains_like_one_process(tmp_path):
-    single = subprocess.run([sys.executable, "-m", "hxrg_denoiser.cli", *TRAIN, "--out", str(tmp_path / "one")],
-                            capture_output=True, text=True, timeout=300)
-    assert single.returncode == 0, single.stderr
+def test_payeur2022_trains_under_two_process_torchrun(tmp_path):
+    """Both ranks finish, the losses fall, rank 0 alone writes (the loop's one-process runs are tested elsewhere)."""
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
                 str(_free_port()), "-m", "hxrg_denoiser.cli"]
     double = subprocess.run([*launcher, *TRAIN, "--out", str(tmp_path / "two")], capture_output=True, text=True,
                             timeout=300)
     assert double.returncode == 0, double.stderr[-3000:]
-    curves = {}
-    for name in ("one", "two"):
-        state = json.loads((tmp_path / name / "checkpoint" / "state.json").read_text())
-        curves[name] = [(h["train_loss"], h["validation_loss"]) for h in state["history"]]
-        assert state["world_size"] == (1 if name == "one" else 2)
-        assert (tmp_path / name / "model.safetensors").exists()
-    # same shape: training and validation losses both fall from the first epoch to the last
-    for losses in curves.values():
-        assert len(losses) == 3
-        assert losses[-1][0] < losses[0][0] and losses[-1][1] < losses[0][1], losses
+    state = json.loads((tmp_path / "two" / "checkpoint" / "state.json").read_text())
+    assert state["world_size"] == 2
+    losses = [(h["train_loss"], h["validation_loss"]) for h in state["history"]]
+    # training and validation losses both fall from the first epoch to the last
+    assert len(losses) == 3
+    assert losses[-1][0] < losses[0][0] and losses[-1][1] < losses[0][1], losses
     # rank 0 alone wrote: one checkpoint folder, one model, one printed summary
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["checkpoint", "loss.png", "model.json", "model.safetensors"]
     assert double.stdout.count("wrote ") == 1

@@ -13,6 +13,8 @@ import contextlib
 import glob
 import logging
 import os
+import re
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -88,6 +90,18 @@ def quiet_dask(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(level)
 
 
+def _check_reachable(scheduler: str, timeout: float) -> None:
+    """Fail at once when nothing listens at a ``tcp://host:port`` scheduler address (Dask would retry until
+    its timeout); other address forms are left to Dask."""
+    match = re.fullmatch(r"tcp://\[?([^\]]+?)\]?:(\d+)", scheduler.strip())
+    if match is None:
+        return
+    try:
+        socket.create_connection((match.group(1), int(match.group(2))), timeout=timeout).close()
+    except OSError as err:
+        raise UnavailableError(f"--scheduler {scheduler}: cannot connect ({err.strerror or err})") from None
+
+
 @contextlib.contextmanager
 def cluster_client(workers: int = 2, scheduler: str | None = None, *, verbose: bool = False,
                    connect_timeout: float = 10.0) -> Iterator:
@@ -104,6 +118,7 @@ def cluster_client(workers: int = 2, scheduler: str | None = None, *, verbose: b
 
     quiet_dask(verbose)
     if scheduler:
+        _check_reachable(scheduler, connect_timeout)
         try:
             client = Client(scheduler, timeout=f"{connect_timeout}s")
         except (OSError, TimeoutError, ValueError) as err:

@@ -54,6 +54,8 @@ __all__ = [
     "fit_rows_of_file",
     "slope_and_variance",
     "slope_and_noise_terms",
+    "ramp_read_noise",
+    "network_errors",
     "poisson_flux",
     "in_units",
 ]
@@ -390,6 +392,58 @@ def _estimate_read_noise(stream: StripStream) -> tuple[float, float]:
     science_columns[g.science_cols] = True
     white = max(estimate_white_read_noise(band, g.with_rows(band.shape[1]), dark & science_columns), 1e-6)
     return total, min(white, total)
+
+
+def ramp_read_noise(stream: StripStream) -> tuple[float, float]:
+    """Per-read noise of a ramp's corrected reads (electrons): ``(total, white)``.
+
+    ``total`` is everything the reads' second differences see on dark pixels, ``white`` the part
+    uncorrelated from pixel to pixel (double differences in readout order); both from a fixed band of
+    science rows, so the figure does not depend on which rows are processed.
+    """
+    return _estimate_read_noise(stream)
+
+
+def network_errors(sci: np.ndarray, dq: np.ndarray, geometry: ReadoutGeometry, *, n_reads: int, label_reads: int,
+                   white_read_noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """ERR, VAR_POISSON and VAR_RNOISE of a flux image that a network predicted from the reads.
+
+    A network that takes the reads has no noise model of its own; its error is taken as that of the
+    up-the-ramp fit of the same ``n_reads`` reads with the correlated noise removed (photon noise of the
+    local flux, :func:`poisson_flux`, plus the white read noise), with the read-noise part then scaled
+    to what the image's own dark pixels show (:func:`calibrated_errors`).
+
+    Parameters
+    ----------
+    sci : ndarray, shape (n_rows, n_cols)
+        The network's flux, electrons over ``label_reads`` frames (NaN where none).
+    dq : ndarray, shape (n_rows, n_cols)
+    geometry : ReadoutGeometry
+    n_reads : int
+        Reads the network took.
+    label_reads : int
+        Frames the flux is expressed over.
+    white_read_noise : float
+        Electrons per read (:func:`ramp_read_noise`).
+
+    Returns
+    -------
+    err, var_poisson, var_rnoise : ndarray, shape (n_rows, n_cols), float32
+        Electrons and electrons squared (NaN where ``sci`` is).
+    meta : dict
+        ``read_noise_white``, ``read_noise_scale`` and ``read_noise_correlation``.
+    """
+    white, poisson = noise_terms(ols_weights(n_reads))
+    scale = np.float32(label_reads)
+    var_rnoise = np.full(sci.shape, white_read_noise**2 * white * scale**2, dtype=np.float32)
+    per_frame = sci / scale
+    var_poisson = (poisson_flux(per_frame, np.sqrt(var_rnoise) / scale) * np.float32(poisson * scale**2)).astype(
+        np.float32)
+    missing = ~np.isfinite(sci)
+    var_poisson[missing] = np.nan
+    var_rnoise[missing] = np.nan
+    err, var_rnoise, measured = calibrated_errors(sci, var_poisson, var_rnoise, dq, geometry)
+    return err, var_poisson, var_rnoise, {"read_noise_white": float(white_read_noise), **measured}
 
 
 def _stream(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> StripStream:

@@ -93,7 +93,10 @@ def denoise_ramp(
         reference-corrected up-the-ramp fit with the predicted correlated noise
         removed, electrons over the ramp, with the fit's ERR and DQ. Ribbon
         networks (``payeur2022``): electrons over ``spec.label_reads`` frames,
-        ERR NaN, reference pixels NaN and flagged. Pixels where the network's
+        ERR of the up-the-ramp fit of the same reads with the correlated noise
+        removed, scaled to what the dark pixels show
+        (:func:`~hxrg_denoiser.fitting.network_errors`), reference pixels NaN
+        and flagged. Pixels where the network's
         output is not finite are flagged ``DO_NOT_USE`` and ``UNRELIABLE_SLOPE``.
     """
     settings = DenoiseSettings(strip_rows=strip_rows, batch_rows=batch_rows, device=device, precision=precision,

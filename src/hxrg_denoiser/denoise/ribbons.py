@@ -25,7 +25,7 @@ from hxrg_denoiser.denoise.base import (
 )
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import RampInputError, UsageError
-from hxrg_denoiser.fitting import FluxImage, fit_ramp, flux_meta
+from hxrg_denoiser.fitting import FluxImage, fit_ramp, flux_meta, network_errors, ramp_read_noise
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.models.ribbons import row_ribbons, stack_neighbours
@@ -46,8 +46,10 @@ def _predict(model: torch.nn.Module, inputs: np.ndarray, device: torch.device, p
 class RibbonDenoiser(Denoiser):
     """A network that predicts the flux of each row from the ribbons of its reads (see the module description).
 
-    The output is in electrons over ``spec.label_reads`` frames; ERR is NaN (not
-    predicted); reference pixels are NaN and flagged.
+    The output is in electrons over ``spec.label_reads`` frames; ERR is that of the
+    up-the-ramp fit of the same reads with the correlated noise removed, scaled to
+    what the image's dark pixels show (:func:`~hxrg_denoiser.fitting.network_errors`);
+    reference pixels are NaN and flagged.
     """
 
     def denoise(self, ramp: Ramp, geometry: ReadoutGeometry, settings: DenoiseSettings = DEFAULT_SETTINGS, *,
@@ -98,11 +100,12 @@ class RibbonDenoiser(Denoiser):
                     outputs = _predict(model, inputs, device, settings.precision)
                     readout = outputs.transpose(0, 2, 1) / np.float32(spec.label_scale)  # (rows, channels, width)
                     sci[start + batch - 1] = geometry.to_image_order(readout)
-        return self.flux_image(sci, ramp, geometry, settings.precision, non_finite)
+        return self.flux_image(sci, ramp, geometry, settings.precision, ramp_read_noise(stream)[1], non_finite)
 
     def flux_image(self, sci: np.ndarray, ramp: Ramp, geometry: ReadoutGeometry, precision: str,
-                   non_finite: np.ndarray | None = None) -> FluxImage:
-        """SCI with reference pixels NaN, flags, NaN ERR (not predicted) and provenance."""
+                   white_read_noise: float, non_finite: np.ndarray | None = None) -> FluxImage:
+        """SCI with reference pixels NaN, flags, errors (:func:`~hxrg_denoiser.fitting.network_errors`) and
+        provenance."""
         spec = self.spec
         reference = geometry.reference_mask
         sci[reference] = np.nan
@@ -114,10 +117,12 @@ class RibbonDenoiser(Denoiser):
         rows[1:-1] = True  # rows with a neighbour each side are predicted
         dq = flag_model_failures(sci, dq, rows & ~reference & ~dq.astype(bool))
         dq[~reference & ~np.isfinite(sci)] |= np.uint32(PixelFlag.DO_NOT_USE)
-        meta = flux_meta(ramp, geometry, spec.name, units="e-", gain=1.0, read_noise=float("nan"), model=spec.name,
-                         architecture=spec.architecture, model_version=spec.version, label_reads=spec.label_reads,
-                         precision=precision)
-        return FluxImage(sci, np.full(geometry.shape, np.nan, dtype=np.float32), dq, meta)
+        err, var_poisson, var_rnoise, measured = network_errors(
+            sci, dq, geometry, n_reads=spec.n_reads, label_reads=spec.label_reads, white_read_noise=white_read_noise)
+        meta = flux_meta(ramp, geometry, spec.name, units="e-", gain=1.0, read_noise=white_read_noise,
+                         model=spec.name, architecture=spec.architecture, model_version=spec.version,
+                         label_reads=spec.label_reads, precision=precision, **measured)
+        return FluxImage(sci, err, dq, meta, var_poisson=var_poisson, var_rnoise=var_rnoise)
 
     def denoise_split(self, path: str, model_path: str, geometry: ReadoutGeometry, client, parts: int,
                       settings: DenoiseSettings) -> FluxImage:
@@ -128,7 +133,9 @@ class RibbonDenoiser(Denoiser):
                    for a, b in ranges]
         sci = np.concatenate(client.gather(futures))
         with open_ramp(path) as ramp:
-            return self.flux_image(sci, ramp, geometry, settings.precision)
+            stream = StripStream(ramp, geometry, refcorr=self.spec.refcorr, strip_rows=settings.strip_rows,
+                                 flag_non_finite=settings.flag_non_finite)
+            return self.flux_image(sci, ramp, geometry, settings.precision, ramp_read_noise(stream)[1])
 
 
 def _rows_of_file(path: str, model_path: str, geometry: ReadoutGeometry, settings: DenoiseSettings, start: int,
