@@ -223,7 +223,7 @@ class FluxImage(NamedTuple):
     reads_used : ndarray, shape (n_rows, n_cols), uint16, optional
         Reads that entered each pixel's fit (before saturation, in segments of 2 reads or more between jumps).
     var_poisson, var_rnoise : ndarray, shape (n_rows, n_cols), float32, optional
-        The variance of SCI from the photon noise (of a flux smoothed over 5 x 5 pixels, or the pixel's own
+        The variance of SCI from the photon noise (of the flux of its 24 neighbours' quadratic surface, or the pixel's own
         flux less 2 sigma where that is larger: a noisy dark pixel does not inflate its own error) and
         from the read noise (per-read noise ``meta["read_noise"]``: white plus what correlated noise the
         estimate leaves; white only once the correlated noise is removed; then scaled by
@@ -525,14 +525,32 @@ def _fit_rows(
     return RowsFit(slope, white, poisson, dq, reads_used, intercept)
 
 
+def _neighbour_quadratic_kernel() -> np.ndarray:
+    """5 x 5 weights that give a pixel's value from a least-squares quadratic surface
+    ``a + b x + c y + d x^2 + e y^2 + f x y`` fitted to its 24 neighbours (the pixel itself has weight 0)."""
+    y, x = (offsets.ravel() for offsets in np.mgrid[-2:3, -2:3])
+    neighbours = (x != 0) | (y != 0)
+    x, y = x[neighbours], y[neighbours]
+    basis = np.stack([np.ones_like(x), x, y, x**2, y**2, x * y], axis=1).astype(np.float64)
+    kernel = np.zeros(25)
+    kernel[neighbours] = np.linalg.pinv(basis)[0]
+    return kernel.reshape(5, 5).astype(np.float32)
+
+
+_NEIGHBOUR_QUADRATIC = _neighbour_quadratic_kernel()
+
+
 def poisson_flux(slope: np.ndarray, white_sigma: np.ndarray) -> np.ndarray:
-    """The flux (per frame) whose photon noise enters the error: the 5 x 5 mean, kept within 2 sigma of the
-    pixel's own slope, and >= 0.
+    """The flux (per frame) whose photon noise enters the error: a quadratic surface fitted to the 24
+    neighbours of each pixel and read at the pixel, kept within 2 sigma of the pixel's own slope, >= 0.
 
     A pixel's own slope would make its error grow with its noise (a dark pixel read high gets a larger
-    error than one read low, and normalised residuals shrink); the local mean is nearly noiseless and
-    unbiased on smooth light, and the +-2 sigma bound around the pixel's own slope keeps the error of a
-    sharp bright peak and of a dark pixel beside a bright one.
+    error than one read low, and normalised residuals shrink); the neighbours' fit has none of it. A plain
+    5 x 5 mean would be less noisy, but it lowers the peak of anything narrower than the window (the centre
+    of an echelle order of sigma 1.5 rows to 0.69 of its flux) and raises its wings, so that optimally
+    extracted spectra, which weight the centre most, get errors too small; the quadratic keeps 0.96 of that
+    peak. The +-2 sigma bound around the pixel's own slope keeps the error of a sharp bright peak (a star)
+    and of a dark pixel beside a bright one.
 
     Parameters
     ----------
@@ -540,11 +558,16 @@ def poisson_flux(slope: np.ndarray, white_sigma: np.ndarray) -> np.ndarray:
         Electrons per frame (NaN where there is none).
     white_sigma : ndarray, shape (rows, cols)
         The slope's read-noise sigma.
+
+    Returns
+    -------
+    ndarray, shape (rows, cols), float32
+        Electrons per frame.
     """
-    from scipy.ndimage import uniform_filter
+    from scipy.ndimage import correlate
 
     finite = np.nan_to_num(slope.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    local = uniform_filter(finite, size=5, mode="nearest")
+    local = correlate(finite, _NEIGHBOUR_QUADRATIC, mode="nearest")
     margin = 2.0 * np.nan_to_num(white_sigma)
     return np.maximum(np.clip(local, finite - margin, finite + margin), 0.0)
 

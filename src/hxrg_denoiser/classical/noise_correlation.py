@@ -37,11 +37,33 @@ MAX_PHOTON_RATIO = 1.0  # largest predicted photon / read-noise variance of the 
 _MIN_PAIRS = 1000
 
 
+def _dark_level(means: np.ndarray, rounds: int = 10) -> tuple[float, float]:
+    """Level and spread of the dark part of a sample of local means.
+
+    Light only adds: the spread is taken from below the median (median less the 15.9th percentile,
+    one sigma of a normal distribution), and means more than 3 such spreads above the median are left
+    out in turn, so that the estimate settles on the dark pixels even where light covers more than half
+    of the image (the median and spread of all the means are then the light's).
+    """
+    kept = means
+    level = float(np.median(kept))
+    scale = robust_sigma(kept - level)
+    for _ in range(rounds):
+        level = float(np.median(kept))
+        below_median = level - float(np.percentile(kept, 15.87))
+        scale = below_median if below_median > 0 else robust_sigma(kept - level)
+        below = means[means <= level + 3.0 * scale]
+        if below.size == kept.size or below.size < 100:
+            break
+        kept = below
+    return level, scale
+
+
 def _dark_pixels(sci: np.ndarray, usable: np.ndarray) -> np.ndarray:
     """Usable pixels away from any detected light.
 
-    Light is where the 5 x 5 mean exceeds the image's typical level (the median of those means) by more
-    than 5 robust sigmas of the means themselves (so that patches of correlated noise are not taken for
+    Light is where the 5 x 5 mean exceeds the image's typical level (the median of those means, light
+    left out by :func:`_dark_level`) by more than 5 robust sigmas of the means themselves (so that patches of correlated noise are not taken for
     light, and are not excluded either: excluding them would bias the correlation low); lit pixels are
     grown by 4 pixels to leave out the wings of sources.
     """
@@ -49,8 +71,7 @@ def _dark_pixels(sci: np.ndarray, usable: np.ndarray) -> np.ndarray:
     count = uniform_filter(usable.astype(np.float32), 5, mode="constant")
     local = uniform_filter(values, 5, mode="constant") / np.maximum(count, 1e-6)
     means = local[usable][::7]  # a sample is plenty for two robust statistics (and 7x faster on a full frame)
-    level = float(np.median(means))
-    scale = robust_sigma(means - level)
+    level, scale = _dark_level(means)
     lit = maximum_filter((local - level > 5.0 * scale).astype(np.uint8), size=9, mode="constant") > 0
     return usable & (count > 0.99) & ~lit
 
