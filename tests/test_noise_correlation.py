@@ -3,12 +3,15 @@
 import numpy as np
 from astropy.io import fits
 
-from hxrg_denoiser.classical.noise_correlation import column_sum_variance, read_noise_statistics
+from hxrg_denoiser.bench.metrics import lit_and_dark, lit_over_dark_read_variance
+from hxrg_denoiser.classical.cleaning import LIT_READ_SCALE
+from hxrg_denoiser.classical.noise_correlation import column_sum_variance, light_free_pixels, read_noise_statistics
 from hxrg_denoiser.cli import main
-from hxrg_denoiser.fitting import FitOptions, fit_ramp
+from hxrg_denoiser.fitting import FitOptions, calibrated_errors, fit_ramp, network_errors, ramp_read_noise
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import ArrayRamp
 from hxrg_denoiser.simulate import noise_preset, simulate_cube
+from hxrg_denoiser.strips import StripStream
 
 
 def _ar1_columns(shape, phi, seed):
@@ -91,15 +94,15 @@ def test_sums_over_rows_of_a_fitted_ramp_are_calibrated_with_the_correlation(tmp
     header = fits.getheader(tmp_path / "flux.fits")
     np.testing.assert_allclose([header[f"RNCORR{lag}"] for lag in range(1, 9)], rho, atol=1e-4)
     assert header["RNSCALE"] == round(image.meta["read_noise_scale"], 4)
+    assert header["RNLITSC"] == 1.0  # a plain fit: the same read noise near light as away from it
+    assert main(["fit", str(path), "-o", str(tmp_path / "clean.fits"), "--refcorr", "seed", "--channels", "4",
+                 "--clean", "-q"]) == 0
+    assert fits.getheader(tmp_path / "clean.fits")["RNLITSC"] == LIT_READ_SCALE
 
 
 def test_errors_of_a_network_that_takes_the_reads_match_the_truth_lit_and_dark():
     """An ideal network (the fit of a ramp with white read noise and photons only): ERR from the white read
     noise, the photon noise of the local flux and the dark pixels' scale is right on dark and lit pixels."""
-    from hxrg_denoiser.bench.metrics import lit_and_dark
-    from hxrg_denoiser.fitting import network_errors, ramp_read_noise
-    from hxrg_denoiser.strips import StripStream
-
     geometry = ReadoutGeometry("net", 200, 512, 4)
     rows = np.arange(geometry.n_rows)[:, None]
     scene = sum(400.0 * np.exp(-0.5 * ((rows - centre) / 2.0) ** 2) for centre in (50, 100, 150))
@@ -122,3 +125,36 @@ def test_errors_of_a_network_that_takes_the_reads_match_the_truth_lit_and_dark()
     for pixels in (lit, dark):
         assert abs(np.std(z[pixels]) - 1.0) < 0.05, np.std(z[pixels])
     assert np.isnan(err[geometry.reference_mask]).all() == np.isnan(sci[geometry.reference_mask]).all()
+
+
+def test_lit_read_scale_applies_near_light_only_and_the_metric_recovers_it():
+    """A method whose read noise near light is 1.2 x (in variance) what its dark pixels show: ERR scaled on
+    the dark pixels, then by the lit scale near light, is right on both; the bench metric measures 1.2."""
+    geometry = ReadoutGeometry("lit", 300, 512, 4)
+    rows = np.arange(geometry.n_rows)[:, None]
+    truth = sum(800.0 * np.exp(-0.5 * ((rows - centre) / 1.5) ** 2) for centre in (60, 150, 240))
+    truth = np.where(geometry.reference_mask, 0.0, truth * np.ones(geometry.n_cols)).astype(np.float32)
+    rng = np.random.default_rng(300501)
+    white = 4.0
+    var_poisson = np.clip(truth, 0, None)  # e- over the ramp: photon variance = flux
+    oracle = truth + rng.normal(0.0, 1.0, truth.shape) * np.sqrt(var_poisson + white**2)
+    lit_truth = light_free_pixels(truth + 0.01 * rng.normal(size=truth.shape), ~geometry.reference_mask)
+    near = ~geometry.reference_mask & ~lit_truth
+    extra = np.where(near, 0.2 * white**2, 0.0)  # the method's read noise near light: 1.2 x
+    sci = (oracle + rng.normal(0.0, 1.0, truth.shape) * np.sqrt(extra)).astype(np.float32)
+    dq = np.zeros(geometry.shape, np.uint32)
+    var_rnoise = np.full(geometry.shape, white**2, np.float32)
+    usable = ~geometry.reference_mask
+    measured = lit_over_dark_read_variance(sci, var_rnoise, oracle.astype(np.float32), var_rnoise, truth, usable)
+    assert abs(measured - 1.2) < 0.05, measured
+    err, scaled, meta = calibrated_errors(sci, var_poisson.astype(np.float32), var_rnoise, dq, geometry,
+                                          lit_read_scale=measured)
+    assert meta["read_noise_lit_scale"] == measured
+    dark = light_free_pixels(sci, usable)
+    np.testing.assert_allclose(scaled[usable & ~dark] / scaled[dark].mean(), measured, rtol=1e-5)
+    z = (sci - truth) / err
+    faint = usable & ~dark & (truth < 30)  # near light, read noise dominant
+    assert abs(np.std(z[faint]) - 1) < 0.03 and abs(np.std(z[dark]) - 1) < 0.03
+    # with no lit scale, those pixels' ERR is too small
+    err_plain, _, _ = calibrated_errors(sci, var_poisson.astype(np.float32), var_rnoise, dq, geometry)
+    assert np.std(((sci - truth) / err_plain)[faint]) > 1.05

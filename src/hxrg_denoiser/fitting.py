@@ -17,6 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hxrg_denoiser._version import __version__
+from hxrg_denoiser.classical.cleaning import LIT_READ_SCALE as CLEAN_LIT_READ_SCALE
 from hxrg_denoiser.classical.cleaning import clean_flux_image
 from hxrg_denoiser.classical.estimators import (
     cds_weights,
@@ -599,7 +600,8 @@ def _fitted_image(rows: RowsFit, ramp: Ramp, geometry: ReadoutGeometry, options:
     meta["read_noise_white"] = typical if given is not None else white
     sci = _cleaned(sci, geometry, options)
     if options.check_errors:
-        err, var_rnoise, measured = calibrated_errors(sci, var_poisson, var_rnoise, rows.dq, geometry)
+        err, var_rnoise, measured = calibrated_errors(sci, var_poisson, var_rnoise, rows.dq, geometry,
+                                                      lit_read_scale=CLEAN_LIT_READ_SCALE if options.clean else 1.0)
         meta.update(measured)
     else:
         err = np.sqrt(var_poisson + var_rnoise)
@@ -607,7 +609,7 @@ def _fitted_image(rows: RowsFit, ramp: Ramp, geometry: ReadoutGeometry, options:
 
 
 def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.ndarray, dq: np.ndarray,
-                      geometry: ReadoutGeometry) -> tuple[np.ndarray, np.ndarray, dict]:
+                      geometry: ReadoutGeometry, *, lit_read_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, dict]:
     """ERR and VAR_RNOISE with the read-noise variance scaled to what the image's dark pixels show, and the
     column correlation of its errors.
 
@@ -618,21 +620,31 @@ def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.n
     dq : ndarray, shape (n_rows, n_cols)
         Only pixels without flags are measured.
     geometry : ReadoutGeometry
+    lit_read_scale : float
+        Read-noise variance of the pixels near detected light over that of the dark pixels the scale is
+        measured on, for a method that estimates the correlated noise from the image's dark pixels (each
+        of which then enters its own estimate and loses some of its error, which lit pixels do not):
+        measured for ``--clean`` and stored with flux-image models (``benchmarks/calibrate_lit_errors.py``).
+        Applied only where the scale is measured.
 
     Returns
     -------
     err, var_rnoise : ndarray, shape (n_rows, n_cols), float32
     meta : dict
-        ``read_noise_scale`` (applied; 1.0 where too few pixels are dark) and ``read_noise_correlation``
-        (``rho(1 .. 8)`` or None), from
+        ``read_noise_scale`` (applied; 1.0 where too few pixels are dark), ``read_noise_lit_scale``
+        (applied) and ``read_noise_correlation`` (``rho(1 .. 8)`` or None), from
         :func:`~hxrg_denoiser.classical.noise_correlation.read_noise_statistics`.
     """
     usable = ~geometry.reference_mask & (dq == 0)
     stats = read_noise_statistics(sci, var_rnoise, var_poisson, usable)
+    lit_scale = 1.0
     if stats is not None:
         var_rnoise = (var_rnoise * np.float32(stats.scale)).astype(np.float32)
+        if lit_read_scale != 1.0:
+            lit_scale = float(lit_read_scale)
+            var_rnoise[~stats.dark] *= np.float32(lit_scale)
     err = np.sqrt(var_poisson + var_rnoise).astype(np.float32)
-    return err, var_rnoise, {"read_noise_scale": stats.scale if stats else 1.0,
+    return err, var_rnoise, {"read_noise_scale": stats.scale if stats else 1.0, "read_noise_lit_scale": lit_scale,
                              "read_noise_correlation": stats.rho if stats else None}
 
 

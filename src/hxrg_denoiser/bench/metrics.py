@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from hxrg_denoiser.classical.noise_correlation import light_free_pixels
 from hxrg_denoiser.stats import robust_sigma
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "noise_slope",
     "lit_and_dark",
     "lit_minus_dark_bias",
+    "lit_over_dark_read_variance",
 ]
 
 
@@ -114,3 +116,48 @@ def lit_minus_dark_bias(
     if lit.sum() < 10 or dark.sum() < 10:
         return float("nan")
     return float(error[lit].mean() - error[dark].mean())
+
+
+def lit_over_dark_read_variance(
+    sci: np.ndarray, var_rnoise: np.ndarray, oracle_sci: np.ndarray, oracle_var_rnoise: np.ndarray,
+    truth: np.ndarray, usable: np.ndarray, applied: float = 1.0,
+) -> float:
+    """How much larger a method's read-noise variance is, against its prediction, near light than on the
+    dark pixels its ERR is scaled on.
+
+    The method's read-noise variance on a set of pixels is its error variance less the oracle's (the
+    same ramp without its correlated noise: the photon and white noise cancel in the difference) plus
+    the oracle's read-noise variance; it is divided by the method's predicted ``VAR_RNOISE`` there, on
+    the pixels near detected light and on those away from it
+    (:func:`~hxrg_denoiser.classical.noise_correlation.light_free_pixels` of ``sci``, as the product's
+    ``RNSCALE`` is measured), and the first is divided by the second.
+
+    Parameters
+    ----------
+    sci, var_rnoise : ndarray, shape (n_rows, n_cols)
+        The method's flux and VAR_RNOISE (electrons, electrons squared).
+    oracle_sci, oracle_var_rnoise : ndarray, shape (n_rows, n_cols)
+        The same for the oracle.
+    truth : ndarray, shape (n_rows, n_cols)
+    usable : ndarray of bool, shape (n_rows, n_cols)
+        Science pixels without flags.
+    applied : float
+        The lit-pixel scale already in ``var_rnoise`` (the product's ``read_noise_lit_scale``), undone.
+
+    Returns
+    -------
+    float
+        1 where a method's read noise is the same near light and away from it (plain fits).
+    """
+    usable = usable & np.isfinite(sci) & np.isfinite(oracle_sci) & np.isfinite(var_rnoise)
+    dark = light_free_pixels(sci, usable)
+    lit = usable & ~dark
+    predicted = np.where(dark, var_rnoise, var_rnoise / np.float32(applied))
+
+    def relative_read_variance(pixels: np.ndarray) -> float:
+        error = sci[pixels].astype(np.float64) - truth[pixels]
+        oracle_error = oracle_sci[pixels].astype(np.float64) - truth[pixels]
+        read = np.var(error) - np.var(oracle_error) + np.mean(oracle_var_rnoise[pixels])
+        return float(read / np.mean(predicted[pixels]))
+
+    return relative_read_variance(lit) / relative_read_variance(dark)

@@ -30,7 +30,7 @@ from scipy.ndimage import maximum_filter, uniform_filter
 
 from hxrg_denoiser.stats import robust_sigma
 
-__all__ = ["MAX_LAG", "ReadNoiseStatistics", "read_noise_statistics", "column_sum_variance"]
+__all__ = ["MAX_LAG", "ReadNoiseStatistics", "read_noise_statistics", "light_free_pixels", "column_sum_variance"]
 
 MAX_LAG = 8
 MAX_PHOTON_RATIO = 1.0  # largest predicted photon / read-noise variance of the dark pixels measured
@@ -59,13 +59,23 @@ def _dark_level(means: np.ndarray, rounds: int = 10) -> tuple[float, float]:
     return level, scale
 
 
-def _dark_pixels(sci: np.ndarray, usable: np.ndarray) -> np.ndarray:
+def light_free_pixels(sci: np.ndarray, usable: np.ndarray) -> np.ndarray:
     """Usable pixels away from any detected light.
 
     Light is where the 5 x 5 mean exceeds the image's typical level (the median of those means, light
-    left out by :func:`_dark_level`) by more than 5 robust sigmas of the means themselves (so that patches of correlated noise are not taken for
-    light, and are not excluded either: excluding them would bias the correlation low); lit pixels are
-    grown by 4 pixels to leave out the wings of sources.
+    left out by :func:`_dark_level`) by more than 5 robust sigmas of the means themselves (so that
+    patches of correlated noise are not taken for light, and are not excluded either: excluding them
+    would bias the correlation low); lit pixels are grown by 4 pixels to leave out the wings of sources.
+
+    Parameters
+    ----------
+    sci : ndarray, shape (n_rows, n_cols)
+        A flux image.
+    usable : ndarray of bool, shape (n_rows, n_cols)
+
+    Returns
+    -------
+    ndarray of bool, shape (n_rows, n_cols)
     """
     values = np.where(usable, sci, 0.0).astype(np.float32)
     count = uniform_filter(usable.astype(np.float32), 5, mode="constant")
@@ -88,11 +98,14 @@ class ReadNoiseStatistics(NamedTuple):
         Correlation coefficient of the read-noise errors of pixels 1 .. ``max_lag`` rows apart in a column.
     pixels : int
         Dark pixels they were measured on.
+    dark : ndarray of bool, shape (n_rows, n_cols)
+        Those pixels (:func:`light_free_pixels`).
     """
 
     scale: float
     rho: list[float]
     pixels: int
+    dark: np.ndarray
 
 
 def read_noise_statistics(
@@ -116,7 +129,7 @@ def read_noise_statistics(
     Returns
     -------
     ReadNoiseStatistics or None
-        Measured on pixels away from detected light (see :func:`_dark_pixels`) after removing their mean;
+        Measured on pixels away from detected light (see :func:`light_free_pixels`) after removing their mean;
         None where fewer than 1000 pairs of them exist at some lag (mostly lit images), or where their
         predicted photon variance exceeds their read-noise variance (a flat or a bright sky: a small error
         of the photon variance would then make a large one of the read noise).
@@ -126,7 +139,7 @@ def read_noise_statistics(
     if usable.sum() < _MIN_PAIRS:
         return None
     sigma = np.sqrt(np.where(usable, var_rnoise, 1.0))
-    dark = _dark_pixels(sci, usable)
+    dark = light_free_pixels(sci, usable)
     if dark.sum() < _MIN_PAIRS:
         return None
     photons = float(np.mean(poisson[dark] / sigma[dark] ** 2))
@@ -145,7 +158,7 @@ def read_noise_statistics(
             return None
         # normalised is 0 off the dark pixels: the plain sum is that over pairs of dark pixels
         rho.append(float(np.einsum("ij,ij->", normalised[:-lag], normalised[lag:]) / pairs / scale))
-    return ReadNoiseStatistics(scale, rho, int(dark.sum()))
+    return ReadNoiseStatistics(scale, rho, int(dark.sum()), dark)
 
 
 def column_sum_variance(

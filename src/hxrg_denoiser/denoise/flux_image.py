@@ -107,7 +107,7 @@ class FluxImageDenoiser(Denoiser):
             white = float(meta.get("read_noise_white", meta["read_noise"]))
             ratio = (white / meta["read_noise"]) ** 2 / meta.get("read_noise_scale", 1.0)  # the fit's scale undone
             err, var_rnoise, measured = calibrated_errors(sci, image.var_poisson, var_rnoise * np.float32(ratio),
-                                                          image.dq, geometry)
+                                                          image.dq, geometry, lit_read_scale=self.spec.lit_read_scale)
             meta.update(measured, read_noise=white)
         meta.update(model=self.name, architecture=self.spec.architecture, model_version=self.spec.version,
                     precision=settings.precision, label_reads=image.meta["n_reads"],

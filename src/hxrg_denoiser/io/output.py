@@ -318,6 +318,8 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
     }
     if "read_noise_scale" in meta:
         cards["RNSCALE"] = (round(float(meta["read_noise_scale"]), 4), "VAR_RNOISE scaled to the dark pixels' spread")
+    if "read_noise_lit_scale" in meta:
+        cards["RNLITSC"] = (round(float(meta["read_noise_lit_scale"]), 4), "and x this near light (clean/model)")
     for lag, rho in enumerate(meta.get("read_noise_correlation") or [], start=1):
         cards[f"RNCORR{lag}"] = (round(float(rho), 4), f"read-noise error correlation, pixels {lag} row(s) apart")
     options = meta.get("options", {})

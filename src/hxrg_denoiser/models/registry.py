@@ -69,6 +69,11 @@ class ModelSpec:
         Other readout layouts the model serves, by geometry name: ``{"n_channels", "channel_width",
         "ref_border", "butterfly"}`` of each, added when the model was measured there (bench-v1 built on
         that geometry; figures in ``training["bench"]``). The layout of ``geometry`` is always served.
+    lit_read_scale : float
+        Read-noise variance of the output's pixels near light over that of its dark pixels (flux-image
+        models: the dark pixels partly enter the model's own estimate of the correlated noise), applied to
+        ERR (:func:`~hxrg_denoiser.fitting.calibrated_errors`); measured on simulated exposures by
+        ``benchmarks/calibrate_lit_errors.py``. 1 for files written before it existed.
     """
 
     architecture: str
@@ -84,6 +89,7 @@ class ModelSpec:
     training: dict = field(default_factory=dict)
     input_layout: str = INPUT_LAYOUT
     layouts: dict = field(default_factory=dict)
+    lit_read_scale: float = setting(1.0, 1.0, 4.0)
 
     @property
     def readout_geometry(self) -> ReadoutGeometry:
