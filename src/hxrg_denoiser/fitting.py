@@ -373,10 +373,13 @@ def _read_noise_band(stream: StripStream) -> np.ndarray:
     return stream.load(stream.band(start, stop)).electrons
 
 
-def _estimate_read_noise(stream: StripStream) -> tuple[float, float]:
-    """Per-read noise (electrons): everything the reads' second differences see, and the white part alone.
+def ramp_read_noise(stream: StripStream) -> tuple[float, float]:
+    """Per-read noise of a ramp's corrected reads (electrons): ``(total, white)``.
 
-    From a fixed band of science rows; with 2 reads, from the reference pixels (both the same).
+    ``total`` is everything the reads' second differences see on dark pixels, ``white`` the part
+    uncorrelated from pixel to pixel (double differences in readout order); both from a fixed band of
+    science rows, so the figure does not depend on which rows are processed. With 2 reads, both from
+    the reference pixels.
     """
     g = stream.geometry
     if stream.ramp.n_reads < 3:
@@ -393,16 +396,6 @@ def _estimate_read_noise(stream: StripStream) -> tuple[float, float]:
     science_columns[g.science_cols] = True
     white = max(estimate_white_read_noise(band, g.with_rows(band.shape[1]), dark & science_columns), 1e-6)
     return total, min(white, total)
-
-
-def ramp_read_noise(stream: StripStream) -> tuple[float, float]:
-    """Per-read noise of a ramp's corrected reads (electrons): ``(total, white)``.
-
-    ``total`` is everything the reads' second differences see on dark pixels, ``white`` the part
-    uncorrelated from pixel to pixel (double differences in readout order); both from a fixed band of
-    science rows, so the figure does not depend on which rows are processed.
-    """
-    return _estimate_read_noise(stream)
 
 
 def network_errors(sci: np.ndarray, dq: np.ndarray, geometry: ReadoutGeometry, *, n_reads: int, label_reads: int,
@@ -722,7 +715,7 @@ def fit_ramp(
     options = (options or FitOptions()).resolved(geometry)
     stream = _stream(ramp, geometry, options)
     timing = _timing(ramp, geometry, options)  # a header with inconsistent timing is refused before any work
-    noise = _estimate_read_noise(stream)
+    noise = ramp_read_noise(stream)
     given = _given_read_noise(options, ramp)
     read_noise = given if given is not None else noise[0]
     log.info("%s: %d reads, per-read noise %.3f (white %.3f)", ramp.path, ramp.n_reads, noise[0], noise[1])
@@ -747,7 +740,7 @@ def fit_rows_of_file(
     with open_ramp(path, **open_args) as ramp:
         options = options.resolved(geometry)
         stream = _stream(ramp, geometry, options)
-        noise = _estimate_read_noise(stream)
+        noise = ramp_read_noise(stream)
         given = _given_read_noise(options, ramp)
         return _fit_rows(stream, options, given if given is not None else noise[0], start, stop), noise
 

@@ -46,8 +46,6 @@ def _dark_level(means: np.ndarray, rounds: int = 10) -> tuple[float, float]:
     of the image (the median and spread of all the means are then the light's).
     """
     kept = means
-    level = float(np.median(kept))
-    scale = robust_sigma(kept - level)
     for _ in range(rounds):
         level = float(np.median(kept))
         below_median = level - float(np.percentile(kept, 15.87))
