@@ -67,8 +67,7 @@ class RibbonDenoiser(Denoiser):
         device = pick_device(settings.device)
         model = self.model.to(device).eval()
         batch_rows = settings.batch_rows or DEFAULT_BATCH_ROWS
-        stream = StripStream(ramp, geometry, refcorr=spec.refcorr, strip_rows=settings.strip_rows,
-                             flag_non_finite=settings.flag_non_finite)
+        stream = self._stream(ramp, geometry, settings)
         sci = np.full(geometry.shape, np.nan, dtype=np.float32)
         non_finite = np.zeros(geometry.shape, dtype=bool)
         first, last = 1, geometry.n_rows - 2  # rows with a neighbour on each side
@@ -102,6 +101,11 @@ class RibbonDenoiser(Denoiser):
                     sci[start + batch - 1] = geometry.to_image_order(readout)
         return self.flux_image(sci, ramp, geometry, settings.precision, ramp_read_noise(stream)[1], non_finite)
 
+    def _stream(self, ramp: Ramp, geometry: ReadoutGeometry, settings: DenoiseSettings) -> StripStream:
+        """The ramp's reads by row strips, with the model's reference correction."""
+        return StripStream(ramp, geometry, refcorr=self.spec.refcorr, strip_rows=settings.strip_rows,
+                           flag_non_finite=settings.flag_non_finite)
+
     def flux_image(self, sci: np.ndarray, ramp: Ramp, geometry: ReadoutGeometry, precision: str,
                    white_read_noise: float, non_finite: np.ndarray | None = None) -> FluxImage:
         """SCI with reference pixels NaN, flags, errors (:func:`~hxrg_denoiser.fitting.network_errors`) and
@@ -133,9 +137,8 @@ class RibbonDenoiser(Denoiser):
                    for a, b in ranges]
         sci = np.concatenate(client.gather(futures))
         with open_ramp(path) as ramp:
-            stream = StripStream(ramp, geometry, refcorr=self.spec.refcorr, strip_rows=settings.strip_rows,
-                                 flag_non_finite=settings.flag_non_finite)
-            return self.flux_image(sci, ramp, geometry, settings.precision, ramp_read_noise(stream)[1])
+            white_read_noise = ramp_read_noise(self._stream(ramp, geometry, settings))[1]
+            return self.flux_image(sci, ramp, geometry, settings.precision, white_read_noise)
 
 
 def _rows_of_file(path: str, model_path: str, geometry: ReadoutGeometry, settings: DenoiseSettings, start: int,
