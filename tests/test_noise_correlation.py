@@ -7,7 +7,14 @@ from hxrg_denoiser.bench.metrics import lit_and_dark, lit_over_dark_read_varianc
 from hxrg_denoiser.classical.cleaning import LIT_READ_SCALE
 from hxrg_denoiser.classical.noise_correlation import column_sum_variance, light_free_pixels, read_noise_statistics
 from hxrg_denoiser.cli import main
-from hxrg_denoiser.fitting import FitOptions, calibrated_errors, fit_ramp, network_errors, ramp_read_noise
+from hxrg_denoiser.fitting import (
+    FitOptions,
+    calibrated_errors,
+    fit_ramp,
+    input_covariance,
+    network_errors,
+    ramp_read_noise,
+)
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import ArrayRamp
 from hxrg_denoiser.simulate import noise_preset, simulate_cube
@@ -97,7 +104,11 @@ def test_sums_over_rows_of_a_fitted_ramp_are_calibrated_with_the_correlation(tmp
     assert header["RNLITSC"] == 1.0  # a plain fit: the same read noise near light as away from it
     assert main(["fit", str(path), "-o", str(tmp_path / "clean.fits"), "--refcorr", "seed", "--channels", "4",
                  "--clean", "-q"]) == 0
-    assert fits.getheader(tmp_path / "clean.fits")["RNLITSC"] == LIT_READ_SCALE
+    assert "RNLCOR1" not in header  # nor more correlated there
+    cleaned = fits.getheader(tmp_path / "clean.fits")
+    assert cleaned["RNLITSC"] == LIT_READ_SCALE
+    near_light = [cleaned[f"RNLCOR{lag}"] for lag in range(1, 9)]
+    assert all(lit >= cleaned[f"RNCORR{lag}"] for lag, lit in enumerate(near_light, start=1))
 
 
 def test_errors_of_a_network_that_takes_the_reads_match_the_truth_lit_and_dark():
@@ -158,3 +169,50 @@ def test_lit_read_scale_applies_near_light_only_and_the_metric_recovers_it():
     # with no lit scale, those pixels' ERR is too small
     err_plain, _, _ = calibrated_errors(sci, var_poisson.astype(np.float32), var_rnoise, dq, geometry)
     assert np.std(((sci - truth) / err_plain)[faint]) > 1.05
+
+
+def test_near_light_correlation_carries_the_bridged_covariance_into_sums_over_an_aperture():
+    """A method that leaves 0.3 of its input's row-correlated noise near light (a bridge shared by the rows
+    it spans), none on its dark pixels: 7-row sums over faint traces, propagated with RNLCORn, have unit
+    spread; with the dark pixels' RNCORRn alone their errors are too small."""
+    geometry = ReadoutGeometry("bridge", 300, 512, 4)
+    rows = np.arange(geometry.n_rows)[:, None]
+    centres = (60, 150, 240)
+    truth = sum(60.0 * np.exp(-0.5 * ((rows - centre) / 1.5) ** 2) for centre in centres)
+    truth = np.where(geometry.reference_mask, 0.0, truth * np.ones(geometry.n_cols)).astype(np.float32)
+    rng = np.random.default_rng(300601)
+    white, block, amplitude, fraction = 4.0, 12, 3.0, 0.3
+
+    def row_blocks() -> np.ndarray:  # constant over blocks of 12 rows in each column: covariance 9 (1 - l/12)
+        return np.repeat(rng.normal(0.0, amplitude, (geometry.n_rows // block, geometry.n_cols)), block, axis=0)
+
+    var_poisson = np.clip(truth, 0, None)
+    oracle = truth + rng.normal(0.0, 1.0, truth.shape) * np.sqrt(var_poisson + white**2)
+    dq = np.zeros(geometry.shape, np.uint32)
+    usable = ~geometry.reference_mask
+    before = (oracle + row_blocks()).astype(np.float32)
+    covariance = input_covariance(before, var_poisson.astype(np.float32),
+                                  np.full(geometry.shape, white**2 + amplitude**2, np.float32), dq, geometry)
+    assert covariance is not None
+    np.testing.assert_allclose(covariance, [amplitude**2 * (1 - lag / block) for lag in range(1, 9)], atol=0.6)
+    near = usable & ~light_free_pixels(truth + 0.01 * rng.normal(size=truth.shape), usable)
+    sci = (oracle + np.where(near, np.sqrt(fraction) * row_blocks(), 0.0)).astype(np.float32)
+    var_rnoise = np.full(geometry.shape, white**2, np.float32)
+    err, scaled, meta = calibrated_errors(sci, var_poisson.astype(np.float32), var_rnoise, dq, geometry,
+                                          lit_covariance_fraction=fraction, input_covariance=covariance)
+    cols = np.arange(geometry.science_cols.start, geometry.science_cols.stop)
+    weights = np.ones((cols.size, 7))
+    spreads = {}
+    for name in ("read_noise_correlation", "read_noise_lit_correlation"):
+        z = []
+        for centre in centres:
+            box = slice(centre - 3, centre + 4)
+            variance = column_sum_variance(weights, err[box, cols].T ** 2, scaled[box, cols].T, meta[name])
+            z.append((sci[box, cols] - truth[box, cols]).sum(axis=0) / np.sqrt(variance))
+        spreads[name] = np.std(np.concatenate(z))
+    assert max(abs(r) for r in meta["read_noise_correlation"]) < 0.05  # the dark pixels show no correlation
+    assert spreads["read_noise_correlation"] > 1.08, spreads
+    assert abs(spreads["read_noise_lit_correlation"] - 1.0) < 0.05, spreads
+    # no fraction (plain fits) or no input covariance: no near-light correlation is claimed
+    assert "read_noise_lit_correlation" not in calibrated_errors(sci, var_poisson.astype(np.float32), var_rnoise,
+                                                                 dq, geometry, input_covariance=covariance)[2]

@@ -17,6 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hxrg_denoiser._version import __version__
+from hxrg_denoiser.classical.cleaning import LIT_COVARIANCE_FRACTION as CLEAN_LIT_COVARIANCE_FRACTION
 from hxrg_denoiser.classical.cleaning import LIT_READ_SCALE as CLEAN_LIT_READ_SCALE
 from hxrg_denoiser.classical.cleaning import clean_flux_image
 from hxrg_denoiser.classical.estimators import (
@@ -31,7 +32,7 @@ from hxrg_denoiser.classical.estimators import (
     weighted_read_sum,
 )
 from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD, detect_jumps, segment_read_weights
-from hxrg_denoiser.classical.noise_correlation import read_noise_statistics
+from hxrg_denoiser.classical.noise_correlation import near_light_correlation, read_noise_statistics
 from hxrg_denoiser.classical.reference import REFERENCE_METHODS
 from hxrg_denoiser.classical.sirs import SirsCalibration, load_calibration
 from hxrg_denoiser.dq import PixelFlag
@@ -58,6 +59,8 @@ __all__ = [
     "ramp_read_noise",
     "network_errors",
     "poisson_flux",
+    "calibrated_errors",
+    "input_covariance",
     "in_units",
 ]
 
@@ -591,18 +594,32 @@ def _fitted_image(rows: RowsFit, ramp: Ramp, geometry: ReadoutGeometry, options:
     typical = float(np.median(read_noise)) if isinstance(read_noise, np.ndarray) else float(read_noise)
     meta = _meta(ramp, geometry, options, typical, timing)
     meta["read_noise_white"] = typical if given is not None else white
+    before = input_covariance(sci, var_poisson, var_rnoise, rows.dq, geometry) \
+        if options.clean and options.check_errors else None
     sci = _cleaned(sci, geometry, options)
     if options.check_errors:
-        err, var_rnoise, measured = calibrated_errors(sci, var_poisson, var_rnoise, rows.dq, geometry,
-                                                      lit_read_scale=CLEAN_LIT_READ_SCALE if options.clean else 1.0)
+        err, var_rnoise, measured = calibrated_errors(
+            sci, var_poisson, var_rnoise, rows.dq, geometry,
+            lit_read_scale=CLEAN_LIT_READ_SCALE if options.clean else 1.0,
+            lit_covariance_fraction=CLEAN_LIT_COVARIANCE_FRACTION if options.clean else 0.0, input_covariance=before)
         meta.update(measured)
     else:
         err = np.sqrt(var_poisson + var_rnoise)
     return FluxImage(sci, err, rows.dq, meta, rows.reads_used, var_poisson, var_rnoise, rows.intercept)
 
 
+def input_covariance(sci: np.ndarray, var_poisson: np.ndarray | None, var_rnoise: np.ndarray, dq: np.ndarray,
+                     geometry: ReadoutGeometry) -> list[float] | None:
+    """Covariance of the read-noise errors of an image's dark pixels 1 .. 8 rows apart in a column, before a
+    method removes its correlated noise (``input_covariance`` of :func:`calibrated_errors`); None where too
+    few pixels are dark."""
+    stats = read_noise_statistics(sci, var_rnoise, var_poisson, ~geometry.reference_mask & (dq == 0))
+    return stats.covariance if stats is not None else None
+
+
 def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.ndarray, dq: np.ndarray,
-                      geometry: ReadoutGeometry, *, lit_read_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, dict]:
+                      geometry: ReadoutGeometry, *, lit_read_scale: float = 1.0, lit_covariance_fraction: float = 0.0,
+                      input_covariance: list[float] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """ERR and VAR_RNOISE with the read-noise variance scaled to what the image's dark pixels show, and the
     column correlation of its errors.
 
@@ -619,6 +636,15 @@ def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.n
         of which then enters its own estimate and loses some of its error, which lit pixels do not):
         measured for ``--clean`` and stored with flux-image models (``benchmarks/calibrate_lit_errors.py``).
         Applied only where the scale is measured.
+    lit_covariance_fraction : float
+        Fraction of the input's correlated read-noise covariance that such a method leaves in the pixels
+        near light, correlated from row to row (where no dark pixel was read at the same time, the
+        correlated noise is bridged from neighbouring readout times, and the bridge's error is shared by
+        the rows it spans): measured as ``lit_read_scale`` is.
+    input_covariance : list of float, optional
+        Covariance of the read-noise errors of the input's dark pixels 1 .. 8 rows apart in a column
+        (:attr:`~hxrg_denoiser.classical.noise_correlation.ReadNoiseStatistics.covariance` of the image
+        before the correlated noise was removed; the units of ``sci``, squared).
 
     Returns
     -------
@@ -626,7 +652,10 @@ def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.n
     meta : dict
         ``read_noise_scale`` (applied; 1.0 where too few pixels are dark), ``read_noise_lit_scale``
         (applied) and ``read_noise_correlation`` (``rho(1 .. 8)`` or None), from
-        :func:`~hxrg_denoiser.classical.noise_correlation.read_noise_statistics`.
+        :func:`~hxrg_denoiser.classical.noise_correlation.read_noise_statistics`; with a covariance
+        fraction and an input covariance, ``read_noise_lit_correlation``: the correlation of the
+        read-noise errors of pixels near light, ``rho(l) + fraction * input_covariance(l) / VAR_RNOISE``
+        (the median ``VAR_RNOISE`` of those pixels), to propagate an extraction's error with.
     """
     usable = ~geometry.reference_mask & (dq == 0)
     stats = read_noise_statistics(sci, var_rnoise, var_poisson, usable)
@@ -637,8 +666,14 @@ def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.n
             lit_scale = float(lit_read_scale)
             var_rnoise[~stats.dark] *= np.float32(lit_scale)
     err = np.sqrt(var_poisson + var_rnoise).astype(np.float32)
-    return err, var_rnoise, {"read_noise_scale": stats.scale if stats else 1.0, "read_noise_lit_scale": lit_scale,
-                             "read_noise_correlation": stats.rho if stats else None}
+    meta = {"read_noise_scale": stats.scale if stats else 1.0, "read_noise_lit_scale": lit_scale,
+            "read_noise_correlation": stats.rho if stats else None}
+    near_light = usable & ~stats.dark & np.isfinite(var_rnoise) if stats is not None else None
+    if lit_covariance_fraction > 0 and input_covariance and near_light is not None and near_light.any():
+        meta["read_noise_lit_correlation"] = near_light_correlation(
+            stats.rho, input_covariance, lit_covariance_fraction,  # type: ignore[union-attr]
+            float(np.median(var_rnoise[near_light])))
+    return err, var_rnoise, meta
 
 
 def flux_meta(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: str, gain: PixelMap | None,

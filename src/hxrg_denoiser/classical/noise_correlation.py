@@ -18,7 +18,11 @@ propagates it into the variance of such a sum::
 (photon noise is independent from pixel to pixel; the correlation is that of
 the read noise, so it applies to lit pixels as measured on dark ones).
 Products carry the scale as ``RNSCALE`` (already applied to ``VAR_RNOISE``
-and ``ERR``) and ``rho`` as ``RNCORR1`` .. ``RNCORR8``.
+and ``ERR``) and ``rho`` as ``RNCORR1`` .. ``RNCORR8``. Methods that remove
+correlated noise from the image leave more of it, and more correlated from
+row to row, near light than on the dark pixels measured here; their products
+also carry the correlation to use near light (an extraction's aperture) as
+``RNLCOR1`` .. ``RNLCOR8`` (:func:`near_light_correlation`).
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from scipy.ndimage import maximum_filter, uniform_filter
 
 from hxrg_denoiser.stats import robust_sigma
 
-__all__ = ["MAX_LAG", "ReadNoiseStatistics", "read_noise_statistics", "light_free_pixels", "column_sum_variance"]
+__all__ = ["MAX_LAG", "ReadNoiseStatistics", "read_noise_statistics", "light_free_pixels", "column_sum_variance",
+           "near_light_correlation"]
 
 MAX_LAG = 8
 MAX_PHOTON_RATIO = 1.0  # largest predicted photon / read-noise variance of the dark pixels measured
@@ -98,12 +103,20 @@ class ReadNoiseStatistics(NamedTuple):
         Dark pixels they were measured on.
     dark : ndarray of bool, shape (n_rows, n_cols)
         Those pixels (:func:`light_free_pixels`).
+    variance : float
+        Their read-noise variance (``scale`` times their mean ``VAR_RNOISE``; the image's units squared).
     """
 
     scale: float
     rho: list[float]
     pixels: int
     dark: np.ndarray
+    variance: float
+
+    @property
+    def covariance(self) -> list[float]:
+        """Covariance of the read-noise errors of dark pixels 1 .. ``max_lag`` rows apart in a column."""
+        return [r * self.variance for r in self.rho]
 
 
 def read_noise_statistics(
@@ -156,7 +169,34 @@ def read_noise_statistics(
             return None
         # normalised is 0 off the dark pixels: the plain sum is that over pairs of dark pixels
         rho.append(float(np.einsum("ij,ij->", normalised[:-lag], normalised[lag:]) / pairs / scale))
-    return ReadNoiseStatistics(scale, rho, int(dark.sum()), dark)
+    return ReadNoiseStatistics(scale, rho, int(dark.sum()), dark, scale * float(np.mean(sigma[dark] ** 2)))
+
+
+def near_light_correlation(rho: list[float], input_covariance: list[float], fraction: float,
+                           variance: float) -> list[float]:
+    """Correlation of the read-noise errors of pixels near light, for a method that removes correlated noise.
+
+    Where no dark pixel was read at the same time as a lit one, such a method bridges the correlated noise
+    from neighbouring readout times, and the bridge's error is shared by the rows it spans: the pixels near
+    light keep ``fraction`` of the input's covariance on top of the correlation the dark pixels show.
+
+    Parameters
+    ----------
+    rho : list of float
+        Correlation measured on the output's dark pixels (:attr:`ReadNoiseStatistics.rho`).
+    input_covariance : list of float
+        Covariance of the input's dark pixels at the same lags (:attr:`ReadNoiseStatistics.covariance`).
+    fraction : float
+        Calibrated on simulated exposures (``benchmarks/calibrate_lit_errors.py``).
+    variance : float
+        Typical read-noise variance (``VAR_RNOISE``) of the output's pixels near light.
+
+    Returns
+    -------
+    list of float
+        ``rho(l) + fraction * max(input_covariance(l), 0) / variance``.
+    """
+    return [r + fraction * max(c, 0.0) / variance for r, c in zip(rho, input_covariance)]
 
 
 def column_sum_variance(

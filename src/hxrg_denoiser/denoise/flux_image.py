@@ -28,7 +28,7 @@ from hxrg_denoiser.denoise.base import (
     served_layout_name,
 )
 from hxrg_denoiser.errors import UsageError
-from hxrg_denoiser.fitting import FitOptions, FluxImage, calibrated_errors, fit_file_split, fit_ramp
+from hxrg_denoiser.fitting import FitOptions, FluxImage, calibrated_errors, fit_file_split, fit_ramp, input_covariance
 from hxrg_denoiser.flux_denoise import denoise_flux_image
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import Ramp
@@ -106,8 +106,12 @@ class FluxImageDenoiser(Denoiser):
         if var_rnoise is not None and image.var_poisson is not None:  # correlated noise removed: white read noise left
             white = float(meta.get("read_noise_white", meta["read_noise"]))
             ratio = (white / meta["read_noise"]) ** 2 / meta.get("read_noise_scale", 1.0)  # the fit's scale undone
-            err, var_rnoise, measured = calibrated_errors(sci, image.var_poisson, var_rnoise * np.float32(ratio),
-                                                          image.dq, geometry, lit_read_scale=self.spec.lit_read_scale)
+            before = input_covariance(image.sci, image.var_poisson, var_rnoise, image.dq, geometry) \
+                if self.spec.lit_covariance_fraction > 0 else None
+            err, var_rnoise, measured = calibrated_errors(
+                sci, image.var_poisson, var_rnoise * np.float32(ratio), image.dq, geometry,
+                lit_read_scale=self.spec.lit_read_scale, lit_covariance_fraction=self.spec.lit_covariance_fraction,
+                input_covariance=before)
             meta.update(measured, read_noise=white)
         meta.update(model=self.name, architecture=self.spec.architecture, model_version=self.spec.version,
                     precision=settings.precision, label_reads=image.meta["n_reads"],

@@ -322,6 +322,8 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
         cards["RNLITSC"] = (round(float(meta["read_noise_lit_scale"]), 4), "and x this near light (clean/model)")
     for lag, rho in enumerate(meta.get("read_noise_correlation") or [], start=1):
         cards[f"RNCORR{lag}"] = (round(float(rho), 4), f"read-noise error correlation, pixels {lag} row(s) apart")
+    for lag, rho in enumerate(meta.get("read_noise_lit_correlation") or [], start=1):
+        cards[f"RNLCOR{lag}"] = (round(float(rho), 4), f"the same near light (clean/model), {lag} row(s) apart")
     options = meta.get("options", {})
     if options:
         refcorr = options.get("refcorr")

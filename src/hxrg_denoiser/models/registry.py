@@ -74,6 +74,11 @@ class ModelSpec:
         models: the dark pixels partly enter the model's own estimate of the correlated noise), applied to
         ERR (:func:`~hxrg_denoiser.fitting.calibrated_errors`); measured on simulated exposures by
         ``benchmarks/calibrate_lit_errors.py``. 1 for files written before it existed.
+    lit_covariance_fraction : float
+        Fraction of the input fit's correlated read-noise covariance that the output keeps in the pixels
+        near light, correlated from row to row (``RNLCORn``; see
+        :func:`~hxrg_denoiser.fitting.calibrated_errors`); measured as ``lit_read_scale`` is. 0 (none
+        given) for files written before it existed.
     """
 
     architecture: str
@@ -90,6 +95,7 @@ class ModelSpec:
     input_layout: str = INPUT_LAYOUT
     layouts: dict = field(default_factory=dict)
     lit_read_scale: float = setting(1.0, 1.0, 4.0)
+    lit_covariance_fraction: float = setting(0.0, 0.0, 4.0)
 
     @property
     def readout_geometry(self) -> ReadoutGeometry:
