@@ -51,6 +51,9 @@ def test_measured_scale_and_correlation_are_the_injected_ones_beside_bright_ligh
     # on a bright one nothing is claimed
     sky = 5.0 + white + np.random.default_rng(4).normal(0.0, np.sqrt(5.0), shape)
     assert abs(read_noise_statistics(sky, np.full(shape, sigma**2), np.full(shape, 5.0), usable).scale - 1.0) < 0.05
+    # nor on a flat whose photon variance is twice the read noise's (a 10 e- flat fitted up the ramp)
+    flat = 18.0 + white + np.random.default_rng(5).normal(0.0, np.sqrt(18.0), shape)
+    assert abs(read_noise_statistics(flat, np.full(shape, sigma**2), np.full(shape, 18.0), usable).scale - 1) < 0.05
     assert read_noise_statistics(sky, np.full(shape, sigma**2), np.full(shape, 100.0), usable) is None
     # too few usable pixels: nothing is claimed
     assert read_noise_statistics(white, np.full(shape, sigma**2), None, np.zeros(shape, bool)) is None
@@ -216,3 +219,20 @@ def test_near_light_correlation_carries_the_bridged_covariance_into_sums_over_an
     # no fraction (plain fits) or no input covariance: no near-light correlation is claimed
     assert "read_noise_lit_correlation" not in calibrated_errors(sci, var_poisson.astype(np.float32), var_rnoise,
                                                                  dq, geometry, input_covariance=covariance)[2]
+
+
+def test_scale_keeps_err_right_where_the_predicted_photon_variance_is_not_in_the_errors():
+    """A level left over the image is read as faint light: the predicted photon variance of dark pixels then
+    varies (here 0 or 9 e-^2, against a read variance of 9) without being in their errors. The scale is the
+    one that gives their normalised errors unit spread; subtracting the mean photon variance (0.5) instead
+    would leave ERR 1.15 x too small over them."""
+    shape = (400, 600)
+    sigma = 3.0
+    rng = np.random.default_rng(300701)
+    sci = 2.0 + rng.normal(0.0, sigma, shape)
+    var_poisson = np.where(rng.random(shape) < 0.5, 0.0, sigma**2)
+    var_rnoise = np.full(shape, sigma**2)
+    stats = read_noise_statistics(sci, var_rnoise, var_poisson, np.ones(shape, bool))
+    z = (sci - 2.0) / np.sqrt(var_poisson + stats.scale * var_rnoise)
+    assert abs(np.std(z[stats.dark]) - 1.0) < 0.02, np.std(z[stats.dark])
+    assert abs(stats.scale - np.sqrt(0.5)) < 0.03  # 0.5 / s + 0.5 / (1 + s) = 1

@@ -43,7 +43,7 @@ __all__ = [
 # Read-noise variance of pixels near light over that of dark pixels after cleaning: a dark pixel enters the
 # estimates of the correlated noise and loses part of its own error, a lit pixel does not. Measured on
 # simulated echelle and star fields of both bench presets, relative to the oracle, with
-# ``python benchmarks/calibrate_lit_errors.py`` (1.06-1.11 over its 8 cases, mean 1.084).
+# ``python benchmarks/calibrate_lit_errors.py`` (1.06-1.11 over its 8 cases, mean 1.083).
 LIT_READ_SCALE = 1.08
 
 # Fraction of the input's correlated read-noise covariance (pixels 1-8 rows apart) that cleaning leaves in

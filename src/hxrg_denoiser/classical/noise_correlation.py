@@ -38,7 +38,7 @@ __all__ = ["MAX_LAG", "ReadNoiseStatistics", "read_noise_statistics", "light_fre
            "near_light_correlation"]
 
 MAX_LAG = 8
-MAX_PHOTON_RATIO = 1.0  # largest predicted photon / read-noise variance of the dark pixels measured
+MAX_PHOTON_RATIO = 3.0  # largest predicted photon / read-noise variance of the dark pixels measured
 _MIN_PAIRS = 1000
 
 
@@ -60,6 +60,30 @@ def _dark_level(means: np.ndarray, rounds: int = 10) -> tuple[float, float]:
             break
         kept = below
     return level, scale
+
+
+def _unit_spread_scale(squares: np.ndarray, photons: np.ndarray, rounds: int = 50) -> float | None:
+    """The read-noise scale ``s`` for which ``mean(squares / (photons + s)) = 1``, or None below 0.1.
+
+    ``squares`` are the dark pixels' squared deviations and ``photons`` their predicted photon variances,
+    both over the predicted read-noise variance. Solving for a unit mean of the normalised squares (rather
+    than subtracting the mean photon variance from the mean square) keeps ERR right where the predicted
+    photon variance varies from pixel to pixel without being in the errors (a level the method leaves over
+    the image, read as faint light: ERR then varies, and pixels with little of it would have too small an
+    ERR). Bisection in ``log s`` (the mean falls as ``s`` grows).
+    """
+    step = max(1, squares.size // 2_000_000)  # a sample is plenty on a full frame
+    squares, photons = squares[::step], photons[::step]
+    low, high = 0.1, 1000.0
+    if np.mean(squares / (photons + low)) <= 1.0:
+        return None
+    for _ in range(rounds):
+        middle = float(np.sqrt(low * high))
+        if np.mean(squares / (photons + middle)) > 1.0:
+            low = middle
+        else:
+            high = middle
+    return float(np.sqrt(low * high))
 
 
 def light_free_pixels(sci: np.ndarray, usable: np.ndarray) -> np.ndarray:
@@ -95,8 +119,8 @@ class ReadNoiseStatistics(NamedTuple):
     Attributes
     ----------
     scale : float
-        Their read-noise variance over the predicted one (``VAR_RNOISE``): the spread of SCI about its
-        mean, less the predicted photon variance, over ``VAR_RNOISE``.
+        Their read-noise variance over the predicted one (``VAR_RNOISE``): the ``s`` for which their
+        deviations from their mean, over ``sqrt(VAR_POISSON + s VAR_RNOISE)``, have unit mean square.
     rho : list of float
         Correlation coefficient of the read-noise errors of pixels 1 .. ``max_lag`` rows apart in a column.
     pixels : int
@@ -142,8 +166,8 @@ def read_noise_statistics(
     ReadNoiseStatistics or None
         Measured on pixels away from detected light (see :func:`light_free_pixels`) after removing their mean;
         None where fewer than 1000 pairs of them exist at some lag (mostly lit images), or where their
-        predicted photon variance exceeds their read-noise variance (a flat or a bright sky: a small error
-        of the photon variance would then make a large one of the read noise).
+        predicted photon variance exceeds 3 times their read-noise variance (a bright flat or sky: a small
+        error of the photon variance would then make a large one of the read noise).
     """
     poisson = np.zeros_like(var_rnoise) if var_poisson is None else var_poisson
     usable = usable & np.isfinite(sci) & np.isfinite(var_rnoise) & (var_rnoise > 0) & np.isfinite(poisson)
@@ -158,8 +182,8 @@ def read_noise_statistics(
         return None
     normalised = np.where(dark, sci / sigma, 0.0).astype(np.float64)
     normalised[dark] -= normalised[dark].mean()
-    scale = float(np.mean(normalised[dark] ** 2) - photons)
-    if not scale > 0.1:
+    scale = _unit_spread_scale(normalised[dark] ** 2, (poisson[dark] / sigma[dark] ** 2).astype(np.float64))
+    if scale is None:
         return None
     rho = []
     for lag in range(1, max_lag + 1):
