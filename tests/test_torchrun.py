@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 TRAIN = ["train", "--model", "payeur2022", "--simulate-darks", "2", "--geometry", "h2rg-32", "--rows", "40",
          "--reads", "12", "--model-set", "n_reads=10", "--model-set", "gru_units=8", "--model-set", "conv_filters=4",
@@ -20,6 +21,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # 9 s; the readout-set test below runs the same distributed training loop in the default suite
 def test_payeur2022_trains_under_two_process_torchrun(tmp_path):
     """Both ranks finish, the losses fall, rank 0 alone writes (the loop's one-process runs are tested elsewhere)."""
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
