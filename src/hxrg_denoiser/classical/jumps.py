@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["JumpPixels", "detect_jumps", "segment_read_weights", "DEFAULT_THRESHOLD"]
+__all__ = ["JumpPixels", "detect_jumps", "channel_row_offsets", "remove_channel_row_offsets", "segment_read_weights",
+           "DEFAULT_THRESHOLD"]
 
 DEFAULT_THRESHOLD = 5.0  # sigmas; with 100 reads, about 6e-5 false flags per pixel of Gaussian noise
 
@@ -61,6 +62,7 @@ def detect_jumps(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     neighbours: bool = False,
+    channel_width: int | None = None,
 ) -> JumpPixels:
     """Jumps of every pixel of a strip.
 
@@ -73,12 +75,18 @@ def detect_jumps(
     slope : ndarray, shape (rows, cols)
         A first estimate of the flux per frame (the up-the-ramp slope); NaN pixels are skipped.
     read_noise : float or ndarray
-        Noise per read, electrons (the whole per-read noise, correlated part included, is the right one):
-        one value, or one per pixel, shape (rows, cols).
+        Noise per read, electrons: one value, or one per pixel, shape (rows, cols). Without
+        ``channel_width``, the whole per-read noise, correlated part included; with it, the white read
+        noise left in a difference once its channel row's offsets are removed (:func:`jump_read_noise
+        <hxrg_denoiser.fitting.jump_read_noise>`).
     threshold : float
         Sigmas above which a difference is a jump.
     neighbours : bool
         Also flag the same difference of the 4 neighbours of every jump (charge spilling over).
+    channel_width : int, optional
+        Columns per output channel (even). Given, each channel row's offsets (:func:`channel_row_offsets`,
+        pixels more than 4 sigmas off left out) are removed from each difference before the test, so that
+        the threshold stands on less of the correlated noise and smaller jumps are found.
 
     Returns
     -------
@@ -93,14 +101,18 @@ def detect_jumps(
     noise = np.broadcast_to(np.asarray(read_noise, dtype=np.float32), shape).reshape(-1)
     saturated = first_saturated.reshape(-1) < n
     expected = np.nan_to_num(slope.reshape(-1).astype(np.float32))
-    high, low = _extreme_differences(flat)
+    width = channel_width if channel_width and channel_width % 2 == 0 and shape[-1] % channel_width == 0 else None
+    high, low, offsets = _extreme_differences(flat, expected, _noise(expected, noise), shape, width)
     with np.errstate(invalid="ignore"):
-        worst = np.maximum(high - expected, expected - low) / _noise(expected, noise)
+        worst = np.maximum(high, -low) / _noise(expected, noise)
     # saturated pixels are tested below on their usable differences only
     candidates = np.flatnonzero((np.nan_to_num(worst) > threshold) | saturated)
     if candidates.size == 0:
         return empty
     d = np.diff(flat[:, candidates], axis=0)
+    if offsets is not None:
+        row, column = np.divmod(candidates, shape[-1])
+        d = d - offsets[:, row, column // width, column % 2]
     ok = np.arange(n - 1)[:, None] < (first_saturated.reshape(-1)[candidates] - 1)[None, :]
     noise = noise[candidates]
     ratio = np.nan_to_num(np.abs(d - expected[candidates]) / _noise(expected[candidates], noise))
@@ -122,16 +134,97 @@ def detect_jumps(
     return JumpPixels(pixels, jumps)
 
 
-def _extreme_differences(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Largest and smallest read difference of every pixel of ``flat`` (reads, pixels), one read at a time."""
+def _extreme_differences(
+    flat: np.ndarray, expected: np.ndarray, noise: np.ndarray, shape: tuple[int, ...], width: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Largest and smallest read difference less its expectation of every pixel of ``flat`` (reads, pixels),
+    one read at a time; with a channel ``width``, each channel row's offsets removed first.
+
+    Returns
+    -------
+    high, low : ndarray, shape (pixels,)
+    offsets : ndarray, shape (n_reads - 1, rows, channels, 2), or None without a width
+        The offsets removed from the differences of each channel row's even and odd columns.
+    """
     high = np.full(flat.shape[1], -np.inf, dtype=np.float32)
     low = np.full(flat.shape[1], np.inf, dtype=np.float32)
     step = np.empty(flat.shape[1], dtype=np.float32)
+    offsets = None
+    if width is not None:
+        rows = int(np.prod(shape[:-1]))
+        offsets = np.zeros((flat.shape[0] - 1, rows, shape[-1] // width, 2), dtype=np.float32)
+        limit = (4.0 * noise).reshape(rows, shape[-1])
+        work = np.empty((rows, shape[-1]), dtype=np.float32)
+    finite = offsets is None or bool(np.isfinite(flat).all())
     for k in range(flat.shape[0] - 1):
         np.subtract(flat[k + 1], flat[k], out=step)
+        step -= expected
+        if not finite:  # non-finite inputs (flagged, never fitted) take no part and are no candidates
+            np.nan_to_num(step, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        if offsets is not None:
+            offsets[k] = remove_channel_row_offsets(step.reshape(offsets.shape[1], -1), width, limit,  # type: ignore
+                                                    work=work)
         np.maximum(high, step, out=high)
         np.minimum(low, step, out=low)
-    return high, low
+    return high, low, offsets
+
+
+def _parity(width: int) -> np.ndarray:
+    """(width, 2) indicator of each column of a channel being even (column 0) or odd (column 1)."""
+    parity = np.zeros((width, 2), dtype=np.float32)
+    parity[0::2, 0] = parity[1::2, 1] = 1.0
+    return parity
+
+
+def channel_row_offsets(residual: np.ndarray, width: int, limit: np.ndarray | float,
+                        work: np.ndarray | None = None) -> np.ndarray:
+    """Offset of the even and of the odd columns of each channel row of a read difference.
+
+    Correlated read noise (1/f, drifts) moves the pixels a channel reads in one row by nearly the same amount
+    between two reads, and alternating column noise moves even and odd columns apart; the offset is the
+    mean of each such set of residuals (differences less their expectation), those more than ``limit``
+    from the set's plain mean (a jump, a hot pixel) left out. Only the sets whose mean square deviation
+    exceeds 3 times what the smallest limit implies (a quarter of it is one sigma) are averaged again: most
+    sets hold no such value, and a value too small to show there moves the mean by little.
+
+    Parameters
+    ----------
+    residual : ndarray, shape (rows, cols)
+        Finite (a non-finite value would spoil its set's offset).
+    width : int
+        Columns per channel (even); ``cols`` a multiple of it.
+    limit : ndarray, shape (rows, cols), or float
+    work : ndarray, float32, shape (rows, cols), optional
+        Scratch space (saves an allocation per call).
+
+    Returns
+    -------
+    ndarray, shape (rows, cols // width, 2)
+    """
+    rows, cols = residual.shape
+    parity = _parity(width)  # sums over even and odd columns as small matrix products (one pass each)
+    values = residual.reshape(-1, width)
+    half = np.float32(width // 2)
+    offsets = (values @ parity) / half
+    squares = np.multiply(values, values, out=(np.empty_like(values) if work is None else work.reshape(-1, width)))
+    spread = (squares @ parity) / half - offsets**2
+    bound = np.broadcast_to(np.asarray(limit, dtype=np.float32), (rows, cols)).reshape(-1, width)
+    suspect = np.flatnonzero((spread > 3.0 * (float(np.min(limit)) / 4.0) ** 2).any(axis=1))
+    if suspect.size:
+        some = values[suspect]
+        keep = (np.abs(some - offsets[suspect] @ parity.T) < bound[suspect]).astype(np.float32)
+        kept = keep @ parity
+        mean = ((some * keep) @ parity) / np.maximum(kept, 1)
+        offsets[suspect] = np.where(kept > 0, mean, np.float32(0.0))
+    return offsets.astype(np.float32, copy=False).reshape(rows, cols // width, 2)
+
+
+def remove_channel_row_offsets(residual: np.ndarray, width: int, limit: np.ndarray | float,
+                               work: np.ndarray | None = None) -> np.ndarray:
+    """Subtract :func:`channel_row_offsets` from ``residual`` (rows, cols) in place and return them."""
+    offsets = channel_row_offsets(residual, width, limit, work)
+    residual.reshape(-1, width)[...] -= offsets.reshape(-1, 2) @ _parity(width).T
+    return offsets
 
 
 def _ratios(d: np.ndarray, usable: np.ndarray, read_noise: float | np.ndarray) -> np.ndarray:
