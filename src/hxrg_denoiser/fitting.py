@@ -332,8 +332,8 @@ def _fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, options: FitO
                channel_width: int | None = None) -> StripFit:
     """Slopes and variance terms of a strip, using only the reads before saturation and, up the ramp, between jumps.
 
-    Jumps are tested on read differences with each channel row's offset removed (``channel_width``) against
-    ``jump_noise``, the white read noise (``read_noise`` where none is given)."""
+    Jumps are tested against ``jump_noise`` on read differences with each channel row's offsets removed
+    (``channel_width``), or against ``read_noise`` with them left in (no ``jump_noise``)."""
     n = electrons.shape[0]
     slope, white, poisson = slope_and_noise_terms(electrons, options, read_noise)
     for n_usable in np.unique(first_saturated[first_saturated < n]):
@@ -388,32 +388,46 @@ def _read_noise_band(stream: StripStream) -> np.ndarray:
     return stream.load(stream.band(start, stop)).electrons
 
 
-def ramp_read_noise(stream: StripStream) -> tuple[float, float]:
+class _NoiseBand(NamedTuple):
+    """The fixed band of science rows the read noise is measured on, and its dark pixels."""
+
+    electrons: np.ndarray  # reads, rows, cols
+    dark: np.ndarray  # rows, cols: dark science pixels
+
+
+def _noise_band(stream: StripStream) -> _NoiseBand:
+    g = stream.geometry
+    band = _read_noise_band(stream)
+    first_guess = max(estimate_read_noise(band[:, :, g.science_cols]), 1e-6)
+    science_columns = np.zeros(g.n_cols, dtype=bool)
+    science_columns[g.science_cols] = True
+    # the scene's photon noise would bias every estimate up
+    return _NoiseBand(band, dark_pixels(band, first_guess) & science_columns)
+
+
+def ramp_read_noise(stream: StripStream, band: _NoiseBand | None = None) -> tuple[float, float]:
     """Per-read noise of a ramp's corrected reads (electrons): ``(total, white)``.
 
     ``total`` is everything the reads' second differences see on dark pixels, ``white`` the part
     uncorrelated from pixel to pixel (double differences in readout order); both from a fixed band of
-    science rows, so the figure does not depend on which rows are processed. With 2 reads, both from
-    the reference pixels.
+    science rows, so the figure does not depend on which rows are processed (``band``: that band, when
+    already loaded). With 2 reads, both from the reference pixels.
     """
     g = stream.geometry
     if stream.ramp.n_reads < 3:
         ref = stream.load(stream.band(0, g.n_rows)).electrons[:, g.reference_mask]
         noise = float(max(robust_sigma(ref[1] - ref[0]) / np.sqrt(2.0), 1e-6))
         return noise, noise
-    band = _read_noise_band(stream)
-    first_guess = max(estimate_read_noise(band[:, :, g.science_cols]), 1e-6)
-    dark = dark_pixels(band, first_guess)  # the scene's photon noise would bias both estimates up
+    electrons, dark = band or _noise_band(stream)
     science = dark[:, g.science_cols]
-    lit_free = band[:, :, g.science_cols][:, science] if science.sum() >= 1000 else band[:, :, g.science_cols]
+    lit_free = electrons[:, :, g.science_cols]
+    lit_free = lit_free[:, science] if science.sum() >= 1000 else lit_free
     total = max(estimate_read_noise(lit_free), 1e-6)
-    science_columns = np.zeros(g.n_cols, dtype=bool)
-    science_columns[g.science_cols] = True
-    white = max(estimate_white_read_noise(band, g.with_rows(band.shape[1]), dark & science_columns), 1e-6)
+    white = max(estimate_white_read_noise(electrons, g.with_rows(electrons.shape[1]), dark), 1e-6)
     return total, min(white, total)
 
 
-def jump_read_noise(stream: StripStream) -> float:
+def jump_read_noise(stream: StripStream, band: _NoiseBand | None = None) -> float:
     """Per-read noise that read differences keep once each channel row's offsets are removed (electrons).
 
     What jumps are tested against (:func:`~hxrg_denoiser.classical.jumps.detect_jumps` with a channel
@@ -424,20 +438,18 @@ def jump_read_noise(stream: StripStream) -> float:
     """
     g = stream.geometry
     if stream.ramp.n_reads < 3 or g.channel_width % 2:  # no jump test, or no offsets removed (odd channels)
-        return ramp_read_noise(stream)[0]
-    band = _read_noise_band(stream)
-    dark = dark_pixels(band, max(estimate_read_noise(band[:, :, g.science_cols]), 1e-6))
-    science = np.zeros(g.n_cols, dtype=bool)
-    science[g.science_cols] = True
-    differences = np.nan_to_num(np.diff(band.astype(np.float32), axis=0), nan=0.0, posinf=0.0, neginf=0.0)
+        return ramp_read_noise(stream, band)[0]
+    electrons, dark = band or _noise_band(stream)
+    differences = np.nan_to_num(np.diff(electrons.astype(np.float32), axis=0), nan=0.0, posinf=0.0, neginf=0.0)
     differences -= differences.mean(axis=0)
     m = differences.shape[0]
-    limit = 4.0 * robust_sigma(differences[0][:, science])
+    limit = 4.0 * robust_sigma(differences[0][:, g.science_cols])
     for k in range(m):
         remove_channel_row_offsets(differences[k], g.channel_width, limit)
-    pixels = dark & science
+    pixels = dark
     if pixels.sum() < 1000:
-        pixels = np.broadcast_to(science, pixels.shape)
+        pixels = np.zeros_like(dark)
+        pixels[:, g.science_cols] = True
     sample = differences[:, pixels].ravel()
     sample = sample[:: max(1, sample.size // 2_000_000)]  # plenty for one robust sigma
     noise = robust_sigma(sample) * np.sqrt(m / (m - 1)) / np.sqrt(2.0)
@@ -536,9 +548,9 @@ def _fit_rows(
 ) -> RowsFit:
     """Slopes, variance terms, DQ and reads used of the strips that start in rows ``start:stop`` (strip-aligned).
 
-    ``jump_noise``: the white per-read noise jumps are tested against, each channel row's offset removed
-    from the read differences first (see :func:`~hxrg_denoiser.classical.jumps.detect_jumps`); None: the
-    whole read noise, offsets left in."""
+    ``jump_noise``: the per-read noise jumps are tested against, each channel row's offsets removed from the
+    read differences first (see :func:`~hxrg_denoiser.classical.jumps.detect_jumps`); None: the whole
+    read noise, offsets left in."""
     geometry, n_reads = stream.geometry, stream.ramp.n_reads
     strips = [s for s in stream.strips if start <= s.start < stop]
     first, last = strips[0].start, strips[-1].stop
@@ -800,23 +812,24 @@ def fit_ramp(
     options = (options or FitOptions()).resolved(geometry)
     stream = _stream(ramp, geometry, options)
     timing = _timing(ramp, geometry, options)  # a header with inconsistent timing is refused before any work
-    noise = ramp_read_noise(stream)
+    band = _noise_band(stream) if ramp.n_reads >= 3 else None
+    noise = ramp_read_noise(stream, band)
     given = _given_read_noise(options, ramp)
     read_noise = given if given is not None else noise[0]
     log.info("%s: %d reads, per-read noise %.3f (white %.3f)", ramp.path, ramp.n_reads, noise[0], noise[1])
-    jump_noise = _jump_noise(stream, options, noise[0]) if given is None else None
+    jump_noise = _jump_noise(stream, options, noise[0], band) if given is None else None
     rows = _fit_rows(stream, options, read_noise, 0, geometry.n_rows, progress, description, jump_noise=jump_noise)
     return _fitted_image(rows, ramp, geometry, options, noise, timing)
 
 
-def _jump_noise(stream: StripStream, options: FitOptions, total: float) -> float | None:
+def _jump_noise(stream: StripStream, options: FitOptions, total: float, band: _NoiseBand | None) -> float | None:
     """The per-read noise jumps are tested against once each channel row's offsets are removed from the read
     differences (:func:`jump_read_noise`), or None to test against the whole read noise with the offsets
     left in: where removing them would lower the noise by less than 5 % (little correlated noise left),
     the cost of removing them (a quarter to a third of a full-frame fit) buys nothing."""
     if options.method != "utr" or options.jump_threshold is None or stream.ramp.n_reads < 3:
         return None
-    jump = jump_read_noise(stream)
+    jump = jump_read_noise(stream, band)
     removed = jump < JUMP_OFFSETS_GAIN * total
     log.info("%s: jumps tested against %.3f per read (%s)", stream.ramp.path, jump if removed else total,
              "channel-row offsets removed" if removed else "offsets left: they add under 5 % to the noise")
@@ -840,10 +853,11 @@ def fit_rows_of_file(
     with open_ramp(path, **open_args) as ramp:
         options = options.resolved(geometry)
         stream = _stream(ramp, geometry, options)
-        noise = ramp_read_noise(stream)
+        band = _noise_band(stream) if ramp.n_reads >= 3 else None
+        noise = ramp_read_noise(stream, band)
         given = _given_read_noise(options, ramp)
         return _fit_rows(stream, options, given if given is not None else noise[0], start, stop,
-                         jump_noise=_jump_noise(stream, options, noise[0]) if given is None else None), noise
+                         jump_noise=_jump_noise(stream, options, noise[0], band) if given is None else None), noise
 
 
 def fit_file_split(

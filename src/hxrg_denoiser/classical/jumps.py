@@ -76,8 +76,8 @@ def detect_jumps(
         A first estimate of the flux per frame (the up-the-ramp slope); NaN pixels are skipped.
     read_noise : float or ndarray
         Noise per read, electrons: one value, or one per pixel, shape (rows, cols). Without
-        ``channel_width``, the whole per-read noise, correlated part included; with it, the white read
-        noise left in a difference once its channel row's offsets are removed (:func:`jump_read_noise
+        ``channel_width``, the whole per-read noise, correlated part included; with it, the per-read noise
+        left in a difference once its channel row's offsets are removed (:func:`jump_read_noise
         <hxrg_denoiser.fitting.jump_read_noise>`).
     threshold : float
         Sigmas above which a difference is a jump.
@@ -104,7 +104,7 @@ def detect_jumps(
     width = channel_width if channel_width and channel_width % 2 == 0 and shape[-1] % channel_width == 0 else None
     high, low, offsets = _extreme_differences(flat, expected, _noise(expected, noise), shape, width)
     with np.errstate(invalid="ignore"):
-        worst = np.maximum(high, -low) / _noise(expected, noise)
+        worst = np.maximum(high - expected, expected - low) / _noise(expected, noise)
     # saturated pixels are tested below on their usable differences only
     candidates = np.flatnonzero((np.nan_to_num(worst) > threshold) | saturated)
     if candidates.size == 0:
@@ -137,8 +137,9 @@ def detect_jumps(
 def _extreme_differences(
     flat: np.ndarray, expected: np.ndarray, noise: np.ndarray, shape: tuple[int, ...], width: int | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Largest and smallest read difference less its expectation of every pixel of ``flat`` (reads, pixels),
-    one read at a time; with a channel ``width``, each channel row's offsets removed first.
+    """Largest and smallest read difference of every pixel of ``flat`` (reads, pixels), one read at a time;
+    with a channel ``width``, each channel row's offsets (of the differences less their ``expected`` value)
+    removed first.
 
     Returns
     -------
@@ -158,14 +159,17 @@ def _extreme_differences(
     finite = offsets is None or bool(np.isfinite(flat).all())
     for k in range(flat.shape[0] - 1):
         np.subtract(flat[k + 1], flat[k], out=step)
-        step -= expected
-        if not finite:  # non-finite inputs (flagged, never fitted) take no part and are no candidates
-            np.nan_to_num(step, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         if offsets is not None:
+            step -= expected
+            if not finite:  # non-finite inputs (flagged, never fitted) take no part and are no candidates
+                np.nan_to_num(step, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
             offsets[k] = remove_channel_row_offsets(step.reshape(offsets.shape[1], -1), width, limit,  # type: ignore
                                                     work=work)
         np.maximum(high, step, out=high)
         np.minimum(low, step, out=low)
+    if offsets is not None:  # back from residuals to differences (once, not once per read)
+        high += expected
+        low += expected
     return high, low, offsets
 
 
