@@ -217,8 +217,12 @@ def test_default_model_beats_reference_corrected_utr_on_a_fresh_exposure():
     model, spec = load_model("default")
     from hxrg_denoiser.inference import denoise_ramp
 
-    denoised = denoise_ramp(ramp, model, spec, geometry).sci
+    output = denoise_ramp(ramp, model, spec, geometry)
+    denoised = output.sci
     reference = fit_ramp(ramp, geometry, FitOptions(method="utr", refcorr="seed")).sci
     science = ~geometry.reference_mask
     rms = lambda image: float(np.sqrt(np.mean((image - scene)[science] ** 2)))  # noqa: E731
     assert rms(denoised) < 0.95 * rms(reference)
+    # its errors near light are more correlated from row to row than on its dark pixels (RNLCORn)
+    near_light, dark = output.meta["read_noise_lit_correlation"], output.meta["read_noise_correlation"]
+    assert spec.lit_covariance_fraction > 0 and all(lit > rho for lit, rho in zip(near_light, dark))
