@@ -202,7 +202,7 @@ def test_near_light_correlation_carries_the_bridged_covariance_into_sums_over_an
     sci = (oracle + np.where(near, np.sqrt(fraction) * row_blocks(), 0.0)).astype(np.float32)
     var_rnoise = np.full(geometry.shape, white**2, np.float32)
     err, scaled, meta = calibrated_errors(sci, var_poisson.astype(np.float32), var_rnoise, dq, geometry,
-                                          lit_covariance_fraction=fraction, input_covariance=covariance)
+                                          lit_covariance_fraction=fraction, covariance_before=covariance)
     cols = np.arange(geometry.science_cols.start, geometry.science_cols.stop)
     weights = np.ones((cols.size, 7))
     spreads = {}
@@ -218,7 +218,7 @@ def test_near_light_correlation_carries_the_bridged_covariance_into_sums_over_an
     assert abs(spreads["read_noise_lit_correlation"] - 1.0) < 0.05, spreads
     # no fraction (plain fits) or no input covariance: no near-light correlation is claimed
     assert "read_noise_lit_correlation" not in calibrated_errors(sci, var_poisson.astype(np.float32), var_rnoise,
-                                                                 dq, geometry, input_covariance=covariance)[2]
+                                                                 dq, geometry, covariance_before=covariance)[2]
 
 
 def test_scale_keeps_err_right_where_the_predicted_photon_variance_is_not_in_the_errors():

@@ -328,7 +328,7 @@ def _intercept(reads: np.ndarray, slope: np.ndarray, first: np.ndarray, stop: np
 
 
 def _fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, options: FitOptions,
-               read_noise: float | np.ndarray, jump_noise: float | np.ndarray | None = None,
+               read_noise: float | np.ndarray, jump_noise: float | None = None,
                channel_width: int | None = None) -> StripFit:
     """Slopes and variance terms of a strip, using only the reads before saturation and, up the ramp, between jumps.
 
@@ -544,7 +544,7 @@ def _fit_rows(
     stream: StripStream, options: FitOptions, read_noise: float | np.ndarray, start: int, stop: int,
     progress: bool = False,
     description: str | None = None,
-    jump_noise: float | np.ndarray | None = None,
+    jump_noise: float | None = None,
 ) -> RowsFit:
     """Slopes, variance terms, DQ and reads used of the strips that start in rows ``start:stop`` (strip-aligned).
 
@@ -568,8 +568,7 @@ def _fit_rows(
         data = stream.load(strip)
         rows = slice(strip.start - first, strip.stop - first)
         noise = read_noise[strip.start:strip.stop] if isinstance(read_noise, np.ndarray) else read_noise
-        jump = jump_noise[strip.start:strip.stop] if isinstance(jump_noise, np.ndarray) else jump_noise
-        fit = _fit_strip(data.electrons, data.first_saturated, options, noise, jump,
+        fit = _fit_strip(data.electrons, data.first_saturated, options, noise, jump_noise,
                          geometry.channel_width if jump_noise is not None else None)
         flags = dq[rows]
         flags[data.first_saturated < n_reads] |= np.uint32(PixelFlag.SATURATED)
@@ -663,7 +662,7 @@ def _fitted_image(rows: RowsFit, ramp: Ramp, geometry: ReadoutGeometry, options:
         err, var_rnoise, measured = calibrated_errors(
             sci, var_poisson, var_rnoise, rows.dq, geometry,
             lit_read_scale=CLEAN_LIT_READ_SCALE if options.clean else 1.0,
-            lit_covariance_fraction=CLEAN_LIT_COVARIANCE_FRACTION if options.clean else 0.0, input_covariance=before)
+            lit_covariance_fraction=CLEAN_LIT_COVARIANCE_FRACTION if options.clean else 0.0, covariance_before=before)
         meta.update(measured)
     else:
         err = np.sqrt(var_poisson + var_rnoise)
@@ -673,7 +672,7 @@ def _fitted_image(rows: RowsFit, ramp: Ramp, geometry: ReadoutGeometry, options:
 def input_covariance(sci: np.ndarray, var_poisson: np.ndarray | None, var_rnoise: np.ndarray, dq: np.ndarray,
                      geometry: ReadoutGeometry) -> list[float] | None:
     """Covariance of the read-noise errors of an image's dark pixels 1 .. 8 rows apart in a column, before a
-    method removes its correlated noise (``input_covariance`` of :func:`calibrated_errors`); None where too
+    method removes its correlated noise (``covariance_before`` of :func:`calibrated_errors`); None where too
     few pixels are dark."""
     stats = read_noise_statistics(sci, var_rnoise, var_poisson, ~geometry.reference_mask & (dq == 0))
     return stats.covariance if stats is not None else None
@@ -681,7 +680,7 @@ def input_covariance(sci: np.ndarray, var_poisson: np.ndarray | None, var_rnoise
 
 def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.ndarray, dq: np.ndarray,
                       geometry: ReadoutGeometry, *, lit_read_scale: float = 1.0, lit_covariance_fraction: float = 0.0,
-                      input_covariance: list[float] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+                      covariance_before: list[float] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """ERR and VAR_RNOISE with the read-noise variance scaled to what the image's dark pixels show, and the
     column correlation of its errors.
 
@@ -703,7 +702,7 @@ def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.n
         near light, correlated from row to row (where no dark pixel was read at the same time, the
         correlated noise is bridged from neighbouring readout times, and the bridge's error is shared by
         the rows it spans): measured as ``lit_read_scale`` is.
-    input_covariance : list of float, optional
+    covariance_before : list of float, optional
         Covariance of the read-noise errors of the input's dark pixels 1 .. 8 rows apart in a column
         (:attr:`~hxrg_denoiser.classical.noise_correlation.ReadNoiseStatistics.covariance` of the image
         before the correlated noise was removed; the units of ``sci``, squared).
@@ -715,8 +714,8 @@ def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.n
         ``read_noise_scale`` (applied; 1.0 where too few pixels are dark), ``read_noise_lit_scale``
         (applied) and ``read_noise_correlation`` (``rho(1 .. 8)`` or None), from
         :func:`~hxrg_denoiser.classical.noise_correlation.read_noise_statistics`; with a covariance
-        fraction and an input covariance, ``read_noise_lit_correlation``: the correlation of the
-        read-noise errors of pixels near light, ``rho(l) + fraction * input_covariance(l) / VAR_RNOISE``
+        fraction and the covariance before, ``read_noise_lit_correlation``: the correlation of the
+        read-noise errors of pixels near light, ``rho(l) + fraction * covariance_before(l) / VAR_RNOISE``
         (the median ``VAR_RNOISE`` of those pixels), to propagate an extraction's error with.
     """
     usable = ~geometry.reference_mask & (dq == 0)
@@ -731,9 +730,9 @@ def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.n
     meta = {"read_noise_scale": stats.scale if stats else 1.0, "read_noise_lit_scale": lit_scale,
             "read_noise_correlation": stats.rho if stats else None}
     near_light = usable & ~stats.dark & np.isfinite(var_rnoise) if stats is not None else None
-    if lit_covariance_fraction > 0 and input_covariance and near_light is not None and near_light.any():
+    if lit_covariance_fraction > 0 and covariance_before and near_light is not None and near_light.any():
         meta["read_noise_lit_correlation"] = near_light_correlation(
-            stats.rho, input_covariance, lit_covariance_fraction,  # type: ignore[union-attr]
+            stats.rho, covariance_before, lit_covariance_fraction,  # type: ignore[union-attr]
             float(np.median(var_rnoise[near_light])))
     return err, var_rnoise, meta
 

@@ -111,7 +111,7 @@ class FluxImageDenoiser(Denoiser):
             err, var_rnoise, measured = calibrated_errors(
                 sci, image.var_poisson, var_rnoise * np.float32(ratio), image.dq, geometry,
                 lit_read_scale=self.spec.lit_read_scale, lit_covariance_fraction=self.spec.lit_covariance_fraction,
-                input_covariance=before)
+                covariance_before=before)
             meta.update(measured, read_noise=white)
         meta.update(model=self.name, architecture=self.spec.architecture, model_version=self.spec.version,
                     precision=settings.precision, label_reads=image.meta["n_reads"],
