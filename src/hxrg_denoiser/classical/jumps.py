@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["JumpPixels", "detect_jumps", "channel_row_offsets", "remove_channel_row_offsets", "segment_read_weights",
-           "DEFAULT_THRESHOLD"]
+__all__ = ["JumpPixels", "detect_jumps", "channel_row_offsets", "remove_channel_row_offsets", "expected_set_spread",
+           "segment_read_weights", "DEFAULT_THRESHOLD"]
 
 DEFAULT_THRESHOLD = 5.0  # sigmas; with 100 reads, about 6e-5 false flags per pixel of Gaussian noise
 
@@ -156,6 +156,7 @@ def _extreme_differences(
         offsets = np.zeros((flat.shape[0] - 1, rows, shape[-1] // width, 2), dtype=np.float32)
         limit = (4.0 * noise).reshape(rows, shape[-1])
         work = np.empty((rows, shape[-1]), dtype=np.float32)
+        spread = expected_set_spread(limit, (rows, shape[-1]), width)
     finite = offsets is None or bool(np.isfinite(flat).all())
     for k in range(flat.shape[0] - 1):
         np.subtract(flat[k + 1], flat[k], out=step)
@@ -164,7 +165,7 @@ def _extreme_differences(
             if not finite:  # non-finite inputs (flagged, never fitted) take no part and are no candidates
                 np.nan_to_num(step, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
             offsets[k] = remove_channel_row_offsets(step.reshape(offsets.shape[1], -1), width, limit,  # type: ignore
-                                                    work=work)
+                                                    work=work, expected_spread=spread)
         np.maximum(high, step, out=high)
         np.minimum(low, step, out=low)
     if offsets is not None:  # back from residuals to differences (once, not once per read)
@@ -180,15 +181,22 @@ def _parity(width: int) -> np.ndarray:
     return parity
 
 
+def expected_set_spread(limit: np.ndarray | float, shape: tuple[int, int], width: int) -> np.ndarray:
+    """Mean square deviation each even or odd set of a channel row should have, ``(limit / 4)**2`` averaged
+    over it: shape ``(rows * channels, 2)``."""
+    sigma = np.broadcast_to(np.asarray(limit, dtype=np.float32) / 4.0, shape).reshape(-1, width)
+    return (sigma**2 @ _parity(width)) / np.float32(width // 2)
+
+
 def channel_row_offsets(residual: np.ndarray, width: int, limit: np.ndarray | float,
-                        work: np.ndarray | None = None) -> np.ndarray:
+                        work: np.ndarray | None = None, expected_spread: np.ndarray | None = None) -> np.ndarray:
     """Offset of the even and of the odd columns of each channel row of a read difference.
 
     Correlated read noise (1/f, drifts) moves the pixels a channel reads in one row by nearly the same amount
     between two reads, and alternating column noise moves even and odd columns apart; the offset is the
     mean of each such set of residuals (differences less their expectation), those more than ``limit``
     from the set's plain mean (a jump, a hot pixel) left out. Only the sets whose mean square deviation
-    exceeds 3 times what the smallest limit implies (a quarter of it is one sigma) are averaged again: most
+    exceeds 3 times what their limits imply (a quarter of a limit is one sigma) are averaged again: most
     sets hold no such value, and a value too small to show there moves the mean by little.
 
     Parameters
@@ -200,6 +208,9 @@ def channel_row_offsets(residual: np.ndarray, width: int, limit: np.ndarray | fl
     limit : ndarray, shape (rows, cols), or float
     work : ndarray, float32, shape (rows, cols), optional
         Scratch space (saves an allocation per call).
+    expected_spread : ndarray, shape (rows * cols // width, 2), optional
+        The sets' mean square deviation expected from their limits (:func:`expected_set_spread` of
+        ``limit``), when the same limit serves many calls.
 
     Returns
     -------
@@ -213,7 +224,9 @@ def channel_row_offsets(residual: np.ndarray, width: int, limit: np.ndarray | fl
     squares = np.multiply(values, values, out=(np.empty_like(values) if work is None else work.reshape(-1, width)))
     spread = (squares @ parity) / half - offsets**2
     bound = np.broadcast_to(np.asarray(limit, dtype=np.float32), (rows, cols)).reshape(-1, width)
-    suspect = np.flatnonzero((spread > 3.0 * (float(np.min(limit)) / 4.0) ** 2).any(axis=1))
+    if expected_spread is None:
+        expected_spread = expected_set_spread(limit, (rows, cols), width)
+    suspect = np.flatnonzero((spread > 3.0 * expected_spread).any(axis=1))
     if suspect.size:
         some = values[suspect]
         keep = (np.abs(some - offsets[suspect] @ parity.T) < bound[suspect]).astype(np.float32)
@@ -224,9 +237,9 @@ def channel_row_offsets(residual: np.ndarray, width: int, limit: np.ndarray | fl
 
 
 def remove_channel_row_offsets(residual: np.ndarray, width: int, limit: np.ndarray | float,
-                               work: np.ndarray | None = None) -> np.ndarray:
+                               work: np.ndarray | None = None, expected_spread: np.ndarray | None = None) -> np.ndarray:
     """Subtract :func:`channel_row_offsets` from ``residual`` (rows, cols) in place and return them."""
-    offsets = channel_row_offsets(residual, width, limit, work)
+    offsets = channel_row_offsets(residual, width, limit, work, expected_spread)
     residual.reshape(-1, width)[...] -= offsets.reshape(-1, 2) @ _parity(width).T
     return offsets
 
