@@ -102,9 +102,10 @@ def detect_jumps(
     saturated = first_saturated.reshape(-1) < n
     expected = np.nan_to_num(slope.reshape(-1).astype(np.float32))
     width = channel_width if channel_width and channel_width % 2 == 0 and shape[-1] % channel_width == 0 else None
-    high, low, offsets = _extreme_differences(flat, expected, _noise(expected, noise), shape, width)
+    sigma = _noise(expected, noise)
+    high, low, offsets = _extreme_differences(flat, expected, sigma, shape, width)
     with np.errstate(invalid="ignore"):
-        worst = np.maximum(high - expected, expected - low) / _noise(expected, noise)
+        worst = np.maximum(high - expected, expected - low) / sigma
     # saturated pixels are tested below on their usable differences only
     candidates = np.flatnonzero((np.nan_to_num(worst) > threshold) | saturated)
     if candidates.size == 0:
