@@ -90,3 +90,35 @@ def test_mixed_read_shapes_are_refused(tmp_path, cube):
     fits.PrimaryHDU(np.zeros((32, 40), np.float32)).writeto(folder / "read_9.fits")
     with pytest.raises(RampInputError, match=r"read_9.fits: read is 32 x 40 but read_0.fits is 32 x 48"):
         open_ramp(folder)
+
+
+def test_strips_read_ahead_are_the_strips_read_one_by_one_and_errors_come_with_their_strip():
+    from hxrg_denoiser.geometry import ReadoutGeometry
+    from hxrg_denoiser.io.ramps import ArrayRamp
+    from hxrg_denoiser.strips import StripStream, loaded_ahead
+
+    geometry = ReadoutGeometry("t", 64, 64, 4)
+    cube = np.random.default_rng(3).normal(100.0, 5.0, (5, 64, 64)).astype(np.float32)
+    stream = StripStream(ArrayRamp(cube), geometry, refcorr="seed", strip_rows=16)
+    ahead = list(loaded_ahead(stream, stream.strips))
+    assert [d.strip for d in ahead] == stream.strips
+    for data, strip in zip(ahead, stream.strips):
+        np.testing.assert_array_equal(data.electrons, stream.load(strip).electrons)
+    cube[2, 40, 9] = np.nan  # in the third strip: the first two are handed out before the error
+    stream = StripStream(ArrayRamp(cube), geometry, refcorr="seed", strip_rows=16)
+    handed = []
+    with pytest.raises(RampInputError, match="non-finite value .* row 40, column 9"):
+        for data in loaded_ahead(stream, stream.strips):
+            handed.append(data.strip.start)
+    assert handed == [0, 16]
+
+
+def test_values_whose_sum_overflows_are_not_taken_for_non_finite_ones():
+    from hxrg_denoiser.geometry import ReadoutGeometry
+    from hxrg_denoiser.io.ramps import ArrayRamp
+    from hxrg_denoiser.strips import StripStream
+
+    geometry = ReadoutGeometry("t", 16, 16, 2)
+    cube = np.full((3, 16, 16), 3e37, dtype=np.float32)  # finite; their float32 sum is inf
+    stream = StripStream(ArrayRamp(cube), geometry, strip_rows=16)
+    assert np.isfinite(stream.load(stream.strips[0]).electrons).all()

@@ -167,6 +167,23 @@ def test_channel_row_offsets_are_removed_before_the_test_so_smaller_jumps_are_fo
     assert flagged(clean, white, None).mean() > 1e-2
 
 
+def test_a_large_jump_does_not_hide_a_smaller_one_in_its_channel_row_nor_flag_the_others():
+    """A 5000 e- cosmic ray moves the plain mean of its channel row's 32 even columns by 156 e-: measured
+    with it, that offset would flag the 30 other pixels of the set (-156 e- where 5 sigma is 28 e-) and
+    hide a 60 e- jump two columns away. The set's offset is averaged again without the outlier, so only
+    the two real jumps are found."""
+    rng = np.random.default_rng(300803)
+    n, rows, width, channels = 12, 8, 64, 4
+    cols = width * channels
+    cube = rng.normal(0.0, 4.0, (n, rows, cols)).astype(np.float32)
+    cube[6:, 3, 64 + 10] += 5000.0
+    cube[6:, 3, 64 + 12] += 60.0
+    found = detect_jumps(cube, np.full((rows, cols), n), np.zeros((rows, cols), np.float32), 4.0,
+                         channel_width=width)
+    jumped = {int(p): np.flatnonzero(found.jumps[:, i]).tolist() for i, p in enumerate(found.pixels)}
+    assert jumped == {3 * cols + 74: [5], 3 * cols + 76: [5]}
+
+
 def test_jump_noise_lies_between_the_white_and_the_total_read_noise():
     from hxrg_denoiser.fitting import jump_read_noise, ramp_read_noise
     from hxrg_denoiser.io.ramps import ArrayRamp

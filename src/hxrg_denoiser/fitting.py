@@ -47,7 +47,7 @@ from hxrg_denoiser.io.maps import PixelMap, read_pixel_map
 from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
 from hxrg_denoiser.io.timing import ReadTiming, data_unit, read_timing
 from hxrg_denoiser.stats import robust_sigma
-from hxrg_denoiser.strips import StripStream, row_ranges
+from hxrg_denoiser.strips import StripStream, loaded_ahead, row_ranges
 
 __all__ = [
     "METHODS",
@@ -563,9 +563,10 @@ def _fit_rows(
     if options.bad_pixels is not None:
         bad = read_pixel_map(options.bad_pixels, geometry.shape, "--bad-pixels")
         dq[np.asarray(bad)[first:last] != 0] |= np.uint32(PixelFlag.DO_NOT_USE)
-    bar = tqdm(strips, desc=description or f"fit {options.label}", unit="strip", disable=not progress, leave=False)
-    for strip in bar:
-        data = stream.load(strip)
+    bar = tqdm(total=len(strips), desc=description or f"fit {options.label}", unit="strip", disable=not progress,
+               leave=False)
+    for data in loaded_ahead(stream, strips):
+        strip = data.strip
         rows = slice(strip.start - first, strip.stop - first)
         noise = read_noise[strip.start:strip.stop] if isinstance(read_noise, np.ndarray) else read_noise
         fit = _fit_strip(data.electrons, data.first_saturated, options, noise, jump_noise,
@@ -580,6 +581,9 @@ def _fit_rows(
         fit.reads_used[data.non_finite] = 0
         slope[rows], white[rows], poisson[rows], reads_used[rows] = fit.slope, fit.white, fit.poisson, fit.reads_used
         intercept[rows] = fit.intercept
+        del data, fit  # the strip read ahead is then the only other one in memory
+        bar.update()
+    bar.close()
     return RowsFit(slope, white, poisson, dq, reads_used, intercept)
 
 

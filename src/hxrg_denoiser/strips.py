@@ -8,7 +8,8 @@ reference correction and hands out the corrected core rows of each strip.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ from hxrg_denoiser.errors import GeometryError, RampInputError, UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import Ramp
 
-__all__ = ["Strip", "StripData", "halo_strip", "plan_strips", "row_ranges", "StripStream"]
+__all__ = ["Strip", "StripData", "halo_strip", "plan_strips", "row_ranges", "StripStream", "loaded_ahead"]
 
 
 @dataclass(frozen=True)
@@ -231,10 +232,12 @@ class StripStream:
 
     def _check_finite(self, raw: np.ndarray, row_start: int, reference_only: bool) -> np.ndarray | None:
         """Raise on non-finite values, or return the per-pixel mask of them when they may be flagged."""
-        finite = np.isfinite(raw)
-        if finite.all():
+        with np.errstate(over="ignore"):  # one pass and no mask: a NaN or inf makes the sum non-finite
+            if np.isfinite(np.sum(raw, dtype=np.float32)):
+                return None
+        bad_reads = ~np.isfinite(raw)
+        if not bad_reads.any():  # the sum overflowed
             return None
-        bad_reads = ~finite
         ref = self.geometry.reference_mask[row_start : row_start + raw.shape[1]]
         in_reference = bad_reads & ref
         if self.flag_non_finite and not in_reference.any():
@@ -246,3 +249,22 @@ class StripStream:
             f"{self.ramp.read_source(int(k))}: non-finite value (NaN, inf or BLANK) at {where} "
             f"row {row_start + int(y)}, column {int(x)}{hint}"
         )
+
+
+def loaded_ahead(stream: StripStream, strips: Sequence[Strip]) -> Iterator[StripData]:
+    """:meth:`StripStream.load` of each of ``strips`` in turn, the next one read while the caller works on this one.
+
+    Reading, converting and correcting a strip (file reads and numpy, which release the GIL) then overlap
+    the caller's work on the previous one: two strips are in memory at a time if the caller lets go of each
+    (``del``) before asking for the next. Errors of a load are raised
+    when its strip is asked for, as without the second thread.
+    """
+    if not strips:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hxrg-strip-reader") as reader:
+        pending = reader.submit(stream.load, strips[0])
+        for following in list(strips[1:]) + [None]:
+            data = pending.result()
+            if following is not None:
+                pending = reader.submit(stream.load, following)
+            yield data

@@ -84,9 +84,10 @@ def detect_jumps(
     neighbours : bool
         Also flag the same difference of the 4 neighbours of every jump (charge spilling over).
     channel_width : int, optional
-        Columns per output channel (even). Given, each channel row's offsets (:func:`channel_row_offsets`,
-        pixels more than 4 sigmas off left out) are removed from each difference before the test, so that
-        the threshold stands on less of the correlated noise and smaller jumps are found.
+        Columns per output channel (even). Given, each channel row's offsets (the means of its even and of
+        its odd columns' residuals, as :func:`channel_row_offsets`; pixels more than 4 sigmas off left out
+        where a candidate is one of them) are removed from each difference before the test, so that the
+        threshold stands on less of the correlated noise and smaller jumps are found.
 
     Returns
     -------
@@ -103,17 +104,27 @@ def detect_jumps(
     expected = np.nan_to_num(slope.reshape(-1).astype(np.float32))
     width = channel_width if channel_width and channel_width % 2 == 0 and shape[-1] % channel_width == 0 else None
     sigma = _noise(expected, noise)
-    high, low, offsets = _extreme_differences(flat, expected, sigma, shape, width)
+    if width is None:
+        high, low = _extreme_differences(flat, expected)
+        offsets = None
+    else:  # non-finite inputs (flagged, never fitted) take no part and are no candidates
+        with np.errstate(over="ignore"):
+            finite = bool(np.isfinite(np.sum(flat, dtype=np.float32))) or bool(np.isfinite(flat).all())
+        if not finite:
+            flat = np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0)
+        high, low, offsets = _extreme_residuals(flat, expected, width)
     with np.errstate(invalid="ignore"):
         worst = np.maximum(high - expected, expected - low) / sigma
     # saturated pixels are tested below on their usable differences only
     candidates = np.flatnonzero((np.nan_to_num(worst) > threshold) | saturated)
+    if offsets is not None and width is not None and candidates.size:
+        hidden = _robust_offsets(flat, expected, sigma, candidates, offsets, width, threshold)
+        candidates = np.union1d(candidates, hidden)
     if candidates.size == 0:
         return empty
     d = np.diff(flat[:, candidates], axis=0)
-    if offsets is not None:
-        row, column = np.divmod(candidates, shape[-1])
-        d = d - offsets[:, row, column // width, column % 2]
+    if offsets is not None and width is not None:
+        d = d - _offsets_of(offsets, candidates, width)
     ok = np.arange(n - 1)[:, None] < (first_saturated.reshape(-1)[candidates] - 1)[None, :]
     noise = noise[candidates]
     ratio = np.nan_to_num(np.abs(d - expected[candidates]) / _noise(expected[candidates], noise))
@@ -135,46 +146,100 @@ def detect_jumps(
     return JumpPixels(pixels, jumps)
 
 
-def _extreme_differences(
-    flat: np.ndarray, expected: np.ndarray, noise: np.ndarray, shape: tuple[int, ...], width: int | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Largest and smallest read difference of every pixel of ``flat`` (reads, pixels), one read at a time;
-    with a channel ``width``, each channel row's offsets (of the differences less their ``expected`` value)
-    removed first.
+def _extreme_differences(flat: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Largest and smallest read difference of every pixel of ``flat`` (reads, pixels), one read at a time."""
+    high = np.full(flat.shape[1], -np.inf, dtype=np.float32)
+    low = np.full(flat.shape[1], np.inf, dtype=np.float32)
+    step = np.empty(flat.shape[1], dtype=np.float32)
+    for k in range(flat.shape[0] - 1):
+        np.subtract(flat[k + 1], flat[k], out=step)
+        np.maximum(high, step, out=high)
+        np.minimum(low, step, out=low)
+    return high, low
+
+
+def _set_means(values: np.ndarray, width: int) -> np.ndarray:
+    """Means of the even and of the odd columns of each channel row: ``values`` (..., pixels) with rows of
+    whole channels, result (..., pixels // width, 2), float32 (small matrix products: one pass)."""
+    sets = values.reshape(*values.shape[:-1], -1, width)
+    return (sets @ _parity(width)) / np.float32(width // 2)
+
+
+def _extreme_residuals(
+    flat: np.ndarray, expected: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Largest and smallest read difference of every pixel with its channel row's offsets removed.
+
+    The offsets (means of each channel row's even and odd residuals, differences less ``expected``) are
+    the differences of the reads' own set means, all found in one pass over the strip; each difference
+    then costs a subtraction, the offsets' removal and the running extremes. Outliers are not left out of
+    the means here (see :func:`_robust_offsets`).
 
     Returns
     -------
     high, low : ndarray, shape (pixels,)
-    offsets : ndarray, shape (n_reads - 1, rows, channels, 2), or None without a width
-        The offsets removed from the differences of each channel row's even and odd columns.
+        Extremes of the differences less the offsets (so the pixels' ``expected`` values stay in).
+    offsets : ndarray, shape (n_reads - 1, pixels // width, 2)
+        The offsets of the residuals of each difference's channel rows, even and odd columns.
     """
+    reads = flat
+    level = _set_means(expected, width)
+    offsets = np.diff(_set_means(reads, width), axis=0)  # of the differences; of the residuals once less level
     high = np.full(flat.shape[1], -np.inf, dtype=np.float32)
     low = np.full(flat.shape[1], np.inf, dtype=np.float32)
     step = np.empty(flat.shape[1], dtype=np.float32)
-    offsets = None
-    if width is not None:
-        rows = int(np.prod(shape[:-1]))
-        offsets = np.zeros((flat.shape[0] - 1, rows, shape[-1] // width, 2), dtype=np.float32)
-        limit = (4.0 * noise).reshape(rows, shape[-1])
-        work = np.empty((rows, shape[-1]), dtype=np.float32)
-        spread = expected_set_spread(limit, (rows, shape[-1]), width)
-    finite = offsets is None or bool(np.isfinite(flat).all())
+    by_set = step.reshape(-1, width)
+    spread = np.empty_like(by_set)  # each pixel's offset (small matrix products beat numpy broadcasting here)
+    parity = _parity(width).T
     for k in range(flat.shape[0] - 1):
-        np.subtract(flat[k + 1], flat[k], out=step)
-        if offsets is not None:
-            step -= expected
-            if not finite:  # non-finite inputs (flagged, never fitted) take no part and are no candidates
-                np.nan_to_num(step, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-            offsets[k] = remove_channel_row_offsets(step.reshape(offsets.shape[1], -1), width, limit,  # type: ignore
-                                                    work=work, expected_spread=spread)
+        np.subtract(reads[k + 1], reads[k], out=step)
+        by_set -= np.matmul(offsets[k], parity, out=spread)
         np.maximum(high, step, out=high)
         np.minimum(low, step, out=low)
-    if offsets is not None:  # back from residuals to differences (once, not once per read)
-        high += expected
-        low += expected
+    # d - offset(d) = d - offset(d - expected) - level: back to the residuals' offsets, level added to the extremes
+    offsets -= level
+    of_pixels = (level @ parity).reshape(-1)
+    high += of_pixels
+    low += of_pixels
     return high, low, offsets
 
 
+def _offsets_of(offsets: np.ndarray, pixels: np.ndarray, width: int) -> np.ndarray:
+    """The offsets (n_reads - 1, sets, 2) of the given pixels' sets: shape (n_reads - 1, pixels.size)."""
+    return offsets[:, pixels // width, pixels % 2]
+
+
+def _robust_offsets(reads: np.ndarray, expected: np.ndarray, sigma: np.ndarray, candidates: np.ndarray,
+                    offsets: np.ndarray, width: int, threshold: float) -> np.ndarray:
+    """Average again, without its outliers, each set's offset where a candidate is an outlier.
+
+    A jump, or a hot pixel, moves its set's mean by its size over the set's pixels; where a candidate is
+    more than 4 sigmas from its set's offset, that set's offset (``offsets``, changed in place) becomes
+    the mean of the values within 4 sigmas of it (0 if none is). Values that far off and not among the
+    candidates are too small to move a mean of 32 by much.
+
+    Returns
+    -------
+    ndarray of int
+        The pixels of those sets that the corrected offset puts above ``threshold`` (a jump the outlier
+        had hidden: a cosmic ray often hits a few pixels of a row at once), to be tested with the others.
+    """
+    residual = np.diff(reads[:, candidates], axis=0) - expected[candidates] - _offsets_of(offsets, candidates, width)
+    limit = 4.0 * sigma
+    read, which = np.nonzero(np.abs(residual) > limit[candidates])
+    if read.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    n_sets = offsets.shape[1]
+    pair = np.unique(read.astype(np.int64) * n_sets + candidates[which] // width)
+    read, sets = np.divmod(pair, n_sets)
+    pixels = sets[:, None] * width + np.arange(width)  # (pairs, width)
+    values = reads[read[:, None] + 1, pixels] - reads[read[:, None], pixels] - expected[pixels]
+    parity = _parity(width)
+    keep = (np.abs(values - offsets[read, sets] @ parity.T) < limit[pixels]).astype(np.float32)
+    kept = keep @ parity
+    mean = np.where(kept > 0, ((values * keep) @ parity) / np.maximum(kept, 1), np.float32(0.0))
+    offsets[read, sets] = mean
+    return np.unique(pixels[np.abs(values - mean @ parity.T) > threshold * sigma[pixels]])
 def _parity(width: int) -> np.ndarray:
     """(width, 2) indicator of each column of a channel being even (column 0) or odd (column 1)."""
     parity = np.zeros((width, 2), dtype=np.float32)
