@@ -318,6 +318,10 @@ class StripFit:
     reads_used: np.ndarray
     intercept: np.ndarray
 
+    def rows(self, rows: slice) -> StripFit:
+        """The fit of some of the strip's rows."""
+        return StripFit(*(getattr(self, f.name)[rows] for f in dataclasses.fields(self)))
+
 
 def _intercept(reads: np.ndarray, slope: np.ndarray, first: np.ndarray, stop: np.ndarray) -> np.ndarray:
     """Mean of ``R_k - slope k`` over reads ``first <= k < stop`` of each pixel (``reads``: (n_reads, pixels))."""
@@ -539,6 +543,10 @@ class RowsFit(NamedTuple):
     reads_used: np.ndarray
     intercept: np.ndarray
 
+    def rows(self, rows: slice) -> StripFit:
+        """The fit of some of the strip's rows."""
+        return StripFit(*(getattr(self, f.name)[rows] for f in dataclasses.fields(self)))
+
 
 def _fit_rows(
     stream: StripStream, options: FitOptions, read_noise: float | np.ndarray, start: int, stop: int,
@@ -568,9 +576,12 @@ def _fit_rows(
     for data in loaded_ahead(stream, strips):
         strip = data.strip
         rows = slice(strip.start - first, strip.stop - first)
-        noise = read_noise[strip.start:strip.stop] if isinstance(read_noise, np.ndarray) else read_noise
-        fit = _fit_strip(data.electrons, data.first_saturated, options, noise, jump_noise,
-                         geometry.channel_width if jump_noise is not None else None)
+        # fitted with the rows beside the strip, so that a jump there can flag its neighbours here
+        outer_start = strip.start - data.inner.start
+        outer_rows = slice(outer_start, outer_start + data.outer.shape[1])
+        noise = read_noise[outer_rows] if isinstance(read_noise, np.ndarray) else read_noise
+        fit = _fit_strip(data.outer, data.outer_first_saturated, options, noise, jump_noise,
+                         geometry.channel_width if jump_noise is not None else None).rows(data.inner)
         flags = dq[rows]
         flags[data.first_saturated < n_reads] |= np.uint32(PixelFlag.SATURATED)
         flags[fit.jumped & ~data.non_finite] |= np.uint32(PixelFlag.JUMP_DET)

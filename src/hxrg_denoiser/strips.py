@@ -25,7 +25,7 @@ from hxrg_denoiser.errors import GeometryError, RampInputError, UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import Ramp
 
-__all__ = ["Strip", "StripData", "halo_strip", "plan_strips", "row_ranges", "StripStream", "loaded_ahead"]
+__all__ = ["Strip", "StripData", "halo_strip", "plan_strips", "row_ranges", "StripStream", "loaded_ahead", "MARGIN"]
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,25 @@ class StripData:
         Index of the first read at or above saturation (``n_reads`` if none).
     non_finite : ndarray, shape (rows, n_cols), bool
         Pixels with a non-finite value in any read (only with ``flag_non_finite``).
+    outer : ndarray, shape (n_reads, rows + up to 2 * MARGIN, n_cols), float32
+        The same with up to :data:`MARGIN` rows more on each side (within the image), corrected exactly as
+        in their own strip: for tests that look at a pixel's neighbours (cosmic-ray jumps), so that results
+        do not depend on where strips end. ``electrons`` is ``outer[:, inner]``.
+    outer_first_saturated : ndarray, shape (outer rows, n_cols), int
+    inner : slice
+        The strip's rows within ``outer``.
     """
 
     strip: Strip
     electrons: np.ndarray
     first_saturated: np.ndarray
     non_finite: np.ndarray
+    outer: np.ndarray
+    outer_first_saturated: np.ndarray
+    inner: slice
+
+
+MARGIN = 1  # rows beyond a strip's own that it also corrects (StripData.outer)
 
 
 def halo_strip(start: int, stop: int, n_rows: int, before: int = 0, after: int = 0) -> Strip:
@@ -133,7 +146,8 @@ class StripStream:
         self.gain: float | np.ndarray = float(gain) if np.ndim(gain) == 0 else np.asarray(gain, dtype=np.float32)
         self.saturation = saturation
         self.flag_non_finite = flag_non_finite
-        self.halo = side_window(refcorr)
+        before, after = side_window(refcorr)  # row y's correction uses rows y - before .. y + after - 1
+        self.halo = (before + MARGIN, after + MARGIN)
         self.strips = plan_strips(geometry.n_rows, strip_rows, *self.halo)
         self.sirs, self.sirs_parity = self._sirs_table(calibration)
         self.levels = self._measure_levels()
@@ -189,20 +203,29 @@ class StripStream:
         """Read, check, convert and correct one strip."""
         raw = self.ramp.read_rows(strip.halo_start, strip.halo_stop)
         non_finite = self._check_finite(raw, strip.halo_start, reference_only=False)
-        core_raw = raw[:, strip.core]
-        first_saturated = self._first_saturated(core_raw, strip)
+        outer = self._outer(strip)
+        first_saturated = self._first_saturated(raw[:, outer], outer.start + strip.halo_start)
         if non_finite is not None:
             raw[~np.isfinite(raw)] = 0.0
             non_finite = non_finite[strip.core]
         else:
-            non_finite = np.zeros(core_raw.shape[1:], dtype=bool)
-        return StripData(strip, self.correct(raw, strip), first_saturated, non_finite)
+            non_finite = np.zeros((strip.stop - strip.start, raw.shape[2]), dtype=bool)
+        electrons = self.correct(raw, strip, outer)
+        inner = slice(strip.core.start - outer.start, strip.core.stop - outer.start)
+        return StripData(strip, electrons[:, inner], first_saturated[inner], non_finite, electrons, first_saturated,
+                         inner)
 
-    def correct(self, raw: np.ndarray, strip: Strip) -> np.ndarray:
+    def _outer(self, strip: Strip) -> slice:
+        """The strip's rows and up to :data:`MARGIN` more on each side, within its halo band."""
+        core = strip.core
+        return slice(max(0, core.start - MARGIN), min(strip.halo_stop - strip.halo_start, core.stop + MARGIN))
+
+    def correct(self, raw: np.ndarray, strip: Strip, rows: slice | None = None) -> np.ndarray:
         """Convert rows ``strip.halo_start:halo_stop`` of raw reads to electrons and correct them (in place).
 
-        Returns the core rows, shape ``(n_reads, strip.stop - strip.start, n_cols)``.
+        Returns the rows ``rows`` of the band (default: the core rows), shape ``(n_reads, rows, n_cols)``.
         """
+        rows = strip.core if rows is None else rows
         raw *= self._gain_of_rows(strip.halo_start, strip.halo_stop)
         if self.sirs is not None:
             raw -= raw[0].copy()
@@ -213,19 +236,20 @@ class StripStream:
             if g.channel_width % 2 == 0 and self.sirs_parity is not None:  # even and odd columns' samplers
                 by_channel[..., 0::2] -= self.sirs_parity[:, None, :, None]
                 by_channel[..., 1::2] += self.sirs_parity[:, None, :, None]
-            return raw[:, strip.core]
+            return raw[:, rows]
         return correct_reference_pixels(
-            raw, self.geometry, self.refcorr, row_start=strip.halo_start, levels=self.levels, core=strip.core
+            raw, self.geometry, self.refcorr, row_start=strip.halo_start, levels=self.levels, core=rows
         )
 
-    def _first_saturated(self, core_raw: np.ndarray, strip: Strip) -> np.ndarray:
-        n_reads = core_raw.shape[0]
+    def _first_saturated(self, rows_raw: np.ndarray, first_row: int) -> np.ndarray:
+        """Each pixel's first read at or above saturation of raw rows starting at image row ``first_row``."""
+        n_reads = rows_raw.shape[0]
         if self.saturation is None:
-            return np.full(core_raw.shape[1:], n_reads, dtype=np.int32)
+            return np.full(rows_raw.shape[1:], n_reads, dtype=np.int32)
         level = self.saturation
         if isinstance(level, np.ndarray):
-            level = level[strip.start : strip.stop]
-        above = core_raw >= level
+            level = level[first_row : first_row + rows_raw.shape[1]]
+        above = rows_raw >= level
         first = np.argmax(above, axis=0).astype(np.int32)
         first[~above.any(axis=0)] = n_reads
         return first
