@@ -543,10 +543,6 @@ class RowsFit(NamedTuple):
     reads_used: np.ndarray
     intercept: np.ndarray
 
-    def rows(self, rows: slice) -> StripFit:
-        """The fit of some of the strip's rows."""
-        return StripFit(*(getattr(self, f.name)[rows] for f in dataclasses.fields(self)))
-
 
 def _fit_rows(
     stream: StripStream, options: FitOptions, read_noise: float | np.ndarray, start: int, stop: int,
