@@ -94,7 +94,7 @@ def test_cli_fit_with_channels_on_a_128_cube(tmp_path):
         assert [h.name for h in hdul] == ["PRIMARY", "SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "READS_USED", "INTERCEPT"]
         np.testing.assert_allclose(hdul["ERR"].data ** 2, hdul["VAR_POISSON"].data + hdul["VAR_RNOISE"].data, rtol=1e-5)
         assert (hdul["READS_USED"].data[~geometry.reference_mask] == 6).all()
-        assert hdul[0].header["JUMPTHR"] == 5.0
+        assert hdul[0].header["JUMPTHR"] == 5.0 and hdul[0].header["JUMPCLU"] == 2.0
         assert hdul[0].header["METHOD"] == "utr" and hdul[0].header["NREADS"] == 6
         assert hdul[0].header["GEOMETRY"].startswith("custom-128x128-4ch")
         assert hdul["SCI"].header["BUNIT"] == "DN"  # no gain given, no BUNIT in the input
@@ -163,3 +163,21 @@ def test_cli_bad_input_gives_one_line_error_and_no_output(tmp_path, capsys, case
     assert re.search(match, err), err
     assert not out.exists()
     assert not list(tmp_path.glob(".out.fits*"))
+
+
+def test_cli_jump_cluster_threshold_none_turns_the_neighbour_test_off(tmp_path):
+    geometry = ReadoutGeometry("t", 32, 128, 4)
+    rng = np.random.default_rng(7)
+    cube = rng.normal(1000.0, 4.0, (12, 32, 128)).astype(np.float32)
+    cube[6:, 10, 60] += 3000.0  # a jump
+    cube[6:, 10, 61] += 25.0  # its neighbour: 4.4 sigma of a difference, under the threshold of 5
+    path = write_cube(tmp_path / "cube.fits", cube)
+    flagged = {}
+    for value in ("2", "none"):
+        out = tmp_path / f"out-{value}.fits"
+        assert main(["fit", str(path), "-o", str(out), "--refcorr", "none", "--channels", "4", "--read-noise", "4",
+                     "--jump-cluster-threshold", value, "-q"]) == 0
+        with fits.open(out) as hdul:
+            flagged[value] = bool(hdul["DQ"].data[10, 61] & PixelFlag.JUMP_DET)
+            assert hdul[0].header["JUMPCLU"] == (2.0 if value == "2" else "none")
+    assert flagged == {"2": True, "none": False}

@@ -32,6 +32,7 @@ from hxrg_denoiser.classical.estimators import (
     weighted_read_sum,
 )
 from hxrg_denoiser.classical.jumps import (
+    CLUSTER_THRESHOLD,
     DEFAULT_THRESHOLD,
     detect_jumps,
     remove_channel_row_offsets,
@@ -138,6 +139,9 @@ class FitOptions:
         slope is fitted on the segments between them. None: no jump detection.
     jump_neighbours : bool
         Also flag the same read difference of the 4 neighbours of every jump.
+    jump_cluster_threshold : float or None
+        The 8 neighbours of every jump are flagged where the same difference exceeds their expectation by
+        this many sigmas (one-sided: a cosmic ray's charge beside its centre). None: no such test.
     check_errors : bool
         Scale ``VAR_RNOISE`` to the spread of the image's dark pixels and measure the column correlation of
         its errors (:func:`calibrated_errors`); off for a fit that is only a model's input (the model's
@@ -158,6 +162,7 @@ class FitOptions:
     calibration: str | os.PathLike | SirsCalibration | None = None
     jump_threshold: float | None = DEFAULT_THRESHOLD
     jump_neighbours: bool = False
+    jump_cluster_threshold: float | None = CLUSTER_THRESHOLD
     frame_time: float | None = None
     full_frame_timing: bool = False
     bad_pixels: PixelMap | None = None
@@ -186,6 +191,9 @@ class FitOptions:
             raise UsageError(f"--strip-rows must be >= 1, got {self.strip_rows}")
         if self.jump_threshold is not None and not 0 < self.jump_threshold < np.inf:
             raise UsageError(f"--jump-threshold must be a finite number of sigmas > 0, got {self.jump_threshold}")
+        if self.jump_cluster_threshold is not None and not 0 < self.jump_cluster_threshold < np.inf:
+            raise UsageError("--jump-cluster-threshold must be a finite number of sigmas > 0, got "
+                             f"{self.jump_cluster_threshold}")
         if self.calibration is not None and self.refcorr not in ("auto", "sirs"):
             raise UsageError(f"--calibration applies to --refcorr sirs, not {self.refcorr!r}")
         if self.refcorr == "sirs" and self.calibration is None:
@@ -359,6 +367,7 @@ def _fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, options: FitO
     if options.method == "utr" and options.jump_threshold is not None and n >= 3:
         found = detect_jumps(electrons, first_saturated, slope, read_noise if jump_noise is None else jump_noise,
                              threshold=options.jump_threshold, neighbours=options.jump_neighbours,
+                             cluster_threshold=options.jump_cluster_threshold,
                              channel_width=channel_width)
         if len(found):
             before = np.arange(n - 1)[:, None] < (first_saturated.reshape(-1)[found.pixels] - 1)[None, :]

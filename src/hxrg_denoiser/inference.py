@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from hxrg_denoiser.classical.jumps import CLUSTER_THRESHOLD as DEFAULT_CLUSTER_THRESHOLD
 from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD as DEFAULT_JUMP_THRESHOLD
 from hxrg_denoiser.denoise import DenoiseSettings, check_model_geometry, load_denoiser, make_denoiser, model_geometry
 from hxrg_denoiser.denoise import pick_device as pick_device
@@ -44,6 +45,7 @@ def denoise_ramp(
     gain: PixelMap | None = None,
     jump_threshold: float | None = DEFAULT_JUMP_THRESHOLD,
     jump_neighbours: bool = False,
+    jump_cluster_threshold: float | None = DEFAULT_CLUSTER_THRESHOLD,
 ) -> FluxImage:
     """Flux image of ``ramp`` predicted by ``model``.
 
@@ -85,6 +87,8 @@ def denoise_ramp(
         Flux-image networks: cosmic-ray jump threshold of the input fit, in sigmas (None: no detection).
     jump_neighbours : bool
         Flux-image networks: also flag the neighbours of every jump.
+    jump_cluster_threshold : float or None
+        Flux-image networks: sigmas above which the 8 neighbours of a jump are flagged at its difference.
 
     Returns
     -------
@@ -102,7 +106,8 @@ def denoise_ramp(
     settings = DenoiseSettings(strip_rows=strip_rows, batch_rows=batch_rows, device=device, precision=precision,
                                flag_non_finite=flag_non_finite, calibration=calibration,
                                reference_check=reference_check, saturation=saturation, gain=gain,
-                               jump_threshold=jump_threshold, jump_neighbours=jump_neighbours)
+                               jump_threshold=jump_threshold, jump_neighbours=jump_neighbours,
+                               jump_cluster_threshold=jump_cluster_threshold)
     geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
     denoiser = make_denoiser(model, spec)
     denoiser.check_geometry(geometry, ramp.path, allow_unmeasured=any_layout)

@@ -78,9 +78,11 @@ def run_denoise(args: argparse.Namespace) -> int:
                                calibration=args.calibration, reference_check=args.reference_check,
                                saturation=args.saturation, gain=args.gain, **jump_options(args))
     fit_given = (args.jump_threshold is not None or args.jump_neighbours or not args.jumps
+                 or args.jump_cluster_threshold is not None
                  or args.saturation is not None or args.gain is not None)
     if fit_given and denoiser.input_kind != "flux-image":
-        raise UsageError("--gain, --saturation, --jump-threshold, --no-jumps and --jump-neighbours apply to flux-image "
+        raise UsageError("--gain, --saturation, --jump-threshold, --no-jumps, --jump-neighbours and "
+                         "--jump-cluster-threshold apply to flux-image "
                          "models "
                          "(default), not to ribbon models, which take the reads themselves")
     units = product_units(args)

@@ -66,6 +66,11 @@ def positive_float(text: str) -> float:
     return _number(text, float, lambda v: v > 0, "a finite number > 0")
 
 
+def sigmas_or_none(text: str) -> float | str:
+    """A finite number > 0, or ``none``."""
+    return "none" if text.strip().lower() == "none" else positive_float(text)
+
+
 def nonnegative_float(text: str) -> float:
     """A finite number >= 0."""
     return _number(text, float, lambda v: v >= 0, "a finite number >= 0")
@@ -138,18 +143,25 @@ def add_jump_arguments(parser: argparse.ArgumentParser) -> None:
                        help="no jump detection (default: detect)")
     group.add_argument("--jump-neighbours", action="store_true",
                        help="also flag the same read difference of the 4 neighbours of every jump (default: off)")
+    group.add_argument("--jump-cluster-threshold", type=sigmas_or_none, metavar="SIGMA|none",
+                       help="flag each of the 8 neighbours of a jump whose same read difference exceeds its flux "
+                       "by this many sigmas (the charge a cosmic ray leaves beside its centre; 'none': no such "
+                       "test; default 2)")
 
 
 def jump_options(args: argparse.Namespace, method: str = "utr") -> dict:
     """``jump_threshold`` and ``jump_neighbours`` of :class:`~hxrg_denoiser.fitting.FitOptions` from the options."""
-    from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD
+    from hxrg_denoiser.classical.jumps import CLUSTER_THRESHOLD, DEFAULT_THRESHOLD
 
     refuse_unless(args, "jump_threshold", args.jumps, "--jump-threshold and --no-jumps: give one of them")
-    for name in ("jump_threshold", "jump_neighbours"):
+    for name in ("jump_threshold", "jump_neighbours", "jump_cluster_threshold"):
         refuse_unless(args, name, method == "utr", f"--{name.replace('_', '-')} applies to --method utr")
     refuse_unless(args, "jump_neighbours", args.jumps, "--jump-neighbours and --no-jumps: give one of them")
+    refuse_unless(args, "jump_cluster_threshold", args.jumps, "--jump-cluster-threshold and --no-jumps: give one of them")
     threshold = args.jump_threshold or DEFAULT_THRESHOLD
-    return {"jump_threshold": threshold if args.jumps else None, "jump_neighbours": args.jump_neighbours}
+    cluster = CLUSTER_THRESHOLD if args.jump_cluster_threshold is None else args.jump_cluster_threshold
+    return {"jump_threshold": threshold if args.jumps else None, "jump_neighbours": args.jump_neighbours,
+            "jump_cluster_threshold": None if cluster == "none" else cluster}
 
 
 def add_product_arguments(parser: argparse.ArgumentParser) -> None:

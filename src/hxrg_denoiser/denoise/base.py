@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from hxrg_denoiser.classical.jumps import CLUSTER_THRESHOLD as DEFAULT_CLUSTER_THRESHOLD
 from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD as DEFAULT_JUMP_THRESHOLD
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import GeometryError, UnavailableError, UsageError
@@ -56,6 +57,8 @@ class DenoiseSettings:
         Flux-image networks: cosmic-ray jumps of the up-the-ramp fit they take (sigmas; None: no detection).
     jump_neighbours : bool
         Flux-image networks: also flag the neighbours of every jump.
+    jump_cluster_threshold : float or None
+        Flux-image networks: sigmas above which the 8 neighbours of a jump are flagged at its difference.
     saturation : float, path, ndarray or None
         Flux-image networks: input level (ADU) at and above which a read is saturated, or a per-pixel map;
         the fit they take uses only the reads before it.
@@ -73,6 +76,7 @@ class DenoiseSettings:
     reference_check: bool = True
     jump_threshold: float | None = DEFAULT_JUMP_THRESHOLD
     jump_neighbours: bool = False
+    jump_cluster_threshold: float | None = DEFAULT_CLUSTER_THRESHOLD
     saturation: PixelMap | None = None
     gain: PixelMap | None = None
 

@@ -87,6 +87,7 @@ class FluxImageDenoiser(Denoiser):
         return FitOptions(method="utr", refcorr=refcorr, strip_rows=settings.strip_rows,
                           flag_non_finite=settings.flag_non_finite, calibration=calibration,
                           jump_threshold=settings.jump_threshold, jump_neighbours=settings.jump_neighbours,
+                          jump_cluster_threshold=settings.jump_cluster_threshold,
                           saturation=settings.saturation, gain=settings.gain, check_errors=False)
 
     def correct(self, image: FluxImage, geometry: ReadoutGeometry, settings: DenoiseSettings, *,

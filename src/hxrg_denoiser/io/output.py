@@ -342,6 +342,10 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
         threshold = options.get("jump_threshold")
         cards["JUMPTHR"] = (float(threshold) if threshold is not None else "none", "[sigma] jump detection threshold")
         cards["JUMPNBR"] = (bool(options.get("jump_neighbours")), "neighbours of jumps flagged")
+        if threshold is not None:
+            cluster = options.get("jump_cluster_threshold")
+            cards["JUMPCLU"] = (float(cluster) if cluster is not None else "none",
+                                "[sigma] jump's 8 neighbours flagged above")
     if "model" in meta:
         cards["MODEL"] = (meta["model"], "denoising model")
         cards["ARCH"] = (meta["architecture"], "model architecture")
