@@ -166,7 +166,6 @@ def test_cli_bad_input_gives_one_line_error_and_no_output(tmp_path, capsys, case
 
 
 def test_cli_jump_cluster_threshold_none_turns_the_neighbour_test_off(tmp_path):
-    geometry = ReadoutGeometry("t", 32, 128, 4)
     rng = np.random.default_rng(7)
     cube = rng.normal(1000.0, 4.0, (12, 32, 128)).astype(np.float32)
     cube[6:, 10, 60] += 3000.0  # a jump

@@ -192,18 +192,17 @@ def _extreme_residuals(
     offsets : ndarray, shape (n_reads - 1, pixels // width, 2)
         The offsets of the residuals of each difference's channel rows, even and odd columns.
     """
-    reads = flat
     level = _set_means(expected, width)
-    offsets = np.diff(_set_means(reads, width), axis=0)  # of the differences; of the residuals once less level
+    offsets = np.diff(_set_means(flat, width), axis=0)  # of the differences; of the residuals once less level
     high = np.full(flat.shape[1], -np.inf, dtype=np.float32)
     low = np.full(flat.shape[1], np.inf, dtype=np.float32)
     step = np.empty(flat.shape[1], dtype=np.float32)
     by_set = step.reshape(-1, width)
-    spread = np.empty_like(by_set)  # each pixel's offset (small matrix products beat numpy broadcasting here)
+    per_pixel = np.empty_like(by_set)  # each pixel's offset (small matrix products beat numpy broadcasting here)
     parity = _parity(width).T
     for k in range(flat.shape[0] - 1):
-        np.subtract(reads[k + 1], reads[k], out=step)
-        by_set -= np.matmul(offsets[k], parity, out=spread)
+        np.subtract(flat[k + 1], flat[k], out=step)
+        by_set -= np.matmul(offsets[k], parity, out=per_pixel)
         np.maximum(high, step, out=high)
         np.minimum(low, step, out=low)
     # d - offset(d) = d - offset(d - expected) - level: back to the residuals' offsets, level added to the extremes
@@ -250,6 +249,8 @@ def _robust_offsets(reads: np.ndarray, expected: np.ndarray, sigma: np.ndarray, 
     mean = np.where(kept > 0, ((values * keep) @ parity) / np.maximum(kept, 1), np.float32(0.0))
     offsets[read, sets] = mean
     return np.unique(pixels[np.abs(values - mean @ parity.T) > threshold * sigma[pixels]])
+
+
 def _parity(width: int) -> np.ndarray:
     """(width, 2) indicator of each column of a channel being even (column 0) or odd (column 1)."""
     parity = np.zeros((width, 2), dtype=np.float32)

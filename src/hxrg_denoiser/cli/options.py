@@ -150,7 +150,8 @@ def add_jump_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def jump_options(args: argparse.Namespace, method: str = "utr") -> dict:
-    """``jump_threshold`` and ``jump_neighbours`` of :class:`~hxrg_denoiser.fitting.FitOptions` from the options."""
+    """``jump_threshold``, ``jump_neighbours`` and ``jump_cluster_threshold`` of
+    :class:`~hxrg_denoiser.fitting.FitOptions` from the options."""
     from hxrg_denoiser.classical.jumps import CLUSTER_THRESHOLD, DEFAULT_THRESHOLD
 
     refuse_unless(args, "jump_threshold", args.jumps, "--jump-threshold and --no-jumps: give one of them")
