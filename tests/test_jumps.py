@@ -213,6 +213,26 @@ def test_the_neighbours_of_a_jump_are_tested_again_at_its_difference():
     assert not flagged(clean, 2.0).any()
 
 
+def test_the_neighbours_of_a_pixel_that_jumps_often_are_not_cut_up(monkeypatch):
+    """A pixel that jumps at 4 reads (a pattern, not a cosmic ray) whose neighbours share a 2.7-sigma part
+    of each step: they keep their ramps whole (testing them would flag 4 differences each)."""
+    from hxrg_denoiser.classical import jumps as jumps_module
+
+    rng = np.random.default_rng(300805)
+    n, rows, cols = 24, 16, 64
+    cube = rng.normal(0.0, 5.6, (n, rows, cols)).astype(np.float32)
+    for k in (4, 9, 14, 19):
+        cube[k:, 8, 30] += 400.0
+        cube[k:, 7:10, 29:32] += 21.5  # 2.7 sigma of a difference
+        cube[k:, 8, 30] -= 21.5
+    unsaturated = np.full((rows, cols), n)
+    slope = np.zeros((rows, cols), np.float32)
+    found = detect_jumps(cube, unsaturated, slope, 5.6)
+    assert found.pixels.tolist() == [8 * cols + 30]
+    monkeypatch.setattr(jumps_module, "CLUSTER_MAX_JUMPS", 10)
+    assert len(detect_jumps(cube, unsaturated, slope, 5.6)) > 5
+
+
 def test_jump_noise_lies_between_the_white_and_the_total_read_noise():
     from hxrg_denoiser.fitting import jump_read_noise, ramp_read_noise
     from hxrg_denoiser.io.ramps import ArrayRamp

@@ -682,11 +682,23 @@ def _fitted_image(rows: RowsFit, ramp: Ramp, geometry: ReadoutGeometry, options:
         err, var_rnoise, measured = calibrated_errors(
             sci, var_poisson, var_rnoise, rows.dq, geometry,
             lit_read_scale=CLEAN_LIT_READ_SCALE if options.clean else 1.0,
-            lit_covariance_fraction=CLEAN_LIT_COVARIANCE_FRACTION if options.clean else 0.0, covariance_before=before)
+            lit_covariance_fraction=CLEAN_LIT_COVARIANCE_FRACTION if options.clean else 0.0, covariance_before=before,
+            light_image=_light_image(sci, geometry, options))
         meta.update(measured)
     else:
         err = np.sqrt(var_poisson + var_rnoise)
     return FluxImage(sci, err, rows.dq, meta, rows.reads_used, var_poisson, var_rnoise, rows.intercept)
+
+
+def _light_image(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions) -> np.ndarray | None:
+    """Where an image keeps correlated noise that a reference correction and many reads would have taken
+    out (CDS, Fowler, no reference correction), its light is found on a cleaned copy
+    (:func:`~hxrg_denoiser.classical.cleaning.clean_flux_image`, a few seconds on a full frame): otherwise
+    the faint wings of sources pass for dark pixels and ERR comes out too large. None: on ``sci`` itself."""
+    if options.clean or (options.method == "utr" and options.refcorr != "none"):
+        return None
+    usable = np.isfinite(sci)
+    return np.where(usable, clean_flux_image(np.where(usable, sci, np.nan), geometry), np.nan).astype(np.float32)
 
 
 def input_covariance(sci: np.ndarray, var_poisson: np.ndarray | None, var_rnoise: np.ndarray, dq: np.ndarray,
@@ -700,7 +712,8 @@ def input_covariance(sci: np.ndarray, var_poisson: np.ndarray | None, var_rnoise
 
 def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.ndarray, dq: np.ndarray,
                       geometry: ReadoutGeometry, *, lit_read_scale: float = 1.0, lit_covariance_fraction: float = 0.0,
-                      covariance_before: list[float] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+                      covariance_before: list[float] | None = None,
+                      light_image: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """ERR and VAR_RNOISE with the read-noise variance scaled to what the image's dark pixels show, and the
     column correlation of its errors.
 
@@ -726,6 +739,9 @@ def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.n
         Covariance of the read-noise errors of the input's dark pixels 1 .. 8 rows apart in a column
         (:attr:`~hxrg_denoiser.classical.noise_correlation.ReadNoiseStatistics.covariance` of the image
         before the correlated noise was removed; the units of ``sci``, squared).
+    light_image : ndarray, shape (n_rows, n_cols), optional
+        The same scene with less correlated noise, to find the light on (see
+        :func:`~hxrg_denoiser.classical.noise_correlation.read_noise_statistics`).
 
     Returns
     -------
@@ -739,7 +755,7 @@ def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.n
         (the median ``VAR_RNOISE`` of those pixels), to propagate an extraction's error with.
     """
     usable = ~geometry.reference_mask & (dq == 0)
-    stats = read_noise_statistics(sci, var_rnoise, var_poisson, usable)
+    stats = read_noise_statistics(sci, var_rnoise, var_poisson, usable, light_image=light_image)
     lit_scale = 1.0
     if stats is not None:
         var_rnoise = (var_rnoise * np.float32(stats.scale)).astype(np.float32)

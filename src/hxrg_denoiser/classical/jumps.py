@@ -25,10 +25,16 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["JumpPixels", "detect_jumps", "channel_row_offsets", "remove_channel_row_offsets", "expected_set_spread",
-           "segment_read_weights", "DEFAULT_THRESHOLD", "CLUSTER_THRESHOLD"]
+           "segment_read_weights", "DEFAULT_THRESHOLD", "CLUSTER_THRESHOLD", "CLUSTER_SEED", "CLUSTER_MAX_JUMPS"]
 
 DEFAULT_THRESHOLD = 5.0  # sigmas; with 100 reads, about 6e-5 false flags per pixel of Gaussian noise
 CLUSTER_THRESHOLD = 2.0  # sigmas, one-sided, for the neighbours of a jump at its difference (2.3 % false flags)
+# Only a cosmic ray's neighbours are tested: a jump of at least CLUSTER_SEED times the threshold (the charge
+# it spreads can show there) in a pixel with at most CLUSTER_MAX_JUMPS jumps (a pixel that jumps often is
+# noisy, or sees a pattern a correction injected, and its neighbours share it: testing them at 2 sigma
+# would cut their ramps into pieces).
+CLUSTER_SEED = 2.0
+CLUSTER_MAX_JUMPS = 2
 
 
 @dataclass
@@ -87,8 +93,10 @@ def detect_jumps(
         Also flag the same difference of the 4 neighbours of every jump (charge spilling over).
     cluster_threshold : float or None
         A cosmic ray deposits charge in a few neighbouring pixels at once: the 8 neighbours of every jump
-        are tested again at the same difference, and flagged where it exceeds their expectation by more
-        than this many sigmas (one-sided: a deposit adds charge). None: no such test.
+        that looks like one (at least :data:`CLUSTER_SEED` times ``threshold`` sigmas, in a pixel with at
+        most :data:`CLUSTER_MAX_JUMPS` jumps) are tested again at the same difference, and flagged where it
+        exceeds their expectation by more than this many sigmas (one-sided: a deposit adds charge). None: no
+        such test.
     channel_width : int, optional
         Columns per output channel (even). Given, each channel row's offsets (the means of its even and of
         its odd columns' residuals, as :func:`channel_row_offsets`; pixels more than 4 sigmas off left out
@@ -148,8 +156,10 @@ def detect_jumps(
     keep = jumps.any(axis=0)
     pixels, jumps = candidates[keep], jumps[:, keep]
     if cluster_threshold is not None and pixels.size:
+        strength = _ratios(d[:, keep], ok[:, keep] & ~jumps, noise[keep])
+        seeds = jumps & (strength > CLUSTER_SEED * threshold) & (jumps.sum(axis=0) <= CLUSTER_MAX_JUMPS)
         extra_pixels, extra_reads = _cluster_members(flat, expected, sigma, offsets, width, shape, first_saturated,
-                                                     pixels, jumps, cluster_threshold)
+                                                     pixels, seeds, cluster_threshold)
         pixels, jumps = _merged(pixels, jumps, extra_pixels, extra_reads)
     if neighbours:
         pixels, jumps = _with_neighbours(pixels, jumps, shape, first_saturated.reshape(-1))
@@ -324,7 +334,8 @@ def remove_channel_row_offsets(residual: np.ndarray, width: int, limit: np.ndarr
 def _cluster_members(reads: np.ndarray, expected: np.ndarray, sigma: np.ndarray, offsets: np.ndarray | None,
                      width: int | None, shape: tuple[int, ...], first_saturated: np.ndarray, pixels: np.ndarray,
                      jumps: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """The 8 neighbours of each jump whose same difference exceeds its expectation by ``threshold`` sigmas.
+    """The 8 neighbours of each jump (``jumps``: those to test around, of ``pixels``) whose same difference
+    exceeds its expectation by ``threshold`` sigmas.
 
     Undetected, the charge a cosmic ray leaves beside its centre (a few percent of it in a corner) biases
     the slope by up to ``1.5 / n_reads`` of it per frame, many times the slope's noise: a neighbour is

@@ -146,6 +146,8 @@ class ReadNoiseStatistics(NamedTuple):
 def read_noise_statistics(
     sci: np.ndarray, var_rnoise: np.ndarray, var_poisson: np.ndarray | None, usable: np.ndarray,
     max_lag: int = MAX_LAG,
+    *,
+    light_image: np.ndarray | None = None,
 ) -> ReadNoiseStatistics | None:
     """Measure the scale and the column correlation of the read-noise errors of a flux image on its dark pixels.
 
@@ -160,6 +162,11 @@ def read_noise_statistics(
     usable : ndarray of bool, shape (n_rows, n_cols)
         Science pixels that may be used (finite, not flagged).
     max_lag : int
+    light_image : ndarray, shape (n_rows, n_cols), optional
+        The same scene with less correlated noise, to find the light on (default ``sci``). On a noisy image
+        (CDS, or no reference correction), the faint wings of sources are not told from correlated noise,
+        enter the "dark" pixels and make the scale too large; their deviations are still measured on
+        ``sci``.
 
     Returns
     -------
@@ -174,7 +181,7 @@ def read_noise_statistics(
     if usable.sum() < _MIN_PAIRS:
         return None
     sigma = np.sqrt(np.where(usable, var_rnoise, 1.0))
-    dark = light_free_pixels(sci, usable)
+    dark = light_free_pixels(sci if light_image is None else light_image, usable)
     if dark.sum() < _MIN_PAIRS:
         return None
     photons = float(np.mean(poisson[dark] / sigma[dark] ** 2))
