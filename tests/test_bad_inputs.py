@@ -214,8 +214,8 @@ CASES: dict[str, tuple[str, str]] = {
                             r"--jump-threshold: expected a finite number > 0"),
     "jump-threshold-and-off": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --jump-threshold 4 --no-jumps",
                                r"--jump-threshold and --no-jumps: give one of them"),
-    "jump-neighbours-cds": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --method cds --jump-neighbours",
-                            r"--jump-neighbours applies to --method utr"),
+    "jump-neighbours-and-off": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --method cds --jump-neighbours "
+                                "--no-jumps", r"--jump-neighbours and --no-jumps: give one of them"),
     "jump-cluster-negative": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --jump-cluster-threshold -1",
                               r"--jump-cluster-threshold: expected a finite number > 0"),
     "jump-cluster-and-off": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --jump-cluster-threshold 3 --no-jumps",

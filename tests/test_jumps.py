@@ -272,3 +272,22 @@ def test_offsets_and_the_neighbour_test_cut_what_cosmic_rays_add_to_a_correlated
     assert removed < 0.75 * kept, (removed, kept)
     assert both < 0.5 * removed, (both, removed)
     assert np.mean(twin_removed != twin_kept) < 2e-4  # at most a rare false flag apart
+
+
+def test_cds_and_fowler_leave_out_the_pixels_a_jump_hit():
+    """The jump is found on all the reads; CDS and Fowler, whose fixed reads hold it in their difference,
+    leave the pixel out (NaN, JUMP_DET and DO_NOT_USE, no reads used); the others keep their exact flux,
+    and --no-jumps keeps the old, wrong value."""
+    n, flux = 12, 4.0
+    cube = np.broadcast_to((10.0 + flux * np.arange(n, dtype=np.float32))[:, None, None], (n,) + SMALL.shape).copy()
+    cube[7:, 5, 40] += 500.0
+    for method in ("cds", "fowler"):
+        image = fit_cube(cube, SMALL, FitOptions(method=method, refcorr="none", read_noise=3.0))
+        assert np.isnan(image.sci[5, 40]) and image.reads_used[5, 40] == 0
+        assert image.dq[5, 40] & PixelFlag.JUMP_DET and image.dq[5, 40] & PixelFlag.DO_NOT_USE
+        others = np.ones(SMALL.shape, bool)
+        others[5, 40] = False
+        others &= ~SMALL.reference_mask
+        np.testing.assert_allclose(image.sci[others], flux * n, rtol=1e-5)
+        kept = fit_cube(cube, SMALL, FitOptions(method=method, refcorr="none", read_noise=3.0, jump_threshold=None))
+        assert kept.sci[5, 40] > flux * n + 400.0

@@ -134,9 +134,10 @@ class FitOptions:
     calibration : str, path or SirsCalibration, optional
         The detector's calibration (``hxrg calibrate``), for ``refcorr="sirs"``.
     jump_threshold : float or None
-        Up-the-ramp with 3 reads or more: read differences more than this many sigmas from the pixel's flux
-        per frame are jumps (cosmic rays; :mod:`hxrg_denoiser.classical.jumps`), flagged ``JUMP_DET``, and the
-        slope is fitted on the segments between them. None: no jump detection.
+        With 3 reads or more: read differences more than this many sigmas from the pixel's flux per frame
+        are jumps (cosmic rays; :mod:`hxrg_denoiser.classical.jumps`), flagged ``JUMP_DET``; up the ramp the
+        slope is fitted on the segments between them, and CDS and Fowler, whose fixed reads then hold the
+        jump in their difference, leave the pixel out (NaN, ``DO_NOT_USE``). None: no jump detection.
     jump_neighbours : bool
         Also flag the same read difference of the 4 neighbours of every jump.
     jump_cluster_threshold : float or None
@@ -364,12 +365,19 @@ def _fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, options: FitO
         reads = electrons[(slice(None),) + partial].astype(np.float64)
         intercept[partial] = _intercept(reads, slope[partial], np.zeros(reads.shape[1]), first_saturated[partial])
     jumped = np.zeros(slope.shape, dtype=bool)
-    if options.method == "utr" and options.jump_threshold is not None and n >= 3:
+    if options.jump_threshold is not None and n >= 3:
         found = detect_jumps(electrons, first_saturated, slope, read_noise if jump_noise is None else jump_noise,
                              threshold=options.jump_threshold, neighbours=options.jump_neighbours,
                              cluster_threshold=options.jump_cluster_threshold,
                              channel_width=channel_width)
-        if len(found):
+        if len(found) and options.method != "utr":
+            # CDS and Fowler take fixed reads, and a jump between them is in their difference: no pair of
+            # reads without it is left to them, so the pixel is excluded (the jump found on all the reads)
+            for values in (slope, white, poisson):
+                values.reshape(-1)[found.pixels] = np.nan
+            used.reshape(-1)[found.pixels] = 0
+            jumped.reshape(-1)[found.pixels] = True
+        elif len(found):
             before = np.arange(n - 1)[:, None] < (first_saturated.reshape(-1)[found.pixels] - 1)[None, :]
             usable = before & ~found.jumps
             weights = segment_read_weights(usable)
@@ -862,7 +870,7 @@ def _jump_noise(stream: StripStream, options: FitOptions, total: float, band: _N
     differences (:func:`jump_read_noise`), or None to test against the whole read noise with the offsets
     left in: where removing them would lower the noise by less than 5 % (little correlated noise left),
     the cost of removing them (a quarter to a third of a full-frame fit) buys nothing."""
-    if options.method != "utr" or options.jump_threshold is None or stream.ramp.n_reads < 3:
+    if options.jump_threshold is None or stream.ramp.n_reads < 3:
         return None
     jump = jump_read_noise(stream, band)
     removed = jump < JUMP_OFFSETS_GAIN * total

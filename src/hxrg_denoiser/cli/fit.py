@@ -123,7 +123,7 @@ def fit_options(args: argparse.Namespace):
         flag_non_finite=args.flag_non_finite, strip_rows=args.strip_rows, clean=args.clean,
         calibration=args.calibration, frame_time=args.frame_time, full_frame_timing=args.full_frame_timing,
         bad_pixels=args.bad_pixels,
-        **jump_options(args, args.method),
+        **jump_options(args),
     )
 
 

@@ -135,10 +135,11 @@ def add_output(parser: argparse.ArgumentParser, help: str, *, required: bool = T
 
 def add_jump_arguments(parser: argparse.ArgumentParser) -> None:
     """Cosmic-ray jump detection of the up-the-ramp fit."""
-    group = parser.add_argument_group("cosmic-ray jumps (up-the-ramp, 3 reads or more)")
+    group = parser.add_argument_group("cosmic-ray jumps (3 reads or more)")
     group.add_argument("--jump-threshold", type=positive_float, metavar="SIGMA",
                        help="read differences this many sigmas (read noise + Poisson) from the pixel's flux are "
-                       "jumps: flagged JUMP_DET, the slope fitted on the segments between them (default 5)")
+                       "jumps: flagged JUMP_DET, the slope fitted on the segments between them (CDS and Fowler: "
+                       "the pixel left out, NaN and DO_NOT_USE) (default 5)")
     group.add_argument("--no-jumps", dest="jumps", action="store_false",
                        help="no jump detection (default: detect)")
     group.add_argument("--jump-neighbours", action="store_true",
@@ -149,14 +150,12 @@ def add_jump_arguments(parser: argparse.ArgumentParser) -> None:
                        "test; default 2)")
 
 
-def jump_options(args: argparse.Namespace, method: str = "utr") -> dict:
+def jump_options(args: argparse.Namespace) -> dict:
     """``jump_threshold``, ``jump_neighbours`` and ``jump_cluster_threshold`` of
     :class:`~hxrg_denoiser.fitting.FitOptions` from the options."""
     from hxrg_denoiser.classical.jumps import CLUSTER_THRESHOLD, DEFAULT_THRESHOLD
 
     refuse_unless(args, "jump_threshold", args.jumps, "--jump-threshold and --no-jumps: give one of them")
-    for name in ("jump_threshold", "jump_neighbours", "jump_cluster_threshold"):
-        refuse_unless(args, name, method == "utr", f"--{name.replace('_', '-')} applies to --method utr")
     refuse_unless(args, "jump_neighbours", args.jumps, "--jump-neighbours and --no-jumps: give one of them")
     refuse_unless(args, "jump_cluster_threshold", args.jumps, "--jump-cluster-threshold and --no-jumps: give one of them")
     threshold = args.jump_threshold or DEFAULT_THRESHOLD

@@ -338,7 +338,7 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
             cards["BADPIXEL"] = (fits_text(os.path.basename(str(options["bad_pixels"])), 60), "bad-pixel mask")
         if "calibration" in options:
             cards["CALIBFIL"] = (fits_text(os.path.basename(str(options["calibration"])), 60), "reference calibration")
-    if options.get("method") == "utr":
+    if options.get("method") in ("utr", "cds", "fowler"):
         threshold = options.get("jump_threshold")
         cards["JUMPTHR"] = (float(threshold) if threshold is not None else "none", "[sigma] jump detection threshold")
         cards["JUMPNBR"] = (bool(options.get("jump_neighbours")), "neighbours of jumps flagged")
