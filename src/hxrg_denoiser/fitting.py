@@ -705,8 +705,7 @@ def _light_image(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions
     the faint wings of sources pass for dark pixels and ERR comes out too large. None: on ``sci`` itself."""
     if options.clean or (options.method == "utr" and options.refcorr != "none"):
         return None
-    usable = np.isfinite(sci)
-    return np.where(usable, clean_flux_image(np.where(usable, sci, np.nan), geometry), np.nan).astype(np.float32)
+    return clean_flux_image(sci, geometry)  # non-finite pixels take no part, and are never measured
 
 
 def input_covariance(sci: np.ndarray, var_poisson: np.ndarray | None, var_rnoise: np.ndarray, dq: np.ndarray,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["robust_sigma", "mad_sigma"]
+__all__ = ["robust_sigma", "mad_sigma", "all_finite"]
 
 GAUSS_PERCENTILES = (15.865, 84.135)  # +-1 sigma of a Gaussian
 MAD_TO_SIGMA = 1.4826  # sigma / median absolute deviation for a Gaussian
@@ -18,6 +18,15 @@ def robust_sigma(values: np.ndarray) -> float:
         return float("nan")
     low, high = np.percentile(values, GAUSS_PERCENTILES)
     return float((high - low) / 2.0)
+
+
+def all_finite(values: np.ndarray) -> bool:
+    """Whether every value is finite: one float32 sum (a NaN or inf makes it non-finite), the element-wise
+    test only when the sum is not finite (it may have overflowed)."""
+    with np.errstate(over="ignore"):
+        if np.isfinite(np.sum(values, dtype=np.float32)):
+            return True
+    return bool(np.isfinite(values).all())
 
 
 def mad_sigma(values: np.ndarray) -> float:

@@ -24,6 +24,7 @@ from hxrg_denoiser.classical.sirs import SirsCalibration, reference_series, sirs
 from hxrg_denoiser.errors import GeometryError, RampInputError, UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import Ramp
+from hxrg_denoiser.stats import all_finite
 
 __all__ = ["Strip", "StripData", "halo_strip", "plan_strips", "row_ranges", "StripStream", "loaded_ahead", "MARGIN"]
 
@@ -256,12 +257,9 @@ class StripStream:
 
     def _check_finite(self, raw: np.ndarray, row_start: int, reference_only: bool) -> np.ndarray | None:
         """Raise on non-finite values, or return the per-pixel mask of them when they may be flagged."""
-        with np.errstate(over="ignore"):  # one pass and no mask: a NaN or inf makes the sum non-finite
-            if np.isfinite(np.sum(raw, dtype=np.float32)):
-                return None
-        bad_reads = ~np.isfinite(raw)
-        if not bad_reads.any():  # the sum overflowed
+        if all_finite(raw):
             return None
+        bad_reads = ~np.isfinite(raw)
         ref = self.geometry.reference_mask[row_start : row_start + raw.shape[1]]
         in_reference = bad_reads & ref
         if self.flag_non_finite and not in_reference.any():

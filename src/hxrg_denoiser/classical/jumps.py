@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hxrg_denoiser.stats import all_finite
+
 __all__ = ["JumpPixels", "detect_jumps", "channel_row_offsets", "remove_channel_row_offsets", "expected_set_spread",
            "segment_read_weights", "DEFAULT_THRESHOLD", "CLUSTER_THRESHOLD", "CLUSTER_SEED", "CLUSTER_MAX_JUMPS"]
 
@@ -122,9 +124,7 @@ def detect_jumps(
         high, low = _extreme_differences(flat, expected)
         offsets = None
     else:  # non-finite inputs (flagged, never fitted) take no part and are no candidates
-        with np.errstate(over="ignore"):
-            finite = bool(np.isfinite(np.sum(flat, dtype=np.float32))) or bool(np.isfinite(flat).all())
-        if not finite:
+        if not all_finite(flat):
             flat = np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0)
         high, low, offsets = _extreme_residuals(flat, expected, width)
     with np.errstate(invalid="ignore"):
@@ -346,23 +346,14 @@ def _cluster_members(reads: np.ndarray, expected: np.ndarray, sigma: np.ndarray,
     pixels, reads : ndarray of int
         Flat pixel indices and difference indices of the new flags.
     """
-    rows, cols = shape[-2], shape[-1]
-    read, which = np.nonzero(jumps)
-    y, x = np.divmod(pixels[which], cols)
-    found_pixels, found_reads = [], []
-    saturated_from = first_saturated.reshape(-1)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            inside = (y + dy >= 0) & (y + dy < rows) & (x + dx >= 0) & (x + dx < cols) & ((dy != 0) | (dx != 0))
-            neighbour = (y[inside] + dy) * cols + x[inside] + dx
-            k = read[inside]
-            excess = reads[k + 1, neighbour] - reads[k, neighbour] - expected[neighbour]
-            if offsets is not None and width is not None:
-                excess = excess - offsets[k, neighbour // width, neighbour % 2]
-            hit = (excess > threshold * sigma[neighbour]) & (k < saturated_from[neighbour] - 1)
-            found_pixels.append(neighbour[hit])
-            found_reads.append(k[hit])
-    return np.concatenate(found_pixels).astype(np.int64), np.concatenate(found_reads).astype(np.int64)
+    read, jump = np.nonzero(jumps)
+    which, neighbour = _neighbours(pixels[jump], shape, _EIGHT)
+    k = read[which].astype(np.int64)
+    excess = reads[k + 1, neighbour] - reads[k, neighbour] - expected[neighbour]
+    if offsets is not None and width is not None:
+        excess = excess - offsets[k, neighbour // width, neighbour % 2]
+    hit = (excess > threshold * sigma[neighbour]) & (k < first_saturated.reshape(-1)[neighbour] - 1)
+    return neighbour[hit], k[hit]
 
 
 def _merged(pixels: np.ndarray, jumps: np.ndarray, more_pixels: np.ndarray,
@@ -385,18 +376,35 @@ def _ratios(d: np.ndarray, usable: np.ndarray, read_noise: float | np.ndarray) -
     return np.abs(d - expected) / _noise(expected, read_noise)
 
 
+_FOUR = ((-1, 0), (1, 0), (0, -1), (0, 1))
+_EIGHT = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
+
+
+def _neighbours(pixels: np.ndarray, shape: tuple[int, ...], steps: tuple[tuple[int, int], ...]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The neighbours within the strip (rows, cols) of flat pixel indices, one ``(dy, dx)`` step each.
+
+    Returns
+    -------
+    which, neighbour : ndarray of int
+        For each neighbour found, the index into ``pixels`` of the pixel it is next to, and its flat index.
+    """
+    rows, cols = shape[-2], shape[-1]
+    y, x = np.divmod(pixels, cols)
+    which, neighbour = [], []
+    for dy, dx in steps:
+        inside = np.flatnonzero((y + dy >= 0) & (y + dy < rows) & (x + dx >= 0) & (x + dx < cols))
+        which.append(inside)
+        neighbour.append((y[inside] + dy) * cols + x[inside] + dx)
+    return np.concatenate(which), np.concatenate(neighbour).astype(np.int64)
+
+
 def _with_neighbours(pixels: np.ndarray, jumps: np.ndarray, shape: tuple[int, ...], first_saturated: np.ndarray):
     """Add the same differences of the 4 neighbours of every jump (within the strip), before their saturation."""
-    rows, cols = shape
     n_diffs = jumps.shape[0]
-    y, x = np.divmod(pixels, cols)
-    all_pixels, all_jumps = [pixels], [jumps]
-    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        inside = (y + dy >= 0) & (y + dy < rows) & (x + dx >= 0) & (x + dx < cols)
-        neighbour = (y[inside] + dy) * cols + x[inside] + dx
-        before = np.arange(n_diffs)[:, None] < (first_saturated[neighbour] - 1)[None, :]
-        all_pixels.append(neighbour)
-        all_jumps.append(jumps[:, inside] & before)
+    which, neighbour = _neighbours(pixels, shape, _FOUR)
+    before = np.arange(n_diffs)[:, None] < (first_saturated[neighbour] - 1)[None, :]
+    all_pixels, all_jumps = [pixels, neighbour], [jumps, jumps[:, which] & before]
     merged, where = np.unique(np.concatenate(all_pixels), return_inverse=True)
     flags = np.zeros((merged.size, n_diffs), dtype=bool)
     np.logical_or.at(flags, where, np.concatenate(all_jumps, axis=1).T)
