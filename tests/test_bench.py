@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -6,9 +7,10 @@ from conftest import write_cube
 
 from hxrg_denoiser.bench.extraction import extract_orders, spectral_metrics
 from hxrg_denoiser.bench.metrics import linearity, noise_slope, pixel_errors, robust_sigma
-from hxrg_denoiser.bench.runner import _reads_curve, classical_methods, evaluate_case
+from hxrg_denoiser.bench.runner import FitMemo, _reads_curve, classical_methods, evaluate_case
 from hxrg_denoiser.bench.suite import BENCH_SEEDS, CaseData, check_training_seed
 from hxrg_denoiser.cli import main
+from hxrg_denoiser.fitting import FitOptions, fit_ramp, fit_ramp_rows
 from hxrg_denoiser.geometry import ReadoutGeometry, preset
 from hxrg_denoiser.io.ramps import ArrayRamp
 from hxrg_denoiser.simulate import NoiseModel, Scene, echelle_scene, make_scene, simulate_cube
@@ -80,6 +82,32 @@ def test_evaluate_case_metrics_and_nulls():
     flat = CaseData("f", "ood", geometry, ArrayRamp(cube), None, Scene(np.zeros(geometry.shape, np.float32), "none"))
     metrics = evaluate_case(flat, classical_methods()).metrics
     assert "oracle" not in metrics and metrics["utr"]["spectrum_rms"] is None and metrics["utr"]["n_slope"] is None
+
+
+def test_fit_memo_fits_once_for_options_that_differ_after_the_fit(monkeypatch):
+    import hxrg_denoiser.bench.runner as runner
+
+    geometry = preset("nirps-h4rg", n_rows=40)
+    scene = make_scene("echelle", geometry, seed=7)
+    cube = simulate_cube(geometry, 12, NoiseModel(white=3.0, ref_white=1.0, correlated_pink=3.0), scene=scene.image,
+                         seed=7)
+    ramp = ArrayRamp(cube)
+    calls = []
+    monkeypatch.setattr(runner, "fit_ramp_rows", lambda *a, **k: calls.append(a[2]) or fit_ramp_rows(*a, **k))
+    memo = FitMemo()
+    options = [FitOptions(refcorr="seed"), FitOptions(refcorr="seed", clean=True),
+               FitOptions(refcorr="seed", strip_rows=16, check_errors=False), FitOptions(refcorr="auto"),
+               FitOptions(refcorr="none"), FitOptions(method="cds", refcorr="seed")]
+    images = [memo(ramp, geometry, chosen) for chosen in options]
+    assert [(c.method, c.refcorr) for c in calls] == [("utr", "seed"), ("utr", "none"), ("cds", "seed")]
+    assert memo(ramp, geometry, options[1]) is images[1]  # the finished image is kept too
+    for chosen, image in zip(options, images):
+        direct = fit_ramp(ramp, geometry, dataclasses.replace(chosen, check_errors=True))
+        for name in ("sci", "err", "dq", "var_rnoise", "var_poisson", "reads_used"):
+            np.testing.assert_array_equal(getattr(image, name), getattr(direct, name), err_msg=f"{chosen} {name}")
+    assert not np.array_equal(images[0].sci, images[1].sci, equal_nan=True)  # the cleaning did run
+    images[1].dq[:] = 0  # a caller that changes its flags changes no other image
+    assert images[0].dq.any()
 
 
 def test_bench_seeds_are_reserved():

@@ -57,6 +57,10 @@ __all__ = [
     "FitOptions",
     "FluxImage",
     "fit_ramp",
+    "fit_ramp_rows",
+    "flux_image",
+    "RampRows",
+    "FINISHING_OPTIONS",
     "fit_cube",
     "fit_file_split",
     "fit_rows_of_file",
@@ -852,6 +856,38 @@ def fit_ramp(
     """
     geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
     options = (options or FitOptions()).resolved(geometry)
+    fitted = fit_ramp_rows(ramp, geometry, options, progress=progress, description=description)
+    return _fitted_image(fitted.rows, ramp, geometry, options, fitted.noise, fitted.timing)
+
+
+class RampRows(NamedTuple):
+    """A ramp fitted strip by strip, before units, errors and cleaning (see :func:`fit_ramp_rows`)."""
+
+    rows: RowsFit
+    noise: tuple[float, float]
+    timing: ReadTiming
+
+
+# Options that do not change the per-pixel fit of :func:`fit_ramp_rows`: fits that differ only in them share it.
+FINISHING_OPTIONS = ("clean", "check_errors", "strip_rows")
+
+
+def fit_ramp_rows(
+    ramp: Ramp,
+    geometry: ReadoutGeometry,
+    options: FitOptions,
+    *,
+    progress: bool = False,
+    description: str | None = None,
+) -> RampRows:
+    """The first part of :func:`fit_ramp`: slopes, variance terms, flags and read noise of every pixel.
+
+    Its result is the same, bit for bit, for options that differ only in
+    :data:`FINISHING_OPTIONS` (the strip size, the cleaning and the error check
+    come after it); :func:`flux_image` finishes it into the flux image of any of them.
+    """
+    geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
+    options = options.resolved(geometry)
     stream = _stream(ramp, geometry, options)
     timing = _timing(ramp, geometry, options)  # a header with inconsistent timing is refused before any work
     band = _noise_band(stream) if ramp.n_reads >= 3 else None
@@ -861,7 +897,15 @@ def fit_ramp(
     log.info("%s: %d reads, per-read noise %.3f (white %.3f)", ramp.path, ramp.n_reads, noise[0], noise[1])
     jump_noise = _jump_noise(stream, options, noise[0], band) if given is None else None
     rows = _fit_rows(stream, options, read_noise, 0, geometry.n_rows, progress, description, jump_noise=jump_noise)
-    return _fitted_image(rows, ramp, geometry, options, noise, timing)
+    return RampRows(rows, noise, timing)
+
+
+def flux_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> FluxImage:
+    """The flux image of ``options`` from the rows :func:`fit_ramp_rows` fitted for ``ramp`` with options that
+    differ from them at most in :data:`FINISHING_OPTIONS`; ``fitted`` is not changed (its flags are copied)."""
+    geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
+    rows = fitted.rows._replace(dq=fitted.rows.dq.copy())
+    return _fitted_image(rows, ramp, geometry, options.resolved(geometry), fitted.noise, fitted.timing)
 
 
 def _jump_noise(stream: StripStream, options: FitOptions, total: float, band: _NoiseBand | None) -> float | None:

@@ -18,7 +18,7 @@ import numpy as np
 from hxrg_denoiser.bench.extraction import spectral_metrics, spectrum_err_calibration
 from hxrg_denoiser.bench.metrics import linearity, lit_minus_dark_bias, noise_slope, pixel_errors
 from hxrg_denoiser.bench.suite import CaseData
-from hxrg_denoiser.fitting import FitOptions, FluxImage, fit_ramp
+from hxrg_denoiser.fitting import FINISHING_OPTIONS, FitOptions, FluxImage, fit_ramp, fit_ramp_rows, flux_image
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import FirstReads, Ramp
 
@@ -82,21 +82,35 @@ class FitMemo:
 
     Within one case several methods start from the same fit (the cleaning and
     the models from reference-corrected UTR, the reference check from plain
-    UTR); each is computed once.
+    UTR, a model given ``sirs`` from the calibrated fit): the per-pixel fit
+    (:func:`~hxrg_denoiser.fitting.fit_ramp_rows`) is computed once for all the
+    options that differ only in :data:`~hxrg_denoiser.fitting.FINISHING_OPTIONS`,
+    and each flux image once.
     """
 
     def __init__(self) -> None:
+        self.rows: dict = {}
         self.results: dict = {}
 
-    def __call__(self, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, **kwargs):
-        # with its errors checked, one fit serves as a method and as a model's input (which undoes the check)
-        options = dataclasses.replace(options, check_errors=True)
-        values = (getattr(options, f.name) for f in dataclasses.fields(options) if f.name != "calibration")
+    @staticmethod
+    def _key(ramp: Ramp, options: FitOptions, ignored: tuple[str, ...]) -> tuple:
+        values = (getattr(options, f.name) for f in dataclasses.fields(options) if f.name not in ignored)
         settings = tuple(id(value) if isinstance(value, np.ndarray) else value for value in values)  # a map by identity
-        key = (id(ramp), settings, id(options.calibration))
+        return id(ramp), settings, id(options.calibration)
+
+    def __call__(self, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, **kwargs):  # no progress bars
+        # with its errors checked, one fit serves as a method and as a model's input (which undoes the check)
+        options = dataclasses.replace(options.resolved(geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)),
+                                      check_errors=True)
+        key = self._key(ramp, options, ("calibration", "strip_rows"))
         entry = self.results.get(key)
         if entry is None or entry[0] is not ramp:  # the ramp held in the entry keeps its id from being reused
-            entry = (ramp, fit_ramp(ramp, geometry, options))
+            rows_key = self._key(ramp, options, ("calibration", *FINISHING_OPTIONS))
+            fitted = self.rows.get(rows_key)
+            if fitted is None or fitted[0] is not ramp:
+                fitted = (ramp, fit_ramp_rows(ramp, geometry, options))
+                self.rows[rows_key] = fitted
+            entry = (ramp, flux_image(fitted[1], ramp, geometry, options))
             self.results[key] = entry
         return entry[1]
 
