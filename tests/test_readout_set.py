@@ -11,7 +11,13 @@ from safetensors.torch import load_file
 from hxrg_denoiser.classical.cleaning import clean_flux_image
 from hxrg_denoiser.cli import main
 from hxrg_denoiser.fitting import FitOptions, fit_ramp
-from hxrg_denoiser.flux_denoise import correlated_noise, denoise_flux_image, image_noise_sigma, readout_features
+from hxrg_denoiser.flux_denoise import (
+    correlated_noise,
+    denoise_flux_image,
+    image_noise_sigma,
+    readout_features,
+    smoothed_correction,
+)
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import ArrayRamp
 from hxrg_denoiser.models.readout_set import N_FEATURES, ReadoutSetConfig, ReadoutSetNet
@@ -79,6 +85,39 @@ def test_strip_size_does_not_change_the_result():
         np.testing.assert_allclose(correlated_noise(image, GEOMETRY, net, strip_rows=strip_rows), whole, atol=1e-4)
 
 
+def test_smoothed_correction_averages_over_science_pixels_only():
+    rng = np.random.default_rng(3)
+    science = ~GEOMETRY.reference_mask
+    science[10, 20] = False  # a non-finite input pixel
+    white = rng.normal(0.0, 1.0, GEOMETRY.shape).astype(np.float32)
+    np.testing.assert_array_equal(smoothed_correction(white, science, (1, 1)), white)
+    # a correction that is the same everywhere stays so, up to the edges and beside excluded pixels,
+    # whatever the excluded pixels hold
+    level = np.where(science, 2.5, np.nan).astype(np.float32)
+    level[GEOMETRY.reference_mask] = 1e6
+    np.testing.assert_allclose(smoothed_correction(level, science, (9, 7))[science], 2.5, rtol=1e-5)
+    # pixel-to-pixel noise in the correction is averaged down by the window's area
+    smooth = smoothed_correction(white, science, (9, 7))
+    inner = science.copy()
+    inner[:10], inner[-10:], inner[:, :10], inner[:, -10:] = False, False, False, False
+    assert np.std(smooth[inner]) == pytest.approx(1 / np.sqrt(63), rel=0.15)
+
+
+def test_correction_window_applies_to_the_network_correction_only():
+    image = noisy_image()
+    net = random_net()
+    science = ~GEOMETRY.reference_mask
+    plain = correlated_noise(image, GEOMETRY, net)
+    cleaning = image - clean_flux_image(image, GEOMETRY)  # the estimate the network corrects
+    smoothed = correlated_noise(image, GEOMETRY, net, correction_window=(5, 9))
+    expected = cleaning + smoothed_correction(plain - cleaning, science, (5, 9))
+    np.testing.assert_allclose(smoothed[science], expected[science], atol=1e-4)
+    assert not np.allclose(smoothed[science], plain[science], atol=1e-2)
+    fresh = ReadoutSetNet(SMALL).eval()  # no correction: the window changes nothing
+    np.testing.assert_allclose(correlated_noise(image, GEOMETRY, fresh, correction_window=(5, 9))[science],
+                               cleaning[science], atol=1e-4)
+
+
 def test_features_are_scaled_by_the_image_noise():
     image = noisy_image()
     science = ~GEOMETRY.reference_mask
@@ -135,6 +174,12 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_allclose(correlated_noise(image, GEOMETRY, loaded), correlated_noise(image, GEOMETRY, net),
                                rtol=0, atol=1e-5)
     meta = json.loads((tmp_path / "rt.json").read_text())
+    assert meta["correction_window"] == [1, 1]
+    meta["correction_window"] = [4, 31]
+    (tmp_path / "rt.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="correction_window.*odd"):
+        load_model(tmp_path / "rt.json")
+    meta["correction_window"] = [1, 1]
     meta["input_layout"] = "row-offset/read/series"
     (tmp_path / "rt.json").write_text(json.dumps(meta))
     with pytest.raises(ModelFileError, match="input layout"):
@@ -150,7 +195,7 @@ def test_denoise_command_with_a_flux_image_model(tmp_path, capsys):
     from hxrg_denoiser.models.registry import ModelSpec
 
     spec = ModelSpec("readout-set", SMALL.__dict__, GEOMETRY.to_dict(), n_reads=2, label_reads=0,
-                     input_layout="flux-image/v1", name="tiny-rs")
+                     input_layout="flux-image/v1", name="tiny-rs", correction_window=[5, 9])
     save_model(tmp_path / "m.safetensors", random_net(4), spec)
     cube = simulate_cube(GEOMETRY, 6, noise_preset("h4rg-lab"), scene=make_scene("echelle", GEOMETRY, seed=2).image,
                          seed=300021)
@@ -163,8 +208,9 @@ def test_denoise_command_with_a_flux_image_model(tmp_path, capsys):
     with fits.open(out) as hdul:
         sci, err, scale = hdul["SCI"].data, hdul["ERR"].data, hdul[0].header["RNSCALE"]
     fitted = fit_ramp(ArrayRamp(cube), GEOMETRY, FitOptions(method="utr", refcorr="seed"))
-    expected = denoise_flux_image(fitted.sci, GEOMETRY, random_net(4))
+    expected = denoise_flux_image(fitted.sci, GEOMETRY, random_net(4), correction_window=(5, 9))  # the file's window
     np.testing.assert_allclose(sci, expected, atol=1e-4)
+    assert not np.allclose(sci, denoise_flux_image(fitted.sci, GEOMETRY, random_net(4)), atol=1e-3)
     # the fit's photon-noise variance, and its read-noise variance with the white read noise alone (the model
     # removed the correlated part), scaled to what the denoised image's dark pixels show
     white = fitted.meta["read_noise_white"] / fitted.meta["read_noise"]

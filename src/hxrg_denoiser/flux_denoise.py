@@ -9,8 +9,11 @@ from the science pixels. Reference pixels keep their values.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
+from scipy.ndimage import uniform_filter1d
 
 from hxrg_denoiser.classical.cleaning import clean_flux_image
 from hxrg_denoiser.geometry import ReadoutGeometry, channel_streams, rows_first
@@ -18,7 +21,7 @@ from hxrg_denoiser.models.readout_set import ReadoutSetNet
 from hxrg_denoiser.stats import mad_sigma
 from hxrg_denoiser.strips import plan_strips
 
-__all__ = ["image_noise_sigma", "readout_features", "correlated_noise", "denoise_flux_image"]
+__all__ = ["image_noise_sigma", "readout_features", "correlated_noise", "smoothed_correction", "denoise_flux_image"]
 
 
 def image_noise_sigma(image: np.ndarray, science: np.ndarray) -> float:
@@ -66,13 +69,16 @@ def correlated_noise(
     strip_rows: int = 256,
     device: torch.device | str = "cpu",
     precision: str = "fp32",
+    correction_window: Sequence[int] = (1, 1),
 ) -> np.ndarray:
     """The network's estimate of the correlated read noise in ``image``, electrons, image order.
 
     The rows are processed in strips of ``strip_rows`` with a halo of the
     network's reach on each side, so the result does not depend on the strip
     size (to rounding): a first pass sums the context over the whole image, a
-    second predicts the correction.
+    second predicts the correction to the cleaning's estimate, which is then
+    averaged over ``correction_window`` (rows, columns) of science pixels
+    (:func:`smoothed_correction`; ``(1, 1)``: as predicted).
     """
     features, estimate, sigma = readout_features(image, geometry, model.config.clip)
     n_rows = features.shape[2]
@@ -90,8 +96,33 @@ def correlated_noise(
         for strip in plan_strips(n_rows, strip_rows, reach, reach):
             batch = torch.from_numpy(features[None, :, :, strip.halo_start : strip.halo_stop]).to(device)
             correction[:, strip.start : strip.stop] = model(batch, context)[0, :, strip.core].float().cpu().numpy()
-    noise = estimate + sigma * rows_first(correction)
-    return geometry.to_image_order(noise)
+    science = ~geometry.reference_mask & np.isfinite(image)
+    predicted = geometry.to_image_order(rows_first(correction))
+    return geometry.to_image_order(estimate) + sigma * smoothed_correction(predicted, science, correction_window)
+
+
+def smoothed_correction(correction: np.ndarray, science: np.ndarray, window: Sequence[int]) -> np.ndarray:
+    """``correction`` (image order) averaged over ``window`` = (rows, columns) of science pixels, float32.
+
+    Only science pixels enter the means (reference and non-finite pixels count for nothing, and the
+    image's edges cut the window), so a correction that is the same everywhere is kept as it is.
+    ``(1, 1)`` returns the correction itself.
+
+    Why: a network's correction to the cleaning's estimate lowers the noise of single pixels, but its
+    fine-scale part also carries errors at the scale of an extracted order (a few rows, tens of
+    columns) that the cleaning's estimate does not have; a spectrum sums them. Averaged over a window
+    longer than that, the correction keeps what it does at larger scales.
+    """
+    rows, cols = (int(v) for v in window)
+    if rows == 1 and cols == 1:
+        return correction.astype(np.float32)
+    weight = science.astype(np.float32)
+    total = np.where(science, correction, 0.0).astype(np.float32)
+    for size, axis in ((rows, 0), (cols, 1)):
+        if size > 1:
+            total = uniform_filter1d(total, size, axis=axis, mode="constant")
+            weight = uniform_filter1d(weight, size, axis=axis, mode="constant")
+    return np.divide(total, weight, out=np.zeros_like(total), where=weight > 1e-6)
 
 
 def denoise_flux_image(
@@ -102,8 +133,14 @@ def denoise_flux_image(
     strip_rows: int = 256,
     device: torch.device | str = "cpu",
     precision: str = "fp32",
+    correction_window: Sequence[int] = (1, 1),
 ) -> np.ndarray:
-    """``image`` with the network's correlated-noise estimate removed from its science pixels (float32)."""
-    noise = correlated_noise(image, geometry, model, strip_rows=strip_rows, device=device, precision=precision)
+    """``image`` with the network's correlated-noise estimate removed from its science pixels (float32).
+
+    ``correction_window``: see :func:`correlated_noise`; a model file gives its own
+    (``spec.correction_window``, which ``hxrg denoise`` applies).
+    """
+    noise = correlated_noise(image, geometry, model, strip_rows=strip_rows, device=device, precision=precision,
+                             correction_window=correction_window)
     science = ~geometry.reference_mask & np.isfinite(image)
     return np.where(science, image - noise, image).astype(np.float32)

@@ -99,7 +99,8 @@ class FluxImageDenoiser(Denoiser):
             raise TypeError(f"a flux-image denoiser needs a ReadoutSetNet, not {type(model).__name__}")
         model.to(device).eval()
         with tqdm(total=1, desc=f"denoise {self.name}", unit="image", disable=not progress, leave=False) as bar:
-            sci = denoise_flux_image(image.sci, geometry, model, device=device, precision=settings.precision)
+            sci = denoise_flux_image(image.sci, geometry, model, device=device, precision=settings.precision,
+                                     correction_window=self.spec.correction_window)
             bar.update()
         usable = np.isfinite(image.sci) & ~geometry.reference_mask
         meta = {**image.meta, "method": self.name}

@@ -79,6 +79,11 @@ class ModelSpec:
         near light, correlated from row to row (``RNLCORn``; see
         :func:`~hxrg_denoiser.fitting.calibrated_errors`); measured as ``lit_read_scale`` is. 0 (none
         given) for files written before it existed.
+    correction_window : list of int
+        Flux-image models: rows and columns (odd) over which the network's correction to the cleaning's
+        estimate is averaged before it is removed
+        (:func:`~hxrg_denoiser.flux_denoise.smoothed_correction`); ``[1, 1]`` (files written before it
+        existed): as predicted.
     """
 
     architecture: str
@@ -96,6 +101,7 @@ class ModelSpec:
     layouts: dict = field(default_factory=dict)
     lit_read_scale: float = setting(1.0, 1.0, 4.0)
     lit_covariance_fraction: float = setting(0.0, 0.0, 4.0)
+    correction_window: list[int] = setting([1, 1], 1, 4095, odd=True, length=2)
 
     @property
     def readout_geometry(self) -> ReadoutGeometry:
