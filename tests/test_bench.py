@@ -118,7 +118,8 @@ def test_bench_seeds_are_reserved():
 
 def test_bench_cli_suite_writes_report_json_and_figures(tmp_path):
     out = tmp_path / "bench"
-    assert main(["bench", "--suite", "bench-v1-quick", "--rows", "24", "--reads", "6", "--out", str(out), "-q"]) == 0
+    assert main(["bench", "--suite", "bench-v1-quick", "--rows", "24", "--reads", "6", "--out", str(out), "-q",
+                 "--jobs", "2"]) == 0
     document = json.loads((out / "metrics.json").read_text())
     case = document["cases"]["echelle-nirspec-s9001"]
     for method in ("cds", "utr", "utr_ref_seed", "oracle"):
@@ -128,6 +129,12 @@ def test_bench_cli_suite_writes_report_json_and_figures(tmp_path):
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert "echelle-nirspec-s9001_errors.png" in pngs and "echelle-nirspec-s9001_error_vs_reads.png" in pngs
     assert main(["bench", "--suite", "bench-v1-quick", "--rows", "24", "--reads", "6", "--out", str(out), "-q"]) == 2
+    # in worker processes (one per family, above) or in this one: the same numbers and figures
+    alone = tmp_path / "alone"
+    assert main(["bench", "--suite", "bench-v1-quick", "--rows", "24", "--reads", "6", "--out", str(alone), "-q",
+                 "--jobs", "1"]) == 0
+    assert json.loads((alone / "metrics.json").read_text())["cases"] == document["cases"]
+    assert sorted(p.name for p in alone.glob("*.png")) == pngs
 
 
 def test_bench_cli_with_user_darks_and_scene(tmp_path):

@@ -123,3 +123,19 @@ def test_nghxrg_white_noise_reference_ratio_and_oracle():
     assert np.median(template) == pytest.approx(0.0, abs=1e-9)
     assert np.abs(template).max() > 8.0  # edge-heavy: many robust sigmas at the edges
     assert set(NGHXRG_PRESETS) >= {"nirspec", "strong"}
+
+
+def test_nghxrg_cube_does_not_depend_on_torchs_thread_count():
+    """The benchmark builds its cases in worker processes with fewer threads: the same seed, the same cube."""
+    import torch
+
+    g = ReadoutGeometry("ng", 40, 256, 4)
+    threads = torch.get_num_threads()
+    cubes = []
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            cubes.append(nghxrg_dark(g, 4, NGHXRG_PRESETS["strong"], seed=3)[0])
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(cubes[0], cubes[1])

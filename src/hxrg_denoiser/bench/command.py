@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import logging
 import multiprocessing
 import os
+import pickle
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -24,7 +26,7 @@ from hxrg_denoiser.io.ramps import open_ramp
 from hxrg_denoiser.simulate.injection import InjectedRamp
 from hxrg_denoiser.simulate.scenes import SCENE_KINDS, Scene, load_scene, make_scene
 
-__all__ = ["run_bench", "suite_cases", "user_cases", "user_scene"]
+__all__ = ["run_bench", "suite_cases", "user_cases", "user_scene", "default_jobs"]
 
 
 def suite_cases(suite: str, *, n_rows: int | None = None, n_reads: int | None = None,
@@ -87,24 +89,52 @@ def user_cases(
     return [(label, builder(path, label)) for path, label in zip(darks, labels)]
 
 
-def _built(cases: list[tuple[str, Callable[[], CaseData]]]) -> Iterator[tuple[str, CaseData]]:
-    """Build the cases in order; the next simulated case is built in a second process while this one is measured.
+def _group_of(name: str, case: CaseData) -> str:
+    """The figure group of a case: its bench-v2 family, or its name without the seed (one set of figures each)."""
+    return case.group or (name.rsplit("-s", 1)[0] if case.family == "echelle" else name)
 
-    Built-in cases (picklable builders) go to the worker process (spawned, so
-    that nothing of this process's threads is inherited); a user's case is built here.
-    """
-    if len(cases) < 2 or not all(isinstance(build, functools.partial) for _, build in cases):
-        for name, build in cases:
-            yield name, build()
-        return
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=retain_freed_memory) as pool:
-        pending = pool.submit(cases[0][1])
-        for index, (name, _) in enumerate(cases):
-            case = pending.result()
-            if index + 1 < len(cases):
-                pending = pool.submit(cases[index + 1][1])
-            yield name, case
+
+def _measure(cases: list[tuple[str, Callable[[], CaseData]]], methods: Sequence[Method], outdir: Path, *,
+             reads_list: tuple[int, ...], drawn: set[str] | None = None) -> tuple[list[CaseResult], list[str]]:
+    """Build and measure ``cases`` in turn, drawing the figures of the first case of each group not yet ``drawn``."""
+    drawn = set() if drawn is None else drawn
+    results, figures = [], []
+    for name, build in cases:
+        case = build()
+        group = _group_of(name, case)
+        draw = group not in drawn
+        result = evaluate_case(case, list(methods), keep_images=draw, reads_list=reads_list)
+        if draw:
+            figures += case_figures(result, case, outdir)
+            drawn.add(group)
+        result.images = {}
+        results.append(result)
+        case.ramp.close()
+    return results, figures
+
+
+def _start_worker(level: int, threads: int) -> None:
+    """A benchmark worker: the parent's log level, ``threads`` threads for torch, freed memory kept."""
+    import logging
+
+    import torch
+
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    torch.set_num_threads(threads)
+    retain_freed_memory()
+
+
+def _picklable(value: object) -> bool:
+    try:
+        pickle.dumps(value)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
+    return True
+
+
+def default_jobs() -> int:
+    """Worker processes of a benchmark: one per core, at most 4 (each holds a case of about 2 GB)."""
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 def run_bench(
@@ -119,30 +149,55 @@ def run_bench(
     inputs: Sequence[str] = (),
     reads_curves: bool = True,
     cds: bool = True,
+    jobs: int | None = None,
 ) -> list[CaseResult]:
     """Evaluate classical methods (with the oracle where known) and ``models`` on every case.
 
     ``inputs`` (the user's darks and scene) are files and folders the outputs must not touch;
-    ``reads_curves`` and ``cds`` can be turned off to save time (bench-v2).
+    ``reads_curves`` and ``cds`` can be turned off to save time (bench-v2). Built-in cases run in
+    ``jobs`` worker processes (default :func:`default_jobs`), each building and measuring whole
+    groups of cases (the seeds of a family share its calibration); a user's cases, whose builders
+    hold open files, run in this process. The results do not depend on ``jobs``.
     """
     start = time.perf_counter()
     retain_freed_memory()  # each case makes and frees arrays of hundreds of MB
     outdir = Path(outdir)
     if (outdir / "metrics.json").exists() and not overwrite:
         raise OutputError(f"{outdir}: holds a benchmark already; pass --overwrite to replace it")
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs {jobs}: must be at least 1")
     prepare_output_folder(outdir, inputs=inputs)
     methods = classical_methods(cds=cds) + list(models)
-    results, figures, drawn = [], [], set()
-    for name, case in tqdm(_built(cases), total=len(cases), desc="bench", unit="case", disable=not progress):
-        group = case.group or (name.rsplit("-s", 1)[0] if case.family == "echelle" else name)
-        draw = group not in drawn
-        result = evaluate_case(case, methods, keep_images=draw, reads_list=READS_LIST if reads_curves else ())
-        if draw:
-            figures += case_figures(result, case, outdir)
-            drawn.add(group)
-        result.images = {}
-        results.append(result)
-        case.ramp.close()
+    reads_list = READS_LIST if reads_curves else ()
+    groups: dict[str, list[tuple[str, Callable[[], CaseData]]]] = {}
+    for name, build in cases:  # the seeds of a built-in family share a name and a calibration
+        groups.setdefault(name.rsplit("-s", 1)[0], []).append((name, build))
+    jobs = min(default_jobs() if jobs is None else jobs, len(groups))
+    parallel = (jobs > 1 and all(isinstance(build, functools.partial) for _, build in cases)
+                and _picklable(methods))
+    bar = tqdm(total=len(cases), desc="bench", unit="case", disable=not progress)
+    if parallel:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        level = logging.getLogger().getEffectiveLevel()
+        measured: dict[str, tuple[list[CaseResult], list[str]]] = {}
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                                 initargs=(level, threads)) as pool:
+            pending = {pool.submit(_measure, members, methods, outdir, reads_list=reads_list): key
+                       for key, members in groups.items()}
+            for future in as_completed(pending):
+                measured[pending[future]] = future.result()
+                bar.update(len(groups[pending[future]]))
+        results = [result for key in groups for result in measured[key][0]]
+        figures = [figure for key in groups for figure in measured[key][1]]
+    else:
+        results, figures = [], []
+        drawn: set[str] = set()
+        for member in cases:
+            found, drawings = _measure([member], methods, outdir, reads_list=reads_list, drawn=drawn)
+            results += found
+            figures += drawings
+            bar.update(1)
+    bar.close()
     write_report(results, outdir, suite=suite, figures=figures, command=command, seconds=time.perf_counter() - start,
                  models=tuple(m.name for m in models))
     return results

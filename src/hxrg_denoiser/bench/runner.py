@@ -12,6 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -115,12 +116,16 @@ class FitMemo:
         return entry[1]
 
 
-def _fit(options: FitOptions) -> Callable[..., FluxImage]:
-    def run(ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp) -> FluxImage:
-        chosen = options if calibration is None else dataclasses.replace(options, calibration=calibration)
-        return fit(ramp, geometry, chosen)
+@dataclass(frozen=True)
+class _Fit:
+    """A classical method: the fit with ``options`` (and the case's calibration where given); picklable, so that
+    the benchmark's worker processes can run it."""
 
-    return run
+    options: FitOptions
+
+    def __call__(self, ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp) -> FluxImage:
+        chosen = self.options if calibration is None else dataclasses.replace(self.options, calibration=calibration)
+        return fit(ramp, geometry, chosen)
 
 
 # The classical methods a model must not be worse than (bench-v2 targets); sirs only where calibrated, and
@@ -132,17 +137,17 @@ BEST_UNCALIBRATED = ("utr_ref_seed", "utr_ref_smoothed")
 def classical_methods(*, oracle: bool = True, cds: bool = True) -> list[Method]:
     """CDS, UTR, UTR with each reference correction (``sirs`` where a case is calibrated), cleaned UTR, the oracle."""
     methods = [
-        Method("cds", _fit(FitOptions(method="cds", refcorr="none"))),
-        Method("utr", _fit(FitOptions(method="utr", refcorr="none"))),
-        Method("utr_ref_seed", _fit(FitOptions(method="utr", refcorr="seed"))),
-        Method("utr_ref_smoothed", _fit(FitOptions(method="utr", refcorr="smoothed"))),
-        Method("utr_ref_sirs", _fit(FitOptions(method="utr", refcorr="auto")), needs_calibration=True),
-        Method("utr_ref_seed_clean", _fit(FitOptions(method="utr", refcorr="seed", clean=True))),
+        Method("cds", _Fit(FitOptions(method="cds", refcorr="none"))),
+        Method("utr", _Fit(FitOptions(method="utr", refcorr="none"))),
+        Method("utr_ref_seed", _Fit(FitOptions(method="utr", refcorr="seed"))),
+        Method("utr_ref_smoothed", _Fit(FitOptions(method="utr", refcorr="smoothed"))),
+        Method("utr_ref_sirs", _Fit(FitOptions(method="utr", refcorr="auto")), needs_calibration=True),
+        Method("utr_ref_seed_clean", _Fit(FitOptions(method="utr", refcorr="seed", clean=True))),
     ]
     if not cds:
         methods = methods[1:]
     if oracle:
-        methods.append(Method("oracle", _fit(FitOptions(method="utr", refcorr="none")), needs_oracle=True))
+        methods.append(Method("oracle", _Fit(FitOptions(method="utr", refcorr="none")), needs_oracle=True))
     return methods
 
 
@@ -155,17 +160,27 @@ def model_method(model: str | tuple, *, name: str | None = None, calibrated: boo
     ``name`` labels it in reports (default: the model's own name). ``calibrated``: a flux-image model
     given the case's detector calibration (its input is then ``sirs``-corrected), named ``NAME+sirs``.
     """
-    from hxrg_denoiser.inference import denoise_ramp
     from hxrg_denoiser.models.registry import load_model
 
     network, spec = load_model(model) if isinstance(model, str) else model
-
-    def run(ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp) -> FluxImage:
-        # the benchmark is how a model is measured on a layout: it runs on any layout its architecture takes
-        return denoise_ramp(ramp, network, spec, geometry, calibration=calibration, fit=fit, any_layout=True)
-
+    run = _ModelRun(network, spec)
     label = (name or spec.name) + (CALIBRATED_SUFFIX if calibrated else "")
     return Method(label, run, min_reads=spec.n_reads, needs_calibration=calibrated)
+
+
+@dataclass(frozen=True, eq=False)
+class _ModelRun:
+    """A model's method: :func:`~hxrg_denoiser.inference.denoise_ramp` with ``network`` and ``spec``; picklable."""
+
+    network: Any
+    spec: Any
+
+    def __call__(self, ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp) -> FluxImage:
+        from hxrg_denoiser.inference import denoise_ramp
+
+        # the benchmark is how a model is measured on a layout: it runs on any layout its architecture takes
+        return denoise_ramp(ramp, self.network, self.spec, geometry, calibration=calibration, fit=fit,
+                            any_layout=True)
 
 
 @dataclass

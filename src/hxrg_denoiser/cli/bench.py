@@ -54,6 +54,9 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                        help="skip the error-versus-reads curves, which refit every method at 6 read counts "
                        "(default: drawn, except in bench-v2)")
     bench.add_argument("--reads", type=positive_int, help="with --suite: number of reads (default 100)")
+    bench.add_argument("--jobs", type=positive_int,
+                       help="worker processes for a built-in suite, each building and measuring a family of cases "
+                       "(about 3 GB each; results do not depend on it) (default: one per core, at most 4)")
     bench.add_argument("--overwrite", action="store_true",
                        help="replace an earlier benchmark in that folder (default: refuse)")
     add_geometry_arguments(bench)
@@ -174,7 +177,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
     families = suite.startswith("bench-v2")  # robustness suite: no CDS, no noise-versus-reads curves
     results = run_bench(cases, args.output, suite=suite, models=models, command=command_line,
                         overwrite=args.overwrite, progress=not args.quiet, inputs=inputs,
-                        reads_curves=args.reads_curves and not families, cds=not families)
+                        reads_curves=args.reads_curves and not families, cds=not families, jobs=args.jobs)
     for result in results:
         sigma = {m: v["pixel_robust_sigma"] for m, v in result.metrics.items()}
         print(f"{result.name}: " + ", ".join(f"{m} {s:.3f}" for m, s in sigma.items()))

@@ -119,12 +119,27 @@ class _Streams:
         for start in range(0, count, 4):
             white = torch.randn((min(4, count - start), n), generator=generator)
             mean, std = white[:, : n // 2].double().mean(dim=1), white[:, : n // 2].double().std(dim=1)
-            series = torch.fft.irfft(torch.fft.rfft(white, dim=1) * filt, n=n, dim=1)[:, :keep]
+            series = _filtered(white, filt)[:, :keep]
             del white
             scale = std / series.double().std(dim=1)
             offset = mean - scale * series.double().mean(dim=1)
             out[start : start + len(series)] = (series * scale[:, None].float() + offset[:, None].float()).numpy()
         return out
+
+
+def _filtered(white: torch.Tensor, filt: torch.Tensor) -> torch.Tensor:
+    """``white`` (rows of series) filtered by ``filt`` in Fourier space.
+
+    A single long series is transformed on one thread: split over threads, torch's FFT rounds
+    differently, and the same seed would give another cube on a machine with another number of cores.
+    """
+    threads = torch.get_num_threads()
+    if len(white) == 1 and threads > 1:
+        torch.set_num_threads(1)
+    try:
+        return torch.fft.irfft(torch.fft.rfft(white, dim=1) * filt, n=white.shape[1], dim=1)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def nghxrg_dark(
