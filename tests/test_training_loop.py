@@ -83,6 +83,10 @@ def test_loader_workers_do_not_change_the_result(tmp_path):
     with_worker = LoopSettings(**{**SETTINGS.__dict__, "loader_workers": 1})
     run_training(LinearTask(with_worker), with_worker, tmp_path / "b", progress=False)
     assert _same(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
+    # the loader's worker processes end with the run, not when the garbage collector gets to them
+    import multiprocessing
+
+    assert not multiprocessing.active_children()
 
 
 def test_kept_weights_are_the_best_or_the_last_epoch(tmp_path):

@@ -302,6 +302,8 @@ def run_training(
                 state["step"] = step + 1
                 if settings.checkpoint_every and state["step"] % settings.checkpoint_every == 0 and rank == 0:
                     save_training_state(run_dir, model, optimizer, state, extras)
+            for _ in batches:  # at its end the loader stops its worker processes, which would otherwise outlive the run
+                pass
             validation = _validate(task, kept, device, autocast, rank, world)
             record = {"epoch": epoch, "train_loss": float(np.mean(losses)), "validation_loss": validation,
                       "learning_rate": lr, "seconds": time.time() - started, "time": time.time()}
