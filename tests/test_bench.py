@@ -161,6 +161,21 @@ def test_bench_cli_with_user_darks_and_scene(tmp_path):
     assert without["utr"]["pixel_rms"] == metrics["utr"]["pixel_rms"]
 
 
+def test_users_darks_are_measured_in_workers_with_one_set_of_figures(tmp_path):
+    geometry = ReadoutGeometry("t", 40, 128, 4)
+    darks = [str(write_cube(tmp_path / f"dark{seed}.fits", simulate_cube(geometry, 5, NoiseModel(white=4.0), seed=seed)))
+             for seed in (1, 2)]
+    runs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        assert main(["bench", "--darks", *darks, "--scene", "flat", "--channels", "4", "--out", str(out), "-q",
+                     "--no-reads-curves", "--jobs", jobs]) == 0
+        runs[jobs] = (json.loads((out / "metrics.json").read_text())["cases"], sorted(p.name for p in out.glob("*.png")))
+    assert runs["1"] == runs["2"]
+    assert list(runs["2"][0]) == ["dark1.fits", "dark2.fits"]  # in the order given
+    assert runs["2"][1] and all(name.startswith("dark1.fits") for name in runs["2"][1])  # the group's first dark
+
+
 def test_retaining_freed_memory_changes_no_result():
     """The allocator setting the benchmark makes (glibc mallopt) leaves every computed value as it was."""
     import subprocess

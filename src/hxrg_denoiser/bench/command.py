@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import NamedTuple
 
 from tqdm.auto import tqdm
 
@@ -26,16 +27,43 @@ from hxrg_denoiser.io.ramps import open_ramp
 from hxrg_denoiser.simulate.injection import InjectedRamp
 from hxrg_denoiser.simulate.scenes import SCENE_KINDS, Scene, load_scene, make_scene
 
-__all__ = ["run_bench", "suite_cases", "user_cases", "user_scene", "default_jobs"]
+__all__ = ["CaseBuilder", "run_bench", "suite_cases", "user_cases", "user_scene", "default_jobs"]
+
+
+class CaseBuilder(NamedTuple):
+    """How to make one benchmark case, and how it is grouped.
+
+    Attributes
+    ----------
+    name : str
+    build : callable
+        Makes the :class:`~hxrg_denoiser.bench.suite.CaseData` (a picklable ``functools.partial``, so that
+        a worker process can build it).
+    group : str
+        Cases of a group are summarised together; the first one gets the figures.
+    batch : str
+        Cases of a batch are built and measured in turn by one process (a family's seeds share its
+        calibration).
+    """
+
+    name: str
+    build: Callable[[], CaseData]
+    group: str
+    batch: str
 
 
 def suite_cases(suite: str, *, n_rows: int | None = None, n_reads: int | None = None,
-                geometry: ReadoutGeometry | None = None) -> list[tuple[str, Callable[[], CaseData]]]:
-    """Named builders of the cases of a built-in suite (on ``geometry``, default the NIRPS H4RG)."""
+                geometry: ReadoutGeometry | None = None) -> list[CaseBuilder]:
+    """The cases of a built-in suite (on ``geometry``, default the NIRPS H4RG)."""
     if suite not in SUITES:
         raise UsageError(f"--suite {suite!r}: unknown suite; choose one of {sorted(SUITES)}")
     sizes = {k: v for k, v in (("n_rows", n_rows), ("n_reads", n_reads)) if v is not None}
-    return [(case.name, functools.partial(build_case, case, geometry=geometry, **sizes)) for case in SUITES[suite]]
+    builders = []
+    for case in SUITES[suite]:
+        group = case.group or (case.name.rsplit("-s", 1)[0] if case.family == "echelle" else case.name)
+        builders.append(CaseBuilder(case.name, functools.partial(build_case, case, geometry=geometry, **sizes),
+                                    group, group))
+    return builders
 
 
 def user_scene(scene: str, geometry: ReadoutGeometry, *, seed: int = 0, traces: str | None = None) -> Scene:
@@ -57,7 +85,7 @@ def user_scene(scene: str, geometry: ReadoutGeometry, *, seed: int = 0, traces: 
 def user_cases(
     darks: list[str], scene: str, geometry_of, *, seed: int = 0, gain: float = 1.0, traces: str | None = None,
     calibration=None,
-) -> list[tuple[str, Callable[[], CaseData]]]:
+) -> list[CaseBuilder]:
     """One case per dark ramp of the user's: the true scene accumulated on it (Poisson, read by read).
 
     The darks and the scene are checked at once (readable, shapes that match), before any output is made;
@@ -78,35 +106,29 @@ def user_cases(
     names = [Path(str(p).rstrip("/")).name for p in darks]
     labels = names if len(set(names)) == len(names) else [f"dark{i}" for i in range(len(darks))]
 
-    def build(path: str, label: str) -> CaseData:
-        ramp = InjectedRamp(open_ramp(path), truth.image, seed=seed, gain=gain)
-        family = "echelle" if truth.orders else "user"
-        return CaseData(label, family, geometry, ramp, None, truth, group="user", calibration=calibration)
-
-    def builder(path: str, label: str) -> Callable[[], CaseData]:  # a closure: built here, not in a worker
-        return lambda: build(path, label)
-
-    return [(label, builder(path, label)) for path, label in zip(darks, labels)]
+    build = functools.partial(_user_case, truth=truth, geometry=geometry, seed=seed, gain=gain,
+                              calibration=calibration)
+    return [CaseBuilder(label, functools.partial(build, path, label), "user", label)
+            for path, label in zip(darks, labels)]
 
 
-def _group_of(name: str, case: CaseData) -> str:
-    """The figure group of a case: its bench-v2 family, or its name without the seed (one set of figures each)."""
-    return case.group or (name.rsplit("-s", 1)[0] if case.family == "echelle" else name)
+def _user_case(path: str, label: str, *, truth: Scene, geometry: ReadoutGeometry, seed: int, gain: float,
+               calibration) -> CaseData:
+    """A user's dark with ``truth`` accumulated on it."""
+    ramp = InjectedRamp(open_ramp(path), truth.image, seed=seed, gain=gain)
+    family = "echelle" if truth.orders else "user"
+    return CaseData(label, family, geometry, ramp, None, truth, group="user", calibration=calibration)
 
 
-def _measure(cases: list[tuple[str, Callable[[], CaseData]]], methods: Sequence[Method], outdir: Path, *,
-             reads_list: tuple[int, ...], drawn: set[str] | None = None) -> tuple[list[CaseResult], list[str]]:
-    """Build and measure ``cases`` in turn, drawing the figures of the first case of each group not yet ``drawn``."""
-    drawn = set() if drawn is None else drawn
+def _measure(cases: Sequence[CaseBuilder], methods: Sequence[Method], outdir: Path, *,
+             reads_list: tuple[int, ...], draw: set[str]) -> tuple[list[CaseResult], list[str]]:
+    """Build and measure ``cases`` in turn, drawing the figures of those named in ``draw``."""
     results, figures = [], []
-    for name, build in cases:
-        case = build()
-        group = _group_of(name, case)
-        draw = group not in drawn
-        result = evaluate_case(case, list(methods), keep_images=draw, reads_list=reads_list)
-        if draw:
+    for builder in cases:
+        case = builder.build()
+        result = evaluate_case(case, list(methods), keep_images=builder.name in draw, reads_list=reads_list)
+        if builder.name in draw:
             figures += case_figures(result, case, outdir)
-            drawn.add(group)
         result.images = {}
         results.append(result)
         case.ramp.close()
@@ -138,7 +160,7 @@ def default_jobs() -> int:
 
 
 def run_bench(
-    cases: list[tuple[str, Callable[[], CaseData]]],
+    cases: Sequence[CaseBuilder],
     outdir: str | os.PathLike,
     *,
     suite: str,
@@ -154,10 +176,10 @@ def run_bench(
     """Evaluate classical methods (with the oracle where known) and ``models`` on every case.
 
     ``inputs`` (the user's darks and scene) are files and folders the outputs must not touch;
-    ``reads_curves`` and ``cds`` can be turned off to save time (bench-v2). Built-in cases run in
+    ``reads_curves`` and ``cds`` can be turned off to save time (bench-v2). The cases run in
     ``jobs`` worker processes (default :func:`default_jobs`), each building and measuring whole
-    groups of cases (the seeds of a family share its calibration); a user's cases, whose builders
-    hold open files, run in this process. The results do not depend on ``jobs``.
+    batches (the seeds of a built-in family share its calibration; a user's dark is a batch of its
+    own). The results and figures do not depend on ``jobs``.
     """
     start = time.perf_counter()
     retain_freed_memory()  # each case makes and frees arrays of hundreds of MB
@@ -169,35 +191,36 @@ def run_bench(
     prepare_output_folder(outdir, inputs=inputs)
     methods = classical_methods(cds=cds) + list(models)
     reads_list = READS_LIST if reads_curves else ()
-    groups: dict[str, list[tuple[str, Callable[[], CaseData]]]] = {}
-    for name, build in cases:  # the seeds of a built-in family share a name and a calibration
-        groups.setdefault(name.rsplit("-s", 1)[0], []).append((name, build))
-    jobs = min(default_jobs() if jobs is None else jobs, len(groups))
-    parallel = (jobs > 1 and all(isinstance(build, functools.partial) for _, build in cases)
-                and _picklable(methods))
+    draw = {next(c.name for c in cases if c.group == group) for group in dict.fromkeys(c.group for c in cases)}
+    batches: dict[str, list[CaseBuilder]] = {}
+    for builder in cases:
+        batches.setdefault(builder.batch, []).append(builder)
+    jobs = min(default_jobs() if jobs is None else jobs, len(batches))
+    parallel = jobs > 1 and _picklable((methods, [c.build for c in cases]))
     bar = tqdm(total=len(cases), desc="bench", unit="case", disable=not progress)
+    measured: dict[str, tuple[list[CaseResult], list[str]]] = {}
     if parallel:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         level = logging.getLogger().getEffectiveLevel()
-        measured: dict[str, tuple[list[CaseResult], list[str]]] = {}
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
                                  initargs=(level, threads)) as pool:
-            pending = {pool.submit(_measure, members, methods, outdir, reads_list=reads_list): key
-                       for key, members in groups.items()}
+            pending = {pool.submit(_measure, members, methods, outdir, reads_list=reads_list, draw=draw): key
+                       for key, members in batches.items()}
             for future in as_completed(pending):
                 measured[pending[future]] = future.result()
-                bar.update(len(groups[pending[future]]))
-        results = [result for key in groups for result in measured[key][0]]
-        figures = [figure for key in groups for figure in measured[key][1]]
+                bar.update(len(batches[pending[future]]))
     else:
-        results, figures = [], []
-        drawn: set[str] = set()
-        for member in cases:
-            found, drawings = _measure([member], methods, outdir, reads_list=reads_list, drawn=drawn)
-            results += found
-            figures += drawings
-            bar.update(1)
+        for key, members in batches.items():
+            measured[key] = ([], [])
+            for member in members:
+                found, drawings = _measure([member], methods, outdir, reads_list=reads_list, draw=draw)
+                measured[key][0].extend(found)
+                measured[key][1].extend(drawings)
+                bar.update(1)
     bar.close()
+    order = {builder.name: index for index, builder in enumerate(cases)}
+    results = sorted((r for key in batches for r in measured[key][0]), key=lambda r: order[r.name])
+    figures = [figure for key in batches for figure in measured[key][1]]
     write_report(results, outdir, suite=suite, figures=figures, command=command, seconds=time.perf_counter() - start,
                  models=tuple(m.name for m in models))
     return results

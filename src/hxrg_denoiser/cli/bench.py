@@ -55,8 +55,9 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                        "(default: drawn, except in bench-v2)")
     bench.add_argument("--reads", type=positive_int, help="with --suite: number of reads (default 100)")
     bench.add_argument("--jobs", type=positive_int,
-                       help="worker processes for a built-in suite, each building and measuring a family of cases "
-                       "(about 3 GB each; results do not depend on it) (default: one per core, at most 4)")
+                       help="worker processes, each building and measuring a family of a suite or one of your "
+                       "darks (about 3 GB each on the bench strip, more on a full frame; results do not depend "
+                       "on it) (default: one per core, at most 4)")
     bench.add_argument("--overwrite", action="store_true",
                        help="replace an earlier benchmark in that folder (default: refuse)")
     add_geometry_arguments(bench)
