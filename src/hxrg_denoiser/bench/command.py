@@ -137,8 +137,6 @@ def _measure(cases: Sequence[CaseBuilder], methods: Sequence[Method], outdir: Pa
 
 def _start_worker(level: int, threads: int) -> None:
     """A benchmark worker: the parent's log level, ``threads`` threads for torch, freed memory kept."""
-    import logging
-
     import torch
 
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
@@ -155,7 +153,7 @@ def _picklable(value: object) -> bool:
 
 
 def default_jobs() -> int:
-    """Worker processes of a benchmark: one per core, at most 4 (each holds a case of about 2 GB)."""
+    """Worker processes of a benchmark: one per core, at most 4 (each holds a case: about 3 GB on the bench strip)."""
     return max(1, min(os.cpu_count() or 1, 4))
 
 
