@@ -204,9 +204,14 @@ def run_bench(
                                  initargs=(level, threads)) as pool:
             pending = {pool.submit(_measure, members, methods, outdir, reads_list=reads_list, draw=draw): key
                        for key, members in batches.items()}
-            for future in as_completed(pending):
-                measured[pending[future]] = future.result()
-                bar.update(len(batches[pending[future]]))
+            try:
+                for future in as_completed(pending):
+                    measured[pending[future]] = future.result()
+                    bar.update(len(batches[pending[future]]))
+            except BaseException:  # a failed case or an interruption: start nothing more
+                for future in pending:
+                    future.cancel()
+                raise
     else:
         for key, members in batches.items():
             measured[key] = ([], [])
