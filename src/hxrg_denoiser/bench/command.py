@@ -189,17 +189,19 @@ def run_bench(
     prepare_output_folder(outdir, inputs=inputs)
     methods = classical_methods(cds=cds) + list(models)
     reads_list = READS_LIST if reads_curves else ()
-    draw = {next(c.name for c in cases if c.group == group) for group in dict.fromkeys(c.group for c in cases)}
+    first_of_group: dict[str, str] = {}  # the case of each group that gets the figures
     batches: dict[str, list[CaseBuilder]] = {}
     for builder in cases:
+        first_of_group.setdefault(builder.group, builder.name)
         batches.setdefault(builder.batch, []).append(builder)
+    draw = set(first_of_group.values())
     jobs = min(default_jobs() if jobs is None else jobs, len(batches))
     parallel = jobs > 1 and _picklable((methods, [c.build for c in cases]))
     bar = tqdm(total=len(cases), desc="bench", unit="case", disable=not progress)
-    measured: dict[str, tuple[list[CaseResult], list[str]]] = {}
     if parallel:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         level = logging.getLogger().getEffectiveLevel()
+        measured: dict[str, tuple[list[CaseResult], list[str]]] = {}
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
                                  initargs=(level, threads)) as pool:
             pending = {pool.submit(_measure, members, methods, outdir, reads_list=reads_list, draw=draw): key
@@ -212,18 +214,16 @@ def run_bench(
                 for future in pending:
                     future.cancel()
                 raise
+        outcomes = [measured[key] for key in batches]
     else:
-        for key, members in batches.items():
-            measured[key] = ([], [])
-            for member in members:
-                found, drawings = _measure([member], methods, outdir, reads_list=reads_list, draw=draw)
-                measured[key][0].extend(found)
-                measured[key][1].extend(drawings)
-                bar.update(1)
+        outcomes = []
+        for builder in cases:
+            outcomes.append(_measure([builder], methods, outdir, reads_list=reads_list, draw=draw))
+            bar.update(1)
     bar.close()
     order = {builder.name: index for index, builder in enumerate(cases)}
-    results = sorted((r for key in batches for r in measured[key][0]), key=lambda r: order[r.name])
-    figures = [figure for key in batches for figure in measured[key][1]]
+    results = sorted((result for found, _ in outcomes for result in found), key=lambda r: order[r.name])
+    figures = [figure for _, drawn in outcomes for figure in drawn]
     write_report(results, outdir, suite=suite, figures=figures, command=command, seconds=time.perf_counter() - start,
                  models=tuple(m.name for m in models))
     return results
