@@ -6,22 +6,40 @@ reference pixels may couple more or less strongly, have 1/f noise of their
 own, or see a picture frame many times stronger than the interior. Here the
 relation is *learned* by least squares on dark ramps, per output channel:
 
-1. **Levels (the DC term).** Each channel's level in each read is the line
-   through the medians of its bottom and top reference rows (as in the
-   ``seed`` recipe), with the even and the odd columns apart (as in
-   ``smoothed``: they are read by different samplers). These are not fitted:
-   they give one pair of numbers per read, and fitted on a few darks they
-   follow the darks' own slow noise (measured: worse than the fixed line on
-   every bench-v2 family but one).
+1. **Levels.** Each channel's level in each read is the line through the
+   medians of its bottom and top reference rows (as in the ``seed``
+   recipe), with the even and the odd columns apart (as in ``smoothed``:
+   they are read by different samplers). These are not fitted: they give
+   one pair of numbers per read, and fitted on a few darks they follow the
+   darks' own slow noise (measured: worse than the fixed line on every
+   bench-v2 family but one).
 2. **Side reference columns, frequency by frequency.** What the levels leave
    in each channel's row means (science pixels, every read minus read 0) is
    fitted, in the Fourier domain along rows (each read's series mirrored so
-   that its ends join), by complex weights on the left and right
-   reference-column series: at each frequency ``r_c(f) = a_c(f) L(f) + b_c(f) R(f)``,
+   that its ends join), by complex weights on what the levels leave in the
+   left and right reference-column series (each minus the level line of
+   its own channel): at each frequency ``r_c(f) = a_c(f) L(f) + b_c(f) R(f)``,
    solved over all reads of all darks with neighbouring frequencies pooled
-   and a small ridge. Where reference pixels do not follow the science
-   pixels, the weights shrink; where they see a pattern the interior does
-   not, it is not injected.
+   (the mean of the read, frequency 0, on its own) and a small ridge. Where
+   reference pixels do not follow the science pixels, the weights shrink;
+   where they see a pattern the interior does not, it is not injected. The
+   side series are taken relative to the levels so that a weight fitted
+   for the slow variation within a read does not also multiply the read's
+   whole drift (before, it did: image-wide offsets of 1-3 e- on bench-v2
+   families where ``seed`` has a few tenths; README, "The sirs fix").
+3. **The read's mean, when the levels mislead.** If the reference rows see
+   something the interior does not (a picture frame many times stronger,
+   say), the levels themselves inject it, and nothing in step 2 can take it
+   out. So the calibration also fits, per channel, the mean of each read's
+   science pixels on the level line's mean and the raw left and right
+   column means by least squares, and uses that fit for each read's mean
+   only when the darks say the levels are far off: when it leaves at least
+   :data:`DC_EVIDENCE` times less variance than steps 1-2 do
+   (``meta["mean_model"]`` says which was chosen, ``meta["mean_evidence"]``
+   the ratio). The side weights are then fitted on the side series as they
+   are, not relative to levels known to be wrong. On darks whose reference
+   pixels follow the interior the ratio stays near 1 and the fit, which
+   follows the darks' slow noise, is not used.
 
 Applied to a ramp, the correction is computed for every read, row and
 channel from the reference pixels alone (:func:`sirs_correction`) and
@@ -60,6 +78,9 @@ __all__ = [
 ]
 
 RIDGE = 1e-3  # relative ridge of the frequency-domain least squares
+# The fitted read means are used only if they leave this many times less variance than the levels (step 3).
+DC_EVIDENCE = 10.0
+CALIBRATION_VERSION = 2  # 1: side series not relative to the levels, frequency 0 pooled with 1, no fitted means
 # The levels: the line of the seed recipe through the bottom and top medians (y from 0 to 1).
 SEED_LEVELS = np.array([1.0, -1.0, 0.0, 1.0])
 
@@ -163,15 +184,20 @@ class SirsCalibration:
     levels : ndarray, shape (n_channels, 4)
         Coefficients of B, B y, T, T y for each channel.
     left, right : ndarray of complex, shape (n_channels, n_rows + 1)
-        Weights of the side reference series at each frequency of the mirrored series.
+        Weights of the side reference series at each frequency of the mirrored series: the series relative
+        to the levels, or as they are where ``read_means`` is set.
+    read_means : ndarray, shape (n_channels, 3), or None
+        Where the levels mislead (step 3 of the module description): coefficients of the level line's
+        mean and the left and right column means that give each read's mean; None: the levels' mean.
     meta : dict
-        Darks, reads, residual variance explained, package version.
+        Darks, reads, residual variance explained, the read-mean model chosen, package version.
     """
 
     geometry: ReadoutGeometry
     levels: np.ndarray
     left: np.ndarray
     right: np.ndarray
+    read_means: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
     def check_geometry(self, geometry: ReadoutGeometry, source: str) -> None:
@@ -186,11 +212,14 @@ class SirsCalibration:
         primary = fits.PrimaryHDU()
         primary.header["HXRGVER"] = (__version__, "hxrg-denoiser version")
         primary.header["CALTYPE"] = ("sirs", "reference correction calibrated on darks")
+        primary.header["CALVER"] = (CALIBRATION_VERSION, "version of the calibration's model")
         primary.header["GEOMETRY"] = self.geometry.to_json()
         primary.header["META"] = json.dumps(self.meta, sort_keys=True)
         hdus = [primary, fits.ImageHDU(self.levels, name="LEVELS"),
                 fits.ImageHDU(np.stack([self.left.real, self.left.imag]), name="LEFT"),
                 fits.ImageHDU(np.stack([self.right.real, self.right.imag]), name="RIGHT")]
+        if self.read_means is not None:
+            hdus.append(fits.ImageHDU(self.read_means, name="MEANS"))
         with atomic_output(path, overwrite=overwrite) as tmp:
             fits.HDUList(hdus).writeto(tmp)
         return Path(path)
@@ -212,24 +241,31 @@ def load_calibration(path: str | os.PathLike) -> SirsCalibration:
             header = hdul[0].header
             if header.get("CALTYPE") != "sirs":
                 raise ValueError("no CALTYPE = 'sirs' in the primary header")
+            version, made_by = header.get("CALVER", 1), header.get("HXRGVER", "?")
             geometry = ReadoutGeometry.from_dict(json.loads(header["GEOMETRY"]))
             levels = np.asarray(hdul["LEVELS"].data, dtype=np.float64)
             left, right = (np.asarray(hdul[name].data, dtype=np.float64) for name in ("LEFT", "RIGHT"))
+            read_means = np.asarray(hdul["MEANS"].data, dtype=np.float64) if "MEANS" in hdul else None
             meta = json.loads(header.get("META", "{}"))
     except (OSError, KeyError, ValueError, TypeError, GeometryError) as err:
         raise RampInputError(f"{path}: not a SIRS calibration ({' '.join(str(err).split())})") from None
+    if version != CALIBRATION_VERSION:
+        raise RampInputError(f"{path}: a calibration of model version {version} (made by hxrg-denoiser {made_by}); "
+                             f"this version reads version {CALIBRATION_VERSION}: run hxrg calibrate on the darks again")
     bins = geometry.n_rows + 1
-    if levels.shape != (geometry.n_channels, 4) or left.shape != (2, geometry.n_channels, bins) or right.shape != left.shape:
+    if (levels.shape != (geometry.n_channels, 4) or left.shape != (2, geometry.n_channels, bins)
+            or right.shape != left.shape or (read_means is not None and read_means.shape != (geometry.n_channels, 3))):
         raise RampInputError(f"{path}: calibration arrays do not match its geometry {geometry.name!r}")
-    return SirsCalibration(geometry, levels, left[0] + 1j * left[1], right[0] + 1j * right[1], meta)
+    return SirsCalibration(geometry, levels, left[0] + 1j * left[1], right[0] + 1j * right[1], read_means, meta)
 
 
 def _pooled_solve(normal: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """Solve 2 x 2 complex normal equations per (channel, frequency), pooling neighbouring frequencies.
 
-    ``normal``: (bins, 2, 2); ``rhs``: (channels, bins, 2). Bin ``j`` pools bins
-    ``j - w .. j + w`` with ``w = j // 8`` (at least 1): few frequencies at
-    the bottom of the spectrum, where the weights change fastest.
+    ``normal``: (bins, 2, 2); ``rhs``: (channels, bins, 2). Bin ``j >= 1`` pools
+    bins ``max(1, j - w) .. j + w`` with ``w = j // 8`` (at least 1): few
+    frequencies at the bottom of the spectrum, where the weights change
+    fastest. Bin 0 (the mean of the read) is solved on its own.
     """
     bins = normal.shape[0]
     cumulative_n = np.concatenate([np.zeros((1, 2, 2), complex), np.cumsum(normal, axis=0)])
@@ -237,27 +273,72 @@ def _pooled_solve(normal: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     weights = np.zeros((rhs.shape[0], bins, 2), dtype=complex)
     for j in range(bins):
         w = max(1, j // 8)
-        lo, hi = max(0, j - w), min(bins, j + w + 1)
+        lo, hi = (0, 1) if j == 0 else (max(1, j - w), min(bins, j + w + 1))
         a = cumulative_n[hi] - cumulative_n[lo]
         a = a + RIDGE * np.trace(a).real / 2 * np.eye(2)
         weights[:, j] = np.linalg.solve(a[None], (cumulative_r[:, hi] - cumulative_r[:, lo])[..., None])[..., 0]
     return weights
 
 
-def _side_prediction(series: ReferenceSeries, left: np.ndarray, right: np.ndarray, n_rows: int) -> np.ndarray:
+def _levels(series: ReferenceSeries, geometry: ReadoutGeometry, coefficients: np.ndarray) -> np.ndarray:
+    """The level of every read, row and channel, shape ``(n_reads, n_rows, n_channels)``."""
+    return np.einsum("krcp,cp->krc", _level_design(series, geometry), coefficients)
+
+
+def _side_series(series: ReferenceSeries, levels: np.ndarray, relative: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The left and right reference-column series, minus the levels of their own channels (the first and the
+    last) when ``relative``."""
+    if not relative:
+        return series.left, series.right
+    return series.left - levels[..., 0], series.right - levels[..., -1]
+
+
+def _read_mean_design(series: ReferenceSeries, levels: np.ndarray) -> np.ndarray:
+    """Predictors of each read's mean, shape ``(n_reads, n_channels, 3)``: the levels' mean, raw left and right."""
+    level_mean = levels.mean(axis=1)
+    sides = [np.broadcast_to(side.mean(axis=1)[:, None], level_mean.shape) for side in (series.left, series.right)]
+    return np.stack([level_mean, *sides], axis=-1)
+
+
+def _fit_read_means(collected: list[ReferenceSeries], science: list[np.ndarray], base: list[np.ndarray],
+                    levels: list[np.ndarray]) -> tuple[np.ndarray, float]:
+    """Least-squares read means per channel (step 3) and how many times less variance they leave than ``base``.
+
+    ``science``, ``base``, ``levels``: per dark, ``(n_reads, n_rows, n_channels)``; read 0 is left out.
+    """
+    design = np.concatenate([_read_mean_design(s, lv)[1:] for s, lv in zip(collected, levels)])
+    target = np.concatenate([m.mean(axis=1)[1:] for m in science])
+    base_residual = sum(float(np.sum((m.mean(axis=1)[1:] - b.mean(axis=1)[1:]) ** 2)) for m, b in zip(science, base))
+    coefficients = np.empty((design.shape[1], 3))
+    residual = 0.0
+    for c in range(design.shape[1]):
+        a = design[:, c]
+        normal = a.T @ a
+        normal = normal + RIDGE * np.trace(normal) / 3 * np.eye(3)
+        coefficients[c] = np.linalg.solve(normal, a.T @ target[:, c])
+        residual += float(np.sum((target[:, c] - a @ coefficients[c]) ** 2))
+    if residual == 0:  # noiseless darks: nothing says the levels mislead unless they leave something
+        return coefficients, float("inf") if base_residual > 0 else 1.0
+    return coefficients, base_residual / residual
+
+
+def _side_prediction(left_series: np.ndarray, right_series: np.ndarray, left: np.ndarray, right: np.ndarray,
+                     n_rows: int) -> np.ndarray:
     """What the side columns predict for every read, row and channel, shape ``(n_reads, n_rows, n_channels)``."""
-    spectrum = (left[None] * _mirrored_spectrum(series.left)[:, None]
-                + right[None] * _mirrored_spectrum(series.right)[:, None])  # reads, channels, bins
+    spectrum = (left[None] * _mirrored_spectrum(left_series)[:, None]
+                + right[None] * _mirrored_spectrum(right_series)[:, None])  # reads, channels, bins
     return np.fft.irfft(spectrum, n=2 * n_rows, axis=-1)[..., :n_rows].transpose(0, 2, 1)
 
 
-def _fit_sides(collected: list[ReferenceSeries], targets: list[np.ndarray], geometry: ReadoutGeometry) -> np.ndarray:
+def _fit_sides(collected: list[ReferenceSeries], targets: list[np.ndarray], levels: list[np.ndarray],
+               geometry: ReadoutGeometry, relative: bool) -> np.ndarray:
     """Side-column weights per channel and frequency, shape ``(n_channels, n_rows + 1, 2)``."""
     bins = geometry.n_rows + 1
     normal = np.zeros((bins, 2, 2), dtype=complex)
     rhs = np.zeros((geometry.n_channels, bins, 2), dtype=complex)
-    for s, target in zip(collected, targets):
-        sides = np.stack([_mirrored_spectrum(s.left[1:]), _mirrored_spectrum(s.right[1:])], axis=-1)  # k, bins, 2
+    for s, target, lv in zip(collected, targets, levels):
+        left, right = _side_series(s, lv, relative)
+        sides = np.stack([_mirrored_spectrum(left[1:]), _mirrored_spectrum(right[1:])], axis=-1)  # k, bins, 2
         target_f = _mirrored_spectrum(target[1:].transpose(0, 2, 1))  # k, channels, bins
         normal += np.einsum("kfi,kfj->fij", sides.conj(), sides)
         rhs += np.einsum("kfi,kcf->cfi", sides.conj(), target_f)
@@ -284,14 +365,21 @@ def fit_sirs(
     if not collected:
         raise RampInputError("no darks to calibrate on")
     science = [s.science for s in collected if s.science is not None]
-    levels = np.tile(SEED_LEVELS, (geometry.n_channels, 1))
-    level_parts = [np.einsum("krcp,cp->krc", _level_design(s, geometry), levels) for s in collected]
-    weights = _fit_sides(collected, [m - lv for m, lv in zip(science, level_parts)], geometry)
-    fitted = SirsCalibration(geometry, levels, weights[..., 0], weights[..., 1])
+    coefficients = np.tile(SEED_LEVELS, (geometry.n_channels, 1))
+    levels = [_levels(s, geometry, coefficients) for s in collected]
+    targets = [m - lv for m, lv in zip(science, levels)]
+    weights = _fit_sides(collected, targets, levels, geometry, relative=True)
+    fitted = SirsCalibration(geometry, coefficients, weights[..., 0], weights[..., 1])
+    read_means, evidence = _fit_read_means(collected, science, [sirs_correction(s, fitted) for s in collected], levels)
+    if evidence >= DC_EVIDENCE:  # the levels mislead: the side columns as they are, and the fitted read means
+        weights = _fit_sides(collected, targets, levels, geometry, relative=False)
+        fitted = SirsCalibration(geometry, coefficients, weights[..., 0], weights[..., 1], read_means)
     before = sum(float(np.sum(m[1:] ** 2)) for m in science)
     after = sum(float(np.sum((m[1:] - sirs_correction(s, fitted)[1:]) ** 2)) for s, m in zip(collected, science))
     fitted.meta = {"darks": names, "reads": [int(s.left.shape[0]) for s in collected], "version": __version__,
-                   "residual_fraction": after / before if before > 0 else None, "gain": gain}
+                   "residual_fraction": after / before if before > 0 else None, "gain": gain,
+                   "mean_model": "fitted" if fitted.read_means is not None else "levels",
+                   "mean_evidence": evidence}
     return fitted
 
 
@@ -315,5 +403,10 @@ def fit_sirs_files(
 def sirs_correction(series: ReferenceSeries, calibration: SirsCalibration) -> np.ndarray:
     """The correction of every read, row and channel, shape ``(n_reads, n_rows, n_channels)``, from reference pixels."""
     g = calibration.geometry
-    levels = np.einsum("krcp,cp->krc", _level_design(series, g), calibration.levels)
-    return levels + _side_prediction(series, calibration.left, calibration.right, series.left.shape[1])
+    levels = _levels(series, g, calibration.levels)
+    left, right = _side_series(series, levels, relative=calibration.read_means is None)
+    correction = levels + _side_prediction(left, right, calibration.left, calibration.right, series.left.shape[1])
+    if calibration.read_means is not None:  # each read's mean from the fit of step 3
+        means = np.einsum("kcp,cp->kc", _read_mean_design(series, levels), calibration.read_means)
+        correction += (means - correction.mean(axis=1))[:, None, :]
+    return correction

@@ -94,7 +94,7 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
 def run_calibrate(args: argparse.Namespace) -> int:
     """Run ``hxrg calibrate``."""
     from hxrg_denoiser.batch import expand_inputs
-    from hxrg_denoiser.classical.sirs import fit_sirs_files
+    from hxrg_denoiser.classical.sirs import DC_EVIDENCE, fit_sirs_files
     from hxrg_denoiser.io.output import check_output_path
 
     darks = expand_inputs(args.darks)
@@ -109,6 +109,13 @@ def run_calibrate(args: argparse.Namespace) -> int:
     print(f"{args.output}: SIRS calibration of {geometry.name} {geometry.n_rows} x {geometry.n_cols} from "
           f"{len(darks)} dark(s), {sum(calibration.meta['reads'])} reads; the reference pixels predict "
           f"{100 * explained:.0f} % of the channel row-mean variance; {time.perf_counter() - start:.1f} s")
+    evidence = calibration.meta["mean_evidence"]
+    if calibration.meta["mean_model"] == "fitted":
+        print(f"  the reference rows mislead: their levels leave {evidence:.0f} times the variance of a fit of each read's "
+              "mean; the fit is used (the reference rows see something the interior does not, e.g. a picture frame)")
+    else:
+        print(f"  each read's mean from the reference rows' levels (a fit of it would leave {1 / evidence:.2f} times "
+              f"their variance; it is used only below 1/{DC_EVIDENCE:g})")
     return 0
 
 
