@@ -83,6 +83,7 @@ def test_calibration_file_round_trip_and_geometry_check(tmp_path, frame_case):
     loaded = load_calibration(path)
     np.testing.assert_array_equal(loaded.levels, calibration.levels)
     np.testing.assert_array_equal(loaded.left, calibration.left)
+    np.testing.assert_array_equal(loaded.read_means, calibration.read_means)  # the fitted read means travel too
     a = fit_cube(cube, STRIP, FitOptions(refcorr="sirs", calibration=calibration)).sci
     b = fit_cube(cube, STRIP, FitOptions(calibration=str(path))).sci  # auto: sirs when calibrated
     np.testing.assert_array_equal(a, b)
@@ -95,6 +96,7 @@ def test_calibrate_and_fit_commands(tmp_path, capsys):
     out = tmp_path / "detector.fits"
     assert main(["calibrate", *map(str, darks), "-o", str(out), "--geometry", "nirps-h4rg", "-q"]) == 0
     assert "SIRS calibration" in capsys.readouterr().out
+    assert load_calibration(out).meta["darks"] == [str(d.resolve()) for d in darks]
     science = write_cube(tmp_path / "exp.fits", simulate_cube(STRIP, 8, FRAME_20, seed=900))
     flux = tmp_path / "flux.fits"
     assert main(["fit", str(science), "-o", str(flux), "--geometry", "nirps-h4rg", "--calibration", str(out), "-q"]) == 0

@@ -361,7 +361,8 @@ def fit_sirs(
                                 f"is {geometry.n_rows} x {geometry.n_cols}; every dark must have the same shape")
     for ramp in tqdm(darks, desc="reading darks", unit="dark", disable=not progress, leave=False):
         collected.append(reference_series(ramp, geometry, gain=gain, science=True))
-        names.append(Path(ramp.path).name)
+        source = Path(ramp.path)
+        names.append(str(source.resolve()) if source.exists() else str(ramp.path))  # in-memory ramps: their name
     if not collected:
         raise RampInputError("no darks to calibrate on")
     science = [s.science for s in collected if s.science is not None]
