@@ -308,7 +308,7 @@ def _fit_read_means(collected: list[ReferenceSeries], science: list[np.ndarray],
     """
     design = np.concatenate([_read_mean_design(s, lv)[1:] for s, lv in zip(collected, levels)])
     target = np.concatenate([m.mean(axis=1)[1:] for m in science])
-    base_residual = sum(float(np.sum((m.mean(axis=1)[1:] - b.mean(axis=1)[1:]) ** 2)) for m, b in zip(science, base))
+    base_residual = float(np.sum((target - np.concatenate([b.mean(axis=1)[1:] for b in base])) ** 2))
     coefficients = np.empty((design.shape[1], 3))
     residual = 0.0
     for c in range(design.shape[1]):
@@ -371,12 +371,14 @@ def fit_sirs(
     targets = [m - lv for m, lv in zip(science, levels)]
     weights = _fit_sides(collected, targets, levels, geometry, relative=True)
     fitted = SirsCalibration(geometry, coefficients, weights[..., 0], weights[..., 1])
-    read_means, evidence = _fit_read_means(collected, science, [sirs_correction(s, fitted) for s in collected], levels)
+    corrections = [sirs_correction(s, fitted) for s in collected]
+    read_means, evidence = _fit_read_means(collected, science, corrections, levels)
     if evidence >= DC_EVIDENCE:  # the levels mislead: the side columns as they are, and the fitted read means
         weights = _fit_sides(collected, targets, levels, geometry, relative=False)
         fitted = SirsCalibration(geometry, coefficients, weights[..., 0], weights[..., 1], read_means)
+        corrections = [sirs_correction(s, fitted) for s in collected]
     before = sum(float(np.sum(m[1:] ** 2)) for m in science)
-    after = sum(float(np.sum((m[1:] - sirs_correction(s, fitted)[1:]) ** 2)) for s, m in zip(collected, science))
+    after = sum(float(np.sum((m[1:] - c[1:]) ** 2)) for m, c in zip(science, corrections))
     fitted.meta = {"darks": names, "reads": [int(s.left.shape[0]) for s in collected], "version": __version__,
                    "residual_fraction": after / before if before > 0 else None, "gain": gain,
                    "mean_model": "fitted" if fitted.read_means is not None else "levels",
