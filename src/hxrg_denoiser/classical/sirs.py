@@ -251,7 +251,8 @@ def load_calibration(path: str | os.PathLike) -> SirsCalibration:
         raise RampInputError(f"{path}: not a SIRS calibration ({' '.join(str(err).split())})") from None
     if version != CALIBRATION_VERSION:
         raise RampInputError(f"{path}: a calibration of model version {version} (made by hxrg-denoiser {made_by}); "
-                             f"this version reads version {CALIBRATION_VERSION}: run hxrg calibrate on the darks again")
+                             f"this version reads version {CALIBRATION_VERSION}: run hxrg calibrate on the darks again "
+                             "(and hxrg train --darks again for a model trained with it)")
     bins = geometry.n_rows + 1
     if (levels.shape != (geometry.n_channels, 4) or left.shape != (2, geometry.n_channels, bins)
             or right.shape != left.shape or (read_means is not None and read_means.shape != (geometry.n_channels, 3))):
