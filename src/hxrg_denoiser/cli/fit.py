@@ -109,13 +109,11 @@ def run_calibrate(args: argparse.Namespace) -> int:
     print(f"{args.output}: SIRS calibration of {geometry.name} {geometry.n_rows} x {geometry.n_cols} from "
           f"{len(darks)} dark(s), {sum(calibration.meta['reads'])} reads; the reference pixels predict "
           f"{100 * explained:.0f} % of the channel row-mean variance; {time.perf_counter() - start:.1f} s")
-    evidence = calibration.meta["mean_evidence"]
-    if calibration.meta["mean_model"] == "fitted":
-        print(f"  the reference rows mislead: their levels leave {evidence:.0f} times the variance of a fit of each read's "
-              "mean; the fit is used (the reference rows see something the interior does not, e.g. a picture frame)")
-    else:
-        print(f"  each read's mean from the reference rows' levels (a fit of it would leave {1 / evidence:.2f} times "
-              f"their variance; it is used only below 1/{DC_EVIDENCE:g})")
+    fitted = calibration.meta["mean_model"] == "fitted"
+    print(f"  each read's mean: the reference rows' levels leave {calibration.meta['mean_evidence']:.2f} times the "
+          f"variance of a fit of it (the fit is used from {DC_EVIDENCE:g}): "
+          + ("the fit, the reference rows mislead (they see something the interior does not, e.g. a picture frame)"
+             if fitted else "the levels"))
     return 0
 
 
