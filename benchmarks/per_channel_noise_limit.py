@@ -8,9 +8,11 @@ default), two things:
 1. the shipped model and ``--clean`` with the per-channel 1/f noise of the
    preset (``uncorrelated_pink``, 3 e- per read, independent between
    channels) scaled to 0, 0.5 and 1 of its level, everything else unchanged;
-2. ``--clean`` with its per-channel drift averaged over 3 to 257 rows of
-   readout time (``clean_flux_image(channel_rows=...)``; 15 is the default,
-   257 removes nothing once the baseline is taken out).
+2. ``--clean`` with its per-channel drift taken as the running mean over 3
+   to 257 rows of readout time (``clean_flux_image(drift="mean",
+   channel_rows=...)``, the estimate of earlier versions; 15 was their
+   default, 257 removes nothing once the baseline is taken out) instead of
+   kriged (the default).
 
 If the first column falls to about 1.01-1.02 without the per-channel 1/f and
 no window of the second reaches 1.05, what is left is that noise's part that
@@ -53,7 +55,7 @@ def measure(seed: int, per_channel: float, network, spec, windows: tuple[int, ..
     given = checked_input(lambda options: memo(case.ramp, g, options), FitOptions(refcorr="seed"), g, True)
     model = bgsub(denoise_flux_image(given.sci, g, network, correction_window=spec.correction_window))
     clean = bgsub(clean_flux_image(plain, g))
-    windowed = [bgsub(clean_flux_image(plain, g, channel_rows=rows)) / oracle for rows in windows]
+    windowed = [bgsub(clean_flux_image(plain, g, drift="mean", channel_rows=rows)) / oracle for rows in windows]
     return model / oracle, clean / oracle, windowed
 
 
@@ -68,7 +70,7 @@ def main() -> None:
     level = noise_preset("h4rg-lab").uncorrelated_pink
     start = time.perf_counter()
     print("background-subtracted spectrum error over the oracle's, h4rg-lab echelle; last columns: --clean with "
-          f"its per-channel drift averaged over {', '.join(map(str, CHANNEL_ROWS))} rows")
+          f"its per-channel drift the running mean over {', '.join(map(str, CHANNEL_ROWS))} rows")
     for seed in args.seeds:
         for scale in SCALES:
             windows = CHANNEL_ROWS if scale == 1.0 else ()

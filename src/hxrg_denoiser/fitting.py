@@ -705,7 +705,7 @@ def _fitted_image(rows: RowsFit, ramp: Ramp, geometry: ReadoutGeometry, options:
 def _light_image(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions) -> np.ndarray | None:
     """Where an image keeps correlated noise that a reference correction and many reads would have taken
     out (CDS, Fowler, no reference correction), its light is found on a cleaned copy
-    (:func:`~hxrg_denoiser.classical.cleaning.clean_flux_image`, a few seconds on a full frame): otherwise
+    (:func:`~hxrg_denoiser.classical.cleaning.clean_flux_image`, about 10 s on a full frame): otherwise
     the faint wings of sources pass for dark pixels and ERR comes out too large. None: on ``sci`` itself."""
     if options.clean or (options.method == "utr" and options.refcorr != "none"):
         return None

@@ -13,13 +13,29 @@ parts, each estimated here from the image itself:
   median over channels of the pixels that hold no light (a mask of lit
   pixels comes from the image smoothed over 3 x 9 pixels, above
   ``lit_sigma`` robust sigmas, dilated by 2);
-* per-channel drift: the mean of each channel's dark pixels along its
-  readout stream over ``channel_rows`` rows, which bridges the lit rows of
-  an echelle order.
+* per-channel drift: each channel's own 1/f noise, seen in the mean of
+  its dark pixels row by row. The drift at every row is predicted from the
+  row means within ``DRIFT_REACH`` rows by ordinary kriging, with a
+  power-law variogram fitted on the image's own row means (their white
+  noise, from the scatter of dark pixels, taken out): near rows count most,
+  in the proportion the noise's correlation gives them, which bridges the
+  lit rows of an echelle order and smooths the dark ones. Where too few
+  rows are well observed to fit the variogram, the mean of the dark pixels
+  over ``channel_rows`` rows is used instead (``drift="mean"`` asks for it).
 
 The common mode and the drifts are taken relative to their running median
 over ``baseline_rows`` rows: a level that lasts that long is the scene's own
-background (a flat field, the sky), not read noise, and is kept.
+background (a flat field, the sky), not read noise, and is kept. For the
+drifts that level is the median over channels: a level that differs from
+channel to channel is read noise (the scene does not change at channel
+boundaries), and a user's background subtraction, smoothed along an order
+across a channel boundary, would not remove it.
+
+The lit mask is made again on the image cleaned by the previous pass
+(``passes`` in all): read noise that raises a whole region of a channel
+would otherwise pass for light there and be left out of its own estimate,
+and faint wings of the orders would pass for dark once the noise is gone
+from the mask's threshold.
 
 All three are subtracted from every science pixel; reference pixels keep
 their values. The correction assumes a scene that leaves most pixels dark at
@@ -37,7 +53,8 @@ from hxrg_denoiser.stats import mad_sigma
 
 __all__ = [
     "clean_flux_image", "alternating_column_noise", "lit_pixels", "common_mode", "channel_drift",
-    "fill_gaps_along_time", "LIT_READ_SCALE", "LIT_COVARIANCE_FRACTION",
+    "fill_gaps_along_time", "channel_row_means", "fit_row_variogram", "krige_channel_rows",
+    "LIT_READ_SCALE", "LIT_COVARIANCE_FRACTION", "DRIFT_REACH",
 ]
 
 # Read-noise variance of pixels near light over that of dark pixels after cleaning: a dark pixel enters the
@@ -187,6 +204,130 @@ def channel_drift(readout: np.ndarray, dark: np.ndarray, smooth_rows: float = 15
     return rows_first(drift.reshape(channels, rows, width)), rows_first(known.reshape(channels, rows, width))
 
 
+DRIFT_REACH = 16  # rows on each side that predict a channel's drift at a row
+MIN_VARIOGRAM_PAIRS = 20  # row pairs, well observed, needed at a lag for the variogram to use it
+
+
+def channel_row_means(readout: np.ndarray, dark: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Mean of each channel's dark pixels in each row, their counts, and the variance of one dark pixel.
+
+    Parameters
+    ----------
+    readout : ndarray, shape (rows, channels, width)
+    dark : ndarray of bool, same shape
+
+    Returns
+    -------
+    means, counts : ndarray, shape (rows, channels)
+        Means (0 where a row of a channel has no dark pixel) and numbers of dark pixels.
+    pixel_variance : float
+        Robust variance of dark pixels about their row's mean (NaN with fewer than 100 of them):
+        the white part of each mean's error is ``pixel_variance / counts``.
+    """
+    counts = dark.sum(axis=-1)
+    total = np.where(dark, readout, 0.0).sum(axis=-1)
+    means = np.where(counts > 0, total / np.maximum(counts, 1), 0.0)
+    well_observed = counts >= 8
+    deviations = np.where(dark, readout - means[..., None], np.nan)[well_observed]
+    deviations = deviations[np.isfinite(deviations)]
+    deviations = deviations[:: max(1, deviations.size // 1_000_000)]  # a million is plenty for a robust sigma
+    pixel_variance = float(mad_sigma(deviations) ** 2) if deviations.size >= 100 else float("nan")
+    return means, counts, pixel_variance
+
+
+def fit_row_variogram(
+    means: np.ndarray, counts: np.ndarray, pixel_variance: float, min_count: int, reach: int = DRIFT_REACH
+) -> tuple[float, float] | None:
+    """Power-law variogram ``gamma(d) = a d^beta`` of the channels' row means, white noise taken out.
+
+    For each lag ``d`` from 1 to ``reach`` rows, half the mean squared
+    difference of row means ``d`` rows apart (both with at least
+    ``min_count`` dark pixels, pooled over channels) minus their white noise;
+    ``a`` and ``beta`` are fitted to the positive ones in log-log, ``beta``
+    kept within (0.05, 1.9) so that the variogram is valid.
+
+    Returns
+    -------
+    (a, beta), or None where the dark pixels have no scatter or fewer than 4 lags have enough pairs
+    and a positive value.
+    """
+    if not pixel_variance > 0:  # NaN too
+        return None
+    good = counts >= min_count
+    lags, values = [], []
+    for d in range(1, min(reach, means.shape[0] - 1) + 1):
+        both = good[d:] & good[:-d]
+        if both.sum() < MIN_VARIOGRAM_PAIRS:
+            continue
+        squared = (means[d:] - means[:-d])[both] ** 2
+        white = 0.5 * pixel_variance * (1.0 / counts[d:][both] + 1.0 / counts[:-d][both])
+        lags.append(d)
+        values.append(0.5 * np.mean(squared) - np.mean(white))
+    lag, value = np.asarray(lags, dtype=np.float64), np.asarray(values)
+    positive = value > 0
+    if positive.sum() < 4:
+        return None
+    beta = float(np.clip(np.polyfit(np.log(lag[positive]), np.log(value[positive]), 1)[0], 0.05, 1.9))
+    a = float(np.exp(np.mean(np.log(value[positive]) - beta * np.log(lag[positive]))))
+    return a, beta
+
+
+def krige_channel_rows(
+    means: np.ndarray, counts: np.ndarray, pixel_variance: float, variogram: tuple[float, float],
+    reach: int = DRIFT_REACH,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each channel's drift at every row, predicted by ordinary kriging from the row means around it.
+
+    The rows within ``reach`` of a row that have dark pixels enter with the
+    power-law ``variogram`` (``a``, ``beta``) and the white noise
+    ``pixel_variance / counts`` of their means; the weights sum to one, so
+    the channel's level is not assumed known. The prediction is of the
+    noise-free drift, at observed rows too.
+
+    Returns
+    -------
+    drift : ndarray, shape (rows, channels)
+    known : ndarray of bool, shape (rows, channels)
+        Rows with at least one observed row within ``reach`` (elsewhere ``drift`` is 0).
+    """
+    a, beta = variogram
+    rows, channels = means.shape
+    offsets = np.arange(-reach, reach + 1)
+    size = offsets.size
+
+    def gamma(lag: np.ndarray) -> np.ndarray:
+        return a * np.abs(lag).astype(np.float64) ** beta
+
+    # covariance form: C0 - gamma; C0 cancels under the weights' sum-to-one constraint, and only conditions
+    sill = 2.0 * float(gamma(np.array(4 * reach))) + pixel_variance
+    among = sill - gamma(offsets[:, None] - offsets[None, :])
+    towards = sill - gamma(offsets)
+    index = np.arange(rows)[:, None] + offsets[None, :]
+    inside = (index >= 0) & (index < rows)
+    index = np.clip(index, 0, rows - 1)
+    drift = np.zeros((rows, channels))
+    known = np.zeros((rows, channels), dtype=bool)
+    diagonal = np.arange(size)
+    for channel in range(channels):
+        n = counts[index, channel]
+        observed = inside & (n > 0)
+        system = np.zeros((rows, size + 1, size + 1))
+        system[:, :size, :size] = among * (observed[:, :, None] & observed[:, None, :])
+        system[:, diagonal, diagonal] = np.where(observed, sill + pixel_variance / np.maximum(n, 1), 1.0)
+        system[:, :size, size] = observed
+        system[:, size, :size] = observed
+        has = observed.any(axis=1)
+        system[~has, size, size] = 1.0  # solvable; the result is not used
+        right = np.zeros((rows, size + 1, 1))
+        right[:, :size, 0] = np.where(observed, towards, 0.0)
+        right[:, size, 0] = 1.0
+        weights = np.linalg.solve(system, right)[:, :size, 0]
+        values = np.where(observed, means[index, channel], 0.0)
+        drift[:, channel] = np.where(has, np.sum(weights * values, axis=1), 0.0)
+        known[:, channel] = has
+    return drift, known
+
+
 def clean_flux_image(
     image: np.ndarray,
     geometry: ReadoutGeometry,
@@ -196,6 +337,8 @@ def clean_flux_image(
     lit_sigma: float = 2.0,
     baseline_rows: int = 257,
     decay_rows: float = DECAY_ROWS,
+    drift: str = "kriged",
+    passes: int = 3,
 ) -> np.ndarray:
     """Flux image with its correlated read noise estimated and removed (see the module description).
 
@@ -207,40 +350,79 @@ def clean_flux_image(
     decay_rows : float
         Into a gap without dark pixels, the estimates at its sides are carried
         with this decay length (rows of readout time).
+    drift : {"kriged", "mean"}
+        Per-channel drift by kriging of the row means (falls back to the mean where the variogram
+        cannot be fitted), or the running mean of dark pixels over ``channel_rows`` rows.
+    passes : int
+        Times the lit mask is made, each on the image the previous pass cleaned.
 
     Returns
     -------
     ndarray, shape (n_rows, n_cols), float32
     """
+    if drift not in ("kriged", "mean"):
+        raise ValueError(f"drift must be 'kriged' or 'mean', got {drift!r}")
+    if passes < 1:
+        raise ValueError(f"passes must be >= 1, got {passes}")
     science_image = ~geometry.reference_mask & np.isfinite(image)
     work = np.where(science_image, image, 0.0).astype(np.float64)
-    readout = geometry.to_readout_order(work)
     science = geometry.to_readout_order(science_image)
-    width = geometry.channel_width
-    acn_sign = np.where(np.arange(width) % 2 == 0, 1.0, -1.0)
-    readout -= alternating_column_noise(readout, science, acn_rows)[..., None] * acn_sign
-    dark = science & geometry.to_readout_order(~lit_pixels(geometry.to_image_order(readout), science_image, lit_sigma))
-    rows, decay = geometry.science_rows, decay_rows * width
-    common, known = common_mode(readout, dark)
-    common = _high_pass_rows(common, known, baseline_rows, rows)
-    readout -= fill_gaps_along_time(common.reshape(-1), known.reshape(-1), width, decay).reshape(common.shape)[:, None]
-    drift, known = channel_drift(readout, dark, channel_rows)
-    drift = _high_pass_rows(drift, known, baseline_rows, rows)
-    streams = (channel_streams(drift).reshape(geometry.n_channels, -1),
-               channel_streams(known).reshape(geometry.n_channels, -1))
-    drift = rows_first(fill_gaps_along_time(*streams, 1, decay).reshape(geometry.n_channels, -1, width))
-    readout -= drift
+    acn_sign = np.where(np.arange(geometry.channel_width) % 2 == 0, 1.0, -1.0)
+    without_acn = geometry.to_readout_order(work)
+    without_acn -= alternating_column_noise(without_acn, science, acn_rows)[..., None] * acn_sign
+    readout = without_acn
+    for index in range(passes):
+        lit = lit_pixels(geometry.to_image_order(readout), science_image, lit_sigma)
+        dark = science & geometry.to_readout_order(~lit)
+        how = drift if index == passes - 1 else "mean"  # the passes before the last only make the mask
+        readout = without_acn - _common_and_drift(without_acn, dark, geometry, channel_rows, baseline_rows,
+                                                  decay_rows, how)
     cleaned = geometry.to_image_order(readout).astype(np.float32)
     return np.where(science_image, cleaned, image).astype(np.float32)
 
 
-def _high_pass_rows(values: np.ndarray, known: np.ndarray, rows: int, science_rows: slice) -> np.ndarray:
+def _common_and_drift(
+    readout: np.ndarray, dark: np.ndarray, geometry: ReadoutGeometry, channel_rows: float, baseline_rows: int,
+    decay_rows: float, drift: str,
+) -> np.ndarray:
+    """The common mode plus the per-channel drifts of ``readout`` (readout order), given its dark pixels."""
+    rows, width = geometry.science_rows, geometry.channel_width
+    decay = decay_rows * width
+    common, known = common_mode(readout, dark)
+    common = _high_pass_rows(common, known, baseline_rows, rows)
+    common = fill_gaps_along_time(common.reshape(-1), known.reshape(-1), width, decay).reshape(common.shape)
+    rest = readout - common[:, None]
+    drifts, known = _channel_drifts(rest, dark, channel_rows, drift)
+    drifts = _high_pass_rows(drifts, known, baseline_rows, rows, shared=True)
+    streams = (channel_streams(drifts).reshape(geometry.n_channels, -1),
+               channel_streams(known).reshape(geometry.n_channels, -1))
+    drifts = rows_first(fill_gaps_along_time(*streams, 1, decay).reshape(geometry.n_channels, -1, width))
+    return common[:, None] + drifts
+
+
+def _channel_drifts(readout: np.ndarray, dark: np.ndarray, channel_rows: float, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel drift and where it is known, both of ``readout``'s shape (see the module description)."""
+    if how == "kriged":
+        means, counts, pixel_variance = channel_row_means(readout, dark)
+        variogram = fit_row_variogram(means, counts, pixel_variance, readout.shape[-1] // 2)
+        if variogram is not None:
+            drift, known = krige_channel_rows(means, counts, pixel_variance, variogram)
+            return (np.broadcast_to(drift[..., None], readout.shape).copy(),
+                    np.broadcast_to(known[..., None], readout.shape).copy())
+    return channel_drift(readout, dark, channel_rows)
+
+
+def _high_pass_rows(
+    values: np.ndarray, known: np.ndarray, rows: int, science_rows: slice, *, shared: bool = False
+) -> np.ndarray:
     """``values`` (rows first) minus the running median, over ``rows`` science rows, of their row means.
 
     Row means are taken over the known samples; a row with none takes the
     mean of the rows around it. The noise estimates have no lasting level of
     their own once the reference pixels are used; a level that lasts many rows
     is the scene's background (a flat, the sky) and must stay in the image.
+    ``shared``: ``values`` has channels on its second axis, and the level kept
+    is the median over channels of theirs (a level of one channel only is noise).
     """
     shape = (values.shape[0], -1, values.shape[-1])
     count = known.reshape(shape).sum(axis=-1)
@@ -256,6 +438,8 @@ def _high_pass_rows(values: np.ndarray, known: np.ndarray, rows: int, science_ro
         baseline[science_rows] = np.median(inside, axis=0)
     else:
         baseline[science_rows] = median_filter(inside, size=(rows, 1), mode="mirror")
+    if shared:
+        baseline = np.broadcast_to(np.median(baseline, axis=1, keepdims=True), baseline.shape)
     return values - baseline.reshape(values.shape[:-1])[..., None]
 
 
