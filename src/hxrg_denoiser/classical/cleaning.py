@@ -355,7 +355,8 @@ def clean_flux_image(
         Per-channel drift by kriging of the row means (falls back to the mean where the variogram
         cannot be fitted), or the running mean of dark pixels over ``channel_rows`` rows.
     passes : int
-        Times the lit mask is made, each on the image the previous pass cleaned.
+        Times the lit mask is made, each on the image the previous pass cleaned (the passes before
+        the last only make the mask, with the running-mean drift, which is faster).
 
     Returns
     -------
