@@ -409,8 +409,8 @@ def _channel_drifts(readout: np.ndarray, dark: np.ndarray, channel_rows: float, 
         variogram = fit_row_variogram(means, counts, pixel_variance, readout.shape[-1] // 2)
         if variogram is not None:
             drift, known = krige_channel_rows(means, counts, pixel_variance, variogram)
-            return (np.broadcast_to(drift[..., None], readout.shape).copy(),
-                    np.broadcast_to(known[..., None], readout.shape).copy())
+            # read-only views: what follows only reads them (and its reshapes copy)
+            return np.broadcast_to(drift[..., None], readout.shape), np.broadcast_to(known[..., None], readout.shape)
     return channel_drift(readout, dark, channel_rows)
 
 
