@@ -67,6 +67,12 @@ def _small_model(folder: Path) -> None:
     save_model(folder / "model.safetensors", ReadoutSetNet(config), spec)
 
 
+def _set_epoch(state: Path, epoch) -> None:
+    data = json.loads(state.read_text())
+    data["epoch"] = epoch
+    state.write_text(json.dumps(data))
+
+
 def _make_inputs(d: Path) -> None:
     cube = simulate_cube(GEOMETRY, 6, noise_preset("h4rg-lab"), seed=3)
     write_cube(d / "cube.fits", cube)
@@ -117,6 +123,9 @@ def _make_inputs(d: Path) -> None:
     _model_copy(d / "m_nan", weights=_nan_weights)
     _model_copy(d / "m_noweights", weights=lambda p: p.unlink())
     _small_model(d / "m4")
+    _model_copy(d / "m_nested")
+    (d / "m_nested" / "model.json").write_text("[" * 100_000 + "]" * 100_000)
+    _model_copy(d / "m_calout", lambda s: s.update(refcorr="sirs", training={"recipe": {"calibration": "../../etc/passwd"}}))
     fits.PrimaryHDU(np.full((16, 128), 1e4, np.float32)).writeto(d / "sat_small.fits")
     sat_nan = np.full((32, 128), 1e4, np.float32)
     sat_nan[3, 5] = np.nan
@@ -131,6 +140,8 @@ def _make_inputs(d: Path) -> None:
     assert main(["train", *TINY_RIBBON, "-o", str(d / "run")]) == 0
     for name, spoil in {
         "run_emptystate": lambda c: (c / "state.json").write_text(""),
+        "run_epochtext": lambda c: _set_epoch(c / "state.json", "one"),
+        "run_epochneg": lambda c: _set_epoch(c / "state.json", -3),
         "run_truncated": lambda c: (c / "model.safetensors").write_bytes((c / "model.safetensors").read_bytes()[:100]),
         "run_nooptimizer": lambda c: (c / "optimizer.safetensors").unlink(),
         "run_badoptimizer": lambda c: (c / "optimizer.safetensors").write_bytes(b"\0" * 64),
@@ -169,10 +180,37 @@ CASES: dict[str, tuple[str, str]] = {
                                r"cube.fits: output exists"),
     "inspect-out-is-file": ("inspect {d}/cube.fits -o {d}/afile --channels 4", r"afile: is a file"),
     "inspect-output-exists": ("inspect {d}/cube.fits -o {d}/plots --channels 4", r"read.png: output exists"),
-    "bench-out-exists": ("bench --suite bench-v1-quick -o {d}/oldbench", r"holds a benchmark already"),
+    "bench-out-exists": ("bench --suite bench-v1-quick -o {d}/oldbench", r"metrics.json: output exists"),
+    "bench-foreign-report": ("bench --suite bench-v1-quick -o {d}/olddemo --overwrite",
+                             r"olddemo/report.md: exists and was not written by hxrg"),
+    "inspect-foreign-png": ("inspect {d}/cube.fits -o {d}/plots --channels 4 --overwrite",
+                            r"read.png: exists and was not written by hxrg"),
     "bench-out-is-file": ("bench --darks {d}/cube.fits --scene {d}/truth.fits -o {d}/afile --channels 4",
                           r"afile: is a file"),
-    "demo-out-exists": ("demo -o {d}/olddemo --model none", r"holds a demo already"),
+    "demo-out-exists": ("demo -o {d}/olddemo --model none", r"report.md: output exists"),
+    "demo-reads-one": ("demo -o {d}/dd --reads 1 --model none", r"--reads 1: the demo needs at least 2 reads"),
+    "demo-seed-negative": ("demo -o {d}/dd --seed -1 --model none", r"--seed: expected an integer >= 0"),
+    # side inputs are inputs: never an output, even with --overwrite
+    "fit-onto-calibration": ("fit {d}/cube.fits --calibration {d}/cal.fits -o {d}/cal.fits --overwrite --channels 4",
+                             r"cal.fits: is the input"),
+    "fit-onto-saturation-map": ("fit {d}/cube.fits --saturation {d}/zero.fits -o {d}/zero.fits --overwrite "
+                                "--channels 4", r"zero.fits: is the input"),
+    "denoise-onto-model-weights": ("denoise {d}/cube.fits --model {d}/m4 -o {d}/m4/model.safetensors --overwrite",
+                                   r"model.safetensors: is the input"),
+    "denoise-into-model-folder": ("denoise {d}/cube.fits --model {d}/m4 -o {d}/m4/flux.fits",
+                                  r"lies inside the input folder"),
+    "bench-onto-model": ("bench --suite bench-v1-quick --model {d}/m4 -o {d}/m4", r"is the input"),
+    # models: a bare name is a shipped model; a model's files stay in its folder
+    "model-bare-name": ("denoise {d}/cube.fits --model m4 -o {d}/o.fits", r"m4: no shipped model of that name"),
+    "model-nested-json": ("denoise {d}/cube.fits --model {d}/m_nested -o {d}/o.fits", r"nested too deeply"),
+    "model-calibration-outside": ("denoise {d}/cube.fits --model {d}/m_calout -o {d}/o.fits",
+                                  r"calibration '../../etc/passwd' lies outside the model's folder"),
+    # sizes checked before any work
+    "simulate-rows-over-preset": ("simulate dark --rows 100000 -o {d}/s", r"--rows 100000: preset nirps-h4rg has 4096 rows"),
+    "simulate-too-big": ("simulate dark --channels 4 --rows 400000 --cols 400000 -o {d}/s",
+                         r"the simulation needs about \d+\.\d GB of memory"),
+    "simulate-seed-negative": ("simulate dark --rows 16 -o {d}/s --seed -1", r"--seed: expected an integer >= 0"),
+    "train-seed-negative": ("train --recipe default -o {d}/r --seed -1", r"--seed: expected an integer >= 0"),
     "demo-out-is-file": ("demo -o {d}/afile --model none", r"afile: is a file"),
     "train-run-exists": ("train " + " ".join(TINY_RIBBON) + " -o {d}/run", r"run: holds a training run; pass --resume"),
     # ramp files
@@ -339,6 +377,10 @@ CASES: dict[str, tuple[str, str]] = {
     "train-lr-negative": ("train --simulate-darks 1 -o {d}/r --lr -1", r"--lr: expected a finite number > 0"),
     "train-scene-missing": ("train --simulate-darks 1 -o {d}/r --rows 32 --scene {d}/nosuch.fits",
                             r"nosuch.fits: no such file"),
+    "resume-epoch-text": ("train " + " ".join(TINY_RIBBON) + " -o {d}/run_epochtext --resume --epochs 2",
+                          r"state.json: epoch 'one' is not a count of epochs"),
+    "resume-epoch-negative": ("train " + " ".join(TINY_RIBBON) + " -o {d}/run_epochneg --resume --epochs 2",
+                              r"state.json: epoch -3 is not a count of epochs"),
     "resume-empty-state": ("train " + " ".join(TINY_RIBBON) + " -o {d}/run_emptystate --resume --epochs 2",
                            r"run_emptystate/checkpoint/state.json: not a readable checkpoint state"),
     "resume-truncated-weights": ("train " + " ".join(TINY_RIBBON) + " -o {d}/run_truncated --resume --epochs 2",

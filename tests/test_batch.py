@@ -8,6 +8,7 @@ from hxrg_denoiser.cli import main
 from hxrg_denoiser.fitting import FitOptions, fit_file_split, fit_ramp
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import open_ramp
+from hxrg_denoiser.io.safety import read_manifest
 from hxrg_denoiser.simulate import make_scene, noise_preset, simulate_cube
 from hxrg_denoiser.strips import row_ranges
 
@@ -70,7 +71,8 @@ def test_cli_many_inputs_prints_summary(tmp_path, capsys):
     assert "2 done, 0 skipped, 0 failed" in capsys.readouterr().out
     assert main(args) == 0
     assert "0 done, 2 skipped, 0 failed" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["exp0.fits", "exp1.fits"]
+    assert sorted(p.name for p in out.iterdir()) == [".hxrg-written.json", "exp0.fits", "exp1.fits"]
+    assert read_manifest(out) == {"exp0.fits", "exp1.fits"}  # what --overwrite may replace
 
 
 def test_denoise_split_rows_is_bit_identical(tmp_path, client):

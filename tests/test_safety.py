@@ -18,7 +18,7 @@ from conftest import write_cube, write_reads
 from hxrg_denoiser.cli import build_parser, main
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.output import _HOST, sweep_stale_temporaries
+from hxrg_denoiser.io.safety import _HOST, sweep_stale_temporaries
 from hxrg_denoiser.simulate import make_scene, noise_preset, simulate_cube
 
 GEOMETRY = ReadoutGeometry("t", 32, 128, 4)
@@ -352,3 +352,167 @@ def test_quiet_training_prints_no_bar(tmp_path, capsys):
     assert capsys.readouterr().err == ""
     build_examples(tmp_path / "ex", [tiny_spec(300001)], progress=False)
     assert capsys.readouterr().err == ""
+
+
+# ---------------------------------------------------------------- side inputs and folder outputs
+
+
+def _maps(d: Path) -> dict[str, Path]:
+    """A FITS map for each pixel-map option, and a calibration, of GEOMETRY's shape."""
+    from hxrg_denoiser.classical.sirs import fit_sirs
+    from hxrg_denoiser.io.ramps import ArrayRamp
+
+    maps = {}
+    for option, value in (("--gain", 1.0), ("--saturation", 1e5), ("--read-noise", 10.0), ("--bad-pixels", 0.0)):
+        maps[option] = d / f"{option[2:]}.fits"
+        fits.PrimaryHDU(np.full(GEOMETRY.shape, value, np.float32)).writeto(maps[option])
+    maps["--calibration"] = d / "cal.fits"
+    fit_sirs([ArrayRamp(_cube(5))], GEOMETRY).save(maps["--calibration"])
+    return maps
+
+
+def _small_model(folder: Path) -> Path:
+    import dataclasses
+
+    from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
+    from hxrg_denoiser.models.registry import ModelSpec, save_model
+
+    config = ReadoutSetConfig(features=4, row_dilations=[1], context=2)
+    spec = ModelSpec(architecture="readout-set", config=dataclasses.asdict(config), geometry=GEOMETRY.to_dict(),
+                     n_reads=2, label_reads=0, input_scale=1.0, label_scale=1.0, name="small4",
+                     input_layout="flux-image/v1")
+    folder.mkdir()
+    save_model(folder / "model.safetensors", ReadoutSetNet(config), spec)
+    return folder
+
+
+def test_no_file_a_command_reads_is_ever_its_output(tmp_path, capsys):
+    """The calibration, the pixel maps and the model's files are inputs too, with or without --overwrite."""
+    cube = write_cube(tmp_path / "in.fits", _cube())
+    maps = _maps(tmp_path)
+    model = _small_model(tmp_path / "mine")
+    before = _digest(tmp_path)
+    cases = [["fit", str(cube), option, str(path), "-o", str(path)] for option, path in maps.items()]
+    cases += [["denoise", str(cube), "--model", str(model), "-o", str(model / name)]
+              for name in ("model.safetensors", "model.json", "flux.fits")]
+    cases += [["denoise", str(cube), "--model", str(model), "-o", str(model) + "/"],  # batch mode
+              ["fit", str(cube), str(cube), "--calibration", str(maps["--calibration"]), "-o",
+               str(maps["--calibration"]) + "/"],
+              ["calibrate", str(cube), "-o", str(cube)]]
+    for argv in cases:
+        assert main([*argv, "--overwrite", "--channels", "4", "-q"]) == 2, argv
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "input" in err, (argv, err)
+    assert _digest(tmp_path) == before
+
+
+def test_a_folder_output_never_replaces_what_hxrg_did_not_write(tmp_path, capsys):
+    out = tmp_path / "sim"
+    simulate = ["simulate", "dark", "--geometry", "h2rg-32", "--rows", "16", "--reads", "3", "--format", "reads",
+                "-o", str(out), "-q"]
+    assert main(simulate) == 0
+    assert main([*simulate, "--overwrite"]) == 0  # what hxrg wrote may be replaced
+    (out / "reads" / "notes.txt").write_text("mine")
+    assert main([*simulate, "--overwrite", "--seed", "3"]) == 2
+    assert "notes.txt, which hxrg did not write" in capsys.readouterr().err
+    assert (out / "reads" / "notes.txt").read_text() == "mine"
+    # a benchmark folder holding someone else's report: refused with and without --overwrite, before any work
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "report.md").write_text("my notes")
+    for extra in ([], ["--overwrite"]):
+        assert main(["bench", "--suite", "bench-v1-quick", "-o", str(tmp_path / "bench"), "-q", *extra]) == 2
+        assert "report.md" in capsys.readouterr().err
+    assert (tmp_path / "bench" / "report.md").read_text() == "my notes"
+    # batch outputs: another program's file of the same name stays; ours is replaced with --overwrite
+    cube = write_cube(tmp_path / "a.fits", _cube())
+    (tmp_path / "fits").mkdir()
+    (tmp_path / "fits" / "a.fits").write_text("not ours")
+    fit = ["fit", str(cube), "-o", str(tmp_path / "fits") + "/", "--channels", "4", "-q"]
+    assert main([*fit, "--overwrite"]) == 2
+    assert "was not written by hxrg" in capsys.readouterr().err
+    (tmp_path / "fits" / "a.fits").unlink()
+    assert main(fit) == 0 and main([*fit, "--overwrite"]) == 0
+    assert "1 done" in capsys.readouterr().out
+
+
+def test_a_failed_demo_leaves_nothing(tmp_path, monkeypatch, capsys):
+    import hxrg_denoiser.demo as demo
+    from hxrg_denoiser.errors import RampInputError
+
+    def broken(*args, **kwargs):
+        raise RampInputError("late failure")
+
+    monkeypatch.setattr(demo, "plot_error_images", broken)
+    out = tmp_path / "d"
+    assert main(["demo", "-o", str(out), "--rows", "16", "--reads", "3", "--model", "none", "-q"]) == 2
+    assert "late failure" in capsys.readouterr().err
+    assert not out.exists()
+    out.mkdir()
+    (out / "mine.txt").write_text("x")
+    assert main(["demo", "-o", str(out), "--rows", "16", "--reads", "3", "--model", "none", "-q"]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
+
+
+def test_a_bare_model_name_is_always_a_shipped_model(tmp_path, monkeypatch):
+    from hxrg_denoiser.errors import ModelFileError
+    from hxrg_denoiser.models.registry import resolve_model, shipped_models
+
+    monkeypatch.chdir(tmp_path)
+    _small_model(tmp_path / "default")
+    _small_model(tmp_path / "mine")
+    assert resolve_model("default") == shipped_models()["default"]
+    assert resolve_model("./default") == Path("default")
+    with pytest.raises(ModelFileError, match=r"mine: no shipped model of that name .*given as a path, ./mine"):
+        resolve_model("mine")
+
+
+def test_a_model_names_no_file_outside_its_folder(tmp_path):
+    import json
+
+    from hxrg_denoiser.errors import ModelFileError
+    from hxrg_denoiser.models.registry import load_model
+
+    model = _small_model(tmp_path / "m")
+    spec = json.loads((model / "model.json").read_text())
+    spec.update(refcorr="sirs", training={"recipe": {"calibration": "../../etc/passwd"}})
+    (model / "model.json").write_text(json.dumps(spec))
+    with pytest.raises(ModelFileError, match=r"calibration '../../etc/passwd' lies outside the model's folder"):
+        load_model(model)
+
+
+def test_two_trainings_never_share_a_run_folder(tmp_path, capsys):
+    from hxrg_denoiser.io.safety import locked_folder
+
+    with locked_folder(tmp_path / "run"):
+        assert _tiny_run(tmp_path / "run") == 2
+    assert "another hxrg command is writing this folder" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # made for the lock, removed empty
+
+
+def test_a_full_disk_names_the_output(tmp_path, monkeypatch, capsys):
+    cube = write_cube(tmp_path / "in.fits", _cube())
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fits.HDUList, "writeto", full)
+    assert main(["fit", str(cube), "-o", str(tmp_path / "flux.fits"), "--channels", "4", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'flux.fits'}: cannot write the output (No space left on device)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.fits"]
+
+
+def test_many_reads_raise_the_open_file_limit_or_say_how(tmp_path, monkeypatch):
+    import resource
+
+    from hxrg_denoiser.errors import RampInputError
+    from hxrg_denoiser.io import ramps
+
+    asked = []
+    monkeypatch.setattr(resource, "setrlimit", lambda kind, limits: asked.append(limits))
+    monkeypatch.setattr(resource, "getrlimit", lambda kind: (1024, 1 << 20))
+    ramps._allow_open_files(1100, tmp_path)
+    assert asked == [(1100 + ramps.OPEN_FILE_MARGIN, 1 << 20)]
+    monkeypatch.setattr(resource, "getrlimit", lambda kind: (1024, 1024))
+    with pytest.raises(RampInputError, match=r"1100 reads are read at once.* allows 1024 \(raise it with ulimit"):
+        ramps._allow_open_files(1100, tmp_path)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
 import sys
 
-__all__ = ["retain_freed_memory"]
+__all__ = ["retain_freed_memory", "available_memory"]
 
 log = logging.getLogger(__name__)
 
@@ -39,3 +40,19 @@ def retain_freed_memory(mmap_threshold: int = 1 << 30, trim_threshold: int = (1 
                  mallopt(_M_TOP_PAD, 1 << 28)])
     log.debug("glibc malloc thresholds raised: %s", taken)
     return bool(taken)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory a new allocation can get without swapping (Linux ``MemAvailable``, else the physical
+    memory); None when unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None

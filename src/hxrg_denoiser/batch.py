@@ -24,7 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hxrg_denoiser.errors import HxrgError, OutputError, UnavailableError, UsageError
-from hxrg_denoiser.io.output import prepare_output_folder, refuse_input_overlap
+from hxrg_denoiser.io.safety import prepare_output_folder, refuse_input_overlap
 
 __all__ = ["ExposureResult", "expand_inputs", "plan_outputs", "run_exposures", "summary", "cluster_client"]
 
@@ -42,13 +42,16 @@ class ExposureResult:
     error: str = ""
 
 
-def expand_inputs(inputs: Iterable[str]) -> list[str]:
-    """Expand glob patterns (quoted on the command line) and keep files and folders as given, sorted."""
+def expand_inputs(inputs: Iterable[str], *, strict: bool = True) -> list[str]:
+    """Expand glob patterns (quoted on the command line) and keep files and folders as given, sorted.
+
+    A pattern that matches nothing is an error when ``strict``, else dropped.
+    """
     expanded: list[str] = []
     for item in inputs:
         if any(ch in item for ch in "*?["):
             matches = sorted(glob.glob(item))
-            if not matches:
+            if not matches and strict:
                 raise HxrgError(f"{item}: pattern matches no file or folder")
             expanded += matches
         else:
@@ -57,14 +60,16 @@ def expand_inputs(inputs: Iterable[str]) -> list[str]:
 
 
 def plan_outputs(
-    inputs: list[str], outdir: str | os.PathLike, suffix: str = ".fits", *, create: bool = True
+    inputs: list[str], outdir: str | os.PathLike, suffix: str = ".fits", *, create: bool = True,
+    protect: Iterable[str | os.PathLike] = (),
 ) -> list[tuple[str, str]]:
     """``(input, OUTDIR/<input name><suffix>)`` pairs, the folder created (or, ``create=False``, checked).
 
     Refuses two inputs that would share an output, and any output that would
-    be one of the inputs or lie inside an input folder (checked before any
-    work, so nothing is touched).
+    be one of the inputs or of ``protect`` (the other files the command reads)
+    or lie inside such a folder (checked before any work, so nothing is touched).
     """
+    protect = [*inputs, *protect]
     if Path(outdir).exists() and not Path(outdir).is_dir():
         raise OutputError(f"{outdir}: with several inputs the output must be a folder")
     pairs: list[tuple[str, str]] = []
@@ -75,10 +80,10 @@ def plan_outputs(
         output = str(Path(outdir) / f"{stem}{suffix}")
         if output in seen:
             raise OutputError(f"{path} and {seen[output]} would both write {output}")
-        refuse_input_overlap(output, inputs)
+        refuse_input_overlap(output, protect)
         seen[output] = path
         pairs.append((path, output))
-    prepare_output_folder(outdir, inputs=inputs, create=create)
+    prepare_output_folder(outdir, inputs=protect, create=create)
     return pairs
 
 

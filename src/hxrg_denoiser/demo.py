@@ -16,17 +16,21 @@ from pathlib import Path
 
 from hxrg_denoiser.bench.extraction import spectral_metrics
 from hxrg_denoiser.bench.metrics import PixelErrors, pixel_errors
-from hxrg_denoiser.errors import OutputError
+from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting import FitOptions, FluxImage, fit_ramp
 from hxrg_denoiser.geometry import preset
-from hxrg_denoiser.io.output import atomic_output, prepare_output_folder, write_flux_image
+from hxrg_denoiser.io.output import write_flux_image
+from hxrg_denoiser.io.safety import OutputFolder, atomic_output
 from hxrg_denoiser.io.ramps import open_ramp
 from hxrg_denoiser.plots import plot_error_images, save_figure
 from hxrg_denoiser.simulate.noise import noise_preset
 from hxrg_denoiser.simulate.products import SimulationRequest, write_simulation
 from hxrg_denoiser.simulate.scenes import make_scene
 
-__all__ = ["DEMO_METHODS", "DemoResult", "run_demo"]
+__all__ = ["DEMO_METHODS", "DEMO_OUTPUTS", "DemoResult", "run_demo"]
+
+DEMO_OUTPUTS = ("data", "images", "comparison.png", "report.md")  # what the demo writes in its folder
+MIN_READS = 2
 
 DEMO_METHODS: dict[str, FitOptions] = {
     "cds": FitOptions(method="cds", refcorr="none"),
@@ -79,23 +83,39 @@ def run_demo(
     at the end unless ``keep_cubes``.
     """
     start = time.perf_counter()
-    outdir = Path(outdir)
-    if (outdir / "report.md").exists() and not overwrite:
-        raise OutputError(f"{outdir}: holds a demo already; pass --overwrite to replace it")
+    if n_reads < MIN_READS:
+        raise UsageError(f"--reads {n_reads}: the demo needs at least {MIN_READS} reads (a flux and its jumps)")
+    geometry = preset("nirps-h4rg", n_rows=rows)
     noise_model = noise_preset(noise)
     network = None
     if model is not None:
-        from hxrg_denoiser.models.registry import load_model
+        from hxrg_denoiser.models.registry import load_model, model_files
 
         network, spec = load_model(model)  # a bad model is reported before anything is written
-    prepare_output_folder(outdir)
-    geometry = preset("nirps-h4rg", n_rows=rows)
+        if spec.n_reads > n_reads:
+            raise UsageError(f"--reads {n_reads}: model {spec.name!r} takes {spec.n_reads} reads")
+    folder = OutputFolder(outdir, inputs=model_files(model) if model is not None else (), overwrite=overwrite)
+    folder.claim(DEMO_OUTPUTS)  # every output checked before any work
+    try:
+        result = _measure_demo(folder.path, geometry, n_reads, noise, noise_model, seed, network,
+                               spec if network is not None else None, progress=progress, keep_cubes=keep_cubes)
+    except BaseException:
+        folder.discard()  # no partial demo: what this run began is removed
+        raise
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _measure_demo(outdir: Path, geometry, n_reads: int, noise: str, noise_model, seed: int, network, spec, *,
+                  progress: bool, keep_cubes: bool) -> DemoResult:
+    """Simulate, fit, denoise, measure and write the demo's products into ``outdir`` (claimed already)."""
+    start = time.perf_counter()
     scene = make_scene("echelle", geometry, seed=seed)
     request = SimulationRequest(
         kind="science", geometry=geometry, n_reads=n_reads, noise=noise_model, noise_name=noise,
         scene=scene, seed=seed, oracle=True,
     )
-    paths = write_simulation(request, outdir / "data", overwrite=overwrite, progress=progress)
+    paths = write_simulation(request, outdir / "data", overwrite=True, progress=progress)
     images: dict[str, FluxImage] = {}
     with open_ramp(paths["ramp"]) as ramp:
         for name, options in DEMO_METHODS.items():
@@ -113,11 +133,11 @@ def run_demo(
     errors = {name: pixel_errors(image.sci, scene.image, science) for name, image in images.items()}
     spectra = {name: spectral_metrics(image.sci, scene.image, scene.orders, geometry).spectrum_rms
                for name, image in images.items()}
-    (outdir / "images").mkdir(exist_ok=True)
-    for name, image in images.items():
-        write_flux_image(outdir / "images" / f"{name}.fits", image, overwrite=overwrite)
+    image_folder = OutputFolder(outdir / "images", overwrite=True)
+    for image, path in zip(images.values(), image_folder.claim(f"{name}.fits" for name in images)):
+        write_flux_image(path, image, overwrite=True)
     figure = plot_error_images({name: image.sci for name, image in images.items()}, scene.image, science)
-    save_figure(figure, outdir / "comparison.png", overwrite=overwrite)
+    save_figure(figure, outdir / "comparison.png", overwrite=True)
     result = DemoResult(errors, spectra, outdir, time.perf_counter() - start)
     report = (
         f"# hxrg demo\n\nSimulated NIRPS-like echelle exposure: {geometry.n_rows} x {geometry.n_cols} pixels, "

@@ -448,7 +448,8 @@ def ramp_read_noise(stream: StripStream, band: _NoiseBand | None = None) -> tupl
     lit_free = electrons[:, :, g.science_cols]
     lit_free = lit_free[:, science] if science.sum() >= 1000 else lit_free
     total = max(estimate_read_noise(lit_free), 1e-6)
-    white = max(estimate_white_read_noise(electrons, g.with_rows(electrons.shape[1]), dark), 1e-6)
+    band_readout = dataclasses.replace(g, n_rows=electrons.shape[1], ref_border=0)  # science rows only: no border
+    white = max(estimate_white_read_noise(electrons, band_readout, dark), 1e-6)
     return total, min(white, total)
 
 

@@ -31,7 +31,7 @@ __all__ = [
 
 def save_figure(fig, path: str | os.PathLike, *, overwrite: bool = False, dpi: int = 90) -> Path:
     """Save ``fig`` as PNG atomically and close it."""
-    from hxrg_denoiser.io.output import atomic_output
+    from hxrg_denoiser.io.safety import atomic_output
 
     with atomic_output(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
@@ -158,13 +158,16 @@ def _read_pair(ramp: Ramp, reads: tuple[int, int], strip_rows: int = 128) -> np.
     return out
 
 
+INSPECT_FIGURES = ("read.png", "cds.png", "power_spectrum.png")
+
+
 def inspect_ramp(ramp: Ramp, geometry: ReadoutGeometry, outdir: str | os.PathLike, *, overwrite: bool = False) -> list[Path]:
     """Write ``read.png`` (read 1 - read 0), ``cds.png`` and ``power_spectrum.png`` of a ramp into ``outdir``."""
-    from hxrg_denoiser.io.output import atomic_output, check_output_path, prepare_output_folder
+    from hxrg_denoiser.io.safety import OutputFolder, atomic_output
 
-    outdir = prepare_output_folder(outdir, inputs=[ramp.path])
-    for filename in ("read.png", "cds.png", "power_spectrum.png"):
-        check_output_path(outdir / filename, overwrite=overwrite)
+    folder = OutputFolder(outdir, inputs=[ramp.path], overwrite=overwrite)
+    folder.claim(INSPECT_FIGURES)
+    outdir = folder.path
     name = Path(ramp.path).name
     first_difference = _read_pair(ramp, (0, 1))
     cds = _read_pair(ramp, (0, ramp.n_reads - 1))
@@ -180,7 +183,7 @@ def inspect_ramp(ramp: Ramp, geometry: ReadoutGeometry, outdir: str | os.PathLik
         fig, ax = plt.subplots(figsize=(7, 5.5))
         draw(ax)
         fig.tight_layout()
-        with atomic_output(outdir / filename, overwrite=overwrite) as tmp:
+        with atomic_output(outdir / filename, overwrite=True) as tmp:
             fig.savefig(tmp, dpi=110, format="png")
         plt.close(fig)
         written.append(outdir / filename)

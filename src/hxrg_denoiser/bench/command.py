@@ -20,14 +20,17 @@ from hxrg_denoiser.bench.report import case_figures, write_report
 from hxrg_denoiser.bench.runner import READS_LIST, CaseResult, Method, classical_methods, evaluate_case
 from hxrg_denoiser.bench.suite import SUITES, CaseData, build_case
 from hxrg_denoiser.bench.traces import find_traces, read_traces
-from hxrg_denoiser.errors import OutputError, RampInputError, UsageError
+from hxrg_denoiser.errors import RampInputError, UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.output import prepare_output_folder
+from hxrg_denoiser.io.safety import OutputFolder
 from hxrg_denoiser.io.ramps import open_ramp
 from hxrg_denoiser.simulate.injection import InjectedRamp
 from hxrg_denoiser.simulate.scenes import SCENE_KINDS, Scene, load_scene, make_scene
 
-__all__ = ["CaseBuilder", "run_bench", "suite_cases", "user_cases", "user_scene", "default_jobs"]
+__all__ = ["CaseBuilder", "run_bench", "suite_cases", "user_cases", "user_scene", "default_jobs", "REPORT_FILES"]
+
+REPORT_FILES = ("metrics.json", "report.md")
+FIGURES = ("errors", "error_vs_reads", "spectrum")  # each drawn case's NAME_FIGURE.png
 
 
 class CaseBuilder(NamedTuple):
@@ -181,12 +184,10 @@ def run_bench(
     """
     start = time.perf_counter()
     retain_freed_memory()  # each case makes and frees arrays of hundreds of MB
-    outdir = Path(outdir)
-    if (outdir / "metrics.json").exists() and not overwrite:
-        raise OutputError(f"{outdir}: holds a benchmark already; pass --overwrite to replace it")
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs {jobs}: must be at least 1")
-    prepare_output_folder(outdir, inputs=inputs)
+    folder = OutputFolder(outdir, inputs=inputs, overwrite=overwrite)
+    outdir = folder.path
     methods = classical_methods(cds=cds) + list(models)
     reads_list = READS_LIST if reads_curves else ()
     first_of_group: dict[str, str] = {}  # the case of each group that gets the figures
@@ -195,6 +196,7 @@ def run_bench(
         first_of_group.setdefault(builder.group, builder.name)
         batches.setdefault(builder.batch, []).append(builder)
     draw = set(first_of_group.values())
+    folder.claim([*REPORT_FILES, *(f"{name}_{figure}.png" for name in sorted(draw) for figure in FIGURES)])
     jobs = min(default_jobs() if jobs is None else jobs, len(batches))
     parallel = jobs > 1 and _picklable((methods, [c.build for c in cases]))
     bar = tqdm(total=len(cases), desc="bench", unit="case", disable=not progress)

@@ -13,7 +13,7 @@ from hxrg_denoiser.bench.extraction import extract_orders
 from hxrg_denoiser.bench.runner import METRIC_NAMES, CaseResult
 from hxrg_denoiser.bench.suite import CaseData
 from hxrg_denoiser.bench.targets import target_checks, targets_table, values_by_group, worst_rows
-from hxrg_denoiser.io.output import atomic_output
+from hxrg_denoiser.io.safety import atomic_output
 
 __all__ = ["metrics_document", "summary_rows", "write_report", "case_figures"]
 

@@ -64,7 +64,7 @@ from tqdm.auto import tqdm
 from hxrg_denoiser._version import __version__
 from hxrg_denoiser.errors import GeometryError, RampInputError
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.output import atomic_output
+from hxrg_denoiser.io.safety import atomic_output
 from hxrg_denoiser.io.ramps import Ramp, open_ramp
 
 __all__ = [

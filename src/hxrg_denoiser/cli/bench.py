@@ -8,8 +8,10 @@ import sys
 from hxrg_denoiser.cli.options import (
     add_geometry_arguments,
     add_output,
+    nonnegative_int,
     positive_float,
     positive_int,
+    read_paths,
     refuse_unless,
     resolve_geometry,
 )
@@ -47,7 +49,7 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     bench.add_argument("--model", action="append", default=[], metavar="PATH",
                        help="trained model to evaluate: a path or a shipped name such as 'default'; repeatable "
                        "(default: classical methods only)")
-    bench.add_argument("--seed", type=int, help="with --darks: seed of the Poisson accumulation (default 0)")
+    bench.add_argument("--seed", type=nonnegative_int, help="with --darks: seed of the Poisson accumulation (default 0)")
     bench.add_argument("--gain", type=positive_float, help="with --darks: electrons per unit of the darks (default 1)")
     bench.add_argument("--rows", type=positive_int, help="with --suite: rows of the strip (default 264)")
     bench.add_argument("--no-reads-curves", dest="reads_curves", action="store_false",
@@ -79,15 +81,15 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     demo.add_argument("--rows", type=positive_int, default=256, help="rows of the simulated strip (default 256)")
     demo.add_argument("--reads", type=positive_int, default=100, help="number of reads (default 100)")
     demo.add_argument("--noise", default="h4rg-lab", help="noise preset (default h4rg-lab)")
-    demo.add_argument("--seed", type=int, default=20261124, help="random seed (default 20261124)")
+    demo.add_argument("--seed", type=nonnegative_int, default=20261124, help="random seed (default 20261124)")
     demo.add_argument("--keep-cubes", action="store_true",
                       help="keep the simulated ramp and its oracle in OUTDIR/data (420 MB for the default strip; "
                       "default: removed, only images, figure and report stay)")
     return {"bench": run_bench_command, "demo": run_demo_command}
 
 
-def _dark_cases(args: argparse.Namespace) -> tuple[list, list[str]]:
-    """The cases of ``--darks`` (with ``--darks-train`` or ``--calibration`` for sirs) and the inputs to protect."""
+def _dark_cases(args: argparse.Namespace) -> list:
+    """The cases of ``--darks`` (with ``--darks-train`` or ``--calibration`` for sirs)."""
     from pathlib import Path
 
     from hxrg_denoiser.batch import expand_inputs
@@ -110,8 +112,7 @@ def _dark_cases(args: argparse.Namespace) -> tuple[list, list[str]]:
                                      gain=args.gain or 1.0, progress=not args.quiet)
     cases = user_cases(test, args.scene, lambda shape, src: resolve_geometry(args, shape, src), seed=args.seed or 0,
                        gain=args.gain or 1.0, traces=args.traces, calibration=calibration)
-    files = [p for p in (args.scene, args.traces, args.calibration) if p and Path(p).suffix]
-    return cases, [*test, *train, *files]
+    return cases
 
 
 def model_methods(paths: list[str], *, test_darks=()) -> list:
@@ -166,9 +167,13 @@ def run_bench_command(args: argparse.Namespace) -> int:
         refuse_unless(args, name, args.suite is not None, f"--{name} applies with --suite")
     for name in ("scene", "seed", "gain", "traces", "darks_train", "calibration"):
         refuse_unless(args, name, args.darks is not None, f"--{name.replace('_', '-')} applies with --darks")
-    inputs: list[str] = []
+    from hxrg_denoiser.bench.command import REPORT_FILES
+    from hxrg_denoiser.io.safety import OutputFolder
+
+    inputs = read_paths(args, models=args.model)
+    OutputFolder(args.output, inputs=inputs, overwrite=args.overwrite).check(REPORT_FILES)  # before any work
     if args.darks is not None:
-        cases, inputs = _dark_cases(args)
+        cases = _dark_cases(args)
         suite = "user"
     else:
         cases = suite_cases(args.suite, n_rows=args.rows, n_reads=args.reads, geometry=_suite_geometry(args))

@@ -17,6 +17,7 @@ from hxrg_denoiser.cli.options import (
     jump_options,
     positive_int,
     product_units,
+    read_paths,
 )
 from hxrg_denoiser.errors import UsageError
 
@@ -68,7 +69,8 @@ def run_denoise(args: argparse.Namespace) -> int:
     from hxrg_denoiser.cli.exposures import cluster, run_batch
     from hxrg_denoiser.denoise import DenoiseSettings, load_denoiser, pick_device
     from hxrg_denoiser.fitting import in_units
-    from hxrg_denoiser.io.output import check_output_path, write_flux_image
+    from hxrg_denoiser.io.output import write_flux_image
+    from hxrg_denoiser.io.safety import check_output_path
     from hxrg_denoiser.io.ramps import open_ramp
 
     pick_device(args.device)  # a missing GPU is reported before any work
@@ -95,7 +97,7 @@ def run_denoise(args: argparse.Namespace) -> int:
         return run_batch(args, denoise_exposure, str(args.model), layout,
                          vars(settings).copy(), args.overwrite, args.product, units)
     source = args.input[0]
-    check_output_path(args.output, overwrite=args.overwrite, inputs=[source])
+    check_output_path(args.output, overwrite=args.overwrite, inputs=read_paths(args, models=[args.model]))
     start = time.perf_counter()
     with open_ramp(source, hdu=args.hdu, integration=args.integration) as ramp:
         geometry = denoiser.geometry_for((ramp.n_rows, ramp.n_cols), source, allow_unmeasured=args.any_layout,

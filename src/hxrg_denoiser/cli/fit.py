@@ -19,6 +19,7 @@ from hxrg_denoiser.cli.options import (
     positive_int,
     positive_or_map,
     product_units,
+    read_paths,
     refuse_unless,
     resolve_geometry,
 )
@@ -95,10 +96,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
     """Run ``hxrg calibrate``."""
     from hxrg_denoiser.batch import expand_inputs
     from hxrg_denoiser.classical.sirs import DC_EVIDENCE, fit_sirs_files
-    from hxrg_denoiser.io.output import check_output_path
+    from hxrg_denoiser.io.safety import check_output_path
 
     darks = expand_inputs(args.darks)
-    check_output_path(args.output, overwrite=args.overwrite, inputs=darks)
+    check_output_path(args.output, overwrite=args.overwrite, inputs=read_paths(args))
     start = time.perf_counter()
     calibration = fit_sirs_files(darks, lambda shape, path: resolve_geometry(args, shape, path), gain=args.gain,
                                  progress=not args.quiet)
@@ -136,7 +137,8 @@ def run_fit(args: argparse.Namespace) -> int:
     """Run ``hxrg fit``."""
     from hxrg_denoiser.cli.exposures import cluster, run_batch
     from hxrg_denoiser.fitting import fit_file_split, fit_ramp
-    from hxrg_denoiser.io.output import check_output_path, write_flux_image
+    from hxrg_denoiser.io.output import write_flux_image
+    from hxrg_denoiser.io.safety import check_output_path
     from hxrg_denoiser.io.ramps import open_ramp
 
     options = fit_options(args)
@@ -145,7 +147,7 @@ def run_fit(args: argparse.Namespace) -> int:
 
         return run_batch(args, fit_exposure, options, geometry_args(args), args.overwrite, args.product)
     source = args.input[0]
-    check_output_path(args.output, overwrite=args.overwrite, inputs=[source])
+    check_output_path(args.output, overwrite=args.overwrite, inputs=read_paths(args))
     start = time.perf_counter()
     open_args = {"hdu": args.hdu, "integration": args.integration}
     with open_ramp(source, **open_args) as ramp:

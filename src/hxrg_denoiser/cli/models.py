@@ -15,6 +15,7 @@ from hxrg_denoiser.cli.options import (
     parse_settings,
     positive_float,
     positive_int,
+    read_paths,
 )
 from hxrg_denoiser.errors import UsageError
 
@@ -90,7 +91,7 @@ def _add_train_parser(sub, common: argparse.ArgumentParser) -> None:
     both.add_argument("--workers", type=nonnegative_int,
                       help="processes building training examples (recipe, default 2) or the next batches while a "
                       "step runs (ribbon networks, default 1; 0 builds them in turn)")
-    both.add_argument("--seed", type=int, help="training seed; bench seeds are refused (default 1)")
+    both.add_argument("--seed", type=nonnegative_int, help="training seed; bench seeds are refused (default 1)")
     add_geometry_arguments(tr)
 
 
@@ -99,7 +100,18 @@ def _given(args: argparse.Namespace, names) -> list[str]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Run ``hxrg train``."""
+    """Run ``hxrg train`` in its run folder, locked against a second training into the same folder."""
+    import contextlib
+
+    from hxrg_denoiser.io.safety import locked_folder, refuse_input_overlap
+
+    refuse_input_overlap(args.output, read_paths(args, models=[args.start_from]))
+    first_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 holds the lock for all
+    with locked_folder(args.output) if first_rank else contextlib.nullcontext():
+        return _run_train(args)
+
+
+def _run_train(args: argparse.Namespace) -> int:
     if args.recipe is not None:
         unused = _given(args, RIBBON_OPTIONS)
         if unused:
@@ -190,13 +202,11 @@ def _leave_process_group() -> None:
 def _train_on_darks(args: argparse.Namespace, config):
     from hxrg_denoiser.batch import expand_inputs
     from hxrg_denoiser.denoise import model_geometry
-    from hxrg_denoiser.io.output import refuse_input_overlap
     from hxrg_denoiser.io.ramps import open_ramp
     from hxrg_denoiser.models.registry import load_model
     from hxrg_denoiser.training.default_recipe import run_dark_recipe
 
     darks = expand_inputs(args.darks)
-    refuse_input_overlap(args.output, [*darks, *([args.calibration] if args.calibration else [])])
     start_from = args.start_from or "default"
     _, spec = load_model(start_from)
     with open_ramp(darks[0]) as ramp:  # the geometry given, else the starting model's (any rows)

@@ -38,7 +38,13 @@ __all__ = [
     "parse_settings",
     "refuse_unless",
     "is_batch",
+    "read_paths",
+    "INPUT_OPTIONS",
 ]
+
+# Options whose values are files or folders a command reads (a number given to a map option is not one).
+INPUT_OPTIONS = ("input", "darks", "darks_train", "calibration", "gain", "saturation", "read_noise", "bad_pixels",
+                 "scene", "traces")
 
 
 def _number(text: str, kind: type, test: Callable[[float], bool], wanted: str):
@@ -284,3 +290,22 @@ def is_batch(args: argparse.Namespace) -> bool:
     refuse_unless(args, "workers", uses_dask, "--workers applies to several inputs or --split")
     refuse_unless(args, "scheduler", uses_dask, "--scheduler applies to several inputs or --split")
     return several
+
+
+def read_paths(args: argparse.Namespace, *, models=()) -> list[str]:
+    """Every file and folder the command reads: the values of :data:`INPUT_OPTIONS` that exist, and the files
+    of each model in ``models`` (names or paths). No output may be one of them or lie inside one, with or
+    without ``--overwrite``."""
+    from hxrg_denoiser.batch import expand_inputs
+    from hxrg_denoiser.models.registry import model_files
+
+    paths: list[str] = []
+    for name in INPUT_OPTIONS:
+        value = getattr(args, name, None)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                paths += [p for p in expand_inputs([item], strict=False) if os.path.lexists(p)]
+    for model in models:
+        if model is not None:
+            paths += [str(p) for p in model_files(model)]
+    return paths

@@ -10,9 +10,11 @@ from hxrg_denoiser.cli.options import (
     add_geometry_arguments,
     add_input_arguments,
     add_output,
+    nonnegative_int,
     nonnegative_float,
     positive_float,
     positive_int,
+    read_paths,
     refuse_unless,
     resolve_geometry,
 )
@@ -55,7 +57,7 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                      help="flat scene: electrons over the ramp (default 30)")
     sim.add_argument("--mirror", action="store_true",
                      help="mirror the scene's reversed channels as the reference code does (default: off)")
-    sim.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files (default 0)")
+    sim.add_argument("--seed", type=nonnegative_int, default=0, help="random seed; same seed, same files (default 0)")
     sim.add_argument("--format", dest="layout", choices=("cube", "reads"), default="cube",
                      help="cube.fits (3D) or reads/read_NNN.fits (one file per read) (default cube)")
     sim.add_argument("--dtype", choices=("float32", "uint16"), default="float32", help="output data type (default float32)")
@@ -90,7 +92,11 @@ def _simulation_geometry(args: argparse.Namespace):
             f"custom-{args.rows}x{args.cols}-{args.channels}ch", args.rows, args.cols, args.channels,
             butterfly=args.butterfly,
         )
-    return preset(args.geometry, n_rows=args.rows)
+    geometry = preset(args.geometry)
+    if args.rows is not None and args.rows > geometry.n_rows:
+        raise UsageError(f"--rows {args.rows}: preset {geometry.name} has {geometry.n_rows} rows; a strip has at most "
+                         "that many (--channels, --rows and --cols make a custom array)")
+    return geometry if args.rows is None else geometry.with_rows(args.rows)
 
 
 def _noise_model(args: argparse.Namespace):
@@ -141,10 +147,9 @@ def run_simulate(args: argparse.Namespace) -> int:
         kind=args.kind, geometry=geometry, n_reads=args.reads, noise=noise, noise_name=noise_name, scene=scene,
         seed=args.seed, layout=args.layout, dtype=args.dtype, gain=args.gain, poisson=args.poisson, oracle=args.oracle,
     )
-    scene_file = [] if args.kind == "dark" or not Path(args.scene).suffix else [args.scene]
     start = time.perf_counter()
     paths = write_simulation(request, args.output, overwrite=args.overwrite, progress=not args.quiet,
-                             inputs=tuple(scene_file))
+                             inputs=tuple(read_paths(args)))
     listed = ", ".join(str(p) for key, p in paths.items() if key != "meta")
     print(f"{listed}: {args.kind} {geometry.name} {geometry.n_rows} x {geometry.n_cols}, {args.reads} reads, "
           f"noise {noise_name}, seed {args.seed}, {time.perf_counter() - start:.1f} s")

@@ -1,6 +1,7 @@
 """Reading ramps and writing science images."""
 
-from hxrg_denoiser.io.output import atomic_output, check_output_path, write_flux_image
+from hxrg_denoiser.io.output import write_flux_image
+from hxrg_denoiser.io.safety import atomic_output, check_output_path
 from hxrg_denoiser.io.ramps import ArrayRamp, FitsCubeRamp, Ramp, ReadFolderRamp, open_ramp
 
 __all__ = [

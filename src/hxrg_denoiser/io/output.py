@@ -1,27 +1,15 @@
-"""Writing outputs safely: checked first, written to a temporary name, renamed into place.
+"""Writing products: flux images in their layouts, single images, and ramps read by read.
 
-Every output goes through :func:`check_output_path` (or
-:func:`prepare_output_folder` for a folder of outputs) before any work is
-done: it refuses an output that exists (unless ``overwrite``), whose folder
-is missing or not writable, whose name is too long, or that would touch an
-input (the input file itself, or anything inside an input folder, where it
-would be read back as one more read). The data are then written to a
-temporary name beside the target, ``.NAME.hxrg-HOST-PID-XXXXXXXX.tmp``, and
-renamed onto it only when complete; temporaries left behind by a killed run
-(its process gone) are swept at the next write to that folder.
+Every writer goes through :mod:`hxrg_denoiser.io.safety`: the output is
+checked before any work and written to a temporary name renamed into place.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import shutil
-import socket
-import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,227 +17,22 @@ from astropy.io import fits
 
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import OutputError
+from hxrg_denoiser.io.safety import (
+    atomic_output,
+    check_output_path,
+    check_replaceable_folder,
+    sweep_stale_temporaries,
+    temporary_path,
+    write_manifest,
+    writing,
+)
 
 __all__ = [
-    "check_output_path",
-    "prepare_output_folder",
-    "refuse_input_overlap",
-    "atomic_output",
-    "atomic_folder",
-    "temporary_path",
-    "sweep_stale_temporaries",
     "fits_text",
     "write_flux_image",
     "write_image",
     "RampWriter",
 ]
-
-NAME_MAX = 255  # bytes in one file name on the file systems we meet
-_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
-_TEMP_PATTERN = re.compile(r"^\..*\.hxrg-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[a-z0-9_]{8}\.tmp$")
-_FOREIGN_TEMP_AGE = 24 * 3600.0  # seconds after which another host's temporary is taken as abandoned
-
-
-def _name_bytes(name: str) -> int:
-    return len(os.fsencode(name))
-
-
-def refuse_input_overlap(output: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:
-    """Refuse an output that is one of ``inputs`` or lies inside an input folder.
-
-    Raises
-    ------
-    OutputError
-        Naming the output and the input it would touch.
-    """
-    target = Path(os.path.realpath(output))
-    for item in inputs:
-        source = Path(os.path.realpath(item))
-        if target == source:
-            raise OutputError(f"{output}: is the input {item}; an output never replaces its input")
-        if source.is_dir() and target.is_relative_to(source):
-            raise OutputError(
-                f"{output}: lies inside the input folder {item}; it would be read back as part of the input. "
-                "Write it elsewhere"
-            )
-
-
-def _check_writable(folder: Path, shown: Path) -> None:
-    """Create and remove a probe file in ``folder``: catches read-only, immutable and pseudo file systems."""
-    try:
-        handle, probe = tempfile.mkstemp(prefix=f".probe.hxrg-{_HOST}-{os.getpid()}-", suffix=".tmp", dir=folder)
-        try:
-            os.close(handle)
-        finally:  # removed even when an interruption (Ctrl-C, SIGTERM) arrives here
-            os.unlink(probe)
-    except OSError as err:
-        raise OutputError(f"{shown}: cannot write in folder {folder} ({err.strerror or err})") from None
-
-
-def check_output_path(
-    path: str | os.PathLike,
-    *,
-    overwrite: bool = False,
-    inputs: Iterable[str | os.PathLike] = (),
-    folder: bool = False,
-) -> Path:
-    """Check, before any work, that ``path`` can be written as an output.
-
-    Parameters
-    ----------
-    path : path-like
-        The output file (or, with ``folder``, a folder written as one product).
-    overwrite : bool
-        Allow replacing an existing output.
-    inputs : iterable of path-like
-        Files and folders the output must not touch.
-    folder : bool
-        The output is a folder (a ramp written as per-read files).
-
-    Raises
-    ------
-    OutputError
-        If it exists without ``overwrite``, is a folder where a file is
-        expected, its folder is missing or not writable, its name is too
-        long, or it would touch an input.
-    """
-    path = Path(path)
-    if _name_bytes(path.name) > NAME_MAX:
-        raise OutputError(f"{path.name[:40]}...: output file name is {_name_bytes(path.name)} bytes long; "
-                          f"the limit is {NAME_MAX}")
-    refuse_input_overlap(path, inputs)
-    if path.is_dir() and not folder:
-        raise OutputError(f"{path}: is a folder, expected a file name (end it with / to write into the folder)")
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path}: output exists; pass --overwrite to replace it")
-    if not path.parent.is_dir():
-        raise OutputError(f"{path}: output folder {path.parent} does not exist")
-    _check_writable(path.parent, path)
-    return path
-
-
-def prepare_output_folder(
-    path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (), create: bool = True
-) -> Path:
-    """Create (with its parents) and check a folder that will receive outputs.
-
-    With ``create=False`` only check: the folder, or the nearest folder
-    above it that exists, must be writable.
-
-    Raises
-    ------
-    OutputError
-        If it is a file, cannot be created or written, or would lie in (or be) an input.
-    """
-    path = Path(path)
-    refuse_input_overlap(path, inputs)
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"{path}: is a file, expected a folder for the outputs")
-    if not create:
-        existing = next(p for p in (path, *path.absolute().parents) if p.exists())
-        if not existing.is_dir():
-            raise OutputError(f"{path}: {existing} is a file, not a folder")
-        _check_writable(existing, path)
-        return path
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OutputError(f"{path}: cannot create the output folder ({err.strerror or err})") from None
-    _check_writable(path, path)
-    return path
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def sweep_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Remove this tool's temporaries in ``folder`` whose writing process is gone; returns what was removed.
-
-    A temporary of this host is stale when its process no longer runs; one of
-    another host (a shared file system) when it is older than a day.
-    """
-    removed: list[Path] = []
-    try:
-        entries = list(os.scandir(os.fspath(folder)))
-    except OSError:
-        return removed
-    now = time.time()
-    for entry in entries:
-        match = _TEMP_PATTERN.match(str(entry.name))
-        if match is None:
-            continue
-        if match["host"] == _HOST:
-            stale = int(match["pid"]) != os.getpid() and not _process_alive(int(match["pid"]))
-        else:
-            with contextlib.suppress(OSError):
-                stale = now - entry.stat(follow_symlinks=False).st_mtime > _FOREIGN_TEMP_AGE
-        if stale:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(entry.path) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
-                removed.append(Path(entry.path))
-    return removed
-
-
-def temporary_path(path: Path, *, directory: bool = False) -> Path:
-    """A new temporary file (or folder) beside ``path``, named so that :func:`sweep_stale_temporaries` knows it."""
-    stem = os.fsencode(path.name)[: NAME_MAX - 70].decode(errors="ignore")
-    prefix = f".{stem}.hxrg-{_HOST}-{os.getpid()}-"
-    if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=path.parent))
-        os.chmod(tmp, 0o777 & ~_umask())
-        return tmp
-    handle, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    os.chmod(name, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
-    return Path(name)
-
-
-@contextlib.contextmanager
-def atomic_output(
-    path: str | os.PathLike, *, overwrite: bool = False, inputs: Iterable[str | os.PathLike] = ()
-) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
-    path = check_output_path(path, overwrite=overwrite, inputs=inputs)
-    sweep_stale_temporaries(path.parent)
-    tmp_path = temporary_path(path)
-    try:
-        yield tmp_path
-        if path.exists() and not overwrite:  # appeared while we worked
-            raise OutputError(f"{path}: output appeared while writing; not replaced")
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; it replaces ``path`` (a folder) as a whole if the block succeeds.
-
-    A kill at any moment leaves either the old folder, or the new one, or
-    (between the two renames) the old one under ``NAME.previous``, which
-    :func:`previous_folder` finds.
-    """
-    path = Path(path)
-    sweep_stale_temporaries(path.parent)
-    tmp = temporary_path(path, directory=True)
-    previous = path.with_name(path.name + ".previous")
-    try:
-        yield tmp
-        if previous.exists():
-            shutil.rmtree(previous)
-        if path.exists():
-            os.rename(path, previous)
-        os.rename(tmp, path)
-        shutil.rmtree(previous, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_image(
@@ -430,12 +213,6 @@ def _wcs_cards(input_header: fits.Header | None) -> dict:
             and not card.keyword.endswith("4")}
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _header(cards: dict) -> fits.Header:
     """A header from ``{KEY: value or (value, comment)}``; text is made printable ASCII."""
     header = fits.Header()
@@ -491,6 +268,8 @@ class RampWriter:
         if dtype not in ("float32", "uint16"):
             raise ValueError(f"dtype must be 'float32' or 'uint16', got {dtype!r}")
         self.path = check_output_path(path, overwrite=overwrite, folder=layout == "reads")
+        if layout == "reads" and self.path.is_dir():
+            check_replaceable_folder(self.path)  # never removes a file hxrg did not write
         self.n_reads, self.shape, self.layout, self.dtype, self.gain = n_reads, shape, layout, dtype, gain
         self.cards = {"BUNIT": ("e-" if gain == 1.0 else "ADU", "data unit"), "GAIN": (gain, "electrons per unit")}
         self.cards.update(header or {})
@@ -511,7 +290,11 @@ class RampWriter:
             raise ValueError(f"read of shape {read.shape}, expected {self.shape}")
         if self.written >= self.n_reads:
             raise ValueError(f"all {self.n_reads} reads are already written")
-        data = self._convert(read)
+        with writing(self.path):
+            self._write(self._convert(read))
+        self.written += 1
+
+    def _write(self, data: np.ndarray) -> None:
         if self.layout == "reads":
             hdu = fits.PrimaryHDU(data, header=_header({**self.cards, "READNUM": (self.written, "read index")}))
             hdu.writeto(self._tmp / f"read_{self.written:03d}.fits")
@@ -522,7 +305,6 @@ class RampWriter:
             if data.dtype == np.uint16:
                 data = (data.astype(np.int32) - 32768).astype(np.int16)
             stream.write(data)
-        self.written += 1
 
     def _cube_header(self, dtype: np.dtype) -> fits.Header:
         header = fits.Header()
@@ -543,14 +325,23 @@ class RampWriter:
         if self.written != self.n_reads:
             raise ValueError(f"{self.path}: {self.written} of {self.n_reads} reads written")
         if self._stream is not None:
-            self._stream.close()
-        if self.path.exists():
-            shutil.rmtree(self.path) if self.path.is_dir() else self.path.unlink()
+            with writing(self.path):
+                self._stream.close()
         if self.layout == "cube":
             os.replace(self._tmp / "cube.fits", self.path)
             self._tmp.rmdir()
-        else:
-            os.replace(self._tmp, self.path)
+            return
+        write_manifest(self._tmp, (f"read_{k:03d}.fits" for k in range(self.n_reads)))
+        previous = None
+        if self.path.is_dir():
+            check_replaceable_folder(self.path)  # again: a file may have been added while we wrote
+            previous = temporary_path(self.path, directory=True)
+            os.replace(self.path, previous / "old")
+        elif os.path.lexists(self.path):
+            self.path.unlink()
+        os.replace(self._tmp, self.path)
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
 
     def abort(self) -> None:
         """Remove everything written so far."""

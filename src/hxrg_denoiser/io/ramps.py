@@ -205,6 +205,7 @@ class ReadFolderRamp(Ramp):
         )
         if not files:
             raise RampInputError(f"{folder}: folder holds no FITS files ({', '.join(FITS_SUFFIXES)})")
+        _allow_open_files(len(files), folder)
         self.files = files
         self._images: list[_ScaledImage] = []
         try:
@@ -237,6 +238,29 @@ class ReadFolderRamp(Ramp):
         for image in self._images:
             image.close()
         self._images = []
+
+
+OPEN_FILE_MARGIN = 256  # files a command keeps open besides the reads (libraries, outputs, models)
+
+
+def _allow_open_files(count: int, folder: Path) -> None:
+    """Raise this process's open-file limit so that ``count`` reads can stay open, or refuse in one line.
+
+    Raises
+    ------
+    RampInputError
+        If the hard limit is too low.
+    """
+    import resource
+
+    needed = count + OPEN_FILE_MARGIN
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise RampInputError(f"{folder}: {count} reads are read at once, which needs {needed} open files; this "
+                             f"system allows {hard} (raise it with ulimit -n, or stack the reads into a cube)")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def open_ramp(

@@ -21,14 +21,15 @@ from hxrg_denoiser._version import __version__
 from hxrg_denoiser.classical.reference import REFERENCE_METHODS
 from hxrg_denoiser.errors import GeometryError, ModelFileError
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.output import atomic_output
+from hxrg_denoiser.io.safety import atomic_output
 from hxrg_denoiser.models.config import check_parameter_budget, config_from_dict, setting
 from hxrg_denoiser.models.payeur2022 import Payeur2022, Payeur2022Config
 from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
 
 __all__ = [
     "ARCHITECTURES", "ModelSpec", "ModelFileError", "build_model", "save_model", "load_model", "read_spec",
-    "catalogue", "CatalogueEntry", "SHIPPED_DIR", "shipped_models", "resolve_model",
+    "catalogue", "CatalogueEntry", "SHIPPED_DIR", "shipped_models", "resolve_model", "is_model_path",
+    "model_files",
 ]
 
 SHIPPED_DIR = Path(__file__).parent / "shipped"
@@ -161,6 +162,8 @@ def read_spec(meta: Path) -> ModelSpec:
         data = json.loads(meta.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ModelFileError(f"{meta}: not a model description ({' '.join(str(err).split())})") from None
+    except RecursionError:
+        raise ModelFileError(f"{meta}: not a model description (nested too deeply)") from None
     for key in ("architecture", "config", "geometry"):
         if not isinstance(data, dict) or key not in data:
             raise ModelFileError(f"{meta}: not a model description (no {key!r})")
@@ -203,19 +206,49 @@ def shipped_models() -> dict[str, Path]:
     return {meta.stem: meta.with_suffix(".safetensors") for meta in sorted(SHIPPED_DIR.glob("*.json"))}
 
 
-def resolve_model(name_or_path: str | os.PathLike) -> Path:
-    """The weights file of a shipped model name (e.g. ``default``), or ``name_or_path`` itself.
+def is_model_path(name_or_path: str | os.PathLike) -> bool:
+    """Whether ``--model`` names a file or folder (it has a folder separator or a model file's suffix), not a
+    shipped model: ``./default`` is a path, ``default`` a shipped name, whatever the current folder holds."""
+    if isinstance(name_or_path, os.PathLike):
+        return True
+    text = str(name_or_path)
+    separators = tuple(s for s in (os.sep, os.altsep) if s)
+    return any(s in text for s in separators) or text.endswith((".safetensors", ".json")) or text in (".", "..")
 
-    A path that exists wins over a shipped name.
+
+def resolve_model(name_or_path: str | os.PathLike) -> Path:
+    """The weights file of a shipped model name (e.g. ``default``), or the path ``name_or_path``.
+
+    A bare name is always a shipped model (see :func:`is_model_path`): a folder of the same name in the
+    current folder never replaces it.
+
+    Raises
+    ------
+    ModelFileError
+        If the path does not exist, or no shipped model has the name.
     """
-    path = Path(name_or_path)
-    if path.exists():
+    if is_model_path(name_or_path):
+        path = Path(name_or_path)
+        if not path.exists():
+            raise ModelFileError(f"{name_or_path}: no such model file or folder")
         return path
     shipped = shipped_models()
     if str(name_or_path) in shipped:
         return shipped[str(name_or_path)]
     known = ", ".join(sorted(shipped)) or "none"
-    raise ModelFileError(f"{name_or_path}: no such model file or folder, and no shipped model of that name ({known})")
+    hint = f"; a model here is given as a path, ./{name_or_path}" if Path(name_or_path).exists() else ""
+    raise ModelFileError(f"{name_or_path}: no shipped model of that name (shipped: {known}){hint}")
+
+
+def model_files(name_or_path: str | os.PathLike) -> list[Path]:
+    """Every file and folder a model is read from: its weights and description, and its run folder when given
+    as one (what an output must never replace). Empty when the model cannot be found (reported when loaded)."""
+    try:
+        path = resolve_model(name_or_path)
+    except ModelFileError:
+        return []
+    weights, meta = _paths(path)
+    return [weights, meta, *([path] if path.is_dir() else [])]
 
 
 def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelSpec]:
@@ -238,11 +271,23 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
     bad = [name for name, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
     if bad:
         raise ModelFileError(f"{weights}: weights hold NaN or inf values (in {bad[0]}{' and others' if len(bad) > 1 else ''})")
-    calibration = spec.training.get("recipe", {}).get("calibration")
+    recipe = spec.training.get("recipe", {})
+    calibration = recipe.get("calibration") if isinstance(recipe, dict) else None
     if spec.refcorr == "sirs" and calibration:
         # a model trained on sirs-corrected images carries its detector's calibration beside its weights
-        spec = replace(spec, training={**spec.training, "calibration_path": str(weights.parent / calibration)})
+        spec = replace(spec, training={**spec.training, "calibration_path": str(_inside(weights.parent, calibration, meta))})
     return model.to(device).eval(), spec
+
+
+def _inside(folder: Path, name: object, meta: Path) -> Path:
+    """``folder / name``, refused unless it is a file name inside ``folder`` (a model's files stay in its folder)."""
+    if not isinstance(name, str) or not name:
+        raise ModelFileError(f"{meta}: training.recipe.calibration must be a file name, got {name!r}")
+    target = folder / name
+    if not os.path.realpath(target).startswith(os.path.join(os.path.realpath(folder), "")):
+        raise ModelFileError(f"{meta}: calibration {name!r} lies outside the model's folder {folder}; "
+                             "every file a model names must be inside its folder")
+    return target
 
 
 @dataclass(frozen=True)

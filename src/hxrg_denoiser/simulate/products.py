@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,15 +18,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hxrg_denoiser._version import __version__
+from hxrg_denoiser.allocator import available_memory
 from hxrg_denoiser.errors import OutputError
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.output import (
-    RampWriter,
-    atomic_output,
-    check_output_path,
-    prepare_output_folder,
-    write_image,
-)
+from hxrg_denoiser.io.output import RampWriter, write_image
+from hxrg_denoiser.io.safety import OutputFolder, atomic_output, check_output_path
 from hxrg_denoiser.simulate.noise import NoiseModel
 from hxrg_denoiser.simulate.ramp import RampSimulator
 from hxrg_denoiser.simulate.scenes import Scene, write_traces
@@ -80,6 +77,18 @@ class SimulationRequest:
         if self.n_reads < 1:
             raise ValueError(f"--reads must be >= 1, got {self.n_reads}")
 
+    def memory_bytes(self) -> int:
+        """Peak memory of the simulation, estimated: a base plus bytes per pixel of one frame (the reads are
+        made one at a time; measured 60 bytes per pixel on nirps-h4rg strips of 256 and 1024 rows, 4 to 64
+        reads)."""
+        return SIMULATION_BASE_BYTES + SIMULATION_BYTES_PER_PIXEL * self.geometry.n_rows * self.geometry.n_cols
+
+    def output_bytes(self) -> int:
+        """Bytes of the files written (the ramp, its oracle, the truth), headers left out."""
+        frame = self.geometry.n_rows * self.geometry.n_cols
+        ramps = (self.kind != "scene") * (1 + self.oracle) * self.n_reads * (2 if self.dtype == "uint16" else 4)
+        return frame * (ramps + 4 * (self.kind != "dark"))
+
     def header(self) -> dict:
         """Provenance keywords."""
         g = self.geometry
@@ -98,6 +107,26 @@ class SimulationRequest:
         }
 
 
+def check_resources(request: SimulationRequest, outdir: Path) -> None:
+    """Refuse, before any work, a simulation that would not fit in memory or on the disk of ``outdir``.
+
+    Raises
+    ------
+    OutputError
+        Naming the sizes needed and available.
+    """
+    g = request.geometry
+    memory, available = request.memory_bytes(), available_memory()
+    if available is not None and memory > available:
+        raise OutputError(f"{g.n_rows} x {g.n_cols} pixels: the simulation needs about {memory / 1e9:.1f} GB of "
+                          f"memory, {available / 1e9:.1f} GB are available; simulate a strip of fewer rows")
+    existing = next(p for p in (outdir, *outdir.absolute().parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    if request.output_bytes() > free:
+        raise OutputError(f"{outdir}: the products need about {request.output_bytes() / 1e9:.1f} GB, the disk has "
+                          f"{free / 1e9:.1f} GB free")
+
+
 def _outputs(request: SimulationRequest, outdir: Path) -> dict[str, Path]:
     ramp_name = "cube.fits" if request.layout == "cube" else "reads"
     paths = {}
@@ -111,6 +140,10 @@ def _outputs(request: SimulationRequest, outdir: Path) -> dict[str, Path]:
             paths["traces"] = outdir / "traces.fits"
     paths["meta"] = outdir / "simulation.json"
     return paths
+
+
+SIMULATION_BASE_BYTES = 200_000_000
+SIMULATION_BYTES_PER_PIXEL = 64
 
 
 def write_simulation(
@@ -128,13 +161,22 @@ def write_simulation(
     name and renamed when complete; existing products are refused unless
     ``overwrite``, and none may be one of ``inputs`` (a scene file) or lie in an input folder.
     """
-    outdir = prepare_output_folder(outdir, inputs=inputs)
-    paths = _outputs(request, outdir)
-    existing = [str(p) for p in paths.values() if p.exists()]
-    if existing and not overwrite:
-        raise OutputError(f"{existing[0]}: output exists; pass --overwrite to replace it")
-    for key, path in paths.items():
+    folder = OutputFolder(outdir, inputs=inputs, overwrite=overwrite)
+    check_resources(request, folder.path)
+    planned = _outputs(request, folder.path)
+    folder.claim(path.name for path in planned.values())  # every product checked before any work
+    for key, path in planned.items():
         check_output_path(path, overwrite=overwrite, inputs=inputs, folder=key in ("ramp", "oracle"))
+    try:
+        _write_products(request, planned, overwrite=overwrite, progress=progress)
+    except BaseException:
+        folder.discard()  # no partial product of this run is left
+        raise
+    return planned
+
+
+def _write_products(request: SimulationRequest, paths: dict[str, Path], *, overwrite: bool, progress: bool) -> None:
+    """Simulate and write the products of ``request`` to ``paths`` (checked and claimed already)."""
     g = request.geometry
     header = request.header()
     if "ramp" in paths:
@@ -185,4 +227,3 @@ def write_simulation(
     }
     with atomic_output(paths["meta"], overwrite=True) as tmp:
         tmp.write_text(json.dumps(meta, indent=2))
-    return paths

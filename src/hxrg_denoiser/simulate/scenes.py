@@ -22,7 +22,7 @@ from astropy.io import fits
 
 from hxrg_denoiser.errors import RampInputError, UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.output import atomic_output
+from hxrg_denoiser.io.safety import atomic_output
 
 __all__ = [
     "Scene",

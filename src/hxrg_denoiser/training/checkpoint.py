@@ -3,7 +3,7 @@
 A checkpoint is a folder ``RUN/checkpoint/`` holding ``state.json`` (epoch,
 step, history, configuration) and one safetensors file per group of tensors
 (``model``, ``optimizer``, ``average``...). It is written whole into a
-temporary folder and renamed into place (:func:`~hxrg_denoiser.io.output.atomic_folder`),
+temporary folder and renamed into place (:func:`~hxrg_denoiser.io.safety.atomic_folder`),
 so a kill at any moment leaves the previous checkpoint or the new one, never a
 mix of the two; a kill between the two renames leaves the previous one as
 ``checkpoint.previous``, which :func:`load_checkpoint` uses.
@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from hxrg_denoiser.errors import CheckpointError
-from hxrg_denoiser.io.output import atomic_folder
+from hxrg_denoiser.io.safety import atomic_folder
 
 __all__ = [
     "has_checkpoint",
@@ -77,8 +77,15 @@ def load_checkpoint(run_dir: str | os.PathLike, names: tuple[str, ...]) -> tuple
         raise CheckpointError(f"{state_file}: missing; the checkpoint is incomplete") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{state_file}: not a readable checkpoint state ({' '.join(str(err).split())})") from None
+    except RecursionError:
+        raise CheckpointError(f"{state_file}: not a checkpoint state (nested too deeply)") from None
     if not isinstance(state, dict) or "epoch" not in state or "history" not in state:
         raise CheckpointError(f"{state_file}: not a checkpoint state (no epoch or history)")
+    epoch = state["epoch"]
+    if type(epoch) is not int or epoch < 0:
+        raise CheckpointError(f"{state_file}: epoch {epoch!r} is not a count of epochs (an integer >= 0)")
+    if not isinstance(state["history"], list) or not all(isinstance(r, dict) for r in state["history"]):
+        raise CheckpointError(f"{state_file}: history is not a list of epoch records")
     tensors = {}
     for name in names:
         path = folder / f"{name}.safetensors"

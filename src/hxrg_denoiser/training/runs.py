@@ -17,7 +17,7 @@ from hxrg_denoiser.bench.suite import check_training_seed
 from hxrg_denoiser.denoise import pick_device
 from hxrg_denoiser.errors import RampInputError, UsageError
 from hxrg_denoiser.geometry import geometry_for_shape, preset
-from hxrg_denoiser.io.output import refuse_input_overlap
+from hxrg_denoiser.io.safety import refuse_input_overlap
 from hxrg_denoiser.io.ramps import open_ramp
 from hxrg_denoiser.models.config import config_from_dict
 from hxrg_denoiser.models.registry import ARCHITECTURES, ModelSpec
