@@ -657,16 +657,23 @@ def poisson_flux(slope: np.ndarray, white_sigma: np.ndarray) -> np.ndarray:
     """
     from scipy.ndimage import correlate
 
-    finite = np.nan_to_num(slope.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    # in place, one full-size array at a time besides the result (a full frame: 67 MB each)
+    finite = np.nan_to_num(slope.astype(np.float32), copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     local = correlate(finite, _NEIGHBOUR_QUADRATIC, mode="nearest")
-    margin = 2.0 * np.nan_to_num(white_sigma)
-    return np.maximum(np.clip(local, finite - margin, finite + margin), 0.0)
+    margin = np.nan_to_num(np.asarray(white_sigma, dtype=np.float32), copy=True)
+    margin *= 2.0
+    lower = finite - margin
+    np.maximum(local, lower, out=local)  # the lower bound, then the upper: np.clip's order
+    del lower
+    finite += margin
+    np.minimum(local, finite, out=local)
+    return np.maximum(local, 0.0, out=local)
 
 
 def _finish(rows: RowsFit, geometry: ReadoutGeometry, options: FitOptions, read_noise: float | np.ndarray,
             timing: ReadTiming,
-            n_reads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """SCI, ERR, VAR_POISSON and VAR_RNOISE in output units from the assembled rows (the whole image)."""
+            n_reads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SCI, VAR_POISSON and VAR_RNOISE in output units from the assembled rows (the whole image)."""
     var_rnoise = (read_noise**2 * rows.white).astype(np.float32)
     var_poisson = (poisson_flux(rows.slope, np.sqrt(var_rnoise)) * rows.poisson).astype(np.float32)
     var_poisson[~np.isfinite(rows.slope)] = np.nan
@@ -674,33 +681,35 @@ def _finish(rows: RowsFit, geometry: ReadoutGeometry, options: FitOptions, read_
     sci = rows.slope * scale
     var_rnoise *= scale**2
     var_poisson *= scale**2
-    return sci, np.sqrt(var_rnoise + var_poisson), var_poisson, var_rnoise
+    return sci, var_poisson, var_rnoise
 
 
-def _fitted_image(rows: RowsFit, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions,
-                  noise: tuple[float, float], timing: ReadTiming) -> FluxImage:
+def _fitted_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> FluxImage:
     """The :class:`FluxImage` of a whole fitted ramp: units, errors, cleaning, provenance."""
-    total, white = noise
+    rows, (total, white), timing = fitted
+    del fitted
     given = _given_read_noise(options, ramp)
     # once the correlated noise is removed (--clean), the white part is what is left of the read noise
     read_noise = given if given is not None else (white if options.clean else total)
-    sci, _, var_poisson, var_rnoise = _finish(rows, geometry, options, read_noise, timing, ramp.n_reads)
+    dq, reads_used, intercept = rows.dq, rows.reads_used, rows.intercept
+    sci, var_poisson, var_rnoise = _finish(rows, geometry, options, read_noise, timing, ramp.n_reads)
+    del rows  # slopes and variance terms: no longer needed (a full frame: 200 MB)
     typical = float(np.median(read_noise)) if isinstance(read_noise, np.ndarray) else float(read_noise)
     meta = _meta(ramp, geometry, options, typical, timing)
     meta["read_noise_white"] = typical if given is not None else white
-    before = input_covariance(sci, var_poisson, var_rnoise, rows.dq, geometry) \
+    before = input_covariance(sci, var_poisson, var_rnoise, dq, geometry) \
         if options.clean and options.check_errors else None
     sci = _cleaned(sci, geometry, options)
     if options.check_errors:
         err, var_rnoise, measured = calibrated_errors(
-            sci, var_poisson, var_rnoise, rows.dq, geometry,
+            sci, var_poisson, var_rnoise, dq, geometry,
             lit_read_scale=CLEAN_LIT_READ_SCALE if options.clean else 1.0,
             lit_covariance_fraction=CLEAN_LIT_COVARIANCE_FRACTION if options.clean else 0.0, covariance_before=before,
             light_image=_light_image(sci, geometry, options))
         meta.update(measured)
     else:
         err = np.sqrt(var_poisson + var_rnoise)
-    return FluxImage(sci, err, rows.dq, meta, rows.reads_used, var_poisson, var_rnoise, rows.intercept)
+    return FluxImage(sci, err, dq, meta, reads_used, var_poisson, var_rnoise, intercept)
 
 
 def _light_image(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions) -> np.ndarray | None:
@@ -857,8 +866,9 @@ def fit_ramp(
     """
     geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
     options = (options or FitOptions()).resolved(geometry)
-    fitted = fit_ramp_rows(ramp, geometry, options, progress=progress, description=description)
-    return _fitted_image(fitted.rows, ramp, geometry, options, fitted.noise, fitted.timing)
+    # passed on unbound, so that the fit's working arrays are freed as soon as the image no longer needs them
+    return _fitted_image(fit_ramp_rows(ramp, geometry, options, progress=progress, description=description), ramp,
+                         geometry, options)
 
 
 class RampRows(NamedTuple):
@@ -906,7 +916,7 @@ def flux_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, options:
     differ from them at most in :data:`FINISHING_OPTIONS`; ``fitted`` is not changed (its flags are copied)."""
     geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
     rows = fitted.rows._replace(dq=fitted.rows.dq.copy())
-    return _fitted_image(rows, ramp, geometry, options.resolved(geometry), fitted.noise, fitted.timing)
+    return _fitted_image(fitted._replace(rows=rows), ramp, geometry, options.resolved(geometry))
 
 
 def _jump_noise(stream: StripStream, options: FitOptions, total: float, band: _NoiseBand | None) -> float | None:
@@ -962,7 +972,7 @@ def fit_file_split(
     pieces = client.gather(futures)
     rows = RowsFit(*(np.concatenate([piece[i] for piece, _ in pieces]) for i in range(len(RowsFit._fields))))
     with open_ramp(path, **open_args) as ramp:
-        return _fitted_image(rows, ramp, geometry, options, pieces[0][1], timing)
+        return _fitted_image(RampRows(rows, pieces[0][1], timing), ramp, geometry, options)
 
 
 def in_units(image: FluxImage, units: str) -> FluxImage:

@@ -104,13 +104,17 @@ def light_free_pixels(sci: np.ndarray, usable: np.ndarray) -> np.ndarray:
     -------
     ndarray of bool, shape (n_rows, n_cols)
     """
-    values = np.where(usable, sci, 0.0).astype(np.float32)
+    # in place where it can be: a full frame's float32 image is 67 MB
     count = uniform_filter(usable.astype(np.float32), 5, mode="constant")
-    local = uniform_filter(values, 5, mode="constant") / np.maximum(count, 1e-6)
+    surrounded = count > 0.99
+    local = uniform_filter(np.where(usable, sci, 0.0).astype(np.float32, copy=False), 5, mode="constant")
+    local /= np.maximum(count, 1e-6, out=count)
+    del count
     means = local[usable][::7]  # a sample is plenty for two robust statistics (and 7x faster on a full frame)
     level, scale = _dark_level(means)
-    lit = maximum_filter((local - level > 5.0 * scale).astype(np.uint8), size=9, mode="constant") > 0
-    return usable & (count > 0.99) & ~lit
+    local -= level
+    lit = maximum_filter((local > 5.0 * scale).astype(np.uint8), size=9, mode="constant") > 0
+    return usable & surrounded & ~lit
 
 
 class ReadNoiseStatistics(NamedTuple):

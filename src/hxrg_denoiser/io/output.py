@@ -149,16 +149,16 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
     sci = fits.ImageHDU(image.sci, name="SCI", header=_header({"BUNIT": (unit, f"flux {over}"), **wcs}))
     err = fits.ImageHDU(image.err, name="ERR", header=_header({"BUNIT": (unit, "1-sigma uncertainty")}))
     dq_cards = {f"DQBIT{int(np.log2(int(f))):02d}": (f.name, f"value {int(f)}") for f in PixelFlag}
-    dq = fits.ImageHDU(image.dq.astype(np.uint32), name="DQ", header=_header(dq_cards))
-    variances = [fits.ImageHDU(values.astype(np.float32), name=name.upper(), header=_header(
+    dq = fits.ImageHDU(image.dq.astype(np.uint32, copy=False), name="DQ", header=_header(dq_cards))
+    variances = [fits.ImageHDU(values.astype(np.float32, copy=False), name=name.upper(), header=_header(
                      {"BUNIT": (f"({unit})**2", "variance of SCI from " + ("photon" if "poisson" in name else "read")
                                 + " noise")}))
                  for name in ("var_poisson", "var_rnoise") if (values := getattr(image, name, None)) is not None]
     reads = getattr(image, "reads_used", None)
-    used = None if reads is None else fits.ImageHDU(reads.astype(np.uint16), name="READS_USED", header=_header(
+    used = None if reads is None else fits.ImageHDU(reads.astype(np.uint16, copy=False), name="READS_USED", header=_header(
         {"BUNIT": ("reads", "reads in each pixel's fit (before saturation, between jumps)")}))
     level = getattr(image, "intercept", None)
-    intercept = None if level is None else fits.ImageHDU(level.astype(np.float32), name="INTERCEPT", header=_header(
+    intercept = None if level is None else fits.ImageHDU(level.astype(np.float32, copy=False), name="INTERCEPT", header=_header(
         {"BUNIT": (count_unit, "fitted level at the first read")}))
     if product == "jwst":
         if "/" not in unit:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from hxrg_denoiser.bench.suite import bench_geometry, check_training_seed
+from hxrg_denoiser.simulate.held_out import bench_geometry, check_training_seed
 from hxrg_denoiser.fitting import FitOptions, fit_ramp
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.safety import atomic_output

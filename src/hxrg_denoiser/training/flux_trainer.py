@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hxrg_denoiser.bench.suite import bench_geometry
+from hxrg_denoiser.simulate.held_out import bench_geometry
 from hxrg_denoiser.flux_denoise import readout_features
 from hxrg_denoiser.geometry import ReadoutGeometry, channel_streams
 from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet

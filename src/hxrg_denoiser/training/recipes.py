@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from hxrg_denoiser.bench.suite import check_training_seed
+from hxrg_denoiser.simulate.held_out import check_training_seed
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
 from hxrg_denoiser.simulate.noise import noise_preset

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hxrg_denoiser.bench.suite import check_training_seed
+from hxrg_denoiser.simulate.held_out import check_training_seed
 from hxrg_denoiser.denoise import pick_device
 from hxrg_denoiser.errors import RampInputError, UsageError
 from hxrg_denoiser.geometry import geometry_for_shape, preset
