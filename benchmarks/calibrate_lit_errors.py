@@ -40,8 +40,9 @@ from hxrg_denoiser.bench.extraction import extract_orders, extraction_errors
 from hxrg_denoiser.bench.metrics import lit_over_dark_read_variance
 from hxrg_denoiser.bench.runner import FitMemo, classical_methods, model_method
 from hxrg_denoiser.bench.suite import BenchCase, build_case, check_training_seed
+from hxrg_denoiser.classical.error_model import input_covariance
 from hxrg_denoiser.classical.noise_correlation import light_free_pixels, near_light_correlation
-from hxrg_denoiser.fitting import FluxImage, input_covariance
+from hxrg_denoiser.io.product import FluxImage
 
 CASES = [("nirspec", 4101, "echelle"), ("h4rg-lab", 4201, "echelle"), ("nirspec", 4102, "echelle"),
          ("h4rg-lab", 4202, "echelle"), ("nirspec", 4103, "echelle"), ("h4rg-lab", 4203, "echelle"),
@@ -53,7 +54,7 @@ MEASURED = ("utr_ref_seed_clean", "model")  # the methods that remove correlated
 def spectrum_spreads(image: FluxImage, case, covariance: list[float] | None) -> np.ndarray:
     """std(error / propagated error) of the case's extracted spectra for each of ``FRACTIONS``."""
     g, orders = case.geometry, case.scene.orders
-    rho = image.meta.get("read_noise_correlation")
+    rho = image.errors.read_noise_correlation if image.errors else None
     if not rho or not covariance:
         return np.full(FRACTIONS.size, np.nan)
     usable = ~g.reference_mask & (image.dq == 0) & np.isfinite(image.sci)
@@ -92,7 +93,7 @@ def main() -> None:
             image = method.run(case.ramp, case.geometry, fit=memo)
             usable = ~case.geometry.reference_mask & (image.dq == 0)
             ratio = lit_over_dark_read_variance(image.sci, image.var_rnoise, oracle.sci, oracle.var_rnoise,
-                                                case.scene.image, usable, image.meta.get("read_noise_lit_scale", 1.0))
+                                                case.scene.image, usable, (image.errors.read_noise_lit_scale if image.errors else 1.0))
             ratios[name].append(ratio)
             row.append(f"{name} {ratio:.3f}")
             if name == "utr_ref_seed":  # the input both other methods start from

@@ -55,7 +55,7 @@ def test_cleaning_closes_most_of_the_gap_to_the_oracle():
     reference = fit_cube(cube, geometry, FitOptions(refcorr="seed"))
     cleaned = fit_cube(cube, geometry, FitOptions(refcorr="seed", clean=True))
     best = fit_cube(oracle, geometry, FitOptions(refcorr="none"))
-    assert cleaned.meta["method"] == "utr_ref_seed_clean"
+    assert cleaned.provenance.method == "utr_ref_seed_clean"
     errors = {name: pixel_errors(im.sci, scene.image, science).robust_sigma
               for name, im in (("ref", reference), ("clean", cleaned), ("oracle", best))}
     assert errors["clean"] < errors["ref"]

@@ -59,7 +59,7 @@ def test_error_of_a_narrow_trace_is_calibrated_at_its_peak_and_in_its_extraction
     cube = simulate_cube(geometry, 20, NoiseModel(white=6.0), scene=truth, seed=9)
     image = fit_cube(cube, geometry, FitOptions(refcorr="none", jump_threshold=None))
     # white noise: the dark pixels say so, though the traces' 5 x 5 means cover most of the image
-    assert abs(image.meta["read_noise_scale"] - 1) < 0.1, image.meta["read_noise_scale"]
+    assert abs(image.errors.read_noise_scale - 1) < 0.1, image.errors.read_noise_scale
     cols = geometry.science_cols
     z_peak = (image.sci[centres, cols] - truth[centres, cols]) / image.err[centres, cols]
     assert abs(np.std(z_peak) - 1) < 0.05, np.std(z_peak)
@@ -79,7 +79,7 @@ def test_clean_outputs_carry_the_white_read_noise_alone():
     cube = simulate_cube(geometry, 12, noise_preset("h4rg-lab"), seed=6)
     plain = fit_cube(cube, geometry, FitOptions())
     clean = fit_cube(cube, geometry, FitOptions(clean=True))
-    assert clean.meta["read_noise"] == plain.meta["read_noise_white"] < plain.meta["read_noise"]
+    assert clean.provenance.read_noise == plain.provenance.read_noise_white < plain.provenance.read_noise
     assert np.nanmedian(clean.err) < np.nanmedian(plain.err)
 
 

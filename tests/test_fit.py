@@ -76,7 +76,7 @@ def test_err_is_calibrated_for_white_noise(small_geometry):
     cube, flux = noisy_ramp(geometry.shape, 16, read_noise=5.0, seed=9)
     image = fit_cube(cube, geometry, FitOptions(method="utr", refcorr="none"))  # read noise estimated from the data
     z = (image.sci / 16 - flux) / (image.err / 16)
-    assert image.meta["read_noise"] == pytest.approx(5.0, rel=0.1)
+    assert image.provenance.read_noise == pytest.approx(5.0, rel=0.1)
     assert np.std(z[~geometry.reference_mask]) == pytest.approx(1.0, abs=0.05)
 
 

@@ -77,7 +77,7 @@ def test_jumps_above_10_sigma_are_found_and_pure_noise_is_not_flagged(noise):
     geometry = preset("nirps-h4rg", n_rows=48)
     hit, clean, jump_sizes = _cosmic_ray_pair(geometry, noise_preset(noise), 30, seed=3)
     image = fit_cube(hit, geometry, FitOptions(refcorr="seed"))
-    sigma = np.sqrt(2.0) * image.meta["read_noise"]
+    sigma = np.sqrt(2.0) * image.provenance.read_noise
     science = ~geometry.reference_mask
     big = (jump_sizes > 10 * sigma).any(axis=0) & science
     found = (image.dq & PixelFlag.JUMP_DET) > 0
@@ -252,7 +252,7 @@ def test_offsets_and_the_neighbour_test_cut_what_cosmic_rays_add_to_a_correlated
     than a quarter when the jump test removes each channel row's offsets (smaller jumps found: 2.5 against
     4.0 e-^2); the neighbour test then takes it under half of that (0.5), the charge a cosmic ray leaves
     beside its centre being found. The ramp without hits is fitted the same either way."""
-    import hxrg_denoiser.fitting as fitting
+    import hxrg_denoiser.fitting.read_noise as fitting
 
     geometry = preset("nirps-h4rg", n_rows=72)
     noise = noise_preset("h4rg-lab")

@@ -148,7 +148,7 @@ def test_inference_is_independent_of_strip_and_batch_size():
     err = images[0].err
     assert np.isfinite(err[science]).all() and (err[science] > 0).all() and np.isnan(err[~science]).all()
     np.testing.assert_allclose(err**2, images[0].var_poisson + images[0].var_rnoise, rtol=1e-5)
-    assert images[0].meta["read_noise"] > 0
+    assert images[0].provenance.read_noise > 0
     for other in images[1:]:
         np.testing.assert_allclose(other.sci, results[0], rtol=1e-5, atol=1e-4)
         np.testing.assert_allclose(other.err, err, rtol=1e-4, atol=1e-4)

@@ -5,16 +5,10 @@ from astropy.io import fits
 
 from hxrg_denoiser.bench.metrics import lit_and_dark, lit_over_dark_read_variance
 from hxrg_denoiser.classical.cleaning import LIT_READ_SCALE
+from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance, network_errors
 from hxrg_denoiser.classical.noise_correlation import column_sum_variance, light_free_pixels, read_noise_statistics
 from hxrg_denoiser.cli import main
-from hxrg_denoiser.fitting import (
-    FitOptions,
-    calibrated_errors,
-    fit_ramp,
-    input_covariance,
-    network_errors,
-    ramp_read_noise,
-)
+from hxrg_denoiser.fitting import FitOptions, fit_ramp, ramp_read_noise
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import ArrayRamp
 from hxrg_denoiser.simulate import noise_preset, simulate_cube
@@ -79,7 +73,7 @@ def test_sums_over_rows_of_a_fitted_ramp_are_calibrated_with_the_correlation(tmp
     geometry = ReadoutGeometry("corr", 136, 512, 4)
     cube = simulate_cube(geometry, 20, noise_preset("h4rg-lab"), seed=300301)
     image = fit_ramp(ArrayRamp(cube), geometry, FitOptions(refcorr="seed"))
-    rho = image.meta["read_noise_correlation"]
+    rho = image.errors.read_noise_correlation
     assert rho is not None and rho[0] > 0.05  # the 1/f noise left by the reference correction
     science = geometry.science_rows
     rows = np.arange(science.start, science.stop - 7, 7)
@@ -103,7 +97,7 @@ def test_sums_over_rows_of_a_fitted_ramp_are_calibrated_with_the_correlation(tmp
                  "-q"]) == 0
     header = fits.getheader(tmp_path / "flux.fits")
     np.testing.assert_allclose([header[f"RNCORR{lag}"] for lag in range(1, 9)], rho, atol=1e-4)
-    assert header["RNSCALE"] == round(image.meta["read_noise_scale"], 4)
+    assert header["RNSCALE"] == round(image.errors.read_noise_scale, 4)
     assert header["RNLITSC"] == 1.0  # a plain fit: the same read noise near light as away from it
     assert main(["fit", str(path), "-o", str(tmp_path / "clean.fits"), "--refcorr", "seed", "--channels", "4",
                  "--clean", "-q"]) == 0
@@ -132,13 +126,13 @@ def test_errors_of_a_network_that_takes_the_reads_match_the_truth_lit_and_dark()
     err, var_poisson, var_rnoise, meta = network_errors(sci, fitted.dq, geometry, n_reads=20, label_reads=25,
                                                         white_read_noise=white)
     np.testing.assert_allclose(err**2, var_poisson + var_rnoise, rtol=1e-5)
-    assert abs(meta["read_noise_scale"] - 1.0) < 0.1 and meta["read_noise_white"] == white
+    assert abs(meta.read_noise_scale - 1.0) < 0.1
     lit, dark = lit_and_dark(truth, ~geometry.reference_mask)
     z = (sci - truth) / err
     assert lit.sum() > 5000 and np.nanmean(var_poisson[lit] / var_rnoise[lit]) > 1.0  # lit pixels photon-dominated
     for pixels in (lit, dark):
         assert abs(np.std(z[pixels]) - 1.0) < 0.05, np.std(z[pixels])
-    assert np.isnan(err[geometry.reference_mask]).all() == np.isnan(sci[geometry.reference_mask]).all()
+    np.testing.assert_array_equal(np.isnan(err), np.isnan(sci))  # ERR is NaN exactly where SCI is
 
 
 def test_lit_read_scale_applies_near_light_only_and_the_metric_recovers_it():
@@ -163,7 +157,7 @@ def test_lit_read_scale_applies_near_light_only_and_the_metric_recovers_it():
     assert abs(measured - 1.2) < 0.05, measured
     err, scaled, meta = calibrated_errors(sci, var_poisson.astype(np.float32), var_rnoise, dq, geometry,
                                           lit_read_scale=measured)
-    assert meta["read_noise_lit_scale"] == measured
+    assert meta.read_noise_lit_scale == measured
     dark = light_free_pixels(sci, usable)
     np.testing.assert_allclose(scaled[usable & ~dark] / scaled[dark].mean(), measured, rtol=1e-5)
     z = (sci - truth) / err
@@ -210,15 +204,15 @@ def test_near_light_correlation_carries_the_bridged_covariance_into_sums_over_an
         z = []
         for centre in centres:
             box = slice(centre - 3, centre + 4)
-            variance = column_sum_variance(weights, err[box, cols].T ** 2, scaled[box, cols].T, meta[name])
+            variance = column_sum_variance(weights, err[box, cols].T ** 2, scaled[box, cols].T, getattr(meta, name))
             z.append((sci[box, cols] - truth[box, cols]).sum(axis=0) / np.sqrt(variance))
         spreads[name] = np.std(np.concatenate(z))
-    assert max(abs(r) for r in meta["read_noise_correlation"]) < 0.05  # the dark pixels show no correlation
+    assert max(abs(r) for r in meta.read_noise_correlation) < 0.05  # the dark pixels show no correlation
     assert spreads["read_noise_correlation"] > 1.08, spreads
     assert abs(spreads["read_noise_lit_correlation"] - 1.0) < 0.05, spreads
     # no fraction (plain fits) or no input covariance: no near-light correlation is claimed
-    assert "read_noise_lit_correlation" not in calibrated_errors(sci, var_poisson.astype(np.float32), var_rnoise,
-                                                                 dq, geometry, covariance_before=covariance)[2]
+    assert calibrated_errors(sci, var_poisson.astype(np.float32), var_rnoise, dq, geometry,
+                             covariance_before=covariance)[2].read_noise_lit_correlation is None
 
 
 def test_scale_keeps_err_right_where_the_predicted_photon_variance_is_not_in_the_errors():

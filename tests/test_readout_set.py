@@ -213,8 +213,8 @@ def test_denoise_command_with_a_flux_image_model(tmp_path, capsys):
     assert not np.allclose(sci, denoise_flux_image(fitted.sci, GEOMETRY, random_net(4)), atol=1e-3)
     # the fit's photon-noise variance, and its read-noise variance with the white read noise alone (the model
     # removed the correlated part), scaled to what the denoised image's dark pixels show
-    white = fitted.meta["read_noise_white"] / fitted.meta["read_noise"]
-    var_rnoise = white**2 * fitted.var_rnoise / fitted.meta["read_noise_scale"] * scale
+    white = fitted.provenance.read_noise_white / fitted.provenance.read_noise
+    var_rnoise = white**2 * fitted.var_rnoise / fitted.errors.read_noise_scale * scale
     np.testing.assert_allclose(err, np.sqrt(fitted.var_poisson + var_rnoise), rtol=1e-4)
     assert white < 1
     assert main(["denoise", str(path), "--model", str(tmp_path / "m.safetensors"), "-o", str(out), "-q"]) == 2
@@ -272,5 +272,5 @@ def test_default_model_beats_reference_corrected_utr_on_a_fresh_exposure():
     rms = lambda image: float(np.sqrt(np.mean((image - scene)[science] ** 2)))  # noqa: E731
     assert rms(denoised) < 0.95 * rms(reference)
     # its errors near light are more correlated from row to row than on its dark pixels (RNLCORn)
-    near_light, dark = output.meta["read_noise_lit_correlation"], output.meta["read_noise_correlation"]
+    near_light, dark = output.errors.read_noise_lit_correlation, output.errors.read_noise_correlation
     assert spec.lit_covariance_fraction > 0 and all(lit > rho for lit, rho in zip(near_light, dark))

@@ -85,7 +85,7 @@ def test_batch_only_with_several_inputs_or_a_trailing_slash(tmp_path, capsys):
 
 
 def test_output_folder_is_checked_before_computing(tmp_path, monkeypatch, capsys):
-    import hxrg_denoiser.fitting as fitting
+    import hxrg_denoiser.fitting.pipeline as fitting
 
     cube = write_cube(tmp_path / "in.fits", _cube())
     called = []
@@ -109,7 +109,7 @@ def test_the_default_reference_correction_is_seed_where_there_are_reference_pixe
 
 
 def test_a_programming_error_keeps_its_traceback(tmp_path, monkeypatch):
-    import hxrg_denoiser.fitting as fitting
+    import hxrg_denoiser.fitting.pipeline as fitting
 
     cube = write_cube(tmp_path / "in.fits", _cube())
 

@@ -99,7 +99,7 @@ def test_a_gain_map_converts_each_pixel_and_bad_pixels_are_flagged(tmp_path):
     science = ~SMALL.reference_mask
     np.testing.assert_allclose(mapped.sci[science], (plain.sci * gain)[science], rtol=1e-4)
     assert mapped.dq[20, 30] & PixelFlag.DO_NOT_USE and not plain.dq[20, 30] & PixelFlag.DO_NOT_USE
-    assert mapped.meta["gain"] == "map gain.fits" and mapped.meta["bunit"] == "e-"
+    assert mapped.provenance.gain == "map gain.fits" and mapped.provenance.bunit == "e-"
 
 
 def test_a_gain_map_of_another_shape_or_with_zeros_is_refused(tmp_path):
@@ -124,4 +124,4 @@ def test_a_read_noise_map_sets_each_pixel_error():
     for half in (slice(0, 64), slice(64, 128)):
         assert abs(np.std(z[:, half][science[:, half]]) - 1) < 0.06
     assert not (image.dq[science] & PixelFlag.JUMP_DET).any()  # the noisy half is not taken for jumps
-    assert image.meta["options"]["read_noise"] == "map in memory"
+    assert image.provenance.fit.read_noise == "map in memory"

@@ -219,8 +219,8 @@ def denoise_exposure(source: str, output: str, model_path: str, geometry_args: d
     arguments of :meth:`~hxrg_denoiser.denoise.Denoiser.geometry_for`, ``settings`` a
     :class:`~hxrg_denoiser.denoise.DenoiseSettings` as a dict."""
     from hxrg_denoiser.denoise import DenoiseSettings, load_denoiser
-    from hxrg_denoiser.fitting import in_units
     from hxrg_denoiser.io.output import write_flux_image
+    from hxrg_denoiser.io.product import in_units
     from hxrg_denoiser.io.ramps import open_ramp
 
     denoiser = load_denoiser(model_path)

@@ -17,11 +17,12 @@ from pathlib import Path
 from hxrg_denoiser.bench.extraction import spectral_metrics
 from hxrg_denoiser.bench.metrics import PixelErrors, pixel_errors
 from hxrg_denoiser.errors import UsageError
-from hxrg_denoiser.fitting import FitOptions, FluxImage, fit_ramp
+from hxrg_denoiser.fitting import FitOptions, fit_ramp
 from hxrg_denoiser.geometry import preset
 from hxrg_denoiser.io.output import write_flux_image
-from hxrg_denoiser.io.safety import OutputFolder, atomic_output
+from hxrg_denoiser.io.product import FluxImage
 from hxrg_denoiser.io.ramps import open_ramp
+from hxrg_denoiser.io.safety import OutputFolder, atomic_output
 from hxrg_denoiser.plots import plot_error_images, save_figure
 from hxrg_denoiser.simulate.noise import noise_preset
 from hxrg_denoiser.simulate.products import SimulationRequest, write_simulation

@@ -15,9 +15,10 @@ from hxrg_denoiser.classical.jumps import CLUSTER_THRESHOLD as DEFAULT_CLUSTER_T
 from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD as DEFAULT_JUMP_THRESHOLD
 from hxrg_denoiser.denoise import DenoiseSettings, check_model_geometry, load_denoiser, make_denoiser, model_geometry
 from hxrg_denoiser.denoise import pick_device as pick_device
-from hxrg_denoiser.fitting import FluxImage, fit_ramp
+from hxrg_denoiser.fitting import fit_ramp
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.maps import PixelMap
+from hxrg_denoiser.io.product import FluxImage
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.models.registry import ModelSpec
 
@@ -99,7 +100,7 @@ def denoise_ramp(
         networks (``payeur2022``): electrons over ``spec.label_reads`` frames,
         ERR of the up-the-ramp fit of the same reads with the correlated noise
         removed, scaled to what the dark pixels show
-        (:func:`~hxrg_denoiser.fitting.network_errors`), reference pixels NaN
+        (:func:`~hxrg_denoiser.classical.error_model.network_errors`), reference pixels NaN
         and flagged. Pixels where the network's
         output is not finite are flagged ``DO_NOT_USE`` and ``UNRELIABLE_SLOPE``.
     """

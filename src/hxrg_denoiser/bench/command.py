@@ -22,8 +22,8 @@ from hxrg_denoiser.bench.suite import SUITES, CaseData, build_case
 from hxrg_denoiser.bench.traces import find_traces, read_traces
 from hxrg_denoiser.errors import RampInputError, UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.safety import OutputFolder
 from hxrg_denoiser.io.ramps import open_ramp
+from hxrg_denoiser.io.safety import OutputFolder
 from hxrg_denoiser.simulate.injection import InjectedRamp
 from hxrg_denoiser.simulate.scenes import SCENE_KINDS, Scene, load_scene, make_scene
 

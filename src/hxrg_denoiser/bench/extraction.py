@@ -11,6 +11,7 @@ the true scene is the reference: errors are ``extract(estimate) - extract(truth)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -48,7 +49,7 @@ def _optimal_weights(order: EchelleOrder, profile: np.ndarray) -> np.ndarray:
 
 def extraction_errors(err: np.ndarray, orders: list[EchelleOrder], geometry: ReadoutGeometry, *,
                       half_width: float = 2.5, var_rnoise: np.ndarray | None = None,
-                      rho: list[float] | None = None) -> np.ndarray:
+                      rho: Sequence[float] | None = None) -> np.ndarray:
     """1-sigma error of the optimal extraction of every order: ``sqrt(sum(w^2 ERR^2))`` with pixels independent,
     or, given ``var_rnoise`` and ``rho``, with the read noise of pixels a few rows apart correlated
     (:func:`~hxrg_denoiser.classical.noise_correlation.column_sum_variance`).
@@ -88,7 +89,7 @@ def extraction_errors(err: np.ndarray, orders: list[EchelleOrder], geometry: Rea
 
 def spectrum_err_calibration(estimate: np.ndarray, err: np.ndarray, truth: np.ndarray, orders: list[EchelleOrder],
                              geometry: ReadoutGeometry, *, var_rnoise: np.ndarray | None = None,
-                             rho: list[float] | None = None) -> float | None:
+                             rho: Sequence[float] | None = None) -> float | None:
     """Standard deviation of (extracted - true spectrum) / its propagated ERR over every order's columns
     (propagated with the read-noise correlation ``rho`` when given, see :func:`extraction_errors`)."""
     z = (extract_orders(estimate, orders, geometry) - extract_orders(truth, orders, geometry)) / extraction_errors(

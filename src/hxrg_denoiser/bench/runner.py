@@ -19,8 +19,9 @@ import numpy as np
 from hxrg_denoiser.bench.extraction import spectral_metrics, spectrum_err_calibration
 from hxrg_denoiser.bench.metrics import linearity, lit_minus_dark_bias, noise_slope, pixel_errors
 from hxrg_denoiser.bench.suite import CaseData
-from hxrg_denoiser.fitting import FINISHING_OPTIONS, FitOptions, FluxImage, fit_ramp, fit_ramp_rows, flux_image
+from hxrg_denoiser.fitting import FINISHING_OPTIONS, FitOptions, fit_ramp, fit_ramp_rows, flux_image
 from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.product import FluxImage
 from hxrg_denoiser.io.ramps import FirstReads, Ramp
 
 __all__ = ["Method", "classical_methods", "model_method", "CaseResult", "evaluate_case", "READS_LIST", "METRIC_NAMES"]
@@ -207,12 +208,6 @@ def _estimate(method: Method, ramp: Ramp, case: CaseData, memo: FitMemo) -> Flux
     return method.run(ramp, case.geometry, fit=memo, **calibrated)
 
 
-def _aperture_correlation(meta: dict) -> list[float] | None:
-    """Read-noise correlation to propagate an extraction's error with: that of the pixels near light
-    (``RNLCORn``) where the product has it, else that of the dark pixels (``RNCORRn``)."""
-    return meta.get("read_noise_lit_correlation") or meta.get("read_noise_correlation")
-
-
 def err_calibration(estimate: np.ndarray, err: np.ndarray, truth: np.ndarray, science: np.ndarray) -> float | None:
     """Standard deviation of ``(estimate - truth) / err`` over usable science pixels (1 when ERR is right)."""
     usable = science & np.isfinite(estimate) & np.isfinite(err) & (err > 0)
@@ -277,7 +272,7 @@ def evaluate_case(
             if case.scene.orders:
                 values["spectrum_err_calibration"] = spectrum_err_calibration(
                     estimate, err, truth, case.scene.orders, g, var_rnoise=image.var_rnoise if image else None,
-                    rho=_aperture_correlation(image.meta) if image else None)
+                    rho=image.errors.aperture_correlation if image and image.errors else None)
         values["lit_minus_dark_bias"] = lit_minus_dark_bias(estimate, truth, science,
                                                             background=case.scene.kind == "sky")
         if case.family == "echelle" and method.fixed_reads is None and reads_list:

@@ -27,6 +27,7 @@ also carry the correlation to use near light (an extraction's aperture) as
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -207,7 +208,7 @@ def read_noise_statistics(
     return ReadNoiseStatistics(scale, rho, int(dark.sum()), dark, scale * float(np.mean(sigma[dark] ** 2)))
 
 
-def near_light_correlation(rho: list[float], input_covariance: list[float], fraction: float,
+def near_light_correlation(rho: Sequence[float], input_covariance: Sequence[float], fraction: float,
                            variance: float) -> list[float]:
     """Correlation of the read-noise errors of pixels near light, for a method that removes correlated noise.
 
@@ -235,7 +236,7 @@ def near_light_correlation(rho: list[float], input_covariance: list[float], frac
 
 
 def column_sum_variance(
-    weights: np.ndarray, var_total: np.ndarray, var_rnoise: np.ndarray, rho: list[float] | None
+    weights: np.ndarray, var_total: np.ndarray, var_rnoise: np.ndarray, rho: Sequence[float] | None
 ) -> np.ndarray:
     """Variance of ``sum_i w_i x_i`` over consecutive rows of a column, with the read noise correlated by ``rho``.
 

@@ -64,8 +64,8 @@ from tqdm.auto import tqdm
 from hxrg_denoiser._version import __version__
 from hxrg_denoiser.errors import GeometryError, RampInputError
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.safety import atomic_output
 from hxrg_denoiser.io.ramps import Ramp, open_ramp
+from hxrg_denoiser.io.safety import atomic_output
 
 __all__ = [
     "ReferenceSeries",

@@ -68,10 +68,10 @@ def run_denoise(args: argparse.Namespace) -> int:
     """Run ``hxrg denoise``."""
     from hxrg_denoiser.cli.exposures import cluster, run_batch
     from hxrg_denoiser.denoise import DenoiseSettings, load_denoiser, pick_device
-    from hxrg_denoiser.fitting import in_units
     from hxrg_denoiser.io.output import write_flux_image
-    from hxrg_denoiser.io.safety import check_output_path
+    from hxrg_denoiser.io.product import in_units
     from hxrg_denoiser.io.ramps import open_ramp
+    from hxrg_denoiser.io.safety import check_output_path
 
     pick_device(args.device)  # a missing GPU is reported before any work
     denoiser = load_denoiser(args.model)

@@ -138,8 +138,8 @@ def run_fit(args: argparse.Namespace) -> int:
     from hxrg_denoiser.cli.exposures import cluster, run_batch
     from hxrg_denoiser.fitting import fit_file_split, fit_ramp
     from hxrg_denoiser.io.output import write_flux_image
-    from hxrg_denoiser.io.safety import check_output_path
     from hxrg_denoiser.io.ramps import open_ramp
+    from hxrg_denoiser.io.safety import check_output_path
 
     options = fit_options(args)
     if is_batch(args):
@@ -159,9 +159,9 @@ def run_fit(args: argparse.Namespace) -> int:
             image = fit_ramp(ramp, geometry, options, progress=not args.quiet)
     write_flux_image(args.output, image, overwrite=args.overwrite, product=args.product)
     print(
-        f"{args.output}: {image.meta['method']} flux of {ramp.n_reads} reads, {geometry.name} "
-        f"{geometry.n_rows} x {geometry.n_cols}, read noise {image.meta['read_noise']:.2f} "
-        f"{image.meta['bunit'].split('/')[0]}, "
+        f"{args.output}: {image.provenance.method} flux of {ramp.n_reads} reads, {geometry.name} "
+        f"{geometry.n_rows} x {geometry.n_cols}, read noise {image.provenance.read_noise:.2f} "
+        f"{image.provenance.count_unit}, "
         f"{time.perf_counter() - start:.1f} s"
     )
     return 0

@@ -21,9 +21,10 @@ from hxrg_denoiser.classical.jumps import CLUSTER_THRESHOLD as DEFAULT_CLUSTER_T
 from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD as DEFAULT_JUMP_THRESHOLD
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import GeometryError, UnavailableError, UsageError
-from hxrg_denoiser.fitting import FluxImage, fit_ramp
+from hxrg_denoiser.fitting import fit_ramp
 from hxrg_denoiser.geometry import PRESETS, ReadoutGeometry, geometry_for_shape
 from hxrg_denoiser.io.maps import PixelMap
+from hxrg_denoiser.io.product import FluxImage
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.models.registry import ModelSpec, load_model
 

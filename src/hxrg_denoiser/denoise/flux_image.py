@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance
 from hxrg_denoiser.classical.reference_check import choose_reference_correction
 from hxrg_denoiser.denoise.base import (
     DEFAULT_SETTINGS,
@@ -28,9 +29,10 @@ from hxrg_denoiser.denoise.base import (
     served_layout_name,
 )
 from hxrg_denoiser.errors import UsageError
-from hxrg_denoiser.fitting import FitOptions, FluxImage, calibrated_errors, fit_file_split, fit_ramp, input_covariance
+from hxrg_denoiser.fitting import FitOptions, fit_file_split, fit_ramp
 from hxrg_denoiser.flux_denoise import denoise_flux_image
 from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.product import FluxImage, ModelRun, ReferenceChoice
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.models.readout_set import ReadoutSetNet
 
@@ -55,8 +57,7 @@ def checked_input(fit: Callable[[FitOptions], FluxImage], options: FitOptions, g
     if not keep:
         log.warning("the %s reference correction adds structure to the dark pixels (%s); the model takes the image "
                     "fitted without it", options.refcorr, note)
-    meta = {**chosen.meta, "refcorr_used": options.refcorr if keep else "none", "reference_check": note}
-    return chosen._replace(meta=meta)
+    return chosen._replace(reference=ReferenceChoice(options.refcorr if keep else "none", note))
 
 
 @register("flux-image")
@@ -103,23 +104,23 @@ class FluxImageDenoiser(Denoiser):
                                      correction_window=self.spec.correction_window)
             bar.update()
         usable = np.isfinite(image.sci) & ~geometry.reference_mask
-        meta = {**image.meta, "method": self.name}
+        provenance, errors = image.provenance.with_method(self.name), image.errors
         err, var_rnoise = image.err, image.var_rnoise
         if var_rnoise is not None and image.var_poisson is not None:  # correlated noise removed: white read noise left
-            white = float(meta.get("read_noise_white", meta["read_noise"]))
-            ratio = (white / meta["read_noise"]) ** 2 / meta.get("read_noise_scale", 1.0)  # the fit's scale undone
+            white = provenance.read_noise if provenance.read_noise_white is None else provenance.read_noise_white
+            scale = 1.0 if image.errors is None else image.errors.read_noise_scale
+            ratio = (white / provenance.read_noise) ** 2 / scale  # the fit's scale undone
             before = input_covariance(image.sci, image.var_poisson, var_rnoise, image.dq, geometry) \
                 if self.spec.lit_covariance_fraction > 0 else None
-            err, var_rnoise, measured = calibrated_errors(
+            err, var_rnoise, errors = calibrated_errors(
                 sci, image.var_poisson, var_rnoise * np.float32(ratio), image.dq, geometry,
                 lit_read_scale=self.spec.lit_read_scale, lit_covariance_fraction=self.spec.lit_covariance_fraction,
                 covariance_before=before)
-            meta.update(measured, read_noise=white)
-        meta.update(model=self.name, architecture=self.spec.architecture, model_version=self.spec.version,
-                    precision=settings.precision, label_reads=image.meta["n_reads"],
-                    model_layout=served_layout_name(self.spec, geometry) or "unmeasured")
-        return image._replace(sci=sci, err=err, dq=flag_model_failures(sci, image.dq, usable), meta=meta,
-                              var_rnoise=var_rnoise)
+            provenance = dataclasses.replace(provenance, read_noise=float(white))
+        run = ModelRun(self.name, self.spec.architecture, self.spec.version, image.provenance.n_reads,
+                       settings.precision, served_layout_name(self.spec, geometry) or "unmeasured")
+        return image._replace(sci=sci, err=err, dq=flag_model_failures(sci, image.dq, usable), provenance=provenance,
+                              errors=errors, model=run, var_rnoise=var_rnoise)
 
     def denoise(self, ramp: Ramp, geometry: ReadoutGeometry, settings: DenoiseSettings = DEFAULT_SETTINGS, *,
                 progress: bool = False, row_range: tuple[int, int] | None = None,

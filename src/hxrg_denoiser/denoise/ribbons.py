@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from hxrg_denoiser.classical.error_model import network_errors
 from hxrg_denoiser.denoise.base import (
     DEFAULT_SETTINGS,
     Denoiser,
@@ -25,8 +26,9 @@ from hxrg_denoiser.denoise.base import (
 )
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import RampInputError, UsageError
-from hxrg_denoiser.fitting import FluxImage, fit_ramp, flux_meta, network_errors, ramp_read_noise
+from hxrg_denoiser.fitting import fit_ramp, ramp_read_noise
 from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.product import FluxImage, ModelRun, provenance_of
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.models.ribbons import row_ribbons, stack_neighbours
 from hxrg_denoiser.strips import StripStream, row_ranges
@@ -48,7 +50,7 @@ class RibbonDenoiser(Denoiser):
 
     The output is in electrons over ``spec.label_reads`` frames; ERR is that of the
     up-the-ramp fit of the same reads with the correlated noise removed, scaled to
-    what the image's dark pixels show (:func:`~hxrg_denoiser.fitting.network_errors`);
+    what the image's dark pixels show (:func:`~hxrg_denoiser.classical.error_model.network_errors`);
     reference pixels are NaN and flagged.
     """
 
@@ -108,7 +110,7 @@ class RibbonDenoiser(Denoiser):
 
     def flux_image(self, sci: np.ndarray, ramp: Ramp, geometry: ReadoutGeometry, precision: str,
                    white_read_noise: float, non_finite: np.ndarray | None = None) -> FluxImage:
-        """SCI with reference pixels NaN, flags, errors (:func:`~hxrg_denoiser.fitting.network_errors`) and
+        """SCI with reference pixels NaN, flags, errors (:func:`~hxrg_denoiser.classical.error_model.network_errors`) and
         provenance."""
         spec = self.spec
         reference = geometry.reference_mask
@@ -121,12 +123,13 @@ class RibbonDenoiser(Denoiser):
         rows[1:-1] = True  # rows with a neighbour each side are predicted
         dq = flag_model_failures(sci, dq, rows & ~reference & ~dq.astype(bool))
         dq[~reference & ~np.isfinite(sci)] |= np.uint32(PixelFlag.DO_NOT_USE)
-        err, var_poisson, var_rnoise, measured = network_errors(
+        err, var_poisson, var_rnoise, errors = network_errors(
             sci, dq, geometry, n_reads=spec.n_reads, label_reads=spec.label_reads, white_read_noise=white_read_noise)
-        meta = flux_meta(ramp, geometry, spec.name, units="e-", gain=1.0, read_noise=white_read_noise,
-                         model=spec.name, architecture=spec.architecture, model_version=spec.version,
-                         label_reads=spec.label_reads, precision=precision, **measured)
-        return FluxImage(sci, err, dq, meta, var_poisson=var_poisson, var_rnoise=var_rnoise)
+        provenance = provenance_of(ramp, geometry, spec.name, units="e-", gain=1.0, read_noise=white_read_noise,
+                                   read_noise_white=float(white_read_noise))
+        model = ModelRun(spec.name, spec.architecture, spec.version, spec.label_reads, precision)
+        return FluxImage(sci, err, dq, provenance, var_poisson=var_poisson, var_rnoise=var_rnoise, errors=errors,
+                         model=model)
 
     def denoise_split(self, path: str, model_path: str, geometry: ReadoutGeometry, client, parts: int,
                       settings: DenoiseSettings) -> FluxImage:

@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from astropy.io import fits
 
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import OutputError
+from hxrg_denoiser.io.product import ErrorCalibration, FitRecord, FluxImage, ModelRun, Provenance
 from hxrg_denoiser.io.safety import (
     atomic_output,
     check_output_path,
@@ -51,12 +53,9 @@ def fits_text(value: str, limit: int | None = None) -> str:
     return text if limit is None else text[:limit]
 
 
-PRODUCTS = ("hxrg", "jwst", "nirps")
-
-
-def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False, extra: dict | None = None,
-                     product: str = "hxrg") -> Path:
-    """Write a :class:`~hxrg_denoiser.fitting.FluxImage` as a FITS product, atomically.
+def write_flux_image(path: str | os.PathLike, image: FluxImage, *, overwrite: bool = False,
+                     extra: dict | None = None, product: str = "hxrg") -> Path:
+    """Write a :class:`~hxrg_denoiser.io.product.FluxImage` as a FITS product, atomically.
 
     Parameters
     ----------
@@ -71,114 +70,159 @@ def write_flux_image(path: str | os.PathLike, image, *, overwrite: bool = False,
         second). ``nirps``: the NIRPS/SPIRou ramp layout, slope, intercept, slope error and number of reads
         in extensions 1-4 (SLOPE, INTERCEPT, ERRSLOPE, NUMREADS), then DQ.
     """
-    if product not in PRODUCTS:
-        raise OutputError(f"--product {product!r}: choose one of {PRODUCTS}")
-    meta = image.meta
-    unit = meta.get("bunit", meta["units"])
-    count_unit = unit.split("/")[0]
-    n_reads, group_time = meta["n_reads"], float(meta["frame_time"])
-    cards = {
-        "ORIGIN": ("hxrg-denoiser", "software that made this file"),
-        "HXRGVER": (meta["version"], "hxrg-denoiser version"),
-        "DATE": (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "UTC date this file was written"),
-        "METHOD": (meta["method"], "flux estimator"),
-        "NREADS": (n_reads, "number of reads in the ramp"),
-        "NGROUPS": (n_reads, "reads (groups) fitted"),
-        "GEOMETRY": (meta["geometry"], "readout geometry"),
-        "GAIN": (meta["gain"], "electrons per input unit"),
-        "RDNOISE": (round(float(meta.get("read_noise_white", meta["read_noise"])), 4),
-                    f"[{count_unit}] white read noise per read")
-        if np.isfinite(meta["read_noise"])
-        else None,
-        "RDNOISEF": (round(float(meta["read_noise"]), 4), f"[{count_unit}] per-read noise in VAR_RNOISE")
-        if np.isfinite(meta["read_noise"])
-        else None,
-        "TGROUP": (group_time, "[s] time between reads"),
-        "TIMESRC": (meta.get("timing_source", "geometry"), "where TGROUP comes from"),
-        "EFFINTTM": (round((n_reads - 1) * group_time, 6), "[s] first to last read"),
-        "EXPTIME": (round(n_reads * group_time, 6), "[s] reads x TGROUP (SCI over-ramp convention)"),
-        "INPUT": (fits_text(os.path.basename(meta["input"].rstrip("/")), 60), "input ramp"),
-    }
-    if "read_noise_scale" in meta:
-        cards["RNSCALE"] = (round(float(meta["read_noise_scale"]), 4), "VAR_RNOISE scaled to the dark pixels' spread")
-    if "read_noise_lit_scale" in meta:
-        cards["RNLITSC"] = (round(float(meta["read_noise_lit_scale"]), 4), "and x this near light (clean/model)")
-    for lag, rho in enumerate(meta.get("read_noise_correlation") or [], start=1):
-        cards[f"RNCORR{lag}"] = (round(float(rho), 4), f"read-noise error correlation, pixels {lag} row(s) apart")
-    for lag, rho in enumerate(meta.get("read_noise_lit_correlation") or [], start=1):
-        cards[f"RNLCOR{lag}"] = (round(float(rho), 4), f"the same near light (clean/model), {lag} row(s) apart")
-    options = meta.get("options", {})
-    if options:
-        refcorr = options.get("refcorr")
-        cards["REFCORR"] = (refcorr, "reference-pixel correction")
-        cards["WEIGHTNG"] = (options.get("weighting"), "up-the-ramp weights")
-        cards["CLEAN"] = (bool(options.get("clean")), "correlated noise left in the image removed")
-        saturation = options.get("saturation")
-        cards["SATLEVEL"] = (saturation if isinstance(saturation, (int, float)) else
-                             ("none" if saturation is None else fits_text(os.path.basename(str(saturation)), 60)),
-                             "saturation level (input units) or map")
-        if options.get("bad_pixels") is not None:
-            cards["BADPIXEL"] = (fits_text(os.path.basename(str(options["bad_pixels"])), 60), "bad-pixel mask")
-        if "calibration" in options:
-            cards["CALIBFIL"] = (fits_text(os.path.basename(str(options["calibration"])), 60), "reference calibration")
-    if options.get("method") in ("utr", "cds", "fowler"):
-        threshold = options.get("jump_threshold")
-        cards["JUMPTHR"] = (float(threshold) if threshold is not None else "none", "[sigma] jump detection threshold")
-        cards["JUMPNBR"] = (bool(options.get("jump_neighbours")), "neighbours of jumps flagged")
-        if threshold is not None:
-            cluster = options.get("jump_cluster_threshold")
-            cards["JUMPCLU"] = (float(cluster) if cluster is not None else "none",
-                                "[sigma] jump's 8 neighbours flagged above")
-    if "model" in meta:
-        cards["MODEL"] = (meta["model"], "denoising model")
-        cards["ARCH"] = (meta["architecture"], "model architecture")
-        cards["MODELVER"] = (meta["model_version"], "package version the model was trained with")
-        cards["LABREADS"] = (meta["label_reads"], "SCI is electrons over this many frames")
-        cards["PRECISN"] = (meta["precision"], "inference precision")
-        if "model_layout" in meta:
-            cards["MODELLAY"] = (meta["model_layout"], "channel layout the model was measured on")
-    if "refcorr_used" in meta:
-        cards["REFCORR"] = (meta["refcorr_used"], "reference correction of the model's input")
-        cards["REFCHECK"] = (meta["reference_check"], "dark-pixel row structure")
-    cards = {k: v for k, v in cards.items() if v is not None}
+    if product not in LAYOUTS:
+        raise OutputError(f"--product {product!r}: choose one of {tuple(LAYOUTS)}")
+    source = image.provenance
+    cards = {**provenance_cards(source), **error_cards(image.errors), **fit_cards(source.fit),
+             **model_cards(image.model)}
+    if image.reference is not None:  # the model's input: replaces the fit's REFCORR where it stands
+        cards["REFCORR"] = (image.reference.refcorr_used, "reference correction of the model's input")
+        cards["REFCHECK"] = (image.reference.note, "dark-pixel row structure")
     cards.update(extra or {})
-    input_header = meta.get("input_header")
-    primary = fits.PrimaryHDU(header=_carried(input_header, _header(cards)))
-    over = "over the ramp" if "/" not in unit else "per second"
-    wcs = _wcs_cards(input_header)
-    sci = fits.ImageHDU(image.sci, name="SCI", header=_header({"BUNIT": (unit, f"flux {over}"), **wcs}))
-    err = fits.ImageHDU(image.err, name="ERR", header=_header({"BUNIT": (unit, "1-sigma uncertainty")}))
-    dq_cards = {f"DQBIT{int(np.log2(int(f))):02d}": (f.name, f"value {int(f)}") for f in PixelFlag}
-    dq = fits.ImageHDU(image.dq.astype(np.uint32, copy=False), name="DQ", header=_header(dq_cards))
-    variances = [fits.ImageHDU(values.astype(np.float32, copy=False), name=name.upper(), header=_header(
-                     {"BUNIT": (f"({unit})**2", "variance of SCI from " + ("photon" if "poisson" in name else "read")
-                                + " noise")}))
-                 for name in ("var_poisson", "var_rnoise") if (values := getattr(image, name, None)) is not None]
-    reads = getattr(image, "reads_used", None)
-    used = None if reads is None else fits.ImageHDU(reads.astype(np.uint16, copy=False), name="READS_USED", header=_header(
-        {"BUNIT": ("reads", "reads in each pixel's fit (before saturation, between jumps)")}))
-    level = getattr(image, "intercept", None)
-    intercept = None if level is None else fits.ImageHDU(level.astype(np.float32, copy=False), name="INTERCEPT", header=_header(
-        {"BUNIT": (count_unit, "fitted level at the first read")}))
-    if product == "jwst":
-        if "/" not in unit:
-            raise OutputError(f"{path}: --product jwst is a rate file: give --units e-/s (the flux per second)")
-        primary.header["DATAMODL"] = ("ImageModel", "JWST data model of this file")
-        primary.header["TELESCOP"] = primary.header.get("TELESCOP", "JWST")
-        hdus = [primary, sci, dq, err, *variances]
-    elif product == "nirps":
-        if reads is None or level is None:
-            raise OutputError(f"{path}: --product nirps needs the intercept and read count of a ramp fit")
-        names = {"SCI": "SLOPE", "INTERCEPT": "INTERCEPT", "ERR": "ERRSLOPE", "READS_USED": "NUMREADS"}
-        layout = [sci, intercept, err, used]
-        for hdu in layout:
-            hdu.name = names[hdu.name]
-        hdus = [primary, *layout, dq]
-    else:
-        hdus = [primary, sci, err, dq, *variances, *[h for h in (used, intercept) if h is not None]]
-    with atomic_output(path, overwrite=overwrite, inputs=[meta["input"]]) as tmp:
+    primary = fits.PrimaryHDU(header=_carried(source.input_header, _header(cards)))
+    hdus = LAYOUTS[product](primary, image_hdus(image), path)
+    with atomic_output(path, overwrite=overwrite, inputs=[source.input]) as tmp:
         fits.HDUList(hdus).writeto(tmp, overwrite=True)
     return Path(path)
+
+
+def provenance_cards(source: Provenance) -> dict:
+    """Primary-header keywords of where the image comes from: method, reads, geometry, gain, noise, timing."""
+    unit, n_reads, group_time = source.count_unit, source.n_reads, float(source.frame_time)
+    white = source.read_noise if source.read_noise_white is None else source.read_noise_white
+    cards = {
+        "ORIGIN": ("hxrg-denoiser", "software that made this file"),
+        "HXRGVER": (source.version, "hxrg-denoiser version"),
+        "DATE": (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "UTC date this file was written"),
+        "METHOD": (source.method, "flux estimator"),
+        "NREADS": (n_reads, "number of reads in the ramp"),
+        "NGROUPS": (n_reads, "reads (groups) fitted"),
+        "GEOMETRY": (source.geometry, "readout geometry"),
+        "GAIN": (source.gain, "electrons per input unit"),
+        "RDNOISE": (round(float(white), 4), f"[{unit}] white read noise per read"),
+        "RDNOISEF": (round(float(source.read_noise), 4), f"[{unit}] per-read noise in VAR_RNOISE"),
+        "TGROUP": (group_time, "[s] time between reads"),
+        "TIMESRC": (source.timing_source, "where TGROUP comes from"),
+        "EFFINTTM": (round((n_reads - 1) * group_time, 6), "[s] first to last read"),
+        "EXPTIME": (round(n_reads * group_time, 6), "[s] reads x TGROUP (SCI over-ramp convention)"),
+        "INPUT": (fits_text(os.path.basename(source.input.rstrip("/")), 60), "input ramp"),
+    }
+    if not np.isfinite(source.read_noise):
+        del cards["RDNOISE"], cards["RDNOISEF"]
+    return cards
+
+
+def error_cards(errors: ErrorCalibration | None) -> dict:
+    """Keywords of the error calibration: RNSCALE, RNLITSC, RNCORRn, RNLCORn."""
+    if errors is None:
+        return {}
+    cards = {"RNSCALE": (round(float(errors.read_noise_scale), 4), "VAR_RNOISE scaled to the dark pixels' spread"),
+             "RNLITSC": (round(float(errors.read_noise_lit_scale), 4), "and x this near light (clean/model)")}
+    for lag, rho in enumerate(errors.read_noise_correlation or (), start=1):
+        cards[f"RNCORR{lag}"] = (round(float(rho), 4), f"read-noise error correlation, pixels {lag} row(s) apart")
+    for lag, rho in enumerate(errors.read_noise_lit_correlation or (), start=1):
+        cards[f"RNLCOR{lag}"] = (round(float(rho), 4), f"the same near light (clean/model), {lag} row(s) apart")
+    return cards
+
+
+def fit_cards(fit: FitRecord | None) -> dict:
+    """Keywords of a classical fit's settings: reference correction, weights, cleaning, maps, jumps."""
+    if fit is None:
+        return {}
+    saturation = fit.saturation
+    cards = {
+        "REFCORR": (fit.refcorr, "reference-pixel correction"),
+        "WEIGHTNG": (fit.weighting, "up-the-ramp weights"),
+        "CLEAN": (fit.clean, "correlated noise left in the image removed"),
+        "SATLEVEL": (saturation if isinstance(saturation, (int, float)) else
+                     ("none" if saturation is None else fits_text(os.path.basename(saturation), 60)),
+                     "saturation level (input units) or map"),
+    }
+    if fit.bad_pixels is not None:
+        cards["BADPIXEL"] = (fits_text(os.path.basename(fit.bad_pixels), 60), "bad-pixel mask")
+    if fit.calibration is not None:
+        cards["CALIBFIL"] = (fits_text(os.path.basename(fit.calibration), 60), "reference calibration")
+    threshold = fit.jump_threshold
+    cards["JUMPTHR"] = (float(threshold) if threshold is not None else "none", "[sigma] jump detection threshold")
+    cards["JUMPNBR"] = (fit.jump_neighbours, "neighbours of jumps flagged")
+    if threshold is not None:
+        cluster = fit.jump_cluster_threshold
+        cards["JUMPCLU"] = (float(cluster) if cluster is not None else "none", "[sigma] jump's 8 neighbours flagged above")
+    return cards
+
+
+def model_cards(run: ModelRun | None) -> dict:
+    """Keywords of the network that made SCI."""
+    if run is None:
+        return {}
+    cards = {
+        "MODEL": (run.model, "denoising model"),
+        "ARCH": (run.architecture, "model architecture"),
+        "MODELVER": (run.model_version, "package version the model was trained with"),
+        "LABREADS": (run.label_reads, "SCI is electrons over this many frames"),
+        "PRECISN": (run.precision, "inference precision"),
+    }
+    if run.layout is not None:
+        cards["MODELLAY"] = (run.layout, "channel layout the model was measured on")
+    return cards
+
+
+def image_hdus(image: FluxImage) -> dict[str, fits.ImageHDU]:
+    """The image's arrays as extensions by name (SCI, ERR, DQ, and those it has of VAR_POISSON, VAR_RNOISE,
+    READS_USED, INTERCEPT), not copied where their type is already the file's."""
+    source = image.provenance
+    unit, over = source.bunit, "over the ramp" if "/" not in source.bunit else "per second"
+    hdus = {
+        "SCI": fits.ImageHDU(image.sci, name="SCI", header=_header({"BUNIT": (unit, f"flux {over}"),
+                                                                    **_wcs_cards(source.input_header)})),
+        "ERR": fits.ImageHDU(image.err, name="ERR", header=_header({"BUNIT": (unit, "1-sigma uncertainty")})),
+        "DQ": fits.ImageHDU(image.dq.astype(np.uint32, copy=False), name="DQ", header=_header(
+            {f"DQBIT{int(np.log2(int(f))):02d}": (f.name, f"value {int(f)}") for f in PixelFlag})),
+    }
+    for name, values, origin in (("VAR_POISSON", image.var_poisson, "photon"), ("VAR_RNOISE", image.var_rnoise, "read")):
+        if values is not None:
+            hdus[name] = fits.ImageHDU(values.astype(np.float32, copy=False), name=name, header=_header(
+                {"BUNIT": (f"({unit})**2", f"variance of SCI from {origin} noise")}))
+    if image.reads_used is not None:
+        hdus["READS_USED"] = fits.ImageHDU(image.reads_used.astype(np.uint16, copy=False), name="READS_USED",
+                                           header=_header({"BUNIT": ("reads", "reads in each pixel's fit (before "
+                                                                     "saturation, between jumps)")}))
+    if image.intercept is not None:
+        hdus["INTERCEPT"] = fits.ImageHDU(image.intercept.astype(np.float32, copy=False), name="INTERCEPT",
+                                          header=_header({"BUNIT": (source.count_unit, "fitted level at the first read")}))
+    return hdus
+
+
+def _hxrg_layout(primary: fits.PrimaryHDU, hdus: dict, path) -> list:
+    """SCI, ERR, DQ, VAR_POISSON, VAR_RNOISE, READS_USED, INTERCEPT (those the image has)."""
+    order = ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "READS_USED", "INTERCEPT")
+    return [primary, *(hdus[name] for name in order if name in hdus)]
+
+
+def _jwst_layout(primary: fits.PrimaryHDU, hdus: dict, path) -> list:
+    """A rate file as JWST's ``ImageModel`` reads it: SCI, DQ, ERR, VAR_POISSON, VAR_RNOISE (per second)."""
+    if "/" not in hdus["SCI"].header["BUNIT"]:
+        raise OutputError(f"{path}: --product jwst is a rate file: give --units e-/s (the flux per second)")
+    primary.header["DATAMODL"] = ("ImageModel", "JWST data model of this file")
+    primary.header["TELESCOP"] = primary.header.get("TELESCOP", "JWST")
+    return [primary, *(hdus[name] for name in ("SCI", "DQ", "ERR", "VAR_POISSON", "VAR_RNOISE") if name in hdus)]
+
+
+def _nirps_layout(primary: fits.PrimaryHDU, hdus: dict, path) -> list:
+    """The NIRPS/SPIRou ramp layout: SLOPE, INTERCEPT, ERRSLOPE, NUMREADS in extensions 1-4, then DQ."""
+    if "READS_USED" not in hdus or "INTERCEPT" not in hdus:
+        raise OutputError(f"{path}: --product nirps needs the intercept and read count of a ramp fit")
+    names = {"SCI": "SLOPE", "INTERCEPT": "INTERCEPT", "ERR": "ERRSLOPE", "READS_USED": "NUMREADS"}
+    layout = [hdus[name] for name in names]
+    for hdu in layout:
+        hdu.name = names[hdu.name]
+    return [primary, *layout, hdus["DQ"]]
+
+
+# One writer per product layout: the primary HDU and the image's extensions in, the file's HDUs out.
+LAYOUTS: dict[str, Callable[[fits.PrimaryHDU, dict, object], list]] = {
+    "hxrg": _hxrg_layout, "jwst": _jwst_layout, "nirps": _nirps_layout}
+PRODUCTS = tuple(LAYOUTS)
 
 
 # Keywords that describe a file's structure or data, not the exposure: never carried from the input.

@@ -73,12 +73,12 @@ class ModelSpec:
     lit_read_scale : float
         Read-noise variance of the output's pixels near light over that of its dark pixels (flux-image
         models: the dark pixels partly enter the model's own estimate of the correlated noise), applied to
-        ERR (:func:`~hxrg_denoiser.fitting.calibrated_errors`); measured on simulated exposures by
+        ERR (:func:`~hxrg_denoiser.classical.error_model.calibrated_errors`); measured on simulated exposures by
         ``benchmarks/calibrate_lit_errors.py``. 1 for files written before it existed.
     lit_covariance_fraction : float
         Fraction of the input fit's correlated read-noise covariance that the output keeps in the pixels
         near light, correlated from row to row (``RNLCORn``; see
-        :func:`~hxrg_denoiser.fitting.calibrated_errors`); measured as ``lit_read_scale`` is. 0 (none
+        :func:`~hxrg_denoiser.classical.error_model.calibrated_errors`); measured as ``lit_read_scale`` is. 0 (none
         given) for files written before it existed.
     correction_window : list of int
         Flux-image models: rows and columns (odd) over which the network's correction to the cleaning's

@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from hxrg_denoiser.simulate.held_out import bench_geometry
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
+from hxrg_denoiser.simulate.held_out import bench_geometry
 from hxrg_denoiser.training.flux_examples import (
     build_examples,
     dark_example_specs,

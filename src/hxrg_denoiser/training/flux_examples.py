@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from hxrg_denoiser.simulate.held_out import bench_geometry, check_training_seed
 from hxrg_denoiser.fitting import FitOptions, fit_ramp
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.safety import atomic_output
 from hxrg_denoiser.io.ramps import ArrayRamp, FirstReads, open_ramp
+from hxrg_denoiser.io.safety import atomic_output
+from hxrg_denoiser.simulate.held_out import bench_geometry, check_training_seed
 from hxrg_denoiser.simulate.injection import InjectedRamp
 from hxrg_denoiser.simulate.noise import noise_preset
 from hxrg_denoiser.simulate.ramp import simulate_cube

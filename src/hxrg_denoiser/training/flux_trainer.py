@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hxrg_denoiser.simulate.held_out import bench_geometry
 from hxrg_denoiser.flux_denoise import readout_features
 from hxrg_denoiser.geometry import ReadoutGeometry, channel_streams
 from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
 from hxrg_denoiser.models.registry import ModelSpec
+from hxrg_denoiser.simulate.held_out import bench_geometry
 from hxrg_denoiser.training.checkpoint import check_same_settings, has_checkpoint
 from hxrg_denoiser.training.loop import NOT_COMPARED_ON_RESUME, LoopSettings, run_training
 

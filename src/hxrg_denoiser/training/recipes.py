@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from hxrg_denoiser.simulate.held_out import check_training_seed
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
+from hxrg_denoiser.simulate.held_out import check_training_seed
 from hxrg_denoiser.simulate.noise import noise_preset
 from hxrg_denoiser.simulate.ramp import simulate_cube
 from hxrg_denoiser.simulate.scenes import make_scene

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hxrg_denoiser.simulate.held_out import check_training_seed
 from hxrg_denoiser.denoise import pick_device
 from hxrg_denoiser.errors import RampInputError, UsageError
 from hxrg_denoiser.geometry import geometry_for_shape, preset
-from hxrg_denoiser.io.safety import refuse_input_overlap
 from hxrg_denoiser.io.ramps import open_ramp
+from hxrg_denoiser.io.safety import refuse_input_overlap
 from hxrg_denoiser.models.config import config_from_dict
 from hxrg_denoiser.models.registry import ARCHITECTURES, ModelSpec
+from hxrg_denoiser.simulate.held_out import check_training_seed
 from hxrg_denoiser.simulate.scenes import load_scene, scale_scene
 from hxrg_denoiser.training.data import RibbonSampler
 from hxrg_denoiser.training.recipes import simulated_darks, training_scenes

@@ -1,0 +1,224 @@
+"""The per-pixel ramp fit of one strip: slopes, their variance terms, jumps, reads used and intercepts.
+
+A pure function on arrays (:func:`fit_strip`), with the choice of estimator
+(:class:`SlopeEstimator`: CDS, Fowler, up-the-ramp with least-squares or
+optimal weights) and of jump test (:class:`JumpTest`) passed as records. The
+pipeline around it (reading strips, reference correction, read noise, the
+product) is :mod:`hxrg_denoiser.fitting`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from hxrg_denoiser.classical.estimators import (
+    cds_weights,
+    fowler_weights,
+    noise_terms,
+    ols_weights,
+    optimal_utr_terms,
+    weighted_read_sum,
+)
+from hxrg_denoiser.classical.jumps import CLUSTER_THRESHOLD, DEFAULT_THRESHOLD, detect_jumps, segment_read_weights
+
+__all__ = ["SlopeEstimator", "JumpTest", "StripFit", "read_weights", "slope_and_noise_terms", "slope_and_variance",
+           "fit_strip", "METHODS", "WEIGHTINGS"]
+
+METHODS = ("cds", "fowler", "utr")
+WEIGHTINGS = ("ols", "optimal")
+
+
+@dataclass(frozen=True)
+class SlopeEstimator:
+    """How a pixel's reads make its slope.
+
+    Attributes
+    ----------
+    method : {"cds", "fowler", "utr"}
+    weighting : {"ols", "optimal"}
+        Up-the-ramp weights: ordinary least squares, or optimal for read noise plus Poisson noise.
+    fowler_n : int
+        Reads averaged at each end for Fowler sampling.
+    """
+
+    method: str = "utr"
+    weighting: str = "ols"
+    fowler_n: int = 4
+
+
+@dataclass(frozen=True)
+class JumpTest:
+    """How jumps (cosmic rays) are found (:func:`~hxrg_denoiser.classical.jumps.detect_jumps`).
+
+    Attributes
+    ----------
+    threshold : float or None
+        Sigmas from the pixel's flux per frame; None: no jump detection.
+    neighbours : bool
+        Also flag the same read difference of the 4 neighbours of every jump.
+    cluster_threshold : float or None
+        The 8 neighbours of a jump are flagged above this many sigmas; None: no such test.
+    """
+
+    threshold: float | None = DEFAULT_THRESHOLD
+    neighbours: bool = False
+    cluster_threshold: float | None = CLUSTER_THRESHOLD
+
+
+def read_weights(method: str, n_reads: int, fowler_n: int = 4) -> np.ndarray:
+    """Read weights of a linear estimator giving the slope per frame."""
+    if method == "cds":
+        return cds_weights(n_reads)
+    if method == "fowler":
+        return fowler_weights(n_reads, min(fowler_n, n_reads // 2))
+    return ols_weights(n_reads)
+
+
+def slope_and_noise_terms(electrons: np.ndarray, estimator: SlopeEstimator,
+                          read_noise: float | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Slope (electrons per frame) of every pixel of a cube and its variance terms ``W`` and ``P``.
+
+    The slope's variance is ``read_noise^2 W + flux P`` for white read noise plus Poisson accumulation
+    (:func:`~hxrg_denoiser.classical.estimators.linear_slope_variance`).
+
+    Parameters
+    ----------
+    electrons : ndarray, shape (n_reads, ...)
+        Electrons of each read.
+    estimator : SlopeEstimator
+    read_noise : float or ndarray
+        Electrons per read (chooses the optimal weights), one value or one per pixel.
+
+    Returns
+    -------
+    slope, white, poisson : ndarray, shape electrons.shape[1:], float32
+    """
+    n = electrons.shape[0]
+    if estimator.weighting == "optimal":
+        return optimal_utr_terms(electrons, read_noise)
+    weights = read_weights(estimator.method, n, estimator.fowler_n)
+    slope = weighted_read_sum(electrons, weights)
+    white, poisson = noise_terms(weights)
+    return slope, np.full(slope.shape, white, dtype=np.float32), np.full(slope.shape, poisson, dtype=np.float32)
+
+
+def slope_and_variance(
+    electrons: np.ndarray, estimator: SlopeEstimator, read_noise: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Slope (electrons per frame) and its variance (each pixel's own flux for the Poisson part).
+
+    Parameters
+    ----------
+    electrons : ndarray, shape (n_reads, ...)
+    estimator : SlopeEstimator
+    read_noise : float
+        Electrons per read.
+    """
+    slope, white, poisson = slope_and_noise_terms(electrons, estimator, read_noise)
+    return slope, (read_noise**2 * white + np.maximum(slope, 0.0) * poisson).astype(np.float32)
+
+
+@dataclass
+class StripFit:
+    """Slopes of a strip (electrons per frame), their variance terms ``W`` and ``P``, jumps and reads used."""
+
+    slope: np.ndarray
+    white: np.ndarray
+    poisson: np.ndarray
+    jumped: np.ndarray
+    reads_used: np.ndarray
+    intercept: np.ndarray
+
+    def rows(self, rows: slice) -> StripFit:
+        """The fit of some of the strip's rows."""
+        return StripFit(*(getattr(self, f.name)[rows] for f in dataclasses.fields(self)))
+
+
+def _intercept(reads: np.ndarray, slope: np.ndarray, first: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Mean of ``R_k - slope k`` over reads ``first <= k < stop`` of each pixel (``reads``: (n_reads, pixels))."""
+    k = np.arange(reads.shape[0], dtype=np.float64)[:, None]
+    inside = (k >= first[None, :]) & (k < stop[None, :])
+    count = np.maximum(inside.sum(axis=0), 1)
+    return (np.where(inside, reads - slope[None, :] * k, 0.0).sum(axis=0) / count).astype(np.float32)
+
+
+def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: SlopeEstimator, jumps: JumpTest,
+              read_noise: float | np.ndarray, jump_noise: float | None = None,
+              channel_width: int | None = None) -> StripFit:
+    """Slopes and variance terms of a strip, using only the reads before saturation and, up the ramp, between jumps.
+
+    Parameters
+    ----------
+    electrons : ndarray, shape (n_reads, rows, cols)
+        Reference-corrected reads, electrons.
+    first_saturated : ndarray of int, shape (rows, cols)
+        Index of each pixel's first saturated read (``n_reads`` where none is).
+    estimator : SlopeEstimator
+    jumps : JumpTest
+    read_noise : float or ndarray
+        Electrons per read, one value or one per pixel.
+    jump_noise : float, optional
+        Jumps are tested against it on read differences with each channel row's offsets removed
+        (``channel_width`` columns per channel), or against ``read_noise`` with them left in (None).
+    channel_width : int, optional
+
+    Returns
+    -------
+    StripFit
+        Slopes in electrons per frame, their variance terms, jumps, reads used and intercepts.
+    """
+    n = electrons.shape[0]
+    slope, white, poisson = slope_and_noise_terms(electrons, estimator, read_noise)
+    for n_usable in np.unique(first_saturated[first_saturated < n]):
+        pixels = np.nonzero(first_saturated == n_usable)
+        if n_usable < 2:
+            slope[pixels] = white[pixels] = poisson[pixels] = np.nan
+            continue
+        noise = read_noise[pixels] if isinstance(read_noise, np.ndarray) else read_noise
+        sub = slope_and_noise_terms(electrons[:n_usable][(slice(None),) + pixels], estimator, noise)
+        slope[pixels], white[pixels], poisson[pixels] = sub
+    used = np.minimum(first_saturated, n).astype(np.uint16)
+    used[used < 2] = 0
+    intercept = weighted_read_sum(electrons, np.full(n, 1.0 / n)) - slope * np.float32((n - 1) / 2)
+    if (first_saturated < n).any():
+        partial = np.nonzero(first_saturated < n)
+        reads = electrons[(slice(None),) + partial].astype(np.float64)
+        intercept[partial] = _intercept(reads, slope[partial], np.zeros(reads.shape[1]), first_saturated[partial])
+    jumped = np.zeros(slope.shape, dtype=bool)
+    if jumps.threshold is not None and n >= 3:
+        found = detect_jumps(electrons, first_saturated, slope, read_noise if jump_noise is None else jump_noise,
+                             threshold=jumps.threshold, neighbours=jumps.neighbours,
+                             cluster_threshold=jumps.cluster_threshold,
+                             channel_width=channel_width)
+        if len(found) and estimator.method != "utr":
+            # CDS and Fowler take fixed reads, and a jump between them is in their difference: no pair of
+            # reads without it is left to them, so the pixel is excluded (the jump found on all the reads)
+            for values in (slope, white, poisson):
+                values.reshape(-1)[found.pixels] = np.nan
+            used.reshape(-1)[found.pixels] = 0
+            jumped.reshape(-1)[found.pixels] = True
+        elif len(found):
+            before = np.arange(n - 1)[:, None] < (first_saturated.reshape(-1)[found.pixels] - 1)[None, :]
+            usable = before & ~found.jumps
+            weights = segment_read_weights(usable)
+            reads = electrons.reshape(n, -1)[:, found.pixels].astype(np.float64)
+            fitted = np.sum(weights * reads, axis=0)
+            fitted_white, fitted_poisson = noise_terms(weights)
+            none_left = ~usable.any(axis=0)
+            fitted[none_left] = fitted_white[none_left] = fitted_poisson[none_left] = np.nan
+            starts = usable & np.vstack([np.ones((1, usable.shape[1]), dtype=bool), ~usable[:-1]])
+            slope.reshape(-1)[found.pixels] = fitted
+            white.reshape(-1)[found.pixels] = fitted_white
+            poisson.reshape(-1)[found.pixels] = fitted_poisson
+            used.reshape(-1)[found.pixels] = usable.sum(axis=0) + starts.sum(axis=0)
+            jumped.reshape(-1)[found.pixels] = True
+            # the first segment: from its first usable difference to the first unusable one after it
+            begin = np.argmax(usable, axis=0)
+            after = np.where(np.arange(n - 1)[:, None] >= begin[None, :], ~usable, False)
+            end = np.where(after.any(axis=0), np.argmax(after, axis=0), n - 1)  # last read of the segment
+            intercept.reshape(-1)[found.pixels] = _intercept(reads, np.nan_to_num(fitted), begin, end + 1)
+    intercept[~np.isfinite(slope)] = np.nan
+    return StripFit(slope, white, poisson, jumped, used, intercept)

@@ -1,0 +1,206 @@
+"""What a classical flux image is made with: :class:`FitOptions`, checked when made."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from hxrg_denoiser.classical.jumps import CLUSTER_THRESHOLD, DEFAULT_THRESHOLD
+from hxrg_denoiser.classical.ramp_fit import METHODS, WEIGHTINGS, JumpTest, SlopeEstimator
+from hxrg_denoiser.classical.reference import REFERENCE_METHODS
+from hxrg_denoiser.classical.sirs import SirsCalibration, load_calibration
+from hxrg_denoiser.errors import UsageError
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.maps import PixelMap, read_pixel_map
+from hxrg_denoiser.io.product import UNITS, FitRecord
+
+__all__ = ["FitOptions", "METHODS", "WEIGHTINGS", "UNITS", "REFCORR_CHOICES", "FINISHING_OPTIONS"]
+
+REFCORR_CHOICES = ("auto",) + REFERENCE_METHODS
+# Options that do not change the per-pixel fit of :func:`~hxrg_denoiser.fitting.fit_ramp_rows`: fits that
+# differ only in them share it.
+FINISHING_OPTIONS = ("clean", "check_errors", "strip_rows")
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How to build a flux image.
+
+    Attributes
+    ----------
+    method : {"cds", "fowler", "utr"}
+    refcorr : {"auto", "none", "seed", "smoothed", "sirs"}
+        Reference-pixel correction (see :mod:`hxrg_denoiser.classical.reference`
+        and, for ``sirs``, :mod:`hxrg_denoiser.classical.sirs`); ``auto`` (the
+        default) is ``sirs`` when a calibration is given, else ``seed`` where
+        the geometry has reference pixels and ``none`` where it has none.
+    weighting : {"ols", "optimal"}
+        Up-the-ramp weights: ordinary least squares, or optimal for read
+        noise plus Poisson noise.
+    fowler_n : int
+        Reads averaged at each end for Fowler sampling.
+    gain : float, path, ndarray or None
+        Electrons per input unit (ADU): one value, or a per-pixel map of the image's shape (FITS file or
+        array). None: the values are taken as they are, in electrons if the input's ``BUNIT`` says so and
+        in DN otherwise (``BUNIT`` of the output says which).
+    read_noise : float, path, ndarray or None
+        Read noise per read in electrons, for ``ERR``, jump detection and
+        optimal weights: one value, or a per-pixel map of the image's shape
+        (FITS file or array); estimated from the data when None.
+    units : {"e-", "e-/s"}
+        ``SCI`` and ``ERR`` accumulated over the ramp (slope per read times ``n_reads``) or per second
+        (slope per read over the time between reads); electrons, or DN when no gain is known.
+    bad_pixels : path, ndarray or None
+        A mask of the image's shape (FITS file or array), non-zero where a pixel is known to be bad: it is
+        flagged ``DO_NOT_USE`` (its values are still computed).
+    frame_time : float or None
+        Seconds between reads, for ``units="e-/s"``; None: from the header (``TGROUP``, ``TFRAME`` with
+        ``NFRAMES`` and ``GROUPGAP``, ``FRMTIME``), else the geometry's frame time
+        (:func:`~hxrg_denoiser.io.timing.read_timing`).
+    full_frame_timing : bool
+        Without timing keywords, the reads are crops of full-frame reads of the geometry's preset.
+    saturation : float, path, ndarray or None
+        Input level (ADU) at and above which a read is saturated; later
+        reads of that pixel are not used. One value, or a per-pixel map of the
+        image's shape (a FITS file or an array).
+    flag_non_finite : bool
+        Flag science pixels holding NaN/inf instead of refusing the ramp.
+    strip_rows : int
+        Rows processed at a time; changes memory use, never the result.
+    clean : bool
+        Remove the correlated noise left in the flux image with
+        :func:`~hxrg_denoiser.classical.cleaning.clean_flux_image` (alternating
+        column noise, common mode and channel drifts estimated from dark pixels
+        in readout order). ``ERR`` keeps the white + Poisson model.
+    calibration : str, path or SirsCalibration, optional
+        The detector's calibration (``hxrg calibrate``), for ``refcorr="sirs"``.
+    jump_threshold : float or None
+        With 3 reads or more: read differences more than this many sigmas from the pixel's flux per frame
+        are jumps (cosmic rays; :mod:`hxrg_denoiser.classical.jumps`), flagged ``JUMP_DET``; up the ramp the
+        slope is fitted on the segments between them, and CDS and Fowler, whose fixed reads then hold the
+        jump in their difference, leave the pixel out (NaN, ``DO_NOT_USE``). None: no jump detection.
+    jump_neighbours : bool
+        Also flag the same read difference of the 4 neighbours of every jump.
+    jump_cluster_threshold : float or None
+        The 8 neighbours of every jump are flagged where the same difference exceeds their expectation by
+        this many sigmas (one-sided: a cosmic ray's charge beside its centre). None: no such test.
+    check_errors : bool
+        Scale ``VAR_RNOISE`` to the spread of the image's dark pixels and measure the column correlation of
+        its errors (:func:`calibrated_errors`); off for a fit that is only a model's input (the model's
+        output is checked instead).
+    """
+
+    method: str = "utr"
+    refcorr: str = "auto"
+    weighting: str = "ols"
+    fowler_n: int = 4
+    gain: PixelMap | None = None
+    read_noise: PixelMap | None = None
+    units: str = "e-"
+    saturation: PixelMap | None = None
+    flag_non_finite: bool = False
+    strip_rows: int = 128
+    clean: bool = False
+    calibration: str | os.PathLike | SirsCalibration | None = None
+    jump_threshold: float | None = DEFAULT_THRESHOLD
+    jump_neighbours: bool = False
+    jump_cluster_threshold: float | None = CLUSTER_THRESHOLD
+    frame_time: float | None = None
+    full_frame_timing: bool = False
+    bad_pixels: PixelMap | None = None
+    check_errors: bool = True
+
+    def __post_init__(self) -> None:
+        _check_choice("method", self.method, METHODS)
+        _check_choice("refcorr", self.refcorr, REFCORR_CHOICES)
+        _check_choice("weighting", self.weighting, WEIGHTINGS)
+        _check_choice("units", self.units, UNITS)
+        if self.weighting == "optimal" and self.method != "utr":
+            raise UsageError("--weighting optimal applies to --method utr only")
+        if self.fowler_n < 1:
+            raise UsageError(f"--fowler must be >= 1, got {self.fowler_n}")
+        if isinstance(self.gain, (int, float)) and not 0 < self.gain < np.inf:
+            raise UsageError(f"--gain must be a finite number > 0, got {self.gain}")
+        if self.frame_time is not None and not 0 < self.frame_time < np.inf:
+            raise UsageError(f"--frame-time must be a finite number of seconds > 0, got {self.frame_time}")
+        if self.frame_time is not None and self.full_frame_timing:
+            raise UsageError("--frame-time and --full-frame-timing: give one of them")
+        if isinstance(self.read_noise, (int, float)) and not 0 < self.read_noise < np.inf:
+            raise UsageError(f"--read-noise must be a finite number > 0 electrons, got {self.read_noise}")
+        if isinstance(self.saturation, (int, float)) and not np.isfinite(self.saturation):
+            raise UsageError(f"--saturation must be a finite number or a FITS map, got {self.saturation}")
+        if self.strip_rows < 1:
+            raise UsageError(f"--strip-rows must be >= 1, got {self.strip_rows}")
+        if self.jump_threshold is not None and not 0 < self.jump_threshold < np.inf:
+            raise UsageError(f"--jump-threshold must be a finite number of sigmas > 0, got {self.jump_threshold}")
+        if self.jump_cluster_threshold is not None and not 0 < self.jump_cluster_threshold < np.inf:
+            raise UsageError("--jump-cluster-threshold must be a finite number of sigmas > 0, got "
+                             f"{self.jump_cluster_threshold}")
+        if self.calibration is not None and self.refcorr not in ("auto", "sirs"):
+            raise UsageError(f"--calibration applies to --refcorr sirs, not {self.refcorr!r}")
+        if self.refcorr == "sirs" and self.calibration is None:
+            raise UsageError("--refcorr sirs needs --calibration FILE (made by hxrg calibrate)")
+
+    def resolved(self, geometry: ReadoutGeometry) -> FitOptions:
+        """These options with ``refcorr="auto"`` replaced by what it means for ``geometry``."""
+        if self.refcorr != "auto":
+            return self
+        if self.calibration is not None:
+            return dataclasses.replace(self, refcorr="sirs")
+        return dataclasses.replace(self, refcorr="seed" if geometry.ref_border > 0 else "none")
+
+    def electrons_per_unit(self, shape: tuple[int, int]) -> float | np.ndarray:
+        """The gain for data of ``shape``: 1 when none was given (values taken as they are), a value or a map."""
+        return 1.0 if self.gain is None else read_pixel_map(self.gain, shape, "--gain", positive=True)
+
+    def sirs_calibration(self) -> SirsCalibration | None:
+        """The calibration object (read from its file when a path was given)."""
+        if self.calibration is None or isinstance(self.calibration, SirsCalibration):
+            return self.calibration
+        return load_calibration(self.calibration)
+
+    def record(self) -> FitRecord:
+        """These options as the product records them (maps and calibrations by file name)."""
+        calibration = self.calibration
+        return FitRecord(
+            method=self.method, refcorr=self.refcorr, weighting=self.weighting, clean=self.clean,
+            saturation=_map_text(self.saturation), read_noise=_map_text(self.read_noise),
+            bad_pixels=None if self.bad_pixels is None else str(_map_text(self.bad_pixels)),
+            calibration=None if calibration is None else
+            "in memory" if isinstance(calibration, SirsCalibration) else str(calibration),
+            jump_threshold=self.jump_threshold, jump_neighbours=self.jump_neighbours,
+            jump_cluster_threshold=self.jump_cluster_threshold,
+        )
+
+    @property
+    def estimator(self) -> SlopeEstimator:
+        """The per-pixel slope estimator these options ask for."""
+        return SlopeEstimator(self.method, self.weighting, self.fowler_n)
+
+    @property
+    def jump_test(self) -> JumpTest:
+        """The jump test these options ask for."""
+        return JumpTest(self.jump_threshold, self.jump_neighbours, self.jump_cluster_threshold)
+
+    @property
+    def label(self) -> str:
+        """Short method name, e.g. ``utr_ref_seed``."""
+        name = {"fowler": f"fowler{self.fowler_n}", "utr": "utr" if self.weighting == "ols" else "utr_optimal"}
+        base = name.get(self.method, self.method)
+        label = base if self.refcorr == "none" else f"{base}_ref_{self.refcorr}"
+        return f"{label}_clean" if self.clean else label
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UsageError(f"--{name} must be one of {choices}, got {value!r}")
+
+
+def _map_text(value: PixelMap | None) -> float | str | None:
+    """A pixel-map option as recorded: the value, the file's path, or ``map in memory`` for an array."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    return "map in memory" if isinstance(value, np.ndarray) else str(value)

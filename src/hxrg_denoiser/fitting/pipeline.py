@@ -1,0 +1,282 @@
+"""Full-frame classical flux images, streamed by row strips.
+
+:func:`fit_ramp` turns a :class:`~hxrg_denoiser.io.ramps.Ramp` into a
+:class:`~hxrg_denoiser.io.product.FluxImage` (``SCI``, ``ERR``, ``DQ``) with
+CDS, Fowler or up-the-ramp fitting after an optional reference-pixel
+correction: strips of reads (:mod:`hxrg_denoiser.strips`), the per-pixel fit
+(:func:`~hxrg_denoiser.classical.ramp_fit.fit_strip`), the read noise
+(:mod:`hxrg_denoiser.fitting.read_noise`), the error model
+(:mod:`hxrg_denoiser.classical.error_model`) and the product.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NamedTuple
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from hxrg_denoiser.classical.cleaning import LIT_COVARIANCE_FRACTION as CLEAN_LIT_COVARIANCE_FRACTION
+from hxrg_denoiser.classical.cleaning import LIT_READ_SCALE as CLEAN_LIT_READ_SCALE
+from hxrg_denoiser.classical.cleaning import clean_flux_image
+from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance, poisson_flux
+from hxrg_denoiser.classical.ramp_fit import fit_strip
+from hxrg_denoiser.dq import PixelFlag
+from hxrg_denoiser.errors import UsageError
+from hxrg_denoiser.fitting.options import FitOptions
+from hxrg_denoiser.fitting.read_noise import jump_test_noise, noise_band, ramp_read_noise
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.maps import read_pixel_map
+from hxrg_denoiser.io.product import FluxImage, provenance_of
+from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
+from hxrg_denoiser.io.timing import ReadTiming, read_timing
+from hxrg_denoiser.strips import StripStream, loaded_ahead
+
+__all__ = ["fit_ramp", "fit_ramp_rows", "flux_image", "join_rows", "RampRows", "RowsFit", "fit_cube", "ramp_timing"]
+
+log = logging.getLogger(__name__)
+
+
+def _stream(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> StripStream:
+    if options.method == "fowler" and options.fowler_n > ramp.n_reads // 2:
+        raise UsageError(
+            f"{ramp.path}: Fowler number {options.fowler_n} needs at least {2 * options.fowler_n} reads, "
+            f"the ramp has {ramp.n_reads}"
+        )
+    return StripStream(
+        ramp,
+        geometry,
+        refcorr=options.refcorr,
+        gain=options.electrons_per_unit((ramp.n_rows, ramp.n_cols)),
+        strip_rows=options.strip_rows,
+        saturation=None if options.saturation is None else read_pixel_map(
+            options.saturation, (ramp.n_rows, ramp.n_cols), "--saturation"),
+        flag_non_finite=options.flag_non_finite,
+        calibration=options.sirs_calibration(),
+    )
+
+
+def _given_read_noise(options: FitOptions, ramp: Ramp) -> float | np.ndarray | None:
+    """The read noise the options give (a value, or a checked per-pixel map), None to estimate it."""
+    if options.read_noise is None:
+        return None
+    return read_pixel_map(options.read_noise, (ramp.n_rows, ramp.n_cols), "--read-noise", positive=True)
+
+
+def ramp_timing(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> ReadTiming:
+    """The time between reads of ``ramp`` as ``options`` say to read it (header, given, or the geometry's)."""
+    return read_timing(ramp.header, geometry, ramp.path, frame_time=options.frame_time,
+                       full_frame=options.full_frame_timing)
+
+
+class RowsFit(NamedTuple):
+    """Per-frame slopes of a block of rows with their variance terms, flags and reads used (before units)."""
+
+    slope: np.ndarray
+    white: np.ndarray
+    poisson: np.ndarray
+    dq: np.ndarray
+    reads_used: np.ndarray
+    intercept: np.ndarray
+
+
+def _fit_rows(
+    stream: StripStream, options: FitOptions, read_noise: float | np.ndarray, start: int, stop: int,
+    progress: bool = False,
+    description: str | None = None,
+    jump_noise: float | None = None,
+) -> RowsFit:
+    """Slopes, variance terms, DQ and reads used of the strips that start in rows ``start:stop`` (strip-aligned).
+
+    ``jump_noise``: the per-read noise jumps are tested against, each channel row's offsets removed from the
+    read differences first (see :func:`~hxrg_denoiser.classical.jumps.detect_jumps`); None: the whole
+    read noise, offsets left in."""
+    geometry, n_reads = stream.geometry, stream.ramp.n_reads
+    strips = [s for s in stream.strips if start <= s.start < stop]
+    first, last = strips[0].start, strips[-1].stop
+    shape = (last - first, geometry.n_cols)
+    slope, white, poisson = (np.empty(shape, dtype=np.float32) for _ in range(3))
+    reads_used = np.empty(shape, dtype=np.uint16)
+    intercept = np.empty(shape, dtype=np.float32)
+    reference = geometry.reference_mask[first:last]
+    dq = np.where(reference, np.uint32(PixelFlag.REFERENCE_PIXEL | PixelFlag.DO_NOT_USE), np.uint32(0)).astype(np.uint32)
+    if options.bad_pixels is not None:
+        bad = read_pixel_map(options.bad_pixels, geometry.shape, "--bad-pixels")
+        dq[np.asarray(bad)[first:last] != 0] |= np.uint32(PixelFlag.DO_NOT_USE)
+    bar = tqdm(total=len(strips), desc=description or f"fit {options.label}", unit="strip", disable=not progress,
+               leave=False)
+    for data in loaded_ahead(stream, strips):
+        strip = data.strip
+        rows = slice(strip.start - first, strip.stop - first)
+        # fitted with the rows beside the strip, so that a jump there can flag its neighbours here
+        outer_start = strip.start - data.inner.start
+        outer_rows = slice(outer_start, outer_start + data.outer.shape[1])
+        noise = read_noise[outer_rows] if isinstance(read_noise, np.ndarray) else read_noise
+        fit = fit_strip(data.outer, data.outer_first_saturated, options.estimator, options.jump_test, noise,
+                        jump_noise, geometry.channel_width if jump_noise is not None else None).rows(data.inner)
+        flags = dq[rows]
+        flags[data.first_saturated < n_reads] |= np.uint32(PixelFlag.SATURATED)
+        flags[fit.jumped & ~data.non_finite] |= np.uint32(PixelFlag.JUMP_DET)
+        flags[~np.isfinite(fit.slope)] |= np.uint32(PixelFlag.DO_NOT_USE)
+        flags[data.non_finite] |= np.uint32(PixelFlag.NON_FINITE_INPUT | PixelFlag.DO_NOT_USE)
+        for values in (fit.slope, fit.white, fit.poisson, fit.intercept):
+            values[data.non_finite] = np.nan
+        fit.reads_used[data.non_finite] = 0
+        slope[rows], white[rows], poisson[rows], reads_used[rows] = fit.slope, fit.white, fit.poisson, fit.reads_used
+        intercept[rows] = fit.intercept
+        del data, fit  # the strip read ahead is then the only other one in memory
+        bar.update()
+    bar.close()
+    return RowsFit(slope, white, poisson, dq, reads_used, intercept)
+
+
+def _finish(rows: RowsFit, geometry: ReadoutGeometry, options: FitOptions, read_noise: float | np.ndarray,
+            timing: ReadTiming,
+            n_reads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SCI, VAR_POISSON and VAR_RNOISE in output units from the assembled rows (the whole image)."""
+    var_rnoise = (read_noise**2 * rows.white).astype(np.float32)
+    var_poisson = (poisson_flux(rows.slope, np.sqrt(var_rnoise)) * rows.poisson).astype(np.float32)
+    var_poisson[~np.isfinite(rows.slope)] = np.nan
+    scale = np.float32(n_reads if options.units == "e-" else 1.0 / timing.group_time)
+    sci = rows.slope * scale
+    var_rnoise *= scale**2
+    var_poisson *= scale**2
+    return sci, var_poisson, var_rnoise
+
+
+def _fitted_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> FluxImage:
+    """The :class:`FluxImage` of a whole fitted ramp: units, errors, cleaning, provenance."""
+    rows, (total, white), timing = fitted
+    del fitted
+    given = _given_read_noise(options, ramp)
+    # once the correlated noise is removed (--clean), the white part is what is left of the read noise
+    read_noise = given if given is not None else (white if options.clean else total)
+    dq, reads_used, intercept = rows.dq, rows.reads_used, rows.intercept
+    sci, var_poisson, var_rnoise = _finish(rows, geometry, options, read_noise, timing, ramp.n_reads)
+    del rows  # slopes and variance terms: no longer needed (a full frame: 200 MB)
+    typical = float(np.median(read_noise)) if isinstance(read_noise, np.ndarray) else float(read_noise)
+    provenance = provenance_of(ramp, geometry, options.label, units=options.units, gain=options.gain,
+                               read_noise=typical, timing=timing, fit=options.record(),
+                               read_noise_white=typical if given is not None else white)
+    before = input_covariance(sci, var_poisson, var_rnoise, dq, geometry) \
+        if options.clean and options.check_errors else None
+    sci = _cleaned(sci, geometry, options)
+    if options.check_errors:
+        err, var_rnoise, errors = calibrated_errors(
+            sci, var_poisson, var_rnoise, dq, geometry,
+            lit_read_scale=CLEAN_LIT_READ_SCALE if options.clean else 1.0,
+            lit_covariance_fraction=CLEAN_LIT_COVARIANCE_FRACTION if options.clean else 0.0, covariance_before=before,
+            light_image=_light_image(sci, geometry, options))
+    else:
+        err, errors = np.sqrt(var_poisson + var_rnoise), None
+    return FluxImage(sci, err, dq, provenance, reads_used, var_poisson, var_rnoise, intercept, errors=errors)
+
+
+def _light_image(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions) -> np.ndarray | None:
+    """Where an image keeps correlated noise that a reference correction and many reads would have taken
+    out (CDS, Fowler, no reference correction), its light is found on a cleaned copy
+    (:func:`~hxrg_denoiser.classical.cleaning.clean_flux_image`, about 10 s on a full frame): otherwise
+    the faint wings of sources pass for dark pixels and ERR comes out too large. None: on ``sci`` itself."""
+    if options.clean or (options.method == "utr" and options.refcorr != "none"):
+        return None
+    return clean_flux_image(sci, geometry)  # non-finite pixels take no part, and are never measured
+
+
+def fit_ramp(
+    ramp: Ramp,
+    geometry: ReadoutGeometry,
+    options: FitOptions | None = None,
+    *,
+    progress: bool = False,
+    description: str | None = None,
+) -> FluxImage:
+    """Build a flux image from a ramp, one strip of rows at a time.
+
+    Parameters
+    ----------
+    ramp : Ramp
+        Any ramp reader (folder of reads, 3D or 4D cube, in-memory array).
+    geometry : ReadoutGeometry
+        Must match the read shape.
+    options : FitOptions, optional
+    progress : bool
+        Show a tqdm bar over strips.
+    description : str, optional
+        Label of the bar (default ``fit METHOD``).
+
+    Returns
+    -------
+    FluxImage
+    """
+    geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
+    options = (options or FitOptions()).resolved(geometry)
+    # passed on unbound, so that the fit's working arrays are freed as soon as the image no longer needs them
+    return _fitted_image(fit_ramp_rows(ramp, geometry, options, progress=progress, description=description), ramp,
+                         geometry, options)
+
+
+class RampRows(NamedTuple):
+    """A ramp fitted strip by strip, before units, errors and cleaning (see :func:`fit_ramp_rows`)."""
+
+    rows: RowsFit
+    noise: tuple[float, float]
+    timing: ReadTiming
+
+
+def fit_ramp_rows(
+    ramp: Ramp,
+    geometry: ReadoutGeometry,
+    options: FitOptions,
+    *,
+    rows: tuple[int, int] | None = None,
+    progress: bool = False,
+    description: str | None = None,
+) -> RampRows:
+    """The first part of :func:`fit_ramp`: slopes, variance terms, flags and read noise of every pixel.
+
+    Its result is the same, bit for bit, for options that differ only in
+    :data:`~hxrg_denoiser.fitting.options.FINISHING_OPTIONS` (the strip size, the cleaning and the error
+    check come after it); :func:`flux_image` finishes it into the flux image of any of them.
+
+    ``rows``: only the strips that start in rows ``start:stop`` (strip-aligned), for a ramp split into
+    pieces fitted apart (:func:`~hxrg_denoiser.fitting.split.fit_file_split`); the read noise is measured on
+    the same fixed band whatever the rows, so the pieces joined (:func:`join_rows`) equal the whole fit,
+    bit for bit.
+    """
+    geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
+    options = options.resolved(geometry)
+    stream = _stream(ramp, geometry, options)
+    timing = ramp_timing(ramp, geometry, options)  # a header with inconsistent timing is refused before any work
+    band = noise_band(stream) if ramp.n_reads >= 3 else None
+    noise = ramp_read_noise(stream, band)
+    given = _given_read_noise(options, ramp)
+    read_noise = given if given is not None else noise[0]
+    log.info("%s: %d reads, per-read noise %.3f (white %.3f)", ramp.path, ramp.n_reads, noise[0], noise[1])
+    jump_noise = jump_test_noise(stream, options, noise[0], band) if given is None else None
+    start, stop = rows if rows is not None else (0, geometry.n_rows)
+    fitted = _fit_rows(stream, options, read_noise, start, stop, progress, description, jump_noise=jump_noise)
+    return RampRows(fitted, noise, timing)
+
+
+def join_rows(pieces: list[RampRows]) -> RampRows:
+    """The fits of consecutive pieces of a ramp (:func:`fit_ramp_rows` with ``rows``), as one."""
+    rows = RowsFit(*(np.concatenate([piece.rows[i] for piece in pieces]) for i in range(len(RowsFit._fields))))
+    return RampRows(rows, pieces[0].noise, pieces[0].timing)
+
+
+def flux_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> FluxImage:
+    """The flux image of ``options`` from the rows :func:`fit_ramp_rows` fitted for ``ramp`` with options that
+    differ from them at most in :data:`FINISHING_OPTIONS`; ``fitted`` is not changed (its flags are copied)."""
+    geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
+    rows = fitted.rows._replace(dq=fitted.rows.dq.copy())
+    return _fitted_image(fitted._replace(rows=rows), ramp, geometry, options.resolved(geometry))
+
+
+def _cleaned(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions) -> np.ndarray:
+    return clean_flux_image(sci, geometry) if options.clean else sci
+
+
+def fit_cube(cube: np.ndarray, geometry: ReadoutGeometry, options: FitOptions | None = None) -> FluxImage:
+    """:func:`fit_ramp` on an in-memory cube of shape ``(n_reads, n_rows, n_cols)``."""
+    return fit_ramp(ArrayRamp(cube), geometry, options)

@@ -1,0 +1,36 @@
+"""One large exposure fitted in pieces of rows on a Dask cluster, joined into the serial result bit for bit."""
+
+from __future__ import annotations
+
+from hxrg_denoiser.fitting.options import FitOptions
+from hxrg_denoiser.fitting.pipeline import RampRows, fit_ramp_rows, flux_image, join_rows, ramp_timing
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.product import FluxImage
+from hxrg_denoiser.io.ramps import open_ramp
+from hxrg_denoiser.strips import row_ranges
+
+__all__ = ["fit_rows_of_file", "fit_file_split"]
+
+
+def fit_rows_of_file(path: str, geometry: ReadoutGeometry, options: FitOptions, start: int, stop: int,
+                     open_args: dict) -> RampRows:
+    """Task: :func:`~hxrg_denoiser.fitting.pipeline.fit_ramp_rows` of rows ``start:stop`` (strip-aligned) of
+    the ramp at ``path``."""
+    with open_ramp(path, **open_args) as ramp:
+        return fit_ramp_rows(ramp, geometry, options, rows=(start, stop))
+
+
+def fit_file_split(
+    path: str, geometry: ReadoutGeometry, options: FitOptions, client, parts: int, open_args: dict | None = None
+) -> FluxImage:
+    """:func:`~hxrg_denoiser.fitting.pipeline.fit_ramp` of one large file with its rows split into ``parts``
+    tasks on a Dask ``client``."""
+    open_args = open_args or {}
+    options = options.resolved(geometry)
+    with open_ramp(path, **open_args) as ramp:
+        ramp_timing(ramp, geometry, options)  # a header with inconsistent timing is refused before any work
+    ranges = row_ranges(geometry.n_rows, parts, options.strip_rows)
+    futures = [client.submit(fit_rows_of_file, path, geometry, options, a, b, open_args, pure=False) for a, b in ranges]
+    fitted = join_rows(client.gather(futures))
+    with open_ramp(path, **open_args) as ramp:
+        return flux_image(fitted, ramp, geometry, options)
