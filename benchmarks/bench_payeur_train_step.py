@@ -21,11 +21,11 @@ import time
 import numpy as np
 import torch
 
+from hxrg_denoiser.denoise.api import pick_device
 from hxrg_denoiser.geometry import preset
-from hxrg_denoiser.inference import pick_device
 from hxrg_denoiser.models import ModelSpec, Payeur2022Config, build_model
 from hxrg_denoiser.training import RibbonSampler, l4_loss
-from hxrg_denoiser.training.recipes import simulated_darks, training_scenes
+from hxrg_denoiser.training.darks_and_scenes import simulated_darks, training_scenes
 
 
 def main() -> None:

@@ -31,9 +31,9 @@ from hxrg_denoiser.bench.extraction import spectral_metrics
 from hxrg_denoiser.bench.runner import FitMemo
 from hxrg_denoiser.bench.suite import BENCH_SEEDS, BenchCase, build_case
 from hxrg_denoiser.classical.cleaning import clean_flux_image
-from hxrg_denoiser.denoise.flux_image import checked_input
+from hxrg_denoiser.denoise.readout_set import checked_input
 from hxrg_denoiser.fitting import FitOptions
-from hxrg_denoiser.flux_denoise import denoise_flux_image
+from hxrg_denoiser.models.readout_set_image import denoise_flux_image
 from hxrg_denoiser.models.registry import load_model
 from hxrg_denoiser.simulate.noise import noise_preset
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.models.readout_set import ReadoutSetConfig
 from hxrg_denoiser.simulate import noise_preset
-from hxrg_denoiser.training.flux_examples import ExampleSpec, make_example
-from hxrg_denoiser.training.flux_trainer import FluxTrainConfig, train_flux_model, training_items
 from hxrg_denoiser.training.loop import distributed_context, rank_zero_first
+from hxrg_denoiser.training.readout_set import FluxTrainConfig, train_flux_model, training_items
+from hxrg_denoiser.training.readout_set_examples import ExampleSpec, make_example
 
 GEOMETRY = ReadoutGeometry("tiny-rs", 40, 128, 4)
 MODEL = ReadoutSetConfig(features=6, row_dilations=[1, 2], context=3)

@@ -76,7 +76,7 @@ def test_cli_many_inputs_prints_summary(tmp_path, capsys):
 
 
 def test_denoise_split_rows_is_bit_identical(tmp_path, client):
-    from hxrg_denoiser.inference import denoise_file_split, denoise_ramp
+    from hxrg_denoiser.denoise.api import denoise_file_split, denoise_ramp
     from hxrg_denoiser.models import ModelSpec, Payeur2022Config, build_model, save_model
 
     source = _cubes(tmp_path / "in", n=1)[0]
@@ -95,7 +95,7 @@ def test_denoise_split_rows_is_bit_identical(tmp_path, client):
 
 
 def test_denoise_split_with_a_flux_image_model_matches_serial(tmp_path, client):
-    from hxrg_denoiser.inference import denoise_file_split, denoise_ramp
+    from hxrg_denoiser.denoise.api import denoise_file_split, denoise_ramp
     from hxrg_denoiser.models import ModelSpec, ReadoutSetConfig, ReadoutSetNet, load_model, save_model
 
     source = _cubes(tmp_path / "in", n=1)[0]

@@ -9,9 +9,9 @@ from conftest import write_cube
 
 from hxrg_denoiser.bench.suite import BENCH_V1, build_case
 from hxrg_denoiser.cli.main import main
+from hxrg_denoiser.denoise.api import denoise_ramp
 from hxrg_denoiser.fitting import FitOptions, fit_ramp
 from hxrg_denoiser.geometry import PRESETS, preset
-from hxrg_denoiser.inference import denoise_ramp
 from hxrg_denoiser.models.registry import load_model
 from hxrg_denoiser.simulate.noise import noise_preset
 from hxrg_denoiser.simulate.ramp import simulate_cube

@@ -21,9 +21,7 @@ LAYERS = {
     "strips": 4,
     "models": 5,
     "fitting": 6,
-    "flux_denoise": 7,
     "denoise": 8,
-    "inference": 9,
     "training": 10,
     "bench": 11,
     "demo": 12, "batch": 12,
@@ -128,3 +126,15 @@ def test_no_module_outside_the_models_branches_on_an_architecture_name():
                 if any(c in names for c in constants if isinstance(c, str)):
                     branches.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     assert not branches, "architecture names tested in: " + ", ".join(branches)
+
+
+def test_importing_the_package_leaves_matplotlib_alone():
+    """No backend is chosen and pyplot is not imported by the package's plots (figures are made without it)."""
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; before = matplotlib.rcParams._get_backend_or_none(); "
+            "import hxrg_denoiser.plots, hxrg_denoiser.bench.report, hxrg_denoiser.training.loop, sys; "
+            "assert 'matplotlib.pyplot' not in sys.modules; "
+            "assert matplotlib.rcParams._get_backend_or_none() == before, before")
+    subprocess.run([sys.executable, "-c", code], check=True)

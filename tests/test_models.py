@@ -5,11 +5,12 @@ import pytest
 import torch
 
 from hxrg_denoiser.cli import main
+from hxrg_denoiser.denoise.api import denoise_ramp
+from hxrg_denoiser.errors import OutputError
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.inference import denoise_ramp
 from hxrg_denoiser.io.ramps import ArrayRamp
 from hxrg_denoiser.models import ModelSpec, Payeur2022, Payeur2022Config, build_model, load_model, save_model
-from hxrg_denoiser.models.ribbons import label_rows, row_ribbons, stack_neighbours
+from hxrg_denoiser.models.payeur2022_ribbons import label_rows, row_ribbons, stack_neighbours
 from hxrg_denoiser.simulate import make_scene, noise_preset, simulate_cube
 from hxrg_denoiser.training import RibbonSampler, TrainConfig, train
 
@@ -109,7 +110,7 @@ def test_checkpoint_resume_gives_identical_model(tmp_path):
     straight = train(sampler, tiny_spec(), _config(), tmp_path / "a", progress=False)
     # the same run, stopped after epoch 1 and resumed
     train(sampler, tiny_spec(), _config(epochs=1), tmp_path / "b", progress=False)
-    with pytest.raises(Exception, match="pass --resume"):
+    with pytest.raises(OutputError, match="pass --resume"):
         train(sampler, tiny_spec(), _config(), tmp_path / "b", progress=False)
     resumed = train(sampler, tiny_spec(), _config(), tmp_path / "b", resume=True, progress=False)
     assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in straight["history"]]

@@ -11,20 +11,20 @@ from safetensors.torch import load_file
 from hxrg_denoiser.classical.cleaning import clean_flux_image
 from hxrg_denoiser.cli import main
 from hxrg_denoiser.fitting import FitOptions, fit_ramp
-from hxrg_denoiser.flux_denoise import (
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.ramps import ArrayRamp
+from hxrg_denoiser.models.readout_set import N_FEATURES, ReadoutSetConfig, ReadoutSetNet
+from hxrg_denoiser.models.readout_set_image import (
     correlated_noise,
     denoise_flux_image,
     image_noise_sigma,
     readout_features,
     smoothed_correction,
 )
-from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.ramps import ArrayRamp
-from hxrg_denoiser.models.readout_set import N_FEATURES, ReadoutSetConfig, ReadoutSetNet
 from hxrg_denoiser.models.registry import ModelFileError, load_model, resolve_model, save_model, shipped_models
 from hxrg_denoiser.simulate import make_scene, noise_preset, simulate_cube
-from hxrg_denoiser.training.flux_examples import ExampleSpec, make_example
-from hxrg_denoiser.training.flux_trainer import FluxTrainConfig, train_flux_model, training_items
+from hxrg_denoiser.training.readout_set import FluxTrainConfig, train_flux_model, training_items
+from hxrg_denoiser.training.readout_set_examples import ExampleSpec, make_example
 
 GEOMETRY = ReadoutGeometry("tiny-rs", 40, 128, 4)  # 4 channels of 32 columns, butterfly, 4 reference pixels
 SMALL = ReadoutSetConfig(features=6, row_dilations=[1, 2], context=3)
@@ -263,7 +263,7 @@ def test_default_model_beats_reference_corrected_utr_on_a_fresh_exposure():
     cube = simulate_cube(geometry, 30, noise_preset("h4rg-lab"), scene=scene, seed=424242)
     ramp = ArrayRamp(cube)
     model, spec = load_model("default")
-    from hxrg_denoiser.inference import denoise_ramp
+    from hxrg_denoiser.denoise.api import denoise_ramp
 
     output = denoise_ramp(ramp, model, spec, geometry)
     denoised = output.sci

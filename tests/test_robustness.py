@@ -56,7 +56,7 @@ def _rms_over_exposures(noise, calibration, refcorrs, seeds=range(42, 48)):
 
 def test_sirs_does_not_inject_a_picture_frame_the_reference_pixels_see_20_times(frame_case):
     calibration = frame_case[2]
-    assert calibration.meta["mean_model"] == "fitted"  # the darks show that the levels mislead
+    assert calibration.record.mean_model == "fitted"  # the darks show that the levels mislead
     rms = _rms_over_exposures(FRAME_20, calibration, ("seed", "smoothed", "none", "sirs"))
     assert rms["seed"] > 1.3 * rms["none"] and rms["smoothed"] > 1.3 * rms["none"]  # the fixed recipes inject it
     assert rms["sirs"] < 0.5 * rms["seed"] and rms["sirs"] < 0.5 * rms["smoothed"]
@@ -67,7 +67,7 @@ def test_sirs_does_not_inject_a_picture_frame_the_reference_pixels_see_20_times(
 def test_sirs_matches_the_fixed_recipes_on_plain_darks():
     noise = noise_preset("nirspec")
     calibration = fit_sirs(_darks(noise, count=3), STRIP)
-    assert calibration.meta["mean_model"] == "levels"  # nothing says the levels mislead
+    assert calibration.record.mean_model == "levels"  # nothing says the levels mislead
     rms = _rms_over_exposures(noise, calibration, ("seed", "smoothed", "sirs"))
     # offsets included: the side columns' weights must not carry each read's drift into the image (they did)
     assert rms["sirs"] <= 1.01 * min(rms["seed"], rms["smoothed"])
@@ -100,7 +100,7 @@ def test_calibrate_and_fit_commands(tmp_path, capsys):
     out = tmp_path / "detector.fits"
     assert main(["calibrate", *map(str, darks), "-o", str(out), "--geometry", "nirps-h4rg", "-q"]) == 0
     assert "SIRS calibration" in capsys.readouterr().out
-    assert load_calibration(out).meta["darks"] == [str(d.resolve()) for d in darks]
+    assert load_calibration(out).record.darks == tuple(str(d.resolve()) for d in darks)
     science = write_cube(tmp_path / "exp.fits", simulate_cube(STRIP, 8, FRAME_20, seed=900))
     flux = tmp_path / "flux.fits"
     assert main(["fit", str(science), "-o", str(flux), "--geometry", "nirps-h4rg", "--calibration", str(out), "-q"]) == 0

@@ -139,7 +139,7 @@ def test_an_environment_error_is_one_line_and_leaves_nothing(tmp_path, monkeypat
 def test_non_finite_model_output_is_flagged(tmp_path):
     import torch
 
-    from hxrg_denoiser.inference import denoise_ramp
+    from hxrg_denoiser.denoise.api import denoise_ramp
     from hxrg_denoiser.io.ramps import ArrayRamp
     from hxrg_denoiser.models import ModelSpec, ReadoutSetConfig, ReadoutSetNet
 
@@ -171,7 +171,7 @@ def test_every_option_has_help_that_states_its_default():
                 assert "default" in action.help, f"hxrg {name} {action.option_strings[0]}: default not stated"
     train = subparsers["train"]
     examples = next(a for a in train._actions if "--examples" in a.option_strings)
-    from hxrg_denoiser.training.default_recipe import RECIPES
+    from hxrg_denoiser.training.readout_set_recipes import RECIPES
 
     assert all(str(recipe.examples) in examples.help for recipe in RECIPES.values())
 
@@ -310,7 +310,7 @@ def test_resume_after_a_kill_between_the_two_renames(tmp_path):
 def test_a_readout_set_run_without_its_average_is_refused(tmp_path):
     from hxrg_denoiser.errors import CheckpointError
     from hxrg_denoiser.models.readout_set import ReadoutSetConfig
-    from hxrg_denoiser.training.flux_trainer import FluxTrainConfig, TrainingItem, train_flux_model
+    from hxrg_denoiser.training.readout_set import FluxTrainConfig, TrainingItem, train_flux_model
 
     rng = np.random.default_rng(0)
     items = [TrainingItem(rng.normal(size=(4, 4, 24, 16)).astype(np.float16), rng.normal(size=(4, 24, 16)).astype(
@@ -346,7 +346,7 @@ def test_progress_bars_say_which_method_runs_and_quiet_silences_them(tmp_path, c
 def test_quiet_training_prints_no_bar(tmp_path, capsys):
     from test_readout_set import tiny_spec
 
-    from hxrg_denoiser.training.flux_examples import build_examples
+    from hxrg_denoiser.training.readout_set_examples import build_examples
 
     assert _tiny_run(tmp_path / "run") == 0  # -q: simulated darks, epochs
     assert capsys.readouterr().err == ""

@@ -8,11 +8,11 @@ from astropy.io import fits
 from conftest import write_cube
 
 from hxrg_denoiser.cli.main import main
+from hxrg_denoiser.denoise.api import denoise_ramp
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import RampInputError
 from hxrg_denoiser.fitting import FitOptions, fit_cube
 from hxrg_denoiser.geometry import ReadoutGeometry, preset
-from hxrg_denoiser.inference import denoise_ramp
 from hxrg_denoiser.io.ramps import ArrayRamp
 from hxrg_denoiser.models.registry import load_model
 from hxrg_denoiser.simulate.noise import NoiseModel

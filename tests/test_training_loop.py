@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hxrg_denoiser.errors import CheckpointError, OutputError
+from hxrg_denoiser.errors import CheckpointError, OutputError, UsageError
 from hxrg_denoiser.models.registry import ModelSpec
 from hxrg_denoiser.training.loop import LoopSettings, run_training
 
@@ -98,5 +98,5 @@ def test_kept_weights_are_the_best_or_the_last_epoch(tmp_path):
     assert int(np.argmin(losses)) < len(losses) - 1  # so that best and last differ here
     # the model file was last written after the epoch with the lowest validation loss
     assert len(saved) == int(np.argmin(losses)) + 1
-    with pytest.raises(Exception, match="keep"):
+    with pytest.raises(UsageError, match="keep"):
         LoopSettings(**{**SETTINGS.__dict__, "keep": "first"})

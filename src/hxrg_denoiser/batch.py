@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from hxrg_denoiser.errors import HxrgError, OutputError, UnavailableError, UsageError
+from hxrg_denoiser.errors import HxrgError, OutputError, UnavailableError, UsageError, one_line
 from hxrg_denoiser.io.safety import prepare_output_folder, refuse_input_overlap
 
 __all__ = ["ExposureResult", "expand_inputs", "plan_outputs", "run_exposures", "summary", "cluster_client"]
@@ -127,7 +127,7 @@ def cluster_client(workers: int = 2, scheduler: str | None = None, *, verbose: b
         try:
             client = Client(scheduler, timeout=f"{connect_timeout}s")
         except (OSError, TimeoutError, ValueError) as err:
-            raise UnavailableError(f"--scheduler {scheduler}: cannot connect ({' '.join(str(err).split())})") from None
+            raise UnavailableError(f"--scheduler {scheduler}: cannot connect ({one_line(err)})") from None
         with client:
             yield client
         return
@@ -176,7 +176,7 @@ def run_exposures(
             try:
                 results[source] = ExposureResult(source, output, "done", future.result())
             except Exception as err:  # reported per exposure: one bad file must not stop the others
-                results[source] = ExposureResult(source, output, "failed", error=" ".join(str(err).split()))
+                results[source] = ExposureResult(source, output, "failed", error=one_line(err))
             bar.update()
     bar.close()
     return [results[source] for source, _ in pairs]
@@ -186,7 +186,7 @@ def _run_one(task: Callable, source: str, output: str, args: tuple) -> ExposureR
     try:
         return ExposureResult(source, output, "done", _timed(task, source, output, *args))
     except Exception as err:  # reported per exposure
-        return ExposureResult(source, output, "failed", error=" ".join(str(err).split()))
+        return ExposureResult(source, output, "failed", error=one_line(err))
 
 
 def summary(results: list[ExposureResult]) -> str:

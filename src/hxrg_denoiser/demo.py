@@ -18,6 +18,7 @@ from hxrg_denoiser.bench.extraction import spectral_metrics
 from hxrg_denoiser.bench.metrics import PixelErrors, pixel_errors
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting import FitOptions, fit_ramp
+from hxrg_denoiser.fitting.options import CLASSICAL_FITS, NEEDS_CALIBRATION
 from hxrg_denoiser.geometry import preset
 from hxrg_denoiser.io.output import write_flux_image
 from hxrg_denoiser.io.product import FluxImage
@@ -33,13 +34,8 @@ __all__ = ["DEMO_METHODS", "DEMO_OUTPUTS", "DemoResult", "run_demo"]
 DEMO_OUTPUTS = ("data", "images", "comparison.png", "report.md")  # what the demo writes in its folder
 MIN_READS = 2
 
-DEMO_METHODS: dict[str, FitOptions] = {
-    "cds": FitOptions(method="cds", refcorr="none"),
-    "utr": FitOptions(method="utr", refcorr="none"),
-    "utr_ref_seed": FitOptions(method="utr", refcorr="seed"),
-    "utr_ref_smoothed": FitOptions(method="utr", refcorr="smoothed"),
-    "utr_ref_seed_clean": FitOptions(method="utr", refcorr="seed", clean=True),
-}
+DEMO_METHODS: dict[str, FitOptions] = {name: options for name, options in CLASSICAL_FITS.items()
+                                       if name not in NEEDS_CALIBRATION}  # the benchmark's, less those needing darks
 
 
 @dataclass
@@ -122,7 +118,7 @@ def _measure_demo(outdir: Path, geometry, n_reads: int, noise: str, noise_model,
         for name, options in DEMO_METHODS.items():
             images[name] = fit_ramp(ramp, geometry, options, progress=progress, description=name)
         if network is not None:
-            from hxrg_denoiser.inference import denoise_ramp
+            from hxrg_denoiser.denoise.api import denoise_ramp
 
             images[spec.name] = denoise_ramp(ramp, network, spec, geometry, progress=progress)
     with open_ramp(paths["oracle"]) as ramp:

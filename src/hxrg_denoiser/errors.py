@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 __all__ = [
+    "one_line",
     "HxrgError",
     "UsageError",
     "GeometryError",
@@ -50,3 +51,9 @@ class CheckpointError(HxrgError, ValueError):
 
 class UnavailableError(HxrgError, RuntimeError):
     """Something the command needs is not available here (CUDA, a Dask scheduler)."""
+
+
+def one_line(err: BaseException) -> str:
+    """An exception's message on one line (its whitespace runs, newlines included, made single spaces), or
+    its type's name when it has none: what a one-line error quotes of an error from a library."""
+    return " ".join(str(err).split()) or type(err).__name__

@@ -140,17 +140,6 @@ class ReadoutGeometry:
         return np.r_[0:b, self.n_cols - b : self.n_cols]
 
     # ------------------------------------------------------- readout order
-    @cached_property
-    def readout_column_index(self) -> np.ndarray:
-        """Image column read at each ``(channel, position)``, shape ``(n_channels, channel_width)``."""
-        w = self.channel_width
-        index = np.arange(self.n_cols).reshape(self.n_channels, w)
-        for c in range(self.n_channels):
-            if self.channel_reversed(c):
-                index[c] = index[c, ::-1]
-        index.setflags(write=False)
-        return index
-
     def to_readout_order(self, image: np.ndarray) -> np.ndarray:
         """Rearrange ``(..., n_cols)`` into ``(..., n_channels, channel_width)`` in readout-time order.
 
@@ -181,12 +170,6 @@ class ReadoutGeometry:
     @cached_property
     def _reversed_channels(self) -> np.ndarray:
         return np.array([c for c in range(self.n_channels) if self.channel_reversed(c)], dtype=int)
-
-    def pixel_read_times(self) -> np.ndarray:
-        """Time of each readout step within a frame, shape ``(n_rows, channel_width)``, seconds."""
-        rows = np.arange(self.n_rows)[:, None]
-        steps = np.arange(self.channel_width)[None, :]
-        return (rows * (self.channel_width + self.row_overhead) + steps) * self.pixel_time
 
     def _check_columns(self, image: np.ndarray) -> None:
         if image.shape[-1] != self.n_cols:

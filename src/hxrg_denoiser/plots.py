@@ -1,7 +1,9 @@
 """Figures a person looks at: images, readout-stream power spectra.
 
 Plot functions take ``ax=None`` (a new figure is made) and return the artists.
-Matplotlib runs with the non-interactive Agg backend.
+Figures are :class:`matplotlib.figure.Figure` objects made without pyplot
+(:func:`new_figure`), so that importing this module never changes the user's
+matplotlib backend and no window is ever opened.
 """
 
 from __future__ import annotations
@@ -9,16 +11,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from hxrg_denoiser.geometry import ReadoutGeometry, channel_streams  # noqa: E402
-from hxrg_denoiser.io.ramps import Ramp  # noqa: E402
+from hxrg_denoiser.geometry import ReadoutGeometry, channel_streams
+from hxrg_denoiser.io.ramps import Ramp
 
 __all__ = [
+    "new_figure",
     "plot_image",
     "readout_power_spectrum",
     "plot_readout_power_spectrum",
@@ -29,20 +29,31 @@ __all__ = [
 ]
 
 
+def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] = (6.4, 4.8),
+               constrained_layout: bool = False, **subplots):
+    """A figure and its axes, made without pyplot (no backend chosen, no window): ``(Figure, axes)`` as
+    :func:`matplotlib.pyplot.subplots` returns them."""
+    fig = Figure(figsize=figsize, layout="constrained" if constrained_layout else None)
+    return fig, fig.subplots(nrows, ncols, **subplots)
+
+
 def save_figure(fig, path: str | os.PathLike, *, overwrite: bool = False, dpi: int = 90) -> Path:
-    """Save ``fig`` as PNG atomically and close it."""
+    """Save ``fig`` as PNG atomically (and close it, if pyplot made it)."""
+    import sys
+
     from hxrg_denoiser.io.safety import atomic_output
 
     with atomic_output(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close(fig)
     return Path(path)
 
 
 def plot_error_histogram(estimates: dict[str, np.ndarray], truth: np.ndarray, mask: np.ndarray, *, ax=None, limit: float):
     """Histograms of ``estimate - truth`` over ``mask`` for each method, log density."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4))
+        _, ax = new_figure(figsize=(8, 4))
     bins = np.linspace(-1.5 * limit, 1.5 * limit, 121)
     artists = []
     for name, estimate in estimates.items():
@@ -57,7 +68,7 @@ def plot_error_histogram(estimates: dict[str, np.ndarray], truth: np.ndarray, ma
 def plot_error_images(estimates: dict[str, np.ndarray], truth: np.ndarray, mask: np.ndarray, *, title: str = ""):
     """Figure: the true scene, each method's error image on a common scale, and the error histograms."""
     names = list(estimates)
-    fig, axes = plt.subplots(len(names) + 2, 1, figsize=(11, 2.2 * (len(names) + 2)), constrained_layout=True)
+    fig, axes = new_figure(len(names) + 2, 1, figsize=(11, 2.2 * (len(names) + 2)), constrained_layout=True)
     plot_image(truth, ax=axes[0], title=f"{title} true scene".strip(), units="e-")
     reference = estimates.get("oracle", estimates[names[-1]])
     limit = 3 * np.nanstd((reference - truth)[mask])
@@ -76,7 +87,7 @@ def plot_error_images(estimates: dict[str, np.ndarray], truth: np.ndarray, mask:
 def plot_image(image: np.ndarray, *, ax=None, title: str = "", units: str = "e-", percentiles=(1, 99)):
     """Show an image with a robust colour stretch and a labelled colour bar."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 5))
+        _, ax = new_figure(figsize=(6, 5))
     finite = image[np.isfinite(image)]
     vmin, vmax = np.percentile(finite, percentiles) if finite.size else (0, 1)
     artist = ax.imshow(image, origin="lower", cmap="viridis", vmin=vmin, vmax=vmax, interpolation="nearest", aspect="auto")
@@ -130,7 +141,7 @@ def _log_binned(frequency: np.ndarray, power: np.ndarray, n_bins: int = 60) -> t
 def plot_readout_power_spectrum(spectrum: dict[str, np.ndarray], *, ax=None, title: str = ""):
     """Log-log plot of :func:`readout_power_spectrum` with a 1/f reference line."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4.5))
+        _, ax = new_figure(figsize=(6, 4.5))
     f = spectrum["frequency"]
     lines = []
     for key, label in (("per_channel", "single channel (mean over channels)"), ("common", "mean of all channels")):
@@ -180,11 +191,10 @@ def inspect_ramp(ramp: Ramp, geometry: ReadoutGeometry, outdir: str | os.PathLik
     }
     written = []
     for filename, draw in figures.items():
-        fig, ax = plt.subplots(figsize=(7, 5.5))
+        fig, ax = new_figure(figsize=(7, 5.5))
         draw(ax)
         fig.tight_layout()
         with atomic_output(outdir / filename, overwrite=True) as tmp:
             fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
         written.append(outdir / filename)
     return written

@@ -14,14 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hxrg_denoiser.classical.reference import (
-    ReferenceLevels,
-    correct_reference_pixels,
-    measure_reference_levels,
-    side_window,
-)
-from hxrg_denoiser.classical.sirs import SirsCalibration, reference_series, sirs_correction
-from hxrg_denoiser.errors import GeometryError, RampInputError, UsageError
+from hxrg_denoiser.classical.corrections import ReferenceCorrection, reference_correction
+from hxrg_denoiser.classical.sirs import SirsCalibration
+from hxrg_denoiser.errors import GeometryError, RampInputError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.stats import all_finite
@@ -106,7 +101,9 @@ class StripStream:
     ramp : Ramp
     geometry : ReadoutGeometry
         Must match the ramp's read shape.
-    refcorr : {"none", "seed", "smoothed"}
+    refcorr : str or ReferenceCorrection
+        ``none``, ``seed``, ``smoothed``, ``sirs`` (with ``calibration``), or the correction itself
+        (:mod:`hxrg_denoiser.classical.corrections`).
     gain : float or ndarray
         Electrons per input unit.
     strip_rows : int
@@ -127,7 +124,7 @@ class StripStream:
         ramp: Ramp,
         geometry: ReadoutGeometry,
         *,
-        refcorr: str = "none",
+        refcorr: str | ReferenceCorrection = "none",
         gain: float | np.ndarray = 1.0,
         strip_rows: int = 128,
         saturation: float | np.ndarray | None = None,
@@ -143,39 +140,19 @@ class StripStream:
             raise ValueError("gain must be > 0 electrons per unit")
         self.ramp = ramp
         self.geometry = geometry
-        self.refcorr = refcorr
         self.gain: float | np.ndarray = float(gain) if np.ndim(gain) == 0 else np.asarray(gain, dtype=np.float32)
         self.saturation = saturation
         self.flag_non_finite = flag_non_finite
-        before, after = side_window(refcorr)  # row y's correction uses rows y - before .. y + after - 1
+        correction = reference_correction(refcorr, calibration)
+        before, after = correction.window  # row y's correction uses rows y - before .. y + after - 1
         self.halo = (before + MARGIN, after + MARGIN)
         self.strips = plan_strips(geometry.n_rows, strip_rows, *self.halo)
-        self.sirs, self.sirs_parity = self._sirs_table(calibration)
-        self.levels = self._measure_levels()
+        self.correction = correction.prepared(ramp, geometry, self._read_electrons, self.gain)
 
-    def _sirs_table(self, calibration: SirsCalibration | None) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """For ``refcorr="sirs"``: the correction ``(n_reads, n_rows, n_channels)`` and the even/odd
-        offsets ``(n_reads, n_channels)``, float32."""
-        if self.refcorr != "sirs":
-            if calibration is not None:
-                raise UsageError(f"--calibration applies to --refcorr sirs, not {self.refcorr!r}")
-            return None, None
-        if calibration is None:
-            raise UsageError("--refcorr sirs needs --calibration FILE (made by hxrg calibrate)")
-        calibration.check_geometry(self.geometry, self.ramp.path)
-        series = reference_series(self.ramp, self.geometry, gain=self.gain)
-        return sirs_correction(series, calibration).astype(np.float32), series.parity.astype(np.float32)
-
-    def _measure_levels(self) -> ReferenceLevels | None:
-        g = self.geometry
-        if self.refcorr in ("none", "sirs") or not g.ref_top_bottom or g.ref_border == 0:
-            return None
-        b = g.ref_border
-        bottom = self._read_electrons(0, b)
-        top = self._read_electrons(g.n_rows - b, g.n_rows)
-        bottom -= bottom[0].copy()
-        top -= top[0].copy()
-        return measure_reference_levels(bottom, top, g, self.refcorr)
+    @property
+    def refcorr(self) -> str:
+        """The name of the reference correction."""
+        return self.correction.name
 
     def _read_electrons(self, start: int, stop: int) -> np.ndarray:
         raw = self.ramp.read_rows(start, stop)
@@ -228,19 +205,7 @@ class StripStream:
         """
         rows = strip.core if rows is None else rows
         raw *= self._gain_of_rows(strip.halo_start, strip.halo_stop)
-        if self.sirs is not None:
-            raw -= raw[0].copy()
-            g = self.geometry
-            table = self.sirs[:, strip.halo_start : strip.halo_stop]  # reads, rows, channels
-            by_channel = raw.reshape(raw.shape[0], raw.shape[1], g.n_channels, g.channel_width)
-            by_channel -= table[..., None]
-            if g.channel_width % 2 == 0 and self.sirs_parity is not None:  # even and odd columns' samplers
-                by_channel[..., 0::2] -= self.sirs_parity[:, None, :, None]
-                by_channel[..., 1::2] += self.sirs_parity[:, None, :, None]
-            return raw[:, rows]
-        return correct_reference_pixels(
-            raw, self.geometry, self.refcorr, row_start=strip.halo_start, levels=self.levels, core=rows
-        )
+        return self.correction.apply(raw, self.geometry, row_start=strip.halo_start, rows=rows)
 
     def _first_saturated(self, rows_raw: np.ndarray, first_row: int) -> np.ndarray:
         """Each pixel's first read at or above saturation of raw rows starting at image row ``first_row``."""

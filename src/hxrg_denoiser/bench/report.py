@@ -155,9 +155,7 @@ def write_report(
 
 def case_figures(result: CaseResult, case: CaseData, outdir: Path) -> list[str]:
     """Error images and histogram, error versus reads, and one extracted order of a case; returns file names."""
-    import matplotlib.pyplot as plt
-
-    from hxrg_denoiser.plots import plot_error_images, save_figure
+    from hxrg_denoiser.plots import new_figure, plot_error_images, save_figure
 
     science = ~case.geometry.reference_mask
     names = []
@@ -165,7 +163,7 @@ def case_figures(result: CaseResult, case: CaseData, outdir: Path) -> list[str]:
         fig = plot_error_images(result.images, case.scene.image, science, title=case.name)
         names.append(_save(save_figure(fig, outdir / f"{case.name}_errors.png", overwrite=True)))
     if result.reads_curve:
-        fig, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
+        fig, ax = new_figure(figsize=(6.5, 4.5), constrained_layout=True)
         for method, curve in result.reads_curve.items():
             n = np.array(list(curve))
             ax.loglog(n, list(curve.values()), "o-", label=method)
@@ -185,9 +183,7 @@ def case_figures(result: CaseResult, case: CaseData, outdir: Path) -> list[str]:
 
 
 def _spectrum_figure(result: CaseResult, case: CaseData, outdir: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    from hxrg_denoiser.plots import save_figure
+    from hxrg_denoiser.plots import new_figure, save_figure
 
     g = case.geometry
     truth = extract_orders(case.scene.image, case.scene.orders, g)
@@ -196,7 +192,7 @@ def _spectrum_figure(result: CaseResult, case: CaseData, outdir: Path) -> Path:
     order = int(np.argmax(valid * mean))
     centre, half = g.n_cols // 2, min(150, g.n_cols // 2)
     cols = np.arange(centre - half, centre + half)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, constrained_layout=True)
+    fig, (top, bottom) = new_figure(2, 1, figsize=(10, 6), sharex=True, constrained_layout=True)
     top.plot(cols, truth[order, cols], "k", lw=1.5, label="truth")
     for method, image in result.images.items():
         if method == "cds":  # an order of magnitude noisier: it would hide the others

@@ -20,6 +20,7 @@ from hxrg_denoiser.bench.extraction import spectral_metrics, spectrum_err_calibr
 from hxrg_denoiser.bench.metrics import linearity, lit_minus_dark_bias, noise_slope, pixel_errors
 from hxrg_denoiser.bench.suite import CaseData
 from hxrg_denoiser.fitting import FINISHING_OPTIONS, FitOptions, fit_ramp, fit_ramp_rows, flux_image
+from hxrg_denoiser.fitting.options import CLASSICAL_FITS, NEEDS_CALIBRATION
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import FluxImage
 from hxrg_denoiser.io.ramps import FirstReads, Ramp
@@ -137,18 +138,12 @@ BEST_UNCALIBRATED = ("utr_ref_seed", "utr_ref_smoothed")
 
 def classical_methods(*, oracle: bool = True, cds: bool = True) -> list[Method]:
     """CDS, UTR, UTR with each reference correction (``sirs`` where a case is calibrated), cleaned UTR, the oracle."""
-    methods = [
-        Method("cds", _Fit(FitOptions(method="cds", refcorr="none"))),
-        Method("utr", _Fit(FitOptions(method="utr", refcorr="none"))),
-        Method("utr_ref_seed", _Fit(FitOptions(method="utr", refcorr="seed"))),
-        Method("utr_ref_smoothed", _Fit(FitOptions(method="utr", refcorr="smoothed"))),
-        Method("utr_ref_sirs", _Fit(FitOptions(method="utr", refcorr="auto")), needs_calibration=True),
-        Method("utr_ref_seed_clean", _Fit(FitOptions(method="utr", refcorr="seed", clean=True))),
-    ]
+    methods = [Method(name, _Fit(options), needs_calibration=name in NEEDS_CALIBRATION)
+               for name, options in CLASSICAL_FITS.items()]
     if not cds:
         methods = methods[1:]
     if oracle:
-        methods.append(Method("oracle", _Fit(FitOptions(method="utr", refcorr="none")), needs_oracle=True))
+        methods.append(Method("oracle", _Fit(CLASSICAL_FITS["utr"]), needs_oracle=True))
     return methods
 
 
@@ -171,13 +166,13 @@ def model_method(model: str | tuple, *, name: str | None = None, calibrated: boo
 
 @dataclass(frozen=True, eq=False)
 class _ModelRun:
-    """A model's method: :func:`~hxrg_denoiser.inference.denoise_ramp` with ``network`` and ``spec``; picklable."""
+    """A model's method: :func:`~hxrg_denoiser.denoise.api.denoise_ramp` with ``network`` and ``spec``; picklable."""
 
     network: Any
     spec: Any
 
     def __call__(self, ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp) -> FluxImage:
-        from hxrg_denoiser.inference import denoise_ramp
+        from hxrg_denoiser.denoise.api import denoise_ramp
 
         # the benchmark is how a model is measured on a layout: it runs on any layout its architecture takes
         return denoise_ramp(ramp, self.network, self.spec, geometry, calibration=calibration, fit=fit,

@@ -35,7 +35,7 @@ relation is *learned* by least squares on dark ramps, per output channel:
    column means by least squares, and uses that fit for each read's mean
    only when the darks say the levels are far off: when it leaves at least
    :data:`DC_EVIDENCE` times less variance than steps 1-2 do
-   (``meta["mean_model"]`` says which was chosen, ``meta["mean_evidence"]``
+   (``record.mean_model`` says which was chosen, ``record.mean_evidence``
    the ratio). The side weights are then fitted on the side series as they
    are, not relative to levels known to be wrong. On darks whose reference
    pixels follow the interior the ratio stays near 1 and the fit, which
@@ -51,18 +51,20 @@ count) it was fitted on.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
 from tqdm.auto import tqdm
 
 from hxrg_denoiser._version import __version__
-from hxrg_denoiser.errors import GeometryError, RampInputError
+from hxrg_denoiser.errors import GeometryError, RampInputError, one_line
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import Ramp, open_ramp
 from hxrg_denoiser.io.safety import atomic_output
@@ -173,6 +175,46 @@ def _mirrored_spectrum(series: np.ndarray) -> np.ndarray:
     return np.fft.rfft(np.concatenate([series, series[..., ::-1]], axis=-1), axis=-1)
 
 
+@dataclass(frozen=True)
+class CalibrationRecord:
+    """What a calibration was fitted on and what the fit found (written in the file's ``META`` card).
+
+    Attributes
+    ----------
+    darks : tuple of str
+        The darks' full paths (or names, for darks in memory).
+    reads : tuple of int
+        Reads of each dark.
+    residual_fraction : float or None
+        Channel row-mean variance of the darks' science pixels left by the correction, over that before.
+    gain : float
+        Electrons per unit of the darks.
+    mean_model : {"levels", "fitted"}
+        Each read's mean from the reference rows' levels, or from the fit of step 3 (the levels mislead).
+    mean_evidence : float
+        The variance the levels leave over that of the fit (the fit is used from :data:`DC_EVIDENCE`).
+    version : str
+        Package version that fitted it.
+    """
+
+    darks: tuple[str, ...] = ()
+    reads: tuple[int, ...] = ()
+    residual_fraction: float | None = None
+    gain: float = 1.0
+    mean_model: str = "levels"
+    mean_evidence: float = 0.0
+    version: str = __version__
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CalibrationRecord | None:
+        """The record of a file's ``META`` (None when it has none); unknown keys are ignored."""
+        if not isinstance(data, dict) or not data:
+            return None
+        known = {f.name for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+        return cls(**values)
+
+
 @dataclass
 class SirsCalibration:
     """A fitted SIRS-class reference correction.
@@ -189,8 +231,8 @@ class SirsCalibration:
     read_means : ndarray, shape (n_channels, 3), or None
         Where the levels mislead (step 3 of the module description): coefficients of the level line's
         mean and the left and right column means that give each read's mean; None: the levels' mean.
-    meta : dict
-        Darks, reads, residual variance explained, the read-mean model chosen, package version.
+    record : CalibrationRecord, optional
+        What it was fitted on and what the fit found (None for a calibration made by hand).
     """
 
     geometry: ReadoutGeometry
@@ -198,7 +240,7 @@ class SirsCalibration:
     left: np.ndarray
     right: np.ndarray
     read_means: np.ndarray | None = None
-    meta: dict = field(default_factory=dict)
+    record: CalibrationRecord | None = None
 
     def check_geometry(self, geometry: ReadoutGeometry, source: str) -> None:
         """Refuse data whose geometry differs from the calibration's."""
@@ -214,7 +256,7 @@ class SirsCalibration:
         primary.header["CALTYPE"] = ("sirs", "reference correction calibrated on darks")
         primary.header["CALVER"] = (CALIBRATION_VERSION, "version of the calibration's model")
         primary.header["GEOMETRY"] = self.geometry.to_json()
-        primary.header["META"] = json.dumps(self.meta, sort_keys=True)
+        primary.header["META"] = json.dumps(dataclasses.asdict(self.record) if self.record else {}, sort_keys=True)
         hdus = [primary, fits.ImageHDU(self.levels, name="LEVELS"),
                 fits.ImageHDU(np.stack([self.left.real, self.left.imag]), name="LEFT"),
                 fits.ImageHDU(np.stack([self.right.real, self.right.imag]), name="RIGHT")]
@@ -246,9 +288,9 @@ def load_calibration(path: str | os.PathLike) -> SirsCalibration:
             levels = np.asarray(hdul["LEVELS"].data, dtype=np.float64)
             left, right = (np.asarray(hdul[name].data, dtype=np.float64) for name in ("LEFT", "RIGHT"))
             read_means = np.asarray(hdul["MEANS"].data, dtype=np.float64) if "MEANS" in hdul else None
-            meta = json.loads(header.get("META", "{}"))
+            record = CalibrationRecord.from_dict(json.loads(header.get("META", "{}")))
     except (OSError, KeyError, ValueError, TypeError, GeometryError) as err:
-        raise RampInputError(f"{path}: not a SIRS calibration ({' '.join(str(err).split())})") from None
+        raise RampInputError(f"{path}: not a SIRS calibration ({one_line(err)})") from None
     if version != CALIBRATION_VERSION:
         raise RampInputError(f"{path}: a calibration of model version {version} (made by hxrg-denoiser {made_by}); "
                              f"this version reads version {CALIBRATION_VERSION}: run hxrg calibrate on the darks again "
@@ -257,7 +299,7 @@ def load_calibration(path: str | os.PathLike) -> SirsCalibration:
     if (levels.shape != (geometry.n_channels, 4) or left.shape != (2, geometry.n_channels, bins)
             or right.shape != left.shape or (read_means is not None and read_means.shape != (geometry.n_channels, 3))):
         raise RampInputError(f"{path}: calibration arrays do not match its geometry {geometry.name!r}")
-    return SirsCalibration(geometry, levels, left[0] + 1j * left[1], right[0] + 1j * right[1], read_means, meta)
+    return SirsCalibration(geometry, levels, left[0] + 1j * left[1], right[0] + 1j * right[1], read_means, record)
 
 
 def _pooled_solve(normal: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -380,11 +422,11 @@ def fit_sirs(
         corrections = [sirs_correction(s, fitted) for s in collected]
     before = sum(float(np.sum(m[1:] ** 2)) for m in science)
     after = sum(float(np.sum((m[1:] - c[1:]) ** 2)) for m, c in zip(science, corrections))
-    fitted.meta = {"darks": names, "reads": [int(s.left.shape[0]) for s in collected], "version": __version__,
-                   "residual_fraction": after / before if before > 0 else None, "gain": gain,
-                   "mean_model": "fitted" if fitted.read_means is not None else "levels",
-                   "mean_evidence": evidence}
-    return fitted
+    record = CalibrationRecord(darks=tuple(names), reads=tuple(int(s.left.shape[0]) for s in collected),
+                               residual_fraction=after / before if before > 0 else None, gain=gain,
+                               mean_model="fitted" if fitted.read_means is not None else "levels",
+                               mean_evidence=evidence)
+    return dataclasses.replace(fitted, record=record)
 
 
 def fit_sirs_files(

@@ -82,13 +82,13 @@ def run_denoise(args: argparse.Namespace) -> int:
     fit_given = (args.jump_threshold is not None or args.jump_neighbours or not args.jumps
                  or args.jump_cluster_threshold is not None
                  or args.saturation is not None or args.gain is not None)
-    if fit_given and denoiser.input_kind != "flux-image":
+    if fit_given and not denoiser.fits_its_input:
         raise UsageError("--gain, --saturation, --jump-threshold, --no-jumps, --jump-neighbours and "
                          "--jump-cluster-threshold apply to flux-image "
                          "models "
                          "(default), not to ribbon models, which take the reads themselves")
     units = product_units(args)
-    if args.batch_rows is not None and denoiser.input_kind != "ribbons":
+    if args.batch_rows is not None and denoiser.fits_its_input:
         raise UsageError("--batch-rows applies to ribbon models (payeur2022), not to a flux-image model")
     if is_batch(args):
         from hxrg_denoiser.batch import denoise_exposure

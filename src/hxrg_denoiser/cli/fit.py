@@ -105,13 +105,14 @@ def run_calibrate(args: argparse.Namespace) -> int:
                                  progress=not args.quiet)
     geometry = calibration.geometry
     calibration.save(args.output, overwrite=args.overwrite)
-    residual = calibration.meta["residual_fraction"]
-    explained = 0.0 if residual is None else 1.0 - residual
+    record = calibration.record
+    assert record is not None  # a calibration just fitted has its record
+    explained = 0.0 if record.residual_fraction is None else 1.0 - record.residual_fraction
     print(f"{args.output}: SIRS calibration of {geometry.name} {geometry.n_rows} x {geometry.n_cols} from "
-          f"{len(darks)} dark(s), {sum(calibration.meta['reads'])} reads; the reference pixels predict "
+          f"{len(darks)} dark(s), {sum(record.reads)} reads; the reference pixels predict "
           f"{100 * explained:.0f} % of the channel row-mean variance; {time.perf_counter() - start:.1f} s")
-    fitted = calibration.meta["mean_model"] == "fitted"
-    print(f"  each read's mean: the reference rows' levels leave {calibration.meta['mean_evidence']:.2f} times the "
+    fitted = record.mean_model == "fitted"
+    print(f"  each read's mean: the reference rows' levels leave {record.mean_evidence:.2f} times the "
           f"variance of a fit of it (the fit is used from {DC_EVIDENCE:g}): "
           + ("the fit, the reference rows mislead (they see something the interior does not, e.g. a picture frame)"
              if fitted else "the levels"))

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from hxrg_denoiser._version import __version__
 from hxrg_denoiser.cli import bench, denoise, fit, models, simulate
 from hxrg_denoiser.cli.options import common_options
-from hxrg_denoiser.errors import HxrgError
+from hxrg_denoiser.errors import HxrgError, one_line
 
 __all__ = ["main", "build_parser", "OneLineParser"]
 
@@ -71,11 +71,12 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _one_line(err: BaseException) -> str:
+def _error_line(err: BaseException) -> str:
+    """An OSError as ``FILE: reason``; anything else as its message on one line."""
     if isinstance(err, OSError) and not isinstance(err, HxrgError) and err.strerror:
         where = err.filename if err.filename is not None else ""
         return f"{where}: {err.strerror}" if where else err.strerror
-    return " ".join(str(err).split()) or type(err).__name__
+    return one_line(err)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return runners[args.command](args)
         except (HxrgError, OSError) as err:
-            print(f"hxrg {args.command}: error: {_one_line(err)}", file=sys.stderr)
+            print(f"hxrg {args.command}: error: {_error_line(err)}", file=sys.stderr)
             return 2
         except _Terminated:
             print(f"hxrg {args.command}: terminated", file=sys.stderr)

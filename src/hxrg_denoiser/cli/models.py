@@ -126,8 +126,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _train_ribbon_model(args: argparse.Namespace) -> int:
-    from hxrg_denoiser.training.runs import DarkTrainingRun, train_on_darks
-    from hxrg_denoiser.training.trainer import TrainConfig
+    from hxrg_denoiser.training.payeur2022 import TrainConfig
+    from hxrg_denoiser.training.payeur2022_runs import DarkTrainingRun, train_on_darks
 
     def given(mapping: dict[str, str]) -> dict:
         return {field: getattr(args, dest) for dest, field in mapping.items() if getattr(args, dest) is not None}
@@ -157,7 +157,7 @@ def _train_ribbon_model(args: argparse.Namespace) -> int:
 def _train_default_recipe(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from hxrg_denoiser.training.default_recipe import (
+    from hxrg_denoiser.training.readout_set_recipes import (
         DARK_RECIPE,
         RECIPES,
         default_train_config,
@@ -204,7 +204,7 @@ def _train_on_darks(args: argparse.Namespace, config):
     from hxrg_denoiser.denoise import model_geometry
     from hxrg_denoiser.io.ramps import open_ramp
     from hxrg_denoiser.models.registry import load_model
-    from hxrg_denoiser.training.default_recipe import run_dark_recipe
+    from hxrg_denoiser.training.readout_set_recipes import run_dark_recipe
 
     darks = expand_inputs(args.darks)
     start_from = args.start_from or "default"

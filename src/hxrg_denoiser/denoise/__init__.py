@@ -1,5 +1,7 @@
-"""Trained networks applied to ramps, through one :class:`Denoiser` interface (one implementation per input kind)."""
+"""Trained networks applied to ramps, through one :class:`Denoiser` interface, one implementation per model
+family (:mod:`.readout_set`, :mod:`.payeur2022`); :mod:`.api` holds the functions of the Python API."""
 
+from hxrg_denoiser.denoise.api import denoise_file_split, denoise_ramp  # noqa: I001 - after the denoisers it runs
 from hxrg_denoiser.denoise.base import (
     Denoiser,
     DenoiseSettings,
@@ -9,10 +11,10 @@ from hxrg_denoiser.denoise.base import (
     model_geometry,
     pick_device,
 )
-from hxrg_denoiser.denoise.flux_image import FluxImageDenoiser
-from hxrg_denoiser.denoise.ribbons import RibbonDenoiser
+from hxrg_denoiser.denoise.payeur2022 import Payeur2022Denoiser
+from hxrg_denoiser.denoise.readout_set import ReadoutSetDenoiser
 
 __all__ = [
-    "DenoiseSettings", "Denoiser", "FluxImageDenoiser", "RibbonDenoiser", "make_denoiser", "load_denoiser",
-    "pick_device", "check_model_geometry", "model_geometry",
+    "DenoiseSettings", "Denoiser", "ReadoutSetDenoiser", "Payeur2022Denoiser", "make_denoiser", "load_denoiser",
+    "pick_device", "check_model_geometry", "model_geometry", "denoise_ramp", "denoise_file_split",
 ]

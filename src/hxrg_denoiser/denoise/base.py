@@ -231,6 +231,7 @@ class Denoiser(ABC):
 
     input_kind: str = ""
     any_layout: bool = False  # the network applies to any channel count and width
+    fits_its_input: bool = False  # takes an up-the-ramp fit (the fit's options apply), not the reads
 
     def __init__(self, model: torch.nn.Module, spec: ModelSpec) -> None:
         self.model = model

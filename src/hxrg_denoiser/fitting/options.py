@@ -17,7 +17,7 @@ from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.maps import PixelMap, read_pixel_map
 from hxrg_denoiser.io.product import UNITS, FitRecord
 
-__all__ = ["FitOptions", "METHODS", "WEIGHTINGS", "UNITS", "REFCORR_CHOICES", "FINISHING_OPTIONS"]
+__all__ = ["FitOptions", "CLASSICAL_FITS", "METHODS", "WEIGHTINGS", "UNITS", "REFCORR_CHOICES", "FINISHING_OPTIONS"]
 
 REFCORR_CHOICES = ("auto",) + REFERENCE_METHODS
 # Options that do not change the per-pixel fit of :func:`~hxrg_denoiser.fitting.fit_ramp_rows`: fits that
@@ -176,6 +176,12 @@ class FitOptions:
         )
 
     @property
+    def corrects_reference(self) -> bool:
+        """A reference correction other than ``none`` is asked for (``auto`` counts: it is one where the
+        geometry has reference pixels)."""
+        return self.refcorr != "none"
+
+    @property
     def estimator(self) -> SlopeEstimator:
         """The per-pixel slope estimator these options ask for."""
         return SlopeEstimator(self.method, self.weighting, self.fowler_n)
@@ -204,3 +210,16 @@ def _map_text(value: PixelMap | None) -> float | str | None:
     if value is None or isinstance(value, (int, float)):
         return value
     return "map in memory" if isinstance(value, np.ndarray) else str(value)
+
+
+# The classical methods every comparison runs (the benchmark, the demo), by name: ``utr_ref_sirs`` only where
+# the detector's calibration is given (``auto`` is then ``sirs``).
+CLASSICAL_FITS: dict[str, FitOptions] = {
+    "cds": FitOptions(method="cds", refcorr="none"),
+    "utr": FitOptions(method="utr", refcorr="none"),
+    "utr_ref_seed": FitOptions(method="utr", refcorr="seed"),
+    "utr_ref_smoothed": FitOptions(method="utr", refcorr="smoothed"),
+    "utr_ref_sirs": FitOptions(method="utr", refcorr="auto"),
+    "utr_ref_seed_clean": FitOptions(method="utr", refcorr="seed", clean=True),
+}
+NEEDS_CALIBRATION = ("utr_ref_sirs",)

@@ -178,7 +178,7 @@ def _light_image(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions
     out (CDS, Fowler, no reference correction), its light is found on a cleaned copy
     (:func:`~hxrg_denoiser.classical.cleaning.clean_flux_image`, about 10 s on a full frame): otherwise
     the faint wings of sources pass for dark pixels and ERR comes out too large. None: on ``sci`` itself."""
-    if options.clean or (options.method == "utr" and options.refcorr != "none"):
+    if options.clean or (options.method == "utr" and options.corrects_reference):
         return None
     return clean_flux_image(sci, geometry)  # non-finite pixels take no part, and are never measured
 

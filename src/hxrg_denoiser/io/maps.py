@@ -10,7 +10,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
-from hxrg_denoiser.errors import RampInputError
+from hxrg_denoiser.errors import RampInputError, one_line
 
 __all__ = ["read_pixel_map", "PixelMap"]
 
@@ -65,5 +65,5 @@ def _read_image(path: Path, what: str) -> np.ndarray:
     except FileNotFoundError:
         raise RampInputError(f"{what} {path}: no such file") from None
     except (OSError, ValueError, TypeError) as err:
-        raise RampInputError(f"{what} {path}: not a readable FITS image ({' '.join(str(err).split())})") from None
+        raise RampInputError(f"{what} {path}: not a readable FITS image ({one_line(err)})") from None
     raise RampInputError(f"{what} {path}: holds no 2D image")

@@ -25,7 +25,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
-from hxrg_denoiser.errors import RampInputError
+from hxrg_denoiser.errors import RampInputError, one_line
 
 __all__ = ["Ramp", "ArrayRamp", "FitsCubeRamp", "ReadFolderRamp", "FirstReads", "open_ramp", "natural_sort_key"]
 
@@ -311,7 +311,7 @@ def _open_fits(path: Path) -> fits.HDUList:
     try:
         return fits.open(path, memmap=True, do_not_scale_image_data=True, mode="readonly")
     except (OSError, ValueError, IndexError, TypeError) as err:
-        raise RampInputError(f"{path}: not a readable FITS file ({_one_line(err)})") from None
+        raise RampInputError(f"{path}: not a readable FITS file ({one_line(err)})") from None
 
 
 def _select_hdu(hdul: fits.HDUList, hdu: int | str | None, ndims: tuple[int, ...], path: Path):
@@ -328,7 +328,7 @@ def _select_hdu(hdul: fits.HDUList, hdu: int | str | None, ndims: tuple[int, ...
     try:
         candidates = list(hdul)
     except (OSError, ValueError, IndexError, TypeError) as err:
-        raise RampInputError(f"{path}: not a readable FITS file ({_one_line(err)})") from None
+        raise RampInputError(f"{path}: not a readable FITS file ({one_line(err)})") from None
     named_sci = [h for h in candidates if h.name == "SCI"]
     for h in named_sci + candidates:
         if h.header.get("NAXIS", 0) in ndims and h.is_image:
@@ -363,8 +363,6 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return " x ".join(str(n) for n in shape)
 
 
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
 
 
 class FirstReads(Ramp):

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from hxrg_denoiser._version import __version__
 from hxrg_denoiser.classical.reference import REFERENCE_METHODS
-from hxrg_denoiser.errors import GeometryError, ModelFileError
+from hxrg_denoiser.errors import GeometryError, ModelFileError, one_line
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.safety import atomic_output
 from hxrg_denoiser.models.config import check_parameter_budget, config_from_dict, setting
@@ -65,7 +65,7 @@ class ModelSpec:
     training : dict
         Recipe, seeds, epochs and final losses, for the record.
     input_layout : str
-        Order of the input features (see :mod:`hxrg_denoiser.models.ribbons`).
+        Order of the input features (see :mod:`hxrg_denoiser.models.payeur2022_ribbons`).
     layouts : dict
         Other readout layouts the model serves, by geometry name: ``{"n_channels", "channel_width",
         "ref_border", "butterfly"}`` of each, added when the model was measured there (bench-v1 built on
@@ -83,7 +83,7 @@ class ModelSpec:
     correction_window : list of int
         Flux-image models: rows and columns (odd) over which the network's correction to the cleaning's
         estimate is averaged before it is removed
-        (:func:`~hxrg_denoiser.flux_denoise.smoothed_correction`); ``[1, 1]`` (files written before it
+        (:func:`~hxrg_denoiser.models.readout_set_image.smoothed_correction`); ``[1, 1]`` (files written before it
         existed): as predicted.
     """
 
@@ -103,6 +103,11 @@ class ModelSpec:
     lit_read_scale: float = setting(1.0, 1.0, 4.0)
     lit_covariance_fraction: float = setting(0.0, 0.0, 4.0)
     correction_window: list[int] = setting([1, 1], 1, 4095, odd=True, length=2)
+
+    @property
+    def takes_calibrated_input(self) -> bool:
+        """Trained on ``sirs``-corrected inputs: it needs its detector's calibration."""
+        return self.refcorr == "sirs"
 
     @property
     def readout_geometry(self) -> ReadoutGeometry:
@@ -161,7 +166,7 @@ def read_spec(meta: Path) -> ModelSpec:
     try:
         data = json.loads(meta.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelFileError(f"{meta}: not a model description ({' '.join(str(err).split())})") from None
+        raise ModelFileError(f"{meta}: not a model description ({one_line(err)})") from None
     except RecursionError:
         raise ModelFileError(f"{meta}: not a model description (nested too deeply)") from None
     for key in ("architecture", "config", "geometry"):
@@ -173,7 +178,7 @@ def read_spec(meta: Path) -> ModelSpec:
     try:
         spec.readout_geometry  # noqa: B018 - validates the geometry
     except (GeometryError, TypeError) as err:
-        raise ModelFileError(f"{meta}: geometry is not valid ({' '.join(str(err).split())})") from None
+        raise ModelFileError(f"{meta}: geometry is not valid ({one_line(err)})") from None
     _check_layouts(spec.layouts, meta)
     expected = INPUT_LAYOUTS.get(spec.architecture)
     if expected is not None and spec.input_layout != expected:
@@ -262,7 +267,7 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
     try:
         state = load_file(str(weights))
     except Exception as err:  # safetensors raises several types for truncated or corrupt files
-        raise ModelFileError(f"{weights}: not a readable safetensors file ({' '.join(str(err).split())})") from None
+        raise ModelFileError(f"{weights}: not a readable safetensors file ({one_line(err)})") from None
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
@@ -273,7 +278,7 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
         raise ModelFileError(f"{weights}: weights hold NaN or inf values (in {bad[0]}{' and others' if len(bad) > 1 else ''})")
     recipe = spec.training.get("recipe", {})
     calibration = recipe.get("calibration") if isinstance(recipe, dict) else None
-    if spec.refcorr == "sirs" and calibration:
+    if spec.takes_calibrated_input and calibration:
         # a model trained on sirs-corrected images carries its detector's calibration beside its weights
         spec = replace(spec, training={**spec.training, "calibration_path": str(_inside(weights.parent, calibration, meta))})
     return model.to(device).eval(), spec

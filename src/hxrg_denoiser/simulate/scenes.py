@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from hxrg_denoiser.errors import RampInputError, UsageError
+from hxrg_denoiser.errors import RampInputError, UsageError, one_line
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.safety import atomic_output
 
@@ -214,7 +214,7 @@ def load_scene(path: str | os.PathLike, geometry: ReadoutGeometry, *, hdu: int |
     except FileNotFoundError:
         raise RampInputError(f"{path}: no such file") from None
     except (OSError, ValueError, KeyError, IndexError, TypeError) as err:
-        raise RampInputError(f"{path}: not a readable FITS image ({' '.join(str(err).split())})") from None
+        raise RampInputError(f"{path}: not a readable FITS image ({one_line(err)})") from None
     if image is None or image.shape != geometry.shape:
         shape = "no data" if image is None else " x ".join(map(str, image.shape))
         raise RampInputError(f"{path}: scene is {shape}, expected {geometry.n_rows} x {geometry.n_cols}")
@@ -287,7 +287,7 @@ def read_traces(path: str | os.PathLike, geometry: ReadoutGeometry) -> list[Eche
     except FileNotFoundError:
         raise RampInputError(f"{path}: no such file") from None
     except (OSError, KeyError, ValueError, TypeError) as err:
-        raise RampInputError(f"{path}: not a traces file with CENTER and SIGMA ({' '.join(str(err).split())})") from None
+        raise RampInputError(f"{path}: not a traces file with CENTER and SIGMA ({one_line(err)})") from None
     if centre.ndim != 2 or centre.shape[1] != geometry.n_cols or sigma.shape != (centre.shape[0],):
         raise RampInputError(f"{path}: CENTER is {centre.shape}, expected (orders, {geometry.n_cols}) with one SIGMA each")
     zeros = np.zeros(geometry.n_cols)

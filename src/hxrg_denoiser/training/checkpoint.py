@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from hxrg_denoiser.errors import CheckpointError
+from hxrg_denoiser.errors import CheckpointError, one_line
 from hxrg_denoiser.io.safety import atomic_folder
 
 __all__ = [
@@ -76,7 +76,7 @@ def load_checkpoint(run_dir: str | os.PathLike, names: tuple[str, ...]) -> tuple
     except FileNotFoundError:
         raise CheckpointError(f"{state_file}: missing; the checkpoint is incomplete") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{state_file}: not a readable checkpoint state ({' '.join(str(err).split())})") from None
+        raise CheckpointError(f"{state_file}: not a readable checkpoint state ({one_line(err)})") from None
     except RecursionError:
         raise CheckpointError(f"{state_file}: not a checkpoint state (nested too deeply)") from None
     if not isinstance(state, dict) or "epoch" not in state or "history" not in state:
@@ -94,7 +94,7 @@ def load_checkpoint(run_dir: str | os.PathLike, names: tuple[str, ...]) -> tuple
         try:
             tensors[name] = load_file(str(path))
         except Exception as err:  # safetensors raises its own error type for truncated files
-            raise CheckpointError(f"{path}: not a readable safetensors file ({' '.join(str(err).split())})") from None
+            raise CheckpointError(f"{path}: not a readable safetensors file ({one_line(err)})") from None
     return tensors, state
 
 
@@ -118,7 +118,7 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
             entries.setdefault(int(pid), {})[key] = value
         optimizer.load_state_dict({"state": entries, "param_groups": param_groups})
     except (ValueError, KeyError, TypeError, RuntimeError) as err:
-        raise CheckpointError(f"{source}: optimizer state does not fit this model ({' '.join(str(err).split())})") from None
+        raise CheckpointError(f"{source}: optimizer state does not fit this model ({one_line(err)})") from None
 
 
 def restore_module(module: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:

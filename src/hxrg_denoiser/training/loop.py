@@ -169,12 +169,11 @@ def rank_zero_first(work: Callable[[], T]) -> T:
 
 def plot_losses(history: list[dict], path: Path, ylabel: str = "loss") -> None:
     """Training and validation loss per epoch, log scale."""
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    from hxrg_denoiser.plots import save_figure
+    from hxrg_denoiser.plots import new_figure, save_figure
 
-    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    fig, ax = new_figure(figsize=(6, 4), constrained_layout=True)
     epochs = [h["epoch"] + 1 for h in history]
     ax.semilogy(epochs, [h["train_loss"] for h in history], "o-", label="training")
     ax.semilogy(epochs, [h["validation_loss"] for h in history], "s-", label="validation")

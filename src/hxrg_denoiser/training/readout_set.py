@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hxrg_denoiser.flux_denoise import readout_features
 from hxrg_denoiser.geometry import ReadoutGeometry, channel_streams
+from hxrg_denoiser.io.safety import atomic_output
 from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
+from hxrg_denoiser.models.readout_set_image import readout_features
 from hxrg_denoiser.models.registry import ModelSpec
 from hxrg_denoiser.simulate.held_out import bench_geometry
 from hxrg_denoiser.training.checkpoint import check_same_settings, has_checkpoint
@@ -105,7 +106,7 @@ def training_items(
     example: dict[str, np.ndarray], geometry: ReadoutGeometry, clip: float, scene_factors: tuple[float, ...] = (),
     skies: tuple[np.ndarray, ...] = (),
 ) -> list[TrainingItem]:
-    """Training items of an example (see :mod:`hxrg_denoiser.training.flux_examples`).
+    """Training items of an example (see :mod:`hxrg_denoiser.training.readout_set_examples`).
 
     One item per read count, plus, for the first read count, one per factor
     of ``scene_factors``: the same exposure with its scene multiplied by that
@@ -290,5 +291,6 @@ def train_flux_model(
     )
     task = FluxTask(train_items, val_items, model_config, config, spec, run_dir, initial)
     state = run_training(task, settings, run_dir, resume=resume and has_checkpoint(run_dir), progress=progress)
-    (run_dir / "history.json").write_text(json.dumps(state["history"], indent=1))
+    with atomic_output(run_dir / "history.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps(state["history"], indent=1))
     return run_dir / "model.safetensors"

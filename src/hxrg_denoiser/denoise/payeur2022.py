@@ -30,10 +30,10 @@ from hxrg_denoiser.fitting import fit_ramp, ramp_read_noise
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import FluxImage, ModelRun, provenance_of
 from hxrg_denoiser.io.ramps import Ramp
-from hxrg_denoiser.models.ribbons import row_ribbons, stack_neighbours
+from hxrg_denoiser.models.payeur2022_ribbons import row_ribbons, stack_neighbours
 from hxrg_denoiser.strips import StripStream, row_ranges
 
-__all__ = ["RibbonDenoiser"]
+__all__ = ["Payeur2022Denoiser"]
 
 DEFAULT_BATCH_ROWS = 16
 
@@ -45,7 +45,7 @@ def _predict(model: torch.nn.Module, inputs: np.ndarray, device: torch.device, p
 
 
 @register("ribbons")
-class RibbonDenoiser(Denoiser):
+class Payeur2022Denoiser(Denoiser):
     """A network that predicts the flux of each row from the ribbons of its reads (see the module description).
 
     The output is in electrons over ``spec.label_reads`` frames; ERR is that of the

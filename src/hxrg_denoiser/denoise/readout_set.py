@@ -5,7 +5,7 @@ The ramp is fitted up the ramp after the model's reference correction
 that the correction adds structure to the dark pixels, in which case the fit
 without it is taken (:mod:`hxrg_denoiser.classical.reference_check`). The
 network's estimate of the correlated noise is then removed
-(:func:`~hxrg_denoiser.flux_denoise.denoise_flux_image`); ERR and DQ are the fit's.
+(:func:`~hxrg_denoiser.models.readout_set_image.denoise_flux_image`); ERR and DQ are the fit's.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from hxrg_denoiser.denoise.base import (
 )
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting import FitOptions, fit_file_split, fit_ramp
-from hxrg_denoiser.flux_denoise import denoise_flux_image
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import FluxImage, ModelRun, ReferenceChoice
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.models.readout_set import ReadoutSetNet
+from hxrg_denoiser.models.readout_set_image import denoise_flux_image
 
-__all__ = ["FluxImageDenoiser", "checked_input"]
+__all__ = ["ReadoutSetDenoiser", "checked_input"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def checked_input(fit: Callable[[FitOptions], FluxImage], options: FitOptions, g
     The choice and the two measures are added to the image's provenance (``refcorr_used``, ``reference_check``).
     """
     image = fit(options)
-    if not check or options.refcorr == "none" or geometry.ref_border == 0:
+    if not check or not options.corrects_reference or geometry.ref_border == 0:
         return image
     plain = fit(dataclasses.replace(options, refcorr="none", calibration=None))
     keep, measures = choose_reference_correction(image.sci, plain.sci, geometry)
@@ -61,10 +61,11 @@ def checked_input(fit: Callable[[FitOptions], FluxImage], options: FitOptions, g
 
 
 @register("flux-image")
-class FluxImageDenoiser(Denoiser):
+class ReadoutSetDenoiser(Denoiser):
     """A network that corrects a flux image (see the module description)."""
 
     any_layout = True  # every layer is shared by the channels and is a convolution: any count, any width
+    fits_its_input = True
 
     @property
     def min_reads(self) -> int:
@@ -72,7 +73,7 @@ class FluxImageDenoiser(Denoiser):
 
     def _calibration(self, settings: DenoiseSettings):
         """The calibration given, else the one a model trained on sirs-corrected images keeps beside its weights."""
-        if settings.calibration is not None or self.spec.refcorr != "sirs":
+        if settings.calibration is not None or not self.spec.takes_calibrated_input:
             return settings.calibration
         path = self.spec.training.get("calibration_path")
         if path is None:

@@ -21,7 +21,7 @@ import numpy as np
 from hxrg_denoiser.errors import RampInputError, UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.ramps import Ramp
-from hxrg_denoiser.models.ribbons import label_rows, row_ribbons, stack_neighbours
+from hxrg_denoiser.models.payeur2022_ribbons import label_rows, row_ribbons, stack_neighbours
 from hxrg_denoiser.simulate.injection import accumulate_scene
 from hxrg_denoiser.strips import StripStream
 

@@ -26,8 +26,9 @@ import torch
 
 from hxrg_denoiser.models.registry import ModelSpec, build_model
 from hxrg_denoiser.training.checkpoint import check_same_settings
-from hxrg_denoiser.training.data import RibbonSampler
 from hxrg_denoiser.training.loop import NOT_COMPARED_ON_RESUME, LoopSettings, run_training
+from hxrg_denoiser.training.payeur2022_samples import RibbonSampler
+from hxrg_denoiser.training.streams import Stream
 
 __all__ = ["TrainConfig", "train", "l4_loss", "RibbonTask"]
 
@@ -105,7 +106,7 @@ class RibbonTask:
         mine = [i for i in range(config.validation_samples) if i % world == rank]
         total = 0.0
         for start in range(0, len(mine), config.batch_size):
-            pairs = [self.sampler.sample(np.random.default_rng([config.seed, 7919, i]), "validation")
+            pairs = [self.sampler.sample(np.random.default_rng([config.seed, Stream.VALIDATION, i]), "validation")
                      for i in mine[start : start + config.batch_size]]
             inputs = torch.from_numpy(np.stack([p[0] for p in pairs])).to(device)
             labels = torch.from_numpy(np.stack([p[1] for p in pairs])).to(device)

@@ -22,9 +22,9 @@ from hxrg_denoiser.models.config import config_from_dict
 from hxrg_denoiser.models.registry import ARCHITECTURES, ModelSpec
 from hxrg_denoiser.simulate.held_out import check_training_seed
 from hxrg_denoiser.simulate.scenes import load_scene, scale_scene
-from hxrg_denoiser.training.data import RibbonSampler
-from hxrg_denoiser.training.recipes import simulated_darks, training_scenes
-from hxrg_denoiser.training.trainer import TrainConfig, train
+from hxrg_denoiser.training.darks_and_scenes import simulated_darks, training_scenes
+from hxrg_denoiser.training.payeur2022 import TrainConfig, train
+from hxrg_denoiser.training.payeur2022_samples import RibbonSampler
 
 __all__ = ["DarkTrainingRun", "train_on_darks"]
 

@@ -3,14 +3,14 @@
 1. simulate ``examples`` strip exposures (bench geometry, 100 reads, seeds
    from ``seed`` on, disjoint from the benchmarks'): :data:`RECIPE` draws the
    ``nirspec`` and ``h4rg-lab`` presets with every correlated level scaled
-   0.6-1.4 (:func:`~hxrg_denoiser.training.flux_examples.example_specs`);
+   0.6-1.4 (:func:`~hxrg_denoiser.training.readout_set_examples.example_specs`);
    :data:`RANDOMIZED_RECIPE` randomises the noise in level, spectrum and form
-   (:func:`~hxrg_denoiser.training.flux_examples.randomized_example_specs`)
+   (:func:`~hxrg_denoiser.training.readout_set_examples.randomized_example_specs`)
    and adds copies on a smooth background. Each exposure is fitted at 100
    reads and at one shorter read count, plus a copy at 100 reads with its
    scene scaled by a random factor in ``scene_factor_range``;
 2. train a ``readout-set`` network (:mod:`hxrg_denoiser.models.readout_set`)
-   on them with :func:`~hxrg_denoiser.training.flux_trainer.train_flux_model`.
+   on them with :func:`~hxrg_denoiser.training.readout_set.train_flux_model`.
 
 Measured on bench-v2 (README), the randomised recipe did not beat the
 presets recipe on noise neither had seen, so the shipped model keeps the latter.
@@ -36,15 +36,16 @@ from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
 from hxrg_denoiser.simulate.held_out import bench_geometry
-from hxrg_denoiser.training.flux_examples import (
+from hxrg_denoiser.training.loop import rank_zero_first
+from hxrg_denoiser.training.readout_set import FluxTrainConfig, train_flux_model, training_items
+from hxrg_denoiser.training.readout_set_examples import (
     build_examples,
     dark_example_specs,
     example_specs,
     load_examples,
     randomized_example_specs,
 )
-from hxrg_denoiser.training.flux_trainer import FluxTrainConfig, train_flux_model, training_items
-from hxrg_denoiser.training.loop import rank_zero_first
+from hxrg_denoiser.training.streams import Stream
 
 __all__ = ["Recipe", "DarkRecipe", "RECIPE", "RANDOMIZED_RECIPE", "RECIPES", "DARK_RECIPE", "default_train_config", "run_default_recipe", "run_dark_recipe"]
 
@@ -94,7 +95,7 @@ def sky_background(geometry: ReadoutGeometry, seed: int, level_range: tuple[floa
     across rows and columns: another template, and other levels, than the
     uniform sky of bench-v2's ``sky`` family.
     """
-    rng = np.random.default_rng([seed, 17])
+    rng = np.random.default_rng([seed, Stream.SKY])
     level = float(np.exp(rng.uniform(np.log(level_range[0]), np.log(level_range[1]))))
     y = (np.arange(geometry.n_rows) / geometry.n_rows - 0.5)[:, None]
     x = (np.arange(geometry.n_cols) / geometry.n_cols - 0.5)[None, :]
@@ -109,7 +110,7 @@ def _items(specs, paths, geometry, clip: float, progress: bool, recipe: Recipe |
         factors: tuple[float, ...] = ()
         skies: tuple[np.ndarray, ...] = ()
         if recipe is not None:
-            rng = np.random.default_rng([spec.seed, 11])
+            rng = np.random.default_rng([spec.seed, Stream.COPIES])
             factors = (float(rng.uniform(*recipe.scene_factor_range)),)
             if rng.uniform() < recipe.sky_fraction:
                 skies = (sky_background(geometry, spec.seed, recipe.sky_range),)

@@ -36,6 +36,7 @@ from hxrg_denoiser.simulate.injection import InjectedRamp
 from hxrg_denoiser.simulate.noise import noise_preset
 from hxrg_denoiser.simulate.ramp import simulate_cube
 from hxrg_denoiser.simulate.scenes import echelle_scene, flat_field, scale_scene, star_field
+from hxrg_denoiser.training.streams import Stream
 
 __all__ = [
     "ExampleSpec", "example_specs", "randomized_example_specs", "dark_example_specs", "make_example",
@@ -112,7 +113,7 @@ def _scene_draw(rng: np.random.Generator, kinds, weights) -> tuple[str, float]:
 
 def example_specs(count: int, seed: int, *, n_reads: int = 100) -> list[ExampleSpec]:
     """``count`` example descriptions drawn from the first recipe's mix (two presets, levels scaled 0.6-1.4)."""
-    rng = np.random.default_rng([seed, 7])
+    rng = np.random.default_rng([seed, Stream.EXAMPLES])
     kinds, weights = zip(*SCENE_MIX)
     specs = []
     for i in range(count):
@@ -144,7 +145,7 @@ def randomized_example_specs(count: int, seed: int, *, n_reads: int = 100) -> li
     shapes and reference gains (0, 5, 20), couplings of 0.7 and 1.3, 1/f noise
     drawn anew for each read, even/odd and per-row ACN, straight orders, a sky.
     """
-    rng = np.random.default_rng([seed, 11])
+    rng = np.random.default_rng([seed, Stream.RANDOMIZED_EXAMPLES])
     kinds, weights = zip(*SCENE_MIX)
     specs = []
     for i in range(count):
@@ -178,7 +179,7 @@ def dark_example_specs(
     geometry: ReadoutGeometry,
 ) -> list[ExampleSpec]:
     """Examples made of the user's darks plus simulated scenes (``per_dark`` scenes on each dark)."""
-    rng = np.random.default_rng([seed, 13])
+    rng = np.random.default_rng([seed, Stream.DARK_EXAMPLES])
     kinds, weights = zip(*SCENE_MIX)
     specs = []
     for d, dark in enumerate(darks):
