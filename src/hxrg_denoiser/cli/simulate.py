@@ -50,7 +50,10 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
         help="change one noise level, e.g. --set acn=0 --set dark_current=0.01 --set cosmic_ray_rate=5 "
         "(default: the preset's levels)",
     )
-    sim.add_argument("--scene", default="echelle", help="echelle, stars, flat, none, or a FITS image (default echelle)")
+    sim.add_argument("--scene", default="echelle",
+                     help="echelle, stars, flat, none; sky-gradient, sky-field, echelle-gradient, stars-moffat, "
+                     "stars-crowded, galaxies, nebula, long-slit, imaging, imaging-crowded (any geometry; --flat-level "
+                     "sets the sky); or a FITS image (default echelle)")
     sim.add_argument("--p99", type=positive_float, default=30.0,
                      help="echelle/FITS scene: 99th percentile in e- (default 30)")
     sim.add_argument("--flat-level", type=nonnegative_float, default=30.0,

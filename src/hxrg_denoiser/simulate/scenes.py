@@ -4,7 +4,9 @@
   across the array with a few-pixel spatial profile, a blaze per order and a
   stellar spectrum with many absorption lines; it keeps its traces and true
   spectra so that extraction can be judged.
-* :func:`star_field`, :func:`flat_field`, :func:`load_scene` (any FITS image).
+* :func:`star_field`, :func:`flat_field`, :func:`load_scene` (any FITS image);
+  imaging and long-slit scenes in :mod:`hxrg_denoiser.simulate.imaging`, all by name through
+  :func:`make_scene`.
 * :func:`scale_scene`: scaling as the public reference implementation does
   (99th percentile to 30 e-, negatives and values above twice that to 0).
 
@@ -14,7 +16,6 @@ Scenes never put light on reference pixels.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from astropy.io import fits
 from hxrg_denoiser.errors import RampInputError, UsageError, one_line
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.safety import atomic_output
+from hxrg_denoiser.simulate.scene_types import EchelleOrder, Scene, science_only
 
 __all__ = [
     "Scene",
@@ -39,54 +41,8 @@ __all__ = [
     "read_traces",
 ]
 
-SCENE_KINDS = ("echelle", "stars", "flat", "none")
-
-
-@dataclass(frozen=True)
-class EchelleOrder:
-    """One spectral order: where it lies and what it carries.
-
-    Attributes
-    ----------
-    center : ndarray, shape (n_cols,)
-        Row of the trace centre at each column.
-    sigma : float
-        Gaussian sigma of the spatial profile, pixels.
-    spectrum : ndarray, shape (n_cols,)
-        Electrons summed across the profile at each column (before scaling).
-    continuum : ndarray, shape (n_cols,)
-        The same without absorption lines.
-    lines : ndarray, shape (n_lines, 3)
-        Centre column, depth (0-1) and Gaussian sigma (columns) of each line.
-    """
-
-    center: np.ndarray
-    sigma: float
-    spectrum: np.ndarray
-    continuum: np.ndarray
-    lines: np.ndarray
-
-
-@dataclass
-class Scene:
-    """Expected electrons over the ramp, shape ``(n_rows, n_cols)``, with what made it."""
-
-    image: np.ndarray
-    kind: str
-    orders: list[EchelleOrder] = field(default_factory=list)
-    scale: float = 1.0
-
-    def scaled(self, factor: float) -> Scene:
-        """The scene multiplied by ``factor`` (orders' spectra too)."""
-        orders = [
-            EchelleOrder(o.center, o.sigma, o.spectrum * factor, o.continuum * factor, o.lines) for o in self.orders
-        ]
-        return Scene((self.image * np.float32(factor)).astype(np.float32), self.kind, orders, self.scale * factor)
-
-
-def _science_only(image: np.ndarray, geometry: ReadoutGeometry) -> np.ndarray:
-    image = np.where(geometry.reference_mask, 0.0, image)
-    return np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+SCENE_KINDS = ("echelle", "stars", "flat", "none", "sky-gradient", "sky-field", "echelle-gradient", "stars-moffat",
+               "stars-crowded", "galaxies", "nebula", "long-slit", "imaging", "imaging-crowded")
 
 
 def _stellar_spectrum(n: int, rng: np.random.Generator, line_density: float) -> tuple[np.ndarray, np.ndarray]:
@@ -162,7 +118,7 @@ def echelle_scene(
         orders.append(EchelleOrder(centre, profile_sigma, spectrum, continuum, lines))
     peak = max((o.spectrum.max() for o in orders), default=1.0)
     orders = [EchelleOrder(o.center, o.sigma, o.spectrum / peak, o.continuum / peak, o.lines) for o in orders]
-    return Scene(_science_only(image / peak, geometry), "echelle", orders)
+    return Scene(science_only(image / peak, geometry), "echelle", orders)
 
 
 def star_field(
@@ -194,14 +150,14 @@ def star_field(
         px = np.exp(-0.5 * ((ix + 0.5 - x) / psf_sigma) ** 2)
         stamp = f * np.outer(py, px) / (2 * np.pi * psf_sigma**2)
         image[np.ix_(iy[keep_y], ix[keep_x])] += stamp[np.ix_(keep_y, keep_x)]
-    return Scene(_science_only(image, geometry), "stars")
+    return Scene(science_only(image, geometry), "stars")
 
 
 def flat_field(geometry: ReadoutGeometry, *, level: float = 30.0, seed: int = 0, prnu: float = 0.01) -> Scene:
     """Uniform illumination of ``level`` electrons over the ramp with a pixel response spread ``prnu``."""
     rng = np.random.default_rng([int(seed), 103])
     image = level * (1.0 + prnu * rng.standard_normal(geometry.shape))
-    return Scene(_science_only(image, geometry), "flat")
+    return Scene(science_only(image, geometry), "flat")
 
 
 def load_scene(path: str | os.PathLike, geometry: ReadoutGeometry, *, hdu: int | str = 0) -> Scene:
@@ -218,7 +174,7 @@ def load_scene(path: str | os.PathLike, geometry: ReadoutGeometry, *, hdu: int |
     if image is None or image.shape != geometry.shape:
         shape = "no data" if image is None else " x ".join(map(str, image.shape))
         raise RampInputError(f"{path}: scene is {shape}, expected {geometry.n_rows} x {geometry.n_cols}")
-    return Scene(_science_only(image, geometry), "user")
+    return Scene(science_only(image, geometry), "user")
 
 
 def scale_scene(scene: Scene, geometry: ReadoutGeometry, *, p99: float = 30.0, clip_factor: float | None = 2.0) -> Scene:
@@ -237,7 +193,7 @@ def scale_scene(scene: Scene, geometry: ReadoutGeometry, *, p99: float = 30.0, c
     image[image < 0] = 0.0
     if clip_factor is not None:
         image[image > clip_factor * p99] = 0.0
-    return Scene(image.astype(np.float32), scaled.kind, scaled.orders, scaled.scale)
+    return Scene(image.astype(np.float32), scaled.kind, scaled.orders, scaled.scale, scaled.sky, scaled.sources)
 
 
 def mirror_channels(image: np.ndarray, geometry: ReadoutGeometry) -> np.ndarray:
@@ -249,7 +205,18 @@ def mirror_channels(image: np.ndarray, geometry: ReadoutGeometry) -> np.ndarray:
 def make_scene(
     kind: str, geometry: ReadoutGeometry, *, seed: int = 0, p99: float = 30.0, flat_level: float = 30.0
 ) -> Scene:
-    """A scene by name: ``echelle`` (scaled to ``p99``), ``stars``, ``flat`` (``flat_level``) or ``none``."""
+    """A scene by name (:data:`SCENE_KINDS`).
+
+    ``echelle`` (scaled to ``p99``), ``stars`` (Gaussian PSFs), ``flat`` (``flat_level``), ``none``; and
+    the imaging and long-slit scenes of :mod:`hxrg_denoiser.simulate.imaging`: ``sky-gradient`` (a sky of
+    mean ``flat_level`` rising from 0.5 to 1.5 times it across the columns), ``sky-field`` (a gradient in
+    both directions and a low-order random field), ``echelle-gradient`` (the echelle on a sky gradient),
+    ``stars-moffat`` and ``stars-crowded`` (Moffat PSFs, 2e-3 and 2e-2 stars per pixel), ``galaxies``
+    (Sérsic profiles), ``nebula`` (extended emission), ``long-slit``, ``imaging`` and ``imaging-crowded``
+    (a sky, galaxies and stars).
+    """
+    from hxrg_denoiser.simulate import imaging
+
     if kind == "echelle":
         return scale_scene(echelle_scene(geometry, seed=seed), geometry, p99=p99)
     if kind == "stars":
@@ -258,6 +225,25 @@ def make_scene(
         return flat_field(geometry, level=flat_level, seed=seed)
     if kind == "none":
         return Scene(np.zeros(geometry.shape, np.float32), "none")
+    if kind == "sky-gradient":
+        return imaging.smooth_sky(geometry, seed=seed, level=flat_level, gradient=(1.0, 0.0))
+    if kind == "sky-field":
+        return imaging.smooth_sky(geometry, seed=seed, level=flat_level, gradient=(0.6, 0.3), field=0.1)
+    if kind == "echelle-gradient":
+        echelle = scale_scene(echelle_scene(geometry, seed=seed), geometry, p99=p99)
+        sky = imaging.smooth_sky(geometry, seed=seed, level=flat_level, gradient=(1.0, 0.0))
+        return Scene(echelle.image + sky.image, kind, echelle.orders, echelle.scale, sky=sky.image)
+    if kind in ("stars-moffat", "stars-crowded"):
+        scene = imaging.moffat_stars(geometry, seed=seed, density=2e-2 if kind == "stars-crowded" else 2e-3)
+        return Scene(scene.image, kind, sources=scene.sources)
+    if kind == "galaxies":
+        return imaging.galaxies(geometry, seed=seed)
+    if kind == "nebula":
+        return imaging.nebula(geometry, seed=seed)
+    if kind == "long-slit":
+        return imaging.long_slit(geometry, seed=seed)
+    if kind in ("imaging", "imaging-crowded"):
+        return imaging.imaging_field(geometry, seed=seed, crowded=kind == "imaging-crowded")
     raise UsageError(f"unknown scene {kind!r}; choose one of {SCENE_KINDS} or a FITS file")
 
 
