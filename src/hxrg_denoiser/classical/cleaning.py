@@ -48,6 +48,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import binary_dilation, median_filter, uniform_filter, uniform_filter1d
 
+from hxrg_denoiser.classical.background import column_background
 from hxrg_denoiser.geometry import ReadoutGeometry, channel_streams, rows_first
 from hxrg_denoiser.stats import mad_sigma
 
@@ -340,6 +341,7 @@ def clean_flux_image(
     decay_rows: float = DECAY_ROWS,
     drift: str = "kriged",
     passes: int = 3,
+    background: bool = True,
 ) -> np.ndarray:
     """Flux image with its correlated read noise estimated and removed (see the module description).
 
@@ -357,6 +359,11 @@ def clean_flux_image(
     passes : int
         Times the lit mask is made, each on the image the previous pass cleaned (the passes before
         the last only make the mask, with the running-mean drift, which is faster).
+    background : bool
+        Keep the scene's smooth background across the columns
+        (:func:`~hxrg_denoiser.classical.background.column_background`): it is taken out before the noise
+        is estimated, on the dark pixels of the residual, and given back after. False: the background is
+        left in (a sky gradient across channels is then partly taken for channel levels).
 
     Returns
     -------
@@ -368,6 +375,12 @@ def clean_flux_image(
         raise ValueError(f"passes must be >= 1, got {passes}")
     science_image = ~geometry.reference_mask & np.isfinite(image)
     work = np.where(science_image, image, 0.0).astype(np.float64)
+    kept = np.zeros(geometry.shape)
+    if background:
+        for _ in range(2):  # the second time on the dark pixels of the residual from the first
+            dark_pixels = science_image & ~lit_pixels(work - kept, science_image, lit_sigma)
+            kept = np.where(science_image, column_background(work, dark_pixels, geometry), 0.0)
+        work -= kept
     science = geometry.to_readout_order(science_image)
     acn_sign = np.where(np.arange(geometry.channel_width) % 2 == 0, 1.0, -1.0)
     without_acn = geometry.to_readout_order(work)
@@ -379,7 +392,7 @@ def clean_flux_image(
         how = drift if index == passes - 1 else "mean"  # the passes before the last only make the mask
         readout = without_acn - _common_and_drift(without_acn, dark, geometry, channel_rows, baseline_rows,
                                                   decay_rows, how)
-    cleaned = geometry.to_image_order(readout).astype(np.float32)
+    cleaned = (geometry.to_image_order(readout) + kept).astype(np.float32)
     return np.where(science_image, cleaned, image).astype(np.float32)
 
 
