@@ -28,6 +28,11 @@ def main(out: Path) -> None:
     rank, world = distributed_context()
     if rank == 0:
         print(json.dumps({"world": world}))
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():  # as the command line does: no rank exits with the group up
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -190,6 +190,8 @@ CASES: dict[str, tuple[str, str]] = {
     "demo-out-exists": ("demo -o {d}/olddemo --model none", r"report.md: output exists"),
     "demo-reads-one": ("demo -o {d}/dd --reads 1 --model none", r"--reads 1: the demo needs at least 2 reads"),
     "demo-seed-negative": ("demo -o {d}/dd --seed -1 --model none", r"--seed: expected an integer >= 0"),
+    "fit-keep-background-alone": ("fit {d}/cube.fits -o {d}/o.fits --keep-background --channels 4",
+                                  r"--keep-background applies with --clean"),
     # side inputs are inputs: never an output, even with --overwrite
     "fit-onto-calibration": ("fit {d}/cube.fits --calibration {d}/cal.fits -o {d}/cal.fits --overwrite --channels 4",
                              r"cal.fits: is the input"),

@@ -15,16 +15,19 @@ the baseline's business, as before (:mod:`hxrg_denoiser.classical.cleaning`).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numpy.polynomial import legendre
 
 from hxrg_denoiser.geometry import ReadoutGeometry
 
-__all__ = ["column_background", "BAND_ROWS", "DEGREE"]
+__all__ = ["column_background", "significant", "BAND_ROWS", "DEGREE", "SIGNIFICANCE"]
 
 BAND_ROWS = 64  # rows fitted together
 DEGREE = 5  # highest degree of the polynomial across the columns
 CLIP = 5.0  # column means further than this many robust sigmas from the fit are left out (light the mask missed)
+SIGNIFICANCE = 5.0  # sigmas of the polynomials' chi-squared above its degrees of freedom: below, no background
 
 
 def _design(geometry: ReadoutGeometry, degree: int) -> np.ndarray:
@@ -35,9 +38,15 @@ def _design(geometry: ReadoutGeometry, degree: int) -> np.ndarray:
     return np.hstack([terms, channels])
 
 
-def _band_fit(means: np.ndarray, counts: np.ndarray, design: np.ndarray, degree: int) -> np.ndarray | None:
-    """The polynomial coefficients of one band (weighted least squares with clipping), or None where too
-    few columns hold dark pixels."""
+class _BandFit(NamedTuple):
+    coefficients: np.ndarray  # the polynomial's
+    chi2: float  # of the polynomial's coefficients against zero, given their covariance
+    dof: int
+
+
+def _band_fit(means: np.ndarray, counts: np.ndarray, design: np.ndarray, degree: int) -> _BandFit | None:
+    """The polynomial coefficients of one band (weighted least squares with clipping) and how far they are
+    from zero in units of their own uncertainty, or None where too few columns hold dark pixels."""
     ok = counts > 0
     for _ in range(3):
         if ok.sum() < 4 * design.shape[1]:
@@ -50,7 +59,18 @@ def _band_fit(means: np.ndarray, counts: np.ndarray, design: np.ndarray, degree:
         if keep.sum() == ok.sum():
             break
         ok = keep
-    return solution[:degree]
+    weighted = design[ok] * np.sqrt(counts[ok])[:, None]
+    covariance = max(spread, 1e-12) ** 2 * np.linalg.pinv(weighted.T @ weighted)[:degree, :degree]
+    a = solution[:degree]
+    return _BandFit(a, float(a @ np.linalg.pinv(covariance) @ a), degree)
+
+
+def significant(fits: list[_BandFit], sigmas: float = SIGNIFICANCE) -> bool:
+    """Whether the bands' polynomials, together, differ from zero by more than ``sigmas`` standard deviations of
+    a chi-squared of their degrees of freedom (a flat sky, noise only, gives none)."""
+    chi2 = sum(f.chi2 for f in fits)
+    dof = sum(f.dof for f in fits)
+    return bool(dof) and chi2 > dof + sigmas * np.sqrt(2.0 * dof)
 
 
 def column_background(image: np.ndarray, dark: np.ndarray, geometry: ReadoutGeometry, *,
@@ -73,15 +93,16 @@ def column_background(image: np.ndarray, dark: np.ndarray, geometry: ReadoutGeom
     Returns
     -------
     ndarray
-        ``sum_k a_k(row) P_k(column)``, zero where the polynomial is not determined (no band had enough dark
-        columns); reference pixels included (the caller keeps only what it needs).
+        ``sum_k a_k(row) P_k(column)``; zero where the polynomials are not determined (no band had enough
+        dark columns) or, all bands together, not significant (:func:`significant`: a flat sky keeps the
+        image as it is); reference pixels included (the caller keeps only what it needs).
     """
     n_rows, n_cols = geometry.shape
     degree = max(0, min(degree, n_cols // (2 * max(geometry.n_channels, 1)) - 1))
     if degree < 1:
         return np.zeros(geometry.shape)
     design = _design(geometry, degree)
-    centres, coefficients = [], []
+    centres, fits = [], []
     for start in range(0, n_rows, band_rows):
         rows = slice(start, min(start + band_rows, n_rows))
         counts = dark[rows].sum(axis=0).astype(np.float64)
@@ -89,9 +110,9 @@ def column_background(image: np.ndarray, dark: np.ndarray, geometry: ReadoutGeom
         fit = _band_fit(sums / np.maximum(counts, 1), counts, design, degree)
         if fit is not None:
             centres.append(0.5 * (rows.start + rows.stop - 1))
-            coefficients.append(fit)
-    if not coefficients:
+            fits.append(fit)
+    if not fits or not significant(fits):
         return np.zeros(geometry.shape)
-    table = np.array(coefficients)  # bands, degree
+    table = np.array([f.coefficients for f in fits])  # bands, degree
     row_coefficients = np.column_stack([np.interp(np.arange(n_rows), centres, table[:, k]) for k in range(degree)])
     return row_coefficients @ design[:, :degree].T

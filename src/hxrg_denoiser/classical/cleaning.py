@@ -341,7 +341,7 @@ def clean_flux_image(
     decay_rows: float = DECAY_ROWS,
     drift: str = "kriged",
     passes: int = 3,
-    background: bool = True,
+    background: bool = False,
 ) -> np.ndarray:
     """Flux image with its correlated read noise estimated and removed (see the module description).
 
@@ -362,8 +362,11 @@ def clean_flux_image(
     background : bool
         Keep the scene's smooth background across the columns
         (:func:`~hxrg_denoiser.classical.background.column_background`): it is taken out before the noise
-        is estimated, on the dark pixels of the residual, and given back after. False: the background is
-        left in (a sky gradient across channels is then partly taken for channel levels).
+        is estimated, on the dark pixels of the residual, and given back after; where it is not
+        significant (a flat sky) nothing changes. Off by default: noise that is continuous across channels
+        too (picture frames the reference pixels do not remove, some of NGHXRG's) is then kept as well
+        (bench-v2's frame-ref1-linear, frame-ref5-corner and ng-* families show such structure). False: a
+        sky gradient across channels is partly taken for channel levels.
 
     Returns
     -------

@@ -52,6 +52,10 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     fit.add_argument("--clean", action="store_true",
                      help="remove correlated noise left in the flux image (ACN, common mode, channel drifts "
                      "from dark pixels) (default: off)")
+    fit.add_argument("--keep-background", action="store_true",
+                     help="with --clean: keep the scene's smooth background across the columns (a sky gradient, "
+                     "scattered light), fitted jointly with one level per channel; noise continuous across "
+                     "channels (a picture frame the reference pixels miss) is then kept too (default: off)")
     fit.add_argument("--fowler", type=positive_int, metavar="K",
                      help="reads averaged at each end, with --method fowler (default 4)")
     add_pixel_map_arguments(fit)
@@ -128,6 +132,7 @@ def fit_options(args: argparse.Namespace):
         method=args.method, refcorr=args.refcorr, weighting=args.weighting, fowler_n=args.fowler or 4,
         gain=args.gain, read_noise=args.read_noise, units=product_units(args), saturation=args.saturation,
         flag_non_finite=args.flag_non_finite, strip_rows=args.strip_rows, clean=args.clean,
+        keep_background=args.keep_background,
         calibration=args.calibration, frame_time=args.frame_time, full_frame_timing=args.full_frame_timing,
         bad_pixels=args.bad_pixels,
         **jump_options(args),

@@ -22,7 +22,7 @@ __all__ = ["FitOptions", "CLASSICAL_FITS", "METHODS", "WEIGHTINGS", "UNITS", "RE
 REFCORR_CHOICES = ("auto",) + REFERENCE_METHODS
 # Options that do not change the per-pixel fit of :func:`~hxrg_denoiser.fitting.fit_ramp_rows`: fits that
 # differ only in them share it.
-FINISHING_OPTIONS = ("clean", "check_errors", "strip_rows")
+FINISHING_OPTIONS = ("clean", "keep_background", "check_errors", "strip_rows")
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,9 @@ class FitOptions:
         :func:`~hxrg_denoiser.classical.cleaning.clean_flux_image` (alternating
         column noise, common mode and channel drifts estimated from dark pixels
         in readout order). ``ERR`` keeps the white + Poisson model.
+    keep_background : bool
+        With ``clean``: keep the scene's smooth background across the columns (a sky gradient, scattered
+        light; see :func:`~hxrg_denoiser.classical.cleaning.clean_flux_image`).
     calibration : str, path or SirsCalibration, optional
         The detector's calibration (``hxrg calibrate``), for ``refcorr="sirs"``.
     jump_threshold : float or None
@@ -104,6 +107,7 @@ class FitOptions:
     flag_non_finite: bool = False
     strip_rows: int = 128
     clean: bool = False
+    keep_background: bool = False
     calibration: str | os.PathLike | SirsCalibration | None = None
     jump_threshold: float | None = DEFAULT_THRESHOLD
     jump_neighbours: bool = False
@@ -132,6 +136,8 @@ class FitOptions:
             raise UsageError(f"--read-noise must be a finite number > 0 electrons, got {self.read_noise}")
         if isinstance(self.saturation, (int, float)) and not np.isfinite(self.saturation):
             raise UsageError(f"--saturation must be a finite number or a FITS map, got {self.saturation}")
+        if self.keep_background and not self.clean:
+            raise UsageError("--keep-background applies with --clean")
         if self.strip_rows < 1:
             raise UsageError(f"--strip-rows must be >= 1, got {self.strip_rows}")
         if self.jump_threshold is not None and not 0 < self.jump_threshold < np.inf:
@@ -167,6 +173,7 @@ class FitOptions:
         calibration = self.calibration
         return FitRecord(
             method=self.method, refcorr=self.refcorr, weighting=self.weighting, clean=self.clean,
+            keep_background=self.keep_background,
             saturation=_map_text(self.saturation), read_noise=_map_text(self.read_noise),
             bad_pixels=None if self.bad_pixels is None else str(_map_text(self.bad_pixels)),
             calibration=None if calibration is None else
@@ -197,7 +204,9 @@ class FitOptions:
         name = {"fowler": f"fowler{self.fowler_n}", "utr": "utr" if self.weighting == "ols" else "utr_optimal"}
         base = name.get(self.method, self.method)
         label = base if self.refcorr == "none" else f"{base}_ref_{self.refcorr}"
-        return f"{label}_clean" if self.clean else label
+        if not self.clean:
+            return label
+        return f"{label}_clean_keepbkg" if self.keep_background else f"{label}_clean"
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -274,7 +274,7 @@ def flux_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, options:
 
 
 def _cleaned(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions) -> np.ndarray:
-    return clean_flux_image(sci, geometry) if options.clean else sci
+    return clean_flux_image(sci, geometry, background=options.keep_background) if options.clean else sci
 
 
 def fit_cube(cube: np.ndarray, geometry: ReadoutGeometry, options: FitOptions | None = None) -> FluxImage:

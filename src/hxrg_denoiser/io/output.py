@@ -134,6 +134,7 @@ def fit_cards(fit: FitRecord | None) -> dict:
         "REFCORR": (fit.refcorr, "reference-pixel correction"),
         "WEIGHTNG": (fit.weighting, "up-the-ramp weights"),
         "CLEAN": (fit.clean, "correlated noise left in the image removed"),
+        **({"KEEPBKG": (True, "the smooth background across columns kept")} if fit.keep_background else {}),
         "SATLEVEL": (saturation if isinstance(saturation, (int, float)) else
                      ("none" if saturation is None else fits_text(os.path.basename(saturation), 60)),
                      "saturation level (input units) or map"),

@@ -35,6 +35,8 @@ class FitRecord:
     weighting : {"ols", "optimal"}
     clean : bool
         Correlated noise left in the image removed.
+    keep_background : bool
+        And the scene's smooth background across the columns kept out of it.
     saturation : float, str or None
         Level (input units), a map's file name, ``"map in memory"``, or None (no check).
     read_noise : float, str or None
@@ -51,6 +53,7 @@ class FitRecord:
     clean: bool
     saturation: float | str | None = None
     read_noise: float | str | None = None
+    keep_background: bool = False
     bad_pixels: str | None = None
     calibration: str | None = None
     jump_threshold: float | None = None

@@ -35,7 +35,7 @@ from hxrg_denoiser.models.readout_set_image import readout_features
 from hxrg_denoiser.models.registry import ModelSpec
 from hxrg_denoiser.simulate.held_out import bench_geometry
 from hxrg_denoiser.training.checkpoint import check_same_settings, has_checkpoint
-from hxrg_denoiser.training.loop import NOT_COMPARED_ON_RESUME, LoopSettings, run_training
+from hxrg_denoiser.training.loop import NOT_COMPARED_ON_RESUME, LoopSettings, distributed_context, run_training
 
 __all__ = ["FluxTrainConfig", "TrainingItem", "training_items", "flux_loss", "train_flux_model", "FluxTask"]
 
@@ -291,6 +291,7 @@ def train_flux_model(
     )
     task = FluxTask(train_items, val_items, model_config, config, spec, run_dir, initial)
     state = run_training(task, settings, run_dir, resume=resume and has_checkpoint(run_dir), progress=progress)
-    with atomic_output(run_dir / "history.json", overwrite=True) as tmp:
-        tmp.write_text(json.dumps(state["history"], indent=1))
+    if distributed_context()[0] == 0:  # only rank 0 writes
+        with atomic_output(run_dir / "history.json", overwrite=True) as tmp:
+            tmp.write_text(json.dumps(state["history"], indent=1))
     return run_dir / "model.safetensors"
