@@ -52,3 +52,19 @@ def write_reads(folder: Path, cube: np.ndarray, *, uint16: bool = False, pattern
         data = np.clip(np.round(read), 0, 65535).astype(np.uint16) if uint16 else read
         fits.PrimaryHDU(data).writeto(folder / pattern.format(k))
     return folder
+
+
+def write_small_model(folder: Path, geometry: ReadoutGeometry) -> Path:
+    """A readout-set model for ``geometry``'s channel layout (random weights), as a run folder."""
+    import dataclasses
+
+    from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
+    from hxrg_denoiser.models.registry import ModelSpec, save_model
+
+    config = ReadoutSetConfig(features=4, row_dilations=[1], context=2)
+    spec = ModelSpec(architecture="readout-set", config=dataclasses.asdict(config), geometry=geometry.to_dict(),
+                     n_reads=2, label_reads=0, input_scale=1.0, label_scale=1.0, name="small4",
+                     input_layout="flux-image/v1")
+    folder.mkdir()
+    save_model(folder / "model.safetensors", ReadoutSetNet(config), spec)
+    return folder

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import write_cube, write_reads
+from conftest import write_cube, write_reads, write_small_model
 from safetensors.torch import load_file, save_file
 
 from hxrg_denoiser.cli import main
@@ -50,21 +50,6 @@ def _nan_weights(path: Path) -> None:
     key = sorted(tensors)[0]
     tensors[key] = tensors[key] * float("nan")
     save_file(tensors, str(path))
-
-
-def _small_model(folder: Path) -> None:
-    """A readout-set model for 4-channel data (random weights)."""
-    import dataclasses
-
-    from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
-    from hxrg_denoiser.models.registry import ModelSpec, save_model
-
-    config = ReadoutSetConfig(features=4, row_dilations=[1], context=2)
-    spec = ModelSpec(architecture="readout-set", config=dataclasses.asdict(config), geometry=GEOMETRY.to_dict(),
-                     n_reads=2, label_reads=0, input_scale=1.0, label_scale=1.0, name="small4",
-                     input_layout="flux-image/v1")
-    folder.mkdir()
-    save_model(folder / "model.safetensors", ReadoutSetNet(config), spec)
 
 
 def _set_epoch(state: Path, epoch) -> None:
@@ -122,7 +107,7 @@ def _make_inputs(d: Path) -> None:
     _model_copy(d / "m_truncated", weights=lambda p: p.write_bytes(p.read_bytes()[:1000]))
     _model_copy(d / "m_nan", weights=_nan_weights)
     _model_copy(d / "m_noweights", weights=lambda p: p.unlink())
-    _small_model(d / "m4")
+    write_small_model(d / "m4", GEOMETRY)
     _model_copy(d / "m_nested")
     (d / "m_nested" / "model.json").write_text("[" * 100_000 + "]" * 100_000)
     _model_copy(d / "m_calout", lambda s: s.update(refcorr="sirs", training={"recipe": {"calibration": "../../etc/passwd"}}))

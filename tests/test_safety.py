@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import write_cube, write_reads
+from conftest import write_cube, write_reads, write_small_model
 
 from hxrg_denoiser.cli import build_parser, main
 from hxrg_denoiser.dq import PixelFlag
@@ -371,26 +371,11 @@ def _maps(d: Path) -> dict[str, Path]:
     return maps
 
 
-def _small_model(folder: Path) -> Path:
-    import dataclasses
-
-    from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
-    from hxrg_denoiser.models.registry import ModelSpec, save_model
-
-    config = ReadoutSetConfig(features=4, row_dilations=[1], context=2)
-    spec = ModelSpec(architecture="readout-set", config=dataclasses.asdict(config), geometry=GEOMETRY.to_dict(),
-                     n_reads=2, label_reads=0, input_scale=1.0, label_scale=1.0, name="small4",
-                     input_layout="flux-image/v1")
-    folder.mkdir()
-    save_model(folder / "model.safetensors", ReadoutSetNet(config), spec)
-    return folder
-
-
 def test_no_file_a_command_reads_is_ever_its_output(tmp_path, capsys):
     """The calibration, the pixel maps and the model's files are inputs too, with or without --overwrite."""
     cube = write_cube(tmp_path / "in.fits", _cube())
     maps = _maps(tmp_path)
-    model = _small_model(tmp_path / "mine")
+    model = write_small_model(tmp_path / "mine", GEOMETRY)
     before = _digest(tmp_path)
     cases = [["fit", str(cube), option, str(path), "-o", str(path)] for option, path in maps.items()]
     cases += [["denoise", str(cube), "--model", str(model), "-o", str(model / name)]
@@ -458,8 +443,8 @@ def test_a_bare_model_name_is_always_a_shipped_model(tmp_path, monkeypatch):
     from hxrg_denoiser.models.registry import resolve_model, shipped_models
 
     monkeypatch.chdir(tmp_path)
-    _small_model(tmp_path / "default")
-    _small_model(tmp_path / "mine")
+    write_small_model(tmp_path / "default", GEOMETRY)
+    write_small_model(tmp_path / "mine", GEOMETRY)
     assert resolve_model("default") == shipped_models()["default"]
     assert resolve_model("./default") == Path("default")
     with pytest.raises(ModelFileError, match=r"mine: no shipped model of that name .*given as a path, ./mine"):
@@ -472,7 +457,7 @@ def test_a_model_names_no_file_outside_its_folder(tmp_path):
     from hxrg_denoiser.errors import ModelFileError
     from hxrg_denoiser.models.registry import load_model
 
-    model = _small_model(tmp_path / "m")
+    model = write_small_model(tmp_path / "m", GEOMETRY)
     spec = json.loads((model / "model.json").read_text())
     spec.update(refcorr="sirs", training={"recipe": {"calibration": "../../etc/passwd"}})
     (model / "model.json").write_text(json.dumps(spec))
