@@ -175,6 +175,10 @@ CASES: dict[str, tuple[str, str]] = {
     "demo-out-exists": ("demo -o {d}/olddemo --model none", r"report.md: output exists"),
     "demo-reads-one": ("demo -o {d}/dd --reads 1 --model none", r"--reads 1: the demo needs at least 2 reads"),
     "demo-seed-negative": ("demo -o {d}/dd --seed -1 --model none", r"--seed: expected an integer >= 0"),
+    "fit-several-into-a-fits-name": ("fit {d}/cube.fits {d}/cube40.fits -o {d}/x.fits --channels 4",
+                                     r"-o .*x.fits: 2 inputs get one output each, in a folder"),
+    "fit-reads-one-by-one": ("fit {d}/reads/read_0.fits {d}/reads/read_1.fits {d}/reads/read_2.fits -o {d}/o/ "
+                             "--channels 4", r"3 single reads of one folder; give the folder .*reads/ as one input"),
     "fit-keep-background-alone": ("fit {d}/cube.fits -o {d}/o.fits --keep-background --channels 4",
                                   r"--keep-background applies with --clean"),
     # side inputs are inputs: never an output, even with --overwrite

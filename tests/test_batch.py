@@ -114,3 +114,34 @@ def test_denoise_split_with_a_flux_image_model_matches_serial(tmp_path, client):
     # The fit is bit-identical (ERR below); the network runs on another copy of the weights: equal to float rounding.
     np.testing.assert_allclose(split.sci, serial.sci, rtol=0, atol=1e-5)
     np.testing.assert_array_equal(split.err, serial.err)
+
+
+def test_batch_mistakes_are_one_line_each_and_leave_nothing(tmp_path):
+    """The reads of one ramp typed one by one, a FITS file name for several outputs, a bad input among good
+    ones: one line each, no Dask traceback, no folder made for nothing."""
+    import subprocess
+    import sys
+
+    from conftest import write_reads
+
+    cube = simulate_cube(GEOMETRY, 5, noise_preset("white"), seed=3)
+    reads = write_reads(tmp_path / "reads", cube)
+    write_cube(tmp_path / "a.fits", cube)
+    write_cube(tmp_path / "b.fits", cube)
+    write_cube(tmp_path / "flat.fits", cube[0])  # one 2D read
+    hxrg = [sys.executable, "-c", "import sys; from hxrg_denoiser.cli import main; sys.exit(main())", "-q", "fit"]
+
+    def run(*argv):
+        return subprocess.run([*hxrg, *argv, "--channels", "4"], capture_output=True, text=True, cwd=tmp_path)
+
+    typed = run(*sorted(str(p) for p in reads.iterdir()), "-o", "out/")
+    assert typed.returncode == 2 and f"give the folder {reads}/ as one input" in typed.stderr
+    named = run("a.fits", "b.fits", "-o", "x.fits")
+    assert named.returncode == 2 and "-o x.fits: 2 inputs get one output each, in a folder" in named.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x.fits").exists()
+    mixed = run("a.fits", "flat.fits", "b.fits", "-o", "mixed/", "--workers", "2")
+    assert mixed.returncode == 1
+    assert "FAILED flat.fits: no 3D or 4D image in the file" in mixed.stdout
+    assert "2 done, 0 skipped, 1 failed" in mixed.stdout
+    assert "Traceback" not in mixed.stderr and "distributed" not in mixed.stderr, mixed.stderr
+    assert sorted(p.name for p in (tmp_path / "mixed").iterdir()) == [".hxrg-written.json", "a.fits", "b.fits"]

@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 from hxrg_denoiser.errors import HxrgError, OutputError, UnavailableError, UsageError, one_line
 from hxrg_denoiser.io.safety import prepare_output_folder, refuse_input_overlap
 
-__all__ = ["ExposureResult", "expand_inputs", "plan_outputs", "run_exposures", "summary", "cluster_client"]
+__all__ = ["ExposureResult", "expand_inputs", "plan_outputs", "run_exposures", "summary", "cluster_client",
+           "ramp_problem", "reads_of_one_ramp"]
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,9 @@ def plan_outputs(
 
 
 def quiet_dask(verbose: bool = False) -> None:
-    """Keep Dask's own INFO logs (cluster start, worker registration...) off the console unless ``verbose``."""
-    level = logging.INFO if verbose else logging.ERROR
+    """Keep Dask's own logs (cluster start, worker registration, a failed task's traceback: each exposure's
+    failure is reported in one line by :func:`summary`) off the console unless ``verbose``."""
+    level = logging.INFO if verbose else logging.CRITICAL
     for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.worker",
                  "distributed.core", "distributed.http.proxy", "distributed.diskutils"):
         logging.getLogger(name).setLevel(level)
@@ -134,7 +136,7 @@ def cluster_client(workers: int = 2, scheduler: str | None = None, *, verbose: b
     if workers < 1:
         raise UsageError(f"--workers must be >= 1, got {workers}")
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=logging.INFO if verbose else logging.ERROR) as cluster:
+                      silence_logs=logging.INFO if verbose else logging.CRITICAL) as cluster:
         with Client(cluster) as client:
             yield client
 
@@ -189,9 +191,38 @@ def _run_one(task: Callable, source: str, output: str, args: tuple) -> ExposureR
         return ExposureResult(source, output, "failed", error=one_line(err))
 
 
+def ramp_problem(path: str) -> str | None:
+    """Why ``path`` cannot be read as a ramp (one line), or None: checked before a batch starts, so that a bad
+    input is reported at once and never sent to a worker."""
+    from hxrg_denoiser.io.ramps import open_ramp
+
+    try:
+        with open_ramp(path):
+            return None
+    except HxrgError as err:
+        return str(err)
+
+
+def reads_of_one_ramp(inputs: list[str]) -> str | None:
+    """The folder, when every input is a single 2D read of one folder (the reads of one ramp given one by one)."""
+    from hxrg_denoiser.io.ramps import FITS_SUFFIXES
+
+    folders = {str(Path(p).parent) for p in inputs}
+    if len(inputs) < 2 or len(folders) != 1 or not all(p.lower().endswith(FITS_SUFFIXES) for p in inputs):
+        return None
+    from astropy.io import fits
+
+    try:
+        if all(fits.getheader(p).get("NAXIS") == 2 for p in inputs):
+            return folders.pop()
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def summary(results: list[ExposureResult]) -> str:
     """Lines for the console: failures with their messages, then counts and time per exposure."""
-    lines = [f"FAILED {r.input}: {r.error}" for r in results if r.status == "failed"]
+    lines = [f"FAILED {r.input}: {r.error.removeprefix(r.input + ': ')}" for r in results if r.status == "failed"]
     done = [r for r in results if r.status == "done"]
     counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
     mean = f", {np.mean([r.seconds for r in done]):.1f} s per exposure" if done else ""

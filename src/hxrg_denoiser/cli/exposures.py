@@ -31,22 +31,41 @@ def run_batch(args: argparse.Namespace, task: Callable, *task_args) -> int:
     """
     import os
 
-    from hxrg_denoiser.batch import plan_outputs, run_exposures, summary
+    from hxrg_denoiser.batch import (
+        ExposureResult,
+        plan_outputs,
+        ramp_problem,
+        reads_of_one_ramp,
+        run_exposures,
+        summary,
+    )
+    from hxrg_denoiser.errors import UsageError
     from hxrg_denoiser.io.safety import OutputFolder
 
+    folder_of_reads = reads_of_one_ramp(args.input)
+    if folder_of_reads is not None:
+        raise UsageError(f"{args.input[0]} ...: {len(args.input)} single reads of one folder; give the folder "
+                         f"{folder_of_reads}/ as one input, the reads of one ramp")
     protect = read_paths(args, models=[getattr(args, "model", None)])
     pairs = plan_outputs(args.input, args.output, create=False, protect=protect)  # before the cluster starts
     folder = OutputFolder(args.output, inputs=protect, overwrite=args.overwrite)
     todo = [os.path.basename(output) for _, output in pairs if args.overwrite or not os.path.lexists(output)]
     folder.check(todo)
     start = time.perf_counter()
-    if len(pairs) > 1:
+    problems = {source: ramp_problem(source) for source, _ in pairs}  # bad inputs never reach a worker
+    unreadable = [ExposureResult(s, o, "failed", error=problems[s] or "") for s, o in pairs if problems[s]]
+    runnable = [(s, o) for s, o in pairs if not problems[s]]
+    todo = [name for name in todo if any(os.path.basename(o) == name for _, o in runnable)]
+    results: list = []
+    if len(runnable) > 1:
         with cluster(args) as client:
             folder.claim(todo)
-            results = run_exposures(pairs, task, *task_args, client=client, overwrite=args.overwrite,
+            results = run_exposures(runnable, task, *task_args, client=client, overwrite=args.overwrite,
                                     progress=not args.quiet)
-    else:
+    elif runnable:
         folder.claim(todo)
-        results = run_exposures(pairs, task, *task_args, overwrite=args.overwrite, progress=not args.quiet)
+        results = run_exposures(runnable, task, *task_args, overwrite=args.overwrite, progress=not args.quiet)
+    order = {source: index for index, (source, _) in enumerate(pairs)}
+    results = sorted([*results, *unreadable], key=lambda r: order[r.input])
     print(summary(results) + f"; {time.perf_counter() - start:.1f} s in all")
     return 1 if any(r.status == "failed" for r in results) else 0

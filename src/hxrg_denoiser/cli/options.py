@@ -280,6 +280,10 @@ def is_batch(args: argparse.Namespace) -> bool:
 
     args.input = expand_inputs(args.input)
     several = len(args.input) > 1 or args.output.endswith(("/", os.sep))
+    if len(args.input) > 1 and not args.output.endswith(("/", os.sep)) and \
+            os.path.splitext(args.output)[1].lower() in (".fits", ".fit", ".fts") and not os.path.isdir(args.output):
+        raise UsageError(f"-o {args.output}: {len(args.input)} inputs get one output each, in a folder; give a "
+                         "folder (ending with /), or one input")
     if several and args.split:
         raise UsageError("--split splits one exposure; give a single input and an output file")
     if several and (args.hdu is not None or args.integration):
