@@ -93,3 +93,16 @@ def test_channel_streams_follow_each_channels_readout_time():
     for channel in streams.reshape(4, -1):
         assert np.all(np.diff(channel) > 0)  # each channel's pixels in the order it read them
     np.testing.assert_array_equal(rows_first(streams), times)
+
+
+def test_a_file_that_names_its_preset_needs_no_geometry_option(tmp_path):
+    """A strip the simulator wrote (``GEOMETRY = 'nirps-h4rg'``) is fitted as such; a name the reads do not fit
+    is not taken, and the old rule answers."""
+    from hxrg_denoiser.cli import main
+
+    strip = geometry_for_shape((64, 4096), recorded="nirps-h4rg")
+    assert strip.name == "nirps-h4rg" and strip.n_rows == 64
+    with pytest.raises(GeometryError, match="no single preset matches 64 x 2048"):
+        geometry_for_shape((64, 2048), recorded="nirps-h4rg")
+    assert main(["simulate", "dark", "--rows", "16", "--reads", "3", "-o", str(tmp_path / "s"), "-q"]) == 0
+    assert main(["fit", str(tmp_path / "s" / "cube.fits"), "-o", str(tmp_path / "f.fits"), "-q"]) == 0

@@ -239,7 +239,9 @@ def fit_exposure(source: str, output: str, options, geometry_args: dict, overwri
     from hxrg_denoiser.io.ramps import open_ramp
 
     with open_ramp(source) as ramp:
-        geometry = geometry_for_shape((ramp.n_rows, ramp.n_cols), **geometry_args, source=source)
+        recorded = ramp.header.get("GEOMETRY")
+        geometry = geometry_for_shape((ramp.n_rows, ramp.n_cols), **geometry_args, source=source,
+                                      recorded=recorded if isinstance(recorded, str) else None)
         image = fit_ramp(ramp, geometry, options)
     write_flux_image(output, image, overwrite=overwrite, product=product)
 

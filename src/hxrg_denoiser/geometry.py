@@ -254,6 +254,7 @@ def geometry_for_shape(
     butterfly: bool = True,
     ref_border: int = 4,
     source: str = "input",
+    recorded: str | None = None,
 ) -> ReadoutGeometry:
     """Geometry for an image of ``shape``, from a preset or a channel count.
 
@@ -273,6 +274,9 @@ def geometry_for_shape(
         Custom-geometry options.
     source : str
         File name used in error messages.
+    recorded : str, optional
+        The preset a file names in its header (``GEOMETRY``, as ``hxrg simulate`` writes it): used when
+        neither ``name`` nor ``n_channels`` is given and the reads fit it (all its columns, no more rows).
     """
     n_rows, n_cols = shape
     if name is not None:
@@ -281,6 +285,8 @@ def geometry_for_shape(
             raise GeometryError(f"{source}: --channels {n_channels} contradicts geometry {name!r}")
         return geometry.for_data(shape, source)
     if n_channels is None:
+        if recorded in PRESETS and PRESETS[recorded].n_cols == n_cols and n_rows <= PRESETS[recorded].n_rows:
+            return PRESETS[recorded].for_data(shape, source)  # the file says which detector it comes from
         matches = [g for g in PRESETS.values() if g.shape == (n_rows, n_cols)]
         if len(matches) != 1:
             raise GeometryError(

@@ -157,7 +157,7 @@ def run_fit(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     open_args = {"hdu": args.hdu, "integration": args.integration}
     with open_ramp(source, **open_args) as ramp:
-        geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), source)
+        geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), source, ramp.header)
         if args.split:
             with cluster(args) as client:
                 image = fit_file_split(source, geometry, options, client, args.split, open_args)

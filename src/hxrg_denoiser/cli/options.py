@@ -240,11 +240,14 @@ def geometry_args(args: argparse.Namespace) -> dict:
     return {"name": args.geometry, "n_channels": args.channels, "butterfly": args.butterfly}
 
 
-def resolve_geometry(args: argparse.Namespace, shape: tuple[int, int], source: str):
-    """Geometry from ``--geometry`` or ``--channels`` for reads of ``shape``."""
+def resolve_geometry(args: argparse.Namespace, shape: tuple[int, int], source: str, header=None):
+    """Geometry from ``--geometry`` or ``--channels`` for reads of ``shape``, else from the preset the file's
+    ``header`` names (``GEOMETRY``), else the one preset of that shape."""
     from hxrg_denoiser.geometry import geometry_for_shape
 
-    return geometry_for_shape(shape, **geometry_args(args), source=source)
+    recorded = header.get("GEOMETRY") if header is not None else None
+    return geometry_for_shape(shape, **geometry_args(args), source=source,
+                              recorded=recorded if isinstance(recorded, str) else None)
 
 
 def parse_settings(items: list[str], option: str) -> dict:
