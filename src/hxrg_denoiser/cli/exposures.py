@@ -48,14 +48,13 @@ def run_batch(args: argparse.Namespace, task: Callable, *task_args) -> int:
                          f"{folder_of_reads}/ as one input, the reads of one ramp")
     protect = read_paths(args, models=[getattr(args, "model", None)])
     pairs = plan_outputs(args.input, args.output, create=False, protect=protect)  # before the cluster starts
-    folder = OutputFolder(args.output, inputs=protect, overwrite=args.overwrite)
-    todo = [os.path.basename(output) for _, output in pairs if args.overwrite or not os.path.lexists(output)]
-    folder.check(todo)
     start = time.perf_counter()
     problems = {source: ramp_problem(source) for source, _ in pairs}  # bad inputs never reach a worker
     unreadable = [ExposureResult(s, o, "failed", error=problems[s] or "") for s, o in pairs if problems[s]]
     runnable = [(s, o) for s, o in pairs if not problems[s]]
-    todo = [name for name in todo if any(os.path.basename(o) == name for _, o in runnable)]
+    folder = OutputFolder(args.output, inputs=protect, overwrite=args.overwrite)
+    todo = [os.path.basename(output) for _, output in runnable if args.overwrite or not os.path.lexists(output)]
+    folder.check(todo)
     results: list = []
     if len(runnable) > 1:
         with cluster(args) as client:

@@ -303,12 +303,8 @@ def read_manifest(folder: Path) -> set[str]:
 def write_manifest(folder: Path, entries: Iterable[str]) -> None:
     """Record ``entries`` (names inside ``folder``) as written by hxrg, atomically."""
     document = json.dumps({"written_by": "hxrg-denoiser", "written": sorted(set(entries))}, indent=1)
-    tmp = temporary_path(folder / MANIFEST)
-    try:
+    with atomic_output(folder / MANIFEST, overwrite=True) as tmp:
         tmp.write_text(document)
-        os.replace(tmp, folder / MANIFEST)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def check_replaceable_folder(path: Path) -> None:
