@@ -115,6 +115,15 @@ def _make_inputs(d: Path) -> None:
     sat_nan = np.full((32, 128), 1e4, np.float32)
     sat_nan[3, 5] = np.nan
     fits.PrimaryHDU(sat_nan).writeto(d / "sat_nan.fits")
+    write_cube(d / "dark_short.fits", cube[:4])
+    write_cube(d / "dark_rows.fits", cube[:, :16])
+    rate_nan = np.zeros(GEOMETRY.shape, np.float32)
+    rate_nan[5, 7] = np.nan
+    fits.PrimaryHDU(rate_nan).writeto(d / "rate_nan.fits")
+    averaged = fits.PrimaryHDU(cube)
+    averaged.header["NFRAMES"], averaged.header["GROUPGAP"] = 4, 2
+    averaged.writeto(d / "dark_averaged.fits")
+    write_cube(d / "dark_wide.fits", np.zeros((6, 32, 64), np.float32))
     from hxrg_denoiser.classical.sirs import fit_sirs
     from hxrg_denoiser.io.ramps import ArrayRamp
 
@@ -136,6 +145,44 @@ def _make_inputs(d: Path) -> None:
 
 
 CASES: dict[str, tuple[str, str]] = {
+    # darks and read ranges
+    "dark-too-few-reads": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --dark {d}/dark_short.fits",
+                           r"--dark .*dark_short.fits: 4 reads, the data's reads 0 to 5 need 6"),
+    "dark-other-shape": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --dark {d}/dark_rows.fits",
+                         r"--dark .*dark_rows.fits: reads are 16 x 128, the data are 32 x 128"),
+    "dark-rate-nan": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --dark {d}/rate_nan.fits",
+                      r"--dark .*rate_nan.fits: non-finite value at row 5, column 7"),
+    "dark-rate-shape": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --dark {d}/wrongshape.fits",
+                        r"--dark .*wrongshape.fits: map is 16 x 16, the data are 32 x 128"),
+    "dark-missing": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --dark {d}/nodark.fits",
+                     r"--dark .*nodark.fits: no such file"),
+    "dark-not-fits": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --dark {d}/notfits.fits",
+                      r"--dark .*notfits.fits: not a readable FITS"),
+    "dark-averaged-otherwise": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --dark {d}/dark_averaged.fits",
+                                r"--dark .*dark_averaged.fits: its groups average 4 frame\(s\) with a gap of 2"),
+    "dark-onto-output": ("fit {d}/cube.fits -o {d}/zero.fits --overwrite --channels 4 --dark {d}/zero.fits",
+                         r"zero.fits: is the input"),
+    "dark-denoise-other-shape": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m4 --dark {d}/dark_rows.fits",
+                                 r"--dark .*dark_rows.fits: reads are 16 x 128"),
+    "dark-ribbon-model": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/run --dark {d}/cube.fits",
+                          r"--dark, --first-read, --last-read.* apply to flux-image models"),
+    "first-read-past-end": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --first-read 9",
+                            r"--first-read 9: .*cube.fits has reads 0 to 5"),
+    "first-read-last": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --first-read 5",
+                        r"--first-read 5: .*a flux needs two reads"),
+    "last-read-past-end": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --last-read 6",
+                           r"--last-read 6: .*cube.fits has reads 0 to 5"),
+    "last-before-first": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --first-read 3 --last-read 2",
+                          r"--last-read 2 must come after --first-read 3"),
+    "first-read-word": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --first-read soon",
+                        r"--first-read: expected a read index >= 0 or 'auto'"),
+    "first-read-negative": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --first-read -1",
+                            r"--first-read: expected a read index"),
+    "superdark-one": ("superdark {d}/cube.fits -o {d}/sd.fits", r"a superdark combines at least 2"),
+    "superdark-mixed": ("superdark {d}/cube.fits {d}/dark_short.fits -o {d}/sd.fits",
+                        r"dark_short.fits: 4 reads of 32 x 128, .*cube.fits has 6 of 32 x 128"),
+    "superdark-onto-dark": ("superdark {d}/cube.fits {d}/reads -o {d}/cube.fits --overwrite",
+                            r"cube.fits: is the input"),
     # the two ways to destroy input data, and their relatives
     "fit-onto-own-cube": ("fit {d}/cube.fits -o {d}/cube.fits --overwrite --channels 4", r"cube.fits: is the input"),
     "fit-onto-reads-folder": ("fit {d}/reads -o {d}/reads --channels 4", r"reads: is the input"),

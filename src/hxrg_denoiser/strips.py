@@ -18,6 +18,7 @@ from hxrg_denoiser.classical.corrections import ReferenceCorrection, reference_c
 from hxrg_denoiser.classical.sirs import SirsCalibration
 from hxrg_denoiser.errors import GeometryError, RampInputError
 from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.darks import Dark
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.stats import all_finite
 
@@ -117,6 +118,9 @@ class StripStream:
         Required by ``refcorr="sirs"``: its correction of every read, row and
         channel is computed from the reference pixels in one pass over the
         ramp before the strips are handed out.
+    dark : Dark, optional
+        Subtracted from the reads (input units, read by read) after the saturation check and before the
+        gain and the reference correction (:mod:`hxrg_denoiser.io.darks`).
     """
 
     def __init__(
@@ -130,6 +134,7 @@ class StripStream:
         saturation: float | np.ndarray | None = None,
         flag_non_finite: bool = False,
         calibration: SirsCalibration | None = None,
+        dark: Dark | None = None,
     ) -> None:
         if (ramp.n_rows, ramp.n_cols) != geometry.shape:
             raise GeometryError(
@@ -143,6 +148,7 @@ class StripStream:
         self.gain: float | np.ndarray = float(gain) if np.ndim(gain) == 0 else np.asarray(gain, dtype=np.float32)
         self.saturation = saturation
         self.flag_non_finite = flag_non_finite
+        self.dark = dark
         correction = reference_correction(refcorr, calibration)
         before, after = correction.window  # row y's correction uses rows y - before .. y + after - 1
         self.halo = (before + MARGIN, after + MARGIN)
@@ -157,6 +163,8 @@ class StripStream:
     def _read_electrons(self, start: int, stop: int) -> np.ndarray:
         raw = self.ramp.read_rows(start, stop)
         self._check_finite(raw, start, reference_only=True)
+        if self.dark is not None:
+            raw -= self.dark.rows(start, stop)
         raw *= self._gain_of_rows(start, stop)
         return raw
 
@@ -188,6 +196,8 @@ class StripStream:
             non_finite = non_finite[strip.core]
         else:
             non_finite = np.zeros((strip.stop - strip.start, raw.shape[2]), dtype=bool)
+        if self.dark is not None:
+            raw -= self.dark.rows(strip.halo_start, strip.halo_stop)
         electrons = self.correct(raw, strip, outer)
         inner = slice(strip.core.start - outer.start, strip.core.stop - outer.start)
         return StripData(strip, electrons[:, inner], first_saturated[inner], non_finite, electrons, first_saturated,

@@ -12,11 +12,13 @@ from hxrg_denoiser.cli.options import (
     add_output,
     add_pixel_map_arguments,
     add_product_arguments,
+    add_read_arguments,
     geometry_args,
     is_batch,
     jump_options,
     positive_int,
     product_units,
+    read_options,
     read_paths,
 )
 from hxrg_denoiser.errors import UsageError
@@ -54,6 +56,8 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                      help="the detector's calibration (`hxrg calibrate`): a flux-image model then takes the sirs "
                      "reference-corrected image (default: the model's own reference correction)")
     add_pixel_map_arguments(den, scope="flux-image models (their input fit): ")
+    add_read_arguments(den, scope="flux-image models (their input fit): ", default_first="auto without --dark, "
+                       "0 with it")
     add_jump_arguments(den)
     add_product_arguments(den)
     den.add_argument("--any-layout", action="store_true",
@@ -78,12 +82,13 @@ def run_denoise(args: argparse.Namespace) -> int:
     settings = DenoiseSettings(strip_rows=args.strip_rows, batch_rows=args.batch_rows, device=args.device,
                                precision=args.precision, flag_non_finite=args.flag_non_finite,
                                calibration=args.calibration, reference_check=args.reference_check,
-                               saturation=args.saturation, gain=args.gain, **jump_options(args))
+                               saturation=args.saturation, gain=args.gain, **read_options(args),
+                               **jump_options(args))
     fit_given = (args.jump_threshold is not None or args.jump_neighbours or not args.jumps
                  or args.jump_cluster_threshold is not None
-                 or args.saturation is not None or args.gain is not None)
+                 or args.saturation is not None or args.gain is not None or settings.reads_given)
     if fit_given and not denoiser.fits_its_input:
-        raise UsageError("--gain, --saturation, --jump-threshold, --no-jumps, --jump-neighbours and "
+        raise UsageError("--gain, --saturation, --dark, --first-read, --last-read, --jump-threshold, --no-jumps, --jump-neighbours and "
                          "--jump-cluster-threshold apply to flux-image "
                          "models "
                          "(default), not to ribbon models, which take the reads themselves")

@@ -12,6 +12,7 @@ from hxrg_denoiser.cli.options import (
     add_output,
     add_pixel_map_arguments,
     add_product_arguments,
+    add_read_arguments,
     geometry_args,
     is_batch,
     jump_options,
@@ -19,6 +20,7 @@ from hxrg_denoiser.cli.options import (
     positive_int,
     positive_or_map,
     product_units,
+    read_options,
     read_paths,
     refuse_unless,
     resolve_geometry,
@@ -59,6 +61,7 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     fit.add_argument("--fowler", type=positive_int, metavar="K",
                      help="reads averaged at each end, with --method fowler (default 4)")
     add_pixel_map_arguments(fit)
+    add_read_arguments(fit)
     fit.add_argument("--bad-pixels", metavar="FILE",
                      help="FITS mask of the data's shape, non-zero where a pixel is bad: flagged DO_NOT_USE "
                      "(default: none)")
@@ -93,7 +96,36 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     cal.add_argument("--overwrite", action="store_true", help="replace the output if it exists (default: refuse)")
     cal.add_argument("--gain", type=positive_float, default=1.0, help="electrons per ADU (default 1)")
     add_geometry_arguments(cal)
-    return {"fit": run_fit, "geometries": run_geometries, "calibrate": run_calibrate}
+    dark = sub.add_parser(
+        "superdark", parents=[common],
+        help="combine dark ramps into a superdark for --dark (clipped mean per read)",
+        description="Combine dark ramps of one detector and readout into a superdark: read by read, the mean of "
+        "the darks with values far from their median left out (cosmic rays, RTS steps). Subtracted with --dark in "
+        "fit, denoise and bench, it takes dark current, hot pixels and the start transient out of every slope. "
+        "Example: hxrg superdark darks/*.fits -o superdark.fits",
+    )
+    dark.add_argument("darks", nargs="+", help="dark ramps: folders of reads, 3D or 4D cubes (quoted globs allowed)")
+    add_output(dark, "superdark FITS cube to write")
+    dark.add_argument("--overwrite", action="store_true", help="replace the output if it exists (default: refuse)")
+    dark.add_argument("--strip-rows", type=positive_int, default=32,
+                      help="rows of every dark read at a time; memory only (default 32)")
+    return {"fit": run_fit, "geometries": run_geometries, "calibrate": run_calibrate, "superdark": run_superdark}
+
+
+def run_superdark(args: argparse.Namespace) -> int:
+    """Run ``hxrg superdark``."""
+    from hxrg_denoiser.batch import expand_inputs
+    from hxrg_denoiser.classical.superdark import write_superdark
+    from hxrg_denoiser.io.safety import check_output_path
+
+    darks = expand_inputs(args.darks)
+    check_output_path(args.output, overwrite=args.overwrite, inputs=read_paths(args))
+    start = time.perf_counter()
+    clipped = write_superdark(darks, args.output, overwrite=args.overwrite, strip_rows=args.strip_rows,
+                              progress=not args.quiet)
+    print(f"{args.output}: superdark of {len(darks)} dark ramps, {clipped} values clipped, "
+          f"{time.perf_counter() - start:.1f} s")
+    return 0
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
@@ -135,6 +167,7 @@ def fit_options(args: argparse.Namespace):
         keep_background=args.keep_background,
         calibration=args.calibration, frame_time=args.frame_time, full_frame_timing=args.full_frame_timing,
         bad_pixels=args.bad_pixels,
+        **read_options(args),
         **jump_options(args),
     )
 

@@ -40,10 +40,13 @@ __all__ = [
     "is_batch",
     "read_paths",
     "INPUT_OPTIONS",
+    "add_read_arguments",
+    "read_options",
+    "read_index_or_auto",
 ]
 
 # Options whose values are files or folders a command reads (a number given to a map option is not one).
-INPUT_OPTIONS = ("input", "darks", "darks_train", "calibration", "gain", "saturation", "read_noise", "bad_pixels",
+INPUT_OPTIONS = ("input", "dark", "darks", "darks_train", "calibration", "gain", "saturation", "read_noise", "bad_pixels",
                  "scene", "traces")
 
 
@@ -110,6 +113,33 @@ def add_pixel_map_arguments(parser: argparse.ArgumentParser, *, scope: str = "")
     parser.add_argument("--saturation", type=level_or_map, metavar="LEVEL|FILE",
                         help=f"{scope}input level (ADU) at and above which a read is saturated, or a FITS map of "
                         "it per pixel (the data's shape); later reads are not used (default: no saturation check)")
+
+
+def read_index_or_auto(text: str) -> int | str:
+    """A read index (>= 0) or ``auto``."""
+    if text == "auto":
+        return text
+    return _number(text, int, lambda v: v >= 0, "a read index >= 0 or 'auto'")
+
+
+def add_read_arguments(parser: argparse.ArgumentParser, *, scope: str = "", default_first: str | None = "0") -> None:
+    """``--dark``, ``--first-read`` and ``--last-read``: what is subtracted from the reads, and which are used."""
+    parser.add_argument("--dark", metavar="FILE",
+                        help=f"{scope}dark ramp (hxrg superdark, a JWST DARK reference file, a cube or folder of "
+                        "reads) subtracted read by read, or a 2D dark-rate image (input units per second): dark "
+                        "current, hot pixels and the start transient leave the slopes (default: none)")
+    parser.add_argument("--first-read", type=read_index_or_auto, default=None if default_first != "0" else 0,
+                        metavar="N|auto",
+                        help=f"{scope}first read used, from 0; auto: the first after the start transient (reset "
+                        "anomaly) has settled on the dark pixels; SCI stays the flux of the whole ramp "
+                        f"(default {default_first})")
+    parser.add_argument("--last-read", type=positive_int, metavar="N",
+                        help=f"{scope}last read used, from 0 (default: the last)")
+
+
+def read_options(args: argparse.Namespace) -> dict:
+    """The :class:`~hxrg_denoiser.fitting.FitOptions` fields of :func:`add_read_arguments`."""
+    return {"dark": args.dark, "first_read": args.first_read, "last_read": args.last_read}
 
 
 def finite_float(text: str) -> float:

@@ -66,6 +66,14 @@ class DenoiseSettings:
     gain : float, path, ndarray or None
         Flux-image networks: electrons per input unit, one value or a per-pixel map (None: values as they
         are; see ``FitOptions.gain``).
+    dark : path or None
+        Flux-image networks: a dark ramp or dark-rate image subtracted from the reads before their fit
+        (``FitOptions.dark``).
+    first_read : int, "auto" or None
+        Flux-image networks: the first read their fit uses (``FitOptions.first_read``); None: ``auto``
+        without a dark (the reads after the start transient), 0 with one (the dark takes the transient out).
+    last_read : int or None
+        Flux-image networks: the last read their fit uses.
     """
 
     strip_rows: int = 64
@@ -80,6 +88,21 @@ class DenoiseSettings:
     jump_cluster_threshold: float | None = DEFAULT_CLUSTER_THRESHOLD
     saturation: PixelMap | None = None
     gain: PixelMap | None = None
+    dark: str | None = None
+    first_read: int | str | None = None
+    last_read: int | None = None
+
+    @property
+    def reads_given(self) -> bool:
+        """A dark or a read range is asked for (flux-image networks only)."""
+        return self.dark is not None or self.first_read is not None or self.last_read is not None
+
+    @property
+    def fit_first_read(self) -> int | str:
+        """The first read of the input fit: as given, else ``auto`` without a dark and 0 with one."""
+        if self.first_read is not None:
+            return self.first_read
+        return 0 if self.dark is not None else "auto"
 
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "bf16"):

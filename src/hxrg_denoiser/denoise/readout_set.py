@@ -90,7 +90,8 @@ class ReadoutSetDenoiser(Denoiser):
                           flag_non_finite=settings.flag_non_finite, calibration=calibration,
                           jump_threshold=settings.jump_threshold, jump_neighbours=settings.jump_neighbours,
                           jump_cluster_threshold=settings.jump_cluster_threshold,
-                          saturation=settings.saturation, gain=settings.gain, check_errors=False)
+                          saturation=settings.saturation, gain=settings.gain, dark=settings.dark,
+                          first_read=settings.fit_first_read, last_read=settings.last_read, check_errors=False)
 
     def correct(self, image: FluxImage, geometry: ReadoutGeometry, settings: DenoiseSettings, *,
                 progress: bool = False) -> FluxImage:

@@ -90,6 +90,15 @@ class FitOptions:
     jump_cluster_threshold : float or None
         The 8 neighbours of every jump are flagged where the same difference exceeds their expectation by
         this many sigmas (one-sided: a cosmic ray's charge beside its centre). None: no such test.
+    dark : path or None
+        A dark ramp or dark-rate image subtracted read by read before the fit
+        (:mod:`hxrg_denoiser.io.darks`): dark current, hot pixels and the start transient leave the slopes.
+    first_read : int or "auto"
+        Index (from 0) of the first read used; ``auto``: the first read after the start transient
+        (reset anomaly) has settled, measured on the ramp's dark pixels
+        (:mod:`hxrg_denoiser.classical.start_transient`). SCI keeps the flux of the whole ramp.
+    last_read : int or None
+        Index of the last read used (None: the ramp's last).
     check_errors : bool
         Scale ``VAR_RNOISE`` to the spread of the image's dark pixels and measure the column correlation of
         its errors (:func:`calibrated_errors`); off for a fit that is only a model's input (the model's
@@ -115,6 +124,9 @@ class FitOptions:
     frame_time: float | None = None
     full_frame_timing: bool = False
     bad_pixels: PixelMap | None = None
+    dark: str | os.PathLike | None = None
+    first_read: int | str = 0
+    last_read: int | None = None
     check_errors: bool = True
 
     def __post_init__(self) -> None:
@@ -147,6 +159,13 @@ class FitOptions:
                              f"{self.jump_cluster_threshold}")
         if self.calibration is not None and self.refcorr not in ("auto", "sirs"):
             raise UsageError(f"--calibration applies to --refcorr sirs, not {self.refcorr!r}")
+        if self.first_read != "auto" and not (isinstance(self.first_read, int) and self.first_read >= 0):
+            raise UsageError(f"--first-read must be a read index >= 0 or 'auto', got {self.first_read!r}")
+        if self.last_read is not None and self.last_read < 1:
+            raise UsageError(f"--last-read must be a read index >= 1, got {self.last_read}")
+        if isinstance(self.first_read, int) and self.last_read is not None and self.last_read <= self.first_read:
+            raise UsageError(f"--last-read {self.last_read} must come after --first-read {self.first_read} "
+                             "(a flux needs two reads)")
         if self.refcorr == "sirs" and self.calibration is None:
             raise UsageError("--refcorr sirs needs --calibration FILE (made by hxrg calibrate)")
 
@@ -180,6 +199,7 @@ class FitOptions:
             "in memory" if isinstance(calibration, SirsCalibration) else str(calibration),
             jump_threshold=self.jump_threshold, jump_neighbours=self.jump_neighbours,
             jump_cluster_threshold=self.jump_cluster_threshold,
+            dark=None if self.dark is None else str(self.dark),
         )
 
     @property

@@ -11,6 +11,7 @@ correction: strips of reads (:mod:`hxrg_denoiser.strips`), the per-pixel fit
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import NamedTuple
 
@@ -23,12 +24,12 @@ from hxrg_denoiser.classical.cleaning import clean_flux_image
 from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance, poisson_flux
 from hxrg_denoiser.classical.ramp_fit import fit_strip
 from hxrg_denoiser.dq import PixelFlag
-from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.fitting.read_noise import jump_test_noise, noise_band, ramp_read_noise
+from hxrg_denoiser.fitting.reads import fit_stream, open_reads
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.maps import read_pixel_map
-from hxrg_denoiser.io.product import FluxImage, provenance_of
+from hxrg_denoiser.io.product import FitRecord, FluxImage, provenance_of
 from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
 from hxrg_denoiser.io.timing import ReadTiming, read_timing
 from hxrg_denoiser.strips import StripStream, loaded_ahead
@@ -38,30 +39,13 @@ __all__ = ["fit_ramp", "fit_ramp_rows", "flux_image", "join_rows", "RampRows", "
 log = logging.getLogger(__name__)
 
 
-def _stream(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> StripStream:
-    if options.method == "fowler" and options.fowler_n > ramp.n_reads // 2:
-        raise UsageError(
-            f"{ramp.path}: Fowler number {options.fowler_n} needs at least {2 * options.fowler_n} reads, "
-            f"the ramp has {ramp.n_reads}"
-        )
-    return StripStream(
-        ramp,
-        geometry,
-        refcorr=options.refcorr,
-        gain=options.electrons_per_unit((ramp.n_rows, ramp.n_cols)),
-        strip_rows=options.strip_rows,
-        saturation=None if options.saturation is None else read_pixel_map(
-            options.saturation, (ramp.n_rows, ramp.n_cols), "--saturation"),
-        flag_non_finite=options.flag_non_finite,
-        calibration=options.sirs_calibration(),
-    )
-
-
-def _given_read_noise(options: FitOptions, ramp: Ramp) -> float | np.ndarray | None:
-    """The read noise the options give (a value, or a checked per-pixel map), None to estimate it."""
+def _given_read_noise(options: FitOptions, ramp: Ramp, dark_fraction: float = 0.0) -> float | np.ndarray | None:
+    """The read noise the options give (a value, or a checked per-pixel map), None to estimate it; with the
+    noise of a dark subtracted (``dark_fraction``: its variance as a fraction of one read's) added."""
     if options.read_noise is None:
         return None
-    return read_pixel_map(options.read_noise, (ramp.n_rows, ramp.n_cols), "--read-noise", positive=True)
+    given = read_pixel_map(options.read_noise, (ramp.n_rows, ramp.n_cols), "--read-noise", positive=True)
+    return given * np.float32(np.sqrt(1.0 + dark_fraction)) if dark_fraction else given
 
 
 def ramp_timing(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> ReadTiming:
@@ -147,9 +131,9 @@ def _finish(rows: RowsFit, geometry: ReadoutGeometry, options: FitOptions, read_
 
 def _fitted_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> FluxImage:
     """The :class:`FluxImage` of a whole fitted ramp: units, errors, cleaning, provenance."""
-    rows, (total, white), timing = fitted
+    rows, (total, white), timing, used = fitted
     del fitted
-    given = _given_read_noise(options, ramp)
+    given = _given_read_noise(options, ramp, used.dark_noise_fraction)
     # once the correlated noise is removed (--clean), the white part is what is left of the read noise
     read_noise = given if given is not None else (white if options.clean else total)
     dq, reads_used, intercept = rows.dq, rows.reads_used, rows.intercept
@@ -157,7 +141,7 @@ def _fitted_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, optio
     del rows  # slopes and variance terms: no longer needed (a full frame: 200 MB)
     typical = float(np.median(read_noise)) if isinstance(read_noise, np.ndarray) else float(read_noise)
     provenance = provenance_of(ramp, geometry, options.label, units=options.units, gain=options.gain,
-                               read_noise=typical, timing=timing, fit=options.record(),
+                               read_noise=typical, timing=timing, fit=used.recorded(options.record()),
                                read_noise_white=typical if given is not None else white)
     before = input_covariance(sci, var_poisson, var_rnoise, dq, geometry) \
         if options.clean and options.check_errors else None
@@ -216,12 +200,26 @@ def fit_ramp(
                          geometry, options)
 
 
+class ReadsUsed(NamedTuple):
+    """The reads a fit used (indices from 0) and the noise of the dark subtracted from them."""
+
+    first: int
+    last: int
+    auto: bool
+    dark_noise_fraction: float  # the dark's read noise variance as a fraction of one exposure's
+
+    def recorded(self, record: FitRecord) -> FitRecord:
+        """``record`` with the reads used."""
+        return dataclasses.replace(record, first_read=self.first, last_read=self.last, first_read_auto=self.auto)
+
+
 class RampRows(NamedTuple):
     """A ramp fitted strip by strip, before units, errors and cleaning (see :func:`fit_ramp_rows`)."""
 
     rows: RowsFit
     noise: tuple[float, float]
     timing: ReadTiming
+    reads: ReadsUsed
 
 
 def fit_ramp_rows(
@@ -246,23 +244,29 @@ def fit_ramp_rows(
     """
     geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
     options = options.resolved(geometry)
-    stream = _stream(ramp, geometry, options)
     timing = ramp_timing(ramp, geometry, options)  # a header with inconsistent timing is refused before any work
-    band = noise_band(stream) if ramp.n_reads >= 3 else None
-    noise = ramp_read_noise(stream, band)
-    given = _given_read_noise(options, ramp)
-    read_noise = given if given is not None else noise[0]
-    log.info("%s: %d reads, per-read noise %.3f (white %.3f)", ramp.path, ramp.n_reads, noise[0], noise[1])
-    jump_noise = jump_test_noise(stream, options, noise[0], band) if given is None else None
-    start, stop = rows if rows is not None else (0, geometry.n_rows)
-    fitted = _fit_rows(stream, options, read_noise, start, stop, progress, description, jump_noise=jump_noise)
-    return RampRows(fitted, noise, timing)
+    reads = open_reads(ramp, geometry, options, timing.group_time)
+    try:
+        stream = fit_stream(reads.ramp, geometry, options, reads.dark)
+        band = noise_band(stream) if reads.ramp.n_reads >= 3 else None
+        noise = ramp_read_noise(stream, band)
+        dark_fraction = 0.0 if reads.dark is None else reads.dark.noise_variance_fraction
+        given = _given_read_noise(options, ramp, dark_fraction)
+        read_noise = given if given is not None else noise[0]
+        log.info("%s: reads %d to %d of %d, per-read noise %.3f (white %.3f)", ramp.path, reads.first,
+                 reads.stop - 1, ramp.n_reads, noise[0], noise[1])
+        jump_noise = jump_test_noise(stream, options, noise[0], band) if given is None else None
+        start, stop = rows if rows is not None else (0, geometry.n_rows)
+        fitted = _fit_rows(stream, options, read_noise, start, stop, progress, description, jump_noise=jump_noise)
+    finally:
+        reads.close()
+    return RampRows(fitted, noise, timing, ReadsUsed(reads.first, reads.stop - 1, reads.auto, dark_fraction))
 
 
 def join_rows(pieces: list[RampRows]) -> RampRows:
     """The fits of consecutive pieces of a ramp (:func:`fit_ramp_rows` with ``rows``), as one."""
     rows = RowsFit(*(np.concatenate([piece.rows[i] for piece in pieces]) for i in range(len(RowsFit._fields))))
-    return RampRows(rows, pieces[0].noise, pieces[0].timing)
+    return RampRows(rows, pieces[0].noise, pieces[0].timing, pieces[0].reads)
 
 
 def flux_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> FluxImage:

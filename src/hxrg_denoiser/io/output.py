@@ -143,6 +143,12 @@ def fit_cards(fit: FitRecord | None) -> dict:
         cards["BADPIXEL"] = (fits_text(os.path.basename(fit.bad_pixels), 60), "bad-pixel mask")
     if fit.calibration is not None:
         cards["CALIBFIL"] = (fits_text(os.path.basename(fit.calibration), 60), "reference calibration")
+    if fit.dark is not None:
+        cards["DARKFILE"] = (fits_text(os.path.basename(fit.dark), 60), "dark subtracted read by read")
+    if fit.first_read is not None:
+        cards["FIRSTRD"] = (fit.first_read, "first read used (from 0)"
+                            + (", after the start transient" if fit.first_read_auto else ""))
+        cards["LASTRD"] = (fit.last_read, "last read used (from 0)")
     threshold = fit.jump_threshold
     cards["JUMPTHR"] = (float(threshold) if threshold is not None else "none", "[sigma] jump detection threshold")
     cards["JUMPNBR"] = (fit.jump_neighbours, "neighbours of jumps flagged")

@@ -45,6 +45,12 @@ class FitRecord:
         The bad-pixel mask and the reference calibration used (file names, or ``"in memory"``).
     jump_threshold, jump_cluster_threshold : float or None
     jump_neighbours : bool
+    dark : str or None
+        The dark subtracted (file name).
+    first_read, last_read : int or None
+        The reads used (indices from 0); None: not yet known (before the fit).
+    first_read_auto : bool
+        The first read was chosen where the start transient had settled.
     """
 
     method: str
@@ -59,6 +65,10 @@ class FitRecord:
     jump_threshold: float | None = None
     jump_neighbours: bool = False
     jump_cluster_threshold: float | None = None
+    dark: str | None = None
+    first_read: int | None = None
+    last_read: int | None = None
+    first_read_auto: bool = False
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from hxrg_denoiser.errors import RampInputError, one_line
 
-__all__ = ["Ramp", "ArrayRamp", "FitsCubeRamp", "ReadFolderRamp", "FirstReads", "open_ramp", "natural_sort_key"]
+__all__ = ["Ramp", "ArrayRamp", "FitsCubeRamp", "ReadFolderRamp", "FirstReads", "ReadRange", "open_ramp", "natural_sort_key"]
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts")
 
@@ -365,22 +365,35 @@ def _shape_text(shape: tuple[int, ...]) -> str:
 
 
 
-class FirstReads(Ramp):
-    """The first ``n_reads`` reads of another ramp (for noise-versus-reads curves)."""
+class ReadRange(Ramp):
+    """Reads ``first:stop`` of another ramp (reads left out at the start or the end of a ramp).
 
-    def __init__(self, ramp: Ramp, n_reads: int) -> None:
-        if not 1 <= n_reads <= ramp.n_reads:
-            raise ValueError(f"{ramp.path}: cannot take {n_reads} of {ramp.n_reads} reads")
+    Read ``k`` of this ramp is read ``first + k`` of ``ramp``; its header is ``ramp``'s.
+    """
+
+    def __init__(self, ramp: Ramp, first: int, stop: int) -> None:
+        if not 0 <= first < stop <= ramp.n_reads:
+            raise ValueError(f"{ramp.path}: cannot take reads {first}:{stop} of {ramp.n_reads}")
         self.ramp = ramp
+        self.first, self.stop = first, stop
         self.path = ramp.path
         self.header = ramp.header
-        self.n_reads, self.n_rows, self.n_cols = n_reads, ramp.n_rows, ramp.n_cols
+        self.n_reads, self.n_rows, self.n_cols = stop - first, ramp.n_rows, ramp.n_cols
 
     def read_rows(self, start: int, stop: int) -> np.ndarray:
         if isinstance(self.ramp, ArrayRamp):
             self._check_rows(start, stop)
-            return np.array(self.ramp.data[: self.n_reads, start:stop], dtype=np.float32, copy=True)
-        return self.ramp.read_rows(start, stop)[: self.n_reads]
+            return np.array(self.ramp.data[self.first : self.stop, start:stop], dtype=np.float32, copy=True)
+        if self.first == 0 and self.stop == self.ramp.n_reads:
+            return self.ramp.read_rows(start, stop)
+        return np.ascontiguousarray(self.ramp.read_rows(start, stop)[self.first : self.stop])
 
     def read_source(self, read_index: int) -> str:
-        return self.ramp.read_source(read_index)
+        return self.ramp.read_source(self.first + read_index)
+
+
+def FirstReads(ramp: Ramp, n_reads: int) -> ReadRange:  # noqa: N802 - reads like the class it was
+    """The first ``n_reads`` reads of ``ramp`` (for noise-versus-reads curves)."""
+    if not 1 <= n_reads <= ramp.n_reads:
+        raise ValueError(f"{ramp.path}: cannot take {n_reads} of {ramp.n_reads} reads")
+    return ReadRange(ramp, 0, n_reads)

@@ -49,6 +49,7 @@ _KEY = {
     "cosmic_rays": 13,
     "ref_pink": 14,
     "acn_odd": 15,
+    "reset_anomaly": 16,
 }
 
 PICTURE_FRAME_SHAPES = ("exp", "linear", "corner", "bowl", "stripes")
@@ -119,6 +120,15 @@ class NoiseModel:
         Reference pixels see this fraction of the correlated 1/f noise and ACN of science pixels.
     ref_pink : float
         RMS of a 1/f noise seen by reference pixels only (one stream per channel).
+    reset_anomaly : float
+        Mean amplitude (electrons in read 0) of the start-of-ramp transient of active pixels, decaying
+        exponentially over the reads; per channel 0.3 to 1.7 times this, smooth over the array
+        (:mod:`hxrg_denoiser.simulate.detector`).
+    reset_tau : float
+        Mean decay constant of that transient, reads (per channel 0.6 to 1.4 times this).
+    detector_seed : int or None
+        Seed of what belongs to the detector rather than the exposure (hot pixels, the transient's
+        pattern), so that darks and science ramps of one detector share them; None: the exposure's seed.
     """
 
     white: float = 0.0
@@ -145,6 +155,9 @@ class NoiseModel:
     picture_frame_ref_gain: float = 1.0
     ref_coupling: float = 1.0
     ref_pink: float = 0.0
+    reset_anomaly: float = 0.0
+    reset_tau: float = 1.0
+    detector_seed: int | None = None
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -153,6 +166,8 @@ class NoiseModel:
                 continue
             if not 0 <= value < np.inf:
                 raise UsageError(f"noise level {field.name} must be a finite number >= 0, got {value}")
+        if self.reset_tau <= 0:
+            raise UsageError(f"reset_tau must be > 0 reads, got {self.reset_tau}")
         if not 0.2 <= self.pink_alpha <= 2.5:
             raise UsageError(f"pink_alpha must be between 0.2 and 2.5, got {self.pink_alpha}")
         if self.acn_form not in ACN_FORMS:

@@ -2,7 +2,8 @@
 
 Each read adds ``Poisson(rate)`` electrons to a running sum, where ``rate`` is
 the scene divided by the number of reads plus dark current and hot pixels
-over one frame time; cosmic rays add a few-pixel charge deposit that stays.
+over one frame time; cosmic rays add a few-pixel charge deposit that stays; the start transient of
+:class:`~hxrg_denoiser.simulate.detector.ResetAnomaly` decays over the first reads.
 The read is the accumulated charge (clipped at the full well) plus the dark
 noise of :class:`~hxrg_denoiser.simulate.noise.DarkNoise`. The correlated
 part of that noise is handed out beside each read so that an *oracle* can
@@ -18,6 +19,7 @@ from typing import Literal, overload
 import numpy as np
 
 from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.simulate.detector import ResetAnomaly, detector_seed
 from hxrg_denoiser.simulate.noise import DarkNoise, NoiseModel, component_rng
 
 __all__ = ["SimulatedRead", "CosmicRay", "RampSimulator", "simulate_cube", "PIXEL_AREA_CM2"]
@@ -92,6 +94,8 @@ class RampSimulator:
         self.dark = DarkNoise(geometry, n_reads, noise, seed)
         self.scene = None if scene is None else np.where(geometry.reference_mask, 0.0, scene).astype(np.float32)
         self.cosmic_rays: list[CosmicRay] = []
+        self.reset_anomaly = ResetAnomaly(geometry, noise, detector_seed(noise, seed)) if noise.reset_anomaly > 0 \
+            else None
 
     def charge_rate(self) -> np.ndarray | None:
         """Expected electrons added per read, float32 image (None if nothing accumulates)."""
@@ -102,7 +106,7 @@ class RampSimulator:
         if m.dark_current > 0:
             rate += np.float32(m.dark_current * g.frame_time)
         if m.hot_pixel_fraction > 0:
-            rng = component_rng(self.seed, "hot_pixels")
+            rng = component_rng(detector_seed(m, self.seed), "hot_pixels")
             hot = rng.random(g.shape) < m.hot_pixel_fraction
             rate[hot] += (rng.exponential(m.hot_pixel_current, int(hot.sum())) * g.frame_time).astype(np.float32)
         rate[g.reference_mask] = 0.0
@@ -150,6 +154,8 @@ class RampSimulator:
             collected = charge if full_well is None else np.minimum(charge, np.float32(full_well))
             correlated = self.dark.correlated(k)
             data = self.dark.bias_image + correlated + self.dark.white(k) + collected
+            if self.reset_anomaly is not None:
+                data += self.reset_anomaly.read(k)
             yield SimulatedRead(k, data, correlated)
 
 

@@ -1,0 +1,116 @@
+"""Which reads of a ramp a fit uses, and what is subtracted from them first.
+
+:func:`open_reads` turns a ramp and :class:`~hxrg_denoiser.fitting.options.FitOptions` into the reads
+fitted: the range ``--first-read``/``--last-read`` ask for (``auto``: from the first read after the
+start transient, :mod:`hxrg_denoiser.classical.start_transient`), with the ``--dark`` opened for exactly
+those reads (:mod:`hxrg_denoiser.io.darks`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from hxrg_denoiser.classical.start_transient import first_settled_read, transient_profile
+from hxrg_denoiser.errors import UsageError
+from hxrg_denoiser.fitting.options import FitOptions
+from hxrg_denoiser.fitting.read_noise import noise_band, ramp_read_noise
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.darks import Dark, open_dark
+from hxrg_denoiser.io.maps import read_pixel_map
+from hxrg_denoiser.io.ramps import Ramp, ReadRange
+from hxrg_denoiser.strips import StripStream
+
+__all__ = ["FittedReads", "open_reads", "fit_stream", "settled_first_read", "MIN_READS_AUTO"]
+
+log = logging.getLogger(__name__)
+
+MIN_READS_AUTO = 8  # fewer reads: --first-read auto uses them all (no line to measure a transient against)
+
+
+@dataclass
+class FittedReads:
+    """The reads a fit uses: ``ramp`` is reads ``first:stop`` of the input, ``dark`` what is subtracted."""
+
+    ramp: Ramp
+    first: int
+    stop: int
+    auto: bool
+    dark: Dark | None
+
+    def close(self) -> None:
+        """Release the dark's files (the input ramp is its opener's)."""
+        if self.dark is not None:
+            self.dark.close()
+
+
+def _range(ramp: Ramp, first: int, last: int | None) -> tuple[int, int]:
+    stop = ramp.n_reads if last is None else last + 1
+    if last is not None and last >= ramp.n_reads:
+        raise UsageError(f"--last-read {last}: {ramp.path} has reads 0 to {ramp.n_reads - 1}")
+    if stop - first < 2:
+        raise UsageError(f"--first-read {first}: {ramp.path} has reads 0 to {ramp.n_reads - 1}; a flux needs "
+                         f"two reads from it up to read {stop - 1}")
+    return first, stop
+
+
+def fit_stream(reads: Ramp, geometry: ReadoutGeometry, options: FitOptions, dark: Dark | None = None) -> StripStream:
+    """The stream of corrected strips of ``reads`` that a fit with ``options`` takes."""
+    if options.method == "fowler" and options.fowler_n > reads.n_reads // 2:
+        raise UsageError(
+            f"{reads.path}: Fowler number {options.fowler_n} needs at least {2 * options.fowler_n} reads, "
+            f"the ramp has {reads.n_reads}" + (" used" if isinstance(reads, ReadRange) else "")
+        )
+    shape = (reads.n_rows, reads.n_cols)
+    return StripStream(
+        reads,
+        geometry,
+        refcorr=options.refcorr,
+        gain=options.electrons_per_unit(shape),
+        strip_rows=options.strip_rows,
+        saturation=None if options.saturation is None else read_pixel_map(options.saturation, shape, "--saturation"),
+        flag_non_finite=options.flag_non_finite,
+        calibration=options.sirs_calibration(),
+        dark=dark,
+    )
+
+
+def settled_first_read(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, stop: int,
+                       group_time: float) -> int:
+    """The first read of reads ``0:stop`` after the start transient, measured on the dark science pixels of
+    the fixed band of rows the read noise is measured on (:func:`~hxrg_denoiser.fitting.read_noise.noise_band`)."""
+    if stop < MIN_READS_AUTO:
+        return 0  # too few reads to tell a transient from the line of the later ones
+    reads = ReadRange(ramp, 0, stop)
+    dark = open_dark(options.dark, reads, 0, group_time) if options.dark is not None else None
+    try:
+        stream = fit_stream(reads, geometry, options.resolved(geometry), dark)
+        band = noise_band(stream)
+        white = ramp_read_noise(stream, band)[1]
+    finally:
+        if dark is not None:
+            dark.close()
+    profile = transient_profile(band.electrons, band.dark, geometry)
+    first = first_settled_read(profile, white)
+    log.info("%s: start transient (mean of channels, e-) %s; first read used %d", ramp.path,
+             " ".join(f"{v:+.2f}" for v in profile.mean[: first + 2]), first)
+    return first
+
+
+def open_reads(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group_time: float) -> FittedReads:
+    """The reads of ``ramp`` that ``options`` fit, with their dark.
+
+    Raises
+    ------
+    UsageError
+        ``--first-read``/``--last-read`` outside the ramp, or leaving fewer than two reads.
+    RampInputError
+        A dark of another shape, with too few reads, or unreadable (:func:`~hxrg_denoiser.io.darks.open_dark`).
+    """
+    auto = options.first_read == "auto"
+    first, stop = _range(ramp, 0 if auto else int(options.first_read), options.last_read)
+    if auto:
+        first = settled_first_read(ramp, geometry, options, stop, group_time)
+    reads = ramp if (first, stop) == (0, ramp.n_reads) else ReadRange(ramp, first, stop)
+    dark = open_dark(options.dark, reads, first, group_time) if options.dark is not None else None
+    return FittedReads(reads, first, stop, auto, dark)
