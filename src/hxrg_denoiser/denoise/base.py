@@ -60,6 +60,8 @@ class DenoiseSettings:
         Flux-image networks: also flag the neighbours of every jump.
     jump_cluster_threshold : float or None
         Flux-image networks: sigmas above which the 8 neighbours of a jump are flagged at its difference.
+    jump_step : bool
+        Flux-image networks: their fit also tests each ramp for one step on all its reads.
     saturation : float, path, ndarray or None
         Flux-image networks: input level (ADU) at and above which a read is saturated, or a per-pixel map;
         the fit they take uses only the reads before it.
@@ -86,6 +88,7 @@ class DenoiseSettings:
     jump_threshold: float | None = DEFAULT_JUMP_THRESHOLD
     jump_neighbours: bool = False
     jump_cluster_threshold: float | None = DEFAULT_CLUSTER_THRESHOLD
+    jump_step: bool = True
     saturation: PixelMap | None = None
     gain: PixelMap | None = None
     dark: str | None = None

@@ -89,7 +89,7 @@ class ReadoutSetDenoiser(Denoiser):
         return FitOptions(method="utr", refcorr=refcorr, strip_rows=settings.strip_rows,
                           flag_non_finite=settings.flag_non_finite, calibration=calibration,
                           jump_threshold=settings.jump_threshold, jump_neighbours=settings.jump_neighbours,
-                          jump_cluster_threshold=settings.jump_cluster_threshold,
+                          jump_cluster_threshold=settings.jump_cluster_threshold, jump_step=settings.jump_step,
                           saturation=settings.saturation, gain=settings.gain, dark=settings.dark,
                           first_read=settings.fit_first_read, last_read=settings.last_read, check_errors=False)
 

@@ -87,6 +87,9 @@ class FitOptions:
         jump in their difference, leave the pixel out (NaN, ``DO_NOT_USE``). None: no jump detection.
     jump_neighbours : bool
         Also flag the same read difference of the 4 neighbours of every jump.
+    jump_step : bool
+        With jump detection: also test each pixel for one step using all its reads
+        (:mod:`hxrg_denoiser.classical.step_test`), which finds jumps half the size the two-point test does.
     jump_cluster_threshold : float or None
         The 8 neighbours of every jump are flagged where the same difference exceeds their expectation by
         this many sigmas (one-sided: a cosmic ray's charge beside its centre). None: no such test.
@@ -121,6 +124,7 @@ class FitOptions:
     jump_threshold: float | None = DEFAULT_THRESHOLD
     jump_neighbours: bool = False
     jump_cluster_threshold: float | None = CLUSTER_THRESHOLD
+    jump_step: bool = True
     frame_time: float | None = None
     full_frame_timing: bool = False
     bad_pixels: PixelMap | None = None
@@ -198,7 +202,7 @@ class FitOptions:
             calibration=None if calibration is None else
             "in memory" if isinstance(calibration, SirsCalibration) else str(calibration),
             jump_threshold=self.jump_threshold, jump_neighbours=self.jump_neighbours,
-            jump_cluster_threshold=self.jump_cluster_threshold,
+            jump_cluster_threshold=self.jump_cluster_threshold, jump_step=self.jump_step,
             dark=None if self.dark is None else str(self.dark),
         )
 
@@ -216,7 +220,7 @@ class FitOptions:
     @property
     def jump_test(self) -> JumpTest:
         """The jump test these options ask for."""
-        return JumpTest(self.jump_threshold, self.jump_neighbours, self.jump_cluster_threshold)
+        return JumpTest(self.jump_threshold, self.jump_neighbours, self.jump_cluster_threshold, self.jump_step)
 
     @property
     def label(self) -> str:

@@ -25,7 +25,7 @@ from hxrg_denoiser.classical.error_model import calibrated_errors, input_covaria
 from hxrg_denoiser.classical.ramp_fit import fit_strip
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.fitting.options import FitOptions
-from hxrg_denoiser.fitting.read_noise import jump_test_noise, noise_band, ramp_read_noise
+from hxrg_denoiser.fitting.read_noise import JumpNoise, jump_test_noise, noise_band, ramp_read_noise
 from hxrg_denoiser.fitting.reads import fit_stream, open_reads
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.maps import read_pixel_map
@@ -69,7 +69,7 @@ def _fit_rows(
     stream: StripStream, options: FitOptions, read_noise: float | np.ndarray, start: int, stop: int,
     progress: bool = False,
     description: str | None = None,
-    jump_noise: float | None = None,
+    jump_noise: JumpNoise = JumpNoise(None, None),
 ) -> RowsFit:
     """Slopes, variance terms, DQ and reads used of the strips that start in rows ``start:stop`` (strip-aligned).
 
@@ -98,7 +98,7 @@ def _fit_rows(
         outer_rows = slice(outer_start, outer_start + data.outer.shape[1])
         noise = read_noise[outer_rows] if isinstance(read_noise, np.ndarray) else read_noise
         fit = fit_strip(data.outer, data.outer_first_saturated, options.estimator, options.jump_test, noise,
-                        jump_noise, geometry.channel_width if jump_noise is not None else None).rows(data.inner)
+                        jump_noise.two_point, geometry.channel_width, jump_noise.step).rows(data.inner)
         flags = dq[rows]
         flags[data.first_saturated < n_reads] |= np.uint32(PixelFlag.SATURATED)
         flags[fit.jumped & ~data.non_finite] |= np.uint32(PixelFlag.JUMP_DET)
@@ -255,7 +255,7 @@ def fit_ramp_rows(
         read_noise = given if given is not None else noise[0]
         log.info("%s: reads %d to %d of %d, per-read noise %.3f (white %.3f)", ramp.path, reads.first,
                  reads.stop - 1, ramp.n_reads, noise[0], noise[1])
-        jump_noise = jump_test_noise(stream, options, noise[0], band) if given is None else None
+        jump_noise = jump_test_noise(stream, options, noise[0], band) if given is None else JumpNoise(None, None)
         start, stop = rows if rows is not None else (0, geometry.n_rows)
         fitted = _fit_rows(stream, options, read_noise, start, stop, progress, description, jump_noise=jump_noise)
     finally:

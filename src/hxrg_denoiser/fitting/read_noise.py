@@ -14,7 +14,8 @@ from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.stats import robust_sigma
 from hxrg_denoiser.strips import StripStream
 
-__all__ = ["ramp_read_noise", "jump_read_noise", "jump_test_noise", "noise_band", "NoiseBand", "JUMP_OFFSETS_GAIN"]
+__all__ = ["ramp_read_noise", "jump_read_noise", "jump_test_noise", "noise_band", "NoiseBand", "JumpNoise",
+           "JUMP_OFFSETS_GAIN"]
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +100,27 @@ def jump_read_noise(stream: StripStream, band: NoiseBand | None = None) -> float
     return float(max(noise, 1e-6))
 
 
-def jump_test_noise(stream: StripStream, options: FitOptions, total: float, band: NoiseBand | None) -> float | None:
-    """The per-read noise jumps are tested against once each channel row's offsets are removed from the read
-    differences (:func:`jump_read_noise`), or None to test against the whole read noise with the offsets
-    left in: where removing them would lower the noise by less than 5 % (little correlated noise left),
-    the cost of removing them (a quarter to a third of a full-frame fit) buys nothing."""
+class JumpNoise(NamedTuple):
+    """The per-read noise of the two jump tests (electrons).
+
+    ``two_point``: what the two-point test is tested against once each channel row's offsets are removed
+    from the read differences, or None to test against the whole read noise with the offsets left in;
+    ``step``: what the step test (:mod:`hxrg_denoiser.classical.step_test`), which always removes them,
+    is tested against (None: no step test)."""
+
+    two_point: float | None
+    step: float | None
+
+
+def jump_test_noise(stream: StripStream, options: FitOptions, total: float, band: NoiseBand | None) -> JumpNoise:
+    """The per-read noise of the jump tests once each channel row's offsets are removed from the read
+    differences (:func:`jump_read_noise`). The two-point test removes them only where that lowers the
+    noise by 5 % or more (their removal costs it a quarter to a third of a full-frame fit); the step test,
+    for which they are one matrix product per read, always."""
     if options.jump_threshold is None or stream.ramp.n_reads < 3:
-        return None
+        return JumpNoise(None, None)
     jump = jump_read_noise(stream, band)
     removed = jump < JUMP_OFFSETS_GAIN * total
     log.info("%s: jumps tested against %.3f per read (%s)", stream.ramp.path, jump if removed else total,
              "channel-row offsets removed" if removed else "offsets left: they add under 5 % to the noise")
-    return jump if removed else None
+    return JumpNoise(jump if removed else None, min(jump, total) if options.jump_step else None)

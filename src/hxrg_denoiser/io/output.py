@@ -155,6 +155,7 @@ def fit_cards(fit: FitRecord | None) -> dict:
     if threshold is not None:
         cluster = fit.jump_cluster_threshold
         cards["JUMPCLU"] = (float(cluster) if cluster is not None else "none", "[sigma] jump's 8 neighbours flagged above")
+        cards["JUMPSTEP"] = (fit.jump_step, "each ramp also tested for one step on all reads")
     return cards
 
 

@@ -44,7 +44,7 @@ class FitRecord:
     bad_pixels, calibration : str or None
         The bad-pixel mask and the reference calibration used (file names, or ``"in memory"``).
     jump_threshold, jump_cluster_threshold : float or None
-    jump_neighbours : bool
+    jump_neighbours, jump_step : bool
     dark : str or None
         The dark subtracted (file name).
     first_read, last_read : int or None
@@ -65,6 +65,7 @@ class FitRecord:
     jump_threshold: float | None = None
     jump_neighbours: bool = False
     jump_cluster_threshold: float | None = None
+    jump_step: bool = False
     dark: str | None = None
     first_read: int | None = None
     last_read: int | None = None

@@ -1,0 +1,65 @@
+"""The step test: one step in a ramp, found with all its reads."""
+
+from __future__ import annotations
+
+import numpy as np
+from astropy.io import fits
+from conftest import write_cube
+
+from hxrg_denoiser.classical.step_test import step_jumps, step_statistics, step_threshold
+from hxrg_denoiser.cli import main
+from hxrg_denoiser.dq import PixelFlag
+
+
+def test_the_statistic_has_unit_variance_under_read_and_shot_noise():
+    rng = np.random.default_rng(0)
+    n, pixels, noise, flux = 16, 100_000, 5.0, 20.0
+    reads = rng.poisson(flux, (n, pixels)).cumsum(axis=0) + rng.normal(0, noise, (n, pixels))
+    z = step_statistics(reads, np.full(pixels, flux), noise)
+    np.testing.assert_allclose(z.std(axis=1), 1.0, atol=0.02)
+    np.testing.assert_allclose(z.mean(axis=1), 0.0, atol=0.02)
+
+
+def test_a_step_is_measured_where_it_is():
+    """Noise-free: a 40 e- step between reads 5 and 6 on a slope of 3 e- per read is 40 / sigma at place 5."""
+    n = 12
+    reads = (3.0 * np.arange(n) + 40.0 * (np.arange(n) > 5))[:, None]
+    z = step_statistics(reads, np.zeros(1), 2.0)[:, 0]
+    assert z.argmax() == 5
+    k = np.arange(n)
+    before, after = k[:6], k[6:]
+    sxx = ((before - before.mean()) ** 2).sum() + ((after - after.mean()) ** 2).sum()
+    sigma = 2.0 * np.sqrt(1 / 6 + 1 / 6 + (n / 2) ** 2 / sxx)
+    assert z[5] == np.float32(40.0 / sigma)
+
+
+def test_false_flags_and_small_jumps():
+    rng = np.random.default_rng(1)
+    noise = 5.9
+    quiet = rng.normal(0, noise, (20, 400_000))
+    pixels, _ = step_jumps(quiet, np.zeros(quiet.shape[1]), noise)
+    assert pixels.size / quiet.shape[1] < 1.2e-4  # designed for 6e-5
+    # 35 e- steps early in the ramp: 4.2 sigma of one difference, under the two-point test's 5
+    hit = rng.normal(0, noise, (20, 20_000))
+    hit[3:] += 35.0
+    pixels, places = step_jumps(hit, np.zeros(hit.shape[1]), noise)
+    assert pixels.size / hit.shape[1] > 0.97 and np.mean(places == 2) > 0.97
+    assert step_threshold(20) < step_threshold(100)
+
+
+def test_fit_flags_a_small_step_that_the_two_point_test_misses(tmp_path):
+    rng = np.random.default_rng(7)
+    cube = rng.normal(1000.0, 4.0, (20, 32, 128)).astype(np.float32)
+    cube[4:, 12, 70] += 24.0  # 4.2 sigma of one difference
+    path = write_cube(tmp_path / "cube.fits", cube)
+    flagged = {}
+    for extra in ([], ["--no-jump-step"]):
+        out = tmp_path / f"out{len(extra)}.fits"
+        assert main(["fit", str(path), "-o", str(out), "--refcorr", "none", "--channels", "4", "--read-noise", "4",
+                     "-q", *extra]) == 0
+        with fits.open(out) as hdul:
+            flagged[bool(extra)] = bool(hdul["DQ"].data[12, 70] & PixelFlag.JUMP_DET)
+            assert hdul[0].header["JUMPSTEP"] is (not extra)
+            if not extra:  # the slope is fitted on the segments: the step is gone from SCI
+                assert abs(hdul["SCI"].data[12, 70]) < 5 * hdul["ERR"].data[12, 70]
+    assert flagged == {False: True, True: False}
