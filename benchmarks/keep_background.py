@@ -7,14 +7,15 @@ oracle and the shipped model.
 """
 
 import numpy as np
-from hxrg_denoiser.bench.photometry import channel_mean_errors, photometry_errors, err_calibration_by_level
+
+from hxrg_denoiser.bench.photometry import channel_mean_errors, err_calibration_by_level, photometry_errors
+from hxrg_denoiser.denoise import denoise_ramp
 from hxrg_denoiser.fitting import FitOptions, fit_cube
 from hxrg_denoiser.geometry import preset
-from hxrg_denoiser.simulate import noise_preset, simulate_cube
-from hxrg_denoiser.simulate.scenes import make_scene
-from hxrg_denoiser.denoise import denoise_ramp
 from hxrg_denoiser.io.ramps import ArrayRamp
 from hxrg_denoiser.models import load_model
+from hxrg_denoiser.simulate import noise_preset, simulate_cube
+from hxrg_denoiser.simulate.scenes import make_scene
 
 g = preset("jwst-h2rg", n_rows=256)
 model, spec = load_model("default")

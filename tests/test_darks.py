@@ -75,7 +75,8 @@ def test_first_read_auto_leaves_at_most_half_an_electron_of_reset_bias():
         assert auto.provenance.fit.first_read_auto and auto.provenance.fit.last_read == 59
 
 
-@pytest.mark.parametrize("noise,rows,reads", [("nirspec", 96, 30), ("h4rg-lab", 96, 10), ("h4rg-lab", 96, 40)])
+@pytest.mark.parametrize("noise,rows,reads", [("nirspec", 96, 30), ("h4rg-lab", 96, 10),
+                                              pytest.param("h4rg-lab", 96, 40, marks=pytest.mark.slow)])
 def test_first_read_auto_keeps_every_read_of_a_ramp_without_transient(noise, rows, reads):
     g = PRESETS["nirps-h4rg"].with_rows(rows)
     for seed in range(3):
@@ -205,3 +206,26 @@ def test_write_superdark_refuses_to_overwrite(tmp_path):
 
     with pytest.raises(OutputError):
         write_superdark(paths, tmp_path / "sd.fits")
+
+
+@pytest.mark.parametrize("shape", ["bowl", pytest.param("linear", marks=pytest.mark.slow)])
+def test_fit_reference_check_refuses_a_correction_that_reference_pixels_mislead(tmp_path, shape):
+    """A picture frame the reference pixels see 20 times the interior: the seed correction adds it to every
+    read; the check (read levels, dark-pixel structure) takes the plain fit, with --clean too."""
+    g = PRESETS["nirps-h4rg"].with_rows(128)
+    noise = noise_preset("h4rg-lab").replace(picture_frame=0.5, picture_frame_ref_gain=20.0, picture_frame_shape=shape)
+    cube = simulate_cube(g, 12, noise, seed=4)
+    inside = _interior(g)
+    for clean in (False, True):
+        checked = fit_cube(cube, g, FitOptions(refcorr="seed", reference_check=True, clean=clean))
+        plain = fit_cube(cube, g, FitOptions(refcorr="none", clean=clean))
+        assert checked.reference.refcorr_used == "none", checked.reference.note
+        np.testing.assert_array_equal(checked.sci[inside], plain.sci[inside])
+
+
+def test_fit_reference_check_keeps_a_correction_that_helps():
+    g = PRESETS["nirps-h4rg"].with_rows(128)
+    cube = simulate_cube(g, 12, noise_preset("nirspec"), seed=4)
+    checked = fit_cube(cube, g, FitOptions(refcorr="seed", reference_check=True))
+    assert checked.reference.refcorr_used == "seed" and "reads" in checked.reference.note
+    np.testing.assert_array_equal(checked.sci, fit_cube(cube, g, FitOptions(refcorr="seed")).sci)

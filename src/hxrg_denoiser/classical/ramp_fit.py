@@ -70,8 +70,9 @@ class JumpTest:
     cluster_threshold : float or None
         The 8 neighbours of a jump are flagged above this many sigmas; None: no such test.
     step : bool
-        Also test every unsaturated pixel without a jump for one step using all its reads
-        (:mod:`hxrg_denoiser.classical.step_test`): the small jumps that bias a slope.
+        Up the ramp, also test every unsaturated pixel without a jump for one step using all its reads
+        (:mod:`hxrg_denoiser.classical.step_test`): the small jumps that bias a slope (CDS and Fowler,
+        which leave out a pixel with a jump, do not).
     """
 
     threshold: float | None = DEFAULT_THRESHOLD
@@ -209,7 +210,7 @@ def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: Slo
                              threshold=jumps.threshold, neighbours=jumps.neighbours,
                              cluster_threshold=jumps.cluster_threshold,
                              channel_width=channel_width if jump_noise is not None else None)
-        if jumps.step:
+        if jumps.step and estimator.method == "utr":  # CDS and Fowler would lose the pixel to a small step
             tested_against = step_noise if step_noise is not None else \
                 read_noise if jump_noise is None else jump_noise
             found = _with_steps(found, electrons, first_saturated, slope, tested_against,

@@ -4,11 +4,15 @@ Reference pixels see no light, so a reference correction is an estimate made
 without the science pixels; the science pixels that hold no light (found in
 each image itself) are an independent check of it. For each candidate image
 (the same ramp fitted with and without the correction) the check measures
-the structure left in the dark pixels where the reference correction acts:
-the spread of the mean of every channel's dark pixels in every row. A
-correction that follows the detector lowers it; reference pixels that see a
-pattern the interior does not (a picture frame many times stronger) raise it,
-and the image without the correction is then the better input.
+the structure left in the dark pixels where the reference correction acts,
+two ways: the spread of the mean of every channel's dark pixels in every row
+(row structure), and the mean square of the dark pixels themselves (every
+structure: a smooth offset or gradient that the row means hardly show, a pattern
+within a channel's row). A correction that follows the detector lowers both;
+reference pixels that see a pattern the interior does not (a picture frame many
+times stronger) raise one or the other, and the image without the correction is
+then the better input. Both images come from the same reads, so their white noise
+and any faint light in the dark pixels are the same and cancel in the comparison.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 from hxrg_denoiser.classical.cleaning import lit_pixels
 from hxrg_denoiser.geometry import ReadoutGeometry
 
-__all__ = ["dark_row_structure", "choose_reference_correction", "PREFERENCE"]
+__all__ = ["dark_row_structure", "dark_structure", "choose_reference_correction", "PREFERENCE"]
 
 PREFERENCE = 0.9  # the image without correction must leave 10 % less structure to be chosen
 
@@ -46,17 +50,36 @@ def dark_row_structure(image: np.ndarray, dark: np.ndarray, geometry: ReadoutGeo
     return float(np.mean((means - np.median(means)) ** 2))
 
 
+def dark_structure(image: np.ndarray, dark: np.ndarray, clip: float) -> float:
+    """Mean square, about their median, of the dark pixels of ``image`` (e-^2), each value clipped at
+    ``clip`` electrons from the median (a hot pixel or a cosmic ray's trace would outweigh the rest)."""
+    values = image[dark].astype(np.float64)
+    if values.size < 100:
+        return float("nan")
+    return float(np.mean(np.clip(values - np.median(values), -clip, clip) ** 2))
+
+
 def choose_reference_correction(
     corrected: np.ndarray, plain: np.ndarray, geometry: ReadoutGeometry
 ) -> tuple[bool, dict[str, float]]:
     """Whether to keep the reference-corrected image (True) or take the plain one, and the two measures.
 
     The plain image is taken only when it leaves clearly less structure in the
-    dark pixels (less than :data:`PREFERENCE` times the corrected one's).
+    dark pixels (less than :data:`PREFERENCE` times the corrected one's), row
+    structure (:func:`dark_row_structure`, measures ``corrected`` and ``plain``) or
+    all of it (:func:`dark_structure`, ``corrected_all`` and ``plain_all``).
     """
     dark = _dark_mask([corrected, plain], geometry)
     measures = {"corrected": dark_row_structure(corrected, dark, geometry),
                 "plain": dark_row_structure(plain, dark, geometry)}
-    keep = not (np.isfinite(measures["plain"]) and np.isfinite(measures["corrected"])
-                and measures["plain"] < PREFERENCE * measures["corrected"])
-    return keep, measures
+    if dark.sum() >= 100:
+        plain_values = plain[dark] - np.median(plain[dark])
+        clip = 10.0 * 1.4826 * float(np.median(np.abs(plain_values)))
+        measures["corrected_all"] = dark_structure(corrected, dark, clip)
+        measures["plain_all"] = dark_structure(plain, dark, clip)
+
+    def prefers_plain(kind: str) -> bool:
+        a, b = measures.get(f"plain{kind}", np.nan), measures.get(f"corrected{kind}", np.nan)
+        return bool(np.isfinite(a) and np.isfinite(b) and a < PREFERENCE * b)
+
+    return not (prefers_plain("") or prefers_plain("_all")), measures

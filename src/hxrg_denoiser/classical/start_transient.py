@@ -22,6 +22,7 @@ from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.stats import robust_sigma
 
 __all__ = ["TransientProfile", "TransientModel", "transient_profile", "fit_transient", "transient_bias",
+           "read_offset_scatter",
            "first_settled_read", "SETTLED_FRACTION", "DETECTION_SIGMAS"]
 
 SETTLED_FRACTION = 0.05  # a read is settled once the transient is below this fraction of the white read noise
@@ -90,6 +91,15 @@ def transient_profile(electrons: np.ndarray, dark: np.ndarray, geometry: Readout
     if used.any():  # one scatter for all channels: a few second differences measure it poorly channel by channel
         channel_noise[used] = np.median(channel_noise[used])
     return TransientProfile(levels, mean, channel_noise, _scatter(mean))
+
+
+def read_offset_scatter(profile: TransientProfile) -> float:
+    """How much the channels' mean dark levels move from read to read about a smooth ramp (electrons): the
+    pooled scatter of :func:`transient_profile`. A reference correction that follows the detector lowers
+    it (it removes each read's offsets); reference pixels that see a pattern the interior does not raise
+    it, and a global offset of every channel, which the image's dark pixels cannot show, shows here."""
+    finite = profile.channel_noise[np.isfinite(profile.channel_noise)]
+    return float(finite[0]) if finite.size else float("nan")
 
 
 LOCAL_READS = 5  # reads after read k whose straight line predicts it

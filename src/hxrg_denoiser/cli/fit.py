@@ -47,6 +47,11 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
         "sirs = calibrated on the detector's darks (needs --calibration), none; auto = sirs with --calibration, "
         "else seed where the geometry has reference pixels, else none (default auto)",
     )
+    fit.add_argument("--reference-check", action="store_true",
+                     help="fit with and without the reference correction and keep the plain fit where the image's "
+                     "own dark pixels show clearly less structure without it (reference pixels that see a "
+                     "pattern the interior does not); with --clean, before cleaning; costs a second fit "
+                     "(default: off; hxrg denoise always checks)")
     fit.add_argument("--calibration", metavar="FILE",
                      help="the detector's reference calibration made by `hxrg calibrate` (default: none)")
     fit.add_argument("--weighting", choices=("ols", "optimal"), default="ols",
@@ -166,7 +171,7 @@ def fit_options(args: argparse.Namespace):
         flag_non_finite=args.flag_non_finite, strip_rows=args.strip_rows, clean=args.clean,
         keep_background=args.keep_background,
         calibration=args.calibration, frame_time=args.frame_time, full_frame_timing=args.full_frame_timing,
-        bad_pixels=args.bad_pixels,
+        bad_pixels=args.bad_pixels, reference_check=args.reference_check,
         **read_options(args),
         **jump_options(args),
     )

@@ -18,7 +18,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance
-from hxrg_denoiser.classical.reference_check import choose_reference_correction
 from hxrg_denoiser.denoise.base import (
     DEFAULT_SETTINGS,
     Denoiser,
@@ -30,8 +29,9 @@ from hxrg_denoiser.denoise.base import (
 )
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting import FitOptions, fit_file_split, fit_ramp
+from hxrg_denoiser.fitting.reference_choice import checked_fit
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.product import FluxImage, ModelRun, ReferenceChoice
+from hxrg_denoiser.io.product import FluxImage, ModelRun
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.models.readout_set import ReadoutSetNet
 from hxrg_denoiser.models.readout_set_image import denoise_flux_image
@@ -43,21 +43,9 @@ log = logging.getLogger(__name__)
 
 def checked_input(fit: Callable[[FitOptions], FluxImage], options: FitOptions, geometry: ReadoutGeometry,
                   check: bool) -> FluxImage:
-    """The image a flux-image model takes: reference-corrected, unless the check prefers the plain fit.
-
-    The choice and the two measures are added to the image's provenance (``refcorr_used``, ``reference_check``).
-    """
-    image = fit(options)
-    if not check or not options.corrects_reference or geometry.ref_border == 0:
-        return image
-    plain = fit(dataclasses.replace(options, refcorr="none", calibration=None))
-    keep, measures = choose_reference_correction(image.sci, plain.sci, geometry)
-    chosen = image if keep else plain
-    note = f"{options.refcorr} {measures['corrected']:.3g}, none {measures['plain']:.3g} e-2"
-    if not keep:
-        log.warning("the %s reference correction adds structure to the dark pixels (%s); the model takes the image "
-                    "fitted without it", options.refcorr, note)
-    return chosen._replace(reference=ReferenceChoice(options.refcorr if keep else "none", note))
+    """The image a flux-image model takes: reference-corrected, unless the check prefers the plain fit
+    (:func:`~hxrg_denoiser.fitting.reference_choice.checked_fit`)."""
+    return checked_fit(fit, options, geometry, check)
 
 
 @register("flux-image")

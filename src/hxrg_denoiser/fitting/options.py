@@ -22,7 +22,7 @@ __all__ = ["FitOptions", "CLASSICAL_FITS", "METHODS", "WEIGHTINGS", "UNITS", "RE
 REFCORR_CHOICES = ("auto",) + REFERENCE_METHODS
 # Options that do not change the per-pixel fit of :func:`~hxrg_denoiser.fitting.fit_ramp_rows`: fits that
 # differ only in them share it.
-FINISHING_OPTIONS = ("clean", "keep_background", "check_errors", "strip_rows")
+FINISHING_OPTIONS = ("clean", "keep_background", "check_errors", "strip_rows", "reference_check")
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,10 @@ class FitOptions:
         (:mod:`hxrg_denoiser.classical.start_transient`). SCI keeps the flux of the whole ramp.
     last_read : int or None
         Index of the last read used (None: the ramp's last).
+    reference_check : bool
+        Fit the ramp with and without the reference correction and keep the plain fit where its dark
+        pixels show clearly less structure (:mod:`hxrg_denoiser.fitting.reference_choice`); with ``clean``
+        the images are compared before cleaning. Costs a second fit.
     check_errors : bool
         Scale ``VAR_RNOISE`` to the spread of the image's dark pixels and measure the column correlation of
         its errors (:func:`calibrated_errors`); off for a fit that is only a model's input (the model's
@@ -131,6 +135,7 @@ class FitOptions:
     dark: str | os.PathLike | None = None
     first_read: int | str = 0
     last_read: int | None = None
+    reference_check: bool = False
     check_errors: bool = True
 
     def __post_init__(self) -> None:

@@ -23,10 +23,12 @@ from hxrg_denoiser.classical.cleaning import LIT_READ_SCALE as CLEAN_LIT_READ_SC
 from hxrg_denoiser.classical.cleaning import clean_flux_image
 from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance, poisson_flux
 from hxrg_denoiser.classical.ramp_fit import fit_strip
+from hxrg_denoiser.classical.start_transient import read_offset_scatter, transient_profile
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.fitting.read_noise import JumpNoise, jump_test_noise, noise_band, ramp_read_noise
 from hxrg_denoiser.fitting.reads import fit_stream, open_reads
+from hxrg_denoiser.fitting.reference_choice import checked_fit
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.maps import read_pixel_map
 from hxrg_denoiser.io.product import FitRecord, FluxImage, provenance_of
@@ -37,6 +39,7 @@ from hxrg_denoiser.strips import StripStream, loaded_ahead
 __all__ = ["fit_ramp", "fit_ramp_rows", "flux_image", "join_rows", "RampRows", "RowsFit", "fit_cube", "ramp_timing"]
 
 log = logging.getLogger(__name__)
+NO_JUMP_NOISE = JumpNoise(None, None)  # jumps tested against the whole read noise (or not at all)
 
 
 def _given_read_noise(options: FitOptions, ramp: Ramp, dark_fraction: float = 0.0) -> float | np.ndarray | None:
@@ -69,7 +72,7 @@ def _fit_rows(
     stream: StripStream, options: FitOptions, read_noise: float | np.ndarray, start: int, stop: int,
     progress: bool = False,
     description: str | None = None,
-    jump_noise: JumpNoise = JumpNoise(None, None),
+    jump_noise: JumpNoise = NO_JUMP_NOISE,
 ) -> RowsFit:
     """Slopes, variance terms, DQ and reads used of the strips that start in rows ``start:stop`` (strip-aligned).
 
@@ -195,6 +198,17 @@ def fit_ramp(
     """
     geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
     options = (options or FitOptions()).resolved(geometry)
+    if options.reference_check:
+        fitted: dict[tuple, RampRows] = {}
+
+        def fit(chosen: FitOptions) -> FluxImage:  # each correction's rows fitted once, finished as asked
+            key = (chosen.refcorr, str(chosen.calibration))
+            if key not in fitted:
+                fitted[key] = fit_ramp_rows(ramp, geometry, chosen, progress=progress, description=description)
+            return flux_image(fitted[key], ramp, geometry, chosen)
+
+        return checked_fit(fit, dataclasses.replace(options, reference_check=False), geometry, True,
+                           compare=_before_cleaning if options.clean else None)
     # passed on unbound, so that the fit's working arrays are freed as soon as the image no longer needs them
     return _fitted_image(fit_ramp_rows(ramp, geometry, options, progress=progress, description=description), ramp,
                          geometry, options)
@@ -207,10 +221,12 @@ class ReadsUsed(NamedTuple):
     last: int
     auto: bool
     dark_noise_fraction: float  # the dark's read noise variance as a fraction of one exposure's
+    read_offsets: float | None = None  # see FitRecord.read_offsets
 
     def recorded(self, record: FitRecord) -> FitRecord:
         """``record`` with the reads used."""
-        return dataclasses.replace(record, first_read=self.first, last_read=self.last, first_read_auto=self.auto)
+        return dataclasses.replace(record, first_read=self.first, last_read=self.last, first_read_auto=self.auto,
+                                   read_offsets=self.read_offsets)
 
 
 class RampRows(NamedTuple):
@@ -255,12 +271,17 @@ def fit_ramp_rows(
         read_noise = given if given is not None else noise[0]
         log.info("%s: reads %d to %d of %d, per-read noise %.3f (white %.3f)", ramp.path, reads.first,
                  reads.stop - 1, ramp.n_reads, noise[0], noise[1])
-        jump_noise = jump_test_noise(stream, options, noise[0], band) if given is None else JumpNoise(None, None)
+        jump_noise = jump_test_noise(stream, options, noise[0], band) if given is None else NO_JUMP_NOISE
         start, stop = rows if rows is not None else (0, geometry.n_rows)
         fitted = _fit_rows(stream, options, read_noise, start, stop, progress, description, jump_noise=jump_noise)
     finally:
         reads.close()
-    return RampRows(fitted, noise, timing, ReadsUsed(reads.first, reads.stop - 1, reads.auto, dark_fraction))
+    offsets = None
+    if band is not None and reads.ramp.n_reads >= 5:
+        offsets = read_offset_scatter(transient_profile(band.electrons, band.dark, geometry))
+        offsets = offsets if np.isfinite(offsets) else None  # too few dark pixels in every channel
+    return RampRows(fitted, noise, timing, ReadsUsed(reads.first, reads.stop - 1, reads.auto, dark_fraction,
+                                                     offsets))
 
 
 def join_rows(pieces: list[RampRows]) -> RampRows:
@@ -275,6 +296,11 @@ def flux_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, options:
     geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
     rows = fitted.rows._replace(dq=fitted.rows.dq.copy())
     return _fitted_image(fitted._replace(rows=rows), ramp, geometry, options.resolved(geometry))
+
+
+def _before_cleaning(options: FitOptions) -> FitOptions:
+    """The options of the image the reference check compares: before cleaning, errors unchecked."""
+    return dataclasses.replace(options, clean=False, keep_background=False, check_errors=False)
 
 
 def _cleaned(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions) -> np.ndarray:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.fitting.pipeline import RampRows, fit_ramp_rows, flux_image, join_rows, ramp_timing
 from hxrg_denoiser.fitting.reads import open_reads
+from hxrg_denoiser.fitting.reference_choice import checked_fit
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import FluxImage
 from hxrg_denoiser.io.ramps import open_ramp
@@ -28,6 +31,10 @@ def fit_file_split(
     tasks on a Dask ``client``."""
     open_args = open_args or {}
     options = options.resolved(geometry)
+    if options.reference_check:
+        unchecked = dataclasses.replace(options, reference_check=False)
+        return checked_fit(lambda chosen: fit_file_split(path, geometry, chosen, client, parts, open_args),
+                           unchecked, geometry, True)
     with open_ramp(path, **open_args) as ramp:
         timing = ramp_timing(ramp, geometry, options)  # a header with inconsistent timing is refused before any work
         open_reads(ramp, geometry, options, timing.group_time).close()  # and a dark or read range that does not fit

@@ -77,7 +77,7 @@ def write_flux_image(path: str | os.PathLike, image: FluxImage, *, overwrite: bo
              **model_cards(image.model)}
     if image.reference is not None:  # the model's input: replaces the fit's REFCORR where it stands
         cards["REFCORR"] = (image.reference.refcorr_used, "reference correction of the model's input")
-        cards["REFCHECK"] = (image.reference.note, "dark-pixel row structure")
+        cards["REFCHECK"] = (image.reference.note, "reference check: rows; all; reads")
     cards.update(extra or {})
     primary = fits.PrimaryHDU(header=_carried(source.input_header, _header(cards)))
     hdus = LAYOUTS[product](primary, image_hdus(image), path)
@@ -149,6 +149,8 @@ def fit_cards(fit: FitRecord | None) -> dict:
         cards["FIRSTRD"] = (fit.first_read, "first read used (from 0)"
                             + (", after the start transient" if fit.first_read_auto else ""))
         cards["LASTRD"] = (fit.last_read, "last read used (from 0)")
+    if fit.read_offsets is not None:
+        cards["READOFFS"] = (round(float(fit.read_offsets), 4), "[e-] channels' dark levels, read-to-read scatter")
     threshold = fit.jump_threshold
     cards["JUMPTHR"] = (float(threshold) if threshold is not None else "none", "[sigma] jump detection threshold")
     cards["JUMPNBR"] = (fit.jump_neighbours, "neighbours of jumps flagged")

@@ -51,6 +51,10 @@ class FitRecord:
         The reads used (indices from 0); None: not yet known (before the fit).
     first_read_auto : bool
         The first read was chosen where the start transient had settled.
+    read_offsets : float or None
+        How much the mean level of each channel's dark pixels moves from read to read about a straight
+        line, after the reference correction (electrons; the offsets a correction should remove and a
+        misleading one adds; :func:`~hxrg_denoiser.classical.start_transient.read_offset_scatter`).
     """
 
     method: str
@@ -70,6 +74,7 @@ class FitRecord:
     first_read: int | None = None
     last_read: int | None = None
     first_read_auto: bool = False
+    read_offsets: float | None = None
 
 
 @dataclass(frozen=True)

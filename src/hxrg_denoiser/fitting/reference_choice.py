@@ -1,0 +1,85 @@
+"""The reference correction an exposure takes: the one asked for, unless its own dark pixels say it adds noise.
+
+:func:`checked_fit` fits the ramp with and without the correction and keeps the plain fit where
+:func:`~hxrg_denoiser.classical.reference_check.choose_reference_correction` finds clearly less structure
+in its dark pixels, or clearly steadier dark levels from read to read (reference pixels that see a
+pattern the interior does not; a global offset of every read, which the image cannot show). ``hxrg denoise`` always
+checks the image its model takes; ``hxrg fit --reference-check`` checks a classical fit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+
+import numpy as np
+
+from hxrg_denoiser.classical.reference_check import choose_reference_correction
+from hxrg_denoiser.fitting.options import FitOptions
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.product import FluxImage, ReferenceChoice
+
+__all__ = ["checked_fit", "reference_note"]
+
+log = logging.getLogger(__name__)
+
+# the plain fit is taken where the channels' dark levels move from read to read clearly less without the
+# correction (their scatter under half the corrected one's: a correction that removes row noise may move them
+# a little, one that misleads moves them by many times)
+READ_PREFERENCE = 0.5
+
+
+def reference_note(refcorr: str, measures: dict[str, float]) -> str:
+    """The check's measures as the header records them (REFCHECK)."""
+    note = f"{refcorr} {measures['corrected']:.3g}, none {measures['plain']:.3g} e-2"
+    if "corrected_all" in measures:
+        note += f"; all {measures['corrected_all']:.3g}, {measures['plain_all']:.3g}"
+    if "corrected_reads" in measures:
+        note += f"; reads {measures['corrected_reads']:.3g}, {measures['plain_reads']:.3g} e-"
+    return note
+
+
+def checked_fit(fit: Callable[[FitOptions], FluxImage], options: FitOptions, geometry: ReadoutGeometry,
+                check: bool, *, compare: Callable[[FitOptions], FitOptions] | None = None) -> FluxImage:
+    """The fit of ``options``, or the same without reference correction where the check prefers it.
+
+    Parameters
+    ----------
+    fit : callable
+        Fits the ramp with the options it is given.
+    options : FitOptions
+    geometry : ReadoutGeometry
+    check : bool
+        False: the fit of ``options`` as it is.
+    compare : callable, optional
+        The options of the images compared (default: ``options`` themselves); ``hxrg fit --clean`` compares
+        the images before cleaning, which removes row structure from both.
+
+    Returns
+    -------
+    FluxImage
+        With the choice and the measures in its provenance (``reference``).
+    """
+    if not check or not options.corrects_reference or geometry.ref_border == 0:
+        return fit(options)
+    plain_options = dataclasses.replace(options, refcorr="none", calibration=None)
+    if compare is None:
+        image, plain = fit(options), fit(plain_options)
+        compared = (image, plain)
+    else:
+        compared = (fit(compare(options)), fit(compare(plain_options)))
+        image = plain = None
+    keep, measures = choose_reference_correction(*(image.sci for image in compared), geometry)
+    offsets = [image.provenance.fit.read_offsets if image.provenance.fit else None for image in compared]
+    if None not in offsets and all(np.isfinite(offsets)):
+        measures["corrected_reads"], measures["plain_reads"] = offsets
+        keep = keep and not offsets[1] < READ_PREFERENCE * offsets[0]
+    note = reference_note(options.refcorr, measures)
+    if not keep:
+        log.warning("the %s reference correction adds structure to the dark pixels (%s); the image fitted without "
+                    "it is taken", options.refcorr, note)
+    chosen = image if keep else plain
+    if chosen is None:
+        chosen = fit(options if keep else plain_options)
+    return chosen._replace(reference=ReferenceChoice(options.refcorr if keep else "none", note))
