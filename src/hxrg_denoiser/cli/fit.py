@@ -88,33 +88,37 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     add_geometry_arguments(fit)
     sub.add_parser("geometries", parents=[common], help="list the readout geometry presets",
                    description="List the readout geometry presets.")
-    cal = sub.add_parser(
-        "calibrate", parents=[common],
+    cal = _darks_command(
+        sub, common, "calibrate", "calibration FITS file to write",
         help="fit the reference correction to a detector from its dark ramps (SIRS class)",
         description="Learn, by least squares on dark ramps, how the detector's reference pixels predict the "
         "correlated noise of its science pixels (levels from the top/bottom rows, frequency-dependent weights of the "
         "left/right columns, per channel); use the result with --refcorr sirs --calibration FILE in fit, denoise "
         "and bench. Example: hxrg calibrate darks/*.fits -o detector.fits --geometry nirps-h4rg",
     )
-    cal.add_argument("darks", nargs="+", help="dark ramps: folders of reads, 3D or 4D cubes (quoted globs allowed)")
-    add_output(cal, "calibration FITS file to write")
-    cal.add_argument("--overwrite", action="store_true", help="replace the output if it exists (default: refuse)")
     cal.add_argument("--gain", type=positive_float, default=1.0, help="electrons per ADU (default 1)")
     add_geometry_arguments(cal)
-    dark = sub.add_parser(
-        "superdark", parents=[common],
+    dark = _darks_command(
+        sub, common, "superdark", "superdark FITS cube to write",
         help="combine dark ramps into a superdark for --dark (clipped mean per read)",
         description="Combine dark ramps of one detector and readout into a superdark: read by read, the mean of "
         "the darks with values far from their median left out (cosmic rays, RTS steps). Subtracted with --dark in "
-        "fit, denoise and bench, it takes dark current, hot pixels and the start transient out of every slope. "
+        "fit and denoise, it takes dark current, hot pixels and the start transient out of every slope. "
         "Example: hxrg superdark darks/*.fits -o superdark.fits",
     )
-    dark.add_argument("darks", nargs="+", help="dark ramps: folders of reads, 3D or 4D cubes (quoted globs allowed)")
-    add_output(dark, "superdark FITS cube to write")
-    dark.add_argument("--overwrite", action="store_true", help="replace the output if it exists (default: refuse)")
     dark.add_argument("--strip-rows", type=positive_int, default=32,
                       help="rows of every dark read at a time; memory only (default 32)")
     return {"fit": run_fit, "geometries": run_geometries, "calibrate": run_calibrate, "superdark": run_superdark}
+
+
+def _darks_command(sub, common: argparse.ArgumentParser, name: str, output_help: str, **text) -> argparse.ArgumentParser:
+    """A command that reads dark ramps and writes one file (``calibrate``, ``superdark``)."""
+    command = sub.add_parser(name, parents=[common], **text)
+    command.add_argument("darks", nargs="+",
+                         help="dark ramps: folders of reads, 3D or 4D cubes (quoted globs allowed)")
+    add_output(command, output_help)
+    command.add_argument("--overwrite", action="store_true", help="replace the output if it exists (default: refuse)")
+    return command
 
 
 def run_superdark(args: argparse.Namespace) -> int:
