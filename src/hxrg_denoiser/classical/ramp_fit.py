@@ -251,28 +251,28 @@ def _with_steps(found: JumpPixels, electrons: np.ndarray, first_saturated: np.nd
     """``found`` and the steps of the unsaturated pixels it does not hold (one per pixel, the largest above
     :func:`~hxrg_denoiser.classical.step_test.step_threshold`).
 
-    Where the two-point test removed each channel row's offsets from the differences (``found.offsets``,
-    ``read_noise`` then the noise left once they are), the reads tested are rebuilt from the differences
-    less those offsets, each set's offset taken again without the jumps it holds."""
+    With ``channel_width`` (``read_noise`` then the noise left once they are removed), each read is taken
+    less the channel-row offsets of the differences before it (the mean residual of each channel row's even
+    and odd columns, each set that holds a flagged jump averaged again without it)."""
     n = electrons.shape[0]
     flat = electrons.reshape(n, -1)
-    tested = (first_saturated.reshape(-1) >= n) & np.isfinite(slope.reshape(-1))
-    tested[found.pixels] = False
-    candidates = np.flatnonzero(tested)
-    reads = flat[:, candidates]
+    expected = np.nan_to_num(slope.reshape(-1))
+    reads = flat
     if channel_width and flat.shape[1] % channel_width == 0 and channel_width % 2 == 0:
-        expected = np.nan_to_num(slope.reshape(-1))
-        if found.offsets is None:
-            found = JumpPixels(found.pixels, found.jumps, difference_offsets(np.nan_to_num(flat), expected,
-                                                                              channel_width))
-        offsets = _offsets_without_jumps(found, flat, expected, channel_width)
-        steps = np.diff(reads, axis=0) - offsets[:, candidates // channel_width, candidates % 2]
-        reads = np.concatenate([reads[:1], reads[:1] + np.cumsum(steps, axis=0)])
-    noise = read_noise.reshape(-1)[candidates] if isinstance(read_noise, np.ndarray) else read_noise
-    hits, places = step_jumps(reads, slope.reshape(-1)[candidates], noise)
+        offsets = found.offsets if found.offsets is not None else \
+            difference_offsets(np.nan_to_num(flat), expected, channel_width)
+        offsets = np.cumsum(_offsets_without_jumps(found, offsets, flat, expected, channel_width), axis=0)
+        per_pixel = offsets.reshape(n - 1, -1, 1, 2)[:, :, np.zeros(channel_width // 2, dtype=np.intp)]
+        reads = flat.copy()
+        reads[1:] -= per_pixel.reshape(n - 1, -1)  # set s, parity p: columns s * width + 2 i + p
+    noise = read_noise.reshape(-1) if isinstance(read_noise, np.ndarray) else read_noise
+    hits, places = step_jumps(reads, expected, noise)
+    tested = (first_saturated.reshape(-1)[hits] >= n) & np.isfinite(slope.reshape(-1)[hits])
+    tested &= ~np.isin(hits, found.pixels)
+    hits, places = hits[tested], places[tested]
     if hits.size == 0:
         return found
-    pixels = np.concatenate([found.pixels, candidates[hits]])
+    pixels = np.concatenate([found.pixels, hits])
     jumps = np.zeros((n - 1, pixels.size), dtype=bool)
     jumps[:, : found.pixels.size] = found.jumps
     jumps[places, found.pixels.size + np.arange(hits.size)] = True
@@ -280,17 +280,20 @@ def _with_steps(found: JumpPixels, electrons: np.ndarray, first_saturated: np.nd
     return JumpPixels(pixels[order], jumps[:, order], found.offsets)
 
 
-def _offsets_without_jumps(found: JumpPixels, flat: np.ndarray, expected: np.ndarray, width: int) -> np.ndarray:
-    """``found.offsets`` with each set that holds a flagged jump averaged again without its jumps."""
-    assert found.offsets is not None
-    offsets = found.offsets.copy()
+def _offsets_without_jumps(found: JumpPixels, offsets: np.ndarray, flat: np.ndarray, expected: np.ndarray,
+                           width: int) -> np.ndarray:
+    """``offsets`` (n_reads - 1, sets, 2) with each set that holds flagged jumps averaged again without them."""
     read, which = np.nonzero(found.jumps)
+    if read.size == 0:
+        return offsets
     pixels = found.pixels[which]
-    for k, pixel in zip(read, pixels):
-        first = pixel - pixel % width + pixel % 2  # the set's first column: same channel row and parity
-        members = np.arange(first, first - pixel % 2 + width, 2)
-        flagged = np.isin(members, found.pixels[found.jumps[k]])
-        keep = members[~flagged]
-        if keep.size:
-            offsets[k, pixel // width, pixel % 2] = np.mean(flat[k + 1, keep] - flat[k, keep] - expected[keep])
-    return offsets
+    sets, parity = pixels // width, pixels % 2
+    residual = flat[read + 1, pixels] - flat[read, pixels] - expected[pixels]
+    removed = np.zeros(offsets.shape, dtype=np.float64)
+    count = np.zeros(offsets.shape, dtype=np.float64)
+    np.add.at(removed, (read, sets, parity), residual)
+    np.add.at(count, (read, sets, parity), 1.0)
+    half = width // 2
+    kept = half - count
+    fixed = np.where(kept > 0, (offsets * half - removed) / np.maximum(kept, 1), 0.0)
+    return np.where(count > 0, fixed, offsets).astype(np.float32)

@@ -52,6 +52,28 @@ def _coefficients(n: int) -> tuple[np.ndarray, np.ndarray]:
     return read_factor, shot_factor
 
 
+@lru_cache(maxsize=64)
+def _places(n: int) -> tuple[np.ndarray, ...]:
+    """Per place ``j`` (column vectors, float32): ``1 / n1``, ``1 / n2``, the two segments' mean read
+    indices, ``1 / Sxx``, and the read-noise and shot-noise variance factors."""
+    n1 = np.arange(1, n, dtype=np.float64)[:, None]
+    n2 = n - n1
+    sxx = n1 * (n1**2 - 1) / 12 + n2 * (n2**2 - 1) / 12
+    read_factor, shot_factor = _coefficients(n)
+    return tuple(a.astype(np.float32) for a in (1 / n1, 1 / n2, (n1 - 1) / 2, (n1 + n - 1) / 2, 1 / sxx,
+                                                 read_factor[:, None], shot_factor[:, None]))
+
+
+def _running_sum(values: np.ndarray) -> np.ndarray:
+    """``np.cumsum(values, axis=0)``, one read at a time (numpy's cumsum along the first axis is several
+    times slower on wide arrays)."""
+    out = np.empty_like(values)
+    out[0] = values[0]
+    for k in range(1, values.shape[0]):
+        np.add(out[k - 1], values[k], out=out[k])
+    return out
+
+
 def step_statistics(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.ndarray) -> np.ndarray:
     """The step statistic ``J_j / sigma_j`` of every place ``j`` of every pixel.
 
@@ -68,23 +90,24 @@ def step_statistics(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.
     ndarray, shape (n_reads - 1, n_pixels), float32
     """
     n = reads.shape[0]
-    y = reads.astype(np.float64)
-    k = np.arange(n, dtype=np.float64)[:, None]
-    s_before = np.cumsum(y, axis=0)[:-1]
-    t_before = np.cumsum(k * y, axis=0)[:-1]
-    s_after, t_after = y.sum(axis=0) - s_before, (k * y).sum(axis=0) - t_before
-    n1 = np.arange(1, n, dtype=np.float64)[:, None]
-    n2 = n - n1
-    mean_k1, mean_k2 = (n1 - 1) / 2, (n1 + n - 1) / 2
-    sxx = n1 * (n1**2 - 1) / 12 + n2 * (n2**2 - 1) / 12
-    slope = ((t_before - mean_k1 * s_before) + (t_after - mean_k2 * s_after)) / sxx
-    step = s_after / n2 - s_before / n1 - slope * (n / 2)
-    read_factor, shot_factor = _coefficients(n)
+    inv_n1, inv_n2, mean_k1, mean_k2, inv_sxx, read_factor, shot_factor = _places(n)
+    flux = np.maximum(np.nan_to_num(np.asarray(flux, dtype=np.float32)), np.float32(0.0))
+    # each ramp less its first read and the line of its flux: small numbers, summed in float32 without loss
+    k = np.arange(n, dtype=np.float32)[:, None]
+    y = (reads - reads[:1]) - k * flux[None, :]
+    level = np.abs(reads[0]).astype(np.float32)
+    s_before = _running_sum(y)
+    t_before = _running_sum(k * y)
+    s_total, t_total = s_before[-1], t_before[-1]
+    s_before, t_before = s_before[:-1], t_before[:-1]
+    # pooled slope: (t_before - k1 s_before + t_after - k2 s_after) / Sxx with the after sums the totals' rest
+    slope = (t_total - mean_k2 * s_total + (mean_k2 - mean_k1) * s_before) * inv_sxx
+    step = (s_total - s_before) * inv_n2 - s_before * inv_n1 - slope * np.float32(n / 2)
     # float32 reads carry rounding of a few parts in 1e7 of their level: a floor under the read noise
-    rounding = 4.0 * float(np.finfo(np.float32).eps) * np.abs(y).max(axis=0)
-    variance = ((np.asarray(read_noise, dtype=np.float64) ** 2 + rounding**2) * read_factor[:, None]
-                + np.maximum(np.nan_to_num(flux), 0.0)[None, :] * shot_factor[:, None])
-    return (step / np.sqrt(variance)).astype(np.float32)
+    rounding = np.float32(4.0 * np.finfo(np.float32).eps) * level
+    noise = np.asarray(read_noise, dtype=np.float32) ** 2 + rounding**2
+    variance = noise * read_factor + flux * shot_factor
+    return step / np.sqrt(variance)
 
 
 def step_jumps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.ndarray, *,
