@@ -56,30 +56,32 @@ def _transient_cube(geometry, n_reads, seed, noise=TRANSIENT):
 
 
 def test_first_read_auto_leaves_at_most_half_an_electron_of_reset_bias():
-    """A 40 e- transient (per channel 12-68 e-, tau 0.6-1.4 reads) biases the plain fit of 60 reads by about
-    -6 x 40 / 60 = -4 e- (an exponential's sum over reads, 1 / (1 - e^-1) = 1.6, makes it about -6 e-);
+    """A 40 e- transient (per channel 12-68 e-, tau 0.6-1.4 reads) biases the plain fit of 50 reads by about
+    -6 x 40 / 50 = -5 e- (an exponential's sum over reads, 1 / (1 - e^-1) = 1.6, makes it about -8 e-);
     leaving out the reads it spoils takes that to at most 0.5 e-, and the pixel error near the
     transient-free fit's."""
-    g = PRESETS["nirps-h4rg"].with_rows(96)
+    g = PRESETS["nirps-h4rg"].with_rows(64)
     inside = _interior(g)
-    for seed in (1, 2):
-        cube = _transient_cube(g, 60, seed)
-        without = fit_cube(simulate_cube(g, 60, TRANSIENT.replace(reset_anomaly=0.0), seed=seed), g, FitOptions())
+    for seed in (1,):  # seed 2 too when changing the rule (pytest -m slow runs the ramp without transient at 40 reads)
+        cube = _transient_cube(g, 50, seed)
+        clean_cube = simulate_cube(g, 50, TRANSIENT.replace(reset_anomaly=0.0), seed=seed)
+        without = fit_cube(clean_cube, g, FitOptions())
         plain = fit_cube(cube, g, FitOptions())
         auto = fit_cube(cube, g, FitOptions(first_read="auto"))
-        assert np.median(plain.sci[inside]) < -4.0
-        assert abs(np.median(auto.sci[inside]) - np.median(without.sci[inside])) <= 0.5
+        same_reads = fit_cube(clean_cube, g, FitOptions(first_read=auto.provenance.fit.first_read))
+        assert np.median(plain.sci[inside] - without.sci[inside]) < -4.0
+        assert abs(np.median(auto.sci[inside] - same_reads.sci[inside])) <= 0.5
         rms = [np.sqrt(np.mean(image.sci[inside] ** 2)) for image in (auto, plain, without)]
         assert rms[0] < 1.15 * rms[2] and rms[0] < 0.5 * rms[1], rms
         assert 1 <= auto.provenance.fit.first_read <= 8
-        assert auto.provenance.fit.first_read_auto and auto.provenance.fit.last_read == 59
+        assert auto.provenance.fit.first_read_auto and auto.provenance.fit.last_read == 49
 
 
-@pytest.mark.parametrize("noise,rows,reads", [("nirspec", 96, 30), ("h4rg-lab", 96, 10),
+@pytest.mark.parametrize("noise,rows,reads", [("nirspec", 64, 30), ("h4rg-lab", 64, 10),
                                               pytest.param("h4rg-lab", 96, 40, marks=pytest.mark.slow)])
 def test_first_read_auto_keeps_every_read_of_a_ramp_without_transient(noise, rows, reads):
     g = PRESETS["nirps-h4rg"].with_rows(rows)
-    for seed in range(3):
+    for seed in range(2):
         cube = simulate_cube(g, reads, noise_preset(noise), seed=40 + seed)
         assert fit_cube(cube, g, FitOptions(first_read="auto")).provenance.fit.first_read == 0
 
@@ -212,7 +214,7 @@ def test_write_superdark_refuses_to_overwrite(tmp_path):
 def test_fit_reference_check_refuses_a_correction_that_reference_pixels_mislead(tmp_path, shape):
     """A picture frame the reference pixels see 20 times the interior: the seed correction adds it to every
     read; the check (read levels, dark-pixel structure) takes the plain fit, with --clean too."""
-    g = PRESETS["nirps-h4rg"].with_rows(128)
+    g = PRESETS["nirps-h4rg"].with_rows(64)
     noise = noise_preset("h4rg-lab").replace(picture_frame=0.5, picture_frame_ref_gain=20.0, picture_frame_shape=shape)
     cube = simulate_cube(g, 12, noise, seed=4)
     inside = _interior(g)
@@ -224,7 +226,7 @@ def test_fit_reference_check_refuses_a_correction_that_reference_pixels_mislead(
 
 
 def test_fit_reference_check_keeps_a_correction_that_helps():
-    g = PRESETS["nirps-h4rg"].with_rows(128)
+    g = PRESETS["nirps-h4rg"].with_rows(64)
     cube = simulate_cube(g, 12, noise_preset("nirspec"), seed=4)
     checked = fit_cube(cube, g, FitOptions(refcorr="seed", reference_check=True))
     assert checked.reference.refcorr_used == "seed" and "reads" in checked.reference.note
