@@ -35,3 +35,12 @@ for tau, amp, n, name in [(1.0, 40, 30, "nirspec"), (2.0, 40, 30, "nirspec"), (1
         print(f"{tau:3.1f} {amp:4d} {n:5d} {name:9s} {seed:4d} {auto.provenance.fit.first_read:5d} | "
               f"{rms(auto):9.2f} {rms(every):10.2f} {rms(without):13.2f} | {med[0]:+12.2f} {med[1]:+10.2f} "
               f"{med[2]:+13.2f}", flush=True)
+
+print("\nramps without a transient: reads left out by auto (8 seeds each)")
+for preset_name, rows, n in [("nirps-h4rg", 128, 30), ("nirps-h4rg", 128, 10), ("jwst-h2rg", 256, 10),
+                             ("jwst-h2rg", 256, 40)]:
+    geometry = PRESETS[preset_name].with_rows(rows)
+    for name in ("nirspec", "h4rg-lab"):
+        firsts = [fit_cube(simulate_cube(geometry, n, noise_preset(name), seed=500 + seed), geometry,
+                           FitOptions(first_read="auto")).provenance.fit.first_read for seed in range(8)]
+        print(f"{preset_name} {rows} rows, {n} reads, {name}: {firsts}", flush=True)
