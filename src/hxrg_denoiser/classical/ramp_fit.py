@@ -257,16 +257,18 @@ def _with_steps(found: JumpPixels, electrons: np.ndarray, first_saturated: np.nd
     n = electrons.shape[0]
     flat = electrons.reshape(n, -1)
     expected = np.nan_to_num(slope.reshape(-1))
-    reads = flat
+    shift = None
     if channel_width and flat.shape[1] % channel_width == 0 and channel_width % 2 == 0:
         offsets = found.offsets if found.offsets is not None else \
             difference_offsets(np.nan_to_num(flat), expected, channel_width)
-        offsets = np.cumsum(_offsets_without_jumps(found, offsets, flat, expected, channel_width), axis=0)
-        per_pixel = offsets.reshape(n - 1, -1, 1, 2)[:, :, np.zeros(channel_width // 2, dtype=np.intp)]
-        reads = flat.copy()
-        reads[1:] -= per_pixel.reshape(n - 1, -1)  # set s, parity p: columns s * width + 2 i + p
+        before = np.zeros((n,) + offsets.shape[1:], dtype=np.float32)  # offsets of all differences before read k
+        np.cumsum(_offsets_without_jumps(found, offsets, flat, expected, channel_width), axis=0, out=before[1:])
+
+        def shift(start: int, stop: int) -> np.ndarray:
+            pixels = np.arange(start, stop)
+            return before[:, pixels // channel_width, pixels % 2]
     noise = read_noise.reshape(-1) if isinstance(read_noise, np.ndarray) else read_noise
-    hits, places = step_jumps(reads, expected, noise)
+    hits, places = step_jumps(flat, expected, noise, shift=shift)
     tested = (first_saturated.reshape(-1)[hits] >= n) & np.isfinite(slope.reshape(-1)[hits])
     tested &= ~np.isin(hits, found.pixels)
     hits, places = hits[tested], places[tested]

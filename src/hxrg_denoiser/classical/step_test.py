@@ -20,6 +20,7 @@ test is one-sided: a cosmic ray adds charge (the two-point test finds large step
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -111,7 +112,8 @@ def step_statistics(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.
 
 
 def step_jumps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.ndarray, *,
-               threshold: float | None = None, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+               threshold: float | None = None, chunk: int = 65536,
+               shift: Callable[[int, int], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The pixels whose ramp holds a step above ``threshold`` sigmas, and where.
 
     Parameters
@@ -124,6 +126,9 @@ def step_jumps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.ndarr
         Default :func:`step_threshold` of the number of reads.
     chunk : int
         Pixels tested at a time (memory only).
+    shift : callable, optional
+        ``shift(start, stop)``: what to subtract from the reads of pixels ``start:stop`` before the test,
+        shape ``(n_reads, stop - start)`` (each read's channel-row offsets), made a chunk at a time.
 
     Returns
     -------
@@ -140,7 +145,8 @@ def step_jumps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.ndarr
     pixels, places = [], []
     for start in range(0, n_pixels, chunk):
         stop = min(start + chunk, n_pixels)
-        z = np.nan_to_num(step_statistics(reads[:, start:stop], flux[start:stop], noise[start:stop]), nan=0.0)
+        chunk_reads = reads[:, start:stop] if shift is None else reads[:, start:stop] - shift(start, stop)
+        z = np.nan_to_num(step_statistics(chunk_reads, flux[start:stop], noise[start:stop]), nan=0.0)
         worst = z.argmax(axis=0)
         hit = np.flatnonzero(z[worst, np.arange(stop - start)] > limit)
         pixels.append(hit + start)
