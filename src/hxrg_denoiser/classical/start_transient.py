@@ -198,7 +198,7 @@ def first_settled_read(profile: TransientProfile, white_noise: float, *, fractio
         first += 1
     model = fit_transient(profile)
     candidates = np.arange(first, n_reads // 2 + 1)
-    error = [np.abs(transient_bias(model, n_reads, f)).max() ** 2 + flux_noise(white_noise, n_reads, f) ** 2
+    error = [np.abs(transient_bias(model, n_reads, int(f))).max() ** 2 + flux_noise(white_noise, n_reads, int(f)) ** 2
              for f in candidates]
     return int(candidates[int(np.argmin(error))])
 

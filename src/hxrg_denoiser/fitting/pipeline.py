@@ -48,7 +48,8 @@ def _given_read_noise(options: FitOptions, ramp: Ramp, dark_fraction: float = 0.
     if options.read_noise is None:
         return None
     given = read_pixel_map(options.read_noise, (ramp.n_rows, ramp.n_cols), "--read-noise", positive=True)
-    return given * np.float32(np.sqrt(1.0 + dark_fraction)) if dark_fraction else given
+    factor = float(np.sqrt(1.0 + dark_fraction))
+    return given * np.float32(factor) if isinstance(given, np.ndarray) else float(given) * factor
 
 
 def ramp_timing(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> ReadTiming:

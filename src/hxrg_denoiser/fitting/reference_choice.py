@@ -64,22 +64,22 @@ def checked_fit(fit: Callable[[FitOptions], FluxImage], options: FitOptions, geo
     if not check or not options.corrects_reference or geometry.ref_border == 0:
         return fit(options)
     plain_options = dataclasses.replace(options, refcorr="none", calibration=None)
+    fitted: dict[str, FluxImage] = {}
     if compare is None:
-        image, plain = fit(options), fit(plain_options)
-        compared = (image, plain)
+        fitted = {"corrected": fit(options), "plain": fit(plain_options)}
+        compared = (fitted["corrected"], fitted["plain"])
     else:
         compared = (fit(compare(options)), fit(compare(plain_options)))
-        image = plain = None
-    keep, measures = choose_reference_correction(*(image.sci for image in compared), geometry)
+    keep, measures = choose_reference_correction(compared[0].sci, compared[1].sci, geometry)
     offsets = [image.provenance.fit.read_offsets if image.provenance.fit else None for image in compared]
-    if None not in offsets and all(np.isfinite(offsets)):
-        measures["corrected_reads"], measures["plain_reads"] = offsets
-        keep = keep and not offsets[1] < READ_PREFERENCE * offsets[0]
+    corrected_offsets, plain_offsets = offsets
+    if corrected_offsets is not None and plain_offsets is not None \
+            and np.isfinite(corrected_offsets) and np.isfinite(plain_offsets):
+        measures["corrected_reads"], measures["plain_reads"] = corrected_offsets, plain_offsets
+        keep = keep and not plain_offsets < READ_PREFERENCE * corrected_offsets
     note = reference_note(options.refcorr, measures)
     if not keep:
         log.warning("the %s reference correction adds structure to the dark pixels (%s); the image fitted without "
                     "it is taken", options.refcorr, note)
-    chosen = image if keep else plain
-    if chosen is None:
-        chosen = fit(options if keep else plain_options)
+    chosen = fitted.get("corrected" if keep else "plain") or fit(options if keep else plain_options)
     return chosen._replace(reference=ReferenceChoice(options.refcorr if keep else "none", note))
