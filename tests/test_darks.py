@@ -81,8 +81,8 @@ def test_first_read_auto_leaves_at_most_half_an_electron_of_reset_bias():
                                               pytest.param("h4rg-lab", 96, 40, marks=pytest.mark.slow)])
 def test_first_read_auto_keeps_every_read_of_a_ramp_without_transient(noise, rows, reads):
     g = PRESETS["nirps-h4rg"].with_rows(rows)
-    for seed in range(2):
-        cube = simulate_cube(g, reads, noise_preset(noise), seed=40 + seed)
+    for seed in (40, 41) if reads <= 10 else (40,):
+        cube = simulate_cube(g, reads, noise_preset(noise), seed=seed)
         assert fit_cube(cube, g, FitOptions(first_read="auto")).provenance.fit.first_read == 0
 
 

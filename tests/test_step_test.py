@@ -14,11 +14,11 @@ from hxrg_denoiser.dq import PixelFlag
 
 def test_the_statistic_has_unit_variance_under_read_and_shot_noise():
     rng = np.random.default_rng(0)
-    n, pixels, noise, flux = 16, 100_000, 5.0, 20.0
+    n, pixels, noise, flux = 16, 50_000, 5.0, 20.0
     reads = rng.poisson(flux, (n, pixels)).cumsum(axis=0) + rng.normal(0, noise, (n, pixels))
     z = step_statistics(reads, np.full(pixels, flux), noise)
-    np.testing.assert_allclose(z.std(axis=1), 1.0, atol=0.02)
-    np.testing.assert_allclose(z.mean(axis=1), 0.0, atol=0.02)
+    np.testing.assert_allclose(z.std(axis=1), 1.0, atol=0.025)
+    np.testing.assert_allclose(z.mean(axis=1), 0.0, atol=0.025)
 
 
 def test_a_step_is_measured_where_it_is():
@@ -37,9 +37,9 @@ def test_a_step_is_measured_where_it_is():
 def test_false_flags_and_small_jumps():
     rng = np.random.default_rng(1)
     noise = 5.9
-    quiet = rng.normal(0, noise, (20, 400_000))
+    quiet = rng.normal(0, noise, (20, 200_000)).astype(np.float32)
     pixels, _ = step_jumps(quiet, np.zeros(quiet.shape[1]), noise)
-    assert pixels.size / quiet.shape[1] < 1.2e-4  # designed for 6e-5
+    assert pixels.size / quiet.shape[1] < 1.5e-4  # designed for 6e-5: 12 expected
     # 35 e- steps early in the ramp: 4.2 sigma of one difference, under the two-point test's 5
     hit = rng.normal(0, noise, (20, 20_000))
     hit[3:] += 35.0
