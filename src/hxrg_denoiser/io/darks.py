@@ -64,8 +64,10 @@ class DarkRamp(Dark):
     path: str
 
     def rows(self, start: int, stop: int) -> np.ndarray:
-        reads = self.ramp.read_rows(start, stop)
-        out = np.stack([reads[group].mean(axis=0) if len(group) > 1 else reads[group[0]] for group in self.frames])
+        first = self.frames[0][0]  # only the dark's reads from the first used to the last are read
+        reads = self.ramp.read_reads(start, stop, first, self.frames[-1][-1] + 1)
+        out = np.stack([reads[[f - first for f in group]].mean(axis=0) if len(group) > 1 else reads[group[0] - first]
+                        for group in self.frames])
         if not np.isfinite(out).all():
             k, y, x = np.argwhere(~np.isfinite(out))[0]
             raise RampInputError(f"--dark {self.path}: non-finite value in read {self.frames[k][0]} at row "

@@ -54,6 +54,11 @@ class Ramp(ABC):
     def read_rows(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` of every read, float32, shape ``(n_reads, stop - start, n_cols)``."""
 
+    def read_reads(self, start: int, stop: int, first: int, end: int) -> np.ndarray:
+        """Rows ``start:stop`` of reads ``first:end`` only, float32, shape ``(end - first, stop - start, n_cols)``
+        (readers of files read no other read)."""
+        return np.ascontiguousarray(self.read_rows(start, stop)[first:end])
+
     def read_source(self, read_index: int) -> str:
         """Where read ``read_index`` comes from, for error messages."""
         return f"{self.path} (read {read_index})"
@@ -84,8 +89,11 @@ class ArrayRamp(Ramp):
         self.n_reads, self.n_rows, self.n_cols = data.shape
 
     def read_rows(self, start: int, stop: int) -> np.ndarray:
+        return self.read_reads(start, stop, 0, self.n_reads)
+
+    def read_reads(self, start: int, stop: int, first: int, end: int) -> np.ndarray:
         self._check_rows(start, stop)
-        return np.array(self.data[:, start:stop], dtype=np.float32, copy=True)
+        return np.array(self.data[first:end, start:stop], dtype=np.float32, copy=True)
 
 
 _BITPIX_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
@@ -180,10 +188,13 @@ class FitsCubeRamp(Ramp):
         self.header = self._image.header
 
     def read_rows(self, start: int, stop: int) -> np.ndarray:
+        return self.read_reads(start, stop, 0, self.n_reads)
+
+    def read_reads(self, start: int, stop: int, first: int, end: int) -> np.ndarray:
         self._check_rows(start, stop)
-        out = np.empty((self.n_reads, stop - start, self.n_cols), dtype=np.float32)
-        for k in range(self.n_reads):
-            self._image.read_band(self._first_plane + k, start, stop, out[k])
+        out = np.empty((end - first, stop - start, self.n_cols), dtype=np.float32)
+        for k in range(first, end):
+            self._image.read_band(self._first_plane + k, start, stop, out[k - first])
         return out
 
     def read_source(self, read_index: int) -> str:
@@ -225,10 +236,13 @@ class ReadFolderRamp(Ramp):
         self.header = self._images[0].header
 
     def read_rows(self, start: int, stop: int) -> np.ndarray:
+        return self.read_reads(start, stop, 0, self.n_reads)
+
+    def read_reads(self, start: int, stop: int, first: int, end: int) -> np.ndarray:
         self._check_rows(start, stop)
-        out = np.empty((self.n_reads, stop - start, self.n_cols), dtype=np.float32)
-        for k, image in enumerate(self._images):
-            image.read_band(0, start, stop, out[k])
+        out = np.empty((end - first, stop - start, self.n_cols), dtype=np.float32)
+        for k in range(first, end):
+            self._images[k].read_band(0, start, stop, out[k - first])
         return out
 
     def read_source(self, read_index: int) -> str:
@@ -381,12 +395,10 @@ class ReadRange(Ramp):
         self.n_reads, self.n_rows, self.n_cols = stop - first, ramp.n_rows, ramp.n_cols
 
     def read_rows(self, start: int, stop: int) -> np.ndarray:
-        if isinstance(self.ramp, ArrayRamp):
-            self._check_rows(start, stop)
-            return np.array(self.ramp.data[self.first : self.stop, start:stop], dtype=np.float32, copy=True)
-        if self.first == 0 and self.stop == self.ramp.n_reads:
-            return self.ramp.read_rows(start, stop)
-        return np.ascontiguousarray(self.ramp.read_rows(start, stop)[self.first : self.stop])
+        return self.ramp.read_reads(start, stop, self.first, self.stop)
+
+    def read_reads(self, start: int, stop: int, first: int, end: int) -> np.ndarray:
+        return self.ramp.read_reads(start, stop, self.first + first, self.first + end)
 
     def read_source(self, read_index: int) -> str:
         return self.ramp.read_source(self.first + read_index)
