@@ -23,11 +23,11 @@ from hxrg_denoiser.classical.cleaning import LIT_READ_SCALE as CLEAN_LIT_READ_SC
 from hxrg_denoiser.classical.cleaning import clean_flux_image
 from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance, poisson_flux
 from hxrg_denoiser.classical.ramp_fit import fit_strip
-from hxrg_denoiser.classical.start_transient import read_offset_scatter, transient_profile
+from hxrg_denoiser.classical.start_transient import read_offset_scatter
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.fitting.options import FitOptions
-from hxrg_denoiser.fitting.read_noise import JumpNoise, jump_test_noise, noise_band, ramp_read_noise
-from hxrg_denoiser.fitting.reads import fit_stream, open_reads
+from hxrg_denoiser.fitting.read_noise import JumpNoise, jump_test_noise
+from hxrg_denoiser.fitting.reads import open_reads
 from hxrg_denoiser.fitting.reference_choice import checked_fit
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.maps import read_pixel_map
@@ -264,9 +264,7 @@ def fit_ramp_rows(
     timing = ramp_timing(ramp, geometry, options)  # a header with inconsistent timing is refused before any work
     reads = open_reads(ramp, geometry, options, timing.group_time)
     try:
-        stream = fit_stream(reads.ramp, geometry, options, reads.dark)
-        band = noise_band(stream) if reads.ramp.n_reads >= 3 else None
-        noise = ramp_read_noise(stream, band)
+        stream, band, noise = reads.stream, reads.band, reads.noise
         dark_fraction = 0.0 if reads.dark is None else reads.dark.noise_variance_fraction
         given = _given_read_noise(options, ramp, dark_fraction)
         read_noise = given if given is not None else noise[0]
@@ -277,10 +275,8 @@ def fit_ramp_rows(
         fitted = _fit_rows(stream, options, read_noise, start, stop, progress, description, jump_noise=jump_noise)
     finally:
         reads.close()
-    offsets = None
-    if band is not None and reads.ramp.n_reads >= 5:
-        offsets = read_offset_scatter(transient_profile(band.electrons, band.dark, geometry))
-        offsets = offsets if np.isfinite(offsets) else None  # too few dark pixels in every channel
+    offsets = None if reads.profile is None else read_offset_scatter(reads.profile)
+    offsets = offsets if offsets is not None and np.isfinite(offsets) else None  # too few dark pixels anywhere
     return RampRows(fitted, noise, timing, ReadsUsed(reads.first, reads.stop - 1, reads.auto, dark_fraction,
                                                      offsets))
 

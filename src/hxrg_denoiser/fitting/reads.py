@@ -3,7 +3,7 @@
 :func:`open_reads` turns a ramp and :class:`~hxrg_denoiser.fitting.options.FitOptions` into the reads
 fitted: the range ``--first-read``/``--last-read`` ask for (``auto``: from the first read after the
 start transient, :mod:`hxrg_denoiser.classical.start_transient`), with the ``--dark`` opened for exactly
-those reads (:mod:`hxrg_denoiser.io.darks`).
+those reads (:mod:`hxrg_denoiser.io.darks`), and the stream of their corrected strips.
 """
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from hxrg_denoiser.classical.start_transient import first_settled_read, transient_profile
+from hxrg_denoiser.classical.start_transient import TransientProfile, first_settled_read, transient_profile
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting.options import FitOptions
-from hxrg_denoiser.fitting.read_noise import noise_band, ramp_read_noise
+from hxrg_denoiser.fitting.read_noise import NoiseBand, noise_band, ramp_read_noise
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.darks import Dark, open_dark
 from hxrg_denoiser.io.maps import read_pixel_map
 from hxrg_denoiser.io.ramps import Ramp, ReadRange
 from hxrg_denoiser.strips import StripStream
 
-__all__ = ["FittedReads", "open_reads", "fit_stream", "settled_first_read", "MIN_READS_AUTO"]
+__all__ = ["FittedReads", "open_reads", "check_reads", "fit_stream", "MIN_READS_AUTO"]
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +30,23 @@ MIN_READS_AUTO = 8  # fewer reads: --first-read auto uses them all (no line to m
 
 @dataclass
 class FittedReads:
-    """The reads a fit uses: ``ramp`` is reads ``first:stop`` of the input, ``dark`` what is subtracted."""
+    """The reads a fit uses and their stream.
+
+    ``ramp`` is reads ``first:stop`` of the input, ``dark`` what is subtracted from them, ``stream`` their
+    corrected strips, ``band`` the fixed band of rows the read noise is measured on (None under 3 reads),
+    ``noise`` the per-read ``(total, white)`` read noise (:func:`~hxrg_denoiser.fitting.read_noise.ramp_read_noise`)
+    and ``profile`` each channel's dark level per read (None under 5 reads).
+    """
 
     ramp: Ramp
     first: int
     stop: int
     auto: bool
     dark: Dark | None
+    stream: StripStream
+    band: NoiseBand | None
+    noise: tuple[float, float]
+    profile: TransientProfile | None
 
     def close(self) -> None:
         """Release the dark's files (the input ramp is its opener's)."""
@@ -75,30 +85,24 @@ def fit_stream(reads: Ramp, geometry: ReadoutGeometry, options: FitOptions, dark
     )
 
 
-def settled_first_read(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, stop: int,
-                       group_time: float) -> int:
-    """The first read of reads ``0:stop`` after the start transient, measured on the dark science pixels of
-    the fixed band of rows the read noise is measured on (:func:`~hxrg_denoiser.fitting.read_noise.noise_band`)."""
-    if stop < MIN_READS_AUTO:
-        return 0  # too few reads to tell a transient from the line of the later ones
-    reads = ReadRange(ramp, 0, stop)
-    dark = open_dark(options.dark, reads, 0, group_time) if options.dark is not None else None
-    try:
-        stream = fit_stream(reads, geometry, options.resolved(geometry), dark)
-        band = noise_band(stream)
-        white = ramp_read_noise(stream, band)[1]
-    finally:
-        if dark is not None:
-            dark.close()
-    profile = transient_profile(band.electrons, band.dark, geometry)
-    first = first_settled_read(profile, white)
-    log.info("%s: start transient (mean of channels, e-) %s; first read used %d", ramp.path,
-             " ".join(f"{v:+.2f}" for v in profile.mean[: first + 2]), first)
-    return first
+def _selected(ramp: Ramp, first: int, stop: int) -> Ramp:
+    return ramp if (first, stop) == (0, ramp.n_reads) else ReadRange(ramp, first, stop)
+
+
+def check_reads(ramp: Ramp, options: FitOptions, group_time: float) -> None:
+    """Refuse a read range or a dark that does not fit ``ramp`` (what :func:`open_reads` checks before any
+    work), without reading the ramp."""
+    first, stop = _range(ramp, 0 if options.first_read == "auto" else int(options.first_read), options.last_read)
+    if options.dark is not None:
+        open_dark(options.dark, _selected(ramp, first, stop), first, group_time).close()
 
 
 def open_reads(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group_time: float) -> FittedReads:
-    """The reads of ``ramp`` that ``options`` fit, with their dark.
+    """The reads of ``ramp`` that ``options`` (resolved for ``geometry``) fit, with their dark and stream.
+
+    With ``first_read="auto"`` the stream of reads ``0:stop`` measures the start transient on the dark
+    science pixels of the read-noise band (:func:`~hxrg_denoiser.classical.start_transient.first_settled_read`);
+    it is the fit's own stream where no read is left out, else the reads from the first settled one get theirs.
 
     Raises
     ------
@@ -109,8 +113,31 @@ def open_reads(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group
     """
     auto = options.first_read == "auto"
     first, stop = _range(ramp, 0 if auto else int(options.first_read), options.last_read)
-    if auto:
-        first = settled_first_read(ramp, geometry, options, stop, group_time)
-    reads = ramp if (first, stop) == (0, ramp.n_reads) else ReadRange(ramp, first, stop)
+    fitted = _open(ramp, geometry, options, group_time, first, stop, auto)
+    if not auto or fitted.profile is None or stop < MIN_READS_AUTO:
+        return fitted  # too few reads to tell a transient from the line of the later ones
+    settled = first_settled_read(fitted.profile, fitted.noise[1])
+    log.info("%s: start transient (mean of channels, e-) %s; first read used %d", ramp.path,
+             " ".join(f"{v:+.2f}" for v in fitted.profile.mean[: settled + 2]), settled)
+    if settled == 0:
+        return fitted
+    fitted.close()
+    return _open(ramp, geometry, options, group_time, settled, stop, auto)
+
+
+def _open(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group_time: float, first: int, stop: int,
+          auto: bool) -> FittedReads:
+    """Reads ``first:stop`` of ``ramp`` with their dark, stream, read-noise band, read noise and dark levels."""
+    reads = _selected(ramp, first, stop)
     dark = open_dark(options.dark, reads, first, group_time) if options.dark is not None else None
-    return FittedReads(reads, first, stop, auto, dark)
+    try:
+        stream = fit_stream(reads, geometry, options, dark)
+        band = noise_band(stream) if reads.n_reads >= 3 else None
+        noise = ramp_read_noise(stream, band)
+        profile = transient_profile(band.electrons, band.dark, geometry) if band is not None and reads.n_reads >= 5 \
+            else None
+    except BaseException:
+        if dark is not None:
+            dark.close()
+        raise
+    return FittedReads(reads, first, stop, auto, dark, stream, band, noise, profile)

@@ -6,7 +6,7 @@ import dataclasses
 
 from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.fitting.pipeline import RampRows, fit_ramp_rows, flux_image, join_rows, ramp_timing
-from hxrg_denoiser.fitting.reads import open_reads
+from hxrg_denoiser.fitting.reads import check_reads
 from hxrg_denoiser.fitting.reference_choice import checked_fit
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import FluxImage
@@ -37,7 +37,7 @@ def fit_file_split(
                            unchecked, geometry, True)
     with open_ramp(path, **open_args) as ramp:
         timing = ramp_timing(ramp, geometry, options)  # a header with inconsistent timing is refused before any work
-        open_reads(ramp, geometry, options, timing.group_time).close()  # and a dark or read range that does not fit
+        check_reads(ramp, options, timing.group_time)  # and a dark or read range that does not fit
     ranges = row_ranges(geometry.n_rows, parts, options.strip_rows)
     futures = [client.submit(fit_rows_of_file, path, geometry, options, a, b, open_args, pure=False) for a, b in ranges]
     fitted = join_rows(client.gather(futures))
