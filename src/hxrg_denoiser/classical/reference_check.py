@@ -21,10 +21,14 @@ import numpy as np
 
 from hxrg_denoiser.classical.cleaning import lit_pixels
 from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.stats import mad_sigma
 
-__all__ = ["dark_row_structure", "dark_structure", "choose_reference_correction", "PREFERENCE"]
+__all__ = ["dark_row_structure", "dark_structure", "choose_reference_correction", "PREFERENCE", "READ_PREFERENCE"]
 
 PREFERENCE = 0.9  # the image without correction must leave 10 % less structure to be chosen
+# or its channels' dark levels must move from read to read under half as much as the corrected one's: a
+# correction that removes row noise may move them a little, one that misleads moves them by many times
+READ_PREFERENCE = 0.5
 
 
 def _dark_mask(images: list[np.ndarray], geometry: ReadoutGeometry) -> np.ndarray:
@@ -60,21 +64,25 @@ def dark_structure(image: np.ndarray, dark: np.ndarray, clip: float) -> float:
 
 
 def choose_reference_correction(
-    corrected: np.ndarray, plain: np.ndarray, geometry: ReadoutGeometry
+    corrected: np.ndarray, plain: np.ndarray, geometry: ReadoutGeometry,
+    read_offsets: tuple[float | None, float | None] = (None, None),
 ) -> tuple[bool, dict[str, float]]:
-    """Whether to keep the reference-corrected image (True) or take the plain one, and the two measures.
+    """Whether to keep the reference-corrected image (True) or take the plain one, and the measures.
 
     The plain image is taken only when it leaves clearly less structure in the
     dark pixels (less than :data:`PREFERENCE` times the corrected one's), row
     structure (:func:`dark_row_structure`, measures ``corrected`` and ``plain``) or
-    all of it (:func:`dark_structure`, ``corrected_all`` and ``plain_all``).
+    all of it (:func:`dark_structure`, ``corrected_all`` and ``plain_all``); or when
+    its channels' dark levels move clearly less from read to read (``read_offsets``,
+    corrected and plain, as the fits measured them:
+    :func:`~hxrg_denoiser.classical.start_transient.read_offset_scatter`; less than
+    :data:`READ_PREFERENCE` times the corrected one's; ``corrected_reads``, ``plain_reads``).
     """
     dark = _dark_mask([corrected, plain], geometry)
     measures = {"corrected": dark_row_structure(corrected, dark, geometry),
                 "plain": dark_row_structure(plain, dark, geometry)}
     if dark.sum() >= 100:
-        plain_values = plain[dark] - np.median(plain[dark])
-        clip = 10.0 * 1.4826 * float(np.median(np.abs(plain_values)))
+        clip = 10.0 * mad_sigma(plain[dark])
         measures["corrected_all"] = dark_structure(corrected, dark, clip)
         measures["plain_all"] = dark_structure(plain, dark, clip)
 
@@ -82,4 +90,10 @@ def choose_reference_correction(
         a, b = measures.get(f"plain{kind}", np.nan), measures.get(f"corrected{kind}", np.nan)
         return bool(np.isfinite(a) and np.isfinite(b) and a < PREFERENCE * b)
 
-    return not (prefers_plain("") or prefers_plain("_all")), measures
+    keep = not (prefers_plain("") or prefers_plain("_all"))
+    corrected_reads, plain_reads = read_offsets
+    if corrected_reads is not None and plain_reads is not None \
+            and np.isfinite(corrected_reads) and np.isfinite(plain_reads):
+        measures["corrected_reads"], measures["plain_reads"] = corrected_reads, plain_reads
+        keep = keep and not plain_reads < READ_PREFERENCE * corrected_reads
+    return keep, measures

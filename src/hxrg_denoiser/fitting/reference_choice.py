@@ -13,8 +13,6 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
-import numpy as np
-
 from hxrg_denoiser.classical.reference_check import choose_reference_correction
 from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.geometry import ReadoutGeometry
@@ -23,11 +21,6 @@ from hxrg_denoiser.io.product import FluxImage, ReferenceChoice
 __all__ = ["checked_fit", "reference_note"]
 
 log = logging.getLogger(__name__)
-
-# the plain fit is taken where the channels' dark levels move from read to read clearly less without the
-# correction (their scatter under half the corrected one's: a correction that removes row noise may move them
-# a little, one that misleads moves them by many times)
-READ_PREFERENCE = 0.5
 
 
 def reference_note(refcorr: str, measures: dict[str, float]) -> str:
@@ -70,13 +63,8 @@ def checked_fit(fit: Callable[[FitOptions], FluxImage], options: FitOptions, geo
         compared = (fitted["corrected"], fitted["plain"])
     else:
         compared = (fit(compare(options)), fit(compare(plain_options)))
-    keep, measures = choose_reference_correction(compared[0].sci, compared[1].sci, geometry)
-    offsets = [image.provenance.fit.read_offsets if image.provenance.fit else None for image in compared]
-    corrected_offsets, plain_offsets = offsets
-    if corrected_offsets is not None and plain_offsets is not None \
-            and np.isfinite(corrected_offsets) and np.isfinite(plain_offsets):
-        measures["corrected_reads"], measures["plain_reads"] = corrected_offsets, plain_offsets
-        keep = keep and not plain_offsets < READ_PREFERENCE * corrected_offsets
+    corrected, plain = (image.provenance.fit.read_offsets if image.provenance.fit else None for image in compared)
+    keep, measures = choose_reference_correction(compared[0].sci, compared[1].sci, geometry, (corrected, plain))
     note = reference_note(options.refcorr, measures)
     if not keep:
         log.warning("the %s reference correction adds structure to the dark pixels (%s); the image fitted without "
