@@ -61,6 +61,11 @@ class JumpPixels:
     def __len__(self) -> int:
         return int(self.pixels.size)
 
+    def with_flags(self, pixels: np.ndarray, reads: np.ndarray) -> JumpPixels:
+        """These jumps and the differences ``reads`` of ``pixels`` flagged too."""
+        merged, jumps = _merged(self.pixels, self.jumps, pixels, reads)
+        return JumpPixels(merged, jumps, self.offsets)
+
 
 def _noise(expected: np.ndarray, read_noise: float | np.ndarray) -> np.ndarray:
     """Noise of one read difference: white read noise of two reads plus the frame's Poisson variance."""

@@ -271,15 +271,7 @@ def _with_steps(found: JumpPixels, electrons: np.ndarray, first_saturated: np.nd
     hits, places = step_jumps(flat, expected, noise, shift=shift)
     tested = (first_saturated.reshape(-1)[hits] >= n) & np.isfinite(slope.reshape(-1)[hits])
     tested &= ~np.isin(hits, found.pixels)
-    hits, places = hits[tested], places[tested]
-    if hits.size == 0:
-        return found
-    pixels = np.concatenate([found.pixels, hits])
-    jumps = np.zeros((n - 1, pixels.size), dtype=bool)
-    jumps[:, : found.pixels.size] = found.jumps
-    jumps[places, found.pixels.size + np.arange(hits.size)] = True
-    order = np.argsort(pixels, kind="stable")
-    return JumpPixels(pixels[order], jumps[:, order], found.offsets)
+    return found.with_flags(hits[tested], places[tested])
 
 
 def _offsets_without_jumps(found: JumpPixels, offsets: np.ndarray, flat: np.ndarray, expected: np.ndarray,
