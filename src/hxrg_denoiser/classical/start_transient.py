@@ -39,16 +39,22 @@ class TransientProfile(NamedTuple):
         Per channel, the mean of its dark pixels in each read (NaN for a channel with too few).
     mean : ndarray, shape (n_reads,), electrons
         The same averaged over channels.
-    channel_noise : ndarray, shape (n_channels,)
-    mean_noise : float
+    channel_noise, mean_noise : float
         The read-to-read scatter of those levels about a smooth ramp, from the second differences of the
-        later half of the reads (where there is no transient).
+        later half of the reads (where there is no transient): the median over channels (a few second
+        differences measure it poorly channel by channel; NaN where no channel has the dark pixels), and
+        that of the mean.
     """
 
     channels: np.ndarray
     mean: np.ndarray
-    channel_noise: np.ndarray
+    channel_noise: float
     mean_noise: float
+
+    @property
+    def used(self) -> np.ndarray:
+        """The channels with levels (enough dark pixels), shape (n_channels,) bool."""
+        return np.isfinite(self.channels[:, 0])
 
 
 def _scatter(levels: np.ndarray) -> float:
@@ -87,9 +93,7 @@ def transient_profile(electrons: np.ndarray, dark: np.ndarray, geometry: Readout
             levels[c] = electrons[:, :, columns][:, pixels].mean(axis=1, dtype=np.float64)
     used = np.isfinite(levels[:, 0])
     mean = levels[used].mean(axis=0) if used.any() else np.zeros(n_reads)
-    channel_noise = np.array([_scatter(row) if u else np.inf for row, u in zip(levels, used)])
-    if used.any():  # one scatter for all channels: a few second differences measure it poorly channel by channel
-        channel_noise[used] = np.median(channel_noise[used])
+    channel_noise = float(np.median([_scatter(row) for row in levels[used]])) if used.any() else float("nan")
     return TransientProfile(levels, mean, channel_noise, _scatter(mean))
 
 
@@ -98,8 +102,7 @@ def read_offset_scatter(profile: TransientProfile) -> float:
     pooled scatter of :func:`transient_profile`. A reference correction that follows the detector lowers
     it (it removes each read's offsets); reference pixels that see a pattern the interior does not raise
     it, and a global offset of every channel, which the image's dark pixels cannot show, shows here."""
-    finite = profile.channel_noise[np.isfinite(profile.channel_noise)]
-    return float(finite[0]) if finite.size else float("nan")
+    return profile.channel_noise
 
 
 LOCAL_READS = 5  # reads after read k whose straight line predicts it
@@ -140,7 +143,7 @@ def fit_transient(profile: TransientProfile) -> TransientModel:
         best = min(best, (score, float(tau)))
     tau = best[1]
     design = np.stack([np.ones(n_reads), k, np.exp(-k / tau)], axis=1)
-    used = np.isfinite(profile.channels[:, 0])
+    used = profile.used
     amplitudes = np.zeros(profile.channels.shape[0])
     if used.any():
         amplitudes[used] = np.linalg.lstsq(design, profile.channels[used].T, rcond=None)[0][2]
@@ -186,10 +189,10 @@ def first_settled_read(profile: TransientProfile, white_noise: float, *, fractio
     sign = np.sign(mean_departure[0])
     unsettled = np.abs(mean_departure) > max(floor, sigmas * noise)
     unsettled[1:] |= sign * mean_departure[1:] > max(floor, CONTINUATION_SIGMAS * noise)
-    used = np.isfinite(profile.channel_noise)
+    used = profile.used
     if used.any():
         channel_departure, _ = _departures(profile.channels[used], n_test)
-        limit = np.maximum(floor, (sigmas + 2) * factor * profile.channel_noise[used])[:, None]
+        limit = max(floor, (sigmas + 2) * factor * profile.channel_noise)
         unsettled |= (np.abs(channel_departure) > limit).any(axis=0)
     if not unsettled[0]:
         return 0

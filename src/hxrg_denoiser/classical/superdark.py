@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from hxrg_denoiser.errors import RampInputError, UsageError
 from hxrg_denoiser.io.cube import BandCubeWriter
 from hxrg_denoiser.io.ramps import Ramp, open_ramp
-from hxrg_denoiser.stats import robust_sigma
+from hxrg_denoiser.stats import MAD_TO_SIGMA, robust_sigma
 
 __all__ = ["clipped_dark_mean", "write_superdark", "CLIP_SIGMAS", "MIN_DARKS_CLIPPED"]
 
@@ -53,7 +53,7 @@ def clipped_dark_mean(stack: np.ndarray, sigmas: float = CLIP_SIGMAS) -> tuple[n
     departures = relative - centre
     # the read's scale over every pixel, or the pixel's own spread where larger (a hot pixel's shot noise)
     scale = np.array([max(robust_sigma(d), 1e-12) for d in np.moveaxis(departures, 1, 0)], dtype=np.float32)
-    own = 1.4826 * np.median(np.abs(departures), axis=0)
+    own = MAD_TO_SIGMA * np.median(np.abs(departures), axis=0)
     limit = sigmas * np.maximum(scale[:, None, None], own) * np.float32(np.sqrt(n_darks / (n_darks - 1.0)))
     keep = np.abs(departures) <= limit[None]
     kept = keep.sum(axis=0)
