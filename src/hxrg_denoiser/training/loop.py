@@ -36,10 +36,16 @@ from tqdm.auto import tqdm
 from hxrg_denoiser.denoise import pick_device
 from hxrg_denoiser.errors import OutputError, UsageError
 from hxrg_denoiser.models.registry import ModelSpec, save_model
-from hxrg_denoiser.training.checkpoint import has_checkpoint, load_training_state, save_training_state
+from hxrg_denoiser.training.checkpoint import (
+    check_same_settings,
+    has_checkpoint,
+    load_training_state,
+    save_training_state,
+)
 
 __all__ = ["LoopSettings", "TrainingTask", "run_training", "distributed_context", "cpu_has_bf16", "plot_losses",
-           "seed_torch", "rank_zero_first", "NOT_COMPARED_ON_RESUME"]
+           "seed_torch", "rank_zero_first", "NOT_COMPARED_ON_RESUME",
+           "check_training_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +130,14 @@ class TrainingTask(Protocol):
 
     def check_resume(self, saved_state: dict) -> None:
         """Raise :class:`~hxrg_denoiser.errors.CheckpointError` if the saved run had other settings."""
+
+
+def check_training_settings(run_dir: str | os.PathLike, saved: dict, asked: dict) -> None:
+    """Refuse to resume a run whose saved training settings (``saved``, as ``state.json`` holds them) differ
+    from ``asked`` in any but :data:`NOT_COMPARED_ON_RESUME` (:func:`check_same_settings`)."""
+    resumable = [k for k in asked if k not in NOT_COMPARED_ON_RESUME]
+    check_same_settings(run_dir, {k: saved.get(k) for k in resumable}, {k: asked[k] for k in resumable},
+                        "training settings")
 
 
 def cpu_has_bf16() -> bool:

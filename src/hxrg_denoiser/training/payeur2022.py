@@ -26,7 +26,7 @@ import torch
 
 from hxrg_denoiser.models.registry import ModelSpec, build_model
 from hxrg_denoiser.training.checkpoint import check_same_settings
-from hxrg_denoiser.training.loop import NOT_COMPARED_ON_RESUME, LoopSettings, run_training
+from hxrg_denoiser.training.loop import LoopSettings, check_training_settings, run_training
 from hxrg_denoiser.training.payeur2022_samples import RibbonSampler
 from hxrg_denoiser.training.streams import Stream
 
@@ -129,10 +129,7 @@ class RibbonTask:
         check_same_settings(self.run_dir, {"architecture": saved.get("architecture"), **saved.get("config", {})},
                             {"architecture": self.spec.architecture, **self.spec.config},
                             "model settings (--model, --model-set)")
-        asked = dataclasses.asdict(self.config)
-        resumable = [k for k in asked if k not in NOT_COMPARED_ON_RESUME]
-        check_same_settings(self.run_dir, {k: saved_state.get("config", {}).get(k) for k in resumable},
-                            {k: asked[k] for k in resumable}, "training settings")
+        check_training_settings(self.run_dir, saved_state.get("config", {}), dataclasses.asdict(self.config))
 
 
 def train(

@@ -35,7 +35,7 @@ from hxrg_denoiser.models.readout_set_image import readout_features
 from hxrg_denoiser.models.registry import ModelSpec
 from hxrg_denoiser.simulate.held_out import bench_geometry
 from hxrg_denoiser.training.checkpoint import check_same_settings, has_checkpoint
-from hxrg_denoiser.training.loop import NOT_COMPARED_ON_RESUME, LoopSettings, distributed_context, run_training
+from hxrg_denoiser.training.loop import LoopSettings, check_training_settings, distributed_context, run_training
 
 __all__ = ["FluxTrainConfig", "TrainingItem", "training_items", "flux_loss", "train_flux_model", "FluxTask"]
 
@@ -236,10 +236,7 @@ class FluxTask:
     def check_resume(self, saved: dict) -> None:
         check_same_settings(self.run_dir, saved.get("model_config", {}), dataclasses.asdict(self.model_config),
                             "model settings")
-        asked = dataclasses.asdict(self.config)
-        resumable = [k for k in asked if k not in NOT_COMPARED_ON_RESUME]
-        check_same_settings(self.run_dir, {k: saved.get("config", {}).get(k) for k in resumable},
-                            {k: asked[k] for k in resumable}, "training settings")
+        check_training_settings(self.run_dir, saved.get("config", {}), dataclasses.asdict(self.config))
 
 
 def train_flux_model(
