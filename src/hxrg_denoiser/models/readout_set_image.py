@@ -86,19 +86,23 @@ def correlated_noise(
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     context = torch.zeros(1, model.config.context, dtype=torch.float64)
     with torch.no_grad(), autocast:
-        for strip in plan_strips(n_rows, strip_rows, model.context_reach, model.context_reach):
-            batch = torch.from_numpy(features[None, :, :, strip.halo_start : strip.halo_stop]).to(device)
+        for strip, batch in _strip_batches(features, strip_rows, model.context_reach, device):
             context += model.context_sum(batch, strip.core).cpu().double()
     context = (context / float(features.shape[0] * n_rows * features.shape[3])).float().to(device)
     correction = np.empty((features.shape[0], n_rows, features.shape[3]), dtype=np.float32)
     with torch.no_grad(), autocast:
-        reach = model.config.row_reach
-        for strip in plan_strips(n_rows, strip_rows, reach, reach):
-            batch = torch.from_numpy(features[None, :, :, strip.halo_start : strip.halo_stop]).to(device)
+        for strip, batch in _strip_batches(features, strip_rows, model.config.row_reach, device):
             correction[:, strip.start : strip.stop] = model(batch, context)[0, :, strip.core].float().cpu().numpy()
     science = ~geometry.reference_mask & np.isfinite(image)
     predicted = geometry.to_image_order(rows_first(correction))
     return geometry.to_image_order(estimate) + sigma * smoothed_correction(predicted, science, correction_window)
+
+
+def _strip_batches(features: np.ndarray, strip_rows: int, reach: int, device: torch.device):
+    """Each strip of ``strip_rows`` rows of ``features`` (channels, 4, rows, positions) with ``reach`` rows of
+    halo on each side, and its rows as a batch of one on ``device``."""
+    for strip in plan_strips(features.shape[2], strip_rows, reach, reach):
+        yield strip, torch.from_numpy(features[None, :, :, strip.halo_start : strip.halo_stop]).to(device)
 
 
 def smoothed_correction(correction: np.ndarray, science: np.ndarray, window: Sequence[int]) -> np.ndarray:
