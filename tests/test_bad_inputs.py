@@ -226,8 +226,8 @@ CASES: dict[str, tuple[str, str]] = {
                                      r"-o .*x.fits: 2 inputs get one output each, in a folder"),
     "fit-reads-one-by-one": ("fit {d}/reads/read_0.fits {d}/reads/read_1.fits {d}/reads/read_2.fits -o {d}/o/ "
                              "--channels 4", r"3 single reads of one folder; give the folder .*reads/ as one input"),
-    "fit-keep-background-alone": ("fit {d}/cube.fits -o {d}/o.fits --keep-background --channels 4",
-                                  r"--keep-background applies with --clean"),
+    "fit-keep-background-alone": ("fit {d}/cube.fits -o {d}/o.fits --no-keep-background --channels 4",
+                                  r"--no-keep-background applies with --clean"),
     # side inputs are inputs: never an output, even with --overwrite
     "fit-onto-calibration": ("fit {d}/cube.fits --calibration {d}/cal.fits -o {d}/cal.fits --overwrite --channels 4",
                              r"cal.fits: is the input"),
@@ -296,6 +296,8 @@ CASES: dict[str, tuple[str, str]] = {
                               r"--jump-cluster-threshold: expected a finite number > 0"),
     "jump-cluster-and-off": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --jump-cluster-threshold 3 --no-jumps",
                              r"--jump-cluster-threshold and --no-jumps: give one of them"),
+    "keep-background-ribbon-model": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/run --no-keep-background",
+                                     r"--no-keep-background applies to flux-image models"),
     "jumps-ribbon-model": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/run --no-jumps",
                            r"apply to flux-image models"),
     "saturation-map-missing": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --saturation {d}/nosat.fits",

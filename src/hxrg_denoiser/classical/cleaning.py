@@ -46,14 +46,14 @@ pixels; its level is then kept by the baseline rule above.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import binary_dilation, median_filter, uniform_filter, uniform_filter1d
+from scipy.ndimage import median_filter, uniform_filter1d
 
-from hxrg_denoiser.classical.background import column_background
+from hxrg_denoiser.classical.background import lit_pixels, smooth_background
 from hxrg_denoiser.geometry import ReadoutGeometry, channel_streams, rows_first
 from hxrg_denoiser.stats import mad_sigma
 
 __all__ = [
-    "clean_flux_image", "alternating_column_noise", "lit_pixels", "common_mode", "channel_drift",
+    "clean_flux_image", "alternating_column_noise", "common_mode", "channel_drift",
     "fill_gaps_along_time", "channel_row_means", "fit_row_variogram", "krige_channel_rows",
     "LIT_READ_SCALE", "LIT_COVARIANCE_FRACTION", "DRIFT_REACH",
 ]
@@ -97,14 +97,6 @@ def alternating_column_noise(readout: np.ndarray, science: np.ndarray, smooth_ro
         amplitude = _nanmedian_last(values) / 2.0  # the high-pass of +a, -a, +a is 2a
     amplitude = np.nan_to_num(amplitude)
     return median_filter(amplitude, size=(smooth_rows, 1), mode="nearest")
-
-
-def lit_pixels(image: np.ndarray, science: np.ndarray, sigma: float = 2.0) -> np.ndarray:
-    """Pixels that hold light: the image smoothed over 3 x 9 above ``sigma`` robust sigmas, dilated by 2."""
-    smooth = uniform_filter(np.where(science, image, 0.0), size=(3, 9))
-    values = smooth[science]
-    centre, spread = np.median(values), mad_sigma(values)
-    return binary_dilation(smooth > centre + sigma * spread, iterations=2)
 
 
 def fill_gaps_along_time(
@@ -341,7 +333,7 @@ def clean_flux_image(
     decay_rows: float = DECAY_ROWS,
     drift: str = "kriged",
     passes: int = 3,
-    background: bool = False,
+    background: bool | np.ndarray = False,
 ) -> np.ndarray:
     """Flux image with its correlated read noise estimated and removed (see the module description).
 
@@ -359,8 +351,9 @@ def clean_flux_image(
     passes : int
         Times the lit mask is made, each on the image the previous pass cleaned (the passes before
         the last only make the mask, with the running-mean drift, which is faster).
-    background : bool
-        Keep the scene's smooth background across the columns
+    background : bool or ndarray
+        Keep the scene's smooth background across the columns (an array: the background to keep, e.g.
+        :func:`smooth_background` weighted by the half-ramp test; True: found here and kept whole)
         (:func:`~hxrg_denoiser.classical.background.column_background`): it is taken out before the noise
         is estimated, on the dark pixels of the residual, and given back after; where it is not
         significant (a flat sky) nothing changes. Off by default: noise that is continuous across channels
@@ -378,12 +371,11 @@ def clean_flux_image(
         raise ValueError(f"passes must be >= 1, got {passes}")
     science_image = ~geometry.reference_mask & np.isfinite(image)
     work = np.where(science_image, image, 0.0).astype(np.float64)
-    kept = np.zeros(geometry.shape)
-    if background:
-        for _ in range(2):  # the second time on the dark pixels of the residual from the first
-            dark_pixels = science_image & ~lit_pixels(work - kept, science_image, lit_sigma)
-            kept = np.where(science_image, column_background(work, dark_pixels, geometry), 0.0)
-        work -= kept
+    if isinstance(background, np.ndarray):
+        kept = np.where(science_image, background, 0.0)
+    else:
+        kept = smooth_background(work, geometry, lit_sigma).image if background else np.zeros(geometry.shape)
+    work -= kept
     science = geometry.to_readout_order(science_image)
     acn_sign = np.where(np.arange(geometry.channel_width) % 2 == 0, 1.0, -1.0)
     without_acn = geometry.to_readout_order(work)

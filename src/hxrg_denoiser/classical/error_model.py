@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from hxrg_denoiser.classical.background import SceneBackground, scene_background
 from hxrg_denoiser.classical.estimators import noise_terms, ols_weights
-from hxrg_denoiser.classical.noise_correlation import near_light_correlation, read_noise_statistics
+from hxrg_denoiser.classical.noise_correlation import light_free_pixels, near_light_correlation, read_noise_statistics
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import ErrorCalibration
+from hxrg_denoiser.stats import mad_sigma
 
 __all__ = ["poisson_flux", "calibrated_errors", "input_covariance", "network_errors"]
 
@@ -67,12 +69,34 @@ def poisson_flux(slope: np.ndarray, white_sigma: np.ndarray) -> np.ndarray:
     return np.maximum(local, 0.0, out=local)
 
 
+# Degrees of the scene's background taken out before the read noise is measured on dark pixels
+# (:func:`~hxrg_denoiser.classical.background.scene_background`): across the columns, and of the level along the rows.
+BACKGROUND_DEGREE = 9
+BACKGROUND_ROW_DEGREE = 3
+
+
+def _background(sci: np.ndarray, usable: np.ndarray, geometry: ReadoutGeometry,
+                light_image: np.ndarray | None = None) -> SceneBackground:
+    """The scene's smooth background and the dark pixels, found where the light is (``light_image``, else ``sci``);
+    zero where it stays within a tenth of the dark pixels' spread (its share of their variance under 1 %)."""
+    image = sci if light_image is None else light_image
+    usable = usable & np.isfinite(image)
+    # the pixels' own spread, from neighbours' differences (which a smooth scene does not reach)
+    pairs = usable[:, 1:] & usable[:, :-1]
+    differences = np.diff(image, axis=1)[pairs][:: max(1, int(pairs.sum()) // 200_000)]
+    negligible = 0.1 * float(mad_sigma(differences)) / np.sqrt(2.0) if differences.size else 0.0
+    return scene_background(image, usable, geometry, light_free_pixels, degree=BACKGROUND_DEGREE,
+                            row_degree=BACKGROUND_ROW_DEGREE, negligible=negligible)
+
+
 def input_covariance(sci: np.ndarray, var_poisson: np.ndarray | None, var_rnoise: np.ndarray, dq: np.ndarray,
                      geometry: ReadoutGeometry) -> list[float] | None:
     """Covariance of the read-noise errors of an image's dark pixels 1 .. 8 rows apart in a column, before a
     method removes its correlated noise (``covariance_before`` of :func:`calibrated_errors`); None where too
     few pixels are dark."""
-    stats = read_noise_statistics(sci, var_rnoise, var_poisson, ~geometry.reference_mask & (dq == 0))
+    usable = ~geometry.reference_mask & (dq == 0)
+    found = _background(sci, usable, geometry)
+    stats = read_noise_statistics(sci, var_rnoise, var_poisson, usable, background=found.image, dark=found.dark)
     return stats.covariance if stats is not None else None
 
 
@@ -121,7 +145,9 @@ def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.n
         (the median ``VAR_RNOISE`` of those pixels), to propagate an extraction's error with.
     """
     usable = ~geometry.reference_mask & (dq == 0)
-    stats = read_noise_statistics(sci, var_rnoise, var_poisson, usable, light_image=light_image)
+    found = _background(sci, usable, geometry, light_image)
+    stats = read_noise_statistics(sci, var_rnoise, var_poisson, usable, light_image=light_image,
+                                  background=found.image, dark=found.dark)
     lit_scale = 1.0
     if stats is not None:
         var_rnoise = (var_rnoise * np.float32(stats.scale)).astype(np.float32)

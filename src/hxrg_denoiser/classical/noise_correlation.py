@@ -153,6 +153,8 @@ def read_noise_statistics(
     max_lag: int = MAX_LAG,
     *,
     light_image: np.ndarray | None = None,
+    background: np.ndarray | None = None,
+    dark: np.ndarray | None = None,
 ) -> ReadNoiseStatistics | None:
     """Measure the scale and the column correlation of the read-noise errors of a flux image on its dark pixels.
 
@@ -172,6 +174,13 @@ def read_noise_statistics(
         (CDS, or no reference correction), the faint wings of sources are not told from correlated noise,
         enter the "dark" pixels and make the scale too large; their deviations are still measured on
         ``sci``.
+    background : ndarray, shape (n_rows, n_cols), optional
+        The scene's smooth background (:func:`~hxrg_denoiser.classical.background.scene_background`), taken
+        out of ``sci`` and ``light_image`` first: a sky gradient is not read noise, and would otherwise
+        raise the scale (2-4x on a gradient across the array) and hide faint light under a global level.
+    dark : ndarray of bool, shape (n_rows, n_cols), optional
+        The pixels away from light, found already (:func:`light_free_pixels` of the image less
+        ``background``); only the usable ones are measured.
 
     Returns
     -------
@@ -185,8 +194,11 @@ def read_noise_statistics(
     usable = usable & np.isfinite(sci) & np.isfinite(var_rnoise) & (var_rnoise > 0) & np.isfinite(poisson)
     if usable.sum() < _MIN_PAIRS:
         return None
+    if background is not None:
+        sci = sci - background
+        light_image = None if light_image is None else light_image - background
     sigma = np.sqrt(np.where(usable, var_rnoise, 1.0))
-    dark = light_free_pixels(sci if light_image is None else light_image, usable)
+    dark = light_free_pixels(sci if light_image is None else light_image, usable) if dark is None else dark & usable
     if dark.sum() < _MIN_PAIRS:
         return None
     photons = float(np.mean(poisson[dark] / sigma[dark] ** 2))

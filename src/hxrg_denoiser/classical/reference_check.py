@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hxrg_denoiser.classical.cleaning import lit_pixels
+from hxrg_denoiser.classical.background import lit_pixels
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.stats import mad_sigma
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from scipy.ndimage import uniform_filter
 
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.stats import robust_sigma
 
 __all__ = ["TransientProfile", "TransientModel", "transient_profile", "fit_transient", "transient_bias",
-           "read_offset_scatter",
+           "read_offset_scatter", "unselected_dark",
            "first_settled_read", "SETTLED_FRACTION", "DETECTION_SIGMAS"]
 
 SETTLED_FRACTION = 0.05  # a read is settled once the transient is below this fraction of the white read noise
@@ -57,11 +58,15 @@ class TransientProfile(NamedTuple):
         return np.isfinite(self.channels[:, 0])
 
 
+def _tail_start(n_reads: int) -> int:
+    """The first read of the later part whose second differences :func:`_scatter` takes."""
+    return max(min(n_reads // 2, n_reads - 8), min(3, n_reads - 3))
+
+
 def _scatter(levels: np.ndarray) -> float:
     """Read-to-read scatter of ``levels`` (n_reads,) about a smooth ramp: robust sigma of the second
     differences of the later half (at least 6 of them where the ramp has the reads), over sqrt(6)."""
-    n_reads = levels.size
-    tail = levels[max(min(n_reads // 2, n_reads - 8), min(3, n_reads - 3)):]
+    tail = levels[_tail_start(levels.size):]
     second = tail[2:] - 2 * tail[1:-1] + tail[:-2]
     return float(robust_sigma(second) / np.sqrt(6.0))
 
@@ -97,12 +102,35 @@ def transient_profile(electrons: np.ndarray, dark: np.ndarray, geometry: Readout
     return TransientProfile(levels, mean, channel_noise, _scatter(mean))
 
 
+def unselected_dark(dark: np.ndarray, fraction: float = 0.8) -> np.ndarray:
+    """Pixels at least ``fraction`` of whose 24 neighbours (5 x 5) are in ``dark``, whatever the pixel itself.
+
+    ``dark`` is chosen on the reads' own values (a low flux from the first to the last read): where the scene
+    is near its threshold (the faint side of a sky gradient), the pixels it keeps are those whose first read
+    happens to be high and last read low, and their mean level per read bends by that noise (a transient
+    where there is none). A pixel chosen by its neighbours alone has reads of unbiased noise.
+    """
+    neighbours = uniform_filter(dark.astype(np.float32), 5, mode="constant") * 25.0 - dark
+    return neighbours >= fraction * 24.0 - 1e-3
+
+
+MIN_OFFSET_DIFFERENCES = 48
+
+
 def read_offset_scatter(profile: TransientProfile) -> float:
     """How much the channels' mean dark levels move from read to read about a smooth ramp (electrons): the
     pooled scatter of :func:`transient_profile`. A reference correction that follows the detector lowers
     it (it removes each read's offsets); reference pixels that see a pattern the interior does not raise
-    it, and a global offset of every channel, which the image's dark pixels cannot show, shows here."""
-    return profile.channel_noise
+    it, and a global offset of every channel, which the image's dark pixels cannot show, shows here.
+
+    NaN where fewer than :data:`MIN_OFFSET_DIFFERENCES` second differences (channels x reads) enter it: a
+    few channels of a short ramp (4 amplifiers, 10 groups: 20) give a figure too noisy to compare two
+    corrections by.
+    """
+    n_reads = profile.channels.shape[1]
+    used = int(np.isfinite(profile.channels[:, 0]).sum())
+    differences = used * max(0, n_reads - _tail_start(n_reads) - 2)
+    return profile.channel_noise if differences >= MIN_OFFSET_DIFFERENCES else float("nan")
 
 
 LOCAL_READS = 5  # reads after read k whose straight line predicts it

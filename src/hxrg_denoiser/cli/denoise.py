@@ -52,6 +52,10 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     den.add_argument("--no-reference-check", dest="reference_check", action="store_false",
                      help="flux-image models: skip the check that the reference correction does not add structure "
                      "to the dark pixels, which costs a second fit (default: check)")
+    den.add_argument("--no-keep-background", dest="keep_background", action="store_false",
+                     help="flux-image models: let the network see the scene's smooth background across the columns "
+                     "(a sky gradient, extended emission), which it may take for channel offsets (default: taken "
+                     "out before the network and given back after)")
     den.add_argument("--calibration", metavar="FILE",
                      help="the detector's calibration (`hxrg calibrate`): a flux-image model then takes the sirs "
                      "reference-corrected image (default: the model's own reference correction)")
@@ -82,7 +86,8 @@ def run_denoise(args: argparse.Namespace) -> int:
     settings = DenoiseSettings(strip_rows=args.strip_rows, batch_rows=args.batch_rows, device=args.device,
                                precision=args.precision, flag_non_finite=args.flag_non_finite,
                                calibration=args.calibration, reference_check=args.reference_check,
-                               saturation=args.saturation, gain=args.gain, **read_options(args),
+                               saturation=args.saturation, gain=args.gain, keep_background=args.keep_background,
+                               **read_options(args),
                                **jump_options(args))
     fit_given = (args.jump_threshold is not None or args.jump_neighbours or not args.jumps
                  or args.jump_cluster_threshold is not None or not args.jump_step
@@ -92,6 +97,8 @@ def run_denoise(args: argparse.Namespace) -> int:
                          "--jump-cluster-threshold, --no-jump-step apply to flux-image "
                          "models "
                          "(default), not to ribbon models, which take the reads themselves")
+    if not args.keep_background and not denoiser.fits_its_input:
+        raise UsageError("--no-keep-background applies to flux-image models (default), not to ribbon models")
     units = product_units(args)
     if args.batch_rows is not None and denoiser.fits_its_input:
         raise UsageError("--batch-rows applies to ribbon models (payeur2022), not to a flux-image model")

@@ -59,10 +59,10 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     fit.add_argument("--clean", action="store_true",
                      help="remove correlated noise left in the flux image (ACN, common mode, channel drifts "
                      "from dark pixels) (default: off)")
-    fit.add_argument("--keep-background", action="store_true",
-                     help="with --clean: keep the scene's smooth background across the columns (a sky gradient, "
-                     "scattered light), fitted jointly with one level per channel; noise continuous across "
-                     "channels (a picture frame the reference pixels miss) is then kept too (default: off)")
+    fit.add_argument("--no-keep-background", dest="keep_background", action="store_false",
+                     help="with --clean: remove the scene's smooth background across the columns too (a sky "
+                     "gradient, scattered light), which the cleaning would take for channel levels (default: kept, "
+                     "in the share that segments of the ramp show to be charge rather than noise)")
     fit.add_argument("--fowler", type=positive_int, metavar="K",
                      help="reads averaged at each end, with --method fowler (default 4)")
     add_pixel_map_arguments(fit)
@@ -169,6 +169,7 @@ def fit_options(args: argparse.Namespace):
     from hxrg_denoiser.fitting import FitOptions
 
     refuse_unless(args, "fowler", args.method == "fowler", "--fowler applies to --method fowler")
+    refuse_unless(args, "keep_background", args.clean, "--no-keep-background applies with --clean", skip=True)
     return FitOptions(
         method=args.method, refcorr=args.refcorr, weighting=args.weighting, fowler_n=args.fowler or 4,
         gain=args.gain, read_noise=args.read_noise, units=product_units(args), saturation=args.saturation,

@@ -36,7 +36,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class DenoiseSettings:
-    """How a denoiser runs; none of these changes the result but ``calibration`` and ``reference_check``.
+    """How a denoiser runs; none of these changes the result but ``calibration``, ``reference_check``,
+    ``keep_background`` and what selects the fit (jumps, maps, dark, reads).
 
     Attributes
     ----------
@@ -76,6 +77,10 @@ class DenoiseSettings:
         without a dark (the reads after the start transient), 0 with one (the dark takes the transient out).
     last_read : int or None
         Flux-image networks: the last read their fit uses.
+    keep_background : bool
+        Flux-image networks: the scene's smooth background across the columns (a sky gradient, extended
+        emission; continuous across channel boundaries) is taken out before the network and given back after,
+        so that it is not removed as channel offsets; nothing changes where it is not significant.
     """
 
     strip_rows: int = 64
@@ -94,6 +99,7 @@ class DenoiseSettings:
     dark: str | None = None
     first_read: int | str | None = None
     last_read: int | None = None
+    keep_background: bool = True
 
     @property
     def reads_given(self) -> bool:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from hxrg_denoiser.classical.background import RampSegments, smooth_background
 from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance
 from hxrg_denoiser.denoise.base import (
     DEFAULT_SETTINGS,
@@ -30,6 +31,7 @@ from hxrg_denoiser.denoise.base import (
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting import FitOptions, fit_file_split, fit_ramp
 from hxrg_denoiser.fitting.reference_choice import checked_fit
+from hxrg_denoiser.fitting.segments import ramp_segments
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import FluxImage, ModelRun
 from hxrg_denoiser.io.ramps import Ramp
@@ -82,17 +84,28 @@ class ReadoutSetDenoiser(Denoiser):
                           first_read=settings.fit_first_read, last_read=settings.last_read, check_errors=False)
 
     def correct(self, image: FluxImage, geometry: ReadoutGeometry, settings: DenoiseSettings, *,
-                progress: bool = False) -> FluxImage:
-        """The network applied to a fitted image; ERR and DQ are the fit's, failures flagged."""
+                progress: bool = False, segments: Callable[[], RampSegments | None] | None = None) -> FluxImage:
+        """The network applied to a fitted image; ERR and DQ are the fit's, failures flagged.
+
+        With ``settings.keep_background``, the scene's smooth background is taken out before the network and
+        given back after, in the share that segments of the ramp (``segments``, asked for only where a background is
+        found) show to be charge rather than noise.
+        """
         device = pick_device(settings.device)
         model = self.model
         if not isinstance(model, ReadoutSetNet):
             raise TypeError(f"a flux-image denoiser needs a ReadoutSetNet, not {type(model).__name__}")
         model.to(device).eval()
+        # a sky gradient is continuous across channel boundaries: not the network's to take for channel offsets
+        kept = smooth_background(image.sci, geometry, segments=segments) if settings.keep_background else None
+        background = kept.image if kept is not None and kept.fraction > 0 else None
+        source = image.sci if background is None else (image.sci - background).astype(np.float32)
         with tqdm(total=1, desc=f"denoise {self.name}", unit="image", disable=not progress, leave=False) as bar:
-            sci = denoise_flux_image(image.sci, geometry, model, device=device, precision=settings.precision,
+            sci = denoise_flux_image(source, geometry, model, device=device, precision=settings.precision,
                                      correction_window=self.spec.correction_window)
             bar.update()
+        if background is not None:
+            sci = (sci + background).astype(np.float32)
         usable = np.isfinite(image.sci) & ~geometry.reference_mask
         provenance, errors = image.provenance.with_method(self.name), image.errors
         err, var_rnoise = image.err, image.var_rnoise
@@ -108,7 +121,9 @@ class ReadoutSetDenoiser(Denoiser):
                 covariance_before=before)
             provenance = dataclasses.replace(provenance, read_noise=float(white))
         run = ModelRun(self.name, self.spec.architecture, self.spec.version, image.provenance.n_reads,
-                       settings.precision, served_layout_name(self.spec, geometry) or "unmeasured")
+                       settings.precision, served_layout_name(self.spec, geometry) or "unmeasured",
+                       background_kept=kept.fraction if kept is not None else None,
+                       background_evidence=kept.evidence if kept is not None else None)
         return image._replace(sci=sci, err=err, dq=flag_model_failures(sci, image.dq, usable), provenance=provenance,
                               errors=errors, model=run, var_rnoise=var_rnoise)
 
@@ -120,12 +135,32 @@ class ReadoutSetDenoiser(Denoiser):
         def fit_input(chosen: FitOptions) -> FluxImage:
             return fit(ramp, geometry, chosen, progress=progress, description=f"fit for {self.name}")
 
-        image = checked_input(fit_input, self.fit_options(settings), geometry, settings.reference_check)
-        return self.correct(image, geometry, settings, progress=progress)
+        options = self.fit_options(settings)
+        image = checked_input(fit_input, options, geometry, settings.reference_check)
+        return self.correct(image, geometry, settings, progress=progress, segments=_segments_of(fit_input, options, image))
 
     def denoise_split(self, path: str, model_path: str, geometry: ReadoutGeometry, client, parts: int,
                       settings: DenoiseSettings) -> FluxImage:
         # The rows are fitted in parallel; the network then sees the whole image at once.
-        image = checked_input(lambda chosen: fit_file_split(path, geometry, chosen, client, parts),
-                              self.fit_options(settings), geometry, settings.reference_check)
-        return self.correct(image, geometry, settings)
+        def fit_input(chosen: FitOptions) -> FluxImage:
+            return fit_file_split(path, geometry, chosen, client, parts)
+
+        options = self.fit_options(settings)
+        image = checked_input(fit_input, options, geometry, settings.reference_check)
+        return self.correct(image, geometry, settings, segments=_segments_of(fit_input, options, image))
+
+
+def _segments_of(fit: Callable[[FitOptions], FluxImage], options: FitOptions,
+               image: FluxImage) -> Callable[[], RampSegments | None]:
+    """The image's exposure fitted on segments of the reads it used, as it was fitted (its reference correction
+    as the check chose it), when asked."""
+    record = image.provenance.fit
+    if image.reference is not None and image.reference.refcorr_used == "none":
+        options = dataclasses.replace(options, refcorr="none", calibration=None)
+
+    def segments() -> RampSegments | None:
+        if record is None or record.first_read is None or record.last_read is None:
+            return None
+        return ramp_segments(fit, options, record.first_read, record.last_read)
+
+    return segments

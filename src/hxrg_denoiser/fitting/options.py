@@ -77,7 +77,8 @@ class FitOptions:
         in readout order). ``ERR`` keeps the white + Poisson model.
     keep_background : bool
         With ``clean``: keep the scene's smooth background across the columns (a sky gradient, scattered
-        light; see :func:`~hxrg_denoiser.classical.cleaning.clean_flux_image`).
+        light), in the share that segments of the ramp show to be charge rather than noise of its shape
+        (:func:`~hxrg_denoiser.classical.background.smooth_background`); ignored without ``clean``.
     calibration : str, path or SirsCalibration, optional
         The detector's calibration (``hxrg calibrate``), for ``refcorr="sirs"``.
     jump_threshold : float or None
@@ -123,7 +124,7 @@ class FitOptions:
     flag_non_finite: bool = False
     strip_rows: int = 128
     clean: bool = False
-    keep_background: bool = False
+    keep_background: bool = True
     calibration: str | os.PathLike | SirsCalibration | None = None
     jump_threshold: float | None = DEFAULT_THRESHOLD
     jump_neighbours: bool = False
@@ -157,8 +158,6 @@ class FitOptions:
             raise UsageError(f"--read-noise must be a finite number > 0 electrons, got {self.read_noise}")
         if isinstance(self.saturation, (int, float)) and not np.isfinite(self.saturation):
             raise UsageError(f"--saturation must be a finite number or a FITS map, got {self.saturation}")
-        if self.keep_background and not self.clean:
-            raise UsageError("--keep-background applies with --clean")
         if self.strip_rows < 1:
             raise UsageError(f"--strip-rows must be >= 1, got {self.strip_rows}")
         if self.jump_threshold is not None and not 0 < self.jump_threshold < np.inf:
@@ -201,7 +200,7 @@ class FitOptions:
         calibration = self.calibration
         return FitRecord(
             method=self.method, refcorr=self.refcorr, weighting=self.weighting, clean=self.clean,
-            keep_background=self.keep_background,
+            keep_background=self.clean and self.keep_background,
             saturation=_map_text(self.saturation), read_noise=_map_text(self.read_noise),
             bad_pixels=None if self.bad_pixels is None else str(_map_text(self.bad_pixels)),
             calibration=None if calibration is None else
@@ -235,7 +234,7 @@ class FitOptions:
         label = base if self.refcorr == "none" else f"{base}_ref_{self.refcorr}"
         if not self.clean:
             return label
-        return f"{label}_clean_keepbkg" if self.keep_background else f"{label}_clean"
+        return f"{label}_clean" if self.keep_background else f"{label}_clean_nobkg"
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

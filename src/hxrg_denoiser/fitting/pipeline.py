@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
+from hxrg_denoiser.classical.background import smooth_background
 from hxrg_denoiser.classical.cleaning import LIT_COVARIANCE_FRACTION as CLEAN_LIT_COVARIANCE_FRACTION
 from hxrg_denoiser.classical.cleaning import LIT_READ_SCALE as CLEAN_LIT_READ_SCALE
 from hxrg_denoiser.classical.cleaning import clean_flux_image
@@ -29,6 +30,7 @@ from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.fitting.read_noise import JumpNoise, jump_test_noise
 from hxrg_denoiser.fitting.reads import open_reads
 from hxrg_denoiser.fitting.reference_choice import checked_fit
+from hxrg_denoiser.fitting.segments import ramp_segments
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.maps import read_pixel_map
 from hxrg_denoiser.io.product import FitRecord, FluxImage, provenance_of
@@ -149,7 +151,15 @@ def _fitted_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, optio
                                read_noise_white=typical if given is not None else white)
     before = input_covariance(sci, var_poisson, var_rnoise, dq, geometry) \
         if options.clean and options.check_errors else None
-    sci = _cleaned(sci, geometry, options)
+    kept = None
+    if options.clean and options.keep_background:
+        kept = smooth_background(sci, geometry, segments=lambda: ramp_segments(
+            lambda chosen: fit_ramp(ramp, geometry, chosen), options, used.first, used.last))
+        if provenance.fit is not None:
+            provenance = dataclasses.replace(provenance, fit=dataclasses.replace(
+                provenance.fit, background_kept=kept.fraction, background_evidence=kept.evidence))
+    sci = clean_flux_image(sci, geometry, background=kept.image if kept is not None else False) \
+        if options.clean else sci
     if options.check_errors:
         err, var_rnoise, errors = calibrated_errors(
             sci, var_poisson, var_rnoise, dq, geometry,
@@ -298,10 +308,6 @@ def flux_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, options:
 def _before_cleaning(options: FitOptions) -> FitOptions:
     """The options of the image the reference check compares: before cleaning, errors unchecked."""
     return dataclasses.replace(options, clean=False, keep_background=False, check_errors=False)
-
-
-def _cleaned(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions) -> np.ndarray:
-    return clean_flux_image(sci, geometry, background=options.keep_background) if options.clean else sci
 
 
 def fit_cube(cube: np.ndarray, geometry: ReadoutGeometry, options: FitOptions | None = None) -> FluxImage:

@@ -11,7 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from hxrg_denoiser.classical.start_transient import TransientProfile, first_settled_read, transient_profile
+from hxrg_denoiser.classical.start_transient import (
+    TransientProfile,
+    first_settled_read,
+    transient_profile,
+    unselected_dark,
+)
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.fitting.read_noise import NoiseBand, noise_band, ramp_read_noise
@@ -134,7 +139,8 @@ def _open(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group_time
         stream = fit_stream(reads, geometry, options, dark)
         band = noise_band(stream) if reads.n_reads >= 3 else None
         noise = ramp_read_noise(stream, band)
-        profile = transient_profile(band.electrons, band.dark, geometry) if band is not None and reads.n_reads >= 5 \
+        profile = transient_profile(band.electrons, unselected_dark(band.dark), geometry) \
+            if band is not None and reads.n_reads >= 5 \
             else None
     except BaseException:
         if dark is not None:

@@ -134,7 +134,7 @@ def fit_cards(fit: FitRecord | None) -> dict:
         "REFCORR": (fit.refcorr, "reference-pixel correction"),
         "WEIGHTNG": (fit.weighting, "up-the-ramp weights"),
         "CLEAN": (fit.clean, "correlated noise left in the image removed"),
-        **({"KEEPBKG": (True, "the smooth background across columns kept")} if fit.keep_background else {}),
+        **(background_cards(fit.keep_background, fit.background_kept, fit.background_evidence) if fit.clean else {}),
         "SATLEVEL": (saturation if isinstance(saturation, (int, float)) else
                      ("none" if saturation is None else fits_text(os.path.basename(saturation), 60)),
                      "saturation level (input units) or map"),
@@ -174,6 +174,18 @@ def model_cards(run: ModelRun | None) -> dict:
     }
     if run.layout is not None:
         cards["MODELLAY"] = (run.layout, "channel layout the model was measured on")
+    if run.background_kept is not None:
+        cards.update(background_cards(True, run.background_kept, run.background_evidence))
+    return cards
+
+
+def background_cards(keep: bool, kept: float | None, evidence: float | None) -> dict:
+    """``KEEPBKG`` and, where measured, the share of the smooth background kept and the evidence for it."""
+    cards: dict = {"KEEPBKG": (keep, "the smooth background across columns kept")}
+    if kept is not None:
+        cards["BKGKEPT"] = (round(float(kept), 4), "share of the smooth background kept")
+    if evidence is not None and np.isfinite(evidence):
+        cards["BKGEVID"] = (round(float(min(evidence, 1e9)), 3), "its power over noise's (ramp segments)")
     return cards
 
 

@@ -55,6 +55,11 @@ class FitRecord:
         How much the mean level of each channel's dark pixels moves from read to read about a straight
         line, after the reference correction (electrons; the offsets a correction should remove and a
         misleading one adds; :func:`~hxrg_denoiser.classical.start_transient.read_offset_scatter`).
+    background_kept : float or None
+        With ``keep_background``: the share of the smooth background found that was kept (0 where none was
+        found; :class:`~hxrg_denoiser.classical.background.KeptBackground`).
+    background_evidence : float or None
+        Its power over the noise's, from segments of the ramp (None: not tested).
     """
 
     method: str
@@ -75,6 +80,8 @@ class FitRecord:
     last_read: int | None = None
     first_read_auto: bool = False
     read_offsets: float | None = None
+    background_kept: float | None = None
+    background_evidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +186,11 @@ class ModelRun:
     precision : {"fp32", "bf16"}
     layout : str or None
         The channel layout the model was measured on (``unmeasured`` where it was not).
+    background_kept : float or None
+        The share of the scene's smooth background across the columns that was taken out before the network
+        and given back after (:func:`~hxrg_denoiser.classical.background.smooth_background`); None: not asked.
+    background_evidence : float or None
+        Its power over the noise's, from segments of the ramp (None: not tested).
     """
 
     model: str
@@ -187,6 +199,8 @@ class ModelRun:
     label_reads: int
     precision: str
     layout: str | None = None
+    background_kept: float | None = None
+    background_evidence: float | None = None
 
 
 @dataclass(frozen=True)
