@@ -182,3 +182,29 @@ def test_segments_that_agree_are_strong_evidence_and_noise_alone_is_weak():
         ratios.append(background_evidence(amplitudes[0] * shape, noise, dark, GEOMETRY))
     assert np.median(ratios) < 1.5  # the median of F(1, 2) is 0.67
     assert kept_fraction(0.5) == 0.0 and kept_fraction(4.0) == 0.75 and kept_fraction(float("nan")) == 1.0
+
+
+def test_the_background_does_not_depend_on_the_number_of_blas_threads():
+    """Seeded runs are deterministic: in a benchmark's worker processes (one BLAS thread) and in the main one alike."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, hashlib\n"
+        "from hxrg_denoiser.geometry import preset\n"
+        "from hxrg_denoiser.classical.background import scene_background, lit_pixels\n"
+        "from hxrg_denoiser.classical.noise_correlation import light_free_pixels\n"
+        "g = preset('nirps-h4rg', n_rows=128)\n"
+        "rng = np.random.default_rng(3)\n"
+        "x = np.linspace(-1, 1, g.n_cols)[None, :]\n"
+        "image = 20 * x + 5 * x ** 3 + rng.normal(0, 4, g.shape)\n"
+        "found = scene_background(image, ~g.reference_mask, g, light_free_pixels, degree=9, row_degree=3).image\n"
+        "print(hashlib.md5(found.tobytes()).hexdigest())\n"
+    )
+    hashes = set()
+    for threads in ("1", "2"):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+        hashes.add(subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True,
+                                  text=True).stdout)
+    assert len(hashes) == 1

@@ -69,6 +69,14 @@ class _BandFit(NamedTuple):
     dof: int
 
 
+def _inverse(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of a symmetric positive semi-definite ``matrix`` with a ridge of 1e-9 of its largest diagonal
+    (a channel with no dark column gets a level of 0). LU, not an SVD: LAPACK's SVD gives results that depend on
+    the number of BLAS threads, and a benchmark's figures must not."""
+    ridge = 1e-9 * max(float(np.max(np.diag(matrix))), 1e-300)
+    return np.linalg.inv(matrix + ridge * np.eye(matrix.shape[0]))
+
+
 def _band_fit(means: np.ndarray, counts: np.ndarray, design: np.ndarray, degree: int) -> _BandFit | None:
     """The polynomial coefficients of one band (weighted least squares with clipping) and how far they are
     from zero in units of their own uncertainty, or None where too few columns hold dark pixels."""
@@ -77,11 +85,12 @@ def _band_fit(means: np.ndarray, counts: np.ndarray, design: np.ndarray, degree:
     for _ in range(3):
         if ok.sum() < 4 * design.shape[1]:
             return None
-        # normal equations: the system is columns x (degree + channels), its Gram matrix small
+        # normal equations: the system is columns x (degree + channels), its Gram matrix small; einsum's own
+        # loops, not BLAS, so that the result does not depend on the number of threads
         weighted = design[ok] * weights[ok, None]
-        inverse = np.linalg.pinv(design[ok].T @ weighted)
-        solution = inverse @ (weighted.T @ means[ok])
-        residual = (means - design @ solution) * np.sqrt(np.maximum(counts, 1))
+        inverse = _inverse(np.einsum("ij,ik->jk", design[ok], weighted))
+        solution = np.einsum("jk,k->j", inverse, np.einsum("ij,i->j", weighted, means[ok]))
+        residual = (means - np.einsum("ij,j->i", design, solution)) * np.sqrt(np.maximum(counts, 1))
         spread = 1.4826 * np.median(np.abs(residual[ok] - np.median(residual[ok])))
         keep = ok & (np.abs(residual) <= CLIP * max(spread, 1e-12))
         if keep.sum() == ok.sum():
@@ -89,7 +98,7 @@ def _band_fit(means: np.ndarray, counts: np.ndarray, design: np.ndarray, degree:
         ok = keep
     covariance = max(spread, 1e-12) ** 2 * inverse[:degree, :degree]
     a = solution[:degree]
-    return _BandFit(a, float(a @ np.linalg.pinv(covariance) @ a), degree)
+    return _BandFit(a, float(a @ _inverse(covariance) @ a), degree)
 
 
 def significant(fits: list[_BandFit], sigmas: float = SIGNIFICANCE) -> bool:
@@ -148,7 +157,7 @@ class BandFits(NamedTuple):
         table = self.coefficients
         rows = np.arange(n_rows)
         row_coefficients = np.column_stack([np.interp(rows, self.centres, table[:, k]) for k in range(self.degree)])
-        return row_coefficients @ self.design[:, : self.degree].T
+        return np.einsum("rk,ck->rc", row_coefficients, self.design[:, : self.degree])
 
 
 def band_fits(image: np.ndarray, dark: np.ndarray, geometry: ReadoutGeometry, *, band_rows: int = BAND_ROWS,
@@ -199,14 +208,15 @@ def row_trend(image: np.ndarray, dark: np.ndarray, degree: int = ROW_DEGREE) -> 
     design = legendre.legvander(u, degree)
     ok = np.ones(rows.size, dtype=bool)
     for _ in range(3):
-        solution, *_ = np.linalg.lstsq(design[rows[ok]], medians[ok], rcond=None)
-        residual = medians - design[rows] @ solution
+        used = design[rows[ok]]
+        solution = np.linalg.solve(np.einsum("ij,ik->jk", used, used), np.einsum("ij,i->j", used, medians[ok]))
+        residual = medians - np.einsum("ij,j->i", design[rows], solution)
         spread = 1.4826 * np.median(np.abs(residual[ok] - np.median(residual[ok])))
         keep = np.abs(residual) <= CLIP * max(spread, 1e-12)
         if (keep == ok).all() or keep.sum() < 4 * (degree + 1):
             break
         ok = keep
-    return (design @ solution)[:, None]
+    return np.einsum("ij,j->i", design, solution)[:, None]
 
 
 def scene_background(image: np.ndarray, usable: np.ndarray, geometry: ReadoutGeometry,
