@@ -276,3 +276,15 @@ def test_default_model_beats_reference_corrected_utr_on_a_fresh_exposure():
     # its errors near light are more correlated from row to row than on its dark pixels (RNLCORn)
     near_light, dark = output.errors.read_noise_lit_correlation, output.errors.read_noise_correlation
     assert spec.lit_covariance_fraction > 0 and all(lit > rho for lit, rho in zip(near_light, dark))
+
+
+def test_denoise_takes_the_preset_the_file_names(tmp_path):
+    """A simulated jwst-h2rg strip records GEOMETRY; denoise takes it, as fit does, with no --geometry."""
+    from astropy.io import fits
+
+    sim = tmp_path / "sim"
+    assert main(["simulate", "science", "--geometry", "jwst-h2rg", "--rows", "64", "--reads", "4", "--noise", "white",
+                 "--scene", "flat", "-o", str(sim), "-q"]) == 0
+    out = tmp_path / "d.fits"
+    assert main(["denoise", str(sim / "cube.fits"), "-o", str(out), "-q"]) == 0
+    assert fits.getheader(out)["GEOMETRY"] == "jwst-h2rg"

@@ -112,8 +112,9 @@ def run_denoise(args: argparse.Namespace) -> int:
     check_output_path(args.output, overwrite=args.overwrite, inputs=read_paths(args, models=[args.model]))
     start = time.perf_counter()
     with open_ramp(source, hdu=args.hdu, integration=args.integration) as ramp:
+        recorded = ramp.header.get("GEOMETRY") if ramp.header is not None else None
         geometry = denoiser.geometry_for((ramp.n_rows, ramp.n_cols), source, allow_unmeasured=args.any_layout,
-                                         **geometry_args(args))
+                                         recorded=recorded, **geometry_args(args))
         if args.split:
             if args.hdu is not None or args.integration:
                 raise UsageError("--split reads the default HDU and integration 0")

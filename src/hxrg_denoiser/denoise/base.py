@@ -225,10 +225,15 @@ def model_geometry(
     name: str | None = None,
     n_channels: int | None = None,
     butterfly: bool = True,
+    recorded: str | None = None,
 ) -> ReadoutGeometry:
-    """Geometry of reads of ``shape``: from a preset or channel count if given, else the model's own (any rows)."""
+    """Geometry of reads of ``shape``: from a preset or channel count if given, else the preset the file's header
+    names (``recorded``, ``GEOMETRY``) where it fits the reads, else the model's own (any rows)."""
     if name is not None or n_channels is not None:
         return geometry_for_shape(shape, name=name, n_channels=n_channels, butterfly=butterfly, source=source)
+    named = PRESETS.get(recorded) if isinstance(recorded, str) else None
+    if named is not None and named.n_cols == shape[1] and shape[0] <= named.n_rows:
+        return named.for_data(shape, source)
     geometry = spec.readout_geometry.with_rows(shape[0])
     if geometry.n_cols != shape[1]:
         matching = sorted(name for name, g in PRESETS.items() if g.n_cols == shape[1] and name in served_layouts(spec))
