@@ -12,12 +12,10 @@ rows too.
 The background holds no constant: a level common to all channels (a flat sky) is the common mode's and
 the baseline's business, as before (:mod:`hxrg_denoiser.classical.cleaning`).
 
-Some read noise is continuous across channel boundaries too: a picture frame, or a pattern that every read
-carries with a new amplitude (NGHXRG's darks have one). A scene's background accumulates charge at a
-steady rate, so it is the same when segments of the ramp are fitted apart, and such noise is not:
-:func:`background_evidence` compares the two, and :func:`smooth_background` keeps the background in
-proportion (:func:`kept_fraction`). The error measurement takes the background out whole, and a low-order
-level along the rows too (:func:`scene_background`): there, a sky gradient must not count as read noise.
+What a correction keeps of it, and the test on segments of the ramp that tells it from noise of the same
+shape, is :mod:`hxrg_denoiser.classical.kept_background`. The error measurement takes the background out
+whole, and a low-order level along the rows too (:func:`scene_background`): there, a sky gradient must not
+count as read noise.
 """
 
 from __future__ import annotations
@@ -33,9 +31,8 @@ from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.stats import mad_sigma
 
 __all__ = [
-    "lit_pixels", "smooth_background", "KeptBackground", "RampSegments", "background_evidence", "kept_fraction",
-    "column_background", "band_fits", "BandFits", "row_trend", "scene_background", "SceneBackground", "significant",
-    "BAND_ROWS", "DEGREE", "ROW_DEGREE", "SIGNIFICANCE",
+    "lit_pixels", "column_background", "band_fits", "BandFits", "row_fit", "RowFit", "row_trend", "scene_background",
+    "SceneBackground", "significant", "BAND_ROWS", "DEGREE", "ROW_DEGREE", "SIGNIFICANCE",
 ]
 
 BAND_ROWS = 64  # rows fitted together
@@ -184,23 +181,26 @@ def band_fits(image: np.ndarray, dark: np.ndarray, geometry: ReadoutGeometry, *,
     return BandFits(centres, fits, design, degree) if fits else None
 
 
-def row_trend(image: np.ndarray, dark: np.ndarray, degree: int = ROW_DEGREE) -> np.ndarray:
-    """A low-order level along the rows shared by every column, shape ``(n_rows, 1)``, float64.
+class RowFit(NamedTuple):
+    """Legendre coefficients of a level along the rows (constant first) and their design, rows x terms."""
 
-    The median of each row's dark pixels (rows with at least 16 of them), fitted by Legendre polynomials of
-    the row up to ``degree`` with clipping at 5 robust sigmas (rows an extended source fills). A level common
-    to all channels along the rows is the scene's as much as the common mode's: only the error measurement
-    takes it out (:func:`scene_background`), the cleaning keeps a lasting level by its own baseline.
-    Held at its ends beyond the first and last rows with dark pixels; zero where fewer than ``4 (degree + 1)``
-    rows have enough of them or they span less than half the rows.
-    """
+    coefficients: np.ndarray
+    design: np.ndarray
+
+    def trend(self, constant: bool = True) -> np.ndarray:
+        """The level at every row, shape ``(n_rows, 1)``; without its constant where asked."""
+        first = 0 if constant else 1
+        return np.einsum("ij,j->i", self.design[:, first:], self.coefficients[first:])[:, None]
+
+
+def row_fit(image: np.ndarray, dark: np.ndarray, degree: int = ROW_DEGREE) -> RowFit | None:
+    """The fit of :func:`row_trend`; None where fewer than ``4 (degree + 1)`` rows have 16 dark pixels or they
+    span less than half the rows."""
     n_rows = image.shape[0]
     counts = dark.sum(axis=1)
     rows = np.flatnonzero(counts >= 16)
-    if rows.size < 4 * (degree + 1):
-        return np.zeros((n_rows, 1))
-    if rows[-1] - rows[0] < n_rows // 2:  # a trend over a few rows would be extrapolated over the rest
-        return np.zeros((n_rows, 1))
+    if rows.size < 4 * (degree + 1) or rows[-1] - rows[0] < n_rows // 2:  # a trend over a few rows would run away
+        return None
     step = max(1, int(counts.max()) // 1024)  # a thousand of a row's dark pixels are plenty for its median
     medians = np.array([np.median(image[r][dark[r]][::step]) for r in rows])
     # held at its ends beyond the rows that have dark pixels (a polynomial would run away there)
@@ -216,7 +216,18 @@ def row_trend(image: np.ndarray, dark: np.ndarray, degree: int = ROW_DEGREE) -> 
         if (keep == ok).all() or keep.sum() < 4 * (degree + 1):
             break
         ok = keep
-    return np.einsum("ij,j->i", design, solution)[:, None]
+    return RowFit(solution, design)
+
+
+def row_trend(image: np.ndarray, dark: np.ndarray, degree: int = ROW_DEGREE) -> np.ndarray:
+    """A low-order level along the rows shared by every column, shape ``(n_rows, 1)``, float64.
+
+    The median of each row's dark pixels (rows with at least 16 of them), fitted by Legendre polynomials of
+    the row up to ``degree`` with clipping at 5 robust sigmas (rows an extended source fills). Held at its ends
+    beyond the first and last rows with dark pixels; zero where :func:`row_fit` finds too few rows.
+    """
+    fit = row_fit(image, dark, degree)
+    return np.zeros((image.shape[0], 1)) if fit is None else fit.trend()
 
 
 def scene_background(image: np.ndarray, usable: np.ndarray, geometry: ReadoutGeometry,
@@ -274,110 +285,3 @@ class SceneBackground(NamedTuple):
 
     image: np.ndarray  # (n_rows, n_cols), float64
     dark: np.ndarray  # (n_rows, n_cols), bool
-
-
-class RampSegments(NamedTuple):
-    """The same exposure fitted on consecutive segments of its reads, each a flux of the whole ramp (the
-    units of the full fit), and the number of reads in each."""
-
-    images: list[np.ndarray]
-    n_reads: list[int]
-
-
-def _utr_variance(n_reads: int) -> float:
-    """Variance of an up-the-ramp slope over ``n_reads`` equally spaced reads, white noise of unit variance and
-    unit spacing, up to a constant: ``1 / (n (n^2 - 1))``."""
-    return 1.0 / (n_reads * (n_reads**2 - 1.0))
-
-
-def background_evidence(image: np.ndarray, segments: RampSegments, dark: np.ndarray, geometry: ReadoutGeometry, *,
-                        band_rows: int = BAND_ROWS, degree: int = DEGREE) -> float:
-    """How many times the power of the image's smooth background exceeds what noise would give it, ``F``.
-
-    A scene's background accumulates charge at a steady rate: fitted on each segment of the reads, it is the
-    same. Noise with the same smooth shape (a picture frame, a pattern every read carries with a new
-    amplitude) changes from segment to segment as it does between exposures. The polynomial coefficients of
-    :func:`band_fits` are fitted on the image and on every segment with the same dark pixels; the segments'
-    scatter about their weighted mean, each scaled to the full ramp (for noise white from read to read a
-    segment of ``m`` reads has ``v(m) / v(n)`` times the full ramp's variance, ``v(n) = 1 / (n (n^2 - 1))``),
-    measures the noise's power in the image's coefficients; ``F`` is their mean square over it. For noise
-    alone it follows an F distribution with 1 and ``segments - 1`` degrees of freedom per independent
-    pattern; a sky gradient's is 10 to 10^4 (``benchmarks/keep_background.py``).
-
-    Returns
-    -------
-    float
-        ``inf`` where the segments agree exactly; NaN where no band could be fitted in all of them.
-    """
-    found = [band_fits(x, dark, geometry, band_rows=band_rows, degree=degree) for x in (image, *segments.images)]
-    fitted = [f for f in found if f is not None]
-    if len(fitted) < len(found):
-        return float("nan")
-    common = set.intersection(*(set(f.centres) for f in fitted))
-    if not common:
-        return float("nan")
-    full, *parts = (np.array([c.coefficients for centre, c in zip(f.centres, f.fits) if centre in common])
-                    for f in fitted)
-    relative = np.array([_utr_variance(m) for m in segments.n_reads]) / _utr_variance(sum(segments.n_reads))
-    stacked = np.stack(parts)  # segments, bands, degree
-    weights = (1.0 / relative)[:, None, None]
-    mean = np.sum(weights * stacked, axis=0) / np.sum(weights)
-    noise = float(np.mean(np.sum(weights * (stacked - mean) ** 2, axis=0)) / (len(parts) - 1))
-    signal = float(np.mean(full**2))
-    return signal / noise if noise > 0 else float("inf")
-
-
-def kept_fraction(evidence: float) -> float:
-    """The fraction of the background to keep, ``max(0, 1 - 1/F)``: the weight that makes the expected square
-    error least when the background found is the scene's plus noise of a ``1/F`` share of its power
-    (noise alone keeps about none; NaN keeps all of it: nothing could be measured against it)."""
-    if not np.isfinite(evidence):
-        return 1.0 if np.isnan(evidence) or evidence > 0 else 0.0
-    return max(0.0, 1.0 - 1.0 / evidence) if evidence > 0 else 0.0
-
-
-class KeptBackground(NamedTuple):
-    """The scene's smooth background a correlated-noise correction keeps.
-
-    Attributes
-    ----------
-    image : ndarray, shape (n_rows, n_cols), float64
-        What is kept: the background found times ``fraction``; zero off the science pixels.
-    fraction : float
-        Share of the background found that is kept (:func:`~hxrg_denoiser.classical.background.kept_fraction`;
-        1.0 where it was not tested, 0.0 where none was found).
-    evidence : float or None
-        Its power over the noise's (:func:`~hxrg_denoiser.classical.background.background_evidence`), None
-        where it was not tested.
-    """
-
-    image: np.ndarray
-    fraction: float
-    evidence: float | None
-
-
-def smooth_background(image: np.ndarray, geometry: ReadoutGeometry, lit_sigma: float = 2.0, *,
-                      segments: Callable[[], RampSegments | None] | None = None) -> KeptBackground:
-    """The scene's smooth background across the columns that a correlated-noise correction keeps.
-
-    :func:`~hxrg_denoiser.classical.background.scene_background` without a row trend, on the pixels that
-    :func:`lit_pixels` leaves dark; zero off the science pixels and where it is not significant (a flat sky).
-    ``segments``: the exposure fitted on segments of its reads (called only where a background is found);
-    what is kept is then weighted by how clearly it accumulates like charge rather than changes like noise
-    (:func:`~hxrg_denoiser.classical.background.background_evidence`).
-    """
-    science = ~geometry.reference_mask & np.isfinite(image)
-
-    def dark(residual: np.ndarray, usable: np.ndarray) -> np.ndarray:
-        return usable & ~lit_pixels(residual, usable, lit_sigma)
-
-    found = np.where(science, scene_background(image, science, geometry, dark, row_degree=None).image, 0.0)
-    if segments is None or not found.any():
-        return KeptBackground(found, 1.0 if found.any() else 0.0, None)
-    split = segments()
-    if split is None:
-        return KeptBackground(found, 1.0, None)
-    work = np.where(science, image, 0.0)
-    evidence = background_evidence(work, split, science & ~lit_pixels(work - found, science, lit_sigma), geometry)
-    fraction = kept_fraction(evidence)
-    return KeptBackground(found * fraction, fraction, evidence)

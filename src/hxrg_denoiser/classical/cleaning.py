@@ -48,7 +48,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import median_filter, uniform_filter1d
 
-from hxrg_denoiser.classical.background import lit_pixels, smooth_background
+from hxrg_denoiser.classical.background import lit_pixels
+from hxrg_denoiser.classical.kept_background import smooth_background
 from hxrg_denoiser.geometry import ReadoutGeometry, channel_streams, rows_first
 from hxrg_denoiser.stats import mad_sigma
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from hxrg_denoiser.classical.background import RampSegments, smooth_background
 from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance
+from hxrg_denoiser.classical.kept_background import RampSegments, smooth_background
 from hxrg_denoiser.denoise.base import (
     DEFAULT_SETTINGS,
     Denoiser,
@@ -98,7 +98,7 @@ class ReadoutSetDenoiser(Denoiser):
         model.to(device).eval()
         # a sky gradient is continuous across channel boundaries: not the network's to take for channel offsets
         kept = smooth_background(image.sci, geometry, segments=segments) if settings.keep_background else None
-        background = kept.image if kept is not None and kept.fraction > 0 else None
+        background = kept.image if kept is not None and kept.image.any() else None
         source = image.sci if background is None else (image.sci - background).astype(np.float32)
         with tqdm(total=1, desc=f"denoise {self.name}", unit="image", disable=not progress, leave=False) as bar:
             sci = denoise_flux_image(source, geometry, model, device=device, precision=settings.precision,
@@ -123,7 +123,8 @@ class ReadoutSetDenoiser(Denoiser):
         run = ModelRun(self.name, self.spec.architecture, self.spec.version, image.provenance.n_reads,
                        settings.precision, served_layout_name(self.spec, geometry) or "unmeasured",
                        background_kept=kept.fraction if kept is not None else None,
-                       background_evidence=kept.evidence if kept is not None else None)
+                       background_evidence=kept.evidence if kept is not None else None,
+                       background_rows_kept=kept.row_fraction if kept is not None else None)
         return image._replace(sci=sci, err=err, dq=flag_model_failures(sci, image.dq, usable), provenance=provenance,
                               errors=errors, model=run, var_rnoise=var_rnoise)
 

@@ -18,11 +18,11 @@ from typing import NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from hxrg_denoiser.classical.background import smooth_background
 from hxrg_denoiser.classical.cleaning import LIT_COVARIANCE_FRACTION as CLEAN_LIT_COVARIANCE_FRACTION
 from hxrg_denoiser.classical.cleaning import LIT_READ_SCALE as CLEAN_LIT_READ_SCALE
 from hxrg_denoiser.classical.cleaning import clean_flux_image
 from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance, poisson_flux
+from hxrg_denoiser.classical.kept_background import smooth_background
 from hxrg_denoiser.classical.ramp_fit import fit_strip
 from hxrg_denoiser.classical.start_transient import read_offset_scatter
 from hxrg_denoiser.dq import PixelFlag
@@ -157,7 +157,8 @@ def _fitted_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, optio
             lambda chosen: fit_ramp(ramp, geometry, chosen), options, used.first, used.last))
         if provenance.fit is not None:
             provenance = dataclasses.replace(provenance, fit=dataclasses.replace(
-                provenance.fit, background_kept=kept.fraction, background_evidence=kept.evidence))
+                provenance.fit, background_kept=kept.fraction, background_evidence=kept.evidence,
+                background_rows_kept=kept.row_fraction))
     sci = clean_flux_image(sci, geometry, background=kept.image if kept is not None else False) \
         if options.clean else sci
     if options.check_errors:

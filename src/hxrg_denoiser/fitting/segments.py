@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from hxrg_denoiser.classical.background import RampSegments
+from hxrg_denoiser.classical.kept_background import RampSegments
 from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.io.product import FluxImage
 

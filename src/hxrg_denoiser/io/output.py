@@ -134,7 +134,8 @@ def fit_cards(fit: FitRecord | None) -> dict:
         "REFCORR": (fit.refcorr, "reference-pixel correction"),
         "WEIGHTNG": (fit.weighting, "up-the-ramp weights"),
         "CLEAN": (fit.clean, "correlated noise left in the image removed"),
-        **(background_cards(fit.keep_background, fit.background_kept, fit.background_evidence) if fit.clean else {}),
+        **(background_cards(fit.keep_background, fit.background_kept, fit.background_evidence,
+                            fit.background_rows_kept) if fit.clean else {}),
         "SATLEVEL": (saturation if isinstance(saturation, (int, float)) else
                      ("none" if saturation is None else fits_text(os.path.basename(saturation), 60)),
                      "saturation level (input units) or map"),
@@ -175,17 +176,19 @@ def model_cards(run: ModelRun | None) -> dict:
     if run.layout is not None:
         cards["MODELLAY"] = (run.layout, "channel layout the model was measured on")
     if run.background_kept is not None:
-        cards.update(background_cards(True, run.background_kept, run.background_evidence))
+        cards.update(background_cards(True, run.background_kept, run.background_evidence, run.background_rows_kept))
     return cards
 
 
-def background_cards(keep: bool, kept: float | None, evidence: float | None) -> dict:
+def background_cards(keep: bool, kept: float | None, evidence: float | None, rows_kept: float | None = None) -> dict:
     """``KEEPBKG`` and, where measured, the share of the smooth background kept and the evidence for it."""
     cards: dict = {"KEEPBKG": (keep, "the smooth background across columns kept")}
     if kept is not None:
         cards["BKGKEPT"] = (round(float(kept), 4), "share of the smooth background kept")
     if evidence is not None and np.isfinite(evidence):
         cards["BKGEVID"] = (round(float(min(evidence, 1e9)), 3), "its power over noise's (ramp segments)")
+    if rows_kept is not None:
+        cards["BKGROWS"] = (round(float(rows_kept), 4), "share of the level along the rows kept")
     return cards
 
 

@@ -60,6 +60,8 @@ class FitRecord:
         found; :class:`~hxrg_denoiser.classical.background.KeptBackground`).
     background_evidence : float or None
         Its power over the noise's, from segments of the ramp (None: not tested).
+    background_rows_kept : float or None
+        The share of the level along the rows (common to every column) that was kept.
     """
 
     method: str
@@ -82,6 +84,7 @@ class FitRecord:
     read_offsets: float | None = None
     background_kept: float | None = None
     background_evidence: float | None = None
+    background_rows_kept: float | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,8 @@ class ModelRun:
         and given back after (:func:`~hxrg_denoiser.classical.background.smooth_background`); None: not asked.
     background_evidence : float or None
         Its power over the noise's, from segments of the ramp (None: not tested).
+    background_rows_kept : float or None
+        The share of the level along the rows (common to every column) that was kept.
     """
 
     model: str
@@ -201,6 +206,7 @@ class ModelRun:
     layout: str | None = None
     background_kept: float | None = None
     background_evidence: float | None = None
+    background_rows_kept: float | None = None
 
 
 @dataclass(frozen=True)
