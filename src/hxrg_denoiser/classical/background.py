@@ -268,16 +268,16 @@ def scene_background(image: np.ndarray, usable: np.ndarray, geometry: ReadoutGeo
     image = np.where(usable, image, 0.0).astype(np.float64)
     background = np.zeros(geometry.shape)
     if usable.sum() < MIN_PIXELS:
-        return SceneBackground(background, usable)
-    dark = dark_pixels(image, usable)
+        return SceneBackground(background, usable, usable)
+    first = dark = dark_pixels(image, usable)
     for step in range(2):
         columns = np.where(usable, column_background(image, dark, geometry, degree=degree), 0.0)
         background = columns if row_degree is None else columns + row_trend(image - columns, dark, row_degree)
         if step == 0 and negligible is not None and np.abs(background[usable]).max() <= negligible:
-            return SceneBackground(np.zeros(geometry.shape), dark)
+            return SceneBackground(np.zeros(geometry.shape), dark, first)
         if step == 0:
             dark = dark_pixels(image - background, usable)
-    return SceneBackground(background, dark)
+    return SceneBackground(background, dark, first)
 
 
 class SceneBackground(NamedTuple):
@@ -285,3 +285,4 @@ class SceneBackground(NamedTuple):
 
     image: np.ndarray  # (n_rows, n_cols), float64
     dark: np.ndarray  # (n_rows, n_cols), bool
+    first_dark: np.ndarray  # the dark pixels found on the image itself, before any background was taken out
