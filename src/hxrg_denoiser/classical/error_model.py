@@ -92,8 +92,10 @@ def _background(sci: np.ndarray, usable: np.ndarray, geometry: ReadoutGeometry,
     negligible = 0.1 * float(mad_sigma(differences)) / np.sqrt(2.0) if differences.size else 0.0
     found = scene_background(image, usable, geometry, light_free_pixels, degree=BACKGROUND_DEGREE,
                              row_degree=BACKGROUND_ROW_DEGREE, negligible=negligible)
-    # dark both on the image and on the image less its background: the second mask alone, its light threshold
-    # set on a flattened image, took in faint wings on a star field (RNSCALE 0.63 -> 0.91 for --clean)
+    # dark both on the image and on the image less its background: the second mask's light threshold is set on
+    # a flattened image and may take in faint wings (on a jwst-h2rg imaging field the oracle's RNSCALE went
+    # 1.26 -> 1.19 with both, benchmarks/err_on_gradients.py); what made --clean's ERR too large on a star field
+    # was the background itself, which _statistics guards against
     return found._replace(dark=found.dark & found.first_dark)
 
 
