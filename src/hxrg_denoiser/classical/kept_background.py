@@ -145,8 +145,10 @@ def smooth_background(image: np.ndarray, geometry: ReadoutGeometry, lit_sigma: f
         return usable & ~lit_pixels(residual, usable, lit_sigma)
 
     work = np.where(science, image, 0.0).astype(np.float64)
-    found = np.where(science, scene_background(work, science, geometry, dark_pixels, row_degree=None).image, 0.0)
-    dark = dark_pixels(work - found, science)
+    scene = scene_background(work, science, geometry, dark_pixels, row_degree=None)  # zero off the science pixels
+    found = scene.image
+    # with no background its mask is already that of the image itself (a flat sky: no second lit-pixel pass)
+    dark = dark_pixels(work - found, science) if found.any() else scene.dark
     # the level along the rows has no significance test of its own: only segments can tell it from the common mode
     rows = row_fit(work - found, dark, row_degree) if row_degree is not None and segments is not None else None
     trend = np.zeros((geometry.n_rows, 1)) if rows is None else rows.trend(constant=False)
@@ -159,7 +161,7 @@ def smooth_background(image: np.ndarray, geometry: ReadoutGeometry, lit_sigma: f
     evidence = background_evidence(work, split, dark, geometry) if found.any() else None
     fraction = kept_fraction(evidence) if evidence is not None else 0.0
     residuals = RampSegments([np.where(science, x, 0.0) - found for x in split.images], split.n_reads)
-    found_rows = row_evidence(work - found, residuals, dark, row_degree) if rows is not None and row_degree else None
-    row_fraction = kept_fraction(found_rows) if found_rows is not None else 0.0
+    rows_evidence = row_evidence(work - found, residuals, dark, row_degree) if rows is not None and row_degree else None
+    row_fraction = kept_fraction(rows_evidence) if rows_evidence is not None else 0.0
     kept = found * fraction + np.where(science, trend * row_fraction, 0.0)
-    return KeptBackground(kept, fraction, evidence, row_fraction, found_rows)
+    return KeptBackground(kept, fraction, evidence, row_fraction, rows_evidence)
