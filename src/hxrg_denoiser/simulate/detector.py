@@ -9,6 +9,14 @@ the first reads. Each channel ``c`` has its amplitude ``A_c`` (electrons in read
 
 It is drawn from the detector's seed (``NoiseModel.detector_seed``), so a dark and a science ramp of
 one detector share it, and a dark ramp subtracted read by read removes it.
+
+The collected charge is also seen through the detector's other effects:
+
+* inter-pixel capacitance (:func:`interpixel_capacitance`): each of a pixel's four nearest neighbours
+  reports a fraction ``ipc`` of its charge;
+* classical non-linearity (:class:`NonLinearity`): ``Q (1 - b Q / 1e5)``, ``b`` per pixel;
+* random telegraph signal (:class:`TelegraphPixels`): a few pixels jump between two levels from read to
+  read, the switching keyed by the exposure's seed and read, the pixels and their steps by the detector's.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import numpy as np
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.simulate.noise import NoiseModel, component_rng
 
-__all__ = ["ResetAnomaly", "detector_seed"]
+__all__ = ["ResetAnomaly", "detector_seed", "interpixel_capacitance", "NonLinearity", "TelegraphPixels"]
 
 
 def detector_seed(model: NoiseModel, exposure_seed: int) -> int:
@@ -66,3 +74,94 @@ class ResetAnomaly:
     def read(self, k: int) -> np.ndarray:
         """The transient in read ``k``, float32 image."""
         return (self.pattern * np.exp(-k / self._tau_columns)).astype(np.float32)
+
+
+def interpixel_capacitance(charge: np.ndarray, ipc: float) -> np.ndarray:
+    """``charge`` as the pixels report it when each of the four nearest neighbours sees ``ipc`` of it.
+
+    Parameters
+    ----------
+    charge : ndarray, shape (n_rows, n_cols)
+        Collected electrons.
+    ipc : float
+        Coupling to each nearest neighbour (the pixel keeps ``1 - 4 ipc``); charge coupled past the
+        array's edge is lost, as on a detector.
+
+    Returns
+    -------
+    ndarray, float32, same shape
+    """
+    out = charge * np.float32(1.0 - 4.0 * ipc)
+    share = charge * np.float32(ipc)
+    out[1:, :] += share[:-1, :]
+    out[:-1, :] += share[1:, :]
+    out[:, 1:] += share[:, :-1]
+    out[:, :-1] += share[:, 1:]
+    return out.astype(np.float32, copy=False)
+
+
+class NonLinearity:
+    """Classical non-linearity: ``Q (1 - b Q / 1e5)`` with ``b`` = ``model.nonlinearity`` within +-10 % per pixel.
+
+    Parameters
+    ----------
+    geometry : ReadoutGeometry
+    model : NoiseModel
+    seed : int
+        The detector's seed (:func:`detector_seed`).
+    """
+
+    REFERENCE_CHARGE = 1e5
+
+    def __init__(self, geometry: ReadoutGeometry, model: NoiseModel, seed: int) -> None:
+        rng = component_rng(seed, "nonlinearity")
+        scatter = rng.uniform(0.9, 1.1, geometry.shape)
+        self.coefficient = (model.nonlinearity * scatter / self.REFERENCE_CHARGE).astype(np.float32)
+
+    def __call__(self, charge: np.ndarray) -> np.ndarray:
+        """What the pixels report for ``charge`` electrons collected, float32 image."""
+        return (charge * (np.float32(1.0) - self.coefficient * charge)).astype(np.float32)
+
+
+class TelegraphPixels:
+    """Random telegraph signal: ``rts_fraction`` of the science pixels switch between two levels.
+
+    Each such pixel has a step (exponential, mean ``rts_amplitude`` electrons) and a switching probability
+    per read (0.02-0.3), both the detector's; its state at read 0 and each switch are the exposure's.
+    Call :meth:`offsets` for reads 0, 1, ... in order.
+
+    Parameters
+    ----------
+    geometry : ReadoutGeometry
+    model : NoiseModel
+    detector : int
+        The detector's seed (:func:`detector_seed`).
+    exposure : int
+        The exposure's seed.
+    """
+
+    def __init__(self, geometry: ReadoutGeometry, model: NoiseModel, detector: int, exposure: int) -> None:
+        rng = component_rng(detector, "rts")
+        chosen = (rng.random(geometry.shape) < model.rts_fraction) & ~geometry.reference_mask
+        self.rows, self.cols = np.nonzero(chosen)
+        n = self.rows.size
+        self.step = rng.exponential(model.rts_amplitude, n).astype(np.float32)
+        self.switch = rng.uniform(0.02, 0.3, n)
+        self.shape = geometry.shape
+        self.exposure = exposure
+        self._state: np.ndarray | None = None
+        self._read = -1
+
+    def offsets(self, k: int) -> np.ndarray:
+        """The telegraph offsets in read ``k`` (reads in order from 0), float32 image, electrons."""
+        rng = component_rng(self.exposure, "rts", k)
+        if k == 0 or self._state is None:
+            self._state = rng.random(self.rows.size) < 0.5
+        else:
+            if k != self._read + 1:
+                raise ValueError(f"telegraph offsets are made read after read: read {k} after {self._read}")
+            self._state ^= rng.random(self.rows.size) < self.switch
+        self._read = k
+        image = np.zeros(self.shape, np.float32)
+        image[self.rows, self.cols] = np.where(self._state, self.step, np.float32(0.0))
+        return image

@@ -50,6 +50,8 @@ _KEY = {
     "ref_pink": 14,
     "acn_odd": 15,
     "reset_anomaly": 16,
+    "rts": 17,
+    "nonlinearity": 18,
 }
 
 PICTURE_FRAME_SHAPES = ("exp", "linear", "corner", "bowl", "stripes")
@@ -126,6 +128,17 @@ class NoiseModel:
         (:mod:`hxrg_denoiser.simulate.detector`).
     reset_tau : float
         Mean decay constant of that transient, reads (per channel 0.6 to 1.4 times this).
+    ipc : float
+        Inter-pixel capacitance: the fraction of a pixel's charge each of its four nearest neighbours
+        reports (the pixel keeps ``1 - 4 ipc``).
+    rts_fraction : float
+        Fraction of science pixels with random telegraph signal: a two-level offset that switches at
+        random between reads.
+    rts_amplitude : float
+        Mean step of an RTS pixel, electrons (exponentially distributed).
+    nonlinearity : float
+        Classical non-linearity: a pixel reports ``Q (1 - b Q / 1e5)`` of ``Q`` collected electrons,
+        ``b`` this value within +-10 % per pixel (the fractional loss at 100,000 e-).
     detector_seed : int or None
         Seed of what belongs to the detector rather than the exposure (hot pixels, the transient's
         pattern), so that darks and science ramps of one detector share them; None: the exposure's seed.
@@ -157,6 +170,10 @@ class NoiseModel:
     ref_pink: float = 0.0
     reset_anomaly: float = 0.0
     reset_tau: float = 1.0
+    ipc: float = 0.0
+    rts_fraction: float = 0.0
+    rts_amplitude: float = 20.0
+    nonlinearity: float = 0.0
     detector_seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -166,6 +183,12 @@ class NoiseModel:
                 continue
             if not 0 <= value < np.inf:
                 raise UsageError(f"noise level {field.name} must be a finite number >= 0, got {value}")
+        if self.ipc >= 0.2:
+            raise UsageError(f"ipc must be < 0.2 (the fraction each neighbour reports), got {self.ipc}")
+        if self.rts_fraction > 1 or self.hot_pixel_fraction > 1:
+            raise UsageError("rts_fraction and hot_pixel_fraction are fractions of the pixels, at most 1")
+        if self.nonlinearity >= 0.5:
+            raise UsageError(f"nonlinearity must be < 0.5 (the fractional loss at 100,000 e-), got {self.nonlinearity}")
         if self.reset_tau <= 0:
             raise UsageError(f"reset_tau must be > 0 reads, got {self.reset_tau}")
         if not 0.2 <= self.pink_alpha <= 2.5:

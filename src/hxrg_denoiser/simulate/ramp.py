@@ -4,7 +4,8 @@ Each read adds ``Poisson(rate)`` electrons to a running sum, where ``rate`` is
 the scene divided by the number of reads plus dark current and hot pixels
 over one frame time; cosmic rays add a few-pixel charge deposit that stays; the start transient of
 :class:`~hxrg_denoiser.simulate.detector.ResetAnomaly` decays over the first reads.
-The read is the accumulated charge (clipped at the full well) plus the dark
+The read is the accumulated charge (clipped at the full well; through inter-pixel capacitance and
+non-linearity where the model has them; telegraph pixels' offsets added) plus the dark
 noise of :class:`~hxrg_denoiser.simulate.noise.DarkNoise`. The correlated
 part of that noise is handed out beside each read so that an *oracle* can
 remove it exactly.
@@ -19,7 +20,13 @@ from typing import Literal, overload
 import numpy as np
 
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.simulate.detector import ResetAnomaly, detector_seed
+from hxrg_denoiser.simulate.detector import (
+    NonLinearity,
+    ResetAnomaly,
+    TelegraphPixels,
+    detector_seed,
+    interpixel_capacitance,
+)
 from hxrg_denoiser.simulate.noise import DarkNoise, NoiseModel, component_rng
 
 __all__ = ["SimulatedRead", "CosmicRay", "RampSimulator", "simulate_cube", "PIXEL_AREA_CM2"]
@@ -94,8 +101,19 @@ class RampSimulator:
         self.dark = DarkNoise(geometry, n_reads, noise, seed)
         self.scene = None if scene is None else np.where(geometry.reference_mask, 0.0, scene).astype(np.float32)
         self.cosmic_rays: list[CosmicRay] = []
-        self.reset_anomaly = ResetAnomaly(geometry, noise, detector_seed(noise, seed)) if noise.reset_anomaly > 0 \
-            else None
+        detector = detector_seed(noise, seed)
+        self.reset_anomaly = ResetAnomaly(geometry, noise, detector) if noise.reset_anomaly > 0 else None
+        self.nonlinearity = NonLinearity(geometry, noise, detector) if noise.nonlinearity > 0 else None
+        self.telegraph = TelegraphPixels(geometry, noise, detector, seed) if noise.rts_fraction > 0 else None
+
+    def _reported(self, collected: np.ndarray) -> np.ndarray:
+        """What the pixels report of ``collected`` electrons: through IPC and non-linearity."""
+        if self.noise_model.ipc > 0:
+            collected = interpixel_capacitance(collected, self.noise_model.ipc)
+            collected[self.geometry.reference_mask] = 0.0
+        if self.nonlinearity is not None:
+            collected = self.nonlinearity(collected)
+        return collected
 
     def charge_rate(self) -> np.ndarray | None:
         """Expected electrons added per read, float32 image (None if nothing accumulates)."""
@@ -153,9 +171,11 @@ class RampSimulator:
                 charge += deposit
             collected = charge if full_well is None else np.minimum(charge, np.float32(full_well))
             correlated = self.dark.correlated(k)
-            data = self.dark.bias_image + correlated + self.dark.white(k) + collected
+            data = self.dark.bias_image + correlated + self.dark.white(k) + self._reported(collected)
             if self.reset_anomaly is not None:
                 data += self.reset_anomaly.read(k)
+            if self.telegraph is not None:
+                data += self.telegraph.offsets(k)
             yield SimulatedRead(k, data, correlated)
 
 
