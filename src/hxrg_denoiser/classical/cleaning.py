@@ -12,7 +12,11 @@ parts, each estimated here from the image itself:
 * common mode: the same value in all channels at the same instant. It is the
   median over channels of the pixels that hold no light (a mask of lit
   pixels comes from the image smoothed over 3 x 9 pixels, above
-  ``lit_sigma`` robust sigmas, dilated by 2);
+  ``lit_sigma`` robust sigmas, dilated by 2), averaged over
+  ``COMMON_MODE_SAMPLES / n_channels`` consecutive instants where the detector has fewer than
+  ``COMMON_MODE_SAMPLES`` channels: the median of 4 channels at one instant holds a third of each
+  pixel's own white noise, and subtracting it would lower the scatter of dark pixels while adding
+  the other channels' noise to every lit one (a JWST detector's 4 amplifiers);
 * per-channel drift: each channel's own 1/f noise, seen in the mean of
   its dark pixels row by row. The drift at every row is predicted from the
   row means within ``DRIFT_REACH`` rows by ordinary kriging, with a
@@ -56,8 +60,10 @@ from hxrg_denoiser.stats import mad_sigma
 __all__ = [
     "clean_flux_image", "alternating_column_noise", "common_mode", "channel_drift",
     "fill_gaps_along_time", "channel_row_means", "fit_row_variogram", "krige_channel_rows",
-    "LIT_READ_SCALE", "LIT_COVARIANCE_FRACTION", "DRIFT_REACH",
+    "LIT_READ_SCALE", "LIT_COVARIANCE_FRACTION", "DRIFT_REACH", "COMMON_MODE_SAMPLES", "smooth_common_mode",
 ]
+
+COMMON_MODE_SAMPLES = 32  # dark pixels (channels x consecutive instants) behind each common-mode value
 
 # Read-noise variance of pixels near light over that of dark pixels after cleaning: a dark pixel enters the
 # estimates of the correlated noise and loses part of its own error, a lit pixel does not. Measured on
@@ -180,6 +186,30 @@ def common_mode(readout: np.ndarray, dark: np.ndarray, min_dark: int | None = No
         median = _nanmedian_last(values)
     known = _guard_long_gaps((dark.sum(axis=1) >= min_dark).reshape(-1), readout.shape[-1]).reshape(median.shape)
     return np.where(known, median, 0.0), known
+
+
+def smooth_common_mode(common: np.ndarray, known: np.ndarray, n_channels: int) -> np.ndarray:
+    """The common mode averaged over ``ceil(COMMON_MODE_SAMPLES / n_channels)`` consecutive known instants.
+
+    Parameters
+    ----------
+    common, known : ndarray, shape (rows, width)
+        The median over channels at each instant (readout order) and where it is known.
+    n_channels : int
+
+    Returns
+    -------
+    ndarray, shape (rows, width)
+        Unchanged with :data:`COMMON_MODE_SAMPLES` channels or more; 0 where not known.
+    """
+    samples = -(-COMMON_MODE_SAMPLES // n_channels)
+    if samples <= 1:
+        return common
+    values, weights = np.where(known, common, 0.0).reshape(-1), known.reshape(-1).astype(np.float64)
+    total = uniform_filter1d(values, samples, mode="nearest")
+    count = uniform_filter1d(weights, samples, mode="nearest")
+    smooth = np.where(weights > 0, total / np.maximum(count, 1e-12), 0.0)
+    return smooth.reshape(common.shape)
 
 
 def channel_drift(readout: np.ndarray, dark: np.ndarray, smooth_rows: float = 15) -> tuple[np.ndarray, np.ndarray]:
@@ -400,6 +430,7 @@ def _common_and_drift(
     rows, width = geometry.science_rows, geometry.channel_width
     decay = decay_rows * width
     common, known = common_mode(readout, dark)
+    common = smooth_common_mode(common, known, geometry.n_channels)
     common = _high_pass_rows(common, known, baseline_rows, rows)
     common = fill_gaps_along_time(common.reshape(-1), known.reshape(-1), width, decay).reshape(common.shape)
     rest = readout - common[:, None]
