@@ -111,7 +111,7 @@ def test_fit_memo_fits_once_for_options_that_differ_after_the_fit(monkeypatch):
 
 
 def test_bench_seeds_are_reserved():
-    with pytest.raises(ValueError, match="reserved for the bench-v1"):
+    with pytest.raises(ValueError, match="reserved for the benchmark"):
         check_training_seed(next(iter(BENCH_SEEDS)))
     check_training_seed(1)
 
@@ -195,3 +195,57 @@ def test_retaining_freed_memory_changes_no_result():
     assert runs[0][1] == runs[1][1]
     if sys.platform.startswith("linux"):
         assert runs[1][0] == "True"
+
+
+def test_bench_v3_cases_are_made_on_their_own_geometry_and_reads():
+    from hxrg_denoiser.bench.command import suite_cases
+    from hxrg_denoiser.bench.suite import BENCH_V3, BENCH_V3_FAMILIES
+
+    assert len(BENCH_V3) == 2 * len(BENCH_V3_FAMILIES)
+    assert {c.seed for c in BENCH_V3} <= BENCH_SEEDS
+    geometries = {c.geometry for c in BENCH_V3}
+    assert geometries == {"nirps-h4rg", "jwst-h2rg", "h2rg-32"}
+    builder = next(b for b in suite_cases("bench-v3", n_rows=32) if b.name.startswith("imaging-jwst"))
+    case = builder.build()
+    assert case.geometry.name == "jwst-h2rg" and case.geometry.n_channels == 4
+    assert case.ramp.n_reads == 30 and case.ramp.n_rows == 32 and case.scene.sources is not None
+    reset = next(c for c in BENCH_V3 if c.group == "reset-stars")
+    assert dict(reset.noise_changes)["reset_anomaly"] == 45.0
+
+
+def test_bench_v3_measures_photometry_and_the_sky_against_more_rivals(tmp_path):
+    out = tmp_path / "v3"
+    assert main(["bench", "--suite", "bench-v3-quick", "--rows", "40", "--reads", "8", "--out", str(out), "-q",
+                 "--jobs", "1"]) == 0
+    document = json.loads((out / "metrics.json").read_text())
+    case = document["cases"]["imaging-jwst-s9411"]
+    assert "cds" not in case and "utr_ref_seed_auto" in case
+    for method in ("utr", "utr_ref_seed", "oracle"):
+        assert case[method]["phot_raw_rms"] > 0 and case[method]["phot_local_rms"] > 0
+        assert case[method]["channel_spread"] >= 0 and case[method]["spectrum_rms"] is None
+    # the oracle has no correlated noise: its channels' mean errors are the closest together
+    assert case["oracle"]["channel_spread"] < case["utr"]["channel_spread"]
+    report = (out / "report.md").read_text()
+    assert "utr, utr_ref_seed, utr_ref_smoothed, utr_ref_seed_auto" not in report  # no model, no targets
+    assert "raw photometry RMS" in report
+
+
+def test_targets_compare_photometry_with_the_suites_rivals():
+    from hxrg_denoiser.bench.runner import CaseResult
+    from hxrg_denoiser.bench.targets import target_checks, targets_table
+
+    def metrics(**values):
+        return {"pixel_rms": 1.0, "spectrum_rms_box7": None, "spectrum_rms_bgsub": None, "phot_raw_rms": None,
+                "phot_local_rms": None, "lit_minus_dark_bias": None, "bgsub_over_oracle": None, **values}
+
+    result = CaseResult("c", "imaging", {
+        "utr_ref_seed": metrics(phot_raw_rms=100.0, phot_local_rms=90.0),
+        "utr_ref_smoothed": metrics(phot_raw_rms=110.0, phot_local_rms=95.0),
+        "utr": metrics(phot_raw_rms=80.0, phot_local_rms=95.0),
+        "model": metrics(phot_raw_rms=90.0, phot_local_rms=90.0)}, group="g")
+    plain, = target_checks([result], ["model"], lambda r: r.group)
+    assert plain["phot_raw_vs_best"] == pytest.approx(0.9) and plain["met"]["phot_raw"]
+    strict, = target_checks([result], ["model"], lambda r: r.group, ("utr",))
+    assert strict["phot_raw_vs_best"] == pytest.approx(90 / 80) and not strict["met"]["phot_raw"]
+    assert strict["phot_local_vs_best"] == pytest.approx(1.0) and strict["met"]["phot_local"]
+    assert "**1.125**" in targets_table([strict])

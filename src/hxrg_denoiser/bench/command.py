@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from hxrg_denoiser.allocator import retain_freed_memory
 from hxrg_denoiser.bench.report import case_figures, write_report
 from hxrg_denoiser.bench.runner import READS_LIST, CaseResult, Method, classical_methods, evaluate_case
-from hxrg_denoiser.bench.suite import SUITES, CaseData, build_case
+from hxrg_denoiser.bench.suite import EXTRA_CLASSICAL_FITS, SUITES, CaseData, build_case, suite_family
 from hxrg_denoiser.bench.traces import find_traces, read_traces
 from hxrg_denoiser.errors import RampInputError, UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
@@ -60,9 +60,10 @@ def suite_cases(suite: str, *, n_rows: int | None = None, n_reads: int | None = 
     """The cases of a built-in suite (on ``geometry``, default the NIRPS H4RG)."""
     if suite not in SUITES:
         raise UsageError(f"--suite {suite!r}: unknown suite; choose one of {sorted(SUITES)}")
-    sizes = {k: v for k, v in (("n_rows", n_rows), ("n_reads", n_reads)) if v is not None}
     builders = []
     for case in SUITES[suite]:
+        sizes = {k: v for k, v in (("n_rows", n_rows or case.n_rows), ("n_reads", n_reads or case.n_reads))
+                 if v is not None}
         group = case.group or (case.name.rsplit("-s", 1)[0] if case.family == "echelle" else case.name)
         builders.append(CaseBuilder(case.name, functools.partial(build_case, case, geometry=geometry, **sizes),
                                     group, group))
@@ -188,7 +189,7 @@ def run_bench(
         raise UsageError(f"--jobs {jobs}: must be at least 1")
     folder = OutputFolder(outdir, inputs=inputs, overwrite=overwrite)
     outdir = folder.path
-    methods = classical_methods(cds=cds) + list(models)
+    methods = classical_methods(cds=cds, extra=EXTRA_CLASSICAL_FITS.get(suite_family(suite))) + list(models)
     reads_list = READS_LIST if reads_curves else ()
     first_of_group: dict[str, str] = {}  # the case of each group that gets the figures
     batches: dict[str, list[CaseBuilder]] = {}

@@ -11,7 +11,7 @@ import numpy as np
 from hxrg_denoiser._version import __version__
 from hxrg_denoiser.bench.extraction import extract_orders
 from hxrg_denoiser.bench.runner import METRIC_NAMES, CaseResult
-from hxrg_denoiser.bench.suite import CaseData
+from hxrg_denoiser.bench.suite import RIVALS, CaseData, suite_family
 from hxrg_denoiser.bench.targets import target_checks, targets_table, values_by_group, worst_rows
 from hxrg_denoiser.io.safety import atomic_output
 
@@ -31,6 +31,9 @@ _TABLE_METRICS = (
     ("lit_minus_dark_bias", "lit-minus-dark bias (e-)", "{:+.3f}"),
     ("err_calibration", "std(error / ERR)", "{:.3f}"),
     ("spectrum_err_calibration", "spectra: std(error / ERR)", "{:.3f}"),
+    ("phot_raw_rms", "raw photometry RMS (e-)", "{:.1f}"),
+    ("phot_local_rms", "annulus photometry RMS (e-)", "{:.1f}"),
+    ("channel_spread", "channel-mean error spread (e-)", "{:.3f}"),
 )
 
 
@@ -68,6 +71,9 @@ _FAMILY_METRICS = (
     ("bgsub_over_oracle", "bg-subtracted / oracle", "{:.3f}"),
     ("lit_minus_dark_bias", "lit-minus-dark bias (e-)", "{:+.3f}"),
     ("pixel_bias", "bias (e-)", "{:+.3f}"),
+    ("phot_raw_rms", "raw photometry RMS (e-)", "{:.1f}"),
+    ("phot_local_rms", "annulus photometry RMS (e-)", "{:.1f}"),
+    ("channel_spread", "channel-mean error spread (e-)", "{:.3f}"),
 )
 
 
@@ -107,7 +113,8 @@ def write_report(
     document["summary"] = summary
     families = any(r.group is not None for r in results)
     worst = worst_rows(results, _echelle_group) if families else {}
-    checks = target_checks(results, list(models), _echelle_group) if families else []
+    rivals = RIVALS.get(suite_family(suite), ())
+    checks = target_checks(results, list(models), _echelle_group, rivals) if families else []
     if families:
         document["worst"], document["targets"] = worst, checks
     with atomic_output(outdir / "metrics.json", overwrite=True) as tmp:
@@ -122,13 +129,16 @@ def write_report(
         "as 1.85; `line depth bias` the relative change of absorption-line depths (negative: shallower); "
         "`max order flux error` the largest relative error of an order's total flux; `std(error / ERR)` the spread "
         "of the errors in units of the method's own ERR (1 when ERR is right), for pixels and for the optimally "
-        "extracted spectra (ERR propagated as if pixels were independent). `oracle` is UTR on the same "
+        "extracted spectra (ERR propagated with the correlation of neighbouring rows). `oracle` is UTR on the same "
         "ramp with its correlated noise removed exactly.\n",
     ]
     if checks:
+        against = f"{', '.join(rivals)} or calibrated sirs" if rivals else \
+            "seed, smoothed or calibrated sirs reference correction"
         parts += ["## Targets, worst seed of each family\n",
-                  "Ratios to the best classical method of the same case (seed, smoothed or calibrated sirs "
-                  "reference correction), largest over seeds; target <= 1.02. Lit-minus-dark bias: target within "
+                  f"Ratios to the best classical method of the same case ({against}), largest over seeds; "
+                  "target <= 1.02. Photometry: circular apertures of radius 4 pixels on the true sources, raw and "
+                  "less the median of an 8-14 pixel annulus. Lit-minus-dark bias: target within "
                   "+-0.2 e-. Background-subtracted spectrum / oracle: the family's target in brackets. Values that "
                   "miss a target are in bold.\n", targets_table(checks), ""]
     if families:

@@ -18,6 +18,7 @@ import numpy as np
 
 from hxrg_denoiser.bench.extraction import spectral_metrics, spectrum_err_calibration
 from hxrg_denoiser.bench.metrics import linearity, lit_minus_dark_bias, noise_slope, pixel_errors
+from hxrg_denoiser.bench.photometry import channel_mean_errors, photometry_errors
 from hxrg_denoiser.bench.suite import CaseData
 from hxrg_denoiser.fitting import FINISHING_OPTIONS, FitOptions, fit_ramp, fit_ramp_rows, flux_image
 from hxrg_denoiser.fitting.options import CLASSICAL_FITS, NEEDS_CALIBRATION
@@ -48,6 +49,10 @@ METRIC_NAMES = (
     "lit_minus_dark_bias",
     "err_calibration",
     "spectrum_err_calibration",
+    "phot_raw_rms",
+    "phot_raw_bias",
+    "phot_local_rms",
+    "channel_spread",
 )
 
 
@@ -136,10 +141,12 @@ BEST_CLASSICAL = ("utr_ref_seed", "utr_ref_smoothed", "utr_ref_sirs")
 BEST_UNCALIBRATED = ("utr_ref_seed", "utr_ref_smoothed")
 
 
-def classical_methods(*, oracle: bool = True, cds: bool = True) -> list[Method]:
-    """CDS, UTR, UTR with each reference correction (``sirs`` where a case is calibrated), cleaned UTR, the oracle."""
+def classical_methods(*, oracle: bool = True, cds: bool = True,
+                      extra: dict[str, FitOptions] | None = None) -> list[Method]:
+    """CDS, UTR, UTR with each reference correction (``sirs`` where a case is calibrated), cleaned UTR, the
+    fits of ``extra`` (a suite's own), the oracle."""
     methods = [Method(name, _Fit(options), needs_calibration=name in NEEDS_CALIBRATION)
-               for name, options in CLASSICAL_FITS.items()]
+               for name, options in {**CLASSICAL_FITS, **(extra or {})}.items()]
     if not cds:
         methods = methods[1:]
     if oracle:
@@ -268,6 +275,13 @@ def evaluate_case(
                 values["spectrum_err_calibration"] = spectrum_err_calibration(
                     estimate, err, truth, case.scene.orders, g, var_rnoise=image.var_rnoise if image else None,
                     rho=image.errors.aperture_correlation if image and image.errors else None)
+        if case.scene.sources is not None:
+            photometry = photometry_errors(estimate, truth, case.scene.sources, g, usable=np.isfinite(estimate))
+            if photometry is not None:
+                values.update(phot_raw_rms=photometry.raw_rms, phot_raw_bias=photometry.raw_bias,
+                              phot_local_rms=photometry.local_rms)
+        if case.scene.sky is not None:
+            values["channel_spread"] = channel_mean_errors(estimate, truth, g, usable=np.isfinite(estimate)).spread
         values["lit_minus_dark_bias"] = lit_minus_dark_bias(estimate, truth, science,
                                                             background=case.scene.kind == "sky")
         if case.family == "echelle" and method.fixed_reads is None and reads_list:

@@ -7,6 +7,10 @@ reference pixels on all four edges, 256 science rows + 8 reference rows),
 out-of-distribution cases (star field, flat fields at three levels, an
 echelle scene with cosmic rays). It stays as it was, so that results remain comparable.
 
+``bench-v3``: scenes and detector effects (:data:`BENCH_V3_FAMILIES`) on the three preset geometries, each
+case with its own rows and reads; measured also by aperture photometry and by whether the sky's channel means
+stay where they were, against more classical rivals (:data:`RIVALS`).
+
 ``bench-v2``: the same strip and reads, with noise families that the shipped
 model's training never sees (see :data:`BENCH_V2_FAMILIES`): the project's
 presets with new seeds; a second generator written after the published
@@ -29,7 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.fitting.options import FitOptions
+from hxrg_denoiser.geometry import ReadoutGeometry, preset
 from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
 from hxrg_denoiser.simulate.held_out import (
     BENCH_GEOMETRY,
@@ -39,6 +44,8 @@ from hxrg_denoiser.simulate.held_out import (
     BENCH_V1,
     BENCH_V2,
     BENCH_V2_FAMILIES,
+    BENCH_V3,
+    BENCH_V3_FAMILIES,
     CALIBRATION_SEED_OFFSET,
     BenchCase,
     bench_geometry,
@@ -51,7 +58,8 @@ from hxrg_denoiser.simulate.ramp import simulate_cube
 from hxrg_denoiser.simulate.scenes import Scene, echelle_scene, make_scene, scale_scene
 
 __all__ = [
-    "BenchCase", "CaseData", "BENCH_V1", "BENCH_V2", "BENCH_V2_FAMILIES", "BENCH_SEEDS", "SUITES",
+    "BenchCase", "CaseData", "BENCH_V1", "BENCH_V2", "BENCH_V2_FAMILIES", "BENCH_V3", "BENCH_V3_FAMILIES",
+    "BENCH_SEEDS", "SUITES", "EXTRA_CLASSICAL_FITS", "RIVALS", "suite_family",
     "check_training_seed", "build_case", "bench_geometry", "BENCH_GEOMETRY",
 ]
 
@@ -78,7 +86,24 @@ SUITES: dict[str, list[BenchCase]] = {
     "bench-v1-quick": [BENCH_V1[0], BENCH_V1[3], BENCH_V1[6]],
     "bench-v2": BENCH_V2,
     "bench-v2-quick": [c for c in BENCH_V2 if c.seed % 10 == 1 and c.group in ("nirspec", "frame-ref20", "sky")],
+    "bench-v3": BENCH_V3,
+    "bench-v3-quick": [c for c in BENCH_V3 if c.seed % 10 == 1 and c.group in ("imaging-jwst", "reset-stars")],
 }
+
+# Suites whose cases are judged against more classical fits than bench-v2's: plain UTR (a reference correction
+# can hurt), and the seed-corrected fit that leaves out the reads of a start transient (what a careful user
+# would run on a ramp with a reset anomaly; ``hxrg denoise`` does it by default).
+EXTRA_CLASSICAL_FITS: dict[str, dict[str, FitOptions]] = {
+    "bench-v3": {"utr_ref_seed_auto": FitOptions(method="utr", refcorr="seed", first_read="auto")},
+}
+RIVALS: dict[str, tuple[str, ...]] = {
+    "bench-v3": ("utr", "utr_ref_seed", "utr_ref_smoothed", "utr_ref_seed_auto"),
+}
+
+
+def suite_family(suite: str) -> str:
+    """The suite ``suite`` belongs to (``bench-v3-quick`` -> ``bench-v3``)."""
+    return suite.removesuffix("-quick")
 
 
 
@@ -127,9 +152,12 @@ def build_case(case: BenchCase, *, n_rows: int = BENCH_ROWS, n_reads: int = BENC
     n_rows, n_reads : int
         Rows of the strip and reads of the ramp.
     geometry : ReadoutGeometry, optional
-        The detector's readout (rows are replaced by ``n_rows``); default the NIRPS H4RG
-        (:data:`BENCH_GEOMETRY`). The same case on another geometry keeps its noise, scene kind and seed.
+        The detector's readout (rows are replaced by ``n_rows``); default the case's own preset
+        (bench-v3), else the NIRPS H4RG (:data:`BENCH_GEOMETRY`). The same case on another geometry keeps
+        its noise, scene kind and seed.
     """
+    if geometry is None and case.geometry is not None:
+        geometry = preset(case.geometry)
     geometry = geometry.with_rows(n_rows) if geometry is not None else bench_geometry(n_rows)
     scene = _scene(case, geometry)
     cube, oracle = _dark_and_correlated(case, geometry, n_reads, case.seed, scene.image)

@@ -32,7 +32,9 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     )
     source = bench.add_mutually_exclusive_group(required=True)
     source.add_argument("--suite", help="built-in suite: bench-v1, bench-v2 (noise families the models never "
-                        "trained on, worst seed, targets), or bench-v1-quick / bench-v2-quick (3 cases)")
+                        "trained on, worst seed, targets), bench-v3 (star fields, galaxies, extended emission, "
+                        "gradients and detector effects on three geometries, photometry), or bench-v1-quick / "
+                        "bench-v2-quick / bench-v3-quick (2-3 cases)")
     source.add_argument("--darks", "--darks-test", dest="darks", nargs="+", metavar="DARK",
                         help="your dark ramps (folders of reads, 3D or 4D cubes): one case each, with --scene "
                         "accumulated on it; a model must not have trained on them")
@@ -51,11 +53,11 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                        "(default: classical methods only)")
     bench.add_argument("--seed", type=nonnegative_int, help="with --darks: seed of the Poisson accumulation (default 0)")
     bench.add_argument("--gain", type=positive_float, help="with --darks: electrons per unit of the darks (default 1)")
-    bench.add_argument("--rows", type=positive_int, help="with --suite: rows of the strip (default 264)")
+    bench.add_argument("--rows", type=positive_int, help="with --suite: rows of the strip (default 264; bench-v3: each case's own)")
     bench.add_argument("--no-reads-curves", dest="reads_curves", action="store_false",
                        help="skip the error-versus-reads curves, which refit every method at 6 read counts "
-                       "(default: drawn, except in bench-v2)")
-    bench.add_argument("--reads", type=positive_int, help="with --suite: number of reads (default 100)")
+                       "(default: drawn, except in bench-v2 and bench-v3)")
+    bench.add_argument("--reads", type=positive_int, help="with --suite: number of reads (default 100; bench-v3: each case's own)")
     bench.add_argument("--jobs", type=positive_int,
                        help="worker processes, each building and measuring a family of a suite or one of your "
                        "darks (about 3 GB each on the bench strip, more on a full frame; results do not depend "
@@ -180,7 +182,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         suite = args.suite
     models = model_methods(args.model, test_darks=args.darks or ())
     command_line = "hxrg " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("hxrg") else "hxrg bench"
-    families = suite.startswith("bench-v2")  # robustness suite: no CDS, no noise-versus-reads curves
+    families = suite.startswith(("bench-v2", "bench-v3"))  # robustness suites: no CDS, no noise-versus-reads curves
     results = run_bench(cases, args.output, suite=suite, models=models, command=command_line,
                         overwrite=args.overwrite, progress=not args.quiet, inputs=inputs,
                         reads_curves=args.reads_curves and not families, cds=not families, jobs=args.jobs)

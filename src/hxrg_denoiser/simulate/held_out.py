@@ -1,6 +1,6 @@
 """Exposures held out for benchmarking: the built-in suites' definitions, their geometry and reserved seeds.
 
-The cases of ``bench-v1`` and ``bench-v2`` are data (noise, scene, seed) that
+The cases of ``bench-v1``, ``bench-v2`` and ``bench-v3`` are data (noise, scene, seed) that
 :mod:`hxrg_denoiser.bench.suite` simulates; they live here, below both the
 benchmark and the training code, so that training can refuse the seeds in
 :data:`BENCH_SEEDS` (:func:`check_training_seed`) and use the same geometry
@@ -15,7 +15,7 @@ from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry, preset
 
 __all__ = [
-    "BenchCase", "BENCH_V1", "BENCH_V2", "BENCH_V2_FAMILIES", "BENCH_SEEDS", "BENCH_ROWS", "BENCH_READS",
+    "BenchCase", "BENCH_V1", "BENCH_V2", "BENCH_V2_FAMILIES", "BENCH_V3", "BENCH_V3_FAMILIES", "BENCH_SEEDS", "BENCH_ROWS", "BENCH_READS",
     "BENCH_GEOMETRY", "CALIBRATION_SEED_OFFSET", "check_training_seed", "bench_geometry",
 ]
 
@@ -51,6 +51,10 @@ class BenchCase:
         Darks of the family (other seeds) on which a ``sirs`` correction is calibrated (0: none).
     target : float or None
         Target of the background-subtracted spectrum error relative to the oracle's.
+    geometry : str or None
+        The preset the case is made on (None: the bench strip's, or the command's ``--geometry``).
+    n_rows, n_reads : int or None
+        Rows of the strip and reads of the ramp (None: the suite's defaults, 264 and 100).
     """
 
     name: str
@@ -65,6 +69,9 @@ class BenchCase:
     generator: str = "project"
     calibration_darks: int = 0
     target: float | None = None
+    geometry: str | None = None
+    n_rows: int | None = None
+    n_reads: int | None = None
 
 
 
@@ -108,9 +115,41 @@ BENCH_V2: list[BenchCase] = [
 ]
 
 
+# bench-v3: scenes and detector effects the shipped model was not tuned on, on every geometry.
+# name: (generator, noise preset, changes, scene, geometry, reads). Scene kinds are those of
+# :func:`~hxrg_denoiser.simulate.scenes.make_scene`; the detector effects' forms and levels lie outside what
+# training draws (reset transients of 45 e- decaying in 0.8 reads, 0.4 % hot pixels, 2 % IPC, 5 % non-linearity
+# at 1e5 e-, telegraph pixels, a bowl-shaped frame that the reference pixels see 20x).
+BENCH_V3_FAMILIES: dict[str, tuple] = {
+    "stars-nirps": ("project", "nirspec", (), "stars-moffat", "nirps-h4rg", 60),
+    "imaging-jwst": ("project", "nirspec", (), "imaging", "jwst-h2rg", 30),
+    "crowded-h2rg32": ("project", "h4rg-lab", (), "imaging-crowded", "h2rg-32", 30),
+    "nebula-nirps": ("project", "h4rg-lab", (), "nebula", "nirps-h4rg", 60),
+    "galaxies-nghxrg": ("nghxrg", "nirspec", (), "galaxies", "nirps-h4rg", 60),
+    "long-slit-jwst": ("project", "nirspec", (("pink_alpha", 1.2),), "long-slit", "jwst-h2rg", 30),
+    "echelle-gradient": ("project", "h4rg-lab", (), "echelle-gradient", "nirps-h4rg", 60),
+    "reset-stars": ("project", "nirspec", (("reset_anomaly", 45.0), ("reset_tau", 0.8)), "stars-moffat",
+                    "nirps-h4rg", 60),
+    "hot-dark-echelle": ("project", "nirspec", (("hot_pixel_fraction", 0.004), ("hot_pixel_current", 2.0),
+                                                ("dark_current", 0.05)), "echelle", "nirps-h4rg", 60),
+    "ipc-rts-nonlinear": ("project", "nirspec", (("ipc", 0.02), ("rts_fraction", 0.002), ("rts_amplitude", 30.0),
+                                                 ("nonlinearity", 0.05)), "imaging", "jwst-h2rg", 30),
+    "cosmic-imaging": ("project", "h4rg-lab", (), "imaging", "nirps-h4rg", 60),
+    "frame-bowl-stars": ("project", "nirspec", (("picture_frame", 1.0), ("picture_frame_shape", "bowl"),
+                                                ("picture_frame_ref_gain", 20.0)), "stars-moffat", "nirps-h4rg", 60),
+}
+
+BENCH_V3: list[BenchCase] = [
+    BenchCase(f"{name}-s{seed}", noise, seed, scene=scene, family="imaging", group=name, noise_changes=changes,
+              generator=generator, geometry=geometry, n_rows=BENCH_ROWS if geometry == "nirps-h4rg" else 256,
+              n_reads=reads, cosmic_ray_rate=5.0 if name == "cosmic-imaging" else 0.0)
+    for index, (name, (generator, noise, changes, scene, geometry, reads)) in enumerate(BENCH_V3_FAMILIES.items())
+    for seed in (9401 + 10 * index, 9402 + 10 * index)
+]
+
 CALIBRATION_SEED_OFFSET = 500  # calibration darks of a family: seeds 9701 + 10 i, 9702 + 10 i, ...
 BENCH_SEEDS = frozenset(
-    [case.seed for case in BENCH_V1] + [case.seed for case in BENCH_V2]
+    [case.seed for case in BENCH_V1] + [case.seed for case in BENCH_V2] + [case.seed for case in BENCH_V3]
     + [case.seed + CALIBRATION_SEED_OFFSET + k for case in BENCH_V2 for k in range(case.calibration_darks)]
 )
 
@@ -118,7 +157,7 @@ BENCH_SEEDS = frozenset(
 def check_training_seed(seed: int) -> None:
     """Refuse a training seed that belongs to the benchmark."""
     if seed in BENCH_SEEDS:
-        raise UsageError(f"seed {seed} is reserved for the bench-v1 and bench-v2 test cubes; training must use another")
+        raise UsageError(f"seed {seed} is reserved for the benchmark's test cubes; training must use another")
 
 
 BENCH_GEOMETRY = "nirps-h4rg"
