@@ -288,3 +288,42 @@ def test_denoise_takes_the_preset_the_file_names(tmp_path):
     out = tmp_path / "d.fits"
     assert main(["denoise", str(sim / "cube.fits"), "-o", str(out), "-q"]) == 0
     assert fits.getheader(out)["GEOMETRY"] == "jwst-h2rg"
+
+
+def test_scenes_recipe_draws_imaging_scenes_and_detector_effects_outside_the_bench():
+    from hxrg_denoiser.simulate.held_out import BENCH_V3_FAMILIES
+    from hxrg_denoiser.training.readout_set_examples import scene_example_specs
+
+    specs = scene_example_specs(200, 500000)
+    assert specs == scene_example_specs(200, 500000)  # one seed, one draw
+    kinds = {s.scene for s in specs}
+    assert {"imaging", "nebula", "stars-moffat", "echelle"} <= kinds and all(s.first_read == "auto" for s in specs)
+    drawn = {name: max(s.noise_changes.get(name, 0.0) for s in specs)
+             for name in ("reset_anomaly", "ipc", "nonlinearity", "hot_pixel_fraction", "rts_fraction")}
+    assert all(value > 0 for value in drawn.values())
+    for family in BENCH_V3_FAMILIES.values():  # bench-v3's detector effects lie beyond every level drawn
+        for name, value in family[2]:
+            if name in drawn:
+                assert value > drawn[name], (name, value)
+
+
+def test_a_transient_example_fits_image_and_oracle_on_the_same_reads():
+    import dataclasses
+
+    spec = dataclasses.replace(tiny_spec(300041, reads=(12, 6)), noise_changes={"reset_anomaly": 60.0, "reset_tau": 1.0},
+                               first_read="auto")
+    science = ~GEOMETRY.reference_mask
+    example = make_example(spec, GEOMETRY)
+    every_read = make_example(dataclasses.replace(spec, first_read=0), GEOMETRY)
+    bias = {name: float(np.median((e["oracle"][0] - e["truth"])[science])) for name, e in
+            (("auto", example), ("every", every_read))}
+    assert bias["every"] < 2 * bias["auto"] < 0  # the oracle too left out the transient's first reads
+
+
+def test_items_with_the_background_kept_see_the_image_less_its_background():
+    example = make_example(tiny_spec(300051), GEOMETRY)
+    x = np.arange(GEOMETRY.n_cols)[None, :] / GEOMETRY.n_cols
+    example["flux"] = example["flux"] + (300.0 * x * ~GEOMETRY.reference_mask).astype(np.float32)
+    plain = training_items(example, GEOMETRY, clip=8.0)
+    kept = training_items(example, GEOMETRY, clip=8.0, keep_background=True)
+    assert not np.allclose(plain[0].features.astype(float), kept[0].features.astype(float), atol=0.05)

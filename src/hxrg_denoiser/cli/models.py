@@ -52,16 +52,18 @@ def _add_train_parser(sub, common: argparse.ArgumentParser) -> None:
         "hxrg train --model payeur2022 --simulate-darks 2 --scene echelle -o runs/payeur",
     )
     add_output(tr, "run folder: checkpoints, model, loss curve (created if needed)")
-    tr.add_argument("--recipe", choices=("default", "randomized"),
+    tr.add_argument("--recipe", choices=("default", "randomized", "scenes"),
                     help="a complete recipe: 'default' simulates its training exposures and trains the readout-set "
                     "model as it ships; 'randomized' the same on noise randomised in level, spectrum and form "
-                    "(measured: no better on bench-v2) (default: none, a ribbon network run)")
+                    "(measured: no better on bench-v2); 'scenes' on imaging scenes, gradients and detector effects "
+                    "beside echelles (default: none, a ribbon network run)")
     tr.add_argument("--darks", nargs="+", metavar="DARK",
                     help="dark ramps of your detector (folders of reads, 3D or 4D cubes); with --recipe default the "
                     "shipped model is fine-tuned on them plus simulated scenes, the last one held out for "
                     "validation (default: none)")
     recipe = tr.add_argument_group("--recipe default")
-    recipe.add_argument("--examples", type=positive_int, help="number of simulated exposures (default: the recipe's, 128 for default, 192 for randomized)")
+    recipe.add_argument("--examples", type=positive_int, help="number of simulated exposures (default: the recipe's, 128 for default, 192 for randomized, "
+                        "160 for scenes)")
     recipe.add_argument("--calibration", metavar="FILE",
                         help="with --darks: the detector's calibration (`hxrg calibrate`); the model then takes "
                         "sirs-corrected images (default: seed)")

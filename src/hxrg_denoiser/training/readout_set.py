@@ -104,7 +104,7 @@ class TrainingItem:
 
 def training_items(
     example: dict[str, np.ndarray], geometry: ReadoutGeometry, clip: float, scene_factors: tuple[float, ...] = (),
-    skies: tuple[np.ndarray, ...] = (),
+    skies: tuple[np.ndarray, ...] = (), keep_background: bool = False,
 ) -> list[TrainingItem]:
     """Training items of an example (see :mod:`hxrg_denoiser.training.readout_set_examples`).
 
@@ -114,7 +114,9 @@ def training_items(
     ``skies``: the same exposure on a smooth background (electrons over the
     first read count; added to both). The target, the correlated noise, is
     the same whatever the scene and the background, which teaches the network
-    not to take part of either for noise.
+    not to take part of either for noise. ``keep_background``: the network sees
+    each image less its smooth background, as ``hxrg denoise`` gives it
+    (:func:`~hxrg_denoiser.classical.kept_background.smooth_background`).
     """
     science = np.ascontiguousarray(channel_streams(geometry.to_readout_order(~geometry.reference_mask)))
     reads = example["reads"]
@@ -129,7 +131,12 @@ def training_items(
         images.append((example["flux"][0] + sky, example["oracle"][0] + sky, first_scene + sky))
     items = []
     for flux, oracle, scene in images:
-        features, estimate, sigma = readout_features(flux, geometry, clip)
+        source = flux
+        if keep_background:
+            from hxrg_denoiser.classical.kept_background import smooth_background
+
+            source = (flux - smooth_background(flux, geometry).image).astype(np.float32)
+        features, estimate, sigma = readout_features(source, geometry, clip)
         noise = geometry.to_readout_order((flux - oracle).astype(np.float64))
         target = channel_streams((noise - estimate) / sigma)
         scene = channel_streams(geometry.to_readout_order(np.clip(scene, 0.0, None)) / sigma)

@@ -35,15 +35,20 @@ from hxrg_denoiser.simulate.held_out import bench_geometry, check_training_seed
 from hxrg_denoiser.simulate.injection import InjectedRamp
 from hxrg_denoiser.simulate.noise import noise_preset
 from hxrg_denoiser.simulate.ramp import simulate_cube
-from hxrg_denoiser.simulate.scenes import echelle_scene, flat_field, scale_scene, star_field
+from hxrg_denoiser.simulate.scenes import echelle_scene, flat_field, make_scene, scale_scene, star_field
 from hxrg_denoiser.training.streams import Stream
 
 __all__ = [
-    "ExampleSpec", "example_specs", "randomized_example_specs", "dark_example_specs", "make_example",
-    "build_examples", "load_examples",
+    "ExampleSpec", "example_specs", "randomized_example_specs", "scene_example_specs", "dark_example_specs",
+    "make_example", "build_examples", "load_examples", "SCENE_MIX", "WIDE_SCENE_MIX",
 ]
 
 SCENE_MIX = (("echelle", 0.6), ("stars", 0.2), ("flat", 0.2))
+# The scenes recipe: spectra, and imaging scenes (of :func:`~hxrg_denoiser.simulate.scenes.make_scene`, their
+# brightness scaled by a factor): what users point a detector at besides echelles.
+WIDE_SCENE_MIX = (("echelle", 0.3), ("stars", 0.1), ("flat", 0.1), ("stars-moffat", 0.1), ("imaging", 0.15),
+                  ("nebula", 0.08), ("echelle-gradient", 0.07), ("sky-field", 0.05), ("long-slit", 0.05))
+SCALED_KINDS = ("stars-moffat", "imaging", "nebula", "echelle-gradient", "sky-field", "long-slit")
 NO_REFCORR_FRACTION = 0.2  # randomised recipe: examples fitted without reference correction
 
 
@@ -82,6 +87,9 @@ class ExampleSpec:
     refcorr : {"seed", "none"}
         Reference correction of the fitted image (a model also meets images without one: the
         fallback when the reference pixels would inject noise).
+    first_read : int or "auto"
+        The fitted image's first read (``auto``: as ``hxrg denoise`` leaves out a start transient); the
+        oracle is fitted on the same reads.
     """
 
     seed: int
@@ -98,17 +106,60 @@ class ExampleSpec:
     calibration: str | None = None
     geometry: dict | None = None
     refcorr: str = "seed"
+    first_read: int | str = 0
 
 
 def _scene_draw(rng: np.random.Generator, kinds, weights) -> tuple[str, float]:
-    """A scene kind of the training mix and its brightness (log-uniform in the kind's range)."""
+    """A scene kind of the training mix and its brightness (log-uniform in the kind's range; for the imaging
+    kinds a factor on the scene as drawn)."""
     scene = str(rng.choice(kinds, p=weights))
-    level = {
-        "echelle": float(np.exp(rng.uniform(np.log(10.0), np.log(100.0)))),
-        "stars": float(np.exp(rng.uniform(np.log(300.0), np.log(10000.0)))),
-        "flat": float(np.exp(rng.uniform(np.log(1.0), np.log(3000.0)))),
-    }[scene]
-    return scene, level
+    low, high = {"echelle": (10.0, 100.0), "stars": (300.0, 10000.0), "flat": (1.0, 3000.0)}.get(scene, (0.2, 3.0))
+    return scene, float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def detector_effects(rng: np.random.Generator) -> dict:
+    """Detector effects of a training exposure, each present with some probability, at levels below bench-v3's.
+
+    A start transient (30 %: 5-30 e-, 0.5-1.5 reads), hot pixels (30 %: 0.05-0.2 %, 0.2-1 e-/s) with dark
+    current (up to 0.02 e-/s), inter-pixel capacitance (30 %: 0.2-1.2 %), telegraph pixels (20 %: 0.02-0.1 %,
+    steps of 5-20 e-), non-linearity (30 %: 0.5-3 % at 1e5 e-).
+    """
+    effects: dict = {}
+    if rng.uniform() < 0.3:
+        effects.update(reset_anomaly=float(rng.uniform(5.0, 30.0)), reset_tau=float(rng.uniform(0.5, 1.5)))
+    if rng.uniform() < 0.3:
+        effects.update(hot_pixel_fraction=float(rng.uniform(5e-4, 2e-3)), hot_pixel_current=float(rng.uniform(0.2, 1.0)),
+                       dark_current=float(rng.uniform(0.0, 0.02)))
+    if rng.uniform() < 0.3:
+        effects["ipc"] = float(rng.uniform(0.002, 0.012))
+    if rng.uniform() < 0.2:
+        effects.update(rts_fraction=float(rng.uniform(2e-4, 1e-3)), rts_amplitude=float(rng.uniform(5.0, 20.0)))
+    if rng.uniform() < 0.3:
+        effects["nonlinearity"] = float(rng.uniform(0.005, 0.03))
+    return effects
+
+
+def scene_example_specs(count: int, seed: int, *, n_reads: int = 100) -> list[ExampleSpec]:
+    """``count`` examples of the scenes recipe: the presets' noise as :func:`example_specs` draws it, the scenes
+    of :data:`WIDE_SCENE_MIX`, :func:`detector_effects`, fitted as ``hxrg denoise`` fits (``--first-read
+    auto``), a fifth without reference correction. bench-v3's levels, forms and seeds lie outside."""
+    rng = np.random.default_rng([seed, Stream.SCENE_EXAMPLES])
+    kinds, weights = zip(*WIDE_SCENE_MIX)
+    specs = []
+    for i in range(count):
+        example_seed = seed + i
+        check_training_seed(example_seed)
+        noise = ("nirspec", "h4rg-lab")[i % 2]
+        preset = noise_preset(noise)
+        scale = {name: float(rng.uniform(0.6, 1.4)) for name in preset.correlated_components}
+        scene, level = _scene_draw(rng, kinds, weights)
+        cosmic = 5.0 if rng.uniform() < 0.2 else 0.0
+        short = int(rng.integers(3, n_reads // 2))
+        changes = detector_effects(rng)
+        refcorr = "none" if rng.uniform() < NO_REFCORR_FRACTION else "seed"
+        specs.append(ExampleSpec(example_seed, noise, scale, scene, level, cosmic, (n_reads, short), changes,
+                                 refcorr=refcorr, first_read="auto"))
+    return specs
 
 
 def example_specs(count: int, seed: int, *, n_reads: int = 100) -> list[ExampleSpec]:
@@ -204,6 +255,8 @@ def _scene(spec: ExampleSpec, geometry: ReadoutGeometry) -> np.ndarray:
         return scale_scene(drawn, geometry, p99=spec.level).image
     if spec.scene == "stars":
         return star_field(geometry, seed=spec.seed, brightest=spec.level).image
+    if spec.scene in SCALED_KINDS:
+        return make_scene(spec.scene, geometry, seed=spec.seed).scaled(spec.level).image
     return flat_field(geometry, level=spec.level, seed=spec.seed).image
 
 
@@ -223,7 +276,7 @@ def make_example(spec: ExampleSpec, geometry: ReadoutGeometry | None = None) -> 
     geometry = geometry or bench_geometry()
     truth = _scene(spec, geometry)
     options = FitOptions(method="utr", refcorr="sirs" if spec.calibration else spec.refcorr,
-                         calibration=spec.calibration)
+                         calibration=spec.calibration, first_read=spec.first_read)
     total = max(spec.reads)
     if spec.dark is not None:
         injected = InjectedRamp(open_ramp(spec.dark), truth, seed=spec.seed, gain=spec.gain)
@@ -240,15 +293,23 @@ def make_example(spec: ExampleSpec, geometry: ReadoutGeometry | None = None) -> 
         )
         cube, oracle = simulate_cube(geometry, total, noise, scene=truth, seed=spec.seed, oracle=True)
         ramp, oracle_ramp = ArrayRamp(cube, f"train-{spec.seed}"), ArrayRamp(oracle, f"train-{spec.seed}-oracle")
-        flux = [fit_ramp(FirstReads(ramp, n), geometry, options).sci for n in spec.reads]
-        clean = [fit_ramp(FirstReads(oracle_ramp, n), geometry, FitOptions(method="utr", refcorr="none")).sci
-                 for n in spec.reads]
+        fitted = [fit_ramp(FirstReads(ramp, n), geometry, options) for n in spec.reads]
+        flux = [image.sci for image in fitted]
+        clean = [fit_ramp(FirstReads(oracle_ramp, n), geometry,
+                          FitOptions(method="utr", refcorr="none", first_read=_first_read(image))).sci
+                 for n, image in zip(spec.reads, fitted)]
     return {
         "flux": np.stack(flux).astype(np.float32),
         "oracle": np.stack(clean).astype(np.float32),
         "truth": truth.astype(np.float32),
         "reads": np.array(spec.reads),
     }
+
+
+def _first_read(image) -> int:
+    """The first read a fit used (0 where it does not say)."""
+    record = image.provenance.fit
+    return int(record.first_read) if record is not None and record.first_read is not None else 0
 
 
 def _build_one(args: tuple[ExampleSpec, Path]) -> Path:

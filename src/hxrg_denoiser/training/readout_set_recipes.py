@@ -44,10 +44,11 @@ from hxrg_denoiser.training.readout_set_examples import (
     example_specs,
     load_examples,
     randomized_example_specs,
+    scene_example_specs,
 )
 from hxrg_denoiser.training.streams import Stream
 
-__all__ = ["Recipe", "DarkRecipe", "RECIPE", "RANDOMIZED_RECIPE", "RECIPES", "DARK_RECIPE", "default_train_config", "run_default_recipe", "run_dark_recipe"]
+__all__ = ["Recipe", "DarkRecipe", "RECIPE", "RANDOMIZED_RECIPE", "SCENES_RECIPE", "RECIPES", "DARK_RECIPE", "default_train_config", "run_default_recipe", "run_dark_recipe"]
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,10 @@ class Recipe:
     seed: int = 200000
     n_reads: int = 100
     scene_factor_range: tuple[float, float] = (0.0, 3.0)
-    noise: str = "presets"  # or "randomized"
+    noise: str = "presets"  # or "randomized", or "scenes" (presets, wide scenes, detector effects)
     sky_fraction: float = 0.0
     sky_range: tuple[float, float] = (10.0, 100.0)
+    keep_background: bool = False  # the network sees images less their smooth background, as denoise gives them
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,12 @@ class DarkRecipe:
 
 RECIPE = Recipe()
 RANDOMIZED_RECIPE = Recipe(name="randomized", examples=192, seed=300000, noise="randomized", sky_fraction=0.5)
-RECIPES = {recipe.name: recipe for recipe in (RECIPE, RANDOMIZED_RECIPE)}
+# Stars, galaxies, extended emission, gradients and long slits beside echelles; start transients, hot pixels,
+# IPC, telegraph pixels and non-linearity; fitted as `hxrg denoise` fits and with the background taken out as
+# it takes it out (:func:`~hxrg_denoiser.training.readout_set_examples.scene_example_specs`).
+SCENES_RECIPE = Recipe(name="scenes", examples=160, seed=500000, noise="scenes", sky_fraction=0.2,
+                       keep_background=True)
+RECIPES = {recipe.name: recipe for recipe in (RECIPE, RANDOMIZED_RECIPE, SCENES_RECIPE)}
 DARK_RECIPE = DarkRecipe()
 
 
@@ -114,7 +121,8 @@ def _items(specs, paths, geometry, clip: float, progress: bool, recipe: Recipe |
             factors = (float(rng.uniform(*recipe.scene_factor_range)),)
             if rng.uniform() < recipe.sky_fraction:
                 skies = (sky_background(geometry, spec.seed, recipe.sky_range),)
-        items.extend(training_items(load_examples([path])[0], geometry, clip, factors, skies))
+        items.extend(training_items(load_examples([path])[0], geometry, clip, factors, skies,
+                                    keep_background=recipe is not None and recipe.keep_background))
     return items
 
 
@@ -132,7 +140,7 @@ def run_default_recipe(
     into ``run_dir``; returns the model weights path."""
     run_dir = Path(run_dir)
     count = examples or recipe.examples
-    draw = randomized_example_specs if recipe.noise == "randomized" else example_specs
+    draw = {"randomized": randomized_example_specs, "scenes": scene_example_specs}.get(recipe.noise, example_specs)
     specs = draw(count, recipe.seed, n_reads=recipe.n_reads)
     paths = rank_zero_first(lambda: build_examples(run_dir / "examples", specs, workers=workers, progress=progress))
     model_config = model_config or ReadoutSetConfig()

@@ -18,4 +18,5 @@ class Stream(IntEnum):
     DARK_EXAMPLES = 13  # the scenes put on the user's darks
     SKY = 17  # a smooth background of an example
     COPIES = 19  # an example's scene-scaled and sky copies (was 11, the stream of the randomised descriptions)
+    SCENE_EXAMPLES = 23  # the scenes recipe's example descriptions (noise, scene, detector effects, reads)
     VALIDATION = 7919  # payeur2022: the validation samples
