@@ -23,7 +23,7 @@ from hxrg_denoiser.classical.background import BAND_ROWS, DEGREE, band_fits, lit
 from hxrg_denoiser.geometry import ReadoutGeometry
 
 __all__ = ["RampSegments", "KeptBackground", "smooth_background", "background_evidence", "row_evidence",
-           "kept_fraction", "KEPT_ROW_DEGREE"]
+           "kept_fraction", "segment_weights", "KEPT_ROW_DEGREE"]
 
 KEPT_ROW_DEGREE = 3  # degrees 1 .. 3 of the level along the rows (its constant is the cleaning's baseline's)
 
@@ -42,12 +42,18 @@ def _utr_variance(n_reads: int) -> float:
     return 1.0 / (n_reads * (n_reads**2 - 1.0))
 
 
+def segment_weights(n_reads: list[int]) -> np.ndarray:
+    """Each segment's weight, the inverse of its slope's white-noise variance relative to the full ramp's
+    (segments of ``n_reads`` reads, consecutive, fitted up the ramp), shape ``(segments,)``."""
+    relative = np.array([_utr_variance(m) for m in n_reads]) / _utr_variance(sum(n_reads))
+    return 1.0 / relative
+
+
 def _evidence(full: np.ndarray, parts: list[np.ndarray], n_reads: list[int]) -> float:
     """Mean square of ``full``'s coefficients over the noise's power in them, measured by the scatter of the
     segments' coefficients (``parts``) about their weighted mean, each scaled to the full ramp."""
-    relative = np.array([_utr_variance(m) for m in n_reads]) / _utr_variance(sum(n_reads))
     stacked = np.stack(parts)  # segments, ...
-    weights = (1.0 / relative).reshape((-1,) + (1,) * (stacked.ndim - 1))
+    weights = segment_weights(n_reads).reshape((-1,) + (1,) * (stacked.ndim - 1))
     mean = np.sum(weights * stacked, axis=0) / np.sum(weights)
     noise = float(np.mean(np.sum(weights * (stacked - mean) ** 2, axis=0)) / (len(parts) - 1))
     signal = float(np.mean(full**2))

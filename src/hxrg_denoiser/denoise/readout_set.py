@@ -11,12 +11,14 @@ network's estimate of the correlated noise is then removed
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from hxrg_denoiser.classical.correction_evidence import SceneShare, scene_share_of_cleaning, withheld
 from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance
 from hxrg_denoiser.classical.kept_background import RampSegments, smooth_background
 from hxrg_denoiser.denoise.base import (
@@ -88,8 +90,9 @@ class ReadoutSetDenoiser(Denoiser):
         """The network applied to a fitted image; ERR and DQ are the fit's, failures flagged.
 
         With ``settings.keep_background``, the scene's smooth background is taken out before the network and
-        given back after, in the share that segments of the ramp (``segments``, asked for only where a background is
-        found) show to be charge rather than noise.
+        given back after, in the share that segments of the ramp (``segments``) show to be charge rather than
+        noise; and, region by region, the share of the network's correction that the segments show to accumulate
+        like charge is given back (:mod:`~hxrg_denoiser.classical.correction_evidence`).
         """
         device = pick_device(settings.device)
         model = self.model
@@ -97,6 +100,7 @@ class ReadoutSetDenoiser(Denoiser):
             raise TypeError(f"a flux-image denoiser needs a ReadoutSetNet, not {type(model).__name__}")
         model.to(device).eval()
         # a sky gradient is continuous across channel boundaries: not the network's to take for channel offsets
+        segments = functools.cache(segments) if segments is not None else None
         kept = smooth_background(image.sci, geometry, segments=segments) if settings.keep_background else None
         background = kept.image if kept is not None and kept.image.any() else None
         source = image.sci if background is None else (image.sci - background).astype(np.float32)
@@ -104,6 +108,9 @@ class ReadoutSetDenoiser(Denoiser):
             sci = denoise_flux_image(source, geometry, model, device=device, precision=settings.precision,
                                      correction_window=self.spec.correction_window)
             bar.update()
+        share = _scene_share(source, background, geometry, segments) if settings.keep_background else None
+        if share is not None:
+            sci = withheld(source, sci, share)
         if background is not None:
             sci = (sci + background).astype(np.float32)
         usable = np.isfinite(image.sci) & ~geometry.reference_mask
@@ -124,7 +131,8 @@ class ReadoutSetDenoiser(Denoiser):
                        settings.precision, served_layout_name(self.spec, geometry) or "unmeasured",
                        background_kept=kept.fraction if kept is not None else None,
                        background_evidence=kept.evidence if kept is not None else None,
-                       background_rows_kept=kept.row_fraction if kept is not None else None)
+                       background_rows_kept=kept.row_fraction if kept is not None else None,
+                       scene_share=share.mean if share is not None else None)
         return image._replace(sci=sci, err=err, dq=flag_model_failures(sci, image.dq, usable), provenance=provenance,
                               errors=errors, model=run, var_rnoise=var_rnoise)
 
@@ -149,6 +157,20 @@ class ReadoutSetDenoiser(Denoiser):
         options = self.fit_options(settings)
         image = checked_input(fit_input, options, geometry, settings.reference_check)
         return self.correct(image, geometry, settings, segments=_segments_of(fit_input, options, image))
+
+
+def _scene_share(source: np.ndarray, background: np.ndarray | None, geometry: ReadoutGeometry,
+                 segments: Callable[[], RampSegments | None] | None) -> SceneShare | None:
+    """The share of a correction of ``source`` (the image less its kept ``background``) that is scene, measured
+    with the cleaning on the image and on segments of the ramp (the network's correction follows the cleaning's
+    shapes: judged by its own power, it withheld less where the network corrects well and no more where it
+    fails, bench-v3); None without segments."""
+    split = segments() if segments is not None else None
+    if split is None:
+        return None
+    if background is not None:
+        split = RampSegments([(part - background).astype(np.float32) for part in split.images], split.n_reads)
+    return scene_share_of_cleaning(source, geometry, split)
 
 
 def _segments_of(fit: Callable[[FitOptions], FluxImage], options: FitOptions,

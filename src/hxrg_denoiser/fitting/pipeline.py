@@ -12,6 +12,7 @@ correction: strips of reads (:mod:`hxrg_denoiser.strips`), the per-pixel fit
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from typing import NamedTuple
 
@@ -21,6 +22,7 @@ from tqdm.auto import tqdm
 from hxrg_denoiser.classical.cleaning import LIT_COVARIANCE_FRACTION as CLEAN_LIT_COVARIANCE_FRACTION
 from hxrg_denoiser.classical.cleaning import LIT_READ_SCALE as CLEAN_LIT_READ_SCALE
 from hxrg_denoiser.classical.cleaning import clean_flux_image
+from hxrg_denoiser.classical.correction_evidence import scene_share_of_cleaning, withheld
 from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance, poisson_flux
 from hxrg_denoiser.classical.kept_background import smooth_background
 from hxrg_denoiser.classical.ramp_fit import fit_strip
@@ -33,7 +35,7 @@ from hxrg_denoiser.fitting.reference_choice import checked_fit
 from hxrg_denoiser.fitting.segments import ramp_segments
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.maps import read_pixel_map
-from hxrg_denoiser.io.product import FitRecord, FluxImage, provenance_of
+from hxrg_denoiser.io.product import FitRecord, FluxImage, Provenance, provenance_of
 from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
 from hxrg_denoiser.io.timing import ReadTiming, read_timing
 from hxrg_denoiser.strips import StripStream, loaded_ahead
@@ -151,16 +153,8 @@ def _fitted_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, optio
                                read_noise_white=typical if given is not None else white)
     before = input_covariance(sci, var_poisson, var_rnoise, dq, geometry) \
         if options.clean and options.check_errors else None
-    kept = None
-    if options.clean and options.keep_background:
-        kept = smooth_background(sci, geometry, segments=lambda: ramp_segments(
-            lambda chosen: fit_ramp(ramp, geometry, chosen), options, used.first, used.last))
-        if provenance.fit is not None:
-            provenance = dataclasses.replace(provenance, fit=dataclasses.replace(
-                provenance.fit, background_kept=kept.fraction, background_evidence=kept.evidence,
-                background_rows_kept=kept.row_fraction))
-    sci = clean_flux_image(sci, geometry, background=kept.image if kept is not None else False) \
-        if options.clean else sci
+    if options.clean:
+        sci, provenance = _cleaned(sci, ramp, geometry, options, used, provenance)
     if options.check_errors:
         err, var_rnoise, errors = calibrated_errors(
             sci, var_poisson, var_rnoise, dq, geometry,
@@ -170,6 +164,29 @@ def _fitted_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, optio
     else:
         err, errors = np.sqrt(var_poisson + var_rnoise), None
     return FluxImage(sci, err, dq, provenance, reads_used, var_poisson, var_rnoise, intercept, errors=errors)
+
+
+def _cleaned(sci: np.ndarray, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, used,
+             provenance: Provenance) -> tuple[np.ndarray, Provenance]:
+    """``sci`` with its correlated noise removed; with ``keep_background``, the scene's smooth background and
+    the share of the correction that accumulates like charge kept (both tested on segments of the ramp,
+    fitted once, only where asked)."""
+    if not options.keep_background:
+        return clean_flux_image(sci, geometry), provenance
+    segments = functools.cache(lambda: ramp_segments(lambda chosen: fit_ramp(ramp, geometry, chosen), options,
+                                                     used.first, used.last))
+    kept = smooth_background(sci, geometry, segments=segments)
+    cleaned = clean_flux_image(sci, geometry, background=kept.image)
+    split = segments()
+    share = scene_share_of_cleaning(sci, geometry, split, background=kept.image, corrected=cleaned) \
+        if split is not None else None
+    if share is not None:
+        cleaned = withheld(sci, cleaned, share)
+    if provenance.fit is not None:
+        provenance = dataclasses.replace(provenance, fit=dataclasses.replace(
+            provenance.fit, background_kept=kept.fraction, background_evidence=kept.evidence,
+            background_rows_kept=kept.row_fraction, scene_share=share.mean if share is not None else None))
+    return cleaned, provenance
 
 
 def _light_image(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions) -> np.ndarray | None:

@@ -135,7 +135,7 @@ def fit_cards(fit: FitRecord | None) -> dict:
         "WEIGHTNG": (fit.weighting, "up-the-ramp weights"),
         "CLEAN": (fit.clean, "correlated noise left in the image removed"),
         **(background_cards(fit.keep_background, fit.background_kept, fit.background_evidence,
-                            fit.background_rows_kept) if fit.clean else {}),
+                            fit.background_rows_kept, fit.scene_share) if fit.clean else {}),
         "SATLEVEL": (saturation if isinstance(saturation, (int, float)) else
                      ("none" if saturation is None else fits_text(os.path.basename(saturation), 60)),
                      "saturation level (input units) or map"),
@@ -176,12 +176,15 @@ def model_cards(run: ModelRun | None) -> dict:
     if run.layout is not None:
         cards["MODELLAY"] = (run.layout, "channel layout the model was measured on")
     if run.background_kept is not None:
-        cards.update(background_cards(True, run.background_kept, run.background_evidence, run.background_rows_kept))
+        cards.update(background_cards(True, run.background_kept, run.background_evidence, run.background_rows_kept,
+                                      run.scene_share))
     return cards
 
 
-def background_cards(keep: bool, kept: float | None, evidence: float | None, rows_kept: float | None = None) -> dict:
-    """``KEEPBKG`` and, where measured, the share of the smooth background kept and the evidence for it."""
+def background_cards(keep: bool, kept: float | None, evidence: float | None, rows_kept: float | None = None,
+                     scene_share: float | None = None) -> dict:
+    """``KEEPBKG`` and, where measured, the share of the smooth background kept and the evidence for it, and
+    the mean share of the correction given back as scene."""
     cards: dict = {"KEEPBKG": (keep, "the smooth background across columns kept")}
     if kept is not None:
         cards["BKGKEPT"] = (round(float(kept), 4), "share of the smooth background kept")
@@ -189,6 +192,8 @@ def background_cards(keep: bool, kept: float | None, evidence: float | None, row
         cards["BKGEVID"] = (round(float(min(evidence, 1e9)), 3), "its power over noise's (ramp segments)")
     if rows_kept is not None:
         cards["BKGROWS"] = (round(float(rows_kept), 4), "share of the level along the rows kept")
+    if scene_share is not None:
+        cards["SCNSHARE"] = (round(float(scene_share), 4), "mean share of the correction kept as scene")
     return cards
 
 

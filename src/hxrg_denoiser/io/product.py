@@ -62,6 +62,9 @@ class FitRecord:
         Its power over the noise's, from segments of the ramp (None: not tested).
     background_rows_kept : float or None
         The share of the level along the rows (common to every column) that was kept.
+    scene_share : float or None
+        The mean share of the cleaning's correction given back as scene, tested on segments of the ramp
+        (:func:`~hxrg_denoiser.classical.correction_evidence.scene_share`; None: not tested).
     """
 
     method: str
@@ -85,6 +88,7 @@ class FitRecord:
     background_kept: float | None = None
     background_evidence: float | None = None
     background_rows_kept: float | None = None
+    scene_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,9 @@ class ModelRun:
         Its power over the noise's, from segments of the ramp (None: not tested).
     background_rows_kept : float or None
         The share of the level along the rows (common to every column) that was kept.
+    scene_share : float or None
+        The mean share of the network's correction given back as scene (tested on segments of the ramp with
+        the cleaning; None: not tested).
     """
 
     model: str
@@ -207,6 +214,7 @@ class ModelRun:
     background_kept: float | None = None
     background_evidence: float | None = None
     background_rows_kept: float | None = None
+    scene_share: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,114 @@
+"""What of a correlated-noise correction is scene: the test on segments of the ramp, region by region.
+
+A cleaning (or a network) estimates read noise that has the readout's shape: levels of channels and rows,
+the common mode, alternating columns. A scene can have those shapes too: extended emission and crowded
+fields light whole rows and channels, a sky that the smooth background misses leaves levels per channel, the
+slit's sky lines run along the rows. Taken for noise, they are removed: a nebula comes out with three times
+the error of no cleaning at all, a crowded field's aperture photometry with twice.
+
+Charge accumulates at a steady rate, so what the correction removes from the scene is the same when
+segments of the ramp are fitted and corrected apart, while what it removes of the noise is not. In bands of
+``band_rows`` rows and each output channel, ``F`` is the mean square of the correction over the noise's power
+in it, measured by the scatter of the segments' corrections about their weighted mean (as
+:func:`~hxrg_denoiser.classical.kept_background.background_evidence`); noise alone gives ``F`` near 1. Where
+``F`` exceeds :data:`MIN_EVIDENCE`, the share ``1 - 1 / F`` of the correction is withheld (given back to the
+image): what accumulates like charge stays.
+
+Measured (``benchmarks/bench_v3``; bench-v1 and bench-v2 in the README's results): the nebula's pixel error
+falls back to that of no cleaning, crowded fields' and imaging fields' raw aperture photometry to that of the
+reference-corrected fit or better, while echelles and star fields on a dark sky keep their correction.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from hxrg_denoiser.classical.kept_background import RampSegments, segment_weights
+from hxrg_denoiser.geometry import ReadoutGeometry
+
+__all__ = ["SceneShare", "scene_share", "scene_share_of_cleaning", "withheld", "MIN_EVIDENCE", "SHARE_BAND_ROWS"]
+
+SHARE_BAND_ROWS = 64  # rows of a region, beside its channel
+MIN_EVIDENCE = 1.5  # F below this withholds nothing (noise alone: F = 1 +- 0.2 on a bench strip's regions)
+
+
+class SceneShare(NamedTuple):
+    """The share of a correction withheld as scene, per pixel (``image``, float32 in [0, 1], constant over each
+    region), its mean over science pixels, and ``F`` of each region, shape ``(bands, channels)``."""
+
+    image: np.ndarray
+    mean: float
+    evidence: np.ndarray
+
+
+def _region_sums(values: np.ndarray, geometry: ReadoutGeometry, band_rows: int) -> np.ndarray:
+    """Sums of ``values`` (image order) over each band of rows and channel; the last band takes the rows left."""
+    n_bands = max(1, geometry.n_rows // band_rows)
+    edges = [min(b * band_rows, geometry.n_rows) for b in range(n_bands)] + [geometry.n_rows]
+    columns = values.reshape(geometry.n_rows, geometry.n_channels, geometry.channel_width).sum(axis=2)
+    return np.add.reduceat(columns, edges[:-1], axis=0)
+
+
+def scene_share(correction: np.ndarray, segment_corrections: list[np.ndarray], segments: RampSegments,
+                geometry: ReadoutGeometry, *, band_rows: int = SHARE_BAND_ROWS,
+                min_evidence: float = MIN_EVIDENCE) -> SceneShare:
+    """The share of ``correction`` that accumulates like charge, region by region (see the module).
+
+    Parameters
+    ----------
+    correction : ndarray, shape (n_rows, n_cols)
+        What a cleaning removed from the image (image - cleaned), in the image's units; non-finite and
+        reference pixels take no part.
+    segment_corrections : list of ndarray, each (n_rows, n_cols)
+        What the same cleaning removed from each segment's image (the exposure fitted on consecutive reads,
+        scaled to the full ramp).
+    segments : RampSegments
+        The segments (their reads weigh their noise).
+    geometry : ReadoutGeometry
+    band_rows : int
+    min_evidence : float
+
+    Returns
+    -------
+    SceneShare
+    """
+    usable = ~geometry.reference_mask & np.isfinite(correction)
+    for part in segment_corrections:
+        usable &= np.isfinite(part)
+    stacked = np.stack([np.where(usable, part, 0.0) for part in segment_corrections]).astype(np.float64)
+    weights = segment_weights(segments.n_reads)[:, None, None]
+    mean = np.sum(weights * stacked, axis=0) / np.sum(weights)
+    scatter = np.sum(weights * (stacked - mean) ** 2, axis=0) / (len(segment_corrections) - 1)
+    signal = _region_sums(np.where(usable, correction, 0.0).astype(np.float64) ** 2, geometry, band_rows)
+    noise = _region_sums(scatter, geometry, band_rows)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        evidence = np.where(noise > 0, signal / noise, np.where(signal > 0, np.inf, 0.0))
+        share = np.where(evidence > min_evidence, 1.0 - 1.0 / evidence, 0.0)
+    rows = np.diff(np.r_[np.arange(share.shape[0]) * band_rows, geometry.n_rows])
+    image = np.repeat(np.repeat(share, rows, axis=0), geometry.channel_width, axis=1).astype(np.float32)
+    image[geometry.reference_mask] = 0.0
+    science = ~geometry.reference_mask
+    return SceneShare(image, float(image[science].mean()) if science.any() else 0.0, evidence)
+
+
+def withheld(image: np.ndarray, corrected: np.ndarray, share: SceneShare) -> np.ndarray:
+    """``corrected`` with the scene's share of the correction (``image - corrected``) given back, float32."""
+    result = corrected + (image - corrected) * share.image
+    return np.where(np.isfinite(result), result, corrected).astype(np.float32)
+
+
+def scene_share_of_cleaning(image: np.ndarray, geometry: ReadoutGeometry, segments: RampSegments, *,
+                            background: np.ndarray | None = None, corrected: np.ndarray | None = None) -> SceneShare:
+    """:func:`scene_share` of the correction ``image - corrected`` (default: of
+    :func:`~hxrg_denoiser.classical.cleaning.clean_flux_image`), the noise's power measured by that cleaning on
+    each segment, the same ``background`` kept in all. A network's correction is judged so too: where it
+    removes what the segments show to accumulate, it is larger than the noise they show."""
+    from hxrg_denoiser.classical.cleaning import clean_flux_image
+
+    keep = background if background is not None else False
+    if corrected is None:
+        corrected = clean_flux_image(image, geometry, background=keep)
+    parts = [part - clean_flux_image(part, geometry, background=keep) for part in segments.images]
+    return scene_share(image - corrected, parts, segments, geometry)
