@@ -144,8 +144,18 @@ def scene_example_specs(count: int, seed: int, *, n_reads: int = 100) -> list[Ex
     of :data:`WIDE_SCENE_MIX`, :func:`detector_effects`, fitted as ``hxrg denoise`` fits (``--first-read
     auto``), a fifth without reference correction. bench-v3's levels, forms and seeds lie outside."""
     rng = np.random.default_rng([seed, Stream.SCENE_EXAMPLES])
-    kinds, weights = zip(*WIDE_SCENE_MIX)
     specs = []
+    for spec in _preset_specs(rng, count, seed, n_reads, WIDE_SCENE_MIX):
+        changes = detector_effects(rng)
+        refcorr = "none" if rng.uniform() < NO_REFCORR_FRACTION else "seed"
+        specs.append(dataclasses.replace(spec, noise_changes=changes, refcorr=refcorr, first_read="auto"))
+    return specs
+
+
+def _preset_specs(rng: np.random.Generator, count: int, seed: int, n_reads: int, mix):
+    """Examples on the two presets, every correlated level scaled 0.6-1.4, a scene of ``mix``, cosmic rays in a
+    fifth, the full ramp and a shorter one: yielded one by one, so that a recipe may draw more for each."""
+    kinds, weights = zip(*mix)
     for i in range(count):
         example_seed = seed + i
         check_training_seed(example_seed)
@@ -155,29 +165,13 @@ def scene_example_specs(count: int, seed: int, *, n_reads: int = 100) -> list[Ex
         scene, level = _scene_draw(rng, kinds, weights)
         cosmic = 5.0 if rng.uniform() < 0.2 else 0.0
         short = int(rng.integers(3, n_reads // 2))
-        changes = detector_effects(rng)
-        refcorr = "none" if rng.uniform() < NO_REFCORR_FRACTION else "seed"
-        specs.append(ExampleSpec(example_seed, noise, scale, scene, level, cosmic, (n_reads, short), changes,
-                                 refcorr=refcorr, first_read="auto"))
-    return specs
+        yield ExampleSpec(example_seed, noise, scale, scene, level, cosmic, (n_reads, short))
 
 
 def example_specs(count: int, seed: int, *, n_reads: int = 100) -> list[ExampleSpec]:
     """``count`` example descriptions drawn from the first recipe's mix (two presets, levels scaled 0.6-1.4)."""
     rng = np.random.default_rng([seed, Stream.EXAMPLES])
-    kinds, weights = zip(*SCENE_MIX)
-    specs = []
-    for i in range(count):
-        example_seed = seed + i
-        check_training_seed(example_seed)
-        noise = ("nirspec", "h4rg-lab")[i % 2]
-        preset = noise_preset(noise)
-        scale = {name: float(rng.uniform(0.6, 1.4)) for name in preset.correlated_components}
-        scene, level = _scene_draw(rng, kinds, weights)
-        cosmic = 5.0 if rng.uniform() < 0.2 else 0.0
-        short = int(rng.integers(3, n_reads // 2))
-        specs.append(ExampleSpec(example_seed, noise, scale, scene, level, cosmic, (n_reads, short)))
-    return specs
+    return list(_preset_specs(rng, count, seed, n_reads, SCENE_MIX))
 
 
 def randomized_example_specs(count: int, seed: int, *, n_reads: int = 100) -> list[ExampleSpec]:
