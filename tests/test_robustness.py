@@ -215,3 +215,18 @@ def test_fine_tuning_on_the_users_darks_with_a_calibration(tmp_path, capsys):
     assert main(["bench", "--darks-test", str(darks[0]), "--scene", "echelle", "--geometry", "nirps-h4rg",
                  "--model", str(run), "-o", str(tmp_path / "b"), "-q"]) == 2
     assert "one of the test darks" in capsys.readouterr().err
+
+
+def test_reference_check_keeps_a_correction_that_steadies_every_reads_level(frame_case):
+    """Dark pixels' structure preferring the plain image is overruled where the corrected image's channel levels
+    move under 0.7 times as much from read to read, and the plain image still wins where they move twice as much."""
+    scene, cube, _ = frame_case
+    corrected = fit_cube(cube, STRIP, FitOptions(refcorr="seed")).sci
+    plain = fit_cube(cube, STRIP, FitOptions(refcorr="none")).sci
+    assert not choose_reference_correction(corrected, plain, STRIP)[0]  # the structure alone prefers the plain image
+    keep, measures = choose_reference_correction(corrected, plain, STRIP, (0.6, 1.0))
+    assert keep and measures["corrected_reads"] == 0.6
+    assert not choose_reference_correction(corrected, plain, STRIP, (0.8, 1.0))[0]
+    normal = simulate_cube(STRIP, 30, noise_preset("h4rg-lab"), scene=scene, seed=44)
+    fitted = [fit_cube(normal, STRIP, FitOptions(refcorr=r)).sci for r in ("seed", "none")]
+    assert not choose_reference_correction(*fitted, STRIP, (1.0, 0.4))[0]  # the plain image's levels steadier

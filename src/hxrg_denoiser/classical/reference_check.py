@@ -23,12 +23,18 @@ from hxrg_denoiser.classical.background import lit_pixels
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.stats import mad_sigma
 
-__all__ = ["dark_row_structure", "dark_structure", "choose_reference_correction", "PREFERENCE", "READ_PREFERENCE"]
+__all__ = ["dark_row_structure", "dark_structure", "choose_reference_correction", "PREFERENCE", "READ_PREFERENCE",
+           "CORRECTED_READ_PREFERENCE"]
 
 PREFERENCE = 0.9  # the image without correction must leave 10 % less structure to be chosen
 # or its channels' dark levels must move from read to read under half as much as the corrected one's: a
 # correction that removes row noise may move them a little, one that misleads moves them by many times
 READ_PREFERENCE = 0.5
+# and the corrected image is kept, whatever the dark pixels' structure says, where its channels' dark levels move
+# under 0.7 times as much as the plain one's: the correction removes what every read's level carries, which a
+# plain image keeps as a drifting level per channel (a JWST imaging field whose sky left more row structure in the
+# corrected dark pixels: the plain fit's aperture photometry was biased by -119 e-, twice the error)
+CORRECTED_READ_PREFERENCE = 0.7
 
 
 def _dark_mask(images: list[np.ndarray], geometry: ReadoutGeometry) -> np.ndarray:
@@ -76,7 +82,9 @@ def choose_reference_correction(
     its channels' dark levels move clearly less from read to read (``read_offsets``,
     corrected and plain, as the fits measured them:
     :func:`~hxrg_denoiser.classical.start_transient.read_offset_scatter`; less than
-    :data:`READ_PREFERENCE` times the corrected one's; ``corrected_reads``, ``plain_reads``).
+    :data:`READ_PREFERENCE` times the corrected one's; ``corrected_reads``, ``plain_reads``). The corrected
+    image is kept whatever its dark pixels' structure where its levels move less than
+    :data:`CORRECTED_READ_PREFERENCE` times the plain one's.
     """
     dark = _dark_mask([corrected, plain], geometry)
     measures = {"corrected": dark_row_structure(corrected, dark, geometry),
@@ -95,5 +103,6 @@ def choose_reference_correction(
     if corrected_reads is not None and plain_reads is not None \
             and np.isfinite(corrected_reads) and np.isfinite(plain_reads):
         measures["corrected_reads"], measures["plain_reads"] = corrected_reads, plain_reads
-        keep = keep and not plain_reads < READ_PREFERENCE * corrected_reads
+        keep = (keep or corrected_reads < CORRECTED_READ_PREFERENCE * plain_reads) \
+            and not plain_reads < READ_PREFERENCE * corrected_reads
     return keep, measures
