@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from hxrg_denoiser.classical.cleaning import clean_flux_image
 from hxrg_denoiser.classical.kept_background import RampSegments, segment_weights
 from hxrg_denoiser.geometry import ReadoutGeometry
 
@@ -105,8 +106,6 @@ def scene_share_of_cleaning(image: np.ndarray, geometry: ReadoutGeometry, segmen
     :func:`~hxrg_denoiser.classical.cleaning.clean_flux_image`), the noise's power measured by that cleaning on
     each segment, the same ``background`` kept in all. A network's correction is judged so too: where it
     removes what the segments show to accumulate, it is larger than the noise they show."""
-    from hxrg_denoiser.classical.cleaning import clean_flux_image
-
     keep = background if background is not None else False
     if corrected is None:
         corrected = clean_flux_image(image, geometry, background=keep)
