@@ -32,7 +32,7 @@ def test_a_correction_the_segments_repeat_is_scene_and_noise_alone_is_not():
     scene[10:60, 64:128] = 4.0
     shared = scene_share(full_noise + scene, [n + scene for n in noise], segments, GEOMETRY)
     region = shared.evidence[0, 1]
-    assert region > 10 and shared.image[30, 100] == pytest.approx(1 - 1 / region, rel=1e-5)
+    assert region > 10 and shared.image[30, 100] == pytest.approx(1 - MIN_EVIDENCE / region, rel=1e-5)
     assert shared.image[100, 100] == 0.0 and shared.image[30, 200] == 0.0  # other band, other channel
     assert shared.image[GEOMETRY.reference_mask].max() == 0.0
     assert shared.evidence.shape == (2, GEOMETRY.n_channels)  # the last band takes the rows left
