@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from hxrg_denoiser.classical.cleaning import clean_flux_image
-from hxrg_denoiser.classical.kept_background import RampSegments, segment_weights
+from hxrg_denoiser.classical.kept_background import RampSegments, segment_deviations
 from hxrg_denoiser.geometry import ReadoutGeometry
 
 __all__ = ["SceneShare", "scene_share", "scene_share_of_cleaning", "withheld", "MIN_EVIDENCE", "SHARE_BAND_ROWS"]
@@ -48,12 +48,15 @@ class SceneShare(NamedTuple):
     evidence: np.ndarray
 
 
-def _region_sums(values: np.ndarray, geometry: ReadoutGeometry, band_rows: int) -> np.ndarray:
-    """Sums of ``values`` (image order) over each band of rows and channel; the last band takes the rows left."""
-    n_bands = max(1, geometry.n_rows // band_rows)
-    edges = [min(b * band_rows, geometry.n_rows) for b in range(n_bands)] + [geometry.n_rows]
+def _band_starts(n_rows: int, band_rows: int) -> np.ndarray:
+    """First row of each band of ``band_rows`` rows; the last band takes the rows left (at least one band)."""
+    return np.arange(max(1, n_rows // band_rows)) * band_rows
+
+
+def _region_sums(values: np.ndarray, geometry: ReadoutGeometry, starts: np.ndarray) -> np.ndarray:
+    """Sums of ``values`` (image order) over each band of rows (from ``starts``) and channel."""
     columns = values.reshape(geometry.n_rows, geometry.n_channels, geometry.channel_width).sum(axis=2)
-    return np.add.reduceat(columns, edges[:-1], axis=0)
+    return np.add.reduceat(columns, starts, axis=0)
 
 
 def scene_share(correction: np.ndarray, segment_corrections: list[np.ndarray], segments: RampSegments,
@@ -82,16 +85,15 @@ def scene_share(correction: np.ndarray, segment_corrections: list[np.ndarray], s
     usable = ~geometry.reference_mask & np.isfinite(correction)
     for part in segment_corrections:
         usable &= np.isfinite(part)
-    stacked = np.stack([np.where(usable, part, 0.0) for part in segment_corrections]).astype(np.float64)
-    weights = segment_weights(segments.n_reads)[:, None, None]
-    mean = np.sum(weights * stacked, axis=0) / np.sum(weights)
-    scatter = np.sum(weights * (stacked - mean) ** 2, axis=0) / (len(segment_corrections) - 1)
-    signal = _region_sums(np.where(usable, correction, 0.0).astype(np.float64) ** 2, geometry, band_rows)
-    noise = _region_sums(scatter, geometry, band_rows)
+    parts = [np.where(usable, part, 0.0) for part in segment_corrections]
+    scatter = segment_deviations(parts, segments.n_reads) / (len(segment_corrections) - 1)
+    starts = _band_starts(geometry.n_rows, band_rows)
+    signal = _region_sums(np.where(usable, correction, 0.0).astype(np.float64) ** 2, geometry, starts)
+    noise = _region_sums(scatter, geometry, starts)
     with np.errstate(divide="ignore", invalid="ignore"):
         evidence = np.where(noise > 0, signal / noise, np.where(signal > 0, np.inf, 0.0))
         share = np.clip(1.0 - min_evidence / evidence, 0.0, 1.0)
-    rows = np.diff(np.r_[np.arange(share.shape[0]) * band_rows, geometry.n_rows])
+    rows = np.diff(np.r_[starts, geometry.n_rows])
     image = np.repeat(np.repeat(share, rows, axis=0), geometry.channel_width, axis=1).astype(np.float32)
     image[geometry.reference_mask] = 0.0
     science = ~geometry.reference_mask

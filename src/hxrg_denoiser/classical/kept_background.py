@@ -23,7 +23,7 @@ from hxrg_denoiser.classical.background import BAND_ROWS, DEGREE, band_fits, lit
 from hxrg_denoiser.geometry import ReadoutGeometry
 
 __all__ = ["RampSegments", "KeptBackground", "smooth_background", "background_evidence", "row_evidence",
-           "kept_fraction", "segment_weights", "KEPT_ROW_DEGREE"]
+           "kept_fraction", "segment_weights", "segment_deviations", "KEPT_ROW_DEGREE"]
 
 KEPT_ROW_DEGREE = 3  # degrees 1 .. 3 of the level along the rows (its constant is the cleaning's baseline's)
 
@@ -49,13 +49,20 @@ def segment_weights(n_reads: list[int]) -> np.ndarray:
     return 1.0 / relative
 
 
+def segment_deviations(parts: list[np.ndarray], n_reads: list[int]) -> np.ndarray:
+    """The segments' weighted squared deviations from their weighted mean, summed over the segments, element by
+    element (float64, the shape of one part); over ``segments - 1`` it is the noise's power in the full ramp's
+    figure (each segment weighed by :func:`segment_weights`)."""
+    stacked = np.stack(parts).astype(np.float64, copy=False)  # segments, ...
+    weights = segment_weights(n_reads).reshape((-1,) + (1,) * (stacked.ndim - 1))
+    mean = np.sum(weights * stacked, axis=0) / np.sum(weights)
+    return np.sum(weights * (stacked - mean) ** 2, axis=0)
+
+
 def _evidence(full: np.ndarray, parts: list[np.ndarray], n_reads: list[int]) -> float:
     """Mean square of ``full``'s coefficients over the noise's power in them, measured by the scatter of the
     segments' coefficients (``parts``) about their weighted mean, each scaled to the full ramp."""
-    stacked = np.stack(parts)  # segments, ...
-    weights = segment_weights(n_reads).reshape((-1,) + (1,) * (stacked.ndim - 1))
-    mean = np.sum(weights * stacked, axis=0) / np.sum(weights)
-    noise = float(np.mean(np.sum(weights * (stacked - mean) ** 2, axis=0)) / (len(parts) - 1))
+    noise = float(np.mean(segment_deviations(parts, n_reads)) / (len(parts) - 1))
     signal = float(np.mean(full**2))
     return signal / noise if noise > 0 else float("inf")
 
