@@ -169,8 +169,8 @@ def _fitted_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, optio
 def _cleaned(sci: np.ndarray, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, used,
              provenance: Provenance) -> tuple[np.ndarray, Provenance]:
     """``sci`` with its correlated noise removed; with ``keep_background``, the scene's smooth background and
-    the share of the correction that accumulates like charge kept (both tested on segments of the ramp,
-    fitted once, only where asked)."""
+    the share of the correction that accumulates like charge kept (both tested on the same segments of the
+    ramp, fitted once)."""
     if not options.keep_background:
         return clean_flux_image(sci, geometry), provenance
     segments = functools.cache(lambda: ramp_segments(lambda chosen: fit_ramp(ramp, geometry, chosen), options,

@@ -1,10 +1,11 @@
-"""The exposure fitted on consecutive segments of its reads: what tells a scene's smooth background from noise
-of its shape.
+"""The exposure fitted on consecutive segments of its reads: what tells the scene from noise of its shape.
 
-A cleaning that keeps the scene's smooth background (``--keep-background``, and ``hxrg denoise``) asks,
-where it finds one, whether it accumulates like charge (the same in every segment) or changes like read
-noise (:func:`~hxrg_denoiser.classical.background.background_evidence`). The segments are fitted as the
-image was (the same reference correction, dark, maps and jump tests), without cleaning or error check.
+A cleaning that keeps the scene (``--clean`` and ``hxrg denoise``, unless ``--no-keep-background``) asks whether
+what it would keep or remove accumulates like charge (the same in every segment) or changes like read noise:
+the smooth background (:func:`~hxrg_denoiser.classical.kept_background.background_evidence`) and, region by
+region, the correction itself (:func:`~hxrg_denoiser.classical.correction_evidence.scene_share`). The segments
+are fitted as the image was (the same reference correction, dark, maps and jump tests), without cleaning or
+error check.
 """
 
 from __future__ import annotations
