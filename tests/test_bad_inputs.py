@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from hxrg_denoiser.cli import main
 from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.linearity import write_linearity
 from hxrg_denoiser.models.registry import shipped_models
 from hxrg_denoiser.simulate import make_scene, noise_preset, simulate_cube
 
@@ -124,6 +125,14 @@ def _make_inputs(d: Path) -> None:
     averaged.header["NFRAMES"], averaged.header["GROUPGAP"] = 4, 2
     averaged.writeto(d / "dark_averaged.fits")
     write_cube(d / "dark_wide.fits", np.zeros((6, 32, 64), np.float32))
+    identity = np.stack([np.zeros(GEOMETRY.shape), np.ones(GEOMETRY.shape), np.zeros(GEOMETRY.shape)]).astype(np.float32)
+    write_linearity(d / "lin.fits", identity)
+    lin_nan = identity.copy()
+    lin_nan[2, 9, 40] = np.nan
+    write_linearity(d / "lin_nan.fits", lin_nan)
+    write_linearity(d / "lin_rows.fits", identity[:, :16])
+    write_linearity(d / "lin_one.fits", identity[1:2])
+    write_linearity(d / "lin_limit.fits", identity, header={"LINLIMIT": (-5.0, "")})
     from hxrg_denoiser.classical.sirs import fit_sirs
     from hxrg_denoiser.io.ramps import ArrayRamp
 
@@ -166,6 +175,25 @@ CASES: dict[str, tuple[str, str]] = {
                                  r"--dark .*dark_rows.fits: reads are 16 x 128"),
     "dark-ribbon-model": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/run --dark {d}/cube.fits",
                           r"--dark, --first-read, --last-read.* apply to flux-image models"),
+    "linearity-nan": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --linearity {d}/lin_nan.fits",
+                      r"--linearity .*lin_nan.fits: non-finite coefficient at row 9, column 40 \(1 science pixels\) "
+                      r"that its DQ does not flag NO_LIN_CORR"),
+    "linearity-other-shape": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --linearity {d}/lin_rows.fits",
+                              r"--linearity .*lin_rows.fits: coefficients are 16 x 128, the data are 32 x 128"),
+    "linearity-one-coefficient": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --linearity {d}/lin_one.fits",
+                                  r"--linearity .*lin_one.fits: 1 coefficient per pixel, a correction needs at least 2"),
+    "linearity-bad-limit": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --linearity {d}/lin_limit.fits",
+                            r"--linearity .*lin_limit.fits: LINLIMIT = -5.0 is not a number > 0"),
+    "linearity-missing": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --linearity {d}/nolin.fits",
+                          r"--linearity .*nolin.fits: no such file"),
+    "linearity-not-fits": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --linearity {d}/notfits.fits",
+                           r"--linearity .*notfits.fits: not a readable FITS"),
+    "linearity-no-cube": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --linearity {d}/zero.fits",
+                          r"--linearity .*zero.fits: holds no coefficient cube"),
+    "linearity-denoise-other-shape": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/m4 --linearity "
+                                      "{d}/lin_rows.fits", r"--linearity .*lin_rows.fits: coefficients are 16 x 128"),
+    "linearity-ribbon-model": ("denoise {d}/cube.fits -o {d}/o.fits --model {d}/run --linearity {d}/lin.fits",
+                               r"--last-read, --linearity.* apply to flux-image models"),
     "first-read-past-end": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --first-read 9",
                             r"--first-read 9: .*cube.fits has reads 0 to 5"),
     "first-read-last": ("fit {d}/cube.fits -o {d}/o.fits --channels 4 --first-read 5",

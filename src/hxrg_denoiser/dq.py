@@ -16,6 +16,7 @@ class PixelFlag(enum.IntFlag):
     DO_NOT_USE = 1
     SATURATED = 2
     JUMP_DET = 4
+    NO_LIN_CORR = 2**20  # --linearity has no correction for this pixel
     UNRELIABLE_SLOPE = 2**24  # a model's output is not finite here
     NON_FINITE_INPUT = 2**30
     REFERENCE_PIXEL = 2**31

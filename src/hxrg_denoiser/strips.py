@@ -15,10 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from hxrg_denoiser.classical.corrections import ReferenceCorrection, reference_correction
+from hxrg_denoiser.classical.linearity import corrected_reset_level, first_over_limit, linearize
 from hxrg_denoiser.classical.sirs import SirsCalibration
 from hxrg_denoiser.errors import GeometryError, RampInputError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.darks import Dark
+from hxrg_denoiser.io.linearity import Linearity
 from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.stats import all_finite
 
@@ -121,6 +123,9 @@ class StripStream:
     dark : Dark, optional
         Subtracted from the reads (input units, read by read) after the saturation check and before the
         gain and the reference correction (:mod:`hxrg_denoiser.io.darks`).
+    linearity : Linearity, optional
+        Applied to the raw reads after the saturation check and before the dark (JWST's order); a read past
+        its validity limit counts as saturated (:mod:`hxrg_denoiser.io.linearity`).
     """
 
     def __init__(
@@ -135,6 +140,7 @@ class StripStream:
         flag_non_finite: bool = False,
         calibration: SirsCalibration | None = None,
         dark: Dark | None = None,
+        linearity: Linearity | None = None,
     ) -> None:
         if (ramp.n_rows, ramp.n_cols) != geometry.shape:
             raise GeometryError(
@@ -149,6 +155,7 @@ class StripStream:
         self.saturation = saturation
         self.flag_non_finite = flag_non_finite
         self.dark = dark
+        self.linearity = linearity
         correction = reference_correction(refcorr, calibration)
         before, after = correction.window  # row y's correction uses rows y - before .. y + after - 1
         self.halo = (before + MARGIN, after + MARGIN)
@@ -163,6 +170,8 @@ class StripStream:
     def _read_electrons(self, start: int, stop: int) -> np.ndarray:
         raw = self.ramp.read_rows(start, stop)
         self._check_finite(raw, start, reference_only=True)
+        if self.linearity is not None:
+            self._linearize(raw, start)
         if self.dark is not None:
             raw -= self.dark.rows(start, stop)
         raw *= self._gain_of_rows(start, stop)
@@ -196,12 +205,26 @@ class StripStream:
             non_finite = non_finite[strip.core]
         else:
             non_finite = np.zeros((strip.stop - strip.start, raw.shape[2]), dtype=bool)
+        if self.linearity is not None:
+            over = self._linearize(raw, strip.halo_start)
+            if over is not None:
+                first_saturated = np.minimum(first_saturated, over[outer])
         if self.dark is not None:
             raw -= self.dark.rows(strip.halo_start, strip.halo_stop)
         electrons = self.correct(raw, strip, outer)
         inner = slice(strip.core.start - outer.start, strip.core.stop - outer.start)
         return StripData(strip, electrons[:, inner], first_saturated[inner], non_finite, electrons, first_saturated,
                          inner)
+
+    def _linearize(self, raw: np.ndarray, row_start: int) -> np.ndarray | None:
+        """Correct raw reads of rows ``row_start:`` for non-linearity (in place); each pixel's first read past
+        the correction's limit (None without a limit)."""
+        assert self.linearity is not None
+        coefficients, correct, limit = self.linearity.band(row_start, row_start + raw.shape[1])
+        level = corrected_reset_level(raw, self.linearity.first_read, coefficients, correct)
+        over = None if limit is None else first_over_limit(raw, level, limit)
+        linearize(raw, coefficients, level, correct)
+        return over
 
     def _outer(self, strip: Strip) -> slice:
         """The strip's rows and up to :data:`MARGIN` more on each side, within its halo band."""

@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 # Options whose values are files or folders a command reads (a number given to a map option is not one).
-INPUT_OPTIONS = ("input", "dark", "darks", "darks_train", "calibration", "gain", "saturation", "read_noise", "bad_pixels",
+INPUT_OPTIONS = ("input", "dark", "linearity", "darks", "darks_train", "calibration", "gain", "saturation", "read_noise", "bad_pixels",
                  "scene", "traces")
 
 
@@ -123,11 +123,16 @@ def read_index_or_auto(text: str) -> int | str:
 
 
 def add_read_arguments(parser: argparse.ArgumentParser, *, scope: str = "", default_first: str | None = "0") -> None:
-    """``--dark``, ``--first-read`` and ``--last-read``: what is subtracted from the reads, and which are used."""
+    """``--dark``, ``--linearity``, ``--first-read`` and ``--last-read``: what is subtracted from the reads, how
+    they are corrected, and which are used."""
     parser.add_argument("--dark", metavar="FILE",
                         help=f"{scope}dark ramp (hxrg superdark, a JWST DARK reference file, a cube or folder of "
                         "reads) subtracted read by read, or a 2D dark-rate image (input units per second): dark "
                         "current, hot pixels and the start transient leave the slopes (default: none)")
+    parser.add_argument("--linearity", metavar="FILE",
+                        help=f"{scope}non-linearity correction applied to the raw reads before the dark: a JWST "
+                        "LINEARITY reference file (COEFFS, DQ) or a FITS cube of polynomial coefficients c0, c1, ... "
+                        "per pixel for the signal in input units (default: none)")
     parser.add_argument("--first-read", type=read_index_or_auto, default=None if default_first != "0" else 0,
                         metavar="N|auto",
                         help=f"{scope}first read used, from 0; auto: the first after the start transient (reset "
@@ -139,7 +144,8 @@ def add_read_arguments(parser: argparse.ArgumentParser, *, scope: str = "", defa
 
 def read_options(args: argparse.Namespace) -> dict:
     """The :class:`~hxrg_denoiser.fitting.FitOptions` fields of :func:`add_read_arguments`."""
-    return {"dark": args.dark, "first_read": args.first_read, "last_read": args.last_read}
+    return {"dark": args.dark, "linearity": args.linearity, "first_read": args.first_read,
+            "last_read": args.last_read}
 
 
 def finite_float(text: str) -> float:

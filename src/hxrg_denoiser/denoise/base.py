@@ -72,6 +72,9 @@ class DenoiseSettings:
     dark : path or None
         Flux-image networks: a dark ramp or dark-rate image subtracted from the reads before their fit
         (``FitOptions.dark``).
+    linearity : path or None
+        Flux-image networks: a non-linearity correction applied to the reads before their fit
+        (``FitOptions.linearity``).
     first_read : int, "auto" or None
         Flux-image networks: the first read their fit uses (``FitOptions.first_read``); None: ``auto``
         without a dark (the reads after the start transient), 0 with one (the dark takes the transient out).
@@ -97,14 +100,16 @@ class DenoiseSettings:
     saturation: PixelMap | None = None
     gain: PixelMap | None = None
     dark: str | None = None
+    linearity: str | None = None
     first_read: int | str | None = None
     last_read: int | None = None
     keep_background: bool = True
 
     @property
     def reads_given(self) -> bool:
-        """A dark or a read range is asked for (flux-image networks only)."""
-        return self.dark is not None or self.first_read is not None or self.last_read is not None
+        """A dark, a linearity correction or a read range is asked for (flux-image networks only)."""
+        return (self.dark is not None or self.linearity is not None or self.first_read is not None
+                or self.last_read is not None)
 
     @property
     def fit_first_read(self) -> int | str:

@@ -97,6 +97,9 @@ class FitOptions:
     dark : path or None
         A dark ramp or dark-rate image subtracted read by read before the fit
         (:mod:`hxrg_denoiser.io.darks`): dark current, hot pixels and the start transient leave the slopes.
+    linearity : path or None
+        A non-linearity correction (JWST ``LINEARITY`` reference file or coefficient cube) applied to the raw
+        reads before the dark (:mod:`hxrg_denoiser.io.linearity`).
     first_read : int or "auto"
         Index (from 0) of the first read used; ``auto``: the first read after the start transient
         (reset anomaly) has settled, measured on the ramp's dark pixels
@@ -134,6 +137,7 @@ class FitOptions:
     full_frame_timing: bool = False
     bad_pixels: PixelMap | None = None
     dark: str | os.PathLike | None = None
+    linearity: str | os.PathLike | None = None
     first_read: int | str = 0
     last_read: int | None = None
     reference_check: bool = False
@@ -208,6 +212,7 @@ class FitOptions:
             jump_threshold=self.jump_threshold, jump_neighbours=self.jump_neighbours,
             jump_cluster_threshold=self.jump_cluster_threshold, jump_step=self.jump_step,
             dark=None if self.dark is None else str(self.dark),
+            linearity=None if self.linearity is None else str(self.linearity),
         )
 
     @property

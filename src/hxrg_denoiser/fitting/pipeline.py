@@ -96,6 +96,8 @@ def _fit_rows(
     if options.bad_pixels is not None:
         bad = read_pixel_map(options.bad_pixels, geometry.shape, "--bad-pixels")
         dq[np.asarray(bad)[first:last] != 0] |= np.uint32(PixelFlag.DO_NOT_USE)
+    if stream.linearity is not None:
+        dq[stream.linearity.uncorrected[first:last]] |= np.uint32(PixelFlag.NO_LIN_CORR)
     bar = tqdm(total=len(strips), desc=description or f"fit {options.label}", unit="strip", disable=not progress,
                leave=False)
     for data in loaded_ahead(stream, strips):

@@ -3,7 +3,8 @@
 :func:`open_reads` turns a ramp and :class:`~hxrg_denoiser.fitting.options.FitOptions` into the reads
 fitted: the range ``--first-read``/``--last-read`` ask for (``auto``: from the first read after the
 start transient, :mod:`hxrg_denoiser.classical.start_transient`), with the ``--dark`` opened for exactly
-those reads (:mod:`hxrg_denoiser.io.darks`), and the stream of their corrected strips.
+those reads (:mod:`hxrg_denoiser.io.darks`), the ``--linearity`` correction (:mod:`hxrg_denoiser.io.linearity`),
+and the stream of their corrected strips.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.fitting.read_noise import NoiseBand, noise_band, ramp_read_noise
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.darks import Dark, open_dark
+from hxrg_denoiser.io.linearity import Linearity, open_linearity
 from hxrg_denoiser.io.maps import read_pixel_map
 from hxrg_denoiser.io.ramps import Ramp, ReadRange
 from hxrg_denoiser.strips import StripStream
@@ -37,7 +39,8 @@ MIN_READS_AUTO = 8  # fewer reads: --first-read auto uses them all (no line to m
 class FittedReads:
     """The reads a fit uses and their stream.
 
-    ``ramp`` is reads ``first:stop`` of the input, ``dark`` what is subtracted from them, ``stream`` their
+    ``ramp`` is reads ``first:stop`` of the input, ``dark`` what is subtracted from them, ``linearity`` the
+    non-linearity correction applied to them first, ``stream`` their
     corrected strips, ``band`` the fixed band of rows the read noise is measured on (None under 3 reads),
     ``noise`` the per-read ``(total, white)`` read noise (:func:`~hxrg_denoiser.fitting.read_noise.ramp_read_noise`)
     and ``profile`` each channel's dark level per read (None under 5 reads).
@@ -52,11 +55,14 @@ class FittedReads:
     band: NoiseBand | None
     noise: tuple[float, float]
     profile: TransientProfile | None
+    linearity: Linearity | None = None
 
     def close(self) -> None:
-        """Release the dark's files (the input ramp is its opener's)."""
+        """Release the dark's and the linearity's files (the input ramp is its opener's)."""
         if self.dark is not None:
             self.dark.close()
+        if self.linearity is not None:
+            self.linearity.close()
 
 
 def _range(ramp: Ramp, first: int, last: int | None) -> tuple[int, int]:
@@ -69,7 +75,8 @@ def _range(ramp: Ramp, first: int, last: int | None) -> tuple[int, int]:
     return first, stop
 
 
-def fit_stream(reads: Ramp, geometry: ReadoutGeometry, options: FitOptions, dark: Dark | None = None) -> StripStream:
+def fit_stream(reads: Ramp, geometry: ReadoutGeometry, options: FitOptions, dark: Dark | None = None,
+               linearity: Linearity | None = None) -> StripStream:
     """The stream of corrected strips of ``reads`` that a fit with ``options`` takes."""
     if options.method == "fowler" and options.fowler_n > reads.n_reads // 2:
         raise UsageError(
@@ -87,6 +94,7 @@ def fit_stream(reads: Ramp, geometry: ReadoutGeometry, options: FitOptions, dark
         flag_non_finite=options.flag_non_finite,
         calibration=options.sirs_calibration(),
         dark=dark,
+        linearity=linearity,
     )
 
 
@@ -94,12 +102,14 @@ def _selected(ramp: Ramp, first: int, stop: int) -> Ramp:
     return ramp if (first, stop) == (0, ramp.n_reads) else ReadRange(ramp, first, stop)
 
 
-def check_reads(ramp: Ramp, options: FitOptions, group_time: float) -> None:
+def check_reads(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group_time: float) -> None:
     """Refuse a read range or a dark that does not fit ``ramp`` (what :func:`open_reads` checks before any
     work), without reading the ramp."""
     first, stop = _range(ramp, 0 if options.first_read == "auto" else int(options.first_read), options.last_read)
     if options.dark is not None:
         open_dark(options.dark, _selected(ramp, first, stop), first, group_time).close()
+    if options.linearity is not None:
+        open_linearity(options.linearity, geometry.reference_mask, first).close()
 
 
 def open_reads(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group_time: float) -> FittedReads:
@@ -114,7 +124,8 @@ def open_reads(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group
     UsageError
         ``--first-read``/``--last-read`` outside the ramp, or leaving fewer than two reads.
     RampInputError
-        A dark of another shape, with too few reads, or unreadable (:func:`~hxrg_denoiser.io.darks.open_dark`).
+        A dark of another shape, with too few reads, or unreadable (:func:`~hxrg_denoiser.io.darks.open_dark`);
+        a linearity file that does not fit (:func:`~hxrg_denoiser.io.linearity.open_linearity`).
     """
     auto = options.first_read == "auto"
     first, stop = _range(ramp, 0 if auto else int(options.first_read), options.last_read)
@@ -135,8 +146,11 @@ def _open(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group_time
     """Reads ``first:stop`` of ``ramp`` with their dark, stream, read-noise band, read noise and dark levels."""
     reads = _selected(ramp, first, stop)
     dark = open_dark(options.dark, reads, first, group_time) if options.dark is not None else None
+    linearity = None
     try:
-        stream = fit_stream(reads, geometry, options, dark)
+        if options.linearity is not None:
+            linearity = open_linearity(options.linearity, geometry.reference_mask, first)
+        stream = fit_stream(reads, geometry, options, dark, linearity)
         band = noise_band(stream) if reads.n_reads >= 3 else None
         noise = ramp_read_noise(stream, band)
         profile = transient_profile(band.electrons, unselected_dark(band.dark), geometry) \
@@ -145,5 +159,7 @@ def _open(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group_time
     except BaseException:
         if dark is not None:
             dark.close()
+        if linearity is not None:
+            linearity.close()
         raise
-    return FittedReads(reads, first, stop, auto, dark, stream, band, noise, profile)
+    return FittedReads(reads, first, stop, auto, dark, stream, band, noise, profile, linearity)

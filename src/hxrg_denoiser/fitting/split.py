@@ -37,7 +37,7 @@ def fit_file_split(
                            unchecked, geometry, True)
     with open_ramp(path, **open_args) as ramp:
         timing = ramp_timing(ramp, geometry, options)  # a header with inconsistent timing is refused before any work
-        check_reads(ramp, options, timing.group_time)  # and a dark or read range that does not fit
+        check_reads(ramp, geometry, options, timing.group_time)  # and a dark or read range that does not fit
     ranges = row_ranges(geometry.n_rows, parts, options.strip_rows)
     futures = [client.submit(fit_rows_of_file, path, geometry, options, a, b, open_args, pure=False) for a, b in ranges]
     fitted = join_rows(client.gather(futures))

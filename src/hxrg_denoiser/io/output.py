@@ -146,6 +146,8 @@ def fit_cards(fit: FitRecord | None) -> dict:
         cards["CALIBFIL"] = (fits_text(os.path.basename(fit.calibration), 60), "reference calibration")
     if fit.dark is not None:
         cards["DARKFILE"] = (fits_text(os.path.basename(fit.dark), 60), "dark subtracted read by read")
+    if fit.linearity is not None:
+        cards["LINFILE"] = (fits_text(os.path.basename(fit.linearity), 60), "non-linearity correction applied")
     if fit.first_read is not None:
         cards["FIRSTRD"] = (fit.first_read, "first read used (from 0)"
                             + (", after the start transient" if fit.first_read_auto else ""))

@@ -47,6 +47,8 @@ class FitRecord:
     jump_neighbours, jump_step : bool
     dark : str or None
         The dark subtracted (file name).
+    linearity : str or None
+        The non-linearity correction applied (file name).
     first_read, last_read : int or None
         The reads used (indices from 0); None: not yet known (before the fit).
     first_read_auto : bool
@@ -81,6 +83,7 @@ class FitRecord:
     jump_cluster_threshold: float | None = None
     jump_step: bool = False
     dark: str | None = None
+    linearity: str | None = None
     first_read: int | None = None
     last_read: int | None = None
     first_read_auto: bool = False

@@ -122,6 +122,23 @@ class NonLinearity:
         """What the pixels report for ``charge`` electrons collected, float32 image."""
         return (charge * (np.float32(1.0) - self.coefficient * charge)).astype(np.float32)
 
+    def correction(self, gain: float = 1.0, order: int = 5) -> np.ndarray:
+        """The polynomial that undoes it, for signals in units of ``gain`` electrons (DN).
+
+        ``Q = m / (1 - b Q)`` inverts to ``Q = m (1 + x + 2 x**2 + 5 x**3 + ...)`` with ``x = b m`` (the
+        Catalan numbers); truncated at ``order``, it is exact to ``42 x**5`` of the signal (4e-4 at a 10 %
+        loss, 1.3e-5 at 5 %) for the default order 5.
+
+        Returns
+        -------
+        ndarray, shape (order + 1, n_rows, n_cols), float32
+            ``c[0] + c[1] S + ...`` per pixel for ``S`` in DN (the JWST ``LINEARITY`` layout), ``c[0] = 0``.
+        """
+        b = self.coefficient.astype(np.float64) * gain
+        catalan = [1, 1, 2, 5, 14, 42, 132]
+        terms = [np.zeros_like(b)] + [catalan[k] * b**k for k in range(order)]
+        return np.stack(terms).astype(np.float32)
+
 
 class TelegraphPixels:
     """Random telegraph signal: ``rts_fraction`` of the science pixels switch between two levels.

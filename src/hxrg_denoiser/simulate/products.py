@@ -21,8 +21,10 @@ from hxrg_denoiser._version import __version__
 from hxrg_denoiser.allocator import available_memory
 from hxrg_denoiser.errors import OutputError
 from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.linearity import write_linearity
 from hxrg_denoiser.io.output import RampWriter, write_image
 from hxrg_denoiser.io.safety import OutputFolder, atomic_output, check_output_path
+from hxrg_denoiser.simulate.detector import NonLinearity, detector_seed
 from hxrg_denoiser.simulate.noise import NoiseModel
 from hxrg_denoiser.simulate.ramp import RampSimulator
 from hxrg_denoiser.simulate.scenes import Scene, write_traces
@@ -87,7 +89,8 @@ class SimulationRequest:
         """Bytes of the files written (the ramp, its oracle, the truth), headers left out."""
         frame = self.geometry.n_rows * self.geometry.n_cols
         ramps = (self.kind != "scene") * (1 + self.oracle) * self.n_reads * (2 if self.dtype == "uint16" else 4)
-        return frame * (ramps + 4 * (self.kind != "dark"))
+        linearity = 4 * (LINEARITY_ORDER + 1) * (self.kind != "scene" and self.noise.nonlinearity > 0)
+        return frame * (ramps + 4 * (self.kind != "dark") + linearity)
 
     def header(self) -> dict:
         """Provenance keywords."""
@@ -134,6 +137,8 @@ def _outputs(request: SimulationRequest, outdir: Path) -> dict[str, Path]:
         paths["ramp"] = outdir / ramp_name
         if request.oracle:
             paths["oracle"] = outdir / ("oracle.fits" if request.layout == "cube" else "oracle_reads")
+        if request.noise.nonlinearity > 0:
+            paths["linearity"] = outdir / "linearity.fits"
     if request.scene is not None and request.kind != "dark":
         paths["truth"] = outdir / "truth.fits"
         if request.scene.orders:
@@ -143,6 +148,7 @@ def _outputs(request: SimulationRequest, outdir: Path) -> dict[str, Path]:
 
 
 SIMULATION_BASE_BYTES = 200_000_000
+LINEARITY_ORDER = 5  # the simulated detector's linearity reference: c0 .. c5
 SIMULATION_BYTES_PER_PIXEL = 64
 
 
@@ -205,6 +211,12 @@ def _write_products(request: SimulationRequest, paths: dict[str, Path], *, overw
             if oracle is not None:
                 oracle.abort()
             raise
+    if "linearity" in paths:
+        nonlinearity = NonLinearity(g, request.noise, detector_seed(request.noise, request.seed))
+        coefficients = nonlinearity.correction(request.gain, LINEARITY_ORDER)
+        coefficients[:, g.reference_mask] = np.nan
+        write_linearity(paths["linearity"], coefficients, overwrite=overwrite, header={
+            **header, "BUNIT": ("DN", "coefficients for the signal in the ramp's units")})
     if "truth" in paths and request.scene is not None:
         truth_header = {**header, "BUNIT": ("e-", "expected electrons over the ramp"), "NREADS": request.n_reads}
         write_image(paths["truth"], request.scene.image.astype(np.float32), header=truth_header, overwrite=overwrite)
