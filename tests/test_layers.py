@@ -25,7 +25,7 @@ LAYERS = {
     "training": 10,
     "bench": 11,
     "demo": 12, "batch": 12,
-    "cli": 13,
+    "cli": 13, "jwst": 13,
 }
 
 

@@ -123,6 +123,8 @@ class StripStream:
     dark : Dark, optional
         Subtracted from the reads (input units, read by read) after the saturation check and before the
         gain and the reference correction (:mod:`hxrg_denoiser.io.darks`).
+    flagged_from : ndarray, shape (n_rows, n_cols), int, optional
+        Each pixel's first read (of ``ramp``) flagged not to use upstream; from it on, reads count as saturated.
     linearity : Linearity, optional
         Applied to the raw reads after the saturation check and before the dark (JWST's order); a read past
         its validity limit counts as saturated (:mod:`hxrg_denoiser.io.linearity`).
@@ -141,6 +143,7 @@ class StripStream:
         calibration: SirsCalibration | None = None,
         dark: Dark | None = None,
         linearity: Linearity | None = None,
+        flagged_from: np.ndarray | None = None,
     ) -> None:
         if (ramp.n_rows, ramp.n_cols) != geometry.shape:
             raise GeometryError(
@@ -156,6 +159,7 @@ class StripStream:
         self.flag_non_finite = flag_non_finite
         self.dark = dark
         self.linearity = linearity
+        self.flagged_from = flagged_from
         correction = reference_correction(refcorr, calibration)
         before, after = correction.window  # row y's correction uses rows y - before .. y + after - 1
         self.halo = (before + MARGIN, after + MARGIN)
@@ -243,14 +247,17 @@ class StripStream:
     def _first_saturated(self, rows_raw: np.ndarray, first_row: int) -> np.ndarray:
         """Each pixel's first read at or above saturation of raw rows starting at image row ``first_row``."""
         n_reads = rows_raw.shape[0]
-        if self.saturation is None:
-            return np.full(rows_raw.shape[1:], n_reads, dtype=np.int32)
-        level = self.saturation
-        if isinstance(level, np.ndarray):
-            level = level[first_row : first_row + rows_raw.shape[1]]
-        above = rows_raw >= level
-        first = np.argmax(above, axis=0).astype(np.int32)
-        first[~above.any(axis=0)] = n_reads
+        first = np.full(rows_raw.shape[1:], n_reads, dtype=np.int32)
+        if self.saturation is not None:
+            level = self.saturation
+            if isinstance(level, np.ndarray):
+                level = level[first_row : first_row + rows_raw.shape[1]]
+            above = rows_raw >= level
+            first = np.argmax(above, axis=0).astype(np.int32)
+            first[~above.any(axis=0)] = n_reads
+        if self.flagged_from is not None:
+            flagged = self.flagged_from[first_row : first_row + rows_raw.shape[1]]
+            first = np.minimum(first, np.clip(flagged, 0, n_reads).astype(np.int32))
         return first
 
     def _check_finite(self, raw: np.ndarray, row_start: int, reference_only: bool) -> np.ndarray | None:

@@ -100,6 +100,10 @@ class FitOptions:
     linearity : path or None
         A non-linearity correction (JWST ``LINEARITY`` reference file or coefficient cube) applied to the raw
         reads before the dark (:mod:`hxrg_denoiser.io.linearity`).
+    flagged_from : ndarray or None
+        Each pixel's first read (index in the whole ramp) that a pipeline before this fit flagged not to use
+        (JWST ``GROUPDQ``: saturated or do-not-use), shape ``(n_rows, n_cols)``, integer; the ramp's read count
+        where none is. Those reads count as saturated.
     first_read : int or "auto"
         Index (from 0) of the first read used; ``auto``: the first read after the start transient
         (reset anomaly) has settled, measured on the ramp's dark pixels
@@ -138,6 +142,7 @@ class FitOptions:
     bad_pixels: PixelMap | None = None
     dark: str | os.PathLike | None = None
     linearity: str | os.PathLike | None = None
+    flagged_from: np.ndarray | None = None
     first_read: int | str = 0
     last_read: int | None = None
     reference_check: bool = False
@@ -205,7 +210,7 @@ class FitOptions:
         return FitRecord(
             method=self.method, refcorr=self.refcorr, weighting=self.weighting, clean=self.clean,
             keep_background=self.clean and self.keep_background,
-            saturation=_map_text(self.saturation), read_noise=_map_text(self.read_noise),
+            saturation=self._saturation_text(), read_noise=_map_text(self.read_noise),
             bad_pixels=None if self.bad_pixels is None else str(_map_text(self.bad_pixels)),
             calibration=None if calibration is None else
             "in memory" if isinstance(calibration, SirsCalibration) else str(calibration),
@@ -214,6 +219,13 @@ class FitOptions:
             dark=None if self.dark is None else str(self.dark),
             linearity=None if self.linearity is None else str(self.linearity),
         )
+
+    def _saturation_text(self) -> float | str | None:
+        """The saturation check as recorded: the level or map, and ``GROUPDQ`` where upstream flags count."""
+        level = _map_text(self.saturation)
+        if self.flagged_from is None:
+            return level
+        return "GROUPDQ" if level is None else f"{level} and GROUPDQ"
 
     @property
     def corrects_reference(self) -> bool:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
+
 from hxrg_denoiser.classical.start_transient import (
     TransientProfile,
     first_settled_read,
@@ -76,8 +78,9 @@ def _range(ramp: Ramp, first: int, last: int | None) -> tuple[int, int]:
 
 
 def fit_stream(reads: Ramp, geometry: ReadoutGeometry, options: FitOptions, dark: Dark | None = None,
-               linearity: Linearity | None = None) -> StripStream:
-    """The stream of corrected strips of ``reads`` that a fit with ``options`` takes."""
+               linearity: Linearity | None = None, first: int = 0) -> StripStream:
+    """The stream of corrected strips of ``reads`` (from read ``first`` of the ramp) that a fit with ``options``
+    takes."""
     if options.method == "fowler" and options.fowler_n > reads.n_reads // 2:
         raise UsageError(
             f"{reads.path}: Fowler number {options.fowler_n} needs at least {2 * options.fowler_n} reads, "
@@ -95,7 +98,16 @@ def fit_stream(reads: Ramp, geometry: ReadoutGeometry, options: FitOptions, dark
         calibration=options.sirs_calibration(),
         dark=dark,
         linearity=linearity,
+        flagged_from=None if options.flagged_from is None else _flagged_from(options.flagged_from, shape, first),
     )
+
+
+def _flagged_from(flagged: np.ndarray, shape: tuple[int, int], first: int) -> np.ndarray:
+    """``FitOptions.flagged_from`` counted from read ``first``, checked against the image's ``shape``."""
+    flagged = np.asarray(flagged)
+    if flagged.shape != shape:
+        raise UsageError(f"flagged_from is {' x '.join(map(str, flagged.shape))}, the data are {shape[0]} x {shape[1]}")
+    return flagged.astype(np.int64) - first
 
 
 def _selected(ramp: Ramp, first: int, stop: int) -> Ramp:
@@ -150,7 +162,7 @@ def _open(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group_time
     try:
         if options.linearity is not None:
             linearity = open_linearity(options.linearity, geometry.reference_mask, first)
-        stream = fit_stream(reads, geometry, options, dark, linearity)
+        stream = fit_stream(reads, geometry, options, dark, linearity, first)
         band = noise_band(stream) if reads.n_reads >= 3 else None
         noise = ramp_read_noise(stream, band)
         profile = transient_profile(band.electrons, unselected_dark(band.dark), geometry) \
