@@ -132,7 +132,8 @@ def test_jwst_rate_file_opens_as_an_image_model(tmp_path):
         assert model.data.shape == (64, 64) and model.dq.dtype == np.uint32
         np.testing.assert_allclose(model.err**2, model.var_poisson + model.var_rnoise, rtol=1e-5)
         science = model.dq == 0
-        assert np.median(model.data[science] * TGROUP / (1.5 * flux[science])) == pytest.approx(1.0, abs=0.01)
+        assert model.meta.bunit_data == "DN/s"  # a JWST rate: DN/s, the gain only in the variances
+        assert np.median(model.data[science] * TGROUP / flux[science]) == pytest.approx(1.0, abs=0.01)
 
 
 def test_nirps_layout_has_slope_intercept_error_and_reads_in_extensions_1_to_4(tmp_path):
@@ -167,3 +168,111 @@ def test_a_jwst_product_over_the_ramp_is_refused(tmp_path, capsys):
     assert main(["fit", str(path), "-o", str(tmp_path / "r.fits"), "--channels", "4", "--product", "jwst",
                  "--units", "e-", "-q"]) == 2
     assert "--product jwst is a rate file" in capsys.readouterr().err
+
+
+def test_a_jwst_rate_is_dn_per_second_with_the_gain_only_in_its_variances(tmp_path):
+    path, flux = _jwst_like(tmp_path, V2_REF=120.5, ROLL_REF=33.0, PA_V3=40.0, XPOSURE=53.7)
+    common = ["--channels", "4", "--refcorr", "none", "--gain", "2", "-q"]
+    electrons, rate = tmp_path / "e.fits", tmp_path / "rate.fits"
+    assert main(["fit", str(path), "-o", str(electrons), "--units", "e-/s", *common]) == 0
+    assert main(["fit", str(path), "-o", str(rate), "--product", "jwst", *common]) == 0
+    with fits.open(electrons) as e, fits.open(rate) as r:
+        assert r["SCI"].header["BUNIT"] == "DN/s" and r["ERR"].header["BUNIT"] == "DN/s"
+        np.testing.assert_allclose(r["SCI"].data * 2, e["SCI"].data, rtol=1e-6)
+        np.testing.assert_allclose(r["VAR_POISSON"].data * 4, e["VAR_POISSON"].data, rtol=1e-6)
+        np.testing.assert_allclose(r["VAR_RNOISE"].data * 4, e["VAR_RNOISE"].data, rtol=1e-6)
+        science = r["DQ"].data == 0
+        assert np.median(r["SCI"].data[science] * TGROUP / flux[science]) == pytest.approx(1.0, abs=0.01)
+        # the pointing keywords where JWST's schema keeps them: SCI, not the primary
+        for key in ("V2_REF", "ROLL_REF", "PA_V3", "XPOSURE"):
+            assert key in r["SCI"].header and key not in r[0].header
+        assert r[0].header["INSTRUME"] == "NIRSPEC"
+        assert r[0].header["RDNOISE"] == pytest.approx(e[0].header["RDNOISE"] / 2, rel=1e-3)
+
+
+def test_a_jwst_readnoise_reference_is_converted_from_cds_dn_or_refused_without_gain(tmp_path, capsys):
+    path, _ = _jwst_like(tmp_path)
+    reference = fits.HDUList([fits.PrimaryHDU(header=fits.Header({"REFTYPE": "READNOISE"})),
+                              fits.ImageHDU(np.full((64, 64), 8.0 * np.sqrt(2) / 2, np.float32), name="SCI")])
+    reference.writeto(tmp_path / "rn.fits")
+    out = tmp_path / "rate.fits"
+    common = ["fit", str(path), "-o", str(out), "--channels", "4", "--refcorr", "none", "-q"]
+    assert main([*common, "--read-noise", str(tmp_path / "rn.fits")]) == 2
+    assert "a JWST READNOISE reference is the CDS noise in DN; give --gain" in capsys.readouterr().err
+    assert not out.exists()
+    assert main([*common, "--read-noise", str(tmp_path / "rn.fits"), "--gain", "2"]) == 0
+    assert fits.getheader(out)["RDNOISE"] == pytest.approx(8.0, rel=1e-4)  # per read, electrons
+
+
+def test_the_schema_keeps_in_sci_the_keywords_the_jwst_writer_moves_there():
+    datamodels = pytest.importorskip("stdatamodels.jwst.datamodels")
+    from hxrg_denoiser.io.output import _WCS_PREFIXES, JWST_SCI_KEYWORDS, jwst_sci_keyword
+
+    found: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("fits_hdu") == "SCI" and "fits_keyword" in node:
+                found.add(node["fits_keyword"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(datamodels.ImageModel().schema)
+    written = {k for k in found if k != "BUNIT" and not k.startswith((*_WCS_PREFIXES, "PC3_"))}  # WCS: 2D in SCI
+    assert all(jwst_sci_keyword(k) for k in written)
+    assert JWST_SCI_KEYWORDS <= found
+
+
+def test_the_integration_read_from_a_4d_cube_is_stated(tmp_path, caplog):
+    path, _ = _jwst_like(tmp_path)  # two integrations
+    out, chosen = tmp_path / "rate.fits", tmp_path / "second.fits"
+    common = ["--channels", "4", "--refcorr", "none", "-q"]
+    with caplog.at_level("WARNING"):
+        assert main(["fit", str(path), "-o", str(out), *common]) == 0
+    assert "integration 0 of 2 fitted (--integration N picks another" in caplog.text
+    assert fits.getheader(out)["INTEGRTN"] == 0
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert main(["fit", str(path), "-o", str(chosen), "--integration", "1", *common]) == 0
+    assert "integration" not in caplog.text and fits.getheader(chosen)["INTEGRTN"] == 1
+
+
+def _oriented(tmp_path, name, cube, fast, slow):
+    from hxrg_denoiser.io.orientation import to_science
+
+    header = fits.Header({"TGROUP": TGROUP, "FASTAXIS": fast, "SLOWAXIS": slow})
+    path = tmp_path / name
+    fits.HDUList([fits.PrimaryHDU(header=header), fits.ImageHDU(to_science(cube, fast, slow), name="SCI")]).writeto(path)
+    return path
+
+
+def test_a_transposed_detector_is_fitted_and_cleaned_in_readout_order_and_written_back(tmp_path):
+    """The same readout stored as NIRCam (FASTAXIS -1) and as NIRSpec (FASTAXIS 2) stores it: the products are
+    the same image in each file's orientation, --clean included (1/f along the fast axis)."""
+    from hxrg_denoiser.io.orientation import to_readout
+    from hxrg_denoiser.simulate import noise_preset, simulate_cube
+
+    geometry = preset("jwst-h2rg", n_rows=64)
+    cube = simulate_cube(geometry, 6, noise_preset("nirspec"), seed=8)
+    images = {}
+    for name, (fast, slow) in {"nircam": (-1, 2), "nirspec": (2, 1)}.items():
+        path = _oriented(tmp_path, f"{name}.fits", cube, fast, slow)
+        out = tmp_path / f"{name}-rate.fits"
+        assert main(["fit", str(path), "-o", str(out), "--clean", "--geometry", "jwst-h2rg", "-q"]) == 0
+        with fits.open(out) as hdul:
+            assert hdul["SCI"].data.shape == fits.getdata(path, "SCI").shape[1:]
+            images[name] = to_readout(hdul["SCI"].data, fast, slow), to_readout(hdul["DQ"].data, fast, slow)
+    np.testing.assert_allclose(images["nirspec"][0], images["nircam"][0], rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(images["nirspec"][1], images["nircam"][1])
+    assert (images["nircam"][1][:, :4] & PixelFlag.REFERENCE_PIXEL).all()  # the readout's reference columns
+
+
+def test_axes_a_file_states_wrongly_are_one_line(tmp_path, capsys):
+    cube, _ = noisy_ramp((32, 64), 4, seed=1)
+    path = tmp_path / "bad.fits"
+    fits.PrimaryHDU(cube, header=fits.Header({"FASTAXIS": 1, "SLOWAXIS": 3})).writeto(path)
+    assert main(["fit", str(path), "-o", str(tmp_path / "o.fits"), "--channels", "4", "-q"]) == 2
+    assert "bad.fits: FASTAXIS = 1, SLOWAXIS = 3: expected +-1 and +-2, one each" in capsys.readouterr().err

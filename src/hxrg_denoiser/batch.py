@@ -243,7 +243,7 @@ def fit_exposure(source: str, output: str, options, geometry_args: dict, overwri
         geometry = geometry_for_shape((ramp.n_rows, ramp.n_cols), **geometry_args, source=source,
                                       recorded=recorded if isinstance(recorded, str) else None)
         image = fit_ramp(ramp, geometry, options)
-    write_flux_image(output, image, overwrite=overwrite, product=product)
+    write_flux_image(output, image, overwrite=overwrite, product=product, gain=options.gain)
 
 
 def denoise_exposure(source: str, output: str, model_path: str, geometry_args: dict, settings: dict,
@@ -260,4 +260,5 @@ def denoise_exposure(source: str, output: str, model_path: str, geometry_args: d
     with open_ramp(source) as ramp:
         geometry = denoiser.geometry_for((ramp.n_rows, ramp.n_cols), source, **geometry_args)
         image = denoiser.denoise(ramp, geometry, DenoiseSettings(**settings))
-    write_flux_image(output, in_units(image, units), overwrite=overwrite, product=product)
+    write_flux_image(output, in_units(image, units), overwrite=overwrite, product=product,
+                     gain=settings.get("gain"))

@@ -14,6 +14,7 @@ from hxrg_denoiser.cli.options import (
     add_product_arguments,
     add_read_arguments,
     geometry_args,
+    integration_cards,
     is_batch,
     jump_options,
     positive_int,
@@ -111,7 +112,7 @@ def run_denoise(args: argparse.Namespace) -> int:
     source = args.input[0]
     check_output_path(args.output, overwrite=args.overwrite, inputs=read_paths(args, models=[args.model]))
     start = time.perf_counter()
-    with open_ramp(source, hdu=args.hdu, integration=args.integration) as ramp:
+    with open_ramp(source, hdu=args.hdu, integration=args.integration or 0) as ramp:
         recorded = ramp.header.get("GEOMETRY") if ramp.header is not None else None
         geometry = denoiser.geometry_for((ramp.n_rows, ramp.n_cols), source, allow_unmeasured=args.any_layout,
                                          recorded=recorded, **geometry_args(args))
@@ -122,7 +123,8 @@ def run_denoise(args: argparse.Namespace) -> int:
                 image = denoiser.denoise_split(source, str(args.model), geometry, client, args.split, settings)
         else:
             image = denoiser.denoise(ramp, geometry, settings, progress=not args.quiet)
-    write_flux_image(args.output, in_units(image, units), overwrite=args.overwrite, product=args.product)
+    write_flux_image(args.output, in_units(image, units), overwrite=args.overwrite, product=args.product,
+                     gain=args.gain, extra=integration_cards(ramp, args))
     spec = denoiser.spec
     print(f"{args.output}: {spec.name} ({spec.architecture}) on {ramp.n_reads} reads, {geometry.name} "
           f"{geometry.n_rows} x {geometry.n_cols}, {time.perf_counter() - start:.1f} s")

@@ -14,6 +14,7 @@ from hxrg_denoiser.cli.options import (
     add_product_arguments,
     add_read_arguments,
     geometry_args,
+    integration_cards,
     is_batch,
     jump_options,
     positive_float,
@@ -198,7 +199,7 @@ def run_fit(args: argparse.Namespace) -> int:
     source = args.input[0]
     check_output_path(args.output, overwrite=args.overwrite, inputs=read_paths(args))
     start = time.perf_counter()
-    open_args = {"hdu": args.hdu, "integration": args.integration}
+    open_args = {"hdu": args.hdu, "integration": args.integration or 0}
     with open_ramp(source, **open_args) as ramp:
         geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), source, ramp.header)
         if args.split:
@@ -206,7 +207,8 @@ def run_fit(args: argparse.Namespace) -> int:
                 image = fit_file_split(source, geometry, options, client, args.split, open_args)
         else:
             image = fit_ramp(ramp, geometry, options, progress=not args.quiet)
-    write_flux_image(args.output, image, overwrite=args.overwrite, product=args.product)
+    write_flux_image(args.output, image, overwrite=args.overwrite, product=args.product, gain=options.gain,
+                     extra=integration_cards(ramp, args))
     print(
         f"{args.output}: {image.provenance.method} flux of {ramp.n_reads} reads, {geometry.name} "
         f"{geometry.n_rows} x {geometry.n_cols}, read noise {image.provenance.read_noise:.2f} "

@@ -9,11 +9,14 @@ they would be ignored (:func:`refuse_unless`).
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 from collections.abc import Callable
 
 from hxrg_denoiser.errors import UsageError
+
+log = logging.getLogger("hxrg_denoiser")
 
 __all__ = [
     "positive_int",
@@ -40,6 +43,7 @@ __all__ = [
     "is_batch",
     "read_paths",
     "INPUT_OPTIONS",
+    "integration_cards",
     "add_read_arguments",
     "read_options",
     "read_index_or_auto",
@@ -269,8 +273,20 @@ def add_input_arguments(parser: argparse.ArgumentParser, *, many: bool = False) 
     else:
         parser.add_argument("input", help="folder of per-read FITS files, 3D FITS cube, or JWST-style 4D cube")
     parser.add_argument("--hdu", type=hdu, help="HDU name or index holding the data (default: SCI or first cube)")
-    parser.add_argument("--integration", type=nonnegative_int, default=0,
-                        help="integration of a 4D cube (default 0)")
+    parser.add_argument("--integration", type=nonnegative_int, default=None,
+                        help="integration of a 4D cube, from 0 (default 0, with a warning where the cube has more; "
+                        "`strun hxrg_ramp_fit` fits every integration of a JWST ramp into a rate and a rateints)")
+
+
+def integration_cards(ramp, args: argparse.Namespace) -> dict:
+    """The header card of the integration of a 4D cube that was read, with a warning where the user did not
+    choose it among several; no card for a 3D cube."""
+    if ramp.n_integrations <= 1:
+        return {}
+    if args.integration is None:
+        log.warning("%s: integration 0 of %d fitted (--integration N picks another; strun hxrg_ramp_fit fits "
+                    "them all into a rate and a rateints)", ramp.path, ramp.n_integrations)
+    return {"INTEGRTN": (ramp.integration, f"integration fitted (from 0) of the input's {ramp.n_integrations}")}
 
 
 def geometry_args(args: argparse.Namespace) -> dict:

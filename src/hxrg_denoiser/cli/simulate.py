@@ -164,7 +164,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     from hxrg_denoiser.io.ramps import open_ramp
     from hxrg_denoiser.plots import inspect_ramp
 
-    with open_ramp(args.input, hdu=args.hdu, integration=args.integration) as ramp:
+    with open_ramp(args.input, hdu=args.hdu, integration=args.integration or 0) as ramp:
         geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), args.input, ramp.header)
         written = inspect_ramp(ramp, geometry, args.output, overwrite=args.overwrite)
     print("wrote " + ", ".join(str(p) for p in written))

@@ -28,13 +28,14 @@ from hxrg_denoiser.classical.kept_background import smooth_background
 from hxrg_denoiser.classical.ramp_fit import fit_strip
 from hxrg_denoiser.classical.start_transient import read_offset_scatter
 from hxrg_denoiser.dq import PixelFlag
+from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.fitting.read_noise import JumpNoise, jump_test_noise
 from hxrg_denoiser.fitting.reads import open_reads
 from hxrg_denoiser.fitting.reference_choice import checked_fit
 from hxrg_denoiser.fitting.segments import ramp_segments
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.maps import read_pixel_map
+from hxrg_denoiser.io.maps import read_pixel_map, reference_type
 from hxrg_denoiser.io.product import FitRecord, FluxImage, Provenance, provenance_of
 from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
 from hxrg_denoiser.io.timing import ReadTiming, read_timing
@@ -51,9 +52,26 @@ def _given_read_noise(options: FitOptions, ramp: Ramp, dark_fraction: float = 0.
     noise of a dark subtracted (``dark_fraction``: its variance as a fraction of one read's) added."""
     if options.read_noise is None:
         return None
-    given = read_pixel_map(options.read_noise, (ramp.n_rows, ramp.n_cols), "--read-noise", positive=True)
+    shape = (ramp.n_rows, ramp.n_cols)
+    given = read_pixel_map(options.read_noise, shape, "--read-noise", positive=True)
+    if reference_type(options.read_noise) == "READNOISE":
+        given = _per_read_electrons(given, options, ramp, shape)
     factor = float(np.sqrt(1.0 + dark_fraction))
     return given * np.float32(factor) if isinstance(given, np.ndarray) else float(given) * factor
+
+
+def _per_read_electrons(cds: float | np.ndarray, options: FitOptions, ramp: Ramp, shape: tuple[int, int]):
+    """A JWST READNOISE reference (the noise of a difference of two groups, DN) as the noise of one group in
+    electrons: times the gain, over sqrt(2 NFRAMES) (stcal's conversion)."""
+    if options.gain is None:
+        raise UsageError(f"--read-noise {options.read_noise}: a JWST READNOISE reference is the CDS noise in DN; "
+                         "give --gain (its GAIN reference) to turn it into per-read electrons")
+    n_frames = ramp.header.get("NFRAMES", 1)
+    n_frames = int(n_frames) if isinstance(n_frames, (int, np.integer)) and n_frames > 0 else 1
+    per_read = options.electrons_per_unit(shape) / np.sqrt(2.0 * n_frames)
+    log.info("--read-noise %s: JWST READNOISE (CDS, DN) x gain / sqrt(2 x %d) per read", options.read_noise, n_frames)
+    return (cds * per_read).astype(np.float32) if isinstance(per_read, np.ndarray) or isinstance(cds, np.ndarray) \
+        else float(cds * per_read)
 
 
 def ramp_timing(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> ReadTiming:

@@ -12,7 +12,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from hxrg_denoiser.errors import RampInputError, one_line
 
-__all__ = ["read_pixel_map", "PixelMap"]
+__all__ = ["read_pixel_map", "PixelMap", "reference_type"]
 
 PixelMap = float | str | os.PathLike | np.ndarray
 
@@ -52,6 +52,18 @@ def read_pixel_map(source: PixelMap, shape: tuple[int, int], what: str, *, posit
         kind = "non-finite" if not np.isfinite(image[y, x]) else "not > 0"
         raise RampInputError(f"{name}: {kind} value at row {y}, column {x} ({int(bad.sum())} such pixels)")
     return image
+
+
+def reference_type(source: PixelMap) -> str | None:
+    """The ``REFTYPE`` a JWST (CRDS) reference file states in its primary header (``GAIN``, ``READNOISE``...);
+    None for a number, an array or a file that states none."""
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    try:
+        value = fits.getheader(source, 0).get("REFTYPE")
+    except (OSError, ValueError, TypeError):
+        return None  # read_pixel_map says what is wrong with it
+    return str(value).upper() if value is not None else None
 
 
 def _read_image(path: Path, what: str) -> np.ndarray:

@@ -7,6 +7,7 @@ checked before any work and written to a temporary name renamed into place.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 import warnings
@@ -18,7 +19,16 @@ from astropy.io import fits
 
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import OutputError
-from hxrg_denoiser.io.product import ErrorCalibration, FitRecord, FluxImage, ModelRun, Provenance
+from hxrg_denoiser.io.maps import PixelMap, read_pixel_map
+from hxrg_denoiser.io.orientation import READOUT_ORDER, axes_of, to_science
+from hxrg_denoiser.io.product import (
+    ErrorCalibration,
+    FitRecord,
+    FluxImage,
+    ModelRun,
+    Provenance,
+    in_data_numbers,
+)
 from hxrg_denoiser.io.safety import (
     atomic_output,
     check_output_path,
@@ -54,7 +64,7 @@ def fits_text(value: str, limit: int | None = None) -> str:
 
 
 def write_flux_image(path: str | os.PathLike, image: FluxImage, *, overwrite: bool = False,
-                     extra: dict | None = None, product: str = "hxrg") -> Path:
+                     extra: dict | None = None, product: str = "hxrg", gain: PixelMap | None = None) -> Path:
     """Write a :class:`~hxrg_denoiser.io.product.FluxImage` as a FITS product, atomically.
 
     Parameters
@@ -69,9 +79,15 @@ def write_flux_image(path: str | os.PathLike, image: FluxImage, *, overwrite: bo
         JWST's ``ImageModel`` reads it (SCI, DQ, ERR, VAR_POISSON, VAR_RNOISE; the flux must be per
         second). ``nirps``: the NIRPS/SPIRou ramp layout, slope, intercept, slope error and number of reads
         in extensions 1-4 (SLOPE, INTERCEPT, ERRSLOPE, NUMREADS), then DQ.
+    gain : float, path or ndarray, optional
+        The gain the image was converted to electrons with (``--gain``): a ``jwst`` rate is written in DN/s,
+        SCI and ERR divided by it, the variances by its square (JWST rates are DN/s, the gain in the variances).
     """
     if product not in LAYOUTS:
         raise OutputError(f"--product {product!r}: choose one of {tuple(LAYOUTS)}")
+    if product == "jwst" and gain is not None:
+        image = in_data_numbers(image, read_pixel_map(gain, image.sci.shape, "--gain", positive=True))
+    image = in_file_orientation(image)
     source = image.provenance
     cards = {**provenance_cards(source), **error_cards(image.errors), **fit_cards(source.fit),
              **model_cards(image.model)}
@@ -84,6 +100,23 @@ def write_flux_image(path: str | os.PathLike, image: FluxImage, *, overwrite: bo
     with atomic_output(path, overwrite=overwrite, inputs=[source.input]) as tmp:
         fits.HDUList(hdus).writeto(tmp, overwrite=True)
     return Path(path)
+
+
+def in_file_orientation(image: FluxImage) -> FluxImage:
+    """``image`` (fitted in readout order) in the orientation its input file states (``FASTAXIS``, ``SLOWAXIS``;
+    :mod:`hxrg_denoiser.io.orientation`): every array transformed back, the same image where they agree."""
+    fast, slow = axes_of(image.provenance.input_header)
+    if (fast, slow) == READOUT_ORDER:
+        return image
+    def back(values: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(to_science(values, fast, slow))
+
+    def back_optional(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else back(values)
+
+    return image._replace(sci=back(image.sci), err=back(image.err), dq=back(image.dq),
+                          reads_used=back_optional(image.reads_used), var_poisson=back_optional(image.var_poisson),
+                          var_rnoise=back_optional(image.var_rnoise), intercept=back_optional(image.intercept))
 
 
 def provenance_cards(source: Provenance) -> dict:
@@ -232,12 +265,34 @@ def _hxrg_layout(primary: fits.PrimaryHDU, hdus: dict, path) -> list:
 
 
 def _jwst_layout(primary: fits.PrimaryHDU, hdus: dict, path) -> list:
-    """A rate file as JWST's ``ImageModel`` reads it: SCI, DQ, ERR, VAR_POISSON, VAR_RNOISE (per second)."""
+    """A rate file as JWST's ``ImageModel`` reads it: SCI, DQ, ERR, VAR_POISSON, VAR_RNOISE (per second), the
+    pointing, time and WCS keywords of the input in SCI, where the schema keeps them."""
     if "/" not in hdus["SCI"].header["BUNIT"]:
         raise OutputError(f"{path}: --product jwst is a rate file: give --units e-/s (the flux per second)")
     primary.header["DATAMODL"] = ("ImageModel", "JWST data model of this file")
     primary.header["TELESCOP"] = primary.header.get("TELESCOP", "JWST")
+    for card in list(primary.header.cards):
+        if jwst_sci_keyword(card.keyword):
+            hdus["SCI"].header[card.keyword] = (card.value, card.comment)
+            del primary.header[card.keyword]
     return [primary, *(hdus[name] for name in ("SCI", "DQ", "ERR", "VAR_POISSON", "VAR_RNOISE") if name in hdus)]
+
+
+# The keywords JWST's ImageModel schema reads from the SCI extension (stdatamodels 6: ``fits_hdu: SCI``), BUNIT
+# and the world coordinates (written there already) aside; SIP distortion coefficients by pattern.
+JWST_SCI_KEYWORDS = frozenset((
+    "DEC_REF", "DEC_V1", "DISPAXIS", "EPH_TIME", "EPH_TYPE", "JWST_DX", "JWST_DY", "JWST_DZ", "JWST_X", "JWST_Y",
+    "JWST_Z", "MJD-AVG", "MJD-BEG", "MJD-END", "MT_AVDEC", "MT_AVRA", "MT_DEC", "MT_RA", "OBSGEO-X", "OBSGEO-Y",
+    "OBSGEO-Z", "OBSGEODX", "OBSGEODY", "OBSGEODZ", "PA_APER", "PA_V3", "PHOTMJSR", "PHOTUJA2", "PIXAR_A2",
+    "PIXAR_SR", "PS3_0", "PS3_1", "RA_REF", "RA_V1", "REFFRAME", "ROLL_REF", "SPECSYS", "SPORDER", "SRCTYPE",
+    "TDB-BEG", "TDB-END", "TDB-MID", "TELAPSE", "V2_REF", "V3I_YANG", "V3_REF", "VA_SCALE", "VELOSYS", "VPARITY",
+    "WAVEND", "WAVSTART", "XPOSURE", "XREF_SCI", "YREF_SCI"))
+_SIP = re.compile(r"^(A|B|AP|BP)_(\d_\d|ORDER)$")
+
+
+def jwst_sci_keyword(key: str) -> bool:
+    """``key`` belongs in a JWST product's SCI header (pointing, times, distortion), not the primary."""
+    return key in JWST_SCI_KEYWORDS or bool(_SIP.match(key))
 
 
 def _nirps_layout(primary: fits.PrimaryHDU, hdus: dict, path) -> list:

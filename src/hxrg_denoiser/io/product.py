@@ -308,6 +308,28 @@ def provenance_of(ramp: Ramp, geometry: ReadoutGeometry, method: str, *, units: 
     )
 
 
+def in_data_numbers(image: FluxImage, gain: float | np.ndarray) -> FluxImage:
+    """``image`` in DN (or DN/s) from electrons: SCI and ERR divided by ``gain`` (e-/DN, a value or a map of the
+    image's shape), the variances by its square; the variances keep the photon noise of the electrons, as a
+    JWST rate does (the gain enters only its variances); the recorded read noise divided by the median gain.
+    An image already in DN is returned as it is."""
+    source = image.provenance
+    if source.count_unit != "e-":
+        return image
+    g = np.asarray(gain, dtype=np.float32)
+
+    def over(values: np.ndarray | None, factor: np.ndarray) -> np.ndarray | None:
+        return None if values is None else (values / factor).astype(np.float32)
+
+    bunit = source.bunit.replace("e-", "DN", 1)
+    typical = float(np.median(g))  # the recorded read noise is one typical value
+    white = None if source.read_noise_white is None else source.read_noise_white / typical
+    provenance = dataclasses.replace(source, bunit=bunit, read_noise=source.read_noise / typical, read_noise_white=white)
+    return image._replace(provenance=provenance, sci=(image.sci / g).astype(np.float32),
+                          err=(image.err / g).astype(np.float32), var_poisson=over(image.var_poisson, g**2),
+                          var_rnoise=over(image.var_rnoise, g**2))
+
+
 def in_units(image: FluxImage, units: str) -> FluxImage:
     """``image`` over the ramp (``"e-"``) or per second (``"e-/s"``), converted with its reads and TGROUP.
 

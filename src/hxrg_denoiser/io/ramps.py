@@ -26,8 +26,9 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from hxrg_denoiser.errors import RampInputError, one_line
+from hxrg_denoiser.io.orientation import READOUT_ORDER, axes_of, to_readout
 
-__all__ = ["Ramp", "ArrayRamp", "FitsCubeRamp", "ReadFolderRamp", "FirstReads", "ReadRange", "open_ramp", "natural_sort_key"]
+__all__ = ["Ramp", "ArrayRamp", "FitsCubeRamp", "ReadFolderRamp", "ReadoutOrderRamp", "FirstReads", "ReadRange", "open_ramp", "natural_sort_key"]
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts")
 
@@ -44,6 +45,8 @@ class Ramp(ABC):
     n_rows: int
     n_cols: int
     header: fits.Header = fits.Header()
+    n_integrations: int = 1  # integrations in the file (a 4D cube); this ramp is one of them
+    integration: int = 0
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -183,6 +186,7 @@ class FitsCubeRamp(Ramp):
                 self.close()
                 raise RampInputError(f"{path}: integration {integration} does not exist (the 4D cube has {shape[0]})")
             self._first_plane = integration * shape[1]
+            self.n_integrations, self.integration = shape[0], integration
         self.n_reads, self.n_rows, self.n_cols = shape[-3:]
         self.hdu_name = self._image.name
         self.header = self._image.header
@@ -277,6 +281,37 @@ def _allow_open_files(count: int, folder: Path) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
+class ReadoutOrderRamp(Ramp):
+    """A ramp read in another orientation, handed out in readout order (see the module).
+
+    Each call reads the whole of the reads asked for (a transposed strip is a band of the file's columns)
+    one read at a time: memory holds one read of the file beyond the rows returned.
+    """
+
+    def __init__(self, ramp: Ramp, fastaxis: int, slowaxis: int) -> None:
+        self.ramp, self.fastaxis, self.slowaxis = ramp, fastaxis, slowaxis
+        self.path, self.header, self.n_reads = ramp.path, ramp.header, ramp.n_reads
+        self.n_rows, self.n_cols = (ramp.n_rows, ramp.n_cols) if abs(fastaxis) == 1 else (ramp.n_cols, ramp.n_rows)
+        self.n_integrations, self.integration = ramp.n_integrations, ramp.integration
+
+    def read_rows(self, start: int, stop: int) -> np.ndarray:
+        return self.read_reads(start, stop, 0, self.n_reads)
+
+    def read_reads(self, start: int, stop: int, first: int, end: int) -> np.ndarray:
+        self._check_rows(start, stop)
+        out = np.empty((end - first, stop - start, self.n_cols), dtype=np.float32)
+        for k in range(first, end):
+            whole = self.ramp.read_reads(0, self.ramp.n_rows, k, k + 1)[0]
+            out[k - first] = to_readout(whole, self.fastaxis, self.slowaxis)[start:stop]
+        return out
+
+    def read_source(self, read_index: int) -> str:
+        return self.ramp.read_source(read_index)
+
+    def close(self) -> None:
+        self.ramp.close()
+
+
 def open_ramp(
     path: str | os.PathLike,
     *,
@@ -298,11 +333,14 @@ def open_ramp(
     min_reads : int
         Fewest reads accepted.
 
+    A file whose header states another orientation than the readout's (``FASTAXIS``, ``SLOWAXIS``: JWST's
+    science orientation) is handed out in readout order (:class:`ReadoutOrderRamp`).
+
     Raises
     ------
     RampInputError
         If the path is missing, is not FITS, is truncated, has the wrong
-        dimensions, mixes read shapes, or has too few reads.
+        dimensions, mixes read shapes, has too few reads, or states axes that are not +-1 and +-2.
     """
     path = Path(path)
     if not path.exists():
@@ -311,7 +349,12 @@ def open_ramp(
     if ramp.n_reads < min_reads:
         ramp.close()
         raise RampInputError(f"{path}: {ramp.n_reads} read(s), at least {min_reads} are needed to measure a flux")
-    return ramp
+    try:
+        axes = axes_of(ramp.header, str(path))
+    except RampInputError:
+        ramp.close()
+        raise
+    return ramp if axes == READOUT_ORDER else ReadoutOrderRamp(ramp, *axes)
 
 
 def natural_sort_key(name: str) -> list:

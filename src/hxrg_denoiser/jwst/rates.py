@@ -2,7 +2,7 @@
 
 Pure glue over :func:`hxrg_denoiser.fitting.fit_ramp`, with no import of ``jwst``: the arrays of a
 ``RampModel`` (science orientation, DN) in, the rate of each integration and of the exposure (DN/s,
-science orientation) out. The fit runs in electrons in readout order (:mod:`hxrg_denoiser.jwst.orientation`);
+science orientation) out. The fit runs in electrons in readout order (:mod:`hxrg_denoiser.io.orientation`);
 the gain enters only the variances, as a JWST rate is in DN/s. ``GROUPDQ``'s saturated and do-not-use
 groups are not used; ``PIXELDQ`` is carried into DQ. Integrations are combined as JWST combines them: each
 variance term by the inverse of the sum of its inverses, the rate weighted by the inverse total variance.
@@ -19,9 +19,9 @@ from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import RampInputError
 from hxrg_denoiser.fitting import FitOptions, fit_ramp
 from hxrg_denoiser.geometry import ReadoutGeometry, preset
+from hxrg_denoiser.io.orientation import to_readout, to_science
 from hxrg_denoiser.io.product import FluxImage
 from hxrg_denoiser.io.ramps import ArrayRamp
-from hxrg_denoiser.jwst.orientation import to_readout, to_science
 
 __all__ = ["Rates", "RampArrays", "fit_integrations", "combine_integrations", "jwst_geometry", "UNUSABLE_GROUP"]
 

@@ -21,7 +21,7 @@ from stdatamodels.jwst import datamodels
 
 from hxrg_denoiser._version import __version__
 from hxrg_denoiser.fitting import FitOptions
-from hxrg_denoiser.jwst.orientation import check_axes
+from hxrg_denoiser.io.orientation import check_axes
 from hxrg_denoiser.jwst.rates import RampArrays, Rates, fit_integrations
 
 __all__ = ["HxrgRampFitStep"]

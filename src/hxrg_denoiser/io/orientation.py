@@ -6,15 +6,22 @@ JWST files hold images in science orientation; ``FASTAXIS`` and ``SLOWAXIS`` (``
 alternating columns) is only removed where it is fitted in readout order: NIRSpec's detectors
 (``FASTAXIS = +-2``) are transposed with respect to NIRCam's. :func:`to_readout` puts the fast axis along
 +x (the last axis) and the slow axis along +y; :func:`to_science` undoes it.
+
+:func:`~hxrg_denoiser.io.ramps.open_ramp` hands out a file whose header states another orientation in readout
+order (:class:`~hxrg_denoiser.io.ramps.ReadoutOrderRamp`), and the product writers put every image back in the file's orientation,
+so that fits, cleaning and models always see the readout as it happened.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from astropy.io import fits
 
 from hxrg_denoiser.errors import RampInputError
 
-__all__ = ["to_readout", "to_science", "check_axes"]
+__all__ = ["to_readout", "to_science", "check_axes", "axes_of", "READOUT_ORDER"]
+
+READOUT_ORDER = (1, 2)  # FASTAXIS, SLOWAXIS of an array already in readout order
 
 
 def check_axes(fastaxis: object, slowaxis: object, source: str = "input") -> tuple[int, int]:
@@ -52,3 +59,10 @@ def to_science(data: np.ndarray, fastaxis: int, slowaxis: int) -> np.ndarray:
     if abs(fastaxis) == 1:
         return data[..., :: int(np.sign(slowaxis)), :: int(np.sign(fastaxis))]
     return np.swapaxes(data, -2, -1)[..., :: int(np.sign(fastaxis)), :: int(np.sign(slowaxis))]
+
+
+def axes_of(header: fits.Header | None, source: str = "input") -> tuple[int, int]:
+    """``(FASTAXIS, SLOWAXIS)`` of a header, :data:`READOUT_ORDER` where it states neither."""
+    if header is None or ("FASTAXIS" not in header and "SLOWAXIS" not in header):
+        return READOUT_ORDER
+    return check_axes(header.get("FASTAXIS"), header.get("SLOWAXIS"), source)
