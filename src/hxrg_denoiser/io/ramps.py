@@ -19,6 +19,7 @@ import os
 import re
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,15 @@ class Ramp(ABC):
         """Rows ``start:stop`` of reads ``first:end`` only, float32, shape ``(end - first, stop - start, n_cols)``
         (readers of files read no other read)."""
         return np.ascontiguousarray(self.read_rows(start, stop)[first:end])
+
+    def _read_each(self, start: int, stop: int, first: int, end: int,
+                   fill: Callable[[int, np.ndarray], None]) -> np.ndarray:
+        """Rows ``start:stop`` of reads ``first:end``, each read ``k`` written by ``fill(k, out)`` (float32)."""
+        self._check_rows(start, stop)
+        out = np.empty((end - first, stop - start, self.n_cols), dtype=np.float32)
+        for k in range(first, end):
+            fill(k, out[k - first])
+        return out
 
     def read_source(self, read_index: int) -> str:
         """Where read ``read_index`` comes from, for error messages."""
@@ -195,11 +205,8 @@ class FitsCubeRamp(Ramp):
         return self.read_reads(start, stop, 0, self.n_reads)
 
     def read_reads(self, start: int, stop: int, first: int, end: int) -> np.ndarray:
-        self._check_rows(start, stop)
-        out = np.empty((end - first, stop - start, self.n_cols), dtype=np.float32)
-        for k in range(first, end):
-            self._image.read_band(self._first_plane + k, start, stop, out[k - first])
-        return out
+        return self._read_each(start, stop, first, end,
+                               lambda k, out: self._image.read_band(self._first_plane + k, start, stop, out))
 
     def read_source(self, read_index: int) -> str:
         return f"{self.path}[{self.hdu_name}] (read {read_index})"
@@ -298,12 +305,11 @@ class ReadoutOrderRamp(Ramp):
         return self.read_reads(start, stop, 0, self.n_reads)
 
     def read_reads(self, start: int, stop: int, first: int, end: int) -> np.ndarray:
-        self._check_rows(start, stop)
-        out = np.empty((end - first, stop - start, self.n_cols), dtype=np.float32)
-        for k in range(first, end):
-            whole = self.ramp.read_reads(0, self.ramp.n_rows, k, k + 1)[0]
-            out[k - first] = to_readout(whole, self.fastaxis, self.slowaxis)[start:stop]
-        return out
+        def fill(k: int, out: np.ndarray) -> None:
+            out[...] = to_readout(self.ramp.read_reads(0, self.ramp.n_rows, k, k + 1)[0], self.fastaxis,
+                                  self.slowaxis)[start:stop]
+
+        return self._read_each(start, stop, first, end, fill)
 
     def read_source(self, read_index: int) -> str:
         return self.ramp.read_source(read_index)
