@@ -6,6 +6,9 @@ and the comparison of two such runs: how a change moved every case, the worst ca
     PYTHONPATH=/tmp/before/src python benchmarks/bench_v2_compare.py run before.json
     python benchmarks/bench_v2_compare.py run after.json
     python benchmarks/bench_v2_compare.py compare before.json after.json
+    # a candidate model in place of the shipped one (only it is run; the rest is taken from before.json)
+    python benchmarks/bench_v2_compare.py run candidate.json runs/mine
+    python benchmarks/bench_v2_compare.py compare before.json candidate.json
 
 About 45 s a case on two cores (36 min in all); a run already in the JSON file resumes after its last case.
 """
@@ -18,7 +21,7 @@ import time
 METRICS = ("pixel_rms", "spectrum_rms", "spectrum_rms_bgsub", "err_calibration", "spectrum_err_calibration")
 
 
-def run(path: str) -> None:
+def run(path: str, model: str | None = None) -> None:
     from hxrg_denoiser.bench.runner import Method, _Fit, evaluate_case, model_method
     from hxrg_denoiser.bench.suite import build_case
     from hxrg_denoiser.fitting import FitOptions
@@ -26,6 +29,8 @@ def run(path: str) -> None:
 
     methods = [Method("utr_ref_seed", _Fit(FitOptions(refcorr="seed"))), model_method("default"),
                Method("clean", _Fit(FitOptions(refcorr="seed", clean=True)))]
+    if model is not None:
+        methods = [model_method(model, name="default")]
     done = json.load(open(path)) if os.path.exists(path) else {}
     for case in BENCH_V2:
         if case.name in done:
@@ -44,18 +49,20 @@ def compare(before_path: str, after_path: str) -> None:
     for method in ("default", "clean"):
         for metric in METRICS[:3]:
             ratios = sorted((after[c][method][metric] / before[c][method][metric], c) for c in after
-                            if c in before and after[c][method][metric] and before[c][method][metric])
+                            if c in before and method in after[c] and after[c][method][metric]
+                            and before[c][method][metric])
             if ratios:
                 print(f"{method:8s} {metric:20s} after/before: worst {ratios[-1][0]:.4f} ({ratios[-1][1]}), "
                       f"best {ratios[0][0]:.4f} ({ratios[0][1]}), {len(ratios)} cases")
-    worst = max((after[c]["default"][m] / after[c]["utr_ref_seed"][m], c, m) for c in after for m in METRICS[:3]
-                if after[c]["default"][m] and after[c]["utr_ref_seed"][m])
+    seed = {c: (after[c] if "utr_ref_seed" in after[c] else before[c])["utr_ref_seed"] for c in after}
+    worst = max((after[c]["default"][m] / seed[c][m], c, m) for c in after for m in METRICS[:3]
+                if after[c]["default"][m] and seed[c][m])
     print(f"default / utr_ref_seed after, worst: {worst[0]:.4f} ({worst[1]}, {worst[2]})")
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["run"] and len(sys.argv) == 3:
-        run(sys.argv[2])
+    if sys.argv[1:2] == ["run"] and len(sys.argv) in (3, 4):
+        run(sys.argv[2], *sys.argv[3:])
     elif sys.argv[1:2] == ["compare"] and len(sys.argv) == 4:
         compare(sys.argv[2], sys.argv[3])
     else:

@@ -164,3 +164,31 @@ def test_denoise_refuses_a_geometry_the_model_was_not_trained_for(tmp_path):
     code = main(["denoise", str(path), "--model", str(tmp_path / "m.safetensors"), "-o", str(tmp_path / "o.fits"),
                  "--channels", "2", "-q"])
     assert code == 2 and not (tmp_path / "o.fits").exists()
+
+
+def test_outputs_record_which_weights_made_them(tmp_path):
+    """The model's name is not enough (a trained model may take any name): the output names the model as
+    asked for and the SHA-256 of its weights, which the model's JSON never holds."""
+    import hashlib
+    import json
+
+    from astropy.io import fits
+    from conftest import noisy_ramp, write_small_model
+
+    from hxrg_denoiser.cli.main import main
+    from hxrg_denoiser.geometry import ReadoutGeometry
+    from hxrg_denoiser.models.registry import load_model
+
+    geometry = ReadoutGeometry("t", 32, 128, 4)
+    folder = write_small_model(tmp_path / "mine", geometry)
+    cube, _ = noisy_ramp(geometry.shape, 6, seed=1)
+    fits.PrimaryHDU(cube).writeto(tmp_path / "cube.fits")
+    out = tmp_path / "out.fits"
+    assert main(["denoise", str(tmp_path / "cube.fits"), "-o", str(out), "--model", str(folder), "--channels", "4",
+                 "-q"]) == 0
+    expected = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    header = fits.getheader(out)
+    assert header["MODELSHA"] == expected and header["MODELSRC"] == str(folder)
+    _, spec = load_model(folder)
+    assert spec.weights_sha256 == expected
+    assert "weights_sha256" not in json.loads(spec.to_json()) and "source" not in json.loads(spec.to_json())

@@ -130,7 +130,8 @@ class Payeur2022Denoiser(Denoiser):
             sci, dq, geometry, n_reads=spec.n_reads, label_reads=spec.label_reads, white_read_noise=white_read_noise)
         provenance = provenance_of(ramp, geometry, spec.name, units="e-", gain=1.0, read_noise=white_read_noise,
                                    read_noise_white=float(white_read_noise))
-        model = ModelRun(spec.name, spec.architecture, spec.version, spec.label_reads, precision)
+        model = ModelRun(spec.name, spec.architecture, spec.version, spec.label_reads, precision, source=spec.source,
+                         weights_sha256=spec.weights_sha256)
         return FluxImage(sci, err, dq, provenance, var_poisson=var_poisson, var_rnoise=var_rnoise, errors=errors,
                          model=model)
 

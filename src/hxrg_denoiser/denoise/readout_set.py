@@ -132,7 +132,8 @@ class ReadoutSetDenoiser(Denoiser):
                        background_kept=kept.fraction if kept is not None else None,
                        background_evidence=kept.evidence if kept is not None else None,
                        background_rows_kept=kept.row_fraction if kept is not None else None,
-                       scene_share=share.mean if share is not None else None)
+                       scene_share=share.mean if share is not None else None, source=self.spec.source,
+                       weights_sha256=self.spec.weights_sha256)
         return image._replace(sci=sci, err=err, dq=flag_model_failures(sci, image.dq, usable), provenance=provenance,
                               errors=errors, model=run, var_rnoise=var_rnoise)
 

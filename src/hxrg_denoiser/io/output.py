@@ -210,6 +210,10 @@ def model_cards(run: ModelRun | None) -> dict:
     }
     if run.layout is not None:
         cards["MODELLAY"] = (run.layout, "channel layout the model was measured on")
+    if run.source is not None:
+        cards["MODELSRC"] = (fits_text(run.source), "model as asked for: shipped name or path")
+    if run.weights_sha256 is not None:
+        cards["MODELSHA"] = (run.weights_sha256, "SHA-256 of the model's weights")
     if run.background_kept is not None:
         cards.update(background_cards(True, run.background_kept, run.background_evidence, run.background_rows_kept,
                                       run.scene_share))

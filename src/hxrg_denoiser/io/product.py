@@ -206,6 +206,8 @@ class ModelRun:
     scene_share : float or None
         The mean share of the network's correction given back as scene (tested on segments of the ramp with
         the cleaning; None: not tested).
+    source, weights_sha256 : str or None
+        The model as it was asked for (a shipped name or a path) and the SHA-256 of its weights (hex).
     """
 
     model: str
@@ -218,6 +220,8 @@ class ModelRun:
     background_evidence: float | None = None
     background_rows_kept: float | None = None
     scene_share: float | None = None
+    source: str | None = None
+    weights_sha256: str | None = None
 
 
 @dataclass(frozen=True)

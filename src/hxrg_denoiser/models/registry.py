@@ -8,6 +8,7 @@ version). A training run folder holds ``model.safetensors`` + ``model.json``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, replace
@@ -38,6 +39,9 @@ ARCHITECTURES: dict[str, tuple[type[torch.nn.Module], type]] = {"payeur2022": (P
 INPUT_LAYOUT = "row-offset/read/series"  # stack_neighbours: rows y-1, y, y+1, then reads, then series
 # The input features each architecture's code builds; a model file recording another is refused.
 INPUT_LAYOUTS = {"payeur2022": INPUT_LAYOUT, "readout-set": "flux-image/v1"}
+
+
+LOADED_FIELDS = ("source", "weights_sha256")  # ModelSpec fields of the files loaded, not of the model
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,9 @@ class ModelSpec:
     lit_read_scale: float = setting(1.0, 1.0, 4.0)
     lit_covariance_fraction: float = setting(0.0, 0.0, 4.0)
     correction_window: list[int] = setting([1, 1], 1, 4095, odd=True, length=2)
+    # where the weights were read from, and their SHA-256 (hex): set by load_model, never written to the JSON
+    source: str | None = field(default=None, compare=False)
+    weights_sha256: str | None = field(default=None, compare=False)
 
     @property
     def takes_calibrated_input(self) -> bool:
@@ -114,7 +121,10 @@ class ModelSpec:
         return ReadoutGeometry.from_dict(self.geometry)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+        document = asdict(self)
+        for name in LOADED_FIELDS:
+            document.pop(name)
+        return json.dumps(document, indent=2, sort_keys=True)
 
 
 def build_model(spec: ModelSpec, *, source: str = "model") -> torch.nn.Module:
@@ -276,12 +286,22 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
     bad = [name for name, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
     if bad:
         raise ModelFileError(f"{weights}: weights hold NaN or inf values (in {bad[0]}{' and others' if len(bad) > 1 else ''})")
+    spec = replace(spec, source=str(path), weights_sha256=_sha256(weights))
     recipe = spec.training.get("recipe", {})
     calibration = recipe.get("calibration") if isinstance(recipe, dict) else None
     if spec.takes_calibrated_input and calibration:
         # a model trained on sirs-corrected images carries its detector's calibration beside its weights
         spec = replace(spec, training={**spec.training, "calibration_path": str(_inside(weights.parent, calibration, meta))})
     return model.to(device).eval(), spec
+
+
+def _sha256(path: Path) -> str:
+    """The SHA-256 of a file, hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _inside(folder: Path, name: object, meta: Path) -> Path:
