@@ -14,8 +14,8 @@ from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import RampInputError
 from hxrg_denoiser.fitting import FitOptions
 from hxrg_denoiser.geometry import preset
-from hxrg_denoiser.jwst import get_steps
 from hxrg_denoiser.io.orientation import check_axes, to_readout, to_science
+from hxrg_denoiser.jwst import get_steps
 from hxrg_denoiser.jwst.rates import RampArrays, combine_integrations, fit_integrations
 from hxrg_denoiser.simulate import make_scene, noise_preset, simulate_cube
 

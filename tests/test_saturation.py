@@ -35,9 +35,10 @@ def test_denoise_uses_only_the_reads_before_saturation():
     cube, scene, bright = _bright_ramp(geometry)
     model, spec = load_model("default")
     ramp = ArrayRamp(cube)
-    blind = denoise_ramp(ramp, model, spec, geometry)
+    blind = denoise_ramp(ramp, model, spec, geometry)  # no level: the plateaus at the top are found
     image = denoise_ramp(ramp, model, spec, geometry, saturation=2900.0)
-    assert np.median(blind.sci[bright] / scene[bright]) < 0.5  # the filled well read as flux
+    np.testing.assert_allclose(np.median(blind.sci[bright] / scene[bright]), 1.0, atol=0.03)
+    assert (blind.dq[bright] & PixelFlag.SATURATED).all()
     np.testing.assert_allclose(np.median(image.sci[bright] / scene[bright]), 1.0, atol=0.02)
     assert (image.dq[bright] & PixelFlag.SATURATED).all()
     assert (image.reads_used[bright] == 2).all()  # charge of 1000 e- per read: reads 0 and 1 are below 2900
@@ -126,3 +127,23 @@ def test_a_read_noise_map_sets_each_pixel_error():
     # the noisy half is not taken for jumps: at most the step test's rare false flags (6e-5 per pixel)
     assert ((image.dq[science] & PixelFlag.JUMP_DET) != 0).sum() <= 3
     assert image.provenance.fit.read_noise == "map in memory"
+
+
+def test_without_a_level_a_plateau_at_the_top_of_a_ramp_is_saturation(caplog):
+    """12 pixels fill a 3000 e- well after 3 reads of 1000 e-: without --saturation, fitted as they are they
+    read about a third of their flux; the plateau is found, flagged and left out, with one warning. Nothing
+    else is taken: a ramp of 40 e- (and the dark pixels) never looks flat at its top after a steep rise."""
+    from hxrg_denoiser.classical.plateau import band_read_noise, plateau_start
+
+    cube, scene, bright = _bright_ramp(SMALL)
+    with caplog.at_level("WARNING"):
+        image = fit_cube(cube, SMALL, FitOptions(refcorr="none"))
+    assert "12 pixel(s) reach a plateau at the top of their ramp" in caplog.text
+    np.testing.assert_allclose(np.median(image.sci[bright] / scene[bright]), 1.0, atol=0.03)
+    flagged = (image.dq & PixelFlag.SATURATED) != 0
+    assert flagged[bright].all() and flagged.sum() == 12
+    # a steep ramp that never saturates and a flat dark pixel: no plateau
+    t = np.arange(12, dtype=np.float32)[:, None, None]
+    rng = np.random.default_rng(0)
+    ramps = np.concatenate([500.0 * t + rng.normal(0, 5, (12, 1, 50)), rng.normal(0, 5, (12, 1, 50))], axis=2)
+    assert (plateau_start(ramps.astype(np.float32), band_read_noise(ramps)) == 12).all()

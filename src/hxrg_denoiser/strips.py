@@ -16,6 +16,7 @@ import numpy as np
 
 from hxrg_denoiser.classical.corrections import ReferenceCorrection, reference_correction
 from hxrg_denoiser.classical.linearity import corrected_reset_level, first_over_limit, linearize
+from hxrg_denoiser.classical.plateau import band_read_noise, plateau_start
 from hxrg_denoiser.classical.sirs import SirsCalibration
 from hxrg_denoiser.errors import GeometryError, RampInputError
 from hxrg_denoiser.geometry import ReadoutGeometry
@@ -113,7 +114,8 @@ class StripStream:
         Core rows per strip.
     saturation : float or ndarray, optional
         Input level (before gain) at and above which a read is saturated: one value, or a map of the
-        whole image, shape ``(n_rows, n_cols)``.
+        whole image, shape ``(n_rows, n_cols)``. Without it, the reads on a plateau at the top of a pixel's
+        ramp count as saturated (:mod:`hxrg_denoiser.classical.plateau`).
     flag_non_finite : bool
         Flag science pixels with NaN/inf values instead of refusing the ramp.
     calibration : SirsCalibration, optional
@@ -248,6 +250,8 @@ class StripStream:
         """Each pixel's first read at or above saturation of raw rows starting at image row ``first_row``."""
         n_reads = rows_raw.shape[0]
         first = np.full(rows_raw.shape[1:], n_reads, dtype=np.int32)
+        if self.saturation is None:
+            first = plateau_start(rows_raw, band_read_noise(rows_raw))
         if self.saturation is not None:
             level = self.saturation
             if isinstance(level, np.ndarray):

@@ -323,6 +323,11 @@ def fit_ramp_rows(
         fitted = _fit_rows(stream, options, read_noise, start, stop, progress, description, jump_noise=jump_noise)
     finally:
         reads.close()
+    if options.saturation is None and options.flagged_from is None:
+        plateaus = int(np.count_nonzero(fitted.dq & np.uint32(PixelFlag.SATURATED)))
+        if plateaus:
+            log.warning("%s: %d pixel(s) reach a plateau at the top of their ramp: taken as saturated from it on "
+                        "(no --saturation given)", ramp.path, plateaus)
     offsets = None if reads.profile is None else read_offset_scatter(reads.profile)
     offsets = offsets if offsets is not None and np.isfinite(offsets) else None  # too few dark pixels anywhere
     return RampRows(fitted, noise, timing, ReadsUsed(reads.first, reads.stop - 1, reads.auto, dark_fraction,

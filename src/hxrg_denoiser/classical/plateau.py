@@ -1,0 +1,76 @@
+"""Saturation seen in the ramps themselves: a plateau at the top of a pixel's ramp.
+
+Without a saturation level (no ``--saturation``, no JWST ``GROUPDQ``), a pixel that fills its well keeps
+reporting the same level: its last reads stop rising. Fitted as they are, they pull its flux far down. A
+pixel's reads from the start of a trailing run that all lie within :data:`PLATEAU_SIGMAS` sigmas of a
+difference of two reads (``sqrt(2)`` read-noise sigmas) from its top (the median of its last 3 reads) count
+as saturated when every read difference before the run (the one into its first read aside: the well may
+fill part way through it) rises by at least :data:`RISE_SIGMAS` read-noise sigmas: a steady rise, not the
+one step a cosmic ray makes on a faint pixel. A pixel that rises that fast cannot stay that flat for two
+reads by chance (its differences are 3 times the run's tolerance), so unsaturated pixels are never taken.
+A pixel full by its second read (a run from read 1) is not told from a cosmic ray and is left to the jump
+test. The per-read noise is measured on the band's own second differences (robust, signal-free).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["plateau_start", "band_read_noise", "PLATEAU_SIGMAS", "RISE_SIGMAS", "MIN_PLATEAU_READS"]
+
+PLATEAU_SIGMAS = 4.0  # reads this close to the top (in sigmas of a difference of two reads) are on the plateau
+RISE_SIGMAS = 3 * PLATEAU_SIGMAS * float(np.sqrt(2.0))  # the rise per read before the plateau, read-noise sigmas
+TOP_READS = 3  # the top is the median of this many last reads
+MIN_PLATEAU_READS = 2
+
+
+def band_read_noise(reads: np.ndarray) -> float:
+    """The per-read noise of a band of reads, from the median absolute second difference over every pixel
+    (a straight ramp has none; white noise of ``sigma`` gives ``sqrt(6) sigma``).
+
+    Parameters
+    ----------
+    reads : ndarray, shape (n_reads, rows, n_cols)
+
+    Returns
+    -------
+    float
+        Input units; 0 under 3 reads.
+    """
+    if reads.shape[0] < 3:
+        return 0.0
+    second = reads[2:] - 2 * reads[1:-1] + reads[:-2]
+    return float(1.4826 * np.median(np.abs(second)) / np.sqrt(6.0))
+
+
+def plateau_start(reads: np.ndarray, noise: float) -> np.ndarray:
+    """Each pixel's first read on a plateau at the end of its ramp (see the module), ``n_reads`` where none.
+
+    Parameters
+    ----------
+    reads : ndarray, shape (n_reads, rows, n_cols)
+        Raw reads (input units).
+    noise : float
+        Per-read noise (input units), e.g. :func:`band_read_noise`.
+
+    Returns
+    -------
+    ndarray, shape (rows, n_cols), int32
+    """
+    n_reads = reads.shape[0]
+    none = np.full(reads.shape[1:], n_reads, dtype=np.int32)
+    if n_reads < MIN_PLATEAU_READS + 1 or not noise > 0:
+        return none
+    top = np.median(reads[-TOP_READS:], axis=0)
+    at_top = np.abs(reads - top) <= PLATEAU_SIGMAS * np.sqrt(2.0) * noise
+    trailing = np.logical_and.accumulate(at_top[::-1], axis=0)[::-1]  # True from the plateau's start on
+    start = (n_reads - trailing.sum(axis=0)).astype(np.int32)
+    candidate = (start >= 2) & (n_reads - start >= MIN_PLATEAU_READS)
+    if not candidate.any():
+        return none
+    rows, cols = np.nonzero(candidate)
+    first = start[rows, cols]
+    least_rise = np.minimum.accumulate(np.diff(reads[:, rows, cols], axis=0), axis=0)  # (n_reads - 1, candidates)
+    saturated = least_rise[first - 2, np.arange(rows.size)] >= RISE_SIGMAS * noise
+    none[rows[saturated], cols[saturated]] = first[saturated]
+    return none
