@@ -105,6 +105,7 @@ def _step(path: Path, **options):
     from hxrg_denoiser.jwst.step import HxrgRampFitStep
 
     folder = path.parent
+    options = {"override_saturation": "N/A", **options}
     return HxrgRampFitStep.call(str(path), override_gain=str(folder / "gain.fits"),
                                 override_readnoise=str(folder / "readnoise.fits"), **options)
 
@@ -163,8 +164,32 @@ def test_strun_finds_the_step_through_its_entry_point(tmp_path):
     path = _ramp_file(tmp_path, ints[:1])
     strun = Path(sys.executable).with_name("strun")
     result = subprocess.run([str(strun), "hxrg_ramp_fit", str(path), f"--override_gain={tmp_path / 'gain.fits'}",
-                             f"--override_readnoise={tmp_path / 'readnoise.fits'}", f"--output_dir={tmp_path}"],
+                             f"--override_readnoise={tmp_path / 'readnoise.fits'}", "--override_saturation=N/A",
+                             f"--output_dir={tmp_path}"],
                             capture_output=True, text=True, env={**os.environ, **OFFLINE}, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     rate = datamodels.ImageModel(str(tmp_path / "jw_test_rate.fits"))
     assert rate.meta.bunit_data == "DN/s" and not (tmp_path / "jw_test_rateints.fits").exists()
+
+
+def test_an_uncal_takes_its_saturation_from_the_saturation_reference(tmp_path):
+    """A Level1b-like ramp (saturation not checked): the SATURATION reference's levels (DN) cut the reads; the
+    pixels that reach them are flagged and fitted on the reads before."""
+    scene, ints = _readout_ints(noise="white", seeds=(6,))
+    level = float(np.percentile(ints[0][-1], 99.8))  # DN: the brightest 0.2 % pass it within the ramp
+    clipped = [np.minimum(c, level + 40.0) for c in ints]  # the well fills a little above the level
+    path = _ramp_file(tmp_path, clipped)
+    reference = datamodels.SaturationModel(data=np.full((64, 2048), level, np.float32))
+    r = reference.meta
+    r.instrument.name, r.instrument.detector = "NIRCAM", "NRCA1"
+    r.subarray.name, r.subarray.xstart, r.subarray.ystart, r.subarray.xsize, r.subarray.ysize = "SUBGRISM64", 1, 1, 2048, 64
+    reference.save(tmp_path / "saturation.fits")
+    rate = _step(path, override_saturation=str(tmp_path / "saturation.fits"))
+    science = to_science(np.stack(ints), -1, 2)
+    reached = (science >= level).any(axis=(0, 1))
+    assert reached.sum() > 20
+    flagged = (rate.dq & PixelFlag.SATURATED) != 0
+    assert flagged[reached].mean() >= 0.95 and not flagged[~reached & ((rate.dq & PixelFlag.DO_NOT_USE) == 0)].any()
+    truth = to_science(scene / (N_GROUPS * GEOMETRY.frame_time) / GAIN, -1, 2)
+    usable = reached & np.isfinite(rate.data) & (rate.dq & PixelFlag.DO_NOT_USE == 0)
+    assert abs(np.median(rate.data[usable] / truth[usable]) - 1) < 0.03

@@ -3,8 +3,9 @@
 ``strun hxrg_ramp_fit X_ramp.fits`` (or ``X_uncal.fits``) writes ``X_rate.fits`` (``ImageModel``) and, for
 more than one integration, ``X_rateints.fits`` (``CubeModel``), both in DN/s with the input's metadata
 where JWST's schema puts it. Inside a pipeline it returns ``(rate, rateints)`` as ``ramp_fit`` does.
-Offline, give the reference files as overrides: ``--override_gain=GAIN.fits --override_readnoise=RN.fits``;
-``--override_readnoise=N/A`` measures the read noise on the data instead.
+Offline, give the reference files as overrides: ``--override_gain=GAIN.fits --override_readnoise=RN.fits``
+(``N/A``: the read noise measured on the data) and, for an uncal whose saturation was not checked,
+``--override_saturation=SATURATION.fits`` (``N/A``: GROUPDQ and the plateaus at the top of the ramps only).
 
 Options (``spec``): ``clean`` removes the correlated noise left in each integration's rate (``hxrg fit
 --clean``); ``refcorr`` is the reference-pixel correction (``auto``: none where the pipeline's ``refpix`` ran,
@@ -15,13 +16,15 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+from crds.core.exceptions import CrdsError
 from jwst.lib import reffile_utils
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
 from hxrg_denoiser._version import __version__
 from hxrg_denoiser.fitting import FitOptions
-from hxrg_denoiser.io.orientation import check_axes
+from hxrg_denoiser.io.orientation import check_axes, to_readout
 from hxrg_denoiser.jwst.rates import RampArrays, Rates, fit_integrations
 
 __all__ = ["HxrgRampFitStep"]
@@ -40,7 +43,7 @@ class HxrgRampFitStep(Step):
         jump_threshold = float(default=5.0)  # sigmas of the jump test (hxrg fit --jump-threshold)
     """
 
-    reference_file_types = ["gain", "readnoise"]
+    reference_file_types = ["gain", "readnoise", "saturation"]
 
     def default_suffix(self) -> str:
         """Standalone, the rate is saved as ``X_rate.fits``."""
@@ -53,7 +56,18 @@ class HxrgRampFitStep(Step):
         refcorr = self.refcorr
         if refcorr == "auto":
             refcorr = "none" if model.meta.cal_step.refpix == "COMPLETE" else "auto"
-        options = FitOptions(method="utr", refcorr=refcorr, clean=self.clean, jump_threshold=self.jump_threshold)
+        saturation = None
+        if model.meta.cal_step.saturation != "COMPLETE":  # an uncal: the SATURATION reference's levels (DN)
+            try:
+                saturation = _reference(self, model, "saturation", datamodels.SaturationModel)
+            except CrdsError:
+                log.warning("no SATURATION reference file (CRDS is unreachable; give --override_saturation=FILE): "
+                            "saturation from GROUPDQ and the plateaus at the top of the ramps only")
+        if saturation is not None:
+            saturation = np.ascontiguousarray(to_readout(np.nan_to_num(saturation, nan=np.inf), ramp.fastaxis,
+                                                         ramp.slowaxis), dtype=np.float32)
+        options = FitOptions(method="utr", refcorr=refcorr, clean=self.clean, jump_threshold=self.jump_threshold,
+                             saturation=saturation)
         log.info("hxrg-denoiser %s: %d integration(s) of %d groups, reference correction %s%s", __version__,
                  *ramp.data.shape[:2], refcorr, ", cleaned" if self.clean else "")
         rates = fit_integrations(ramp, options)
