@@ -193,3 +193,22 @@ def test_an_uncal_takes_its_saturation_from_the_saturation_reference(tmp_path):
     truth = to_science(scene / (N_GROUPS * GEOMETRY.frame_time) / GAIN, -1, 2)
     usable = reached & np.isfinite(rate.data) & (rate.dq & PixelFlag.DO_NOT_USE == 0)
     assert abs(np.median(rate.data[usable] / truth[usable]) - 1) < 0.03
+
+
+def test_detector1_runs_with_hxrg_ramp_fit_in_place_of_ramp_fit(tmp_path):
+    """JWST's Detector1 with the ramps fitted here: the other steps skipped (their reference files are not at
+    hand offline), the rate and rateints saved by the pipeline as ramp_fit's would be."""
+    from hxrg_denoiser.jwst.step import HxrgDetector1Pipeline, HxrgRampFitStep
+
+    _, ints = _readout_ints(seeds=(7, 8))
+    path = _ramp_file(tmp_path, ints)
+    steps = {name: {"skip": True} for name in HxrgDetector1Pipeline.step_defs if name != "ramp_fit"}
+    steps["ramp_fit"] = {"override_gain": str(tmp_path / "gain.fits"), "override_saturation": "N/A",
+                         "override_readnoise": str(tmp_path / "readnoise.fits")}
+    pipeline = HxrgDetector1Pipeline(steps=steps, output_dir=str(tmp_path), save_results=True)
+    assert isinstance(pipeline.ramp_fit, HxrgRampFitStep)
+    pipeline.run(str(path))
+    rate = datamodels.ImageModel(str(tmp_path / "jw_test_rate.fits"))
+    cube = datamodels.CubeModel(str(tmp_path / "jw_test_rateints.fits"))
+    assert rate.meta.cal_step.ramp_fit == "COMPLETE" and rate.meta.bunit_data == "DN/s"
+    assert cube.data.shape == (2, 64, 2048)

@@ -12,4 +12,5 @@ __all__ = ["get_steps"]
 
 def get_steps() -> list[tuple[str, str, bool]]:
     """The stpipe steps of this package: ``(class path, alias, is a pipeline)`` each."""
-    return [("hxrg_denoiser.jwst.step.HxrgRampFitStep", "hxrg_ramp_fit", False)]
+    return [("hxrg_denoiser.jwst.step.HxrgRampFitStep", "hxrg_ramp_fit", False),
+            ("hxrg_denoiser.jwst.step.HxrgDetector1Pipeline", "calwebb_detector1_hxrg", True)]

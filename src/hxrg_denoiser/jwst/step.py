@@ -19,6 +19,7 @@ import logging
 import numpy as np
 from crds.core.exceptions import CrdsError
 from jwst.lib import reffile_utils
+from jwst.pipeline import Detector1Pipeline
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
@@ -27,7 +28,7 @@ from hxrg_denoiser.fitting import FitOptions
 from hxrg_denoiser.io.orientation import check_axes, to_readout
 from hxrg_denoiser.jwst.rates import RampArrays, Rates, fit_integrations
 
-__all__ = ["HxrgRampFitStep"]
+__all__ = ["HxrgRampFitStep", "HxrgDetector1Pipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -136,3 +137,20 @@ def _rateints_model(model, rates: Rates):
     if model.int_times is not None and len(model.int_times):
         out.int_times = model.int_times
     return out
+
+
+class HxrgDetector1Pipeline(Detector1Pipeline):
+    """JWST's ``calwebb_detector1`` with ``hxrg_ramp_fit`` in place of ``ramp_fit`` (``strun
+    calwebb_detector1_hxrg X_uncal.fits``): every other step as JWST runs it, the ramps fitted here."""
+
+    class_alias = "calwebb_detector1_hxrg"
+
+    step_defs = {**Detector1Pipeline.step_defs, "ramp_fit": HxrgRampFitStep}
+
+    def finalize_result(self, result, reference_files_used):
+        """JWST's record of the run; offline (CRDS unreachable, every reference file an override, on which
+        the CRDS client exits rather than raise) without the CRDS context."""
+        try:
+            super().finalize_result(result, reference_files_used)
+        except (CrdsError, SystemExit):
+            log.warning("CRDS is unreachable: %s records no CRDS context", getattr(result.meta, "filename", "the result"))
