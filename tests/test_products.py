@@ -276,3 +276,41 @@ def test_axes_a_file_states_wrongly_are_one_line(tmp_path, capsys):
     fits.PrimaryHDU(cube, header=fits.Header({"FASTAXIS": 1, "SLOWAXIS": 3})).writeto(path)
     assert main(["fit", str(path), "-o", str(tmp_path / "o.fits"), "--channels", "4", "-q"]) == 2
     assert "bad.fits: FASTAXIS = 1, SLOWAXIS = 3: expected +-1 and +-2, one each" in capsys.readouterr().err
+
+
+def test_a_ramp_file_s_groupdq_and_pixeldq_are_honoured(tmp_path):
+    """A JWST ``_ramp.fits`` (after dq_init and saturation): the groups GROUPDQ marks saturated are not fitted
+    and PIXELDQ's bits reach the output's DQ, in the file's orientation (NIRCam, FASTAXIS -1)."""
+    path, flux = _jwst_like(tmp_path, name="jw_ramp.fits", FASTAXIS=-1, SLOWAXIS=2)
+    with fits.open(path) as hdul:
+        data = hdul["SCI"].data.copy()
+        primary = hdul[0].header.copy()
+    groupdq = np.zeros(data.shape, np.uint8)
+    pixeldq = np.zeros(data.shape[2:], np.uint32)
+    groupdq[:, 3:, 20, 30] = 2  # SATURATED from group 3: what follows is a plateau the fit must not see
+    data[:, 3:, 20, 30] = 60000.0
+    pixeldq[40, 50] = 2048  # HOT
+    fits.HDUList([fits.PrimaryHDU(header=primary), fits.ImageHDU(data, name="SCI"),
+                  fits.ImageHDU(pixeldq, name="PIXELDQ"), fits.ImageHDU(groupdq, name="GROUPDQ")]).writeto(
+        path, overwrite=True)
+    out = tmp_path / "rate.fits"
+    assert main(["fit", str(path), "-o", str(out), "--channels", "4", "--refcorr", "none", "--integration", "0",
+                 "-q"]) == 0
+    with fits.open(out) as hdul:
+        dq, sci = hdul["DQ"].data, hdul["SCI"].data
+        assert dq[20, 30] & PixelFlag.SATURATED and dq[40, 50] & 2048
+        assert np.count_nonzero(dq & PixelFlag.SATURATED) == 1
+        # SCI is DN over the ramp's 6 groups; per group within 4 sigma of a slope of 3 reads of 8 DN noise
+        assert abs(sci[20, 30] / 6 - flux[20, 30]) < 23.0
+        assert hdul[0].header["SATLEVEL"] == "GROUPDQ"
+    # denoise's input fit takes them too
+    from conftest import write_small_model
+
+    from hxrg_denoiser.geometry import ReadoutGeometry
+
+    model = write_small_model(tmp_path / "small", ReadoutGeometry("t", 64, 64, 4))
+    denoised = tmp_path / "denoised.fits"
+    assert main(["denoise", str(path), "-o", str(denoised), "--model", str(model), "--channels", "4",
+                 "--integration", "0", "-q"]) == 0
+    dq = fits.getdata(denoised, "DQ")
+    assert dq[20, 30] & PixelFlag.SATURATED and dq[40, 50] & 2048

@@ -238,6 +238,7 @@ def fit_exposure(source: str, output: str, options, geometry_args: dict, overwri
     from hxrg_denoiser.io.output import write_flux_image
     from hxrg_denoiser.io.ramps import open_ramp
 
+    options = options.with_upstream_flags(source)  # a _ramp.fits: GROUPDQ, PIXELDQ
     with open_ramp(source) as ramp:
         recorded = ramp.header.get("GEOMETRY")
         geometry = geometry_for_shape((ramp.n_rows, ramp.n_cols), **geometry_args, source=source,
@@ -259,6 +260,8 @@ def denoise_exposure(source: str, output: str, model_path: str, geometry_args: d
     denoiser = load_denoiser(model_path)
     with open_ramp(source) as ramp:
         geometry = denoiser.geometry_for((ramp.n_rows, ramp.n_cols), source, **geometry_args)
-        image = denoiser.denoise(ramp, geometry, DenoiseSettings(**settings))
+        chosen = DenoiseSettings(**settings)
+        image = denoiser.denoise(ramp, geometry, chosen.with_upstream_flags(source) if denoiser.fits_its_input
+                                 else chosen)
     write_flux_image(output, in_units(image, units), overwrite=overwrite, product=product,
                      gain=settings.get("gain"))

@@ -9,7 +9,9 @@ that nothing outside the model package tests an architecture's name.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from hxrg_denoiser.geometry import PRESETS, ReadoutGeometry, geometry_for_shape
 from hxrg_denoiser.io.maps import PixelMap
 from hxrg_denoiser.io.product import FluxImage
 from hxrg_denoiser.io.ramps import Ramp
+from hxrg_denoiser.io.upstream_flags import upstream_flags
 from hxrg_denoiser.models.registry import ModelSpec, load_model
 
 __all__ = [
@@ -75,6 +78,9 @@ class DenoiseSettings:
     linearity : path or None
         Flux-image networks: a non-linearity correction applied to the reads before their fit
         (``FitOptions.linearity``).
+    flagged_from, pixel_flags : ndarray or None
+        Flux-image networks: GROUPDQ's first unusable read and PIXELDQ's bits, for their fit
+        (``FitOptions.flagged_from``, ``FitOptions.pixel_flags``; :meth:`with_upstream_flags`).
     first_read : int, "auto" or None
         Flux-image networks: the first read their fit uses (``FitOptions.first_read``); None: ``auto``
         without a dark (the reads after the start transient), 0 with one (the dark takes the transient out).
@@ -101,6 +107,8 @@ class DenoiseSettings:
     gain: PixelMap | None = None
     dark: str | None = None
     linearity: str | None = None
+    flagged_from: np.ndarray | None = None
+    pixel_flags: np.ndarray | None = None
     first_read: int | str | None = None
     last_read: int | None = None
     keep_background: bool = True
@@ -110,6 +118,13 @@ class DenoiseSettings:
         """A dark, a linearity correction or a read range is asked for (flux-image networks only)."""
         return (self.dark is not None or self.linearity is not None or self.first_read is not None
                 or self.last_read is not None)
+
+    def with_upstream_flags(self, path: str | os.PathLike, integration: int = 0) -> DenoiseSettings:
+        """These settings with the GROUPDQ and PIXELDQ of the ramp file ``path``, where it has them."""
+        flags = upstream_flags(path, integration)
+        if flags is None:
+            return self
+        return dataclasses.replace(self, flagged_from=flags.flagged_from, pixel_flags=flags.pixel)
 
     @property
     def fit_first_read(self) -> int | str:

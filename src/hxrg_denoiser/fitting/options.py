@@ -16,6 +16,7 @@ from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.maps import PixelMap, read_pixel_map
 from hxrg_denoiser.io.product import UNITS, FitRecord
+from hxrg_denoiser.io.upstream_flags import upstream_flags
 
 __all__ = ["FitOptions", "CLASSICAL_FITS", "METHODS", "WEIGHTINGS", "UNITS", "REFCORR_CHOICES", "FINISHING_OPTIONS"]
 
@@ -104,6 +105,8 @@ class FitOptions:
         Each pixel's first read (index in the whole ramp) that a pipeline before this fit flagged not to use
         (JWST ``GROUPDQ``: saturated or do-not-use), shape ``(n_rows, n_cols)``, integer; the ramp's read count
         where none is. Those reads count as saturated.
+    pixel_flags : ndarray or None
+        DQ bits a pipeline before this fit set (JWST ``PIXELDQ``), shape ``(n_rows, n_cols)``, carried into DQ.
     first_read : int or "auto"
         Index (from 0) of the first read used; ``auto``: the first read after the start transient
         (reset anomaly) has settled, measured on the ramp's dark pixels
@@ -143,6 +146,7 @@ class FitOptions:
     dark: str | os.PathLike | None = None
     linearity: str | os.PathLike | None = None
     flagged_from: np.ndarray | None = None
+    pixel_flags: np.ndarray | None = None
     first_read: int | str = 0
     last_read: int | None = None
     reference_check: bool = False
@@ -185,6 +189,14 @@ class FitOptions:
                              "(a flux needs two reads)")
         if self.refcorr == "sirs" and self.calibration is None:
             raise UsageError("--refcorr sirs needs --calibration FILE (made by hxrg calibrate)")
+
+    def with_upstream_flags(self, path: str | os.PathLike, integration: int = 0) -> FitOptions:
+        """These options with the GROUPDQ and PIXELDQ of the ramp file ``path`` (:mod:`hxrg_denoiser.io.upstream_flags`),
+        where it has them and none were given."""
+        flags = upstream_flags(path, integration)
+        if flags is None or self.flagged_from is not None or self.pixel_flags is not None:
+            return self
+        return dataclasses.replace(self, flagged_from=flags.flagged_from, pixel_flags=flags.pixel)
 
     def resolved(self, geometry: ReadoutGeometry) -> FitOptions:
         """These options with ``refcorr="auto"`` replaced by what it means for ``geometry``."""

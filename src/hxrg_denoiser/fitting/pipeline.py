@@ -116,6 +116,8 @@ def _fit_rows(
         dq[np.asarray(bad)[first:last] != 0] |= np.uint32(PixelFlag.DO_NOT_USE)
     if stream.linearity is not None:
         dq[stream.linearity.uncorrected[first:last]] |= np.uint32(PixelFlag.NO_LIN_CORR)
+    if options.pixel_flags is not None:
+        dq |= np.asarray(options.pixel_flags, dtype=np.uint32)[first:last]
     bar = tqdm(total=len(strips), desc=description or f"fit {options.label}", unit="strip", disable=not progress,
                leave=False)
     for data in loaded_ahead(stream, strips):

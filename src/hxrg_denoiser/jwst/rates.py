@@ -22,10 +22,10 @@ from hxrg_denoiser.geometry import ReadoutGeometry, preset
 from hxrg_denoiser.io.orientation import to_readout, to_science
 from hxrg_denoiser.io.product import FluxImage
 from hxrg_denoiser.io.ramps import ArrayRamp
+from hxrg_denoiser.io.upstream_flags import UNUSABLE_GROUP
 
 __all__ = ["Rates", "RampArrays", "fit_integrations", "combine_integrations", "jwst_geometry", "UNUSABLE_GROUP"]
 
-UNUSABLE_GROUP = 1 | 2  # GROUPDQ bits of groups not to fit: DO_NOT_USE, SATURATED
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,73 @@
+"""Flags a pipeline before this one left in a ramp file: JWST's ``GROUPDQ`` and ``PIXELDQ`` (``_ramp.fits``).
+
+A ramp that went through JWST's ``dq_init`` and ``saturation`` steps carries, per group, the groups not to
+use (``SATURATED``, ``DO_NOT_USE``) and, per pixel, the detector's bad pixels. :func:`upstream_flags` reads
+them for one integration, in readout order (:mod:`hxrg_denoiser.io.orientation`), as the fit takes them:
+each pixel's first read not to use, and the pixel flags carried into the output's DQ.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.io import fits
+
+from hxrg_denoiser.errors import RampInputError, one_line
+from hxrg_denoiser.io.orientation import axes_of, to_readout
+
+__all__ = ["UpstreamFlags", "upstream_flags", "UNUSABLE_GROUP"]
+
+UNUSABLE_GROUP = 1 | 2  # GROUPDQ bits of groups not to fit: DO_NOT_USE, SATURATED
+
+
+@dataclass(frozen=True)
+class UpstreamFlags:
+    """``flagged_from``: each pixel's first read not to use (the read count where none), int32; ``pixel``: the
+    PIXELDQ bits, uint32 (None where the file has none). Both ``(n_rows, n_cols)`` in readout order."""
+
+    flagged_from: np.ndarray | None
+    pixel: np.ndarray | None
+
+
+def upstream_flags(path: str | os.PathLike, integration: int = 0) -> UpstreamFlags | None:
+    """The ``GROUPDQ`` and ``PIXELDQ`` of a ramp file (None where it has neither, or is a folder of reads).
+
+    Raises
+    ------
+    RampInputError
+        A GROUPDQ or PIXELDQ of another shape than the data's, one line.
+    """
+    if os.path.isdir(path):
+        return None
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            names = [hdu.name for hdu in hdul]
+            if "GROUPDQ" not in names and "PIXELDQ" not in names:
+                return None
+            header = hdul[0].header.copy()
+            sci = hdul["SCI"] if "SCI" in names else None
+            if sci is not None:
+                header.extend(sci.header, update=True)
+            shape = None if sci is None else sci.shape
+            groups = None if "GROUPDQ" not in names else np.asarray(hdul["GROUPDQ"].data)
+            pixel = None if "PIXELDQ" not in names else np.asarray(hdul["PIXELDQ"].data)
+    except (OSError, ValueError, TypeError) as err:
+        raise RampInputError(f"{path}: GROUPDQ/PIXELDQ not readable ({one_line(err)})") from None
+    fast, slow = axes_of(header, str(path))
+    flagged = None
+    if groups is not None:
+        if shape is not None and groups.shape != shape:
+            raise RampInputError(f"{path}: GROUPDQ is {' x '.join(map(str, groups.shape))}, SCI "
+                                 f"{' x '.join(map(str, shape))}")
+        plane = groups[integration] if groups.ndim == 4 else groups
+        unusable = (plane & UNUSABLE_GROUP) != 0
+        first = np.where(unusable.any(axis=0), np.argmax(unusable, axis=0), plane.shape[0]).astype(np.int32)
+        flagged = np.ascontiguousarray(to_readout(first, fast, slow))
+    if pixel is not None:
+        if shape is not None and pixel.shape != shape[-2:]:
+            raise RampInputError(f"{path}: PIXELDQ is {' x '.join(map(str, pixel.shape))}, the images "
+                                 f"{' x '.join(map(str, shape[-2:]))}")
+        pixel = np.ascontiguousarray(to_readout(pixel.astype(np.uint32), fast, slow))
+    return UpstreamFlags(flagged, pixel)
