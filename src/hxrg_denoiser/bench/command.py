@@ -22,6 +22,7 @@ from hxrg_denoiser.bench.suite import EXTRA_CLASSICAL_FITS, SUITES, CaseData, bu
 from hxrg_denoiser.bench.traces import find_traces, read_traces
 from hxrg_denoiser.errors import RampInputError, UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.darks import open_dark
 from hxrg_denoiser.io.ramps import open_ramp
 from hxrg_denoiser.io.safety import OutputFolder
 from hxrg_denoiser.simulate.injection import InjectedRamp
@@ -88,17 +89,19 @@ def user_scene(scene: str, geometry: ReadoutGeometry, *, seed: int = 0, traces: 
 
 def user_cases(
     darks: list[str], scene: str, geometry_of, *, seed: int = 0, gain: float = 1.0, traces: str | None = None,
-    calibration=None,
+    calibration=None, dark: str | None = None,
 ) -> list[CaseBuilder]:
     """One case per dark ramp of the user's: the true scene accumulated on it (Poisson, read by read).
 
     The darks and the scene are checked at once (readable, shapes that match), before any output is made;
-    the cases form one family, ``user``, summarised by mean and worst dark.
+    the cases form one family, ``user``, summarised by mean and worst dark. ``dark`` (a superdark, a JWST DARK
+    reference or a dark-rate image) is subtracted by every method before its fit (checked against the first
+    dark's shape and reads too).
     """
     shapes = []
     for path in darks:
-        with open_ramp(path) as dark:
-            shapes.append((dark.n_rows, dark.n_cols))
+        with open_ramp(path) as ramp:
+            shapes.append((ramp.n_rows, ramp.n_cols))
     geometry: ReadoutGeometry = geometry_of(shapes[0], str(darks[0]))
     for path, shape in zip(darks, shapes):
         if shape != shapes[0]:
@@ -107,21 +110,24 @@ def user_cases(
     truth = user_scene(scene, geometry, seed=seed, traces=traces)
     if calibration is not None:
         calibration.check_geometry(geometry, str(darks[0]))
+    if dark is not None:
+        with open_ramp(darks[0]) as first:
+            open_dark(dark, first, 0, geometry.frame_time).close()
     names = [Path(str(p).rstrip("/")).name for p in darks]
     labels = names if len(set(names)) == len(names) else [f"dark{i}" for i in range(len(darks))]
 
     build = functools.partial(_user_case, truth=truth, geometry=geometry, seed=seed, gain=gain,
-                              calibration=calibration)
+                              calibration=calibration, dark=dark)
     return [CaseBuilder(label, functools.partial(build, path, label), "user", label)
             for path, label in zip(darks, labels)]
 
 
 def _user_case(path: str, label: str, *, truth: Scene, geometry: ReadoutGeometry, seed: int, gain: float,
-               calibration) -> CaseData:
+               calibration, dark: str | None = None) -> CaseData:
     """A user's dark with ``truth`` accumulated on it."""
     ramp = InjectedRamp(open_ramp(path), truth.image, seed=seed, gain=gain)
     family = "echelle" if truth.orders else "user"
-    return CaseData(label, family, geometry, ramp, None, truth, group="user", calibration=calibration)
+    return CaseData(label, family, geometry, ramp, None, truth, group="user", calibration=calibration, dark=dark)
 
 
 def _measure(cases: Sequence[CaseBuilder], methods: Sequence[Method], outdir: Path, *,

@@ -130,8 +130,11 @@ class _Fit:
 
     options: FitOptions
 
-    def __call__(self, ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp) -> FluxImage:
+    def __call__(self, ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp,
+                 dark: str | None = None) -> FluxImage:
         chosen = self.options if calibration is None else dataclasses.replace(self.options, calibration=calibration)
+        if dark is not None:
+            chosen = dataclasses.replace(chosen, dark=dark)
         return fit(ramp, geometry, chosen)
 
 
@@ -178,12 +181,16 @@ class _ModelRun:
     network: Any
     spec: Any
 
-    def __call__(self, ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp) -> FluxImage:
+    def __call__(self, ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp,
+                 dark: str | None = None) -> FluxImage:
         from hxrg_denoiser.denoise.api import denoise_ramp
 
-        # the benchmark is how a model is measured on a layout: it runs on any layout its architecture takes
+        # the benchmark is how a model is measured on a layout: it runs on any layout its architecture takes;
+        # a dark is subtracted where the model takes a fit (a ribbon model takes the reads as they are)
+        subtracted: dict[str, Any] = {"dark": dark} if dark is not None and \
+            self.spec.input_layout.startswith("flux-image") else {}
         return denoise_ramp(ramp, self.network, self.spec, geometry, calibration=calibration, fit=fit,
-                            any_layout=True)
+                            any_layout=True, **subtracted)
 
 
 @dataclass
@@ -207,7 +214,8 @@ def _estimate(method: Method, ramp: Ramp, case: CaseData, memo: FitMemo) -> Flux
     """The flux image of ``method`` on ``ramp`` (the case's or a part of it), or its SCI alone if that is all the
     method gives."""
     calibrated = {"calibration": case.calibration} if method.needs_calibration else {}
-    return method.run(ramp, case.geometry, fit=memo, **calibrated)
+    subtracted = {"dark": case.dark} if case.dark is not None and not method.needs_oracle else {}
+    return method.run(ramp, case.geometry, fit=memo, **calibrated, **subtracted)
 
 
 def err_calibration(estimate: np.ndarray, err: np.ndarray, truth: np.ndarray, science: np.ndarray) -> float | None:

@@ -78,6 +78,7 @@ class CaseData:
     target: float | None = None
     calibration: object | None = None
     info: dict = field(default_factory=dict)
+    dark: str | None = None  # subtracted by every method before its fit (``bench --dark``)
 
 
 SUITES: dict[str, list[BenchCase]] = {

@@ -47,6 +47,9 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                        "is calibrated for the benchmark (default: no sirs)")
     bench.add_argument("--calibration", metavar="FILE",
                        help="with --darks: a calibration made by `hxrg calibrate`, for the sirs method (default: none)")
+    bench.add_argument("--dark", metavar="FILE",
+                       help="with --darks: a dark (superdark, JWST DARK reference, dark-rate image) every method "
+                       "subtracts read by read before its fit, as `hxrg fit --dark` (default: none)")
     add_output(bench, "output folder (created if needed)", metavar="OUTDIR")
     bench.add_argument("--model", action="append", default=[], metavar="PATH",
                        help="trained model to evaluate: a path or a shipped name such as 'default'; repeatable "
@@ -113,7 +116,7 @@ def _dark_cases(args: argparse.Namespace) -> list:
         calibration = fit_sirs_files(train, lambda shape, path: resolve_geometry(args, shape, path),
                                      gain=args.gain or 1.0, progress=not args.quiet)
     cases = user_cases(test, args.scene, lambda shape, src: resolve_geometry(args, shape, src), seed=args.seed or 0,
-                       gain=args.gain or 1.0, traces=args.traces, calibration=calibration)
+                       gain=args.gain or 1.0, traces=args.traces, calibration=calibration, dark=args.dark)
     return cases
 
 
@@ -167,7 +170,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
     for name in ("rows", "reads"):
         refuse_unless(args, name, args.suite is not None, f"--{name} applies with --suite")
-    for name in ("scene", "seed", "gain", "traces", "darks_train", "calibration"):
+    for name in ("scene", "seed", "gain", "traces", "darks_train", "calibration", "dark"):
         refuse_unless(args, name, args.darks is not None, f"--{name.replace('_', '-')} applies with --darks")
     from hxrg_denoiser.bench.command import REPORT_FILES
     from hxrg_denoiser.io.safety import OutputFolder
