@@ -238,8 +238,8 @@ def fit_exposure(source: str, output: str, options, geometry_args: dict, overwri
     from hxrg_denoiser.io.output import write_flux_image
     from hxrg_denoiser.io.ramps import open_ramp
 
-    options = options.with_upstream_flags(source)  # a _ramp.fits: GROUPDQ, PIXELDQ
     with open_ramp(source) as ramp:
+        options = options.with_upstream_flags(source)  # a _ramp.fits: GROUPDQ, PIXELDQ
         recorded = ramp.header.get("GEOMETRY")
         geometry = geometry_for_shape((ramp.n_rows, ramp.n_cols), **geometry_args, source=source,
                                       recorded=recorded if isinstance(recorded, str) else None)

@@ -111,10 +111,10 @@ def run_denoise(args: argparse.Namespace) -> int:
                          vars(settings).copy(), args.overwrite, args.product, units)
     source = args.input[0]
     check_output_path(args.output, overwrite=args.overwrite, inputs=read_paths(args, models=[args.model]))
-    if denoiser.fits_its_input:
-        settings = settings.with_upstream_flags(source, args.integration or 0)  # a _ramp.fits: GROUPDQ, PIXELDQ
     start = time.perf_counter()
     with open_ramp(source, hdu=args.hdu, integration=args.integration or 0) as ramp:
+        if denoiser.fits_its_input:
+            settings = settings.with_upstream_flags(source, args.integration or 0)  # a _ramp.fits: GROUPDQ, PIXELDQ
         recorded = ramp.header.get("GEOMETRY") if ramp.header is not None else None
         geometry = denoiser.geometry_for((ramp.n_rows, ramp.n_cols), source, allow_unmeasured=args.any_layout,
                                          recorded=recorded, **geometry_args(args))

@@ -200,8 +200,8 @@ def run_fit(args: argparse.Namespace) -> int:
     check_output_path(args.output, overwrite=args.overwrite, inputs=read_paths(args))
     start = time.perf_counter()
     open_args = {"hdu": args.hdu, "integration": args.integration or 0}
-    options = options.with_upstream_flags(source, args.integration or 0)  # a _ramp.fits: GROUPDQ, PIXELDQ
     with open_ramp(source, **open_args) as ramp:
+        options = options.with_upstream_flags(source, args.integration or 0)  # a _ramp.fits: GROUPDQ, PIXELDQ
         geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), source, ramp.header)
         if args.split:
             with cluster(args) as client:

@@ -9,12 +9,14 @@ each pixel's first read not to use, and the pixel flags carried into the output'
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 
-from hxrg_denoiser.errors import RampInputError, one_line
+from hxrg_denoiser.errors import RampInputError
 from hxrg_denoiser.io.orientation import axes_of, to_readout
 
 __all__ = ["UpstreamFlags", "upstream_flags", "UNUSABLE_GROUP"]
@@ -32,7 +34,8 @@ class UpstreamFlags:
 
 
 def upstream_flags(path: str | os.PathLike, integration: int = 0) -> UpstreamFlags | None:
-    """The ``GROUPDQ`` and ``PIXELDQ`` of a ramp file (None where it has neither, or is a folder of reads).
+    """The ``GROUPDQ`` and ``PIXELDQ`` of a ramp file (None where it has neither, is a folder of reads, or cannot
+    be read: the ramp's reader says why).
 
     Raises
     ------
@@ -42,7 +45,8 @@ def upstream_flags(path: str | os.PathLike, integration: int = 0) -> UpstreamFla
     if os.path.isdir(path):
         return None
     try:
-        with fits.open(path, memmap=False) as hdul:
+        with warnings.catch_warnings(), fits.open(path, memmap=False) as hdul:
+            warnings.simplefilter("ignore", AstropyUserWarning)
             names = [hdu.name for hdu in hdul]
             if "GROUPDQ" not in names and "PIXELDQ" not in names:
                 return None
@@ -53,8 +57,8 @@ def upstream_flags(path: str | os.PathLike, integration: int = 0) -> UpstreamFla
             shape = None if sci is None else sci.shape
             groups = None if "GROUPDQ" not in names else np.asarray(hdul["GROUPDQ"].data)
             pixel = None if "PIXELDQ" not in names else np.asarray(hdul["PIXELDQ"].data)
-    except (OSError, ValueError, TypeError) as err:
-        raise RampInputError(f"{path}: GROUPDQ/PIXELDQ not readable ({one_line(err)})") from None
+    except (OSError, ValueError, TypeError, KeyError, IndexError):
+        return None  # what is wrong with the file is the ramp reader's to say
     fast, slow = axes_of(header, str(path))
     flagged = None
     if groups is not None:
