@@ -327,3 +327,16 @@ def test_items_with_the_background_kept_see_the_image_less_its_background():
     plain = training_items(example, GEOMETRY, clip=8.0)
     kept = training_items(example, GEOMETRY, clip=8.0, keep_background=True)
     assert not np.allclose(plain[0].features.astype(float), kept[0].features.astype(float), atol=0.05)
+
+
+def test_a_pixel_the_fit_could_not_measure_teaches_nothing():
+    """A NaN in an example's fitted image (a pixel with too few usable reads) is left out of the loss: its target
+    is 0 and it is not a science pixel of the item (it made the loss NaN and the weights with it)."""
+    example = make_example(tiny_spec(300001), GEOMETRY)
+    example["flux"] = example["flux"].copy()
+    example["flux"][0, 20, 60] = np.nan
+    item = training_items(example, GEOMETRY, clip=8.0)[0]
+    assert np.isfinite(item.target.astype(np.float32)).all()
+    assert item.science.sum() == (~GEOMETRY.reference_mask).sum() - 1
+    clean = training_items(make_example(tiny_spec(300001), GEOMETRY), GEOMETRY, clip=8.0)[0]
+    assert clean.science.sum() == (~GEOMETRY.reference_mask).sum()

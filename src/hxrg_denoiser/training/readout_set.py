@@ -139,9 +139,11 @@ def training_items(
         features, estimate, sigma = readout_features(source, geometry, clip)
         noise = geometry.to_readout_order((flux - oracle).astype(np.float64))
         target = channel_streams((noise - estimate) / sigma)
+        finite = np.isfinite(target)  # a pixel the fit could not measure (too few reads) teaches nothing
+        target = np.where(finite, target, 0.0)
         scene = channel_streams(geometry.to_readout_order(np.clip(scene, 0.0, None)) / sigma)
-        items.append(TrainingItem(features.astype(np.float16), np.ascontiguousarray(target, dtype=np.float16), science,
-                                  np.ascontiguousarray(scene, dtype=np.float16)))
+        items.append(TrainingItem(features.astype(np.float16), np.ascontiguousarray(target, dtype=np.float16),
+                                  science & finite, np.ascontiguousarray(scene, dtype=np.float16)))
     return items
 
 
