@@ -48,15 +48,15 @@ def _add_train_parser(sub, common: argparse.ArgumentParser) -> None:
         description="Train a model. --recipe default: the readout-set model that ships as 'default', on simulated "
         "exposures (<= 1 h on 2 CPU cores; run the same command again to resume). Otherwise a ribbon network "
         "(payeur2022) on samples built on the fly from dark ramps (files, or simulated) and scenes. Examples: "
-        "hxrg train --recipe default -o runs/default;  "
+        "hxrg train --recipe scenes -o runs/scenes;  "
         "hxrg train --model payeur2022 --simulate-darks 2 --scene echelle -o runs/payeur",
     )
     add_output(tr, "run folder: checkpoints, model, loss curve (created if needed)")
     tr.add_argument("--recipe", choices=("default", "randomized", "scenes"),
-                    help="a complete recipe: 'default' simulates its training exposures and trains the readout-set "
-                    "model as it ships; 'randomized' the same on noise randomised in level, spectrum and form "
-                    "(measured: no better on bench-v2); 'scenes' on imaging scenes, gradients and detector effects "
-                    "beside echelles (default: none, a ribbon network run)")
+                    help="a complete recipe, which simulates its training exposures and trains the readout-set model: "
+                    "'scenes' as the shipped model is trained (imaging scenes, gradients, extended emission and "
+                    "detector effects beside echelles); 'default' on echelles, stars and flats only; 'randomized' "
+                    "on noise randomised in level, spectrum and form (default: none, a ribbon network run)")
     tr.add_argument("--darks", nargs="+", metavar="DARK",
                     help="dark ramps of your detector (folders of reads, 3D or 4D cubes); with --recipe default the "
                     "shipped model is fine-tuned on them plus simulated scenes, the last one held out for "

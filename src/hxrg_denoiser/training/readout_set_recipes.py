@@ -1,4 +1,4 @@
-"""``hxrg train --recipe default`` (the shipped ``default`` model) and ``--recipe randomized``.
+"""``hxrg train --recipe scenes`` (the shipped ``default`` model), ``--recipe default`` and ``--recipe randomized``.
 
 1. simulate ``examples`` strip exposures (bench geometry, 100 reads, seeds
    from ``seed`` on, disjoint from the benchmarks'): :data:`RECIPE` draws the
@@ -12,8 +12,9 @@
 2. train a ``readout-set`` network (:mod:`hxrg_denoiser.models.readout_set`)
    on them with :func:`~hxrg_denoiser.training.readout_set.train_flux_model`.
 
-Measured on bench-v2 (README), the randomised recipe did not beat the
-presets recipe on noise neither had seen, so the shipped model keeps the latter.
+Measured on bench-v2, the randomised recipe did not beat the presets recipe (:data:`RECIPE`) on noise neither
+had seen; :data:`SCENES_RECIPE` (wide scenes and detector effects) beat it on bench-v3 and equals it on
+bench-v2, and is what the shipped model is trained with (its model card).
 
 :func:`run_dark_recipe` (``hxrg train --recipe default --darks ...``)
 fine-tunes the shipped model on a detector's own darks plus simulated scenes.
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Recipe:
-    """The simulated recipe of the shipped model (recorded in its file)."""
+    """A simulated training recipe (recorded in the model's file); :data:`SCENES_RECIPE` is the shipped model's."""
 
     name: str = "default"
     examples: int = 128
@@ -136,7 +137,7 @@ def run_default_recipe(
     progress: bool = True,
     recipe: Recipe = RECIPE,
 ) -> Path:
-    """Simulate the examples of ``recipe`` (:data:`RECIPE`: the shipped model's) and train the model
+    """Simulate the examples of ``recipe`` (:data:`SCENES_RECIPE`: the shipped model's) and train the model
     into ``run_dir``; returns the model weights path."""
     run_dir = Path(run_dir)
     count = examples or recipe.examples
