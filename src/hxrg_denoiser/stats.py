@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["robust_sigma", "mad_sigma", "all_finite"]
+__all__ = ["robust_sigma", "mad_sigma", "all_finite", "first_true"]
 
 GAUSS_PERCENTILES = (15.865, 84.135)  # +-1 sigma of a Gaussian
 MAD_TO_SIGMA = 1.4826  # sigma / median absolute deviation for a Gaussian
@@ -18,6 +18,16 @@ def robust_sigma(values: np.ndarray) -> float:
         return float("nan")
     low, high = np.percentile(values, GAUSS_PERCENTILES)
     return float((high - low) / 2.0)
+
+
+def first_true(mask: np.ndarray) -> np.ndarray:
+    """Along the first axis (reads), the index of the first True of each pixel; the axis' length where none is.
+
+    ``mask``: shape ``(n_reads, ...)``; returns shape ``mask.shape[1:]``, int32.
+    """
+    first = np.argmax(mask, axis=0).astype(np.int32)
+    first[~mask.any(axis=0)] = mask.shape[0]
+    return first
 
 
 def all_finite(values: np.ndarray) -> bool:

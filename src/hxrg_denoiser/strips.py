@@ -23,7 +23,7 @@ from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.darks import Dark
 from hxrg_denoiser.io.linearity import Linearity
 from hxrg_denoiser.io.ramps import Ramp
-from hxrg_denoiser.stats import all_finite
+from hxrg_denoiser.stats import all_finite, first_true
 
 __all__ = ["Strip", "StripData", "halo_strip", "plan_strips", "row_ranges", "StripStream", "loaded_ahead", "MARGIN"]
 
@@ -249,16 +249,13 @@ class StripStream:
     def _first_saturated(self, rows_raw: np.ndarray, first_row: int) -> np.ndarray:
         """Each pixel's first read at or above saturation of raw rows starting at image row ``first_row``."""
         n_reads = rows_raw.shape[0]
-        first = np.full(rows_raw.shape[1:], n_reads, dtype=np.int32)
         if self.saturation is None:
             first = plateau_start(rows_raw, band_read_noise(rows_raw))
-        if self.saturation is not None:
+        else:
             level = self.saturation
             if isinstance(level, np.ndarray):
                 level = level[first_row : first_row + rows_raw.shape[1]]
-            above = rows_raw >= level
-            first = np.argmax(above, axis=0).astype(np.int32)
-            first[~above.any(axis=0)] = n_reads
+            first = first_true(rows_raw >= level)
         if self.flagged_from is not None:
             flagged = self.flagged_from[first_row : first_row + rows_raw.shape[1]]
             first = np.minimum(first, np.clip(flagged, 0, n_reads).astype(np.int32))

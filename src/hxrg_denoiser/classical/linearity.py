@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hxrg_denoiser.stats import first_true
+
 __all__ = ["reset_level", "corrected_reset_level", "linearize", "first_over_limit", "DIFFERENCES_FOR_LEVEL"]
 
 DIFFERENCES_FOR_LEVEL = 3  # the first read differences whose median gives the signal per read before the ramp
@@ -121,7 +123,4 @@ def first_over_limit(reads: np.ndarray, level: np.ndarray, limit: float | np.nda
     -------
     ndarray, shape (rows, n_cols), int32
     """
-    above = (reads - level) >= limit
-    first = np.argmax(above, axis=0).astype(np.int32)
-    first[~above.any(axis=0)] = reads.shape[0]
-    return first
+    return first_true((reads - level) >= limit)

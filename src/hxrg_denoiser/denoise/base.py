@@ -9,7 +9,6 @@ that nothing outside the model package tests an architecture's name.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from abc import ABC, abstractmethod
@@ -28,7 +27,7 @@ from hxrg_denoiser.geometry import PRESETS, ReadoutGeometry, geometry_for_shape
 from hxrg_denoiser.io.maps import PixelMap
 from hxrg_denoiser.io.product import FluxImage
 from hxrg_denoiser.io.ramps import Ramp
-from hxrg_denoiser.io.upstream_flags import upstream_flags
+from hxrg_denoiser.io.upstream_flags import with_upstream_flags
 from hxrg_denoiser.models.registry import ModelSpec, load_model
 
 __all__ = [
@@ -120,11 +119,9 @@ class DenoiseSettings:
                 or self.last_read is not None)
 
     def with_upstream_flags(self, path: str | os.PathLike, integration: int = 0) -> DenoiseSettings:
-        """These settings with the GROUPDQ and PIXELDQ of the ramp file ``path``, where it has them."""
-        flags = upstream_flags(path, integration)
-        if flags is None:
-            return self
-        return dataclasses.replace(self, flagged_from=flags.flagged_from, pixel_flags=flags.pixel)
+        """These settings with the GROUPDQ and PIXELDQ of the ramp file ``path``, where it has them and none were
+        given."""
+        return with_upstream_flags(self, path, integration)
 
     @property
     def fit_first_read(self) -> int | str:

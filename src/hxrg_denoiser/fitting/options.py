@@ -16,7 +16,7 @@ from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.maps import PixelMap, read_pixel_map
 from hxrg_denoiser.io.product import UNITS, FitRecord
-from hxrg_denoiser.io.upstream_flags import upstream_flags
+from hxrg_denoiser.io.upstream_flags import with_upstream_flags
 
 __all__ = ["FitOptions", "CLASSICAL_FITS", "METHODS", "WEIGHTINGS", "UNITS", "REFCORR_CHOICES", "FINISHING_OPTIONS"]
 
@@ -193,10 +193,7 @@ class FitOptions:
     def with_upstream_flags(self, path: str | os.PathLike, integration: int = 0) -> FitOptions:
         """These options with the GROUPDQ and PIXELDQ of the ramp file ``path`` (:mod:`hxrg_denoiser.io.upstream_flags`),
         where it has them and none were given."""
-        flags = upstream_flags(path, integration)
-        if flags is None or self.flagged_from is not None or self.pixel_flags is not None:
-            return self
-        return dataclasses.replace(self, flagged_from=flags.flagged_from, pixel_flags=flags.pixel)
+        return with_upstream_flags(self, path, integration)
 
     def resolved(self, geometry: ReadoutGeometry) -> FitOptions:
         """These options with ``refcorr="auto"`` replaced by what it means for ``geometry``."""

@@ -8,6 +8,7 @@ each pixel's first read not to use, and the pixel flags carried into the output'
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from astropy.utils.exceptions import AstropyUserWarning
 
 from hxrg_denoiser.errors import RampInputError
 from hxrg_denoiser.io.orientation import axes_of, to_readout
+from hxrg_denoiser.stats import first_true
 
-__all__ = ["UpstreamFlags", "upstream_flags", "UNUSABLE_GROUP"]
+__all__ = ["UpstreamFlags", "upstream_flags", "with_upstream_flags", "first_unusable", "UNUSABLE_GROUP"]
 
 UNUSABLE_GROUP = 1 | 2  # GROUPDQ bits of groups not to fit: DO_NOT_USE, SATURATED
 
@@ -31,6 +33,23 @@ class UpstreamFlags:
 
     flagged_from: np.ndarray | None
     pixel: np.ndarray | None
+
+
+def first_unusable(groupdq: np.ndarray) -> np.ndarray:
+    """Each pixel's first group ``groupdq`` marks not to use (saturated, do-not-use); the group count where none.
+
+    ``groupdq``: one integration's flags, shape ``(n_groups, n_rows, n_cols)``; returns ``(n_rows, n_cols)``, int32.
+    """
+    return first_true((groupdq & UNUSABLE_GROUP) != 0)
+
+
+def with_upstream_flags(settings, path: str | os.PathLike, integration: int = 0):
+    """``settings`` (a dataclass with ``flagged_from`` and ``pixel_flags``: fit options, denoise settings) with the
+    GROUPDQ and PIXELDQ of the ramp file ``path``, where it has them and none were given."""
+    flags = upstream_flags(path, integration)
+    if flags is None or settings.flagged_from is not None or settings.pixel_flags is not None:
+        return settings
+    return dataclasses.replace(settings, flagged_from=flags.flagged_from, pixel_flags=flags.pixel)
 
 
 def upstream_flags(path: str | os.PathLike, integration: int = 0) -> UpstreamFlags | None:
@@ -65,9 +84,7 @@ def upstream_flags(path: str | os.PathLike, integration: int = 0) -> UpstreamFla
         if shape is not None and groups.shape != shape:
             raise RampInputError(f"{path}: GROUPDQ is {' x '.join(map(str, groups.shape))}, SCI "
                                  f"{' x '.join(map(str, shape))}")
-        plane = groups[integration] if groups.ndim == 4 else groups
-        unusable = (plane & UNUSABLE_GROUP) != 0
-        first = np.where(unusable.any(axis=0), np.argmax(unusable, axis=0), plane.shape[0]).astype(np.int32)
+        first = first_unusable(groups[integration] if groups.ndim == 4 else groups)
         flagged = np.ascontiguousarray(to_readout(first, fast, slow))
     if pixel is not None:
         if shape is not None and pixel.shape != shape[-2:]:

@@ -20,11 +20,11 @@ from hxrg_denoiser.errors import RampInputError
 from hxrg_denoiser.fitting import FitOptions, fit_ramp
 from hxrg_denoiser.geometry import ReadoutGeometry, preset
 from hxrg_denoiser.io.orientation import to_readout, to_science
-from hxrg_denoiser.io.product import FluxImage
+from hxrg_denoiser.io.product import FluxImage, in_data_numbers
 from hxrg_denoiser.io.ramps import ArrayRamp
-from hxrg_denoiser.io.upstream_flags import UNUSABLE_GROUP
+from hxrg_denoiser.io.upstream_flags import first_unusable
 
-__all__ = ["Rates", "RampArrays", "fit_integrations", "combine_integrations", "jwst_geometry", "UNUSABLE_GROUP"]
+__all__ = ["Rates", "RampArrays", "fit_integrations", "combine_integrations", "jwst_geometry"]
 
 
 
@@ -98,7 +98,7 @@ def fit_integrations(ramp: RampArrays, options: FitOptions) -> Rates:
     RampInputError
         A reference array of another shape than the data's, one line.
     """
-    n_ints, n_groups, n_y, n_x = ramp.data.shape
+    n_ints, _, n_y, n_x = ramp.data.shape
     for name, array in (("GAIN", ramp.gain), ("READNOISE", ramp.read_noise_cds), ("PIXELDQ", ramp.pixeldq)):
         if array is not None and array.shape != (n_y, n_x):
             raise RampInputError(f"{name}: {' x '.join(map(str, array.shape))}, the data are {n_y} x {n_x}; give the "
@@ -119,18 +119,14 @@ def fit_integrations(ramp: RampArrays, options: FitOptions) -> Rates:
     images = []
     for i in range(n_ints):
         cube = np.ascontiguousarray(to_readout(ramp.data[i], fast, slow), dtype=np.float32)
-        flagged = None
-        if ramp.groupdq is not None:
-            unusable = (to_readout(ramp.groupdq[i], fast, slow) & UNUSABLE_GROUP) != 0
-            flagged = np.where(unusable.any(axis=0), np.argmax(unusable, axis=0), n_groups)
+        flagged = None if ramp.groupdq is None else first_unusable(to_readout(ramp.groupdq[i], fast, slow))
         image = fit_ramp(ArrayRamp(cube, f"integration {i + 1}"), geometry,
                          dataclasses.replace(base, flagged_from=flagged))
         images.append(image)
-        dq = image.dq.copy()
-        dq[bad_gain] |= np.uint32(PixelFlag.DO_NOT_USE)
-        for name, values in (("sci", image.sci / gain), ("err", image.err / gain), ("dq", dq),
-                             ("var_poisson", image.var_poisson / gain**2), ("var_rnoise", image.var_rnoise / gain**2)):
-            ints[name].append(np.ascontiguousarray(to_science(values, fast, slow)))
+        rate = in_data_numbers(image, gain)  # DN/s: the gain only in the variances
+        rate = rate._replace(dq=np.where(bad_gain, rate.dq | np.uint32(PixelFlag.DO_NOT_USE), rate.dq))
+        for name in ints:
+            ints[name].append(np.ascontiguousarray(to_science(getattr(rate, name), fast, slow)))
     stacked = {name: np.stack(values).astype(np.uint32 if name == "dq" else np.float32) for name, values in ints.items()}
     if ramp.pixeldq is not None:
         stacked["dq"] = stacked["dq"] | ramp.pixeldq.astype(np.uint32)
