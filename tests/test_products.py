@@ -314,3 +314,20 @@ def test_a_ramp_file_s_groupdq_and_pixeldq_are_honoured(tmp_path):
                  "--integration", "0", "-q"]) == 0
     dq = fits.getdata(denoised, "DQ")
     assert dq[20, 30] & PixelFlag.SATURATED and dq[40, 50] & 2048
+
+
+def test_per_pixel_maps_on_a_transposed_file_are_refused_in_one_line(tmp_path, capsys):
+    """The maps are stored in the file's orientation, the fit runs in readout order: rather than misalign them,
+    one line (single values still work)."""
+    from hxrg_denoiser.simulate import noise_preset, simulate_cube
+
+    geometry = preset("jwst-h2rg", n_rows=64)
+    path = _oriented(tmp_path, "nirspec.fits", simulate_cube(geometry, 4, noise_preset("white"), seed=9), 2, 1)
+    fits.PrimaryHDU(np.full((2048, 64), 2.0, np.float32)).writeto(tmp_path / "gain.fits")
+    out = tmp_path / "rate.fits"
+    common = ["fit", str(path), "-o", str(out), "--geometry", "jwst-h2rg", "-q"]
+    assert main([*common, "--gain", str(tmp_path / "gain.fits")]) == 2
+    assert "nirspec.fits: FASTAXIS = 2, SLOWAXIS = 1: it is fitted in readout order, and --gain maps" in \
+        capsys.readouterr().err
+    assert not out.exists()
+    assert main([*common, "--gain", "2"]) == 0
