@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "hxrg_denoiser"
 # own package. Pipelines that are peers get ranks of their own, so that an arrow between them (training
 # importing the benchmark) shows as one pointing up.
 LAYERS = {
-    "_version": 0, "allocator": 0, "errors": 0, "dq": 0, "stats": 0,
+    "_version": 0, "allocator": 0, "errors": 0, "dq": 0, "stats": 0, "threads": 0,
     "geometry": 1,
     "io": 2,
     "classical": 3, "simulate": 3, "plots": 3,

@@ -7,7 +7,7 @@ import pytest
 from astropy.io import fits
 from conftest import write_cube
 
-from hxrg_denoiser.classical.step_test import step_jumps, step_statistics, step_threshold
+from hxrg_denoiser.classical.step_test import largest_steps, step_jumps, step_statistics, step_threshold
 from hxrg_denoiser.cli import main
 from hxrg_denoiser.dq import PixelFlag
 
@@ -64,3 +64,27 @@ def test_fit_flags_a_small_step_that_the_two_point_test_misses(tmp_path):
             if not extra:  # the slope is fitted on the segments: the step is gone from SCI
                 assert abs(hdul["SCI"].data[12, 70]) < 5 * hdul["ERR"].data[12, 70]
     assert flagged == {False: True, True: False}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [3, 4, 21])
+def test_largest_steps_are_step_statistics_max_bit_for_bit(dtype, n):
+    """The cache-sized kernel the fit uses gives step_statistics' max and argmax exactly, NaN and inf included."""
+    rng = np.random.default_rng(n)
+    pixels = 3000
+    reads = (rng.poisson(20, (n, pixels)).cumsum(axis=0) + rng.normal(0, 5, (n, pixels))).astype(dtype)
+    reads[:, :5] = np.nan
+    reads[2:, 10:40] += 40.0
+    reads[2:, 50] = np.inf
+    flux = rng.uniform(-5, 30, pixels).astype(np.float32)
+    flux[7] = np.nan
+    noise = rng.uniform(3, 6, pixels)
+    with np.errstate(invalid="ignore"):
+        z = np.nan_to_num(step_statistics(reads, flux, noise), nan=0.0)
+        largest, place = largest_steps(reads, flux, noise)
+    measured = np.isfinite(largest)  # pixels with some statistic that is not NaN (the inf one aside)
+    assert (~measured).sum() == 6  # the 5 NaN pixels give -inf, the inf one +inf
+    np.testing.assert_array_equal(place[measured], z.argmax(axis=0)[measured])
+    np.testing.assert_array_equal(largest[measured], z.max(axis=0)[measured])
+    np.testing.assert_array_equal(largest > 4.0, z.max(axis=0) > 4.0)  # the same jumps, at the same places
+    assert largest.dtype == z.dtype

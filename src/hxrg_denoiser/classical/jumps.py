@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hxrg_denoiser.stats import all_finite
+from hxrg_denoiser.threads import map_blocks
 
 __all__ = ["JumpPixels", "detect_jumps", "channel_row_offsets", "remove_channel_row_offsets", "expected_set_spread",
            "segment_read_weights", "difference_offsets", "DEFAULT_THRESHOLD", "CLUSTER_THRESHOLD", "CLUSTER_SEED", "CLUSTER_MAX_JUMPS"]
@@ -135,7 +136,7 @@ def detect_jumps(
     else:  # non-finite inputs (flagged, never fitted) take no part and are no candidates
         if not all_finite(flat):
             flat = np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0)
-        high, low, offsets = _extreme_residuals(flat, expected, width)
+        high, low, offsets = _extreme_residuals_in_blocks(flat, expected, width)
     with np.errstate(invalid="ignore"):
         worst = np.maximum(high - expected, expected - low) / sigma
     # saturated pixels are tested below on their usable differences only
@@ -230,6 +231,21 @@ def _extreme_residuals(
     high += of_pixels
     low += of_pixels
     return high, low, offsets
+
+
+def _extreme_residuals_in_blocks(flat: np.ndarray, expected: np.ndarray, width: int,
+                                 block: int = 1 << 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_extreme_residuals` on blocks of whole channel rows (about ``block`` pixels each) in
+    :func:`~hxrg_denoiser.threads.map_blocks`'s threads, joined: every value is one channel row's or one
+    pixel's, so the blocks change nothing."""
+    size = max(width, block // width * width)
+    starts = range(0, flat.shape[1], size)
+    parts = map_blocks(lambda start: _extreme_residuals(flat[:, start:start + size], expected[start:start + size],
+                                                        width), starts)
+    if len(parts) == 1:
+        return parts[0]
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts], axis=1))
 
 
 def difference_offsets(flat: np.ndarray, expected: np.ndarray, width: int) -> np.ndarray:

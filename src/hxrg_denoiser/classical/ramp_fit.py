@@ -264,9 +264,9 @@ def _with_steps(found: JumpPixels, electrons: np.ndarray, first_saturated: np.nd
         before = np.zeros((n,) + offsets.shape[1:], dtype=np.float32)  # offsets of all differences before read k
         np.cumsum(_offsets_without_jumps(found, offsets, flat, expected, channel_width), axis=0, out=before[1:])
 
-        def shift(start: int, stop: int) -> np.ndarray:
+        def shift(start: int, stop: int) -> np.ndarray:  # (n_reads, stop - start), C-ordered (np.take)
             pixels = np.arange(start, stop)
-            return before[:, pixels // channel_width, pixels % 2]
+            return np.take(before.reshape(n, -1), pixels // channel_width * 2 + pixels % 2, axis=1)
     noise = read_noise.reshape(-1) if isinstance(read_noise, np.ndarray) else read_noise
     hits, places = step_jumps(flat, expected, noise, shift=shift)
     tested = (first_saturated.reshape(-1)[hits] >= n) & np.isfinite(slope.reshape(-1)[hits])

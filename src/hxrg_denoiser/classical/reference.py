@@ -49,7 +49,7 @@ _SIDE_WINDOWS = {"seed": (6, 6), "smoothed": (5, 6)}
 
 
 def side_window(method: str) -> tuple[int, int]:
-    """Rows ``(before, after)`` of the running window: row ``y`` uses ``y - before .. y + after - 1``."""
+    """Rows ``(before, after)`` of the running window: row ``y`` uses ``y - before`` to ``y + after - 1``."""
     _check_method(method)
     return _SIDE_WINDOWS.get(method, (0, 0))
 

@@ -16,6 +16,10 @@ step ``J_j`` at the centre of 20 reads has 0.64 times the noise of one differenc
 The largest ``J_j / sigma_j`` of a pixel is a jump above :func:`step_threshold` sigmas, which holds
 the false flags of Gaussian noise near :data:`FALSE_FLAGS` per pixel whatever the number of reads. The
 test is one-sided: a cosmic ray adds charge (the two-point test finds large steps of either sign).
+
+:func:`step_statistics` gives every ``J_j / sigma_j`` at once (a ``(n_reads - 1, n_pixels)`` array);
+:func:`largest_steps` gives each pixel's largest and where, the same numbers bit for bit, one place at a
+time on a block of pixels that stays in the processor's cache (several times faster on wide strips).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import ndtri
 
-__all__ = ["step_statistics", "step_jumps", "step_threshold", "FALSE_FLAGS"]
+from hxrg_denoiser.threads import map_blocks
+
+__all__ = ["step_statistics", "largest_steps", "step_jumps", "step_threshold", "FALSE_FLAGS"]
 
 FALSE_FLAGS = 6e-5  # per pixel of Gaussian noise, over all the places a step is tried (the two-point test adds ~2e-5)
 
@@ -111,6 +117,59 @@ def step_statistics(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.
     return step / np.sqrt(variance)
 
 
+def largest_steps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.ndarray) -> tuple[np.ndarray,
+                                                                                        np.ndarray]:
+    """Each pixel's largest step statistic and its place, one place at a time.
+
+    The statistics are those of :func:`step_statistics`, the same float32 operations in the same order,
+    without its ``(n_reads - 1, n_pixels)`` arrays. A NaN statistic is never the largest (a pixel with no
+    other gives ``-inf`` at place 0), so a pixel's largest is above a positive threshold exactly where
+    ``nan_to_num(z).max(axis=0)`` is, at the same place.
+
+    Parameters
+    ----------
+    reads : ndarray, shape (n_reads, n_pixels), electrons
+    flux : ndarray, shape (n_pixels,)
+    read_noise : float or ndarray of shape (n_pixels,)
+
+    Returns
+    -------
+    largest : ndarray, shape (n_pixels,), float32 (float64 for float64 reads)
+    place : ndarray, shape (n_pixels,), int64
+    """
+    n = reads.shape[0]
+    inv_n1, inv_n2, mean_k1, mean_k2, inv_sxx, read_factor, shot_factor = (a[:, 0] for a in _places(n))
+    gap = (_places(n)[3] - _places(n)[2])[:, 0]  # mean_k2 - mean_k1, formed as step_statistics forms it
+    flux = np.maximum(np.nan_to_num(np.asarray(flux, dtype=np.float32)), np.float32(0.0))
+    k = np.arange(n, dtype=np.float32)
+    level = np.abs(reads[0]).astype(np.float32)
+    rounding = np.float32(4.0 * np.finfo(np.float32).eps) * level
+    noise = np.asarray(read_noise, dtype=np.float32) ** 2 + rounding**2
+    y = reads - reads[:1]  # each read less the first and the line of the flux, kept for the second pass
+    y -= k[:, None] * flux
+    s_total = y[0].copy()
+    t_total = k[0] * y[0]
+    for j in range(1, n):
+        s_total += y[j]
+        t_total += k[j] * y[j]
+    largest = np.full(reads.shape[1:], -np.inf, dtype=np.result_type(reads.dtype, np.float32))
+    place = np.zeros(reads.shape[1:], dtype=np.int64)
+    s_before = np.zeros_like(s_total)
+    half = np.float32(n / 2)
+    for j in range(n - 1):
+        if j == 0:
+            s_before[...] = y[0]
+        else:
+            s_before += y[j]
+        slope = (t_total - mean_k2[j] * s_total + gap[j] * s_before) * inv_sxx[j]
+        step = (s_total - s_before) * inv_n2[j] - s_before * inv_n1[j] - slope * half
+        z = step / np.sqrt(noise * read_factor[j] + flux * shot_factor[j])
+        higher = z > largest
+        np.copyto(largest, z, where=higher)
+        np.copyto(place, j, where=higher)
+    return largest, place
+
+
 def step_jumps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.ndarray, *,
                threshold: float | None = None, chunk: int = 65536,
                shift: Callable[[int, int], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +184,8 @@ def step_jumps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.ndarr
     threshold : float, optional
         Default :func:`step_threshold` of the number of reads.
     chunk : int
-        Pixels tested at a time (memory only).
+        Pixels tested at a time (memory only); chunks are tested in :func:`~hxrg_denoiser.threads.map_blocks`'s
+        threads.
     shift : callable, optional
         ``shift(start, stop)``: what to subtract from the reads of pixels ``start:stop`` before the test,
         shape ``(n_reads, stop - start)`` (each read's channel-row offsets), made a chunk at a time.
@@ -142,13 +202,18 @@ def step_jumps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.ndarr
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     limit = step_threshold(n) if threshold is None else threshold
     noise = np.broadcast_to(np.asarray(read_noise, dtype=np.float64), (n_pixels,))
-    pixels, places = [], []
-    for start in range(0, n_pixels, chunk):
+
+    def test(start: int) -> tuple[np.ndarray, np.ndarray]:
         stop = min(start + chunk, n_pixels)
-        chunk_reads = reads[:, start:stop] if shift is None else reads[:, start:stop] - shift(start, stop)
-        z = np.nan_to_num(step_statistics(chunk_reads, flux[start:stop], noise[start:stop]), nan=0.0)
-        worst = z.argmax(axis=0)
-        hit = np.flatnonzero(z[worst, np.arange(stop - start)] > limit)
-        pixels.append(hit + start)
-        places.append(worst[hit])
+        if shift is None:
+            chunk_reads = reads[:, start:stop]
+        else:  # in place of the shift: one array of the chunk's size, not two
+            chunk_reads = shift(start, stop)
+            np.subtract(reads[:, start:stop], chunk_reads, out=chunk_reads)
+        largest, worst = largest_steps(chunk_reads, flux[start:stop], noise[start:stop])
+        hit = np.flatnonzero(largest > limit)
+        return hit + start, worst[hit]
+
+    found = map_blocks(test, range(0, n_pixels, chunk))  # chunks side by side, results in order
+    pixels, places = [f[0] for f in found], [f[1] for f in found]
     return np.concatenate(pixels).astype(np.int64), np.concatenate(places).astype(np.int64)

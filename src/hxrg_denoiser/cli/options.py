@@ -359,7 +359,6 @@ def read_paths(args: argparse.Namespace, *, models=()) -> list[str]:
     of each model in ``models`` (names or paths). No output may be one of them or lie inside one, with or
     without ``--overwrite``."""
     from hxrg_denoiser.batch import expand_inputs
-    from hxrg_denoiser.models.registry import model_files
 
     paths: list[str] = []
     for name in INPUT_OPTIONS:
@@ -369,5 +368,7 @@ def read_paths(args: argparse.Namespace, *, models=()) -> list[str]:
                 paths += [p for p in expand_inputs([item], strict=False) if os.path.lexists(p)]
     for model in models:
         if model is not None:
+            from hxrg_denoiser.models.registry import model_files  # torch: only for commands with a model
+
             paths += [str(p) for p in model_files(model)]
     return paths

@@ -1,5 +1,6 @@
 """Trained networks applied to ramps, through one :class:`Denoiser` interface, one implementation per model
-family (:mod:`.readout_set`, :mod:`.payeur2022`); :mod:`.api` holds the functions of the Python API."""
+family (:mod:`hxrg_denoiser.denoise.readout_set`, :mod:`hxrg_denoiser.denoise.payeur2022`);
+:mod:`hxrg_denoiser.denoise.api` holds the functions of the Python API."""
 
 from hxrg_denoiser.denoise.api import denoise_file_split, denoise_ramp  # noqa: I001 - after the denoisers it runs
 from hxrg_denoiser.denoise.base import (

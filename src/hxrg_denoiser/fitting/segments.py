@@ -25,7 +25,7 @@ MAX_SEGMENTS = 4  # the noise's power is then measured with 3 degrees of freedom
 
 def ramp_segments(fit: Callable[[FitOptions], FluxImage], options: FitOptions, first: int,
                   last: int) -> RampSegments | None:
-    """The image of reads ``first .. last`` fitted on each of up to :data:`MAX_SEGMENTS` consecutive segments.
+    """The image of reads ``first`` to ``last`` fitted on each of up to :data:`MAX_SEGMENTS` consecutive segments.
 
     Parameters
     ----------

@@ -143,7 +143,7 @@ def _add_stamp(image: np.ndarray, x: float, y: float, radius: int, profile, *, c
 def moffat_stars(geometry: ReadoutGeometry, *, seed: int = 0, density: float = 2e-3, brightest: float = 1e5,
                  faintest: float = 100.0, slope: float = 1.5, fwhm: float = 2.5, beta: float = 2.5,
                  max_radius: int = 64) -> Scene:
-    """Stars with Moffat profiles, total electrons ``faintest .. brightest`` distributed as ``N(>F) ~ F^-slope``.
+    """Stars with Moffat profiles, total electrons from ``faintest`` to ``brightest`` distributed as ``N(>F) ~ F^-slope``.
 
     Parameters
     ----------
