@@ -126,6 +126,9 @@ def test_bench_cli_suite_writes_report_json_and_figures(tmp_path):
         assert set(case[method]) >= {"pixel_rms", "pixel_robust_sigma", "pixel_bias", "linearity_slope", "n_slope",
                                      "spectrum_rms", "line_depth_bias", "flux_conservation"}
     assert "| oracle |" in (out / "report.md").read_text()
+    run = document["run"]  # when, with which code, on which machine: what the docs' tables print
+    assert run["command"].startswith("hxrg bench") and run["seconds"] > 0 and run["machine"]["cpus"] >= 1
+    assert len(run["date"]) == len("2026-12-07 04:00 UTC") and run["software"]["numpy"]
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert "echelle-nirspec-s9001_errors.png" in pngs and "echelle-nirspec-s9001_error_vs_reads.png" in pngs
     assert main(["bench", "--suite", "bench-v1-quick", "--rows", "24", "--reads", "6", "--out", str(out), "-q"]) == 2

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import platform
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +18,7 @@ from hxrg_denoiser.bench.suite import RIVALS, CaseData, suite_family
 from hxrg_denoiser.bench.targets import target_checks, targets_table, values_by_group, worst_rows
 from hxrg_denoiser.io.safety import atomic_output
 
-__all__ = ["metrics_document", "summary_rows", "write_report", "case_figures"]
+__all__ = ["metrics_document", "run_record", "summary_rows", "write_report", "case_figures"]
 
 _TABLE_METRICS = (
     ("pixel_robust_sigma", "pixel sigma (e-)", "{:.3f}"),
@@ -45,6 +48,54 @@ def metrics_document(results: list[CaseResult], *, suite: str) -> dict:
         "metrics": list(METRIC_NAMES),
         "cases": {r.name: r.metrics for r in results},
         "reads_curves": {r.name: {m: {str(n): v for n, v in c.items()} for m, c in r.reads_curve.items()} for r in results},
+    }
+
+
+def _commit() -> str | None:
+    """The git commit of the package's source (a checkout), with ``+dirty`` if it has changes; None if not
+    a checkout or git is missing."""
+    source = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=source,
+                                 capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if changes else "") if commit else None
+
+
+def _processor() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else what :mod:`platform` says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_record(command: str, seconds: float) -> dict:
+    """When, with what code and on what machine a benchmark ran: date (UTC), package version and git
+    commit, the command and its wall time, CPUs, processor and the main libraries' versions."""
+    import numpy
+
+    versions = {"python": platform.python_version(), "numpy": numpy.__version__}
+    try:
+        import torch
+
+        versions["torch"] = torch.__version__
+    except ImportError:  # pragma: no cover - a dependency
+        pass
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "version": __version__,
+        "commit": _commit(),
+        "command": command,
+        "seconds": round(seconds, 1),
+        "machine": {"cpus": os.cpu_count(), "processor": _processor(), "system": platform.platform()},
+        "software": versions,
     }
 
 
@@ -109,6 +160,7 @@ def write_report(
     """
     outdir = Path(outdir)
     document = metrics_document(results, suite=suite)
+    document["run"] = run_record(command, seconds)
     summary = summary_rows(results, _echelle_group)
     document["summary"] = summary
     families = any(r.group is not None for r in results)
