@@ -147,3 +147,20 @@ def test_without_a_level_a_plateau_at_the_top_of_a_ramp_is_saturation(caplog):
     rng = np.random.default_rng(0)
     ramps = np.concatenate([500.0 * t + rng.normal(0, 5, (12, 1, 50)), rng.normal(0, 5, (12, 1, 50))], axis=2)
     assert (plateau_start(ramps.astype(np.float32), band_read_noise(ramps)) == 12).all()
+
+
+def test_a_cosmic_ray_early_in_a_faint_ramp_is_not_a_plateau():
+    """A 300 e- hit in the first difference of a 1 e- per read pixel (30 e- of it in the next read), then a flat
+    ramp: one step is not a steady rise, so no plateau (the jump test takes it)."""
+    from hxrg_denoiser.classical.plateau import band_read_noise, plateau_start
+
+    rng = np.random.default_rng(2)
+    reads = np.arange(30, dtype=np.float32)[:, None, None] + rng.normal(0, 6, (30, 8, 64)).astype(np.float32)
+    reads[1:, 3, 10] += 300.0
+    reads[2:, 3, 10] += 30.0
+    first = plateau_start(reads, band_read_noise(reads))
+    assert (first == 30).all()
+    image = fit_cube(reads, ReadoutGeometry("t", 8, 64, 1, ref_border=0), FitOptions(refcorr="none", read_noise=6.0))
+    assert not (image.dq[3, 10] & PixelFlag.SATURATED)
+    assert image.dq[3, 10] & PixelFlag.JUMP_DET
+    assert abs(image.sci[3, 10] / 30 - 1.0) < 1.0  # about 1 e- per read, not 300

@@ -8,8 +8,12 @@ as saturated when every read difference before the run (the one into its first r
 fill part way through it) rises by at least :data:`RISE_SIGMAS` read-noise sigmas: a steady rise, not the
 one step a cosmic ray makes on a faint pixel. A pixel that rises that fast cannot stay that flat for two
 reads by chance (its differences are 3 times the run's tolerance), so unsaturated pixels are never taken.
-A pixel full by its second read (a run from read 1) is not told from a cosmic ray and is left to the jump
-test. The per-read noise is measured on the band's own second differences (robust, signal-free), on a
+The rise must be seen on at least :data:`MIN_RISING_DIFFERENCES` differences: one step followed by a flat
+ramp is what a cosmic ray makes on a faint pixel (a 300 e- hit in the first difference of a 1 e- per read
+pixel, some of its charge in the next read, would otherwise pass for a plateau from read 2 and lose the
+pixel its flux). A run from read 2 therefore needs the difference into it to rise as well (a well that
+fills at read 2, not part way through); a pixel full by its second read, or part way through its third, is
+left to the jump test and to a saturation map. The per-read noise is measured on the band's own second differences (robust, signal-free), on a
 sample of its columns.
 
 Only pixels whose first read difference already rises by :data:`RISE_SIGMAS` sigmas can be taken (the
@@ -21,12 +25,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plateau_start", "band_read_noise", "PLATEAU_SIGMAS", "RISE_SIGMAS", "MIN_PLATEAU_READS"]
+__all__ = ["plateau_start", "band_read_noise", "PLATEAU_SIGMAS", "RISE_SIGMAS", "MIN_PLATEAU_READS",
+           "MIN_RISING_DIFFERENCES"]
 
 PLATEAU_SIGMAS = 4.0  # reads this close to the top (in sigmas of a difference of two reads) are on the plateau
 RISE_SIGMAS = 3 * PLATEAU_SIGMAS * float(np.sqrt(2.0))  # the rise per read before the plateau, read-noise sigmas
 TOP_READS = 3  # the top is the median of this many last reads
 MIN_PLATEAU_READS = 2
+MIN_RISING_DIFFERENCES = 2  # differences before the run's first read (that one aside) that must all rise
 NOISE_SAMPLES = 1 << 21  # second differences the band's noise is measured on, at most (its median to ~0.1 %)
 
 
@@ -84,6 +90,8 @@ def plateau_start(reads: np.ndarray, noise: float) -> np.ndarray:
         return none
     ramps, rows, cols, first = ramps[:, candidate], rows[candidate], cols[candidate], start[candidate]
     least_rise = np.minimum.accumulate(np.diff(ramps, axis=0), axis=0)  # (n_reads - 1, candidates)
-    saturated = least_rise[first - 2, np.arange(rows.size)] >= rise
+    # the differences before the run's first read, that one aside, or the first MIN_RISING_DIFFERENCES
+    evidence = np.maximum(first - 2, MIN_RISING_DIFFERENCES - 1)
+    saturated = least_rise[evidence, np.arange(rows.size)] >= rise
     none[rows[saturated], cols[saturated]] = first[saturated]
     return none
