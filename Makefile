@@ -1,6 +1,7 @@
 # Two commands for a newcomer:
 #   make demo   install into .venv and run the main job on a simulated cube
-#   make test   install into .venv (with test extras) and run the tests
+#   make test   install into .venv (with test extras), run the checks and the tests, build the docs
+#   make docs   build the documentation site (docs/_build/html), warnings as errors
 #
 # torch: the CPU build is taken on machines without CUDA. On this project's
 # machines `pip install torch==2.13.0` finds the CPU wheel on disk; elsewhere
@@ -13,7 +14,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 DEMO_DIR ?= demo-output
 
-.PHONY: install install-test demo test test-all bench-fit clean
+.PHONY: install install-test demo test test-all docs bench-fit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +42,11 @@ demo: install
 test: install-test
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+docs: install-test
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs/_build/html/index.html"
 
 test-all: install-test
 	$(BIN)/python -m mypy
@@ -50,4 +56,4 @@ bench-fit: install
 	$(BIN)/python benchmarks/bench_fit_fullframe.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR)
+	rm -rf $(VENV) $(DEMO_DIR) docs/_build docs/_generated

@@ -279,6 +279,8 @@ CASES: dict[str, tuple[str, str]] = {
     "train-seed-negative": ("train --recipe default -o {d}/r --seed -1", r"--seed: expected an integer >= 0"),
     "demo-out-is-file": ("demo -o {d}/afile --model none", r"afile: is a file"),
     "train-run-exists": ("train " + " ".join(TINY_RIBBON) + " -o {d}/run", r"run: holds a training run; pass --resume"),
+    "train-reads-under-model": ("train --model payeur2022 --simulate-darks 2 --geometry h2rg-32 --rows 40 --reads 12 "
+                                "-o {d}/r12", r"--reads 12: the model takes 98 reads"),
     # ramp files
     "missing-file": ("fit {d}/nothing.fits -o {d}/o.fits --channels 4", r"nothing.fits: no such file"),
     "empty-folder": ("fit {d}/empty -o {d}/o.fits --channels 4", r"empty: folder holds no FITS files"),

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -145,3 +147,19 @@ def test_batch_mistakes_are_one_line_each_and_leave_nothing(tmp_path):
     assert "2 done, 0 skipped, 1 failed" in mixed.stdout
     assert "Traceback" not in mixed.stderr and "distributed" not in mixed.stderr, mixed.stderr
     assert sorted(p.name for p in (tmp_path / "mixed").iterdir()) == [".hxrg-written.json", "a.fits", "b.fits"]
+
+
+def test_inputs_with_the_same_name_get_their_folders_in_the_output_name(tmp_path):
+    """Every simulated exposure is OUTDIR/cube.fits: a batch of them names outputs after their folders."""
+    from hxrg_denoiser.batch import output_stems
+    from hxrg_denoiser.errors import OutputError
+
+    inputs = [str(tmp_path / "dk1" / "cube.fits"), str(tmp_path / "dk2" / "cube.fits"), str(tmp_path / "b.fits")]
+    for path in inputs:
+        Path(path).parent.mkdir(exist_ok=True)
+        Path(path).write_bytes(b"")
+    pairs = plan_outputs(inputs, tmp_path / "out")
+    assert [Path(out).name for _, out in pairs] == ["dk1_cube.fits", "dk2_cube.fits", "b.fits"]
+    assert output_stems(["a/x/cube.fits", "b/x/cube.fits"]) == ["a_x_cube", "b_x_cube"]
+    with pytest.raises(OutputError, match="would both write"):
+        plan_outputs([inputs[2], inputs[2]], tmp_path / "out2")

@@ -1,9 +1,14 @@
-"""The README's Python examples run as written, so that they cannot rot."""
+"""The README's and the documentation's examples run as written, so that they cannot rot."""
 
 import re
+import shlex
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+PAGES = sorted((ROOT / "docs").glob("*.md"))
 
 
 def python_blocks(text: str) -> list[str]:
@@ -11,21 +16,30 @@ def python_blocks(text: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
 
 
-def test_readme_python_examples_run(tmp_path, monkeypatch, capsys):
-    blocks = python_blocks(README.read_text())
-    assert blocks, "the README has Python examples"
+def run_blocks(path: Path) -> None:
+    for block in python_blocks(path.read_text()):
+        exec(compile(block, str(path), "exec"), {"__name__": "readme"})
+
+
+def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), {"__name__": "readme"})
-    printed = capsys.readouterr().out
-    assert "utr_ref_seed (64, 4096)" in printed
+    assert python_blocks(README.read_text()), "the README has a Python example"
+    run_blocks(README)
+    assert "utr_ref_seed (64, 4096) (64, 4096)" in capsys.readouterr().out
+
+
+def test_docs_python_examples_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    pages = [page for page in PAGES if python_blocks(page.read_text())]
+    assert ROOT / "docs" / "getting-started.md" in pages
+    for page in pages:
+        run_blocks(page)
+    assert "utr_ref_seed (64, 4096)" in capsys.readouterr().out
     assert (tmp_path / "example" / "flux.fits").is_file()
 
 
 def hxrg_command_lines(text: str) -> list[list[str]]:
-    """Every ``hxrg ...`` command of the README's ``bash`` blocks, as arguments (comments and ``[...]`` dropped)."""
-    import shlex
-
+    """Every ``hxrg ...`` command of a text's ``bash`` blocks, as arguments (comments and ``[...]`` dropped)."""
     lines = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL):
         for line in block.replace("\\\n", " ").splitlines():
@@ -35,15 +49,19 @@ def hxrg_command_lines(text: str) -> list[list[str]]:
     return lines
 
 
-def test_readme_command_lines_parse():
-    """Every option the README shows exists and takes the values it is given there."""
+@pytest.mark.parametrize("path", [README] + PAGES, ids=lambda p: p.name)
+def test_command_lines_parse(path):
+    """Every option the README and the documentation show exists and takes the values they give it."""
     from hxrg_denoiser.cli.main import build_parser
 
     parser, _ = build_parser()
-    commands = hxrg_command_lines(README.read_text())
-    assert len(commands) > 20
-    for argv in commands:
+    for argv in hxrg_command_lines(path.read_text()):
         try:
             parser.parse_args(argv)
         except SystemExit as stop:
-            raise AssertionError(f"README command does not parse: hxrg {' '.join(argv)}") from stop
+            raise AssertionError(f"{path.name}: command does not parse: hxrg {' '.join(argv)}") from stop
+
+
+def test_there_are_command_lines_to_check():
+    assert len(hxrg_command_lines(README.read_text())) >= 8
+    assert sum(len(hxrg_command_lines(page.read_text())) for page in PAGES) > 30

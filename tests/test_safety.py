@@ -501,3 +501,16 @@ def test_many_reads_raise_the_open_file_limit_or_say_how(tmp_path, monkeypatch):
     monkeypatch.setattr(resource, "getrlimit", lambda kind: (1024, 1024))
     with pytest.raises(RampInputError, match=r"1100 reads are read at once.* allows 1024 \(raise it with ulimit"):
         ramps._allow_open_files(1100, tmp_path)
+
+
+def test_model_weights_get_the_usual_permissions(tmp_path):
+    """safetensors writes files 0600; a saved model is readable as every other output is (0666 less umask)."""
+    import stat
+
+    from hxrg_denoiser.io.safety import umask
+    from hxrg_denoiser.models import load_model, save_model
+
+    model, spec = load_model("default")
+    save_model(tmp_path / "mine.safetensors", model, spec)
+    for path in (tmp_path / "mine.safetensors", tmp_path / "mine.json"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask(), path

@@ -60,24 +60,47 @@ def expand_inputs(inputs: Iterable[str], *, strict: bool = True) -> list[str]:
     return expanded
 
 
+def output_stems(inputs: list[str]) -> list[str]:
+    """The name each input's output takes: its file or folder name without ``.fits``; where names repeat
+    (``dk1/cube.fits``, ``dk2/cube.fits``: every simulated exposure is ``cube.fits``), the folders above
+    them are put in front, as many as make them differ (``dk1_cube``, ``dk2_cube``). The same input
+    given twice keeps one name."""
+    parts = [Path(os.path.abspath(path.rstrip("/"))).parts for path in inputs]
+
+    def stem(index: int, depth: int) -> str:
+        chosen = list(parts[index][-depth:])
+        last = chosen[-1]
+        chosen[-1] = last[: -len(".fits")] if last.lower().endswith(".fits") else last
+        return "_".join(p.strip(os.sep) for p in chosen if p.strip(os.sep))
+
+    depth = [1] * len(inputs)
+    while True:
+        stems = [stem(i, d) for i, d in enumerate(depth)]
+        clash = [i for i, s in enumerate(stems) if stems.count(s) > 1 and depth[i] < len(parts[i])
+                 and any(parts[j] != parts[i] for j, t in enumerate(stems) if t == s)]
+        if not clash:
+            return stems
+        for i in clash:
+            depth[i] += 1
+
+
 def plan_outputs(
     inputs: list[str], outdir: str | os.PathLike, suffix: str = ".fits", *, create: bool = True,
     protect: Iterable[str | os.PathLike] = (),
 ) -> list[tuple[str, str]]:
-    """``(input, OUTDIR/<input name><suffix>)`` pairs, the folder created (or, ``create=False``, checked).
+    """``(input, OUTDIR/<name><suffix>)`` pairs (names from :func:`output_stems`), the folder created (or,
+    ``create=False``, checked).
 
-    Refuses two inputs that would share an output, and any output that would
-    be one of the inputs or of ``protect`` (the other files the command reads)
-    or lie inside such a folder (checked before any work, so nothing is touched).
+    Refuses two inputs that would share an output (the same input given twice), and any output that would
+    be one of the inputs or of ``protect`` (the other files the command reads) or lie inside such a folder
+    (checked before any work, so nothing is touched).
     """
     protect = [*inputs, *protect]
     if Path(outdir).exists() and not Path(outdir).is_dir():
         raise OutputError(f"{outdir}: with several inputs the output must be a folder")
     pairs: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
-    for path in inputs:
-        name = Path(path.rstrip("/")).name
-        stem = name[: -len(".fits")] if name.lower().endswith(".fits") else name
+    for path, stem in zip(inputs, output_stems(inputs)):
         output = str(Path(outdir) / f"{stem}{suffix}")
         if output in seen:
             raise OutputError(f"{path} and {seen[output]} would both write {output}")

@@ -54,7 +54,7 @@ def metrics_document(results: list[CaseResult], *, suite: str) -> dict:
 def _commit() -> str | None:
     """The git commit of the package's source (a checkout), with ``+dirty`` if it has changes; None if not
     a checkout or git is missing."""
-    source = Path(__file__).resolve().parent
+    source = Path(__file__).resolve().parents[1]  # the package: any change in it makes the run "dirty"
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()

@@ -160,8 +160,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     fitted = record.mean_model == "fitted"
     print(f"  each read's mean: the reference rows' levels leave {record.mean_evidence:.2f} times the "
           f"variance of a fit of it (the fit is used from {DC_EVIDENCE:g}): "
-          + ("the fit, the reference rows mislead (they see something the interior does not, e.g. a picture frame)"
-             if fitted else "the levels"))
+          + ("the fit is used: the reference rows mislead (they see something the interior does not, e.g. a "
+             "picture frame)" if fitted else "the reference rows' levels are used"))
     return 0
 
 

@@ -18,6 +18,8 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from hxrg_denoiser._version import __version__
 from hxrg_denoiser.cli import bench, denoise, fit, models, simulate
 from hxrg_denoiser.cli.options import common_options
@@ -91,7 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.quiet = getattr(args, "quiet", False)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    with _sigterm_as_interrupt():
+    # log lines printed above a progress bar, not through it (tqdm's handler; none without bars)
+    bars_safe = contextlib.nullcontext() if args.quiet else logging_redirect_tqdm()
+    with _sigterm_as_interrupt(), bars_safe:
         try:
             return runners[args.command](args)
         except (HxrgError, OSError) as err:

@@ -48,6 +48,7 @@ __all__ = [
     "atomic_output",
     "atomic_folder",
     "temporary_path",
+    "usual_permissions",
     "sweep_stale_temporaries",
     "write_manifest",
     "read_manifest",
@@ -134,7 +135,7 @@ def check_output_path(
     if path.is_dir() and not folder:
         raise OutputError(f"{path}: is a folder, expected a file name (end it with / to write into the folder)")
     if path.exists() and not overwrite:
-        raise OutputError(f"{path}: output exists; pass --overwrite to replace it")
+        raise OutputError(f"{path}: output exists; pass --overwrite (overwrite=True in Python) to replace it")
     if not path.parent.is_dir():
         raise OutputError(f"{path}: output folder {path.parent} does not exist")
     _check_writable(path.parent, path)
@@ -222,6 +223,12 @@ def temporary_path(path: Path, *, directory: bool = False) -> Path:
     os.close(handle)
     os.chmod(name, 0o666 & ~umask())  # mkstemp makes 0600; outputs get the usual permissions
     return Path(name)
+
+
+def usual_permissions(path: str | os.PathLike) -> None:
+    """Give a file written by a library that makes it private (safetensors: 0600) the permissions every other
+    output gets (``0666`` less the umask)."""
+    os.chmod(path, 0o666 & ~umask())
 
 
 # Errors of a write that name no file (a full disk, a quota): reported with the output being written.
@@ -371,7 +378,7 @@ class OutputFolder:
         for name, entry in zip(names, paths):
             if os.path.lexists(entry):
                 if not self.overwrite:
-                    raise OutputError(f"{entry}: output exists; pass --overwrite to replace it")
+                    raise OutputError(f"{entry}: output exists; pass --overwrite (overwrite=True in Python) to replace it")
                 if name not in self._before:
                     raise OutputError(f"{entry}: exists and was not written by hxrg; not replaced "
                                       "(remove it yourself, or write elsewhere)")

@@ -22,7 +22,7 @@ from hxrg_denoiser._version import __version__
 from hxrg_denoiser.classical.reference import REFERENCE_METHODS
 from hxrg_denoiser.errors import GeometryError, ModelFileError, one_line
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.safety import atomic_output
+from hxrg_denoiser.io.safety import atomic_output, usual_permissions
 from hxrg_denoiser.models.config import check_parameter_budget, config_from_dict, setting
 from hxrg_denoiser.models.payeur2022 import Payeur2022, Payeur2022Config
 from hxrg_denoiser.models.readout_set import ReadoutSetConfig, ReadoutSetNet
@@ -211,6 +211,7 @@ def save_model(path: str | os.PathLike, model: torch.nn.Module, spec: ModelSpec,
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_output(weights, overwrite=overwrite) as tmp:
         save_file(state, str(tmp), metadata={"architecture": spec.architecture, "version": spec.version})
+        usual_permissions(tmp)
     with atomic_output(meta, overwrite=overwrite) as tmp:
         tmp.write_text(spec.to_json())
     return weights

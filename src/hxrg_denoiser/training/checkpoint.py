@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from hxrg_denoiser.errors import CheckpointError, one_line
-from hxrg_denoiser.io.safety import atomic_folder
+from hxrg_denoiser.io.safety import atomic_folder, usual_permissions
 
 __all__ = [
     "has_checkpoint",
@@ -55,6 +55,7 @@ def save_checkpoint(run_dir: str | os.PathLike, tensors: dict[str, dict[str, tor
     with atomic_folder(target) as tmp:
         for name, group in tensors.items():
             save_file({k: v.detach().cpu().contiguous() for k, v in group.items()}, str(tmp / f"{name}.safetensors"))
+            usual_permissions(tmp / f"{name}.safetensors")
         (tmp / "state.json").write_text(json.dumps(state, indent=2))
     return target
 

@@ -334,8 +334,8 @@ def run_training(
     except KeyboardInterrupt:
         if rank == 0:
             save_training_state(run_dir, model, optimizer, state, extras)
-        log.warning("interrupted in epoch %d at step %d; resume with the same command", state["epoch"] + 1,
-                    state["step"])
+        log.warning("interrupted in epoch %d at step %d; checkpoint saved (the same command with --resume "
+                    "continues)", state["epoch"] + 1, state["step"])
         raise
     if world > 1:
         # Every rank waits for rank 0's last writes, so none tears the process group down while another

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hxrg_denoiser.denoise import pick_device
-from hxrg_denoiser.errors import RampInputError, UsageError
+from hxrg_denoiser.errors import OutputError, RampInputError, UsageError
 from hxrg_denoiser.geometry import geometry_for_shape, preset
 from hxrg_denoiser.io.ramps import open_ramp
 from hxrg_denoiser.io.safety import refuse_input_overlap
@@ -22,6 +22,7 @@ from hxrg_denoiser.models.config import config_from_dict
 from hxrg_denoiser.models.registry import ARCHITECTURES, ModelSpec
 from hxrg_denoiser.simulate.held_out import check_training_seed
 from hxrg_denoiser.simulate.scenes import load_scene, scale_scene
+from hxrg_denoiser.training.checkpoint import has_checkpoint
 from hxrg_denoiser.training.darks_and_scenes import simulated_darks, training_scenes
 from hxrg_denoiser.training.payeur2022 import TrainConfig, train
 from hxrg_denoiser.training.payeur2022_samples import RibbonSampler
@@ -114,8 +115,13 @@ def train_on_darks(
     refuse_input_overlap(out, [*run.darks, *(s for s in run.scenes if s.lower().endswith(SCENE_SUFFIXES))])
     pick_device(config.device)  # before any work: a missing GPU is reported at once
     _, config_class = ARCHITECTURES[run.architecture]
-    config_from_dict(config_class, {**dataclasses.asdict(config_class()), **run.model_settings}, "--model-set")
+    asked: Any = config_from_dict(config_class, {**dataclasses.asdict(config_class()), **run.model_settings}, "--model-set")
     _check_before_work(run, config.seed)
+    if has_checkpoint(Path(out)) and not resume:  # said before any dark is simulated (run_training says it too)
+        raise OutputError(f"{out}: holds a training run; pass --resume to continue it or choose another folder")
+    if run.simulate_darks and run.reads < asked.n_reads:
+        raise UsageError(f"--reads {run.reads}: the model takes {asked.n_reads} reads (--model-set n_reads=N to "
+                         "change it)")
     darks, geometry = _darks_and_geometry(run, config.seed, progress)
     scenes = _scenes(run, geometry, config.seed)
     defaults = dataclasses.asdict(config_class(n_channels=geometry.n_channels, positions=geometry.channel_width,
