@@ -190,9 +190,19 @@ def _extreme_differences(flat: np.ndarray, expected: np.ndarray) -> tuple[np.nda
 
 def _set_means(values: np.ndarray, width: int) -> np.ndarray:
     """Means of the even and of the odd columns of each channel row: ``values`` (..., pixels) with rows of
-    whole channels, result (..., pixels // width, 2), float32 (small matrix products: one pass)."""
-    sets = values.reshape(*values.shape[:-1], -1, width)
-    return (sets @ _parity(width)) / np.float32(width // 2)
+    whole channels, result (..., pixels // width, 2), float32.
+
+    Summed as a tree of element-wise additions (halves added until one is left), so that every mean is the
+    same whatever the array's layout or how many channel rows it holds: a matrix product's summation
+    order follows the BLAS kernel, which may change with the number of rows."""
+    pairs = values.reshape(*values.shape[:-1], -1, width // 2, 2).astype(np.float32, copy=False)
+    while pairs.shape[-2] > 1:
+        half = pairs.shape[-2] // 2
+        summed = pairs[..., :half, :] + pairs[..., half:2 * half, :]
+        if pairs.shape[-2] % 2:
+            summed[..., :1, :] += pairs[..., 2 * half:, :]
+        pairs = summed
+    return pairs[..., 0, :] / np.float32(width // 2)
 
 
 def _extreme_residuals(
