@@ -316,18 +316,47 @@ def test_a_ramp_file_s_groupdq_and_pixeldq_are_honoured(tmp_path):
     assert dq[20, 30] & PixelFlag.SATURATED and dq[40, 50] & 2048
 
 
-def test_per_pixel_maps_on_a_transposed_file_are_refused_in_one_line(tmp_path, capsys):
-    """The maps are stored in the file's orientation, the fit runs in readout order: rather than misalign them,
-    one line (single values still work)."""
-    from hxrg_denoiser.simulate import noise_preset, simulate_cube
+def test_per_pixel_maps_of_a_transposed_file_line_up_with_its_pixels(tmp_path):
+    """Maps are stored in the data file's orientation (as JWST reference files are): on a NIRSpec-oriented file
+    (fitted in readout order) gain, saturation, bad-pixel and read-noise maps are turned with the reads, so the
+    product is the readout-order fit with the same maps, in the file's orientation."""
+    from hxrg_denoiser.io.orientation import to_readout, to_science
+    from hxrg_denoiser.simulate import make_scene, noise_preset, simulate_cube
 
     geometry = preset("jwst-h2rg", n_rows=64)
-    path = _oriented(tmp_path, "nirspec.fits", simulate_cube(geometry, 4, noise_preset("white"), seed=9), 2, 1)
-    fits.PrimaryHDU(np.full((2048, 64), 2.0, np.float32)).writeto(tmp_path / "gain.fits")
-    out = tmp_path / "rate.fits"
-    common = ["fit", str(path), "-o", str(out), "--geometry", "jwst-h2rg", "-q"]
-    assert main([*common, "--gain", str(tmp_path / "gain.fits")]) == 2
-    assert "nirspec.fits: FASTAXIS = 2, SLOWAXIS = 1: it is fitted in readout order, and --gain maps" in \
-        capsys.readouterr().err
-    assert not out.exists()
-    assert main([*common, "--gain", "2"]) == 0
+    scene = make_scene("stars", geometry, seed=3).image
+    cube = simulate_cube(geometry, 6, noise_preset("white"), scene=scene, seed=9)
+    path = _oriented(tmp_path, "nirspec.fits", cube, 2, 1)
+    rng = np.random.default_rng(1)
+    maps = {"gain": rng.uniform(1.0, 3.0, geometry.shape).astype(np.float32),  # in readout order
+            "saturation": np.where(rng.random(geometry.shape) < 0.01, 30.0, 1e9).astype(np.float32),
+            "bad-pixels": (rng.random(geometry.shape) < 0.01).astype(np.float32),
+            "read-noise": rng.uniform(4.0, 8.0, geometry.shape).astype(np.float32)}
+    stored, readout = [], []
+    for name, image in maps.items():
+        fits.PrimaryHDU(np.ascontiguousarray(to_science(image, 2, 1))).writeto(tmp_path / f"{name}.fits")
+        fits.PrimaryHDU(image).writeto(tmp_path / f"{name}-readout.fits")
+        stored += [f"--{name}", str(tmp_path / f"{name}.fits")]
+        readout += [f"--{name}", str(tmp_path / f"{name}-readout.fits")]
+    from conftest import write_cube
+
+    from hxrg_denoiser.io.linearity import write_linearity
+
+    coefficients = np.stack([np.zeros(geometry.shape), np.ones(geometry.shape),
+                             rng.uniform(0.0, 1e-4, geometry.shape)]).astype(np.float32)
+    write_linearity(tmp_path / "linearity.fits", np.ascontiguousarray(to_science(coefficients, 2, 1)))
+    write_linearity(tmp_path / "linearity-readout.fits", coefficients)
+    stored += ["--linearity", str(tmp_path / "linearity.fits")]
+    readout += ["--linearity", str(tmp_path / "linearity-readout.fits")]
+    plain = write_cube(tmp_path / "readout.fits", cube)
+    common = ["--geometry", "jwst-h2rg", "-q"]
+    assert main(["fit", str(path), "-o", str(tmp_path / "oriented.fits"), *stored, *common]) == 0
+    assert main(["fit", str(plain), "-o", str(tmp_path / "direct.fits"), *readout, *common]) == 0
+    with fits.open(tmp_path / "oriented.fits") as oriented, fits.open(tmp_path / "direct.fits") as direct:
+        for ext in ("SCI", "ERR", "DQ"):
+            np.testing.assert_array_equal(to_readout(oriented[ext].data, 2, 1), direct[ext].data)
+        assert (direct["DQ"].data & PixelFlag.SATURATED).any() and (direct["DQ"].data & PixelFlag.DO_NOT_USE).any()
+    # a map in the readout's orientation does not fit the file: one line, rows and columns as stored
+    assert main(["fit", str(path), "-o", str(tmp_path / "bad.fits"), "--gain", str(tmp_path / "gain-readout.fits"),
+                 *common]) == 2
+    assert not (tmp_path / "bad.fits").exists()

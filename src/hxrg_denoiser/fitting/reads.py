@@ -27,7 +27,7 @@ from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.darks import Dark, open_dark
 from hxrg_denoiser.io.linearity import Linearity, open_linearity
 from hxrg_denoiser.io.maps import read_pixel_map
-from hxrg_denoiser.io.ramps import Ramp, ReadoutOrderRamp, ReadRange
+from hxrg_denoiser.io.ramps import Ramp, ReadRange
 from hxrg_denoiser.strips import StripStream
 
 __all__ = ["FittedReads", "open_reads", "check_reads", "fit_stream", "MIN_READS_AUTO"]
@@ -91,9 +91,10 @@ def fit_stream(reads: Ramp, geometry: ReadoutGeometry, options: FitOptions, dark
         reads,
         geometry,
         refcorr=options.refcorr,
-        gain=options.electrons_per_unit(shape),
+        gain=options.electrons_per_unit(shape, reads.axes),
         strip_rows=options.strip_rows,
-        saturation=None if options.saturation is None else read_pixel_map(options.saturation, shape, "--saturation"),
+        saturation=None if options.saturation is None else read_pixel_map(options.saturation, shape, "--saturation",
+                                                                          axes=reads.axes),
         flag_non_finite=options.flag_non_finite,
         calibration=options.sirs_calibration(),
         dark=dark,
@@ -110,22 +111,6 @@ def _flagged_from(flagged: np.ndarray, shape: tuple[int, int], first: int) -> np
     return flagged.astype(np.int64) - first
 
 
-MAP_OPTIONS = ("gain", "saturation", "read_noise", "bad_pixels", "linearity")
-
-
-def _refuse_maps_off_readout_order(ramp: Ramp, options: FitOptions) -> None:
-    """A ramp handed out in readout order (its FASTAXIS/SLOWAXIS) with per-pixel maps read as stored: refused,
-    as the maps would not line up with the pixels."""
-    if not isinstance(ramp, ReadoutOrderRamp):
-        return
-    given = [f"--{name.replace('_', '-')}" for name in MAP_OPTIONS
-             if getattr(options, name) is not None and not isinstance(getattr(options, name), (int, float))]
-    if given:
-        raise UsageError(f"{ramp.path}: FASTAXIS = {ramp.fastaxis}, SLOWAXIS = {ramp.slowaxis}: it is fitted in "
-                         f"readout order, and {', '.join(given)} maps would not line up with its pixels; give single "
-                         "values, or use `strun hxrg_ramp_fit`, which reorders its reference files")
-
-
 def _selected(ramp: Ramp, first: int, stop: int) -> Ramp:
     return ramp if (first, stop) == (0, ramp.n_reads) else ReadRange(ramp, first, stop)
 
@@ -133,12 +118,11 @@ def _selected(ramp: Ramp, first: int, stop: int) -> Ramp:
 def check_reads(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group_time: float) -> None:
     """Refuse a read range or a dark that does not fit ``ramp`` (what :func:`open_reads` checks before any
     work), without reading the ramp."""
-    _refuse_maps_off_readout_order(ramp, options)
     first, stop = _range(ramp, 0 if options.first_read == "auto" else int(options.first_read), options.last_read)
     if options.dark is not None:
         open_dark(options.dark, _selected(ramp, first, stop), first, group_time).close()
     if options.linearity is not None:
-        open_linearity(options.linearity, geometry.reference_mask, first).close()
+        open_linearity(options.linearity, geometry.reference_mask, first, axes=ramp.axes).close()
 
 
 def open_reads(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group_time: float) -> FittedReads:
@@ -156,7 +140,6 @@ def open_reads(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group
         A dark of another shape, with too few reads, or unreadable (:func:`~hxrg_denoiser.io.darks.open_dark`);
         a linearity file that does not fit (:func:`~hxrg_denoiser.io.linearity.open_linearity`).
     """
-    _refuse_maps_off_readout_order(ramp, options)
     auto = options.first_read == "auto"
     first, stop = _range(ramp, 0 if auto else int(options.first_read), options.last_read)
     fitted = _open(ramp, geometry, options, group_time, first, stop, auto)
@@ -179,7 +162,7 @@ def _open(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group_time
     linearity = None
     try:
         if options.linearity is not None:
-            linearity = open_linearity(options.linearity, geometry.reference_mask, first)
+            linearity = open_linearity(options.linearity, geometry.reference_mask, first, axes=ramp.axes)
         stream = fit_stream(reads, geometry, options, dark, linearity, first)
         band = noise_band(stream) if reads.n_reads >= 3 else None
         noise = ramp_read_noise(stream, band)

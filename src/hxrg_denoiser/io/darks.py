@@ -28,7 +28,8 @@ from astropy.io import fits
 
 from hxrg_denoiser.errors import RampInputError
 from hxrg_denoiser.io.maps import read_pixel_map
-from hxrg_denoiser.io.ramps import Ramp, open_ramp
+from hxrg_denoiser.io.orientation import READOUT_ORDER
+from hxrg_denoiser.io.ramps import Ramp, ReadoutOrderRamp, open_ramp
 
 __all__ = ["Dark", "DarkRamp", "DarkRate", "open_dark", "DarkSource"]
 
@@ -123,7 +124,7 @@ def open_dark(source: DarkSource, science: Ramp, first_read: int, group_time: fl
     if not os.path.exists(path):
         raise RampInputError(f"--dark {path}: no such file or folder")
     if os.path.isfile(path) and _is_2d(path):
-        rate = read_pixel_map(path, shape, "--dark")
+        rate = read_pixel_map(path, shape, "--dark", axes=science.axes)
         assert isinstance(rate, np.ndarray)
         times = (np.arange(science.n_reads) + first_read) * np.float32(group_time)
         return DarkRate(rate, times.astype(np.float32), path, _n_combined(fits.getheader(path), path))
@@ -131,6 +132,8 @@ def open_dark(source: DarkSource, science: Ramp, first_read: int, group_time: fl
         ramp = open_ramp(path, min_reads=1)
     except RampInputError as err:
         raise RampInputError(f"--dark {err}") from None
+    if ramp.axes == READOUT_ORDER and science.axes != READOUT_ORDER:  # stored as the data are, stating no axes
+        ramp = ReadoutOrderRamp(ramp, *science.axes)
     try:
         if (ramp.n_rows, ramp.n_cols) != shape:
             raise RampInputError(f"--dark {path}: reads are {ramp.n_rows} x {ramp.n_cols}, the data are "

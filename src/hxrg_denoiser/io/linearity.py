@@ -28,6 +28,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from hxrg_denoiser.errors import RampInputError, one_line
+from hxrg_denoiser.io.orientation import READOUT_ORDER, to_readout
 from hxrg_denoiser.io.safety import atomic_output
 
 __all__ = ["Linearity", "open_linearity", "write_linearity", "NO_LIN_CORR_BIT"]
@@ -76,7 +77,8 @@ class Linearity:
             self._hdul = None
 
 
-def open_linearity(source: str | os.PathLike, reference_mask: np.ndarray, first_read: int = 0) -> Linearity:
+def open_linearity(source: str | os.PathLike, reference_mask: np.ndarray, first_read: int = 0,
+                   axes: tuple[int, int] = READOUT_ORDER) -> Linearity:
     """The correction of ``source`` for data whose image has ``reference_mask.shape``.
 
     Parameters
@@ -87,6 +89,9 @@ def open_linearity(source: str | os.PathLike, reference_mask: np.ndarray, first_
         The data's reference pixels (never corrected).
     first_read : int
         Index in the whole ramp of the first read used.
+    axes : (int, int)
+        The data file's ``(FASTAXIS, SLOWAXIS)``: the file is stored in that orientation and its arrays are
+        turned to readout order, the data's (read whole then, not memory-mapped).
 
     Raises
     ------
@@ -113,6 +118,15 @@ def open_linearity(source: str | os.PathLike, reference_mask: np.ndarray, first_
                 raise
             raise RampInputError(f"{name}: not a readable FITS file ({one_line(err)})") from None
         shape = reference_mask.shape
+        if tuple(axes) != READOUT_ORDER:
+            stored = shape if abs(axes[0]) == 1 else shape[::-1]
+            if coefficients.shape[1:] != stored:
+                raise RampInputError(f"{name}: coefficients are {coefficients.shape[1]} x {coefficients.shape[2]}, "
+                                     f"the data are {stored[0]} x {stored[1]}")
+            coefficients = np.ascontiguousarray(to_readout(coefficients, *axes))
+            flags = None if flags is None else np.ascontiguousarray(to_readout(flags, *axes))
+            if isinstance(limit, np.ndarray) and limit.ndim == 2:
+                limit = np.ascontiguousarray(to_readout(limit, *axes))
         if coefficients.shape[1:] != shape:
             raise RampInputError(f"{name}: coefficients are {coefficients.shape[1]} x {coefficients.shape[2]}, the "
                                  f"data are {shape[0]} x {shape[1]}")

@@ -1,4 +1,10 @@
-"""Per-pixel calibration maps (saturation level, gain, read noise) read from FITS images."""
+"""Per-pixel calibration maps (saturation level, gain, read noise) read from FITS images.
+
+A map is stored in the orientation of the data file it goes with (JWST reference files, like the data, are
+in science orientation); where that file is fitted in readout order (``FASTAXIS``/``SLOWAXIS``,
+:mod:`hxrg_denoiser.io.orientation`), ``axes`` turns the map the same way, so that it lines up with the
+pixels it describes.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +17,15 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from hxrg_denoiser.errors import RampInputError, one_line
+from hxrg_denoiser.io.orientation import READOUT_ORDER, to_readout
 
 __all__ = ["read_pixel_map", "PixelMap", "reference_type"]
 
 PixelMap = float | str | os.PathLike | np.ndarray
 
 
-def read_pixel_map(source: PixelMap, shape: tuple[int, int], what: str, *, positive: bool = False) -> np.ndarray | float:
+def read_pixel_map(source: PixelMap, shape: tuple[int, int], what: str, *, positive: bool = False,
+                   axes: tuple[int, int] = READOUT_ORDER) -> np.ndarray | float:
     """A number, or a 2D map of ``shape`` (FITS file or array) as float32, every value checked.
 
     Parameters
@@ -30,11 +38,15 @@ def read_pixel_map(source: PixelMap, shape: tuple[int, int], what: str, *, posit
         What the map is (``--saturation``), for messages.
     positive : bool
         Values must be > 0 (gain, read noise); otherwise any finite value.
+    axes : (int, int)
+        The data file's ``(FASTAXIS, SLOWAXIS)`` (:attr:`hxrg_denoiser.io.ramps.Ramp.axes`): the map is stored
+        in that orientation (``shape`` turned back to it) and returned in readout order, ``shape``.
 
     Raises
     ------
     RampInputError
-        Naming the file: missing, not FITS, no 2D image, another shape, non-finite or out-of-range values.
+        Naming the file: missing, not FITS, no 2D image, another shape, non-finite or out-of-range values
+        (rows and columns as the file stores them).
     """
     if isinstance(source, (int, float, np.floating)):
         return float(source)
@@ -43,15 +55,16 @@ def read_pixel_map(source: PixelMap, shape: tuple[int, int], what: str, *, posit
         image = np.asarray(source, dtype=np.float32)
     else:
         image = _read_image(Path(source), what)
-    if image.shape != tuple(shape):
+    stored = tuple(shape) if abs(axes[0]) == 1 else (shape[1], shape[0])
+    if image.shape != stored:
         raise RampInputError(f"{name}: map is {' x '.join(map(str, image.shape))}, the data are "
-                             f"{shape[0]} x {shape[1]}")
+                             f"{stored[0]} x {stored[1]}")
     bad = ~np.isfinite(image) | ((image <= 0) if positive else np.zeros(image.shape, dtype=bool))
     if bad.any():
         y, x = np.argwhere(bad)[0]
         kind = "non-finite" if not np.isfinite(image[y, x]) else "not > 0"
         raise RampInputError(f"{name}: {kind} value at row {y}, column {x} ({int(bad.sum())} such pixels)")
-    return image
+    return image if tuple(axes) == READOUT_ORDER else np.ascontiguousarray(to_readout(image, *axes))
 
 
 def reference_type(source: PixelMap) -> str | None:

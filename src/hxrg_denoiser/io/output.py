@@ -85,9 +85,9 @@ def write_flux_image(path: str | os.PathLike, image: FluxImage, *, overwrite: bo
     """
     if product not in LAYOUTS:
         raise OutputError(f"--product {product!r}: choose one of {tuple(LAYOUTS)}")
+    image = in_file_orientation(image)  # then a gain map lines up as it is stored, in the file's orientation
     if product == "jwst" and gain is not None:
         image = in_data_numbers(image, read_pixel_map(gain, image.sci.shape, "--gain", positive=True))
-    image = in_file_orientation(image)
     source = image.provenance
     cards = {**provenance_cards(source), **error_cards(image.errors), **fit_cards(source.fit),
              **model_cards(image.model)}

@@ -50,6 +50,13 @@ class Ramp(ABC):
     integration: int = 0
 
     @property
+    def axes(self) -> tuple[int, int]:
+        """The input file's ``(FASTAXIS, SLOWAXIS)``: its per-pixel maps (gain, saturation...) are stored in
+        that orientation, while the reads are handed out in readout order (:data:`READOUT_ORDER` where the
+        two agree)."""
+        return READOUT_ORDER
+
+    @property
     def shape(self) -> tuple[int, int, int]:
         """``(n_reads, n_rows, n_cols)``."""
         return (self.n_reads, self.n_rows, self.n_cols)
@@ -314,6 +321,10 @@ class ReadoutOrderRamp(Ramp):
     def read_source(self, read_index: int) -> str:
         return self.ramp.read_source(read_index)
 
+    @property
+    def axes(self) -> tuple[int, int]:
+        return (self.fastaxis, self.slowaxis)
+
     def close(self) -> None:
         self.ramp.close()
 
@@ -451,6 +462,10 @@ class ReadRange(Ramp):
 
     def read_source(self, read_index: int) -> str:
         return self.ramp.read_source(self.first + read_index)
+
+    @property
+    def axes(self) -> tuple[int, int]:
+        return self.ramp.axes
 
 
 def FirstReads(ramp: Ramp, n_reads: int) -> ReadRange:  # noqa: N802 - reads like the class it was
