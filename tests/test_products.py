@@ -360,3 +360,36 @@ def test_per_pixel_maps_of_a_transposed_file_line_up_with_its_pixels(tmp_path):
     assert main(["fit", str(path), "-o", str(tmp_path / "bad.fits"), "--gain", str(tmp_path / "gain-readout.fits"),
                  *common]) == 2
     assert not (tmp_path / "bad.fits").exists()
+
+
+def test_full_frame_maps_are_cut_to_a_subarray(tmp_path, capsys):
+    """A subarray (SUBSTRT1/SUBSTRT2 in its header, 1-based first column and row) given full-frame maps, as CRDS
+    often has them: each map is cut to the subarray, so the fit equals one with maps of the subarray's shape;
+    a full frame too small for the subarray is refused in one line."""
+    from conftest import noisy_ramp
+
+    cube = noisy_ramp((32, 64), 6, seed=2)[0] + 300.0 * np.arange(6, dtype=np.float32)[:, None, None]
+    header = fits.Header({"SUBSTRT1": 33, "SUBSTRT2": 17})
+    path = tmp_path / "sub.fits"
+    fits.PrimaryHDU(cube.astype(np.float32), header=header).writeto(path)
+    rng = np.random.default_rng(3)
+    full_gain = rng.uniform(1.0, 3.0, (128, 128)).astype(np.float32)
+    full_sat = np.where(rng.random((128, 128)) < 0.05, 1500.0, 1e9).astype(np.float32)
+    fits.PrimaryHDU(full_gain).writeto(tmp_path / "gain_full.fits")
+    fits.PrimaryHDU(full_sat).writeto(tmp_path / "sat_full.fits")
+    fits.PrimaryHDU(full_gain[16:48, 32:96]).writeto(tmp_path / "gain_sub.fits")
+    fits.PrimaryHDU(full_sat[16:48, 32:96]).writeto(tmp_path / "sat_sub.fits")
+    common = ["--channels", "2", "--refcorr", "none", "-q"]
+    assert main(["fit", str(path), "-o", str(tmp_path / "a.fits"), "--gain", str(tmp_path / "gain_full.fits"),
+                 "--saturation", str(tmp_path / "sat_full.fits"), *common]) == 0
+    assert main(["fit", str(path), "-o", str(tmp_path / "b.fits"), "--gain", str(tmp_path / "gain_sub.fits"),
+                 "--saturation", str(tmp_path / "sat_sub.fits"), *common]) == 0
+    for ext in ("SCI", "ERR", "DQ"):
+        np.testing.assert_array_equal(fits.getdata(tmp_path / "a.fits", ext), fits.getdata(tmp_path / "b.fits", ext))
+    assert (fits.getdata(tmp_path / "a.fits", "DQ") & PixelFlag.SATURATED).any()
+    fits.PrimaryHDU(full_gain[:40, :90]).writeto(tmp_path / "gain_small.fits")
+    assert main(["fit", str(path), "-o", str(tmp_path / "c.fits"), "--gain", str(tmp_path / "gain_small.fits"),
+                 *common]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "map is 40 x 90, the data are 32 x 64 (a subarray from row 16, column 32)" in err[0]
+    assert not (tmp_path / "c.fits").exists()

@@ -14,8 +14,7 @@ from hxrg_denoiser.classical.reference import REFERENCE_METHODS
 from hxrg_denoiser.classical.sirs import SirsCalibration, load_calibration
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.maps import PixelMap, read_pixel_map
-from hxrg_denoiser.io.orientation import READOUT_ORDER
+from hxrg_denoiser.io.maps import AS_STORED, MapFrame, PixelMap, read_pixel_map
 from hxrg_denoiser.io.product import UNITS, FitRecord
 from hxrg_denoiser.io.upstream_flags import with_upstream_flags
 
@@ -204,10 +203,10 @@ class FitOptions:
             return dataclasses.replace(self, refcorr="sirs")
         return dataclasses.replace(self, refcorr="seed" if geometry.ref_border > 0 else "none")
 
-    def electrons_per_unit(self, shape: tuple[int, int], axes: tuple[int, int] = READOUT_ORDER) -> float | np.ndarray:
-        """The gain for data of ``shape`` (in readout order; a map stored in the orientation ``axes``): 1 when none
-        was given (values taken as they are), a value or a map."""
-        return 1.0 if self.gain is None else read_pixel_map(self.gain, shape, "--gain", positive=True, axes=axes)
+    def electrons_per_unit(self, shape: tuple[int, int], frame: MapFrame = AS_STORED) -> float | np.ndarray:
+        """The gain for data of ``shape`` (in readout order; a map placed by ``frame``): 1 when none was given
+        (values taken as they are), a value or a map."""
+        return 1.0 if self.gain is None else read_pixel_map(self.gain, shape, "--gain", positive=True, frame=frame)
 
     def sirs_calibration(self) -> SirsCalibration | None:
         """The calibration object (read from its file when a path was given)."""

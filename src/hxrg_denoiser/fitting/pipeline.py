@@ -53,7 +53,7 @@ def _given_read_noise(options: FitOptions, ramp: Ramp, dark_fraction: float = 0.
     if options.read_noise is None:
         return None
     shape = (ramp.n_rows, ramp.n_cols)
-    given = read_pixel_map(options.read_noise, shape, "--read-noise", positive=True, axes=ramp.axes)
+    given = read_pixel_map(options.read_noise, shape, "--read-noise", positive=True, frame=ramp.map_frame)
     if reference_type(options.read_noise) == "READNOISE":
         given = _per_read_electrons(given, options, ramp, shape)
     factor = float(np.sqrt(1.0 + dark_fraction))
@@ -68,7 +68,7 @@ def _per_read_electrons(cds: float | np.ndarray, options: FitOptions, ramp: Ramp
                          "give --gain (its GAIN reference) to turn it into per-read electrons")
     n_frames = ramp.header.get("NFRAMES", 1)
     n_frames = int(n_frames) if isinstance(n_frames, (int, np.integer)) and n_frames > 0 else 1
-    per_read = options.electrons_per_unit(shape, ramp.axes) / np.sqrt(2.0 * n_frames)
+    per_read = options.electrons_per_unit(shape, ramp.map_frame) / np.sqrt(2.0 * n_frames)
     log.info("--read-noise %s: JWST READNOISE (CDS, DN) x gain / sqrt(2 x %d) per read", options.read_noise, n_frames)
     return (cds * per_read).astype(np.float32) if isinstance(per_read, np.ndarray) or isinstance(cds, np.ndarray) \
         else float(cds * per_read)
@@ -112,7 +112,7 @@ def _fit_rows(
     reference = geometry.reference_mask[first:last]
     dq = np.where(reference, np.uint32(PixelFlag.REFERENCE_PIXEL | PixelFlag.DO_NOT_USE), np.uint32(0)).astype(np.uint32)
     if options.bad_pixels is not None:
-        bad = read_pixel_map(options.bad_pixels, geometry.shape, "--bad-pixels", axes=stream.ramp.axes)
+        bad = read_pixel_map(options.bad_pixels, geometry.shape, "--bad-pixels", frame=stream.ramp.map_frame)
         dq[np.asarray(bad)[first:last] != 0] |= np.uint32(PixelFlag.DO_NOT_USE)
     if stream.linearity is not None:
         dq[stream.linearity.uncorrected[first:last]] |= np.uint32(PixelFlag.NO_LIN_CORR)

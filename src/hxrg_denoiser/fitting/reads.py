@@ -91,10 +91,10 @@ def fit_stream(reads: Ramp, geometry: ReadoutGeometry, options: FitOptions, dark
         reads,
         geometry,
         refcorr=options.refcorr,
-        gain=options.electrons_per_unit(shape, reads.axes),
+        gain=options.electrons_per_unit(shape, reads.map_frame),
         strip_rows=options.strip_rows,
         saturation=None if options.saturation is None else read_pixel_map(options.saturation, shape, "--saturation",
-                                                                          axes=reads.axes),
+                                                                          frame=reads.map_frame),
         flag_non_finite=options.flag_non_finite,
         calibration=options.sirs_calibration(),
         dark=dark,
@@ -122,7 +122,7 @@ def check_reads(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, grou
     if options.dark is not None:
         open_dark(options.dark, _selected(ramp, first, stop), first, group_time).close()
     if options.linearity is not None:
-        open_linearity(options.linearity, geometry.reference_mask, first, axes=ramp.axes).close()
+        open_linearity(options.linearity, geometry.reference_mask, first, frame=ramp.map_frame).close()
 
 
 def open_reads(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group_time: float) -> FittedReads:
@@ -162,7 +162,7 @@ def _open(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group_time
     linearity = None
     try:
         if options.linearity is not None:
-            linearity = open_linearity(options.linearity, geometry.reference_mask, first, axes=ramp.axes)
+            linearity = open_linearity(options.linearity, geometry.reference_mask, first, frame=ramp.map_frame)
         stream = fit_stream(reads, geometry, options, dark, linearity, first)
         band = noise_band(stream) if reads.n_reads >= 3 else None
         noise = ramp_read_noise(stream, band)

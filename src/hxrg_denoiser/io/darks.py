@@ -124,7 +124,7 @@ def open_dark(source: DarkSource, science: Ramp, first_read: int, group_time: fl
     if not os.path.exists(path):
         raise RampInputError(f"--dark {path}: no such file or folder")
     if os.path.isfile(path) and _is_2d(path):
-        rate = read_pixel_map(path, shape, "--dark", axes=science.axes)
+        rate = read_pixel_map(path, shape, "--dark", frame=science.map_frame)
         assert isinstance(rate, np.ndarray)
         times = (np.arange(science.n_reads) + first_read) * np.float32(group_time)
         return DarkRate(rate, times.astype(np.float32), path, _n_combined(fits.getheader(path), path))

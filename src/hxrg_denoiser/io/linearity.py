@@ -28,7 +28,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from hxrg_denoiser.errors import RampInputError, one_line
-from hxrg_denoiser.io.orientation import READOUT_ORDER, to_readout
+from hxrg_denoiser.io.maps import AS_STORED, MapFrame, in_frame
 from hxrg_denoiser.io.safety import atomic_output
 
 __all__ = ["Linearity", "open_linearity", "write_linearity", "NO_LIN_CORR_BIT"]
@@ -78,7 +78,7 @@ class Linearity:
 
 
 def open_linearity(source: str | os.PathLike, reference_mask: np.ndarray, first_read: int = 0,
-                   axes: tuple[int, int] = READOUT_ORDER) -> Linearity:
+                   frame: MapFrame = AS_STORED) -> Linearity:
     """The correction of ``source`` for data whose image has ``reference_mask.shape``.
 
     Parameters
@@ -89,9 +89,10 @@ def open_linearity(source: str | os.PathLike, reference_mask: np.ndarray, first_
         The data's reference pixels (never corrected).
     first_read : int
         Index in the whole ramp of the first read used.
-    axes : (int, int)
-        The data file's ``(FASTAXIS, SLOWAXIS)``: the file is stored in that orientation and its arrays are
-        turned to readout order, the data's (read whole then, not memory-mapped).
+    frame : MapFrame
+        Where the data file's pixels lie in this file (:class:`~hxrg_denoiser.io.maps.MapFrame`): stored in
+        the data file's orientation, or full frame for a subarray; its arrays are cut and turned to readout
+        order, the data's (read whole then, not memory-mapped).
 
     Raises
     ------
@@ -118,15 +119,16 @@ def open_linearity(source: str | os.PathLike, reference_mask: np.ndarray, first_
                 raise
             raise RampInputError(f"{name}: not a readable FITS file ({one_line(err)})") from None
         shape = reference_mask.shape
-        if tuple(axes) != READOUT_ORDER:
-            stored = shape if abs(axes[0]) == 1 else shape[::-1]
-            if coefficients.shape[1:] != stored:
+        if frame != AS_STORED:
+            stored = frame.stored_shape(shape)
+            placed = in_frame(coefficients, shape, frame)
+            if placed is None:
                 raise RampInputError(f"{name}: coefficients are {coefficients.shape[1]} x {coefficients.shape[2]}, "
                                      f"the data are {stored[0]} x {stored[1]}")
-            coefficients = np.ascontiguousarray(to_readout(coefficients, *axes))
-            flags = None if flags is None else np.ascontiguousarray(to_readout(flags, *axes))
+            coefficients = placed
+            flags = None if flags is None else in_frame(flags, shape, frame)
             if isinstance(limit, np.ndarray) and limit.ndim == 2:
-                limit = np.ascontiguousarray(to_readout(limit, *axes))
+                limit = in_frame(limit, shape, frame)
         if coefficients.shape[1:] != shape:
             raise RampInputError(f"{name}: coefficients are {coefficients.shape[1]} x {coefficients.shape[2]}, the "
                                  f"data are {shape[0]} x {shape[1]}")

@@ -2,14 +2,16 @@
 
 A map is stored in the orientation of the data file it goes with (JWST reference files, like the data, are
 in science orientation); where that file is fitted in readout order (``FASTAXIS``/``SLOWAXIS``,
-:mod:`hxrg_denoiser.io.orientation`), ``axes`` turns the map the same way, so that it lines up with the
-pixels it describes.
+:mod:`hxrg_denoiser.io.orientation`), the map is turned the same way, so that it lines up with the pixels it
+describes. A full-frame map given for a subarray (the data's header states ``SUBSTRT1``/``SUBSTRT2``, JWST's
+1-based first column and row) is cut to the subarray. :class:`MapFrame` holds both.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +21,54 @@ from astropy.utils.exceptions import AstropyUserWarning
 from hxrg_denoiser.errors import RampInputError, one_line
 from hxrg_denoiser.io.orientation import READOUT_ORDER, to_readout
 
-__all__ = ["read_pixel_map", "PixelMap", "reference_type"]
+__all__ = ["read_pixel_map", "PixelMap", "reference_type", "MapFrame", "in_frame", "AS_STORED"]
 
 PixelMap = float | str | os.PathLike | np.ndarray
 
 
+@dataclass(frozen=True)
+class MapFrame:
+    """Where a data file's pixels lie in the maps given for it.
+
+    ``axes``: the file's ``(FASTAXIS, SLOWAXIS)`` (maps are stored so, and turned to readout order);
+    ``start``: ``(row, column)`` of the file's first pixel in a full-frame map (from ``SUBSTRT2``,
+    ``SUBSTRT1``), None where the header states no subarray.
+    """
+
+    axes: tuple[int, int] = READOUT_ORDER
+    start: tuple[int, int] | None = None
+
+    @classmethod
+    def of_header(cls, header, axes: tuple[int, int] = READOUT_ORDER) -> MapFrame:
+        """The frame of a file with ``header`` and ``axes``: ``SUBSTRT1``/``SUBSTRT2`` when both are integers >= 1."""
+        x, y = (header.get(key) if header is not None else None for key in ("SUBSTRT1", "SUBSTRT2"))
+        valid = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in (x, y))
+        return cls(tuple(axes), (int(y) - 1, int(x) - 1) if valid else None)  # type: ignore[arg-type]
+
+    def stored_shape(self, shape: tuple[int, int]) -> tuple[int, int]:
+        """The image shape ``shape`` (readout order) as the file stores it."""
+        return (shape[0], shape[1]) if abs(self.axes[0]) == 1 else (shape[1], shape[0])
+
+
+AS_STORED = MapFrame()  # maps stored in readout order, the data's own shape
+
+
+def in_frame(data: np.ndarray, shape: tuple[int, int], frame: MapFrame, *, turn: bool = True) -> np.ndarray | None:
+    """``data`` (..., rows, columns as the file stores them) for the data's pixels: as it is where it has their
+    stored shape, cut to the subarray where it is a larger (full-frame) map and the frame says where the
+    subarray starts; turned to readout order (``turn``). None where it fits neither way."""
+    stored = frame.stored_shape(shape)
+    if data.shape[-2:] != stored and frame.start is not None:
+        y0, x0 = frame.start
+        if data.shape[-2] >= y0 + stored[0] and data.shape[-1] >= x0 + stored[1]:
+            data = data[..., y0:y0 + stored[0], x0:x0 + stored[1]]
+    if data.shape[-2:] != stored:
+        return None
+    return np.ascontiguousarray(to_readout(data, *frame.axes)) if turn and frame.axes != READOUT_ORDER else data
+
+
 def read_pixel_map(source: PixelMap, shape: tuple[int, int], what: str, *, positive: bool = False,
-                   axes: tuple[int, int] = READOUT_ORDER) -> np.ndarray | float:
+                   frame: MapFrame = AS_STORED) -> np.ndarray | float:
     """A number, or a 2D map of ``shape`` (FITS file or array) as float32, every value checked.
 
     Parameters
@@ -38,9 +81,10 @@ def read_pixel_map(source: PixelMap, shape: tuple[int, int], what: str, *, posit
         What the map is (``--saturation``), for messages.
     positive : bool
         Values must be > 0 (gain, read noise); otherwise any finite value.
-    axes : (int, int)
-        The data file's ``(FASTAXIS, SLOWAXIS)`` (:attr:`hxrg_denoiser.io.ramps.Ramp.axes`): the map is stored
-        in that orientation (``shape`` turned back to it) and returned in readout order, ``shape``.
+    frame : MapFrame
+        Where the data file's pixels lie in the map (:attr:`hxrg_denoiser.io.ramps.Ramp.map_frame`): the map is
+        stored in the file's orientation (``shape`` turned back to it), or is a full frame that holds the
+        file's subarray, and is returned in readout order, ``shape``.
 
     Raises
     ------
@@ -55,16 +99,18 @@ def read_pixel_map(source: PixelMap, shape: tuple[int, int], what: str, *, posit
         image = np.asarray(source, dtype=np.float32)
     else:
         image = _read_image(Path(source), what)
-    stored = tuple(shape) if abs(axes[0]) == 1 else (shape[1], shape[0])
-    if image.shape != stored:
+    stored = frame.stored_shape(shape)
+    cut = in_frame(image, shape, frame, turn=False)
+    if cut is None:
+        where = "" if frame.start is None else f" (a subarray from row {frame.start[0]}, column {frame.start[1]})"
         raise RampInputError(f"{name}: map is {' x '.join(map(str, image.shape))}, the data are "
-                             f"{stored[0]} x {stored[1]}")
-    bad = ~np.isfinite(image) | ((image <= 0) if positive else np.zeros(image.shape, dtype=bool))
+                             f"{stored[0]} x {stored[1]}{where}")
+    bad = ~np.isfinite(cut) | ((cut <= 0) if positive else np.zeros(cut.shape, dtype=bool))
     if bad.any():
         y, x = np.argwhere(bad)[0]
-        kind = "non-finite" if not np.isfinite(image[y, x]) else "not > 0"
+        kind = "non-finite" if not np.isfinite(cut[y, x]) else "not > 0"
         raise RampInputError(f"{name}: {kind} value at row {y}, column {x} ({int(bad.sum())} such pixels)")
-    return image if tuple(axes) == READOUT_ORDER else np.ascontiguousarray(to_readout(image, *axes))
+    return cut if frame.axes == READOUT_ORDER else np.ascontiguousarray(to_readout(cut, *frame.axes))
 
 
 def reference_type(source: PixelMap) -> str | None:

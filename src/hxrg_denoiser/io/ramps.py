@@ -27,6 +27,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from hxrg_denoiser.errors import RampInputError, one_line
+from hxrg_denoiser.io.maps import MapFrame
 from hxrg_denoiser.io.orientation import READOUT_ORDER, axes_of, to_readout
 
 __all__ = ["Ramp", "ArrayRamp", "FitsCubeRamp", "ReadFolderRamp", "ReadoutOrderRamp", "FirstReads", "ReadRange", "open_ramp", "natural_sort_key"]
@@ -55,6 +56,13 @@ class Ramp(ABC):
         that orientation, while the reads are handed out in readout order (:data:`READOUT_ORDER` where the
         two agree)."""
         return READOUT_ORDER
+
+    @property
+    def map_frame(self) -> MapFrame:
+        """Where this ramp's pixels lie in the per-pixel maps given for it: the file's orientation
+        (:attr:`axes`) and, where its header states a subarray (``SUBSTRT1``/``SUBSTRT2``), its place in a
+        full-frame map."""
+        return MapFrame.of_header(self.header, self.axes)
 
     @property
     def shape(self) -> tuple[int, int, int]:
