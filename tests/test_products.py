@@ -393,3 +393,29 @@ def test_full_frame_maps_are_cut_to_a_subarray(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "map is 40 x 90, the data are 32 x 64 (a subarray from row 16, column 32)" in err[0]
     assert not (tmp_path / "c.fits").exists()
+
+
+def test_header_comments_are_whole_words(tmp_path):
+    """Every card of a fit's and a denoised product's header fits on its line with its comment whole, or with
+    whole words of it where a long value leaves little room (never a word cut by astropy)."""
+    import warnings
+
+    from conftest import noisy_ramp, write_cube, write_small_model
+
+    from hxrg_denoiser.geometry import ReadoutGeometry
+    from hxrg_denoiser.io.output import _header
+
+    cube = noisy_ramp((64, 64), 8, seed=4)[0]
+    path = write_cube(tmp_path / "cube.fits", cube)
+    model = write_small_model(tmp_path / "small", ReadoutGeometry("t", 64, 64, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # astropy warns where it cuts a comment
+        assert main(["fit", str(path), "-o", str(tmp_path / "f.fits"), "--channels", "4", "--clean", "-q"]) == 0
+        assert main(["denoise", str(path), "-o", str(tmp_path / "d.fits"), "--model", str(model), "--channels", "4",
+                     "-q"]) == 0
+        for name in ("f.fits", "d.fits"):
+            for card in fits.getheader(tmp_path / name).cards:
+                assert len(card.image) == 80
+        card = _header({"MODELSHA": ("0" * 64, "SHA-256 of the model's weights"),
+                        "RNCORR1": (0.25, "read-noise error corr., 1 row(s) apart")})
+    assert card.comments["MODELSHA"] == "" and card.comments["RNCORR1"] == "read-noise error corr., 1 row(s) apart"

@@ -152,9 +152,9 @@ def error_cards(errors: ErrorCalibration | None) -> dict:
     cards = {"RNSCALE": (round(float(errors.read_noise_scale), 4), "VAR_RNOISE scaled to the dark pixels' spread"),
              "RNLITSC": (round(float(errors.read_noise_lit_scale), 4), "and x this near light (clean/model)")}
     for lag, rho in enumerate(errors.read_noise_correlation or (), start=1):
-        cards[f"RNCORR{lag}"] = (round(float(rho), 4), f"read-noise error correlation, pixels {lag} row(s) apart")
+        cards[f"RNCORR{lag}"] = (round(float(rho), 4), f"read-noise error corr., {lag} row(s) apart")
     for lag, rho in enumerate(errors.read_noise_lit_correlation or (), start=1):
-        cards[f"RNLCOR{lag}"] = (round(float(rho), 4), f"the same near light (clean/model), {lag} row(s) apart")
+        cards[f"RNLCOR{lag}"] = (round(float(rho), 4), f"RNCORR{lag} near light (clean/model)")
     return cards
 
 
@@ -182,18 +182,18 @@ def fit_cards(fit: FitRecord | None) -> dict:
     if fit.linearity is not None:
         cards["LINFILE"] = (fits_text(os.path.basename(fit.linearity), 60), "non-linearity correction applied")
     if fit.first_read is not None:
-        cards["FIRSTRD"] = (fit.first_read, "first read used (from 0)"
-                            + (", after the start transient" if fit.first_read_auto else ""))
+        cards["FIRSTRD"] = (fit.first_read, "first read used (from 0" + ("; after transient)" if fit.first_read_auto
+                                                                           else ")"))
         cards["LASTRD"] = (fit.last_read, "last read used (from 0)")
     if fit.read_offsets is not None:
-        cards["READOFFS"] = (round(float(fit.read_offsets), 4), "[e-] channels' dark levels, read-to-read scatter")
+        cards["READOFFS"] = (round(float(fit.read_offsets), 4), "[e-] read-to-read scatter of dark levels")
     threshold = fit.jump_threshold
     cards["JUMPTHR"] = (float(threshold) if threshold is not None else "none", "[sigma] jump detection threshold")
     cards["JUMPNBR"] = (fit.jump_neighbours, "neighbours of jumps flagged")
     if threshold is not None:
         cluster = fit.jump_cluster_threshold
         cards["JUMPCLU"] = (float(cluster) if cluster is not None else "none", "[sigma] jump's 8 neighbours flagged above")
-        cards["JUMPSTEP"] = (fit.jump_step, "each ramp also tested for one step on all reads")
+        cards["JUMPSTEP"] = (fit.jump_step, "one-step test on all the reads too")
     return cards
 
 
@@ -356,11 +356,25 @@ def _header(cards: dict) -> fits.Header:
             value = tuple(fits_text(v) if isinstance(v, str) else v for v in value)
         elif isinstance(value, str):
             value = fits_text(value)
-        with warnings.catch_warnings():  # a long value shortens its comment, which is what we want
-            warnings.filterwarnings("ignore", "Card is too long, comment will be truncated")
-            header[key] = value
-            header.cards[key].image  # noqa: B018 - the card is formatted (and its comment cut) here
+        header[key] = _fitting_comment(key, value)
     return header
+
+
+def _fitting_comment(key: str, value):
+    """``value`` (or ``(value, comment)``) with the comment shortened to whole words that fit on the card beside
+    a long value (none where no word fits), rather than cut mid-word by astropy."""
+    if not isinstance(value, tuple) or len(value) < 2 or not value[1]:
+        return value
+    comment = value[1]
+    while comment:
+        card = fits.Card(key, value[0], comment)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            card.image  # noqa: B018 - formatting is what tells a card that does not fit
+        if not any("too long" in str(w.message) for w in caught):
+            return (value[0], comment)
+        comment = comment.rsplit(" ", 1)[0] if " " in comment else ""
+    return (value[0], "")
 
 
 class RampWriter:
