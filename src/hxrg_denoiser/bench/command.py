@@ -9,7 +9,7 @@ import os
 import pickle
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import NamedTuple
 
@@ -131,8 +131,9 @@ def _user_case(path: str, label: str, *, truth: Scene, geometry: ReadoutGeometry
 
 
 def _measure(cases: Sequence[CaseBuilder], methods: Sequence[Method], outdir: Path, *,
-             reads_list: tuple[int, ...], draw: set[str]) -> tuple[list[CaseResult], list[str]]:
-    """Build and measure ``cases`` in turn, drawing the figures of those named in ``draw``."""
+             reads_list: tuple[int, ...], draw: set[str], done=None) -> tuple[list[CaseResult], list[str]]:
+    """Build and measure ``cases`` in turn, drawing the figures of those named in ``draw``; each case measured
+    is said on the queue ``done`` (a worker process's progress, for the parent's bar)."""
     results, figures = [], []
     for builder in cases:
         case = builder.build()
@@ -142,7 +143,21 @@ def _measure(cases: Sequence[CaseBuilder], methods: Sequence[Method], outdir: Pa
         result.images = {}
         results.append(result)
         case.ramp.close()
+        if done is not None:
+            done.put(builder.name)
     return results, figures
+
+
+def _drain(done, bar) -> None:
+    """Move ``bar`` by the cases the workers have said are measured."""
+    import queue
+
+    while True:
+        try:
+            done.get_nowait()
+        except queue.Empty:
+            return
+        bar.update(1)
 
 
 def _start_worker(level: int, threads: int) -> None:
@@ -211,14 +226,19 @@ def run_bench(
         threads = max(1, (os.cpu_count() or 1) // jobs)
         level = logging.getLogger().getEffectiveLevel()
         measured: dict[str, tuple[list[CaseResult], list[str]]] = {}
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                                 initargs=(level, threads)) as pool:
-            pending = {pool.submit(_measure, members, methods, outdir, reads_list=reads_list, draw=draw): key
-                       for key, members in batches.items()}
+        context = multiprocessing.get_context("spawn")
+        with context.Manager() as manager, ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
+                                                               initargs=(level, threads)) as pool:
+            done = manager.Queue()  # each case measured, as the workers finish it: the bar moves case by case
+            pending = {pool.submit(_measure, members, methods, outdir, reads_list=reads_list, draw=draw,
+                                   done=done): key for key, members in batches.items()}
             try:
-                for future in as_completed(pending):
-                    measured[pending[future]] = future.result()
-                    bar.update(len(batches[pending[future]]))
+                waiting = set(pending)
+                while waiting:
+                    finished, waiting = wait(waiting, timeout=1.0, return_when=FIRST_COMPLETED)
+                    _drain(done, bar)
+                    for future in finished:
+                        measured[pending[future]] = future.result()
             except BaseException:  # a failed case or an interruption: start nothing more
                 for future in pending:
                     future.cancel()
