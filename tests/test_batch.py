@@ -163,3 +163,17 @@ def test_inputs_with_the_same_name_get_their_folders_in_the_output_name(tmp_path
     assert output_stems(["a/x/cube.fits", "b/x/cube.fits"]) == ["a_x_cube", "b_x_cube"]
     with pytest.raises(OutputError, match="would both write"):
         plan_outputs([inputs[2], inputs[2]], tmp_path / "out2")
+
+
+def test_local_workers_share_the_cores(monkeypatch):
+    """Each process of a local cluster fits with CPUs / workers threads (HXRG_THREADS), unless the user set it."""
+    import os
+
+    from hxrg_denoiser.threads import compute_threads
+
+    monkeypatch.delenv("HXRG_THREADS", raising=False)
+    expected = str(max(1, compute_threads() // 2))
+    with cluster_client(workers=2) as client:
+        seen = client.run(lambda: os.environ.get("HXRG_THREADS"))
+    assert set(seen.values()) == {expected}
+    assert "HXRG_THREADS" not in os.environ

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from hxrg_denoiser.errors import HxrgError, OutputError, UnavailableError, UsageError, one_line
 from hxrg_denoiser.io.safety import prepare_output_folder, refuse_input_overlap
+from hxrg_denoiser.threads import compute_threads
 
 __all__ = ["ExposureResult", "expand_inputs", "plan_outputs", "run_exposures", "summary", "cluster_client",
            "ramp_problem", "reads_of_one_ramp"]
@@ -158,10 +159,17 @@ def cluster_client(workers: int = 2, scheduler: str | None = None, *, verbose: b
         return
     if workers < 1:
         raise UsageError(f"--workers must be >= 1, got {workers}")
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      silence_logs=logging.INFO if verbose else logging.CRITICAL) as cluster:
-        with Client(cluster) as client:
-            yield client
+    # each worker process fits with its share of the cores (HXRG_THREADS, unless set), inherited at its start
+    share = os.environ.get("HXRG_THREADS")
+    os.environ["HXRG_THREADS"] = share or str(max(1, compute_threads() // workers))
+    try:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                          silence_logs=logging.INFO if verbose else logging.CRITICAL) as cluster:
+            with Client(cluster) as client:
+                yield client
+    finally:
+        if share is None:
+            os.environ.pop("HXRG_THREADS", None)
 
 
 def _timed(task: Callable, source: str, output: str, *args) -> float:
