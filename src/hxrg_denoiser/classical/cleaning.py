@@ -282,10 +282,11 @@ def clean_flux_image(
         raise ValueError(f"passes must be >= 1, got {passes}")
     science_image = ~geometry.reference_mask & np.isfinite(image)
     work = np.where(science_image, image, 0.0).astype(np.float64)
+    kept: np.ndarray | float
     if isinstance(background, np.ndarray):
         kept = np.where(science_image, background, 0.0)
     else:
-        kept = smooth_background(work, geometry, lit_sigma).image if background else np.zeros(geometry.shape)
+        kept = smooth_background(work, geometry, lit_sigma).image if background else 0.0  # nothing to keep
     work -= kept
     science = geometry.to_readout_order(science_image)
     acn_sign = np.where(np.arange(geometry.channel_width) % 2 == 0, 1.0, -1.0)

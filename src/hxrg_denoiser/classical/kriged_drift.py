@@ -39,7 +39,9 @@ def channel_row_means(readout: np.ndarray, dark: np.ndarray) -> tuple[np.ndarray
     total = np.where(dark, readout, 0.0).sum(axis=-1)
     means = np.where(counts > 0, total / np.maximum(counts, 1), 0.0)
     well_observed = counts >= 8
-    deviations = np.where(dark, readout - means[..., None], np.nan)[well_observed]
+    # the dark pixels of well-observed rows, in order, less their row's mean (no image-sized temporaries)
+    chosen = dark & well_observed[..., None]
+    deviations = readout[chosen] - np.broadcast_to(means[..., None], readout.shape)[chosen]
     deviations = deviations[np.isfinite(deviations)]
     deviations = deviations[:: max(1, deviations.size // 1_000_000)]  # a million is plenty for a robust sigma
     pixel_variance = float(mad_sigma(deviations) ** 2) if deviations.size >= 100 else float("nan")
