@@ -419,3 +419,35 @@ def test_header_comments_are_whole_words(tmp_path):
         card = _header({"MODELSHA": ("0" * 64, "SHA-256 of the model's weights"),
                         "RNCORR1": (0.25, "read-noise error corr., 1 row(s) apart")})
     assert card.comments["MODELSHA"] == "" and card.comments["RNCORR1"] == "read-noise error corr., 1 row(s) apart"
+
+
+def test_fit_combines_every_integration_as_jwst_does(tmp_path, capsys):
+    """``--integration all``: each integration of a 4D cube fitted, then combined by inverse variance (the
+    combination the stpipe step's rate uses), equal to combining the single-integration fits; the error
+    falls about as the square root of the integrations; denoise and inspect say in one line they take one."""
+    from conftest import noisy_ramp
+
+    from hxrg_denoiser.fitting.integrations import combine_integrations
+
+    cubes = np.stack([noisy_ramp((32, 64), 8, seed=s)[0] for s in (1, 2, 3)])
+    path = tmp_path / "ints.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(cubes, name="SCI")]).writeto(path)
+    common = ["--channels", "2", "--refcorr", "none", "-q"]
+    assert main(["fit", str(path), "-o", str(tmp_path / "all.fits"), "--integration", "all", *common]) == 0
+    singles = []
+    for i in range(3):
+        assert main(["fit", str(path), "-o", str(tmp_path / f"i{i}.fits"), "--integration", str(i), *common]) == 0
+        singles.append({ext.lower(): fits.getdata(tmp_path / f"i{i}.fits", ext)
+                        for ext in ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE")})
+    expected = combine_integrations({k: np.stack([s[k] for s in singles]) for k in singles[0]})
+    with fits.open(tmp_path / "all.fits") as combined:
+        for ext in ("SCI", "ERR", "DQ"):
+            np.testing.assert_array_equal(combined[ext].data, expected[ext.lower()])
+        assert combined[0].header["INTEGRTN"] == "all" and combined[0].header["NINTS"] == 3
+        ratio = np.median(combined["ERR"].data / singles[0]["err"])
+    assert 0.5 < ratio < 0.65  # 1 / sqrt(3) = 0.577
+    for command in (["denoise", str(path), "-o", str(tmp_path / "d.fits")], ["inspect", str(path), "-o",
+                                                                            str(tmp_path / "plots")]):
+        assert main([*command, "--integration", "all", "--channels", "2", "-q"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--integration all" in err[0]

@@ -110,6 +110,9 @@ def run_denoise(args: argparse.Namespace) -> int:
         return run_batch(args, denoise_exposure, str(args.model), layout,
                          vars(settings).copy(), args.overwrite, args.product, units)
     source = args.input[0]
+    if args.integration == "all":
+        raise UsageError("--integration all: only hxrg fit combines integrations; denoise one at a time "
+                         "(--integration N)")
     check_output_path(args.output, overwrite=args.overwrite, inputs=read_paths(args, models=[args.model]))
     start = time.perf_counter()
     with open_ramp(source, hdu=args.hdu, integration=args.integration or 0) as ramp:

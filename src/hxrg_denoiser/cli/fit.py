@@ -26,6 +26,7 @@ from hxrg_denoiser.cli.options import (
     refuse_unless,
     resolve_geometry,
 )
+from hxrg_denoiser.errors import UsageError
 
 __all__ = ["register"]
 
@@ -199,6 +200,8 @@ def run_fit(args: argparse.Namespace) -> int:
     source = args.input[0]
     check_output_path(args.output, overwrite=args.overwrite, inputs=read_paths(args))
     start = time.perf_counter()
+    if args.integration == "all":
+        return _fit_all_integrations(args, options, source, start)
     open_args = {"hdu": args.hdu, "integration": args.integration or 0}
     with open_ramp(source, **open_args) as ramp:
         options = options.with_upstream_flags(source, args.integration or 0)  # a _ramp.fits: GROUPDQ, PIXELDQ
@@ -216,6 +219,35 @@ def run_fit(args: argparse.Namespace) -> int:
         f"{image.provenance.count_unit}, "
         f"{time.perf_counter() - start:.1f} s"
     )
+    return 0
+
+
+def _fit_all_integrations(args: argparse.Namespace, options, source: str, start: float) -> int:
+    """``hxrg fit --integration all``: each integration of a 4D cube fitted (with its own GROUPDQ), then
+    combined into one image as JWST combines a rate (:func:`~hxrg_denoiser.fitting.integrations.combine_flux_images`)."""
+    from hxrg_denoiser.fitting import fit_ramp
+    from hxrg_denoiser.fitting.integrations import combine_flux_images
+    from hxrg_denoiser.io.output import write_flux_image
+    from hxrg_denoiser.io.ramps import open_ramp
+
+    if args.split:
+        raise UsageError("--split fits one integration; give --integration N")
+    images = []
+    with open_ramp(source, hdu=args.hdu) as first:
+        count = first.n_integrations
+    for index in range(count):
+        with open_ramp(source, hdu=args.hdu, integration=index) as ramp:
+            geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), source, ramp.header)
+            images.append(fit_ramp(ramp, geometry, options.with_upstream_flags(source, index),
+                                   progress=not args.quiet, description=f"fit integration {index + 1}/{count}"))
+    image = combine_flux_images(images)
+    del images
+    cards = {"INTEGRTN": ("all", "integrations combined by inverse variance"),
+             "NINTS": (count, "integrations in the input")}
+    write_flux_image(args.output, image, overwrite=args.overwrite, product=args.product, gain=options.gain,
+                     extra=cards)
+    print(f"{args.output}: {image.provenance.method} flux of {count} integration(s), {geometry.name} "
+          f"{geometry.n_rows} x {geometry.n_cols}, {time.perf_counter() - start:.1f} s")
     return 0
 
 

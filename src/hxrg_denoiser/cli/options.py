@@ -74,6 +74,11 @@ def nonnegative_int(text: str) -> int:
     return _number(text, int, lambda v: v >= 0, "an integer >= 0")
 
 
+def integration_choice(text: str) -> int | str:
+    """An integration index (an integer >= 0) or ``all``."""
+    return "all" if text.strip().lower() == "all" else nonnegative_int(text)
+
+
 def positive_float(text: str) -> float:
     """A finite number > 0."""
     return _number(text, float, lambda v: v > 0, "a finite number > 0")
@@ -273,9 +278,10 @@ def add_input_arguments(parser: argparse.ArgumentParser, *, many: bool = False) 
     else:
         parser.add_argument("input", help="folder of per-read FITS files, 3D FITS cube, or JWST-style 4D cube")
     parser.add_argument("--hdu", type=hdu, help="HDU name or index holding the data (default: SCI or first cube)")
-    parser.add_argument("--integration", type=nonnegative_int, default=None,
-                        help="integration of a 4D cube, from 0 (default 0, with a warning where the cube has more; "
-                        "`strun hxrg_ramp_fit` fits every integration of a JWST ramp into a rate and a rateints)")
+    parser.add_argument("--integration", type=integration_choice, default=None,
+                        help="integration of a 4D cube, from 0 (default 0, with a warning where the cube has more); "
+                        "fit: `all` fits each and combines them into one rate, as JWST does (`strun hxrg_ramp_fit` "
+                        "also writes the rateints)")
 
 
 def integration_cards(ramp, args: argparse.Namespace) -> dict:

@@ -164,6 +164,8 @@ def run_inspect(args: argparse.Namespace) -> int:
     from hxrg_denoiser.io.ramps import open_ramp
     from hxrg_denoiser.plots import inspect_ramp
 
+    if args.integration == "all":
+        raise UsageError("--integration all: inspect looks at one integration (--integration N)")
     with open_ramp(args.input, hdu=args.hdu, integration=args.integration or 0) as ramp:
         geometry = resolve_geometry(args, (ramp.n_rows, ramp.n_cols), args.input, ramp.header)
         written = inspect_ramp(ramp, geometry, args.output, overwrite=args.overwrite)

@@ -18,6 +18,7 @@ import numpy as np
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import RampInputError
 from hxrg_denoiser.fitting import FitOptions, fit_ramp
+from hxrg_denoiser.fitting.integrations import combine_integrations
 from hxrg_denoiser.geometry import ReadoutGeometry, preset
 from hxrg_denoiser.io.orientation import to_readout, to_science
 from hxrg_denoiser.io.product import FluxImage, in_data_numbers
@@ -131,30 +132,3 @@ def fit_integrations(ramp: RampArrays, options: FitOptions) -> Rates:
     if ramp.pixeldq is not None:
         stacked["dq"] = stacked["dq"] | ramp.pixeldq.astype(np.uint32)
     return Rates(stacked, combine_integrations(stacked), images)
-
-
-def combine_integrations(ints: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The exposure's rate from its integrations' (arrays of shape ``(n_integrations, n_y, n_x)``, DN/s).
-
-    Each variance term is the inverse of the sum of its inverses over the integrations where it is finite
-    and > 0; the rate the mean weighted by the inverse total variance; DQ the bits of any integration (a
-    jump or saturation in one is flagged), DO_NOT_USE only where no integration is usable.
-    """
-    sci, var_p, var_r = ints["sci"], ints["var_poisson"], ints["var_rnoise"]
-    total = var_p + var_r
-    usable = np.isfinite(sci) & np.isfinite(total) & (total > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        weight = np.where(usable, 1.0 / np.where(usable, total, 1.0), 0.0)
-        weights = weight.sum(axis=0)
-        rate = np.where(weights > 0, (np.where(usable, sci, 0.0) * weight).sum(axis=0) / weights, np.nan)
-        combined = {}
-        for name, var in (("var_poisson", var_p), ("var_rnoise", var_r)):
-            good = usable & (var > 0)
-            inverse = np.where(good, 1.0 / np.where(good, var, 1.0), 0.0).sum(axis=0)
-            combined[name] = np.where(inverse > 0, 1.0 / inverse, np.where(weights > 0, 0.0, np.nan))
-    dq = np.bitwise_or.reduce(ints["dq"], axis=0) & ~np.uint32(PixelFlag.DO_NOT_USE)
-    dq[weights == 0] |= np.uint32(PixelFlag.DO_NOT_USE)
-    err = np.sqrt(combined["var_poisson"] + combined["var_rnoise"])
-    return {"sci": rate.astype(np.float32), "err": err.astype(np.float32), "dq": dq.astype(np.uint32),
-            "var_poisson": combined["var_poisson"].astype(np.float32),
-            "var_rnoise": combined["var_rnoise"].astype(np.float32)}
