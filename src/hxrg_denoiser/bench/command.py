@@ -161,11 +161,13 @@ def _drain(done, bar) -> None:
 
 
 def _start_worker(level: int, threads: int) -> None:
-    """A benchmark worker: the parent's log level, ``threads`` threads for torch, freed memory kept."""
+    """A benchmark worker: the parent's log level, ``threads`` threads for torch and for the fits' array work
+    (``HXRG_THREADS``, unless set), freed memory kept."""
     import torch
 
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(threads)
+    os.environ.setdefault("HXRG_THREADS", str(threads))
     retain_freed_memory()
 
 
