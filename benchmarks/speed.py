@@ -9,19 +9,22 @@ cache warm:
 - ``hxrg denoise`` (the shipped model, its reference check and error measurement).
 
 Each is run under /usr/bin/time (wall seconds, peak memory); the table gives the median time and its ratio
-to the read floor's.
+to the read floor's. ``--json FILE`` also writes the figures with a run record (date, commit, machine), which
+the documentation's build turns into its speed tables (``docs/results/speed-*.json``).
 
-    python benchmarks/speed.py [--full] [--repeat 3] [--folder DIR]
+    python benchmarks/speed.py [--full] [--repeat 3] [--folder DIR] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,8 +48,10 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="the full 4096-row frame (default: a quarter, 1056 rows)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--folder", help="where the ramp is simulated (default: a temporary folder)")
+    parser.add_argument("--json", help="also write the figures and a run record to this JSON file")
     args = parser.parse_args()
     rows = 4096 if args.full else 1056
+    started = time.perf_counter()
     hxrg = str(Path(sys.executable).with_name("hxrg"))
     with tempfile.TemporaryDirectory(dir=args.folder) as work:
         work_path = Path(work)
@@ -70,12 +75,22 @@ def main() -> None:
                 times[name].append(result["wall_s"])
                 memory[name] = max(memory[name], result["peak_rss_mb"])
     floor = statistics.median(times["read floor"])
-    print(f"nirps-h4rg {rows} x 4096, 100 reads of uint16 FITS, {os.cpu_count()} CPUs, median of {args.repeat}")
+    title = f"nirps-h4rg {rows} x 4096, 100 reads of uint16 FITS, {os.cpu_count()} CPUs, median of {args.repeat}"
+    rows_out = [{"command": name, "wall_s": round(statistics.median(times[name]), 2),
+                 "x_read_floor": round(statistics.median(times[name]) / floor, 2),
+                 "peak_mb": round(memory[name])} for name in commands]
+    print(title)
     print("| command | wall s | x read floor | peak MB |")
     print("| --- | --- | --- | --- |")
-    for name in commands:
-        median = statistics.median(times[name])
-        print(f"| {name} | {median:.1f} | {median / floor:.1f} | {memory[name]:.0f} |")
+    for row in rows_out:
+        print(f"| {row['command']} | {row['wall_s']:.1f} | {row['x_read_floor']:.1f} | {row['peak_mb']:.0f} |")
+    if args.json:
+        from hxrg_denoiser.bench.report import run_record
+
+        command = "python benchmarks/speed.py " + " ".join(sys.argv[1:])
+        document = {"suite": "speed", "title": title, "rows": rows_out,
+                    "run": run_record(command, time.perf_counter() - started)}
+        Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
 
 
 if __name__ == "__main__":
