@@ -1,4 +1,5 @@
-"""Markdown tables from a benchmark's ``metrics.json`` (as ``hxrg bench`` writes it), never edited by hand.
+"""Markdown tables from a benchmark's ``metrics.json`` (as ``hxrg bench`` writes it, or ``benchmarks/speed.py
+--json``), never edited by hand.
 
     python docs/_ext/results_tables.py METRICS.json        # prints the page
 
@@ -82,9 +83,22 @@ def targets_lines(targets: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def speed_page(document: dict, name: str) -> str:
+    """The Markdown page of a ``benchmarks/speed.py --json`` file: each command's time against the read floor."""
+    parts = [f"# Speed: {document.get('title')}", "",
+             f"Generated from `docs/results/{name}` when these pages are built.", ""]
+    parts += run_lines(document.get("run"))
+    parts += ["| command | wall s | x read floor | peak MB |", "|---|---:|---:|---:|"]
+    for row in document.get("rows", []):
+        parts.append(f"| {row['command']} | {row['wall_s']:.1f} | {row['x_read_floor']:.1f} | {row['peak_mb']:.0f} |")
+    return "\n".join(parts + [""])
+
+
 def results_page(path: str | Path) -> str:
-    """The Markdown page of one ``metrics.json``."""
+    """The Markdown page of one ``metrics.json`` (or of a speed benchmark's JSON)."""
     document = json.loads(Path(path).read_text())
+    if document.get("suite") == "speed":
+        return speed_page(document, Path(path).name)
     worst = document.get("worst") or {}
     parts = [f"# `{document.get('suite')}` results", "",
              "Generated from `docs/results/" + Path(path).name + "` when these pages are built.", ""]
