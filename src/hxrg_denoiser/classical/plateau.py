@@ -13,8 +13,8 @@ ramp is what a cosmic ray makes on a faint pixel (a 300 e- hit in the first diff
 pixel, some of its charge in the next read, would otherwise pass for a plateau from read 2 and lose the
 pixel its flux). A run from read 2 therefore needs the difference into it to rise as well (a well that
 fills at read 2, not part way through); a pixel full by its second read, or part way through its third, is
-left to the jump test and to a saturation map. The per-read noise is measured on the band's own second differences (robust, signal-free), on a
-sample of its columns.
+left to the jump test and to a saturation map. The per-read noise is measured on the band's own second
+differences (robust, signal-free), on a sample of its columns.
 
 Only pixels whose first read difference already rises by :data:`RISE_SIGMAS` sigmas can be taken (the
 least rise before the run includes it), so the run is looked for on those alone: a dark or faint band

@@ -139,7 +139,7 @@ def largest_steps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.nd
     """
     n = reads.shape[0]
     inv_n1, inv_n2, mean_k1, mean_k2, inv_sxx, read_factor, shot_factor = (a[:, 0] for a in _places(n))
-    gap = (_places(n)[3] - _places(n)[2])[:, 0]  # mean_k2 - mean_k1, formed as step_statistics forms it
+    gap = mean_k2 - mean_k1  # float32, element by element as step_statistics forms it
     flux = np.maximum(np.nan_to_num(np.asarray(flux, dtype=np.float32)), np.float32(0.0))
     k = np.arange(n, dtype=np.float32)
     level = np.abs(reads[0]).astype(np.float32)
@@ -154,13 +154,10 @@ def largest_steps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.nd
         t_total += k[j] * y[j]
     largest = np.full(reads.shape[1:], -np.inf, dtype=np.result_type(reads.dtype, np.float32))
     place = np.zeros(reads.shape[1:], dtype=np.int64)
-    s_before = np.zeros_like(s_total)
+    s_before = np.zeros_like(s_total)  # 0 + y[0] is y[0] exactly (y[0] is +0 or NaN)
     half = np.float32(n / 2)
     for j in range(n - 1):
-        if j == 0:
-            s_before[...] = y[0]
-        else:
-            s_before += y[j]
+        s_before += y[j]
         slope = (t_total - mean_k2[j] * s_total + gap[j] * s_before) * inv_sxx[j]
         step = (s_total - s_before) * inv_n2[j] - s_before * inv_n1[j] - slope * half
         z = step / np.sqrt(noise * read_factor[j] + flux * shot_factor[j])

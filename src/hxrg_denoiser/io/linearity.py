@@ -119,19 +119,16 @@ def open_linearity(source: str | os.PathLike, reference_mask: np.ndarray, first_
                 raise
             raise RampInputError(f"{name}: not a readable FITS file ({one_line(err)})") from None
         shape = reference_mask.shape
-        if frame != AS_STORED:
+        placed = in_frame(coefficients, shape, frame)  # as stored where the frame is the data's own
+        if placed is None:
             stored = frame.stored_shape(shape)
-            placed = in_frame(coefficients, shape, frame)
-            if placed is None:
-                raise RampInputError(f"{name}: coefficients are {coefficients.shape[1]} x {coefficients.shape[2]}, "
-                                     f"the data are {stored[0]} x {stored[1]}")
-            coefficients = placed
-            flags = None if flags is None else in_frame(flags, shape, frame)
-            if isinstance(limit, np.ndarray) and limit.ndim == 2:
-                limit = in_frame(limit, shape, frame)
-        if coefficients.shape[1:] != shape:
             raise RampInputError(f"{name}: coefficients are {coefficients.shape[1]} x {coefficients.shape[2]}, the "
-                                 f"data are {shape[0]} x {shape[1]}")
+                                 f"data are {stored[0]} x {stored[1]}")
+        coefficients = placed
+        if flags is not None:
+            flags = _placed(flags, shape, frame)
+        if isinstance(limit, np.ndarray) and limit.ndim == 2:
+            limit = _placed(limit, shape, frame)  # one of another shape: _limit says so
         if coefficients.shape[0] < 2:
             raise RampInputError(f"{name}: {coefficients.shape[0]} coefficient per pixel, a correction needs at "
                                  "least 2 (c0 + c1 S)")
@@ -148,6 +145,13 @@ def open_linearity(source: str | os.PathLike, reference_mask: np.ndarray, first_
     except BaseException:
         hdul.close()
         raise
+
+
+def _placed(data: np.ndarray, shape: tuple[int, int], frame: MapFrame) -> np.ndarray:
+    """``data`` :func:`~hxrg_denoiser.io.maps.in_frame`, or as it is where it does not fit (its shape is checked
+    where it is used)."""
+    placed = in_frame(data, shape, frame)
+    return data if placed is None else placed
 
 
 def write_linearity(path: str | os.PathLike, coefficients: np.ndarray, *, header: dict | None = None,

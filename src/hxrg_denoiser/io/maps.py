@@ -49,22 +49,30 @@ class MapFrame:
         """The image shape ``shape`` (readout order) as the file stores it."""
         return (shape[0], shape[1]) if abs(self.axes[0]) == 1 else (shape[1], shape[0])
 
+    def cut(self, data: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
+        """``data`` (..., rows, columns as the file stores them) for the pixels of data of ``shape`` (readout
+        order): as it is where it has their stored shape, cut to the subarray where it is a larger (full-frame)
+        map and the frame says where the subarray starts; None where it fits neither way."""
+        stored = self.stored_shape(shape)
+        if data.shape[-2:] != stored and self.start is not None:
+            y0, x0 = self.start
+            if data.shape[-2] >= y0 + stored[0] and data.shape[-1] >= x0 + stored[1]:
+                data = data[..., y0:y0 + stored[0], x0:x0 + stored[1]]
+        return data if data.shape[-2:] == stored else None
+
+    def turn(self, data: np.ndarray) -> np.ndarray:
+        """``data`` (..., rows, columns as the file stores them) in readout order (itself where they agree)."""
+        return data if self.axes == READOUT_ORDER else np.ascontiguousarray(to_readout(data, *self.axes))
+
 
 AS_STORED = MapFrame()  # maps stored in readout order, the data's own shape
 
 
-def in_frame(data: np.ndarray, shape: tuple[int, int], frame: MapFrame, *, turn: bool = True) -> np.ndarray | None:
-    """``data`` (..., rows, columns as the file stores them) for the data's pixels: as it is where it has their
-    stored shape, cut to the subarray where it is a larger (full-frame) map and the frame says where the
-    subarray starts; turned to readout order (``turn``). None where it fits neither way."""
-    stored = frame.stored_shape(shape)
-    if data.shape[-2:] != stored and frame.start is not None:
-        y0, x0 = frame.start
-        if data.shape[-2] >= y0 + stored[0] and data.shape[-1] >= x0 + stored[1]:
-            data = data[..., y0:y0 + stored[0], x0:x0 + stored[1]]
-    if data.shape[-2:] != stored:
-        return None
-    return np.ascontiguousarray(to_readout(data, *frame.axes)) if turn and frame.axes != READOUT_ORDER else data
+def in_frame(data: np.ndarray, shape: tuple[int, int], frame: MapFrame) -> np.ndarray | None:
+    """``data`` (..., rows, columns as the file stores them) cut to the data's pixels and turned to readout
+    order (:meth:`MapFrame.cut`, :meth:`MapFrame.turn`); None where it does not fit."""
+    cut = frame.cut(data, shape)
+    return None if cut is None else frame.turn(cut)
 
 
 def read_pixel_map(source: PixelMap, shape: tuple[int, int], what: str, *, positive: bool = False,
@@ -100,7 +108,7 @@ def read_pixel_map(source: PixelMap, shape: tuple[int, int], what: str, *, posit
     else:
         image = _read_image(Path(source), what)
     stored = frame.stored_shape(shape)
-    cut = in_frame(image, shape, frame, turn=False)
+    cut = frame.cut(image, shape)
     if cut is None:
         where = "" if frame.start is None else f" (a subarray from row {frame.start[0]}, column {frame.start[1]})"
         raise RampInputError(f"{name}: map is {' x '.join(map(str, image.shape))}, the data are "
@@ -110,7 +118,7 @@ def read_pixel_map(source: PixelMap, shape: tuple[int, int], what: str, *, posit
         y, x = np.argwhere(bad)[0]
         kind = "non-finite" if not np.isfinite(cut[y, x]) else "not > 0"
         raise RampInputError(f"{name}: {kind} value at row {y}, column {x} ({int(bad.sum())} such pixels)")
-    return cut if frame.axes == READOUT_ORDER else np.ascontiguousarray(to_readout(cut, *frame.axes))
+    return frame.turn(cut)
 
 
 def reference_type(source: PixelMap) -> str | None:
