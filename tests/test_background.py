@@ -110,7 +110,7 @@ def test_default_keeps_a_sky_gradient_across_amplifiers_and_says_so():
     """The shipped model takes the gradient for channel offsets when it sees it; with the background taken out
     before the network and given back after, the amplifier means stay and the noise still goes."""
     from hxrg_denoiser.denoise import DenoiseSettings, denoise_ramp
-    from hxrg_denoiser.io.output import model_cards
+    from hxrg_denoiser.io.cards import model_cards
     from hxrg_denoiser.io.ramps import ArrayRamp
     from hxrg_denoiser.models import load_model
 

@@ -206,7 +206,7 @@ def test_a_jwst_readnoise_reference_is_converted_from_cds_dn_or_refused_without_
 
 def test_the_schema_keeps_in_sci_the_keywords_the_jwst_writer_moves_there():
     datamodels = pytest.importorskip("stdatamodels.jwst.datamodels")
-    from hxrg_denoiser.io.output import _WCS_PREFIXES, JWST_SCI_KEYWORDS, jwst_sci_keyword
+    from hxrg_denoiser.io.cards import JWST_SCI_KEYWORDS, WCS_PREFIXES, jwst_sci_keyword
 
     found: set[str] = set()
 
@@ -221,7 +221,7 @@ def test_the_schema_keeps_in_sci_the_keywords_the_jwst_writer_moves_there():
                 walk(value)
 
     walk(datamodels.ImageModel().schema)
-    written = {k for k in found if k != "BUNIT" and not k.startswith((*_WCS_PREFIXES, "PC3_"))}  # WCS: 2D in SCI
+    written = {k for k in found if k != "BUNIT" and not k.startswith((*WCS_PREFIXES, "PC3_"))}  # WCS: 2D in SCI
     assert all(jwst_sci_keyword(k) for k in written)
     assert JWST_SCI_KEYWORDS <= found
 
@@ -403,7 +403,7 @@ def test_header_comments_are_whole_words(tmp_path):
     from conftest import noisy_ramp, write_cube, write_small_model
 
     from hxrg_denoiser.geometry import ReadoutGeometry
-    from hxrg_denoiser.io.output import _header
+    from hxrg_denoiser.io.cards import make_header
 
     cube = noisy_ramp((64, 64), 8, seed=4)[0]
     path = write_cube(tmp_path / "cube.fits", cube)
@@ -416,7 +416,7 @@ def test_header_comments_are_whole_words(tmp_path):
         for name in ("f.fits", "d.fits"):
             for card in fits.getheader(tmp_path / name).cards:
                 assert len(card.image) == 80
-        card = _header({"MODELSHA": ("0" * 64, "SHA-256 of the model's weights"),
+        card = make_header({"MODELSHA": ("0" * 64, "SHA-256 of the model's weights"),
                         "RNCORR1": (0.25, "read-noise error corr., 1 row(s) apart")})
     assert card.comments["MODELSHA"] == "" and card.comments["RNCORR1"] == "read-noise error corr., 1 row(s) apart"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hxrg_denoiser.classical.jumps import _extreme_residuals, _extreme_residuals_in_blocks
+from hxrg_denoiser.classical.channel_rows import extreme_residuals, extreme_residuals_in_blocks
 from hxrg_denoiser.classical.step_test import step_jumps
 from hxrg_denoiser.threads import compute_threads, map_blocks
 
@@ -37,9 +37,9 @@ def test_blocks_of_channel_rows_change_nothing():
     rng = np.random.default_rng(4)
     flat = rng.normal(100.0, 5.0, (12, 6 * 64 * 8)).astype(np.float32).cumsum(axis=0)
     expected = rng.normal(100.0, 1.0, flat.shape[1]).astype(np.float32)
-    whole = _extreme_residuals(flat, expected, 64)
+    whole = extreme_residuals(flat, expected, 64)
     for block in (64, 200, 1 << 16):
-        split = _extreme_residuals_in_blocks(flat, expected, 64, block=block)
+        split = extreme_residuals_in_blocks(flat, expected, 64, block=block)
         for a, b in zip(whole, split):
             np.testing.assert_array_equal(a, b)
 

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hxrg_denoiser.classical.channel_rows import extreme_residuals_in_blocks, offsets_of, robust_offsets
 from hxrg_denoiser.stats import all_finite
-from hxrg_denoiser.threads import map_blocks
 
-__all__ = ["JumpPixels", "detect_jumps", "channel_row_offsets", "remove_channel_row_offsets", "expected_set_spread",
-           "segment_read_weights", "difference_offsets", "DEFAULT_THRESHOLD", "CLUSTER_THRESHOLD", "CLUSTER_SEED", "CLUSTER_MAX_JUMPS"]
+__all__ = ["JumpPixels", "detect_jumps", "segment_read_weights", "DEFAULT_THRESHOLD", "CLUSTER_THRESHOLD", "CLUSTER_SEED",
+           "CLUSTER_MAX_JUMPS"]
 
 DEFAULT_THRESHOLD = 5.0  # sigmas; with 100 reads, about 6e-5 false flags per pixel of Gaussian noise
 CLUSTER_THRESHOLD = 2.0  # sigmas, one-sided, for the neighbours of a jump at its difference (2.3 % false flags)
@@ -136,19 +136,19 @@ def detect_jumps(
     else:  # non-finite inputs (flagged, never fitted) take no part and are no candidates
         if not all_finite(flat):
             flat = np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0)
-        high, low, offsets = _extreme_residuals_in_blocks(flat, expected, width)
+        high, low, offsets = extreme_residuals_in_blocks(flat, expected, width)
     with np.errstate(invalid="ignore"):
         worst = np.maximum(high - expected, expected - low) / sigma
     # saturated pixels are tested below on their usable differences only
     candidates = np.flatnonzero((np.nan_to_num(worst) > threshold) | saturated)
     if offsets is not None and width is not None and candidates.size:
-        hidden = _robust_offsets(flat, expected, sigma, candidates, offsets, width, threshold)
+        hidden = robust_offsets(flat, expected, sigma, candidates, offsets, width, threshold)
         candidates = np.union1d(candidates, hidden)
     if candidates.size == 0:
         return JumpPixels(empty.pixels, empty.jumps, offsets)
     d = np.diff(flat[:, candidates], axis=0)
     if offsets is not None and width is not None:
-        d = d - _offsets_of(offsets, candidates, width)
+        d = d - offsets_of(offsets, candidates, width)
     ok = np.arange(n - 1)[:, None] < (first_saturated.reshape(-1)[candidates] - 1)[None, :]
     noise = noise[candidates]
     ratio = np.nan_to_num(np.abs(d - expected[candidates]) / _noise(expected[candidates], noise))
@@ -186,191 +186,6 @@ def _extreme_differences(flat: np.ndarray, expected: np.ndarray) -> tuple[np.nda
         np.maximum(high, step, out=high)
         np.minimum(low, step, out=low)
     return high, low
-
-
-def _set_means(values: np.ndarray, width: int) -> np.ndarray:
-    """Means of the even and of the odd columns of each channel row: ``values`` (..., pixels) with rows of
-    whole channels, result (..., pixels // width, 2), float32.
-
-    Summed as a tree of element-wise additions (halves added until one is left), so that every mean is the
-    same whatever the array's layout or how many channel rows it holds: a matrix product's summation
-    order follows the BLAS kernel, which may change with the number of rows."""
-    pairs = values.reshape(*values.shape[:-1], -1, width // 2, 2).astype(np.float32, copy=False)
-    while pairs.shape[-2] > 1:
-        half = pairs.shape[-2] // 2
-        summed = pairs[..., :half, :] + pairs[..., half:2 * half, :]
-        if pairs.shape[-2] % 2:
-            summed[..., :1, :] += pairs[..., 2 * half:, :]
-        pairs = summed
-    return pairs[..., 0, :] / np.float32(width // 2)
-
-
-def _extreme_residuals(
-    flat: np.ndarray, expected: np.ndarray, width: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Largest and smallest read difference of every pixel with its channel row's offsets removed.
-
-    The offsets (means of each channel row's even and odd residuals, differences less ``expected``) are
-    the differences of the reads' own set means, all found in one pass over the strip; each difference
-    then costs a subtraction, the offsets' removal and the running extremes. Outliers are not left out of
-    the means here (see :func:`_robust_offsets`).
-
-    Returns
-    -------
-    high, low : ndarray, shape (pixels,)
-        Extremes of the differences less the offsets (so the pixels' ``expected`` values stay in).
-    offsets : ndarray, shape (n_reads - 1, pixels // width, 2)
-        The offsets of the residuals of each difference's channel rows, even and odd columns.
-    """
-    level = _set_means(expected, width)
-    offsets = np.diff(_set_means(flat, width), axis=0)  # of the differences; of the residuals once less level
-    high = np.full(flat.shape[1], -np.inf, dtype=np.float32)
-    low = np.full(flat.shape[1], np.inf, dtype=np.float32)
-    step = np.empty(flat.shape[1], dtype=np.float32)
-    by_set = step.reshape(-1, width)
-    per_pixel = np.empty_like(by_set)  # each pixel's offset (small matrix products beat numpy broadcasting here)
-    parity = _parity(width).T
-    for k in range(flat.shape[0] - 1):
-        np.subtract(flat[k + 1], flat[k], out=step)
-        by_set -= np.matmul(offsets[k], parity, out=per_pixel)
-        np.maximum(high, step, out=high)
-        np.minimum(low, step, out=low)
-    # d - offset(d) = d - offset(d - expected) - level: back to the residuals' offsets, level added to the extremes
-    offsets -= level
-    of_pixels = (level @ parity).reshape(-1)
-    high += of_pixels
-    low += of_pixels
-    return high, low, offsets
-
-
-def _extreme_residuals_in_blocks(flat: np.ndarray, expected: np.ndarray, width: int,
-                                 block: int = 1 << 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_extreme_residuals` on blocks of whole channel rows (about ``block`` pixels each) in
-    :func:`~hxrg_denoiser.threads.map_blocks`'s threads, joined: every value is one channel row's or one
-    pixel's, so the blocks change nothing."""
-    size = max(width, block // width * width)
-    starts = range(0, flat.shape[1], size)
-    parts = map_blocks(lambda start: _extreme_residuals(flat[:, start:start + size], expected[start:start + size],
-                                                        width), starts)
-    if len(parts) == 1:
-        return parts[0]
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-            np.concatenate([p[2] for p in parts], axis=1))
-
-
-def difference_offsets(flat: np.ndarray, expected: np.ndarray, width: int) -> np.ndarray:
-    """The mean residual (difference less ``expected``) of the even and of the odd columns of each channel
-    row, for every read difference of ``flat`` (reads, pixels of whole channel rows): shape
-    ``(n_reads - 1, pixels // width, 2)`` (jumps included; see :func:`channel_row_offsets` for a robust one)."""
-    return np.diff(_set_means(flat, width), axis=0) - _set_means(expected, width)
-
-
-def _offsets_of(offsets: np.ndarray, pixels: np.ndarray, width: int) -> np.ndarray:
-    """The offsets (n_reads - 1, sets, 2) of the given pixels' sets: shape (n_reads - 1, pixels.size)."""
-    return offsets[:, pixels // width, pixels % 2]
-
-
-def _robust_offsets(reads: np.ndarray, expected: np.ndarray, sigma: np.ndarray, candidates: np.ndarray,
-                    offsets: np.ndarray, width: int, threshold: float) -> np.ndarray:
-    """Average again, without its outliers, each set's offset where a candidate is an outlier.
-
-    A jump, or a hot pixel, moves its set's mean by its size over the set's pixels; where a candidate is
-    more than 4 sigmas from its set's offset, that set's offset (``offsets``, changed in place) becomes
-    the mean of the values within 4 sigmas of it (0 if none is). Values that far off and not among the
-    candidates are too small to move a mean of 32 by much.
-
-    Returns
-    -------
-    ndarray of int
-        The pixels of those sets that the corrected offset puts above ``threshold`` (a jump the outlier
-        had hidden: a cosmic ray often hits a few pixels of a row at once), to be tested with the others.
-    """
-    residual = np.diff(reads[:, candidates], axis=0) - expected[candidates] - _offsets_of(offsets, candidates, width)
-    limit = 4.0 * sigma
-    read, which = np.nonzero(np.abs(residual) > limit[candidates])
-    if read.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    n_sets = offsets.shape[1]
-    pair = np.unique(read.astype(np.int64) * n_sets + candidates[which] // width)
-    read, sets = np.divmod(pair, n_sets)
-    pixels = sets[:, None] * width + np.arange(width)  # (pairs, width)
-    values = reads[read[:, None] + 1, pixels] - reads[read[:, None], pixels] - expected[pixels]
-    parity = _parity(width)
-    keep = (np.abs(values - offsets[read, sets] @ parity.T) < limit[pixels]).astype(np.float32)
-    kept = keep @ parity
-    mean = np.where(kept > 0, ((values * keep) @ parity) / np.maximum(kept, 1), np.float32(0.0))
-    offsets[read, sets] = mean
-    return np.unique(pixels[np.abs(values - mean @ parity.T) > threshold * sigma[pixels]])
-
-
-def _parity(width: int) -> np.ndarray:
-    """(width, 2) indicator of each column of a channel being even (column 0) or odd (column 1)."""
-    parity = np.zeros((width, 2), dtype=np.float32)
-    parity[0::2, 0] = parity[1::2, 1] = 1.0
-    return parity
-
-
-def expected_set_spread(limit: np.ndarray | float, shape: tuple[int, int], width: int) -> np.ndarray:
-    """Mean square deviation each even or odd set of a channel row should have, ``(limit / 4)**2`` averaged
-    over it: shape ``(rows * channels, 2)``."""
-    sigma = np.broadcast_to(np.asarray(limit, dtype=np.float32) / 4.0, shape).reshape(-1, width)
-    return (sigma**2 @ _parity(width)) / np.float32(width // 2)
-
-
-def channel_row_offsets(residual: np.ndarray, width: int, limit: np.ndarray | float,
-                        work: np.ndarray | None = None, expected_spread: np.ndarray | None = None) -> np.ndarray:
-    """Offset of the even and of the odd columns of each channel row of a read difference.
-
-    Correlated read noise (1/f, drifts) moves the pixels a channel reads in one row by nearly the same amount
-    between two reads, and alternating column noise moves even and odd columns apart; the offset is the
-    mean of each such set of residuals (differences less their expectation), those more than ``limit``
-    from the set's plain mean (a jump, a hot pixel) left out. Only the sets whose mean square deviation
-    exceeds 3 times what their limits imply (a quarter of a limit is one sigma) are averaged again: most
-    sets hold no such value, and a value too small to show there moves the mean by little.
-
-    Parameters
-    ----------
-    residual : ndarray, shape (rows, cols)
-        Finite (a non-finite value would spoil its set's offset).
-    width : int
-        Columns per channel (even); ``cols`` a multiple of it.
-    limit : ndarray, shape (rows, cols), or float
-    work : ndarray, float32, shape (rows, cols), optional
-        Scratch space (saves an allocation per call).
-    expected_spread : ndarray, shape (rows * cols // width, 2), optional
-        The sets' mean square deviation expected from their limits (:func:`expected_set_spread` of
-        ``limit``), when the same limit serves many calls.
-
-    Returns
-    -------
-    ndarray, shape (rows, cols // width, 2)
-    """
-    rows, cols = residual.shape
-    parity = _parity(width)  # sums over even and odd columns as small matrix products (one pass each)
-    values = residual.reshape(-1, width)
-    half = np.float32(width // 2)
-    offsets = (values @ parity) / half
-    squares = np.multiply(values, values, out=(np.empty_like(values) if work is None else work.reshape(-1, width)))
-    spread = (squares @ parity) / half - offsets**2
-    bound = np.broadcast_to(np.asarray(limit, dtype=np.float32), (rows, cols)).reshape(-1, width)
-    if expected_spread is None:
-        expected_spread = expected_set_spread(limit, (rows, cols), width)
-    suspect = np.flatnonzero((spread > 3.0 * expected_spread).any(axis=1))
-    if suspect.size:
-        some = values[suspect]
-        keep = (np.abs(some - offsets[suspect] @ parity.T) < bound[suspect]).astype(np.float32)
-        kept = keep @ parity
-        mean = ((some * keep) @ parity) / np.maximum(kept, 1)
-        offsets[suspect] = np.where(kept > 0, mean, np.float32(0.0))
-    return offsets.astype(np.float32, copy=False).reshape(rows, cols // width, 2)
-
-
-def remove_channel_row_offsets(residual: np.ndarray, width: int, limit: np.ndarray | float,
-                               work: np.ndarray | None = None, expected_spread: np.ndarray | None = None) -> np.ndarray:
-    """Subtract :func:`channel_row_offsets` from ``residual`` (rows, cols) in place and return them."""
-    offsets = channel_row_offsets(residual, width, limit, work, expected_spread)
-    residual.reshape(-1, width)[...] -= offsets.reshape(-1, 2) @ _parity(width).T
-    return offsets
 
 
 def _cluster_members(reads: np.ndarray, expected: np.ndarray, sigma: np.ndarray, offsets: np.ndarray | None,

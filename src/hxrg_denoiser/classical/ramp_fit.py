@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hxrg_denoiser.classical.channel_rows import difference_offsets
 from hxrg_denoiser.classical.estimators import (
     cds_weights,
     fowler_weights,
@@ -27,7 +28,6 @@ from hxrg_denoiser.classical.jumps import (
     DEFAULT_THRESHOLD,
     JumpPixels,
     detect_jumps,
-    difference_offsets,
     segment_read_weights,
 )
 from hxrg_denoiser.classical.step_test import step_jumps

@@ -8,8 +8,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from hxrg_denoiser.classical.channel_rows import remove_channel_row_offsets
 from hxrg_denoiser.classical.estimators import dark_pixels, estimate_read_noise, estimate_white_read_noise
-from hxrg_denoiser.classical.jumps import remove_channel_row_offsets
 from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.stats import robust_sigma
 from hxrg_denoiser.strips import StripStream
@@ -76,7 +76,7 @@ def jump_read_noise(stream: StripStream, band: NoiseBand | None = None) -> float
 
     What jumps are tested against (:func:`~hxrg_denoiser.classical.jumps.detect_jumps` with a channel
     width): the differences of the band of :func:`ramp_read_noise`, less each pixel's mean difference
-    (its flux), less the offsets of :func:`~hxrg_denoiser.classical.jumps.channel_row_offsets`, on dark
+    (its flux), less the offsets of :func:`~hxrg_denoiser.classical.channel_rows.channel_row_offsets`, on dark
     science pixels, robust sigma over ``sqrt(2)`` (corrected for the mean removed). Between the white and
     the total read noise: the correlated noise that varies along a row is left in.
     """
