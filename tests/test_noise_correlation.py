@@ -6,7 +6,12 @@ from astropy.io import fits
 from hxrg_denoiser.bench.metrics import lit_and_dark, lit_over_dark_read_variance
 from hxrg_denoiser.classical.cleaning import LIT_READ_SCALE
 from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance, network_errors
-from hxrg_denoiser.classical.noise_correlation import column_sum_variance, light_free_pixels, read_noise_statistics
+from hxrg_denoiser.classical.noise_correlation import (
+    column_sum_variance,
+    light_free_pixels,
+    plateau_light,
+    read_noise_statistics,
+)
 from hxrg_denoiser.cli import main
 from hxrg_denoiser.fitting import FitOptions, fit_ramp, ramp_read_noise
 from hxrg_denoiser.geometry import ReadoutGeometry
@@ -252,3 +257,57 @@ def test_light_found_on_a_cleaner_image_keeps_faint_wings_out_of_the_scale():
     truth = float(np.var(noise[helped.dark]) / 500.0)
     assert np.mean(light[plain.dark] > 5.0) > 0.1 and np.mean(light[helped.dark] > 5.0) < 0.01
     assert abs(helped.scale / truth - 1.0) < 0.01 < plain.scale / truth - 1.0
+
+
+def _slit(rows=256, cols=1024, seed=3, level=20.0, sigma=3.0):
+    """White noise of ``sigma`` with a uniform light of ``level`` over the middle 70 % of the rows (a long slit's
+    sky), sky lines crossing it; the light's mask."""
+    rng = np.random.default_rng(seed)
+    slit = np.zeros((rows, cols), bool)
+    slit[int(0.15 * rows):int(0.85 * rows)] = True
+    light = np.zeros((rows, cols))
+    light[slit] = level
+    for column in rng.integers(0, cols, 30):
+        light[:, column] += np.where(slit[:, column], rng.uniform(5.0, 200.0), 0.0)
+    return light + rng.normal(0.0, sigma, (rows, cols)), slit
+
+
+def test_a_uniform_light_over_most_rows_is_light_and_the_scale_is_the_noise_s():
+    """A long slit's sky fills 70 % of the rows: the median level is the sky's, and the step at the slit's edges
+    and its sky lines counted as read noise (scale 8-10 on simulated long slits). The lowest population of
+    levels is the dark one: every lit pixel is left out and the scale is that of the noise."""
+    image, slit = _slit()
+    usable = np.ones(image.shape, bool)
+    dark = light_free_pixels(image, usable)
+    assert not (dark & slit).any() and dark[~slit].mean() > 0.7
+    stats = read_noise_statistics(image, np.full(image.shape, 9.0), None, usable)
+    assert stats is not None and abs(stats.scale - 1.0) < 0.05
+
+
+def test_a_cleaned_copy_that_lost_a_uniform_light_still_leaves_it_out_of_the_dark_pixels():
+    """A cleaning takes a light spanning whole rows for row noise; found on such a copy alone, the slit's pixels
+    count as dark. The image's own populations of levels put them back among the lit (plateau_light)."""
+    image, slit = _slit(seed=4)
+    geometry = ReadoutGeometry("slit", *image.shape, n_channels=4, ref_border=0)
+    flattened = image - np.median(image, axis=1, keepdims=True)  # what a row cleaning leaves of a uniform light
+    dq = np.zeros(image.shape, np.uint32)
+    var_rnoise = np.full(image.shape, 9.0, np.float32)
+    _, _, found = calibrated_errors(image, np.zeros_like(var_rnoise), var_rnoise, dq, geometry,
+                                    light_image=flattened)
+    assert abs(found.read_noise_scale - 1.0) < 0.05
+    assert plateau_light(image, np.ones(image.shape, bool))[slit].all()
+
+
+def test_a_gradient_or_a_channel_step_is_not_a_plateau():
+    """No lowest population where the levels spread without a gap (a gradient), nor where what it would leave
+    lit is whole channels (a channel offset is the readout's): the dark pixels are found as before."""
+    rng = np.random.default_rng(6)
+    rows, cols = 256, 1024
+    usable = np.ones((rows, cols), bool)
+    gradient = np.linspace(0.0, 60.0, cols)[None, :] + rng.normal(0.0, 3.0, (rows, cols))
+    assert plateau_light(gradient, usable) is None
+    stepped = rng.normal(0.0, 3.0, (rows, cols))
+    stepped[:, 256:] += 20.0  # three of four channels 20 above the first
+    assert plateau_light(stepped, usable) is not None  # two populations, without the channels' test
+    assert plateau_light(stepped, usable, channel_width=256) is None
+    assert light_free_pixels(stepped, usable, channel_width=256).mean() > 0.8

@@ -3,6 +3,8 @@ image's own dark pixels and their column correlation, and the errors of a networ
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from hxrg_denoiser.classical.background import SceneBackground, scene_background
@@ -11,6 +13,7 @@ from hxrg_denoiser.classical.noise_correlation import (
     ReadNoiseStatistics,
     light_free_pixels,
     near_light_correlation,
+    plateau_light,
     read_noise_statistics,
 )
 from hxrg_denoiser.geometry import ReadoutGeometry
@@ -90,13 +93,19 @@ def _background(sci: np.ndarray, usable: np.ndarray, geometry: ReadoutGeometry,
     pairs = usable[:, 1:] & usable[:, :-1]
     differences = np.diff(image, axis=1)[pairs][:: max(1, int(pairs.sum()) // 200_000)]
     negligible = 0.1 * float(mad_sigma(differences)) / np.sqrt(2.0) if differences.size else 0.0
-    found = scene_background(image, usable, geometry, light_free_pixels, degree=BACKGROUND_DEGREE,
+    dark_pixels = functools.partial(light_free_pixels, channel_width=geometry.channel_width)
+    found = scene_background(image, usable, geometry, dark_pixels, degree=BACKGROUND_DEGREE,
                              row_degree=BACKGROUND_ROW_DEGREE, negligible=negligible)
     # dark both on the image and on the image less its background: the second mask's light threshold is set on
     # a flattened image and may take in faint wings (on a jwst-h2rg imaging field the oracle's RNSCALE went
     # 1.26 -> 1.19 with both, benchmarks/err_on_gradients.py); what made --clean's ERR too large on a star field
     # was the background itself, which _statistics guards against
-    return found._replace(dark=found.dark & found.first_dark)
+    found = found._replace(dark=found.dark & found.first_dark)
+    if light_image is not None:  # a uniform light over whole rows the cleaned copy took for row noise
+        lit = plateau_light(sci, usable & np.isfinite(sci), channel_width=geometry.channel_width)
+        if lit is not None:
+            found = found._replace(dark=found.dark & ~lit, first_dark=found.first_dark & ~lit)
+    return found
 
 
 def _statistics(sci: np.ndarray, var_rnoise: np.ndarray, var_poisson: np.ndarray | None, usable: np.ndarray,

@@ -31,11 +31,11 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
-from scipy.ndimage import maximum_filter, uniform_filter
+from scipy.ndimage import gaussian_filter1d, maximum_filter, uniform_filter
 
-from hxrg_denoiser.stats import robust_sigma
+from hxrg_denoiser.stats import mad_sigma, robust_sigma
 
-__all__ = ["MAX_LAG", "ReadNoiseStatistics", "read_noise_statistics", "light_free_pixels", "column_sum_variance",
+__all__ = ["MAX_LAG", "ReadNoiseStatistics", "read_noise_statistics", "light_free_pixels", "plateau_light", "column_sum_variance",
            "near_light_correlation"]
 
 MAX_LAG = 8
@@ -87,35 +87,135 @@ def _unit_spread_scale(squares: np.ndarray, photons: np.ndarray, rounds: int = 3
     return float(np.sqrt(low * high))
 
 
-def light_free_pixels(sci: np.ndarray, usable: np.ndarray) -> np.ndarray:
+def _lowest_plateau(means: np.ndarray, noise: float, min_share: float = 0.05) -> tuple[float, float] | None:
+    """The level and spread of the lowest of several populations of local means, or None where there is one.
+
+    A scene that lights most of the image with a uniform level (a long slit's sky filling 70 % of the rows)
+    puts the median of the local means, and :func:`_dark_level`'s dark level, on its light: its steps and
+    lines then pass for read noise. Such an image has two (or more) separate populations of means: the
+    densest level of the lowest one that holds at least ``min_share`` of them, with a valley below half its
+    peak density between it and the next, is the dark one. A gradient or a broad spread of correlated noise
+    has no such valley.
+
+    Parameters
+    ----------
+    means : ndarray, shape (n,)
+        Local means (a sample).
+    noise : float
+        Their spread from noise alone (the histogram is smoothed to it).
+
+    Returns
+    -------
+    (level, spread) or None
+        ``spread`` from the means below ``level`` (the 68.27th percentile of their distance to it).
+    """
+    if noise <= 0 or means.size < 1000:
+        return None
+    low, high = np.percentile(means, [0.1, 99.9])
+    width = max(noise / 2.0, (high - low) / 4000.0)
+    if high - low < 4.0 * width:
+        return None
+    counts, edges = np.histogram(means, bins=int(np.ceil((high - low) / width)), range=(low, high))
+    density = gaussian_filter1d(counts.astype(np.float64), noise / width, mode="constant")
+    reach = max(1, int(round(2.0 * noise / width)))
+    peaks = [i for i in range(1, density.size - 1) if density[i] >= density[i - 1] and density[i] > density[i + 1]
+             and counts[max(0, i - reach):i + reach + 1].sum() >= min_share * means.size]
+    if len(peaks) < 2:
+        return None
+    lowest = peaks[0]
+    valley = density[lowest:peaks[1] + 1].min()
+    if valley > 0.5 * density[lowest]:
+        return None
+    level = float(0.5 * (edges[lowest] + edges[lowest + 1]))
+    below = level - means[means < level]
+    spread = float(np.percentile(below, 68.27)) if below.size >= 100 else noise
+    return level, max(spread, noise)
+
+
+def _channel_shaped(lit: np.ndarray, usable: np.ndarray, channel_width: int) -> bool:
+    """Whether light covers whole channels and leaves the others dark (a step at channel boundaries: noise)."""
+    n_channels = lit.shape[1] // channel_width
+    if n_channels < 2:
+        return False
+    shares = [lit[:, k * channel_width:(k + 1) * channel_width][usable[:, k * channel_width:(k + 1) * channel_width]]
+              .mean() for k in range(n_channels)]
+    return all(share < 0.1 or share > 0.9 for share in shares)
+
+
+def _local_means(sci: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """5 x 5 means of the usable pixels (float32) and where all 25 are usable."""
+    # in place where it can be: a full frame's float32 image is 67 MB
+    count = uniform_filter(usable.astype(np.float32), 5, mode="constant")
+    surrounded = count > 0.99
+    local = uniform_filter(np.where(usable, sci, 0.0).astype(np.float32, copy=False), 5, mode="constant")
+    local /= np.maximum(count, 1e-6, out=count)
+    return local, surrounded
+
+
+def _plateau_level(local: np.ndarray, surrounded: np.ndarray, usable: np.ndarray, means: np.ndarray,
+                   above: float, channel_width: int | None) -> tuple[float, float] | None:
+    """:func:`_lowest_plateau` of the local means where it lies below ``above`` by 3 of its spreads and
+    what it leaves lit is not whole channels; their noise from means 5 rows apart in the same columns
+    (which a scene constant along the columns does not reach)."""
+    pairs = surrounded[5:] & surrounded[:-5]
+    steps = (local[5:] - local[:-5])[pairs][::7]
+    plateau = _lowest_plateau(means, float(mad_sigma(steps)) / np.sqrt(2.0)) if steps.size else None
+    if plateau is None or plateau[0] >= above - 3.0 * plateau[1]:
+        return None
+    if channel_width is not None and _channel_shaped((local - plateau[0]) > 5.0 * plateau[1], usable & surrounded,
+                                                     channel_width):
+        return None
+    return plateau
+
+
+def light_free_pixels(sci: np.ndarray, usable: np.ndarray, *, channel_width: int | None = None) -> np.ndarray:
     """Usable pixels away from any detected light.
 
     Light is where the 5 x 5 mean exceeds the image's typical level (the median of those means, light
     left out by :func:`_dark_level`) by more than 5 robust sigmas of the means themselves (so that
     patches of correlated noise are not taken for light, and are not excluded either: excluding them
     would bias the correlation low); lit pixels are grown by 4 pixels to leave out the wings of sources.
+    Where the means form separate populations (a uniform light over most of the image, such as a long
+    slit's sky), the dark level is that of the lowest (:func:`_lowest_plateau`), unless what it leaves lit
+    is whole channels (``channel_width`` columns each): a step at channel boundaries is the readout's,
+    not the scene's.
 
     Parameters
     ----------
     sci : ndarray, shape (n_rows, n_cols)
         A flux image.
     usable : ndarray of bool, shape (n_rows, n_cols)
+    channel_width : int, optional
+        Columns per output channel (no channel test without it).
 
     Returns
     -------
     ndarray of bool, shape (n_rows, n_cols)
     """
-    # in place where it can be: a full frame's float32 image is 67 MB
-    count = uniform_filter(usable.astype(np.float32), 5, mode="constant")
-    surrounded = count > 0.99
-    local = uniform_filter(np.where(usable, sci, 0.0).astype(np.float32, copy=False), 5, mode="constant")
-    local /= np.maximum(count, 1e-6, out=count)
-    del count
+    local, surrounded = _local_means(sci, usable)
     means = local[usable][::7]  # a sample is plenty for two robust statistics (and 7x faster on a full frame)
     level, scale = _dark_level(means)
+    level, scale = _plateau_level(local, surrounded, usable, means, level, channel_width) or (level, scale)
     local -= level
     lit = maximum_filter((local > 5.0 * scale).astype(np.uint8), size=9, mode="constant") > 0
     return usable & surrounded & ~lit
+
+
+def plateau_light(sci: np.ndarray, usable: np.ndarray, *, channel_width: int | None = None) -> np.ndarray | None:
+    """The pixels a uniform light over much of ``sci`` covers (grown by 4), or None where its local means form
+    one population (:func:`light_free_pixels`' plateau test alone).
+
+    For an image whose light is found on a cleaned copy: a cleaning takes a light that spans whole rows
+    (a long slit's sky) for row noise, and the copy no longer shows it.
+    """
+    local, surrounded = _local_means(sci, usable)
+    means = local[usable][::7]
+    level, _ = _dark_level(means)
+    plateau = _plateau_level(local, surrounded, usable, means, level, channel_width)
+    if plateau is None:
+        return None
+    local -= plateau[0]
+    return maximum_filter((local > 5.0 * plateau[1]).astype(np.uint8), size=9, mode="constant") > 0
 
 
 class ReadNoiseStatistics(NamedTuple):
