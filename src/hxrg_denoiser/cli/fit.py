@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 from hxrg_denoiser.cli.options import (
@@ -76,6 +77,9 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                      help="read noise per read in electrons, or a FITS map of it per pixel, for ERR, jump "
                      "detection and optimal weights (default: estimated from the data)")
     add_product_arguments(fit)
+    fit.add_argument("--rateints", metavar="PATH",
+                     help="with --integration all: also write each integration's flux, one plane per integration "
+                     "(with --product jwst a rateints file, JWST's CubeModel) (default: none)")
     fit.add_argument("--frame-time", type=positive_float, metavar="SECONDS",
                      help="seconds between reads, for --units e-/s (default: the header's TGROUP, TFRAME x "
                      "(NFRAMES + GROUPGAP) or FRMTIME, else the geometry's frame time for the rows read)")
@@ -196,9 +200,14 @@ def run_fit(args: argparse.Namespace) -> int:
     if is_batch(args):
         from hxrg_denoiser.batch import fit_exposure
 
+        if args.rateints is not None:
+            raise UsageError("--rateints applies to one input (give --integration all and one 4D cube)")
+
         return run_batch(args, fit_exposure, options, geometry_args(args), args.overwrite, args.product)
     source = args.input[0]
     check_output_path(args.output, overwrite=args.overwrite, inputs=read_paths(args))
+    if args.rateints is not None:
+        _check_rateints(args)
     start = time.perf_counter()
     if args.integration == "all":
         return _fit_all_integrations(args, options, source, start)
@@ -227,7 +236,7 @@ def _fit_all_integrations(args: argparse.Namespace, options, source: str, start:
     combined into one image as JWST combines a rate (:func:`~hxrg_denoiser.fitting.integrations.combine_flux_images`)."""
     from hxrg_denoiser.fitting import fit_ramp
     from hxrg_denoiser.fitting.integrations import combine_flux_images
-    from hxrg_denoiser.io.output import write_flux_image
+    from hxrg_denoiser.io.output import write_flux_cube, write_flux_image
     from hxrg_denoiser.io.ramps import open_ramp
 
     if args.split:
@@ -241,14 +250,33 @@ def _fit_all_integrations(args: argparse.Namespace, options, source: str, start:
             images.append(fit_ramp(ramp, geometry, options.with_upstream_flags(source, index),
                                    progress=not args.quiet, description=f"fit integration {index + 1}/{count}"))
     image = combine_flux_images(images)
+    if args.rateints is not None:
+        write_flux_cube(args.rateints, images, overwrite=args.overwrite, product=args.product, gain=options.gain,
+                        extra={"INTEGRTN": ("each", "one plane per integration")})
     del images
     cards = {"INTEGRTN": ("all", "integrations combined by inverse variance"),
              "NINTS": (count, "integrations in the input")}
     write_flux_image(args.output, image, overwrite=args.overwrite, product=args.product, gain=options.gain,
                      extra=cards)
     print(f"{args.output}: {image.provenance.method} flux of {count} integration(s), {geometry.name} "
-          f"{geometry.n_rows} x {geometry.n_cols}, {time.perf_counter() - start:.1f} s")
+          f"{geometry.n_rows} x {geometry.n_cols}, {time.perf_counter() - start:.1f} s"
+          + (f"; each integration's in {args.rateints}" if args.rateints is not None else ""))
     return 0
+
+
+def _check_rateints(args: argparse.Namespace) -> None:
+    """``--rateints``: refused in one line before any work unless it can be written beside the rate."""
+    from hxrg_denoiser.io.output import CUBE_LAYOUTS
+    from hxrg_denoiser.io.safety import check_output_path
+
+    if args.integration != "all":
+        raise UsageError("--rateints holds one image per integration: give --integration all")
+    if args.product not in CUBE_LAYOUTS:
+        raise UsageError(f"--rateints: --product {args.product} has no layout for one image per integration; "
+                         f"use {' or '.join(CUBE_LAYOUTS)}")
+    if os.path.abspath(args.rateints) == os.path.abspath(args.output):
+        raise UsageError(f"--rateints {args.rateints}: the same file as -o; give another name")
+    check_output_path(args.rateints, overwrite=args.overwrite, inputs=read_paths(args))
 
 
 def run_geometries(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,7 @@ from hxrg_denoiser.io.safety import (
 
 __all__ = [
     "write_flux_image",
+    "write_flux_cube",
     "write_image",
     "RampWriter",
 ]
@@ -81,9 +82,24 @@ def write_flux_image(path: str | os.PathLike, image: FluxImage, *, overwrite: bo
     """
     if product not in LAYOUTS:
         raise OutputError(f"--product {product!r}: choose one of {tuple(LAYOUTS)}")
-    image = in_file_orientation(image)  # then a gain map lines up as it is stored, in the file's orientation
+    (image,) = _for_file([image], product, gain)
+    return _write(path, image, LAYOUTS[product], overwrite=overwrite, extra=extra)
+
+
+def _for_file(images: Sequence[FluxImage], product: str, gain: PixelMap | None) -> list[FluxImage]:
+    """The images in their input file's orientation (where a gain map lines up as it is stored), in DN for
+    a JWST product with a gain."""
+    images = [in_file_orientation(image) for image in images]
     if product == "jwst" and gain is not None:
-        image = in_data_numbers(image, read_pixel_map(gain, image.sci.shape, "--gain", positive=True))
+        factor = read_pixel_map(gain, images[0].sci.shape, "--gain", positive=True)
+        images = [in_data_numbers(image, factor) for image in images]
+    return images
+
+
+def _write(path: str | os.PathLike, image: FluxImage, layout: Callable, *, overwrite: bool,
+           extra: dict | None) -> Path:
+    """``image`` (2D arrays, or 3D with a leading integration axis) in ``layout``, its header cards from its
+    records, atomically."""
     source = image.provenance
     cards = {**provenance_cards(source), **error_cards(image.errors), **fit_cards(source.fit),
              **model_cards(image.model)}
@@ -92,10 +108,46 @@ def write_flux_image(path: str | os.PathLike, image: FluxImage, *, overwrite: bo
         cards["REFCHECK"] = (image.reference.note, "reference check: rows; all; reads")
     cards.update(extra or {})
     primary = fits.PrimaryHDU(header=carried(source.input_header, make_header(cards)))
-    hdus = LAYOUTS[product](primary, image_hdus(image), path)
+    hdus = layout(primary, image_hdus(image), path)
     with atomic_output(path, overwrite=overwrite, inputs=[source.input]) as tmp:
         fits.HDUList(hdus).writeto(tmp, overwrite=True)
     return Path(path)
+
+
+def write_flux_cube(path: str | os.PathLike, images: Sequence[FluxImage], *, overwrite: bool = False,
+                    extra: dict | None = None, product: str = "hxrg", gain: PixelMap | None = None) -> Path:
+    """Write the flux images of an exposure's integrations as one product, each array with a leading
+    integration axis, atomically: JWST's ``rateints`` (``--product jwst``: a file its ``CubeModel`` opens,
+    DN/s) or the ``hxrg`` layout of 3D extensions.
+
+    Parameters
+    ----------
+    path : path-like
+    images : sequence of FluxImage
+        One per integration, in order, the same shape, units and provenance but for their arrays (each
+        integration's ERR is calibrated on its own pixels; the header's ``RNSCALE`` is the first one's).
+    product : {"hxrg", "jwst"}
+        ``nirps`` has no layout for integrations: refused.
+    extra, gain, overwrite
+        As :func:`write_flux_image`.
+    """
+    if product not in CUBE_LAYOUTS:
+        raise OutputError(f"--product {product!r}: no layout for one image per integration; choose one of "
+                          f"{tuple(CUBE_LAYOUTS)}")
+    if not images:
+        raise ValueError("no integration to write")
+    images = _for_file(images, product, gain)
+
+    def stacked(name: str) -> np.ndarray | None:
+        values = [getattr(image, name) for image in images]
+        return None if any(v is None for v in values) else np.stack(values)
+
+    cube = images[0]._replace(sci=np.stack([i.sci for i in images]), err=np.stack([i.err for i in images]),
+                              dq=np.stack([i.dq for i in images]),
+                              reads_used=stacked("reads_used"), var_poisson=stacked("var_poisson"),
+                              var_rnoise=stacked("var_rnoise"), intercept=stacked("intercept"))
+    return _write(path, cube, CUBE_LAYOUTS[product], overwrite=overwrite,
+                  extra={"NINTS": (len(images), "integrations, one per plane"), **(extra or {})})
 
 
 def in_file_orientation(image: FluxImage) -> FluxImage:
@@ -176,6 +228,18 @@ def _nirps_layout(primary: fits.PrimaryHDU, hdus: dict, path) -> list:
 LAYOUTS: dict[str, Callable[[fits.PrimaryHDU, dict, object], list]] = {
     "hxrg": _hxrg_layout, "jwst": _jwst_layout, "nirps": _nirps_layout}
 PRODUCTS = tuple(LAYOUTS)
+
+
+def _jwst_cube_layout(primary: fits.PrimaryHDU, hdus: dict, path) -> list:
+    """A rateints file as JWST's ``CubeModel`` reads it: the rate layout with one plane per integration."""
+    layout = _jwst_layout(primary, hdus, path)
+    primary.header["DATAMODL"] = ("CubeModel", "JWST data model of this file")
+    return layout
+
+
+# The layouts of one image per integration (write_flux_cube).
+CUBE_LAYOUTS: dict[str, Callable[[fits.PrimaryHDU, dict, object], list]] = {
+    "hxrg": _hxrg_layout, "jwst": _jwst_cube_layout}
 
 
 class RampWriter:
