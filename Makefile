@@ -50,7 +50,7 @@ docs: install-test
 
 test-all: install-test
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 bench-fit: install
 	$(BIN)/python benchmarks/bench_fit_fullframe.py

@@ -4,6 +4,7 @@ of the read noise the errors measure."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import write_cube
 
 from hxrg_denoiser.bench.photometry import channel_mean_errors
@@ -150,6 +151,7 @@ def _framed(kind: str, seed: int, frame: float) -> tuple[np.ndarray, np.ndarray]
     return scene.image, simulate_cube(GEOMETRY, 10, noise, scene=scene.image, seed=seed)
 
 
+@pytest.mark.integration
 def test_a_picture_frame_is_not_kept_as_background_and_a_sky_gradient_is():
     """Segments of the ramp tell charge from noise of the same shape: the frame's background changes from segment
     to segment (evidence below 1, nothing kept), the gradient's does not (evidence > 10, nearly all kept)."""

@@ -116,6 +116,7 @@ def test_bench_seeds_are_reserved():
     check_training_seed(1)
 
 
+@pytest.mark.integration
 def test_bench_cli_suite_writes_report_json_and_figures(tmp_path):
     out = tmp_path / "bench"
     assert main(["bench", "--suite", "bench-v1-quick", "--rows", "24", "--reads", "6", "--out", str(out), "-q",
@@ -164,6 +165,7 @@ def test_bench_cli_with_user_darks_and_scene(tmp_path):
     assert without["utr"]["pixel_rms"] == metrics["utr"]["pixel_rms"]
 
 
+@pytest.mark.integration
 def test_users_darks_are_measured_in_workers_with_one_set_of_figures(tmp_path):
     geometry = ReadoutGeometry("t", 40, 128, 4)
     darks = [str(write_cube(tmp_path / f"dark{seed}.fits", simulate_cube(geometry, 5, NoiseModel(white=4.0), seed=seed)))

@@ -85,6 +85,7 @@ def test_a_flat_field_keeps_its_level(level):
     assert pixel_errors(cleaned.sci, scene, science).rms <= 1.05 * pixel_errors(reference.sci, scene, science).rms
 
 
+@pytest.mark.integration
 def test_orders_across_every_channel_get_no_lit_row_offset():
     """Straight orders light all 32 channels over the same rows, where no dark pixel exists; the reference
     correction leaves a frame-wide level (the reference pixels do not see it). The cleaning must not put an

@@ -32,6 +32,7 @@ def test_demo_cli_refuses_to_overwrite(tmp_path, capsys):
     assert main(args + ["--overwrite"]) == 0
 
 
+@pytest.mark.integration
 def test_demo_runs_the_shipped_default_model(tmp_path):
     """The default model is inside the package and beats reference-corrected UTR on the demo's spectra."""
     result = run_demo(tmp_path / "demo", rows=136, n_reads=50, progress=False)

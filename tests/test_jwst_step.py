@@ -195,6 +195,7 @@ def test_an_uncal_takes_its_saturation_from_the_saturation_reference(tmp_path):
     assert abs(np.median(rate.data[usable] / truth[usable]) - 1) < 0.03
 
 
+@pytest.mark.integration
 def test_detector1_runs_with_hxrg_ramp_fit_in_place_of_ramp_fit(tmp_path):
     """JWST's Detector1 with the ramps fitted here: the other steps skipped (their reference files are not at
     hand offline), the rate and rateints saved by the pipeline as ramp_fit's would be."""

@@ -54,6 +54,7 @@ def _rms_over_exposures(noise, calibration, refcorrs, seeds=range(42, 48)):
     return dict(zip(refcorrs, np.sqrt(squares / len(seeds))))
 
 
+@pytest.mark.integration
 def test_sirs_does_not_inject_a_picture_frame_the_reference_pixels_see_20_times(frame_case):
     calibration = frame_case[2]
     assert calibration.record.mean_model == "fitted"  # the darks show that the levels mislead
@@ -64,6 +65,7 @@ def test_sirs_does_not_inject_a_picture_frame_the_reference_pixels_see_20_times(
     assert rms["sirs"] <= 1.05 * rms["none"]
 
 
+@pytest.mark.integration
 def test_sirs_matches_the_fixed_recipes_on_plain_darks():
     noise = noise_preset("nirspec")
     calibration = fit_sirs(_darks(noise, count=3), STRIP)
@@ -112,6 +114,7 @@ def test_calibrate_and_fit_commands(tmp_path, capsys):
                  "--refcorr", "seed", "--calibration", str(out), "-q"]) == 2
 
 
+@pytest.mark.integration
 def test_reference_check_prefers_the_plain_image_when_the_reference_pixels_inject(frame_case):
     scene, cube, _ = frame_case
     corrected = fit_cube(cube, STRIP, FitOptions(refcorr="seed")).sci
@@ -154,6 +157,7 @@ def test_traces_are_found_in_the_truth_and_round_trip_through_a_file(tmp_path):
     np.testing.assert_array_equal(np.array([o.center for o in back]), np.array([o.center for o in scene.orders]))
 
 
+@pytest.mark.integration
 def test_bench_v2_families_seeds_and_quick_run(tmp_path):
     families = {case.group for case in BENCH_V2}
     assert families == set(BENCH_V2_FAMILIES) and len(families) >= 15
@@ -169,6 +173,7 @@ def test_bench_v2_families_seeds_and_quick_run(tmp_path):
     assert "mean / worst" in (out / "report.md").read_text()
 
 
+@pytest.mark.integration
 def test_bench_on_the_users_darks_with_traces_and_a_calibration(tmp_path, capsys):
     noise = noise_preset("nirspec")
     test = [write_cube(tmp_path / f"test{i}.fits", simulate_cube(STRIP, 6, noise, seed=810 + i)) for i in range(2)]
@@ -191,6 +196,7 @@ def test_bench_on_the_users_darks_with_traces_and_a_calibration(tmp_path, capsys
     assert "both a test dark and a training dark" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_fine_tuning_on_the_users_darks_with_a_calibration(tmp_path, capsys):
     strip = preset("nirps-h4rg", n_rows=40)
     noise = noise_preset("nirspec")
@@ -217,6 +223,7 @@ def test_fine_tuning_on_the_users_darks_with_a_calibration(tmp_path, capsys):
     assert "one of the test darks" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_reference_check_keeps_a_correction_that_steadies_every_reads_level(frame_case):
     """Dark pixels' structure preferring the plain image is overruled where the corrected image's channel levels
     move under 0.7 times as much from read to read, and the plain image still wins where they move twice as much."""

@@ -343,6 +343,7 @@ def test_progress_bars_say_which_method_runs_and_quiet_silences_them(tmp_path, c
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.integration
 def test_quiet_training_prints_no_bar(tmp_path, capsys):
     from test_readout_set import tiny_spec
 

@@ -40,6 +40,7 @@ def test_payeur2022_trains_under_two_process_torchrun(tmp_path):
     assert double.stdout.count("wrote ") == 1
 
 
+@pytest.mark.integration
 def test_readout_set_trainer_under_two_process_torchrun(tmp_path):
     """The same loop trains the readout-set model under DDP: both ranks finish, rank 0 alone writes."""
     script = str(Path(__file__).with_name("flux_training_script.py"))
