@@ -256,3 +256,37 @@ def test_bench_with_a_dark_subtracts_it_in_every_method(tmp_path):
     assert main(["bench", "--darks", *paths[:2], "--scene", "flat", "--channels", "8", "--out", str(tmp_path / "x"),
                  "-q", "--dark", str(tmp_path / "small.fits")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("axes", [(1, 2), (2, 1)], ids=["readout-order", "transposed"])
+def test_a_full_frame_dark_ramp_is_cut_to_a_subarray(tmp_path, capsys, axes):
+    """A subarray (SUBSTRT1/SUBSTRT2, 1-based first column and row) given a full-frame dark ramp, as JWST's
+    DARK references often are: the dark's reads are cut to the subarray where both files store it (in either
+    orientation), so the fit equals one with the dark cut by hand; a dark too small for the subarray, or
+    larger for data that state no subarray, is refused in one line."""
+    from conftest import noisy_ramp
+
+    rng = np.random.default_rng(4)
+    full = (rng.normal(0.0, 3.0, (6, 96, 128)) + np.where(rng.random((96, 128)) < 0.02, 50.0, 0.0)
+            * np.arange(6)[:, None, None]).astype(np.float32)  # hot pixels: what the subtraction must remove
+    sub = full[:, 16:48, 32:96]  # rows 16.., columns 32.. as stored
+    cube = (noisy_ramp((32, 64), 6, seed=2)[0] + sub).astype(np.float32)
+    keys = {"FASTAXIS": axes[0], "SLOWAXIS": axes[1]}
+    fits.PrimaryHDU(cube, header=fits.Header({"SUBSTRT1": 33, "SUBSTRT2": 17, **keys})).writeto(tmp_path / "d.fits")
+    fits.PrimaryHDU(full, header=fits.Header(keys)).writeto(tmp_path / "dark_full.fits")
+    fits.PrimaryHDU(np.ascontiguousarray(sub), header=fits.Header(keys)).writeto(tmp_path / "dark_sub.fits")
+    common = ["--channels", "2", "--refcorr", "none", "--read-noise", "5", "-q"]
+    for name in ("full", "sub"):
+        assert main(["fit", str(tmp_path / "d.fits"), "-o", str(tmp_path / f"{name}.fits"), "--dark",
+                     str(tmp_path / f"dark_{name}.fits"), *common]) == 0
+    for ext in ("SCI", "ERR", "DQ"):
+        np.testing.assert_array_equal(fits.getdata(tmp_path / "full.fits", ext), fits.getdata(tmp_path / "sub.fits", ext))
+    fits.PrimaryHDU(full[:, :40, :90], header=fits.Header(keys)).writeto(tmp_path / "dark_small.fits")
+    fits.PrimaryHDU(cube, header=fits.Header(keys)).writeto(tmp_path / "plain.fits")
+    for data, dark, message in (("d.fits", "dark_small.fits", "reads are"),
+                                ("plain.fits", "dark_full.fits", "SUBSTRT1 and SUBSTRT2")):
+        out = tmp_path / "bad.fits"
+        assert main(["fit", str(tmp_path / data), "-o", str(out), "--dark", str(tmp_path / dark), *common]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0] and "--dark" in err[0]
+        assert not out.exists()

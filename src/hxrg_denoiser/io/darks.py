@@ -9,7 +9,8 @@ them out of every slope. Two kinds are accepted:
   exposure): a 3D cube, a 4D cube (its first integration) or a folder of per-read files, with at least
   as many reads (frames) as the science ramp uses; read ``k`` of it is subtracted from read ``k``. A
   dark recorded frame by frame (``NFRAMES = 1``, ``GROUPGAP = 0``) is averaged into the science ramp's
-  groups when the science header says its groups average frames (``NFRAMES``, ``GROUPGAP``);
+  groups when the science header says its groups average frames (``NFRAMES``, ``GROUPGAP``); a
+  full-frame dark for a subarray whose header states ``SUBSTRT1``/``SUBSTRT2`` is cut to it;
 * a dark **rate** image (2D, input units per second): ``rate x t`` is subtracted from the read taken
   ``t`` seconds after the first.
 
@@ -27,9 +28,9 @@ import numpy as np
 from astropy.io import fits
 
 from hxrg_denoiser.errors import RampInputError
-from hxrg_denoiser.io.maps import read_pixel_map
+from hxrg_denoiser.io.maps import MapFrame, read_pixel_map
 from hxrg_denoiser.io.orientation import READOUT_ORDER
-from hxrg_denoiser.io.ramps import Ramp, ReadoutOrderRamp, open_ramp
+from hxrg_denoiser.io.ramps import CutRamp, Ramp, ReadoutOrderRamp, open_ramp
 
 __all__ = ["Dark", "DarkRamp", "DarkRate", "open_dark", "DarkSource"]
 
@@ -132,17 +133,34 @@ def open_dark(source: DarkSource, science: Ramp, first_read: int, group_time: fl
         ramp = open_ramp(path, min_reads=1)
     except RampInputError as err:
         raise RampInputError(f"--dark {err}") from None
-    if ramp.axes == READOUT_ORDER and science.axes != READOUT_ORDER:  # stored as the data are, stating no axes
-        ramp = ReadoutOrderRamp(ramp, *science.axes)
+    ramp = _in_frame(ramp, science)
     try:
         if (ramp.n_rows, ramp.n_cols) != shape:
             raise RampInputError(f"--dark {path}: reads are {ramp.n_rows} x {ramp.n_cols}, the data are "
-                                 f"{shape[0]} x {shape[1]}")
+                                 f"{shape[0]} x {shape[1]}" + (" (a full-frame dark is cut to a subarray whose "
+                                 "header states SUBSTRT1 and SUBSTRT2)" if science.map_frame.start is None else ""))
         frames = _frames(ramp, science, first_read, path)
         return DarkRamp(ramp, frames, _n_combined(ramp.header, path), path)
     except BaseException:
         ramp.close()
         raise
+
+
+def _in_frame(dark: Ramp, science: Ramp) -> Ramp:
+    """``dark`` in the science ramp's frame: turned to readout order as the file states (a dark stating no axes
+    is taken as stored like the data) and, where the data are a subarray (``SUBSTRT1``/``SUBSTRT2``) and the
+    dark is larger, its reads cut to the subarray first, in the orientation both files are stored in."""
+    if isinstance(dark, ReadoutOrderRamp):
+        stored, axes = dark.ramp, dark.axes
+    else:
+        stored, axes = dark, science.axes  # stored as the data are
+    frame = MapFrame(axes, science.map_frame.start)
+    rows, cols = frame.stored_shape((science.n_rows, science.n_cols))
+    if (stored.n_rows, stored.n_cols) != (rows, cols) and frame.start is not None:
+        y0, x0 = frame.start
+        if stored.n_rows >= y0 + rows and stored.n_cols >= x0 + cols:
+            stored = CutRamp(stored, y0, x0, rows, cols)
+    return stored if axes == READOUT_ORDER else ReadoutOrderRamp(stored, *axes)
 
 
 def _is_2d(path: str) -> bool:

@@ -29,7 +29,7 @@ from hxrg_denoiser.io.fits_image import ScaledImage, shape_text
 from hxrg_denoiser.io.maps import MapFrame
 from hxrg_denoiser.io.orientation import READOUT_ORDER, axes_of, to_readout
 
-__all__ = ["Ramp", "ArrayRamp", "FitsCubeRamp", "ReadFolderRamp", "ReadoutOrderRamp", "FirstReads", "ReadRange", "open_ramp", "natural_sort_key"]
+__all__ = ["Ramp", "ArrayRamp", "FitsCubeRamp", "ReadFolderRamp", "ReadoutOrderRamp", "FirstReads", "ReadRange", "CutRamp", "open_ramp", "natural_sort_key"]
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts")
 
@@ -339,6 +339,33 @@ class ReadRange(Ramp):
     @property
     def axes(self) -> tuple[int, int]:
         return self.ramp.axes
+
+
+class CutRamp(Ramp):
+    """Rows ``row:row + n_rows`` and columns ``column:column + n_cols`` of every read of a larger ramp (a
+    full-frame dark ramp for a subarray); its header is ``ramp``'s."""
+
+    def __init__(self, ramp: Ramp, row: int, column: int, n_rows: int, n_cols: int) -> None:
+        if not (0 <= row and row + n_rows <= ramp.n_rows and 0 <= column and column + n_cols <= ramp.n_cols):
+            raise ValueError(f"{ramp.path}: cannot cut {n_rows} x {n_cols} at ({row}, {column}) from "
+                             f"{ramp.n_rows} x {ramp.n_cols}")
+        self.ramp, self.row, self.column = ramp, row, column
+        self.path, self.header, self.n_reads = ramp.path, ramp.header, ramp.n_reads
+        self.n_rows, self.n_cols = n_rows, n_cols
+
+    def read_rows(self, start: int, stop: int) -> np.ndarray:
+        return self.read_reads(start, stop, 0, self.n_reads)
+
+    def read_reads(self, start: int, stop: int, first: int, end: int) -> np.ndarray:
+        self._check_rows(start, stop)
+        reads = self.ramp.read_reads(self.row + start, self.row + stop, first, end)
+        return np.ascontiguousarray(reads[..., self.column:self.column + self.n_cols])
+
+    def read_source(self, read_index: int) -> str:
+        return self.ramp.read_source(read_index)
+
+    def close(self) -> None:
+        self.ramp.close()
 
 
 def FirstReads(ramp: Ramp, n_reads: int) -> ReadRange:  # noqa: N802 - reads like the class it was
