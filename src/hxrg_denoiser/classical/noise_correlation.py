@@ -36,7 +36,7 @@ from scipy.ndimage import gaussian_filter1d, maximum_filter, uniform_filter
 from hxrg_denoiser.stats import mad_sigma, robust_sigma
 
 __all__ = ["MAX_LAG", "ReadNoiseStatistics", "read_noise_statistics", "light_free_pixels", "plateau_light", "column_sum_variance",
-           "near_light_correlation"]
+           "near_light_correlation", "unit_spread_scale"]
 
 MAX_LAG = 8
 MAX_PHOTON_RATIO = 3.0  # largest predicted photon / read-noise variance of the dark pixels measured
@@ -63,7 +63,7 @@ def _dark_level(means: np.ndarray, rounds: int = 10) -> tuple[float, float]:
     return level, scale
 
 
-def _unit_spread_scale(squares: np.ndarray, photons: np.ndarray, rounds: int = 32) -> float | None:
+def unit_spread_scale(squares: np.ndarray, photons: np.ndarray, rounds: int = 32) -> float | None:
     """The read-noise scale ``s`` for which ``mean(squares / (photons + s)) = 1``, or None below 0.1.
 
     ``squares`` are the dark pixels' squared deviations and ``photons`` their predicted photon variances,
@@ -306,7 +306,7 @@ def read_noise_statistics(
         return None
     normalised = np.where(dark, sci / sigma, 0.0).astype(np.float64)
     normalised[dark] -= normalised[dark].mean()
-    scale = _unit_spread_scale(normalised[dark] ** 2, (poisson[dark] / sigma[dark] ** 2).astype(np.float64))
+    scale = unit_spread_scale(normalised[dark] ** 2, (poisson[dark] / sigma[dark] ** 2).astype(np.float64))
     if scale is None:
         return None
     rho = []

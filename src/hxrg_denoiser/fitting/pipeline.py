@@ -29,6 +29,7 @@ from hxrg_denoiser.classical.ramp_fit import fit_strip
 from hxrg_denoiser.classical.start_transient import read_offset_scatter
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import UsageError
+from hxrg_denoiser.fitting import half_ramp
 from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.fitting.read_noise import JumpNoise, jump_test_noise
 from hxrg_denoiser.fitting.reads import open_reads
@@ -185,7 +186,11 @@ def _fitted_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, optio
             light_image=_light_image(sci, geometry, options))
     else:
         err, errors = np.sqrt(var_poisson + var_rnoise), None
-    return FluxImage(sci, err, dq, provenance, reads_used, var_poisson, var_rnoise, intercept, errors=errors)
+    image = FluxImage(sci, err, dq, provenance, reads_used, var_poisson, var_rnoise, intercept, errors=errors)
+    if half_ramp.applies(options, used.last - used.first + 1):  # where the dark pixels' scale is unusual
+        image = half_ramp.checked_on_halves(image, lambda chosen: fit_ramp(ramp, geometry, chosen), options,
+                                            used.first, used.last, geometry)
+    return image
 
 
 def _cleaned(sci: np.ndarray, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, used,

@@ -56,11 +56,12 @@ def provenance_cards(source: Provenance) -> dict:
 
 
 def error_cards(errors: ErrorCalibration | None) -> dict:
-    """Keywords of the error calibration: RNSCALE, RNLITSC, RNCORRn, RNLCORn."""
+    """Keywords of the error calibration: RNSCALE, RNLITSC, RNSOURCE, RNCORRn, RNLCORn."""
     if errors is None:
         return {}
-    cards = {"RNSCALE": (round(float(errors.read_noise_scale), 4), "VAR_RNOISE scaled to the dark pixels' spread"),
-             "RNLITSC": (round(float(errors.read_noise_lit_scale), 4), "and x this near light (clean/model)")}
+    cards = {"RNSCALE": (round(float(errors.read_noise_scale), 4), "VAR_RNOISE scaled to the measured spread"),
+             "RNLITSC": (round(float(errors.read_noise_lit_scale), 4), "and x this near light (clean/model)"),
+             "RNSOURCE": (errors.read_noise_source, "RNSCALE, RNCORRn measured on")}
     for lag, rho in enumerate(errors.read_noise_correlation or (), start=1):
         cards[f"RNCORR{lag}"] = (round(float(rho), 4), f"read-noise error corr., {lag} row(s) apart")
     for lag, rho in enumerate(errors.read_noise_lit_correlation or (), start=1):

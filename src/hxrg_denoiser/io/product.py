@@ -156,7 +156,7 @@ class Provenance:
 
 @dataclass(frozen=True)
 class ErrorCalibration:
-    """What the image's own dark pixels said of its read-noise errors, applied to ``VAR_RNOISE``.
+    """What the image's own dark pixels (or its ramp's halves) said of its read-noise errors, applied to ``VAR_RNOISE``.
 
     Attributes
     ----------
@@ -168,12 +168,16 @@ class ErrorCalibration:
         Correlation of the read-noise errors of pixels 1 .. 8 rows apart.
     read_noise_lit_correlation : tuple of float or None
         The same near light, for a method that removes correlated noise.
+    read_noise_source : str
+        What the scale and the correlation were measured on: ``"dark pixels"``, or ``"ramp halves"`` where
+        the dark pixels held scene (:mod:`hxrg_denoiser.classical.half_ramp_errors`).
     """
 
     read_noise_scale: float = 1.0
     read_noise_lit_scale: float = 1.0
     read_noise_correlation: tuple[float, ...] | None = None
     read_noise_lit_correlation: tuple[float, ...] | None = None
+    read_noise_source: str = "dark pixels"
 
     @property
     def aperture_correlation(self) -> tuple[float, ...] | None:

@@ -1,0 +1,102 @@
+"""The read-noise errors of a flux image measured on the two halves of its ramp, where the dark pixels mislead.
+
+The image's own dark pixels (:mod:`hxrg_denoiser.classical.noise_correlation`) measure its errors well where
+dark pixels exist. Where light covers the image (a nebula's faint emission, the overlapping wings of a crowded
+field) or the reference correction injects a smooth pattern that the scene's background model takes out,
+their scatter is not the noise's: on bench-v3 the reference-corrected fit's scale came out 4.4x (nebula) and
+2.9x (crowded field) the truth, or 0.23 where it is 0.67 (a picture frame the reference pixels see 20x).
+
+The ramp tells noise from scene in time instead: the slopes of its first and second halves hold the same
+scene, so their difference holds only noise, on every pixel, lit or dark. Where the noise that is left
+is independent from read to read (a reference correction removes what every read shares), the predicted
+variances of the two halves scale by the same factor as the whole ramp's: :func:`half_ramp_statistics`
+measures it, and the column correlation of the difference, as
+:func:`~hxrg_denoiser.classical.noise_correlation.read_noise_statistics` does on dark pixels. Noise common to
+both halves (a drift over the whole ramp, the correlated noise of a fit without reference correction)
+cancels in the difference, so the halves' scale is used only for reference-corrected up-the-ramp fits, and
+only where the dark pixels' disagrees with it by more than :data:`DISAGREEMENT` (:func:`prefer_halves`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from hxrg_denoiser.classical.noise_correlation import MAX_LAG, MAX_PHOTON_RATIO, unit_spread_scale
+
+__all__ = ["HalfRampStatistics", "half_ramp_statistics", "prefer_halves", "worth_checking", "DISAGREEMENT",
+           "USUAL_SCALES", "MIN_HALF_READS"]
+
+# Dark-pixel scales inside this range are taken as they are (no second pass over the ramp): on bench-v1 and
+# bench-v3 reference-corrected fits that agree with the halves lie in 0.82-1.2.
+USUAL_SCALES = (0.8, 1.25)
+DISAGREEMENT = 1.25  # the halves' scale replaces the dark pixels' where the two differ by more than this factor
+MIN_HALF_READS = 3  # fewest reads in each half
+_MIN_PIXELS = 1000
+
+
+class HalfRampStatistics(NamedTuple):
+    """What the difference of a ramp's halves says of its fit's read-noise errors (:func:`half_ramp_statistics`)."""
+
+    scale: float  # VAR_RNOISE's factor
+    rho: list[float]  # correlation of the read-noise errors 1 .. max_lag rows apart in a column
+    pixels: int  # pixels measured
+
+
+def worth_checking(scale: float) -> bool:
+    """Whether a dark-pixel scale is unusual enough to be checked on the ramp's halves (:data:`USUAL_SCALES`)."""
+    low, high = USUAL_SCALES
+    return not low <= scale <= high
+
+
+def prefer_halves(dark_scale: float, halves_scale: float) -> bool:
+    """Whether the halves' scale replaces the dark pixels' (they differ by more than :data:`DISAGREEMENT`)."""
+    return max(dark_scale / halves_scale, halves_scale / dark_scale) > DISAGREEMENT
+
+
+def half_ramp_statistics(
+    first: np.ndarray, second: np.ndarray, var_rnoise: np.ndarray, var_poisson: np.ndarray, usable: np.ndarray,
+    max_lag: int = MAX_LAG,
+) -> HalfRampStatistics | None:
+    """The read-noise scale and column correlation of a ramp's fit, from the fits of its two halves.
+
+    Parameters
+    ----------
+    first, second : ndarray, shape (n_rows, n_cols)
+        The flux of the first and of the second half of the reads, in the same units (any).
+    var_rnoise, var_poisson : ndarray, shape (n_rows, n_cols)
+        Predicted read-noise and photon-noise variances of ``first - second`` (the sums of the halves').
+    usable : ndarray of bool, shape (n_rows, n_cols)
+        Pixels that may be used (science pixels without flags in either half).
+    max_lag : int
+
+    Returns
+    -------
+    HalfRampStatistics or None
+        ``scale``: the ``s`` for which ``(first - second - its median) / sqrt(var_poisson + s var_rnoise)`` has
+        unit mean square, on the pixels whose photon variance is under :data:`MAX_PHOTON_RATIO` times their
+        read-noise variance; ``rho``: the correlation of the read-noise part of the differences ``1 ..
+        max_lag`` rows apart in a column; ``pixels``: how many were measured. None with fewer than 1000 of
+        them, or 1000 pairs at some lag.
+    """
+    difference = first.astype(np.float64) - second
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = var_poisson / var_rnoise
+    measured = usable & np.isfinite(difference) & np.isfinite(var_rnoise) & (var_rnoise > 0) & np.isfinite(ratio) \
+        & (ratio < MAX_PHOTON_RATIO)
+    if measured.sum() < _MIN_PIXELS:
+        return None
+    sigma = np.sqrt(np.where(measured, var_rnoise, 1.0))
+    normalised = np.where(measured, difference / sigma, 0.0)
+    normalised[measured] -= np.median(normalised[measured])
+    scale = unit_spread_scale(normalised[measured] ** 2, ratio[measured].astype(np.float64))
+    if scale is None:
+        return None
+    rho = []
+    for lag in range(1, max_lag + 1):
+        pairs = int((measured[:-lag] & measured[lag:]).sum())
+        if pairs < _MIN_PIXELS:
+            return None
+        rho.append(float(np.einsum("ij,ij->", normalised[:-lag], normalised[lag:]) / pairs / scale))
+    return HalfRampStatistics(scale, rho, int(measured.sum()))

@@ -1,0 +1,76 @@
+"""A reference-corrected fit's ERR checked on the two halves of its ramp where its dark pixels' scale is unusual.
+
+See :mod:`hxrg_denoiser.classical.half_ramp_errors`: where the dark pixels' read-noise scale lies outside
+:data:`~hxrg_denoiser.classical.half_ramp_errors.USUAL_SCALES`, the exposure is fitted again on each half of
+its reads (the same options, without cleaning or error check: about one more pass over the ramp), and where
+the halves' scale differs from the dark pixels' by more than
+:data:`~hxrg_denoiser.classical.half_ramp_errors.DISAGREEMENT`, it replaces it in ``VAR_RNOISE`` and ``ERR``
+with the halves' column correlation (``RNSOURCE = 'ramp halves'``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from hxrg_denoiser.classical.half_ramp_errors import (
+    MIN_HALF_READS,
+    half_ramp_statistics,
+    prefer_halves,
+    worth_checking,
+)
+from hxrg_denoiser.fitting.options import FitOptions
+from hxrg_denoiser.geometry import ReadoutGeometry
+from hxrg_denoiser.io.product import ErrorCalibration, FluxImage
+
+__all__ = ["checked_on_halves", "applies"]
+
+
+def applies(options: FitOptions, n_reads: int) -> bool:
+    """A classical up-the-ramp fit with a reference correction and an error check, of enough reads for two halves
+    (without reference correction, the correlated noise common to both halves would cancel in their difference;
+    a cleaned image is not what the halves' fits give)."""
+    return (options.check_errors and options.method == "utr" and options.corrects_reference and not options.clean
+            and n_reads >= 2 * MIN_HALF_READS)
+
+
+def checked_on_halves(image: FluxImage, fit: Callable[[FitOptions], FluxImage], options: FitOptions,
+                      first: int, last: int, geometry: ReadoutGeometry) -> FluxImage:
+    """``image`` with its read-noise scale from the halves of reads ``first`` to ``last`` where they disagree
+    with its dark pixels (see the module); ``image`` itself otherwise.
+
+    Parameters
+    ----------
+    image : FluxImage
+        Its ``errors`` as :func:`~hxrg_denoiser.classical.error_model.calibrated_errors` measured them.
+    fit : callable
+        Fits the exposure with the options it is given.
+    options : FitOptions
+        Those ``image`` was fitted with (:func:`applies`).
+    first, last : int
+        The reads ``image`` used (from 0, ``last`` included).
+    geometry : ReadoutGeometry
+    """
+    errors = image.errors
+    if errors is None or image.var_rnoise is None or image.var_poisson is None \
+            or not worth_checking(errors.read_noise_scale):
+        return image
+    middle = (first + last + 1) // 2
+    plain = dataclasses.replace(options, check_errors=False, clean=False, keep_background=False,
+                                reference_check=False)
+    halves = [fit(dataclasses.replace(plain, first_read=start, last_read=stop))
+              for start, stop in ((first, middle - 1), (middle, last))]
+    a, b = halves
+    if a.var_rnoise is None or b.var_rnoise is None or a.var_poisson is None or b.var_poisson is None:
+        return image
+    usable = ~geometry.reference_mask & (image.dq == 0) & (a.dq == 0) & (b.dq == 0)
+    stats = half_ramp_statistics(a.sci, b.sci, a.var_rnoise + b.var_rnoise, a.var_poisson + b.var_poisson, usable)
+    if stats is None or not prefer_halves(errors.read_noise_scale, stats.scale):
+        return image
+    var_rnoise = (image.var_rnoise * np.float32(stats.scale / errors.read_noise_scale)).astype(np.float32)
+    err = np.sqrt(image.var_poisson + var_rnoise).astype(np.float32)
+    calibration = ErrorCalibration(stats.scale, errors.read_noise_lit_scale, tuple(stats.rho), None,
+                                   read_noise_source="ramp halves")
+    return image._replace(err=err, var_rnoise=var_rnoise, errors=calibration)

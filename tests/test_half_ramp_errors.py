@@ -1,0 +1,91 @@
+"""ERR measured on the two halves of the ramp where the dark pixels hold scene (a nebula, a crowded field)."""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from hxrg_denoiser.bench.photometry import err_calibration_by_level
+from hxrg_denoiser.classical.half_ramp_errors import half_ramp_statistics, prefer_halves, worth_checking
+from hxrg_denoiser.cli import main
+from hxrg_denoiser.fitting import FitOptions, fit_cube, half_ramp
+from hxrg_denoiser.geometry import preset
+from hxrg_denoiser.simulate import noise_preset, simulate_cube
+from hxrg_denoiser.simulate.scenes import make_scene
+
+
+def _ar1_columns(shape, phi, rng):
+    noise = np.empty(shape)
+    noise[0] = rng.normal(size=shape[1])
+    for row in range(1, shape[0]):
+        noise[row] = phi * noise[row - 1] + np.sqrt(1 - phi**2) * rng.normal(size=shape[1])
+    return noise
+
+
+def test_the_halves_measure_the_noise_whatever_the_scene():
+    """Two halves of a ramp see the same scene: their difference is noise alone, so a scene brighter than the
+    noise everywhere (no dark pixel) leaves the scale and the column correlation as injected."""
+    rng = np.random.default_rng(1)
+    shape = (300, 400)
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    scene = 200.0 + 80.0 * np.sin(xx / 7.0) * np.cos(yy / 11.0)  # structure on every scale, nowhere dark
+    sigma = 3.0  # each half's read noise; predicted 2.0: scale (3/2)^2
+    first = scene + sigma * _ar1_columns(shape, 0.3, rng)
+    second = scene + sigma * _ar1_columns(shape, 0.3, rng)
+    predicted = np.full(shape, 2 * 2.0**2)
+    stats = half_ramp_statistics(first, second, predicted, np.zeros(shape), np.ones(shape, bool))
+    assert stats is not None and abs(stats.scale - 2.25) < 0.05
+    np.testing.assert_allclose(stats.rho, 0.3 ** np.arange(1, 9), atol=0.03)
+    # pixels whose photon noise swamps their read noise are left out; too few pixels: nothing measured
+    assert half_ramp_statistics(first, second, predicted, np.full(shape, 1e3), np.ones(shape, bool)) is None
+
+
+def test_only_unusual_scales_are_checked_and_only_clear_disagreements_replace_them():
+    assert not worth_checking(1.0) and worth_checking(0.5) and worth_checking(3.0)
+    assert prefer_halves(4.4, 1.0) and prefer_halves(0.2, 0.6) and not prefer_halves(2.1, 1.9)
+
+
+@pytest.fixture(scope="module")
+def nebula():
+    g = preset("nirps-h4rg", n_rows=128)
+    scene = make_scene("nebula", g, seed=3)
+    return g, scene.image, simulate_cube(g, 20, noise_preset("h4rg-lab"), scene=scene.image, seed=4)
+
+
+def _faint_spread(image, truth, g):
+    usable = ~g.reference_mask
+    faint, _ = err_calibration_by_level(image.sci, image.err, truth, usable,
+                                        faint_below=np.percentile(truth[usable], 50) + 1e-3, bright_above=np.inf)
+    return faint
+
+
+def test_a_nebula_s_err_is_calibrated_from_the_ramp_s_halves(nebula, monkeypatch):
+    """A nebula lights the whole strip: its faint emission passes for dark pixels, whose scatter makes ERR too
+    large (std(error / ERR) under 0.85 on the faint half); measured on the ramp's halves it is within 10 %."""
+    g, truth, cube = nebula
+    checked = fit_cube(cube, g, FitOptions(refcorr="seed"))
+    assert checked.errors.read_noise_source == "ramp halves"
+    assert 0.9 < _faint_spread(checked, truth, g) < 1.1
+    monkeypatch.setattr(half_ramp, "worth_checking", lambda scale: False)
+    dark_only = fit_cube(cube, g, FitOptions(refcorr="seed"))
+    assert dark_only.errors.read_noise_source == "dark pixels" and dark_only.errors.read_noise_scale > 1.5
+    assert _faint_spread(dark_only, truth, g) < 0.85
+    np.testing.assert_array_equal(checked.sci, dark_only.sci)  # the flux is not touched
+
+
+def test_without_reference_correction_or_with_cleaning_the_dark_pixels_decide(nebula):
+    """Without a reference correction the correlated noise common to both halves would cancel in their
+    difference; a cleaned image is not what the halves' fits give: neither is checked on them."""
+    g, _, cube = nebula
+    assert not half_ramp.applies(FitOptions(refcorr="none").resolved(g), 20)
+    assert not half_ramp.applies(FitOptions(refcorr="seed", clean=True).resolved(g), 20)
+    assert not half_ramp.applies(FitOptions(refcorr="seed").resolved(g), 5)
+    assert fit_cube(cube, g, FitOptions(refcorr="none")).errors.read_noise_source == "dark pixels"
+
+
+def test_the_header_says_what_the_scale_was_measured_on(nebula, tmp_path):
+    g, _, cube = nebula
+    path = tmp_path / "nebula.fits"
+    fits.PrimaryHDU(cube, header=fits.Header({"GEOMETRY": g.name})).writeto(path)
+    assert main(["fit", str(path), "-o", str(tmp_path / "f.fits"), "--geometry", "nirps-h4rg", "-q"]) == 0
+    header = fits.getheader(tmp_path / "f.fits")
+    assert header["RNSOURCE"] == "ramp halves" and 0.8 < header["RNSCALE"] < 1.25
