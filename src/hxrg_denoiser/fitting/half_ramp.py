@@ -1,11 +1,11 @@
-"""A reference-corrected fit's ERR checked on the two halves of its ramp where its dark pixels' scale is unusual.
+"""A reference-corrected fit's ERR checked on the two halves of its ramp where its dark pixels' scale is large.
 
-See :mod:`hxrg_denoiser.classical.half_ramp_errors`: where the dark pixels' read-noise scale lies outside
-:data:`~hxrg_denoiser.classical.half_ramp_errors.USUAL_SCALES`, the exposure is fitted again on each half of
+See :mod:`hxrg_denoiser.classical.half_ramp_errors`: where the dark pixels' read-noise scale exceeds
+:data:`~hxrg_denoiser.classical.half_ramp_errors.USUAL_SCALE`, the exposure is fitted again on each half of
 its reads (the same options, without cleaning or error check: about one more pass over the ramp), and where
-the halves' scale differs from the dark pixels' by more than
-:data:`~hxrg_denoiser.classical.half_ramp_errors.DISAGREEMENT`, it replaces it in ``VAR_RNOISE`` and ``ERR``
-with the halves' column correlation (``RNSOURCE = 'ramp halves'``).
+the dark pixels' scale is more than :data:`~hxrg_denoiser.classical.half_ramp_errors.DISAGREEMENT` times the
+halves', the halves' replaces it in ``VAR_RNOISE`` and ``ERR`` with their column correlation (``RNSOURCE =
+'ramp halves'``).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def applies(options: FitOptions, n_reads: int) -> bool:
 
 def checked_on_halves(image: FluxImage, fit: Callable[[FitOptions], FluxImage], options: FitOptions,
                       first: int, last: int, geometry: ReadoutGeometry) -> FluxImage:
-    """``image`` with its read-noise scale from the halves of reads ``first`` to ``last`` where they disagree
-    with its dark pixels (see the module); ``image`` itself otherwise.
+    """``image`` with its read-noise scale from the halves of reads ``first`` to ``last`` where its dark pixels'
+    is clearly larger (see the module); ``image`` itself otherwise.
 
     Parameters
     ----------
