@@ -35,6 +35,16 @@ def noisy_ramp(shape: tuple[int, int], n_reads: int, read_noise: float = 5.0, se
     return cube.astype(np.float32), flux
 
 
+def ar1_columns(shape: tuple[int, int], phi: float, seed: int) -> np.ndarray:
+    """Unit-variance noise, AR(1) down every column: correlation phi**lag between pixels lag rows apart."""
+    rng = np.random.default_rng(seed)
+    noise = np.empty(shape)
+    noise[0] = rng.normal(size=shape[1])
+    for row in range(1, shape[0]):
+        noise[row] = phi * noise[row - 1] + np.sqrt(1 - phi**2) * rng.normal(size=shape[1])
+    return noise
+
+
 def write_cube(path: Path, cube: np.ndarray, *, uint16: bool = False, hdu_name: str | None = None) -> Path:
     """Write a 3D (or 4D) cube; as uint16 with BZERO when asked, as lab data often are."""
     data = np.clip(np.round(cube), 0, 65535).astype(np.uint16) if uint16 else cube

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from astropy.io import fits
+from conftest import ar1_columns
 
 from hxrg_denoiser.bench.photometry import err_calibration_by_level
 from hxrg_denoiser.classical.half_ramp_errors import half_ramp_statistics, prefer_halves, worth_checking
@@ -13,24 +14,15 @@ from hxrg_denoiser.simulate import noise_preset, simulate_cube
 from hxrg_denoiser.simulate.scenes import make_scene
 
 
-def _ar1_columns(shape, phi, rng):
-    noise = np.empty(shape)
-    noise[0] = rng.normal(size=shape[1])
-    for row in range(1, shape[0]):
-        noise[row] = phi * noise[row - 1] + np.sqrt(1 - phi**2) * rng.normal(size=shape[1])
-    return noise
-
-
 def test_the_halves_measure_the_noise_whatever_the_scene():
     """Two halves of a ramp see the same scene: their difference is noise alone, so a scene brighter than the
     noise everywhere (no dark pixel) leaves the scale and the column correlation as injected."""
-    rng = np.random.default_rng(1)
     shape = (300, 400)
     yy, xx = np.mgrid[:shape[0], :shape[1]]
     scene = 200.0 + 80.0 * np.sin(xx / 7.0) * np.cos(yy / 11.0)  # structure on every scale, nowhere dark
     sigma = 3.0  # each half's read noise; predicted 2.0: scale (3/2)^2
-    first = scene + sigma * _ar1_columns(shape, 0.3, rng)
-    second = scene + sigma * _ar1_columns(shape, 0.3, rng)
+    first = scene + sigma * ar1_columns(shape, 0.3, seed=2)
+    second = scene + sigma * ar1_columns(shape, 0.3, seed=3)
     predicted = np.full(shape, 2 * 2.0**2)
     stats = half_ramp_statistics(first, second, predicted, np.zeros(shape), np.ones(shape, bool))
     assert stats is not None and abs(stats.scale - 2.25) < 0.05

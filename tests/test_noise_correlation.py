@@ -2,6 +2,7 @@
 
 import numpy as np
 from astropy.io import fits
+from conftest import ar1_columns
 
 from hxrg_denoiser.bench.metrics import lit_and_dark, lit_over_dark_read_variance
 from hxrg_denoiser.classical.cleaning import LIT_READ_SCALE
@@ -20,20 +21,10 @@ from hxrg_denoiser.simulate import noise_preset, simulate_cube
 from hxrg_denoiser.strips import StripStream
 
 
-def _ar1_columns(shape, phi, seed):
-    """Unit-variance noise, AR(1) down every column: correlation phi**lag between pixels lag rows apart."""
-    rng = np.random.default_rng(seed)
-    noise = np.empty(shape)
-    noise[0] = rng.normal(size=shape[1])
-    for row in range(1, shape[0]):
-        noise[row] = phi * noise[row - 1] + np.sqrt(1 - phi**2) * rng.normal(size=shape[1])
-    return noise
-
-
 def test_measured_scale_and_correlation_are_the_injected_ones_beside_bright_light():
     shape = (400, 600)
     sigma = 3.0
-    image = sigma * _ar1_columns(shape, 0.4, seed=1)
+    image = sigma * ar1_columns(shape, 0.4, seed=1)
     rows = np.arange(shape[0])[:, None]
     for centre in (60, 200, 330):  # bright horizontal traces, as echelle orders
         image = image + 5000.0 * np.exp(-0.5 * ((rows - centre) / 1.5) ** 2) * np.ones(shape[1])
