@@ -2,8 +2,8 @@
 and the truth, for the reference-corrected fit of bench-v3's first seed of each family (and the product's
 std((SCI - truth) / ERR) on the faint half of the pixels, which a calibrated ERR puts at 1).
 
-"true" is the scale that gives the fit's errors against the truth, less their median, unit spread on the faint
-pixels the halves measure. The product uses the halves' scale where the dark pixels' is over 1.25 and more
+"true" is the scale that gives the fit's errors against the truth, less their median, unit spread on the
+pixels the halves measure (photon variance under 3x the read variance). The product uses the halves' scale where the dark pixels' is over 1.25 and more
 than 1.25 times the halves' (``RNSOURCE``).
 
     python benchmarks/err_from_halves.py [--refcorr seed]
@@ -50,7 +50,8 @@ for builder in suite_cases("bench-v3"):
     halves = half_ramp_statistics(a.sci, b.sci, a.var_rnoise + b.var_rnoise, a.var_poisson + b.var_poisson, ok)
     dark_scale = dark.errors.read_noise_scale
     unscaled = dark.var_rnoise / np.float32(dark_scale)
-    faint_ok = ok & np.isfinite(unscaled) & (dark.var_poisson < 3 * unscaled)
+    # the pixels the halves measure: photon variance under 3x the read variance
+    faint_ok = ok & np.isfinite(unscaled) & (a.var_poisson + b.var_poisson < 3 * (a.var_rnoise + b.var_rnoise))
     error = (dark.sci - truth)[faint_ok]
     error = error - np.median(error)
     true = unit_spread_scale(error**2 / unscaled[faint_ok], dark.var_poisson[faint_ok] / unscaled[faint_ok])
