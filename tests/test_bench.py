@@ -117,7 +117,11 @@ def test_bench_seeds_are_reserved():
 
 
 @pytest.mark.integration
-def test_bench_cli_suite_writes_report_json_and_figures(tmp_path):
+def test_bench_cli_suite_writes_report_json_and_figures(tmp_path, monkeypatch):
+    from hxrg_denoiser.bench import command
+
+    calls = iter(["abc123 (the code when the run started)", "changed during the run"])
+    monkeypatch.setattr(command, "source_commit", lambda: next(calls))
     out = tmp_path / "bench"
     assert main(["bench", "--suite", "bench-v1-quick", "--rows", "24", "--reads", "6", "--out", str(out), "-q",
                  "--jobs", "2"]) == 0
@@ -130,6 +134,8 @@ def test_bench_cli_suite_writes_report_json_and_figures(tmp_path):
     run = document["run"]  # when, with which code, on which machine: what the docs' tables print
     assert run["command"].startswith("hxrg bench") and run["seconds"] > 0 and run["machine"]["cpus"] >= 1
     assert len(run["date"]) == len("2026-12-07 04:00 UTC") and run["software"]["numpy"]
+    assert run["commit"] == "abc123 (the code when the run started)"
+    monkeypatch.undo()
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert "echelle-nirspec-s9001_errors.png" in pngs and "echelle-nirspec-s9001_error_vs_reads.png" in pngs
     assert main(["bench", "--suite", "bench-v1-quick", "--rows", "24", "--reads", "6", "--out", str(out), "-q"]) == 2

@@ -16,7 +16,7 @@ from typing import NamedTuple
 from tqdm.auto import tqdm
 
 from hxrg_denoiser.allocator import retain_freed_memory
-from hxrg_denoiser.bench.report import case_figures, write_report
+from hxrg_denoiser.bench.report import case_figures, source_commit, write_report
 from hxrg_denoiser.bench.runner import READS_LIST, CaseResult, Method, classical_methods, evaluate_case
 from hxrg_denoiser.bench.suite import EXTRA_CLASSICAL_FITS, SUITES, CaseData, build_case, suite_family
 from hxrg_denoiser.bench.traces import find_traces, read_traces
@@ -206,7 +206,7 @@ def run_bench(
     batches (the seeds of a built-in family share its calibration; a user's dark is a batch of its
     own). The results and figures do not depend on ``jobs``.
     """
-    start = time.perf_counter()
+    start, commit = time.perf_counter(), source_commit()  # the code this run imports, whatever changes after
     retain_freed_memory()  # each case makes and frees arrays of hundreds of MB
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs {jobs}: must be at least 1")
@@ -256,5 +256,5 @@ def run_bench(
     results = sorted((result for found, _ in outcomes for result in found), key=lambda r: order[r.name])
     figures = [figure for _, drawn in outcomes for figure in drawn]
     write_report(results, outdir, suite=suite, figures=figures, command=command, seconds=time.perf_counter() - start,
-                 models=tuple(m.name for m in models))
+                 models=tuple(m.name for m in models), commit=commit)
     return results

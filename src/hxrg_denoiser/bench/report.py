@@ -18,7 +18,7 @@ from hxrg_denoiser.bench.suite import RIVALS, CaseData, suite_family
 from hxrg_denoiser.bench.targets import target_checks, targets_table, values_by_group, worst_rows
 from hxrg_denoiser.io.safety import atomic_output
 
-__all__ = ["metrics_document", "run_record", "summary_rows", "write_report", "case_figures"]
+__all__ = ["metrics_document", "run_record", "source_commit", "summary_rows", "write_report", "case_figures"]
 
 _TABLE_METRICS = (
     ("pixel_robust_sigma", "pixel sigma (e-)", "{:.3f}"),
@@ -51,9 +51,9 @@ def metrics_document(results: list[CaseResult], *, suite: str) -> dict:
     }
 
 
-def _commit() -> str | None:
+def source_commit() -> str | None:
     """The git commit of the package's source (a checkout), with ``+dirty`` if it has changes; None if not
-    a checkout or git is missing."""
+    a checkout or git is missing. A benchmark takes it when it starts: the code it imported."""
     source = Path(__file__).resolve().parents[1]  # the package: any change in it makes the run "dirty"
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True,
@@ -76,9 +76,10 @@ def _processor() -> str:
     return platform.processor() or platform.machine()
 
 
-def run_record(command: str, seconds: float) -> dict:
+def run_record(command: str, seconds: float, commit: str | None = None) -> dict:
     """When, with what code and on what machine a benchmark ran: date (UTC), package version and git
-    commit, the command and its wall time, CPUs, processor and the main libraries' versions."""
+    commit (``commit``, taken when the run started; by default now), the command and its wall time, CPUs,
+    processor and the main libraries' versions."""
     import numpy
 
     versions = {"python": platform.python_version(), "numpy": numpy.__version__}
@@ -91,7 +92,7 @@ def run_record(command: str, seconds: float) -> dict:
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "version": __version__,
-        "commit": _commit(),
+        "commit": commit if commit is not None else source_commit(),
         "command": command,
         "seconds": round(seconds, 1),
         "machine": {"cpus": os.cpu_count(), "processor": _processor(), "system": platform.platform()},
@@ -152,15 +153,17 @@ def _echelle_group(result: CaseResult) -> str | None:
 def write_report(
     results: list[CaseResult], outdir: str | os.PathLike, *, suite: str, figures: list[str], command: str, seconds: float,
     models: tuple[str, ...] = (),
+    commit: str | None = None,
 ) -> dict[str, Path]:
-    """Write ``metrics.json`` and ``report.md`` (figures already written) into ``outdir``.
+    """Write ``metrics.json`` and ``report.md`` (figures already written) into ``outdir``; ``commit``: the
+    source's when the run started (:func:`source_commit`; by default now).
 
     Cases that belong to families (bench-v2) are also summarised by their
     worst seed, and every model's targets are checked (:mod:`hxrg_denoiser.bench.targets`).
     """
     outdir = Path(outdir)
     document = metrics_document(results, suite=suite)
-    document["run"] = run_record(command, seconds)
+    document["run"] = run_record(command, seconds, commit)
     summary = summary_rows(results, _echelle_group)
     document["summary"] = summary
     families = any(r.group is not None for r in results)
