@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -91,7 +93,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="cosmic rays per cm^2 per s")
     parser.add_argument("--neighbours", action="store_true")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--json", help="also write the figures and a run record to this JSON file (the "
+                        "documentation's tables: docs/results/)")
     args = parser.parse_args()
+    started = time.perf_counter()
 
     geometry = ReadoutGeometry("bench", args.rows, args.cols, 4, ref_border=0)
     rng = np.random.default_rng(args.seed)
@@ -117,9 +122,17 @@ def main() -> None:
     rows.append(summarise("stcal jump + OLS_C", slope, err, jumped, truth, big, deposit_any, seconds))
     union = (ours_jumped | jumped).sum()
     agreement = float((ours_jumped & jumped).sum() / union) if union else 1.0
-    print(json.dumps({"cube": [args.reads, args.rows, args.cols], "threshold": args.threshold,
+    document = {"cube": [args.reads, args.rows, args.cols], "threshold": args.threshold,
                       "pixels with a >10 sigma jump": int(big.sum()), "flag agreement (intersection/union)": agreement,
-                      "results": rows}, indent=2))
+                      "results": rows}
+    print(json.dumps(document, indent=2))
+    if args.json:
+        from hxrg_denoiser.bench.report import run_record
+
+        command = "python " + " ".join(sys.argv)
+        document = {"suite": "comparison", "title": "Jumps and the ramp fit against stcal", **document,
+                    "run": run_record(command, time.perf_counter() - started)}
+        Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -65,7 +67,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=2, help="runs of each method; the fastest is reported "
                         "(the first pays for imports and tables)")
+    parser.add_argument("--json", help="also write the figures and a run record to this JSON file (the "
+                        "documentation's tables: docs/results/)")
     args = parser.parse_args()
+    started = time.perf_counter()
     geometry = ReadoutGeometry("bench", args.rows, args.cols, 4, ref_border=0)
     rng = np.random.default_rng(args.seed)
     scene = (10 ** rng.uniform(0, np.log10(3000), geometry.shape)).astype(np.float32)  # e- over the ramp
@@ -86,9 +91,17 @@ def main() -> None:
     seconds = min(run[2] for run in runs)
     rows.append(summary("stcal LIKELY", slope, err, truth, seconds))
     ratio = rows[1]["rms (e-/frame)"] / rows[2]["rms (e-/frame)"]
-    print(json.dumps({"cube": [args.reads, args.rows, args.cols], "rate": args.rate,
+    document = {"cube": [args.reads, args.rows, args.cols], "rate": args.rate,
                       "optimal rms / LIKELY rms": ratio, "LIKELY time / optimal time": rows[2]["seconds"] / rows[1]["seconds"],
-                      "results": rows}, indent=2))
+                      "results": rows}
+    print(json.dumps(document, indent=2))
+    if args.json:
+        from hxrg_denoiser.bench.report import run_record
+
+        command = "python " + " ".join(sys.argv)
+        document = {"suite": "comparison", "title": "Optimal weights against stcal's LIKELY", **document,
+                    "run": run_record(command, time.perf_counter() - started)}
+        Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -65,3 +65,22 @@ def test_command_lines_parse(path):
 def test_there_are_command_lines_to_check():
     assert len(hxrg_command_lines(README.read_text())) >= 8
     assert sum(len(hxrg_command_lines(page.read_text())) for page in PAGES) > 30
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "docs" / "results").glob("*.json")), ids=lambda p: p.stem)
+def test_every_result_file_renders_a_table_with_its_run_record(path, monkeypatch):
+    """The documentation's result pages are generated from these files: each gives when and with which commit
+    it ran, and a table whose every row has as many cells as its header."""
+    monkeypatch.syspath_prepend(str(ROOT / "docs" / "_ext"))
+    from results_tables import results_page
+
+    page = results_page(path)
+    assert re.search(r"commit `[0-9a-f]{40}`", page), "a run record with its commit"
+    rows = [line for line in page.splitlines() if line.startswith("|")]
+    assert len(rows) >= 3
+    header = None
+    for line in rows:
+        if header is None or line.startswith("| method") or line.startswith("| command") or line.startswith("| model") \
+                or line.startswith("| |"):
+            header = line.count("|")
+        assert line.count("|") == header, line

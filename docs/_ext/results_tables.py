@@ -1,5 +1,5 @@
-"""Markdown tables from a benchmark's ``metrics.json`` (as ``hxrg bench`` writes it, or ``benchmarks/speed.py
---json``), never edited by hand.
+"""Markdown tables from a benchmark's ``metrics.json`` (as ``hxrg bench`` writes it, ``benchmarks/speed.py
+--json``, or a comparison script's ``--json``), never edited by hand.
 
     python docs/_ext/results_tables.py METRICS.json        # prints the page
 
@@ -94,11 +94,36 @@ def speed_page(document: dict, name: str) -> str:
     return "\n".join(parts + [""])
 
 
+def _value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def comparison_page(document: dict, name: str) -> str:
+    """The Markdown page of a comparison script's ``--json`` file (``benchmarks/bench_jumps_vs_stcal.py``,
+    ``bench_optimal_vs_likely.py``): its settings, then one column per method and one row per figure."""
+    parts = [f"# {document.get('title')}", "", f"Generated from `docs/results/{name}` when these pages are built.",
+             ""]
+    parts += run_lines(document.get("run"))
+    settings = {k: v for k, v in document.items() if k not in ("suite", "title", "run", "results")}
+    parts += [f"- {key}: {_value(value) if not isinstance(value, list) else ' x '.join(map(str, value))}"
+              for key, value in settings.items()] + [""]
+    results = document.get("results", [])
+    keys = [k for k in (results[0] if results else {}) if k != "method"]
+    parts += ["| | " + " | ".join(f"`{r.get('method')}`" for r in results) + " |",
+              "|---|" + "---:|" * len(results)]
+    parts += [f"| {key} | " + " | ".join(_value(r.get(key)) for r in results) + " |" for key in keys]
+    return "\n".join(parts + [""])
+
+
 def results_page(path: str | Path) -> str:
     """The Markdown page of one ``metrics.json`` (or of a speed benchmark's JSON)."""
     document = json.loads(Path(path).read_text())
     if document.get("suite") == "speed":
         return speed_page(document, Path(path).name)
+    if document.get("suite") == "comparison":
+        return comparison_page(document, Path(path).name)
     worst = document.get("worst") or {}
     parts = [f"# `{document.get('suite')}` results", "",
              "Generated from `docs/results/" + Path(path).name + "` when these pages are built.", ""]
