@@ -108,32 +108,20 @@ def _background(sci: np.ndarray, usable: np.ndarray, geometry: ReadoutGeometry,
     return found
 
 
-def _candidates(sci: np.ndarray, var_rnoise: np.ndarray, var_poisson: np.ndarray | None, usable: np.ndarray,
-                geometry: ReadoutGeometry, light_image: np.ndarray | None = None
-                ) -> tuple[ReadNoiseStatistics | None, ReadNoiseStatistics | None]:
-    """:func:`read_noise_statistics` on the dark pixels as they are, and less the scene's background (None
-    where no background is found)."""
+def _statistics(sci: np.ndarray, var_rnoise: np.ndarray, var_poisson: np.ndarray | None, usable: np.ndarray,
+                geometry: ReadoutGeometry, light_image: np.ndarray | None = None) -> ReadNoiseStatistics | None:
+    """:func:`read_noise_statistics` on the dark pixels less the scene's background, unless that shows them
+    more scattered than the image itself does: a background that adds scatter is not the scene's (on
+    bench-v1's star field after ``--clean`` it raised RNSCALE from 0.63 to 0.91, ERR 14 % too large)."""
     found = _background(sci, usable, geometry, light_image)
     plain = read_noise_statistics(sci, var_rnoise, var_poisson, usable, light_image=light_image, dark=found.first_dark)
     if not found.image.any():
-        return plain, None
-    return plain, read_noise_statistics(sci, var_rnoise, var_poisson, usable, light_image=light_image,
-                                        background=found.image, dark=found.dark)
-
-
-def _chosen(plain: ReadNoiseStatistics | None, flattened: ReadNoiseStatistics | None) -> ReadNoiseStatistics | None:
-    """The dark pixels less the scene's background, unless that shows them more scattered than the image itself
-    does: a background that adds scatter is not the scene's (on bench-v1's star field after ``--clean`` it raised
-    RNSCALE from 0.63 to 0.91, ERR 14 % too large)."""
+        return plain
+    flattened = read_noise_statistics(sci, var_rnoise, var_poisson, usable, light_image=light_image,
+                                      background=found.image, dark=found.dark)
     if flattened is None or (plain is not None and plain.scale < flattened.scale):
         return plain
     return flattened
-
-
-def _statistics(sci: np.ndarray, var_rnoise: np.ndarray, var_poisson: np.ndarray | None, usable: np.ndarray,
-                geometry: ReadoutGeometry, light_image: np.ndarray | None = None) -> ReadNoiseStatistics | None:
-    """:func:`read_noise_statistics` of the dark pixels (:func:`_chosen` of :func:`_candidates`)."""
-    return _chosen(*_candidates(sci, var_rnoise, var_poisson, usable, geometry, light_image))
 
 
 def input_covariance(sci: np.ndarray, var_poisson: np.ndarray | None, var_rnoise: np.ndarray, dq: np.ndarray,
@@ -149,8 +137,7 @@ def input_covariance(sci: np.ndarray, var_poisson: np.ndarray | None, var_rnoise
 def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.ndarray, dq: np.ndarray,
                       geometry: ReadoutGeometry, *, lit_read_scale: float = 1.0, lit_covariance_fraction: float = 0.0,
                       covariance_before: list[float] | None = None,
-                      light_image: np.ndarray | None = None,
-                      take_background: bool = True) -> tuple[np.ndarray, np.ndarray, ErrorCalibration]:
+                      light_image: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, ErrorCalibration]:
     """ERR and VAR_RNOISE with the read-noise variance scaled to what the image's dark pixels show, and the
     column correlation of its errors.
 
@@ -179,9 +166,6 @@ def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.n
     light_image : ndarray, shape (n_rows, n_cols), optional
         The same scene with less correlated noise, to find the light on (see
         :func:`~hxrg_denoiser.classical.noise_correlation.read_noise_statistics`).
-    take_background : bool
-        Measure the dark pixels less the scene's background too, and keep the smaller scale (default); False:
-        as they are.
 
     Returns
     -------
@@ -195,8 +179,7 @@ def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.n
         (the median ``VAR_RNOISE`` of those pixels), to propagate an extraction's error with.
     """
     usable = ~geometry.reference_mask & (dq == 0)
-    plain, flattened = _candidates(sci, var_rnoise, var_poisson, usable, geometry, light_image)
-    stats = _chosen(plain, flattened if take_background else None)
+    stats = _statistics(sci, var_rnoise, var_poisson, usable, geometry, light_image)
     lit_scale = 1.0
     if stats is not None:
         var_rnoise = (var_rnoise * np.float32(stats.scale)).astype(np.float32)
@@ -211,9 +194,7 @@ def calibrated_errors(sci: np.ndarray, var_poisson: np.ndarray, var_rnoise: np.n
             stats.rho, covariance_before, lit_covariance_fraction,  # type: ignore[union-attr]
             float(np.median(var_rnoise[near_light]))))
     calibration = ErrorCalibration(stats.scale if stats else 1.0, lit_scale,
-                                   tuple(stats.rho) if stats else None, lit_correlation,
-                                   read_noise_scale_plain=plain.scale if plain is not None and stats is flattened
-                                   else None)
+                                   tuple(stats.rho) if stats else None, lit_correlation)
     return err, var_rnoise, calibration
 
 

@@ -17,10 +17,7 @@ And it is used one way only: where the dark pixels' scale exceeds it by more tha
 (:func:`prefer_halves`), the excess being scene, which only adds to their scatter. Where the halves say
 more, the difference may hold a larger draw of a pattern the whole image holds once (a picture frame with
 one amplitude per read: on bench-v3's frame-bowl-stars-s9512 the halves' scale would have made ERR 2.3x too
-large), and the dark pixels, which measure the image's own draw, are kept. The halves also arbitrate between the
-dark pixels' two measures, as they are and less the scene's background, where the background lowered the scale
-by more than :data:`DISAGREEMENT`: a smooth pattern a reference correction injects is taken out with the
-background, and its scatter with it (:func:`background_in_doubt`, :func:`plain_is_nearer`).
+large), and the dark pixels, which measure the image's own draw, are kept.
 """
 
 from __future__ import annotations
@@ -31,8 +28,8 @@ import numpy as np
 
 from hxrg_denoiser.classical.noise_correlation import MAX_LAG, MAX_PHOTON_RATIO, unit_spread_scale
 
-__all__ = ["HalfRampStatistics", "half_ramp_statistics", "prefer_halves", "worth_checking", "background_in_doubt",
-           "plain_is_nearer", "DISAGREEMENT", "USUAL_SCALE", "MIN_HALF_READS"]
+__all__ = ["HalfRampStatistics", "half_ramp_statistics", "prefer_halves", "worth_checking", "DISAGREEMENT",
+           "USUAL_SCALE", "MIN_HALF_READS"]
 
 # Dark-pixel scales up to this are taken as they are (no second pass over the ramp): the seed-corrected fits of
 # bench-v1's first seeds and of bench-v3's stars, imaging, galaxies and long slit measured 0.82-1.04, the
@@ -59,21 +56,6 @@ def worth_checking(scale: float) -> bool:
 def prefer_halves(dark_scale: float, halves_scale: float) -> bool:
     """Whether the halves' scale replaces the dark pixels' (theirs more than :data:`DISAGREEMENT` times larger)."""
     return dark_scale > DISAGREEMENT * halves_scale
-
-
-def background_in_doubt(scale: float, plain_scale: float | None) -> bool:
-    """Whether taking the scene's background out of the dark pixels lowered their scale by more than
-    :data:`DISAGREEMENT` (``plain_scale``: theirs as they are): the background may have been noise (a smooth
-    pattern a reference correction injects), and the halves are asked which is right (:func:`plain_is_nearer`)."""
-    return plain_scale is not None and plain_scale > DISAGREEMENT * scale
-
-
-def plain_is_nearer(scale: float, plain_scale: float, halves_scale: float) -> bool:
-    """Whether the dark pixels' scale as they are lies nearer the halves' than the one less the background
-    (in ratio): on bench-v3's frame-bowl-stars (seed-corrected) 0.65 and 0.22 as they are, 0.23 and 0.10 less
-    the background, 0.58 and 1.20 on the halves, the truth about 0.67 and 0.19; on the crowded field and the
-    echelle on a gradient the one less the background is nearer."""
-    return abs(np.log(plain_scale / halves_scale)) < abs(np.log(scale / halves_scale))
 
 
 def half_ramp_statistics(

@@ -64,25 +64,20 @@ def _dark_level(means: np.ndarray, rounds: int = 10) -> tuple[float, float]:
 
 
 def unit_spread_scale(squares: np.ndarray, photons: np.ndarray, rounds: int = 32) -> float | None:
-    """The read-noise scale ``s`` for which ``mean(squares / (photons + s)) = 1``, or None below 0.01.
+    """The read-noise scale ``s`` for which ``mean(squares / (photons + s)) = 1``, or None below 0.1.
 
     ``squares`` are the dark pixels' squared deviations and ``photons`` their predicted photon variances,
     both over the predicted read-noise variance. Solving for a unit mean of the normalised squares (rather
     than subtracting the mean photon variance from the mean square) keeps ERR right where the predicted
     photon variance varies from pixel to pixel without being in the errors (a level the method leaves over
     the image, read as faint light: ERR then varies, and pixels with little of it would have too small an
-    ERR). Bisection in ``log s`` (the mean falls as ``s`` grows; 32 halvings of [0.1, 1000] leave 2e-9), or of
-    [0.01, 0.1] where the scale is below 0.1: a read noise measured far too high (a picture frame that a
-    reference correction injects into every read's reference-corrected band made it 26 e- where the errors
-    show 4) is scaled down rather than left as it is.
+    ERR). Bisection in ``log s`` (the mean falls as ``s`` grows; 32 halvings of [0.1, 1000] leave 2e-9).
     """
     step = max(1, squares.size // 1_000_000)  # a sample is plenty on a full frame
     squares, photons = squares[::step], photons[::step]
     low, high = 0.1, 1000.0
     if np.mean(squares / (photons + low)) <= 1.0:
-        low, high = 0.01, 0.1
-        if np.mean(squares / (photons + low)) <= 1.0:
-            return None
+        return None
     for _ in range(rounds):
         middle = float(np.sqrt(low * high))
         if np.mean(squares / (photons + middle)) > 1.0:

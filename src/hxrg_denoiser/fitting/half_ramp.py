@@ -1,10 +1,7 @@
-"""A reference-corrected fit's ERR checked on the two halves of its ramp where its dark pixels' scale is large
-or in doubt.
+"""A reference-corrected fit's ERR checked on the two halves of its ramp where its dark pixels' scale is large.
 
 See :mod:`hxrg_denoiser.classical.half_ramp_errors`: where the dark pixels' read-noise scale exceeds
-:data:`~hxrg_denoiser.classical.half_ramp_errors.USUAL_SCALE` (or taking the scene's background out of them
-lowered it by more than :data:`~hxrg_denoiser.classical.half_ramp_errors.DISAGREEMENT`: the halves then say
-which of the two is right), the exposure is fitted again on each half of
+:data:`~hxrg_denoiser.classical.half_ramp_errors.USUAL_SCALE`, the exposure is fitted again on each half of
 its reads (the same options, without cleaning or error check: about one more pass over the ramp), and where
 the dark pixels' scale is more than :data:`~hxrg_denoiser.classical.half_ramp_errors.DISAGREEMENT` times the
 halves', the halves' replaces it in ``VAR_RNOISE`` and ``ERR`` with their column correlation (``RNSOURCE =
@@ -20,9 +17,7 @@ import numpy as np
 
 from hxrg_denoiser.classical.half_ramp_errors import (
     MIN_HALF_READS,
-    background_in_doubt,
     half_ramp_statistics,
-    plain_is_nearer,
     prefer_halves,
     worth_checking,
 )
@@ -42,9 +37,7 @@ def applies(options: FitOptions, n_reads: int) -> bool:
 
 
 def checked_on_halves(image: FluxImage, fit: Callable[[FitOptions], FluxImage], options: FitOptions,
-                      first: int, last: int, geometry: ReadoutGeometry,
-                      as_they_are: Callable[[], tuple[np.ndarray, np.ndarray, ErrorCalibration]] | None = None
-                      ) -> FluxImage:
+                      first: int, last: int, geometry: ReadoutGeometry) -> FluxImage:
     """``image`` with its read-noise scale from the halves of reads ``first`` to ``last`` where its dark pixels'
     is clearly larger (see the module); ``image`` itself otherwise.
 
@@ -59,15 +52,10 @@ def checked_on_halves(image: FluxImage, fit: Callable[[FitOptions], FluxImage], 
     first, last : int
         The reads ``image`` used (from 0, ``last`` included).
     geometry : ReadoutGeometry
-    as_they_are : callable, optional
-        ERR, VAR_RNOISE and their calibration on the dark pixels as they are (without the scene's background
-        taken out), for :func:`~hxrg_denoiser.classical.half_ramp_errors.background_in_doubt`.
     """
     errors = image.errors
-    if errors is None or image.var_rnoise is None or image.var_poisson is None:
-        return image
-    in_doubt = as_they_are is not None and background_in_doubt(errors.read_noise_scale, errors.read_noise_scale_plain)
-    if not (worth_checking(errors.read_noise_scale) or in_doubt):
+    if errors is None or image.var_rnoise is None or image.var_poisson is None \
+            or not worth_checking(errors.read_noise_scale):
         return image
     middle = (first + last + 1) // 2
     plain = dataclasses.replace(options, check_errors=False, clean=False, keep_background=False,
@@ -79,13 +67,7 @@ def checked_on_halves(image: FluxImage, fit: Callable[[FitOptions], FluxImage], 
         return image
     usable = ~geometry.reference_mask & (image.dq == 0) & (a.dq == 0) & (b.dq == 0)
     stats = half_ramp_statistics(a.sci, b.sci, a.var_rnoise + b.var_rnoise, a.var_poisson + b.var_poisson, usable)
-    if stats is None:
-        return image
-    if in_doubt and as_they_are is not None and errors.read_noise_scale_plain is not None \
-            and plain_is_nearer(errors.read_noise_scale, errors.read_noise_scale_plain, stats.scale):
-        err, var_rnoise, errors = as_they_are()
-        image = image._replace(err=err, var_rnoise=var_rnoise, errors=errors)
-    if image.var_rnoise is None or image.var_poisson is None or not prefer_halves(errors.read_noise_scale, stats.scale):
+    if stats is None or not prefer_halves(errors.read_noise_scale, stats.scale):
         return image
     var_rnoise = (image.var_rnoise * np.float32(stats.scale / errors.read_noise_scale)).astype(np.float32)
     err = np.sqrt(image.var_poisson + var_rnoise).astype(np.float32)

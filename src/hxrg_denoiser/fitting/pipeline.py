@@ -178,23 +178,18 @@ def _fitted_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, optio
         if options.clean and options.check_errors else None
     if options.clean:
         sci, provenance = _cleaned(sci, ramp, geometry, options, used, provenance)
-    predicted = var_rnoise
-    light = _light_image(sci, geometry, options) if options.check_errors else None
-
-    def calibrated(take_background: bool = True):
-        return calibrated_errors(
-            sci, var_poisson, predicted, dq, geometry, lit_read_scale=CLEAN_LIT_READ_SCALE if options.clean else 1.0,
-            lit_covariance_fraction=CLEAN_LIT_COVARIANCE_FRACTION if options.clean else 0.0, covariance_before=before,
-            light_image=light, take_background=take_background)
-
     if options.check_errors:
-        err, var_rnoise, errors = calibrated()
+        err, var_rnoise, errors = calibrated_errors(
+            sci, var_poisson, var_rnoise, dq, geometry,
+            lit_read_scale=CLEAN_LIT_READ_SCALE if options.clean else 1.0,
+            lit_covariance_fraction=CLEAN_LIT_COVARIANCE_FRACTION if options.clean else 0.0, covariance_before=before,
+            light_image=_light_image(sci, geometry, options))
     else:
         err, errors = np.sqrt(var_poisson + var_rnoise), None
     image = FluxImage(sci, err, dq, provenance, reads_used, var_poisson, var_rnoise, intercept, errors=errors)
     if half_ramp.applies(options, used.last - used.first + 1):  # where the dark pixels' scale is unusual
         image = half_ramp.checked_on_halves(image, lambda chosen: fit_ramp(ramp, geometry, chosen), options,
-                                            used.first, used.last, geometry, lambda: calibrated(False))
+                                            used.first, used.last, geometry)
     return image
 
 

@@ -171,9 +171,6 @@ class ErrorCalibration:
     read_noise_source : str
         What the scale and the correlation were measured on: ``"dark pixels"``, or ``"ramp halves"`` where
         the dark pixels held scene (:mod:`hxrg_denoiser.classical.half_ramp_errors`).
-    read_noise_scale_plain : float or None
-        Where the scale was measured on the dark pixels less the scene's background (it was smaller), theirs as
-        they are; None otherwise. Not written to the product.
     """
 
     read_noise_scale: float = 1.0
@@ -181,7 +178,6 @@ class ErrorCalibration:
     read_noise_correlation: tuple[float, ...] | None = None
     read_noise_lit_correlation: tuple[float, ...] | None = None
     read_noise_source: str = "dark pixels"
-    read_noise_scale_plain: float | None = None
 
     @property
     def aperture_correlation(self) -> tuple[float, ...] | None:
