@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from comparison_json import write_comparison
 
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.fitting import FitOptions, fit_cube
@@ -127,12 +126,7 @@ def main() -> None:
                       "results": rows}
     print(json.dumps(document, indent=2))
     if args.json:
-        from hxrg_denoiser.bench.report import run_record
-
-        command = "python " + " ".join(sys.argv)
-        document = {"suite": "comparison", "title": "Jumps and the ramp fit against stcal", **document,
-                    "run": run_record(command, time.perf_counter() - started)}
-        Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
+        write_comparison(args.json, "Jumps and the ramp fit against stcal", document, started)
 
 
 if __name__ == "__main__":
