@@ -26,7 +26,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hxrg_denoiser.classical.noise_correlation import MAX_LAG, MAX_PHOTON_RATIO, unit_spread_scale
+from hxrg_denoiser.classical.noise_correlation import (
+    MAX_LAG,
+    MAX_PHOTON_RATIO,
+    column_correlation,
+    unit_spread_scale,
+)
 
 __all__ = ["HalfRampStatistics", "half_ramp_statistics", "prefer_halves", "worth_checking", "DISAGREEMENT",
            "USUAL_SCALE", "MIN_HALF_READS"]
@@ -96,10 +101,5 @@ def half_ramp_statistics(
     scale = unit_spread_scale(normalised[measured] ** 2, ratio[measured].astype(np.float64))
     if scale is None:
         return None
-    rho = []
-    for lag in range(1, max_lag + 1):
-        pairs = int((measured[:-lag] & measured[lag:]).sum())
-        if pairs < _MIN_PIXELS:
-            return None
-        rho.append(float(np.einsum("ij,ij->", normalised[:-lag], normalised[lag:]) / pairs / scale))
-    return HalfRampStatistics(scale, rho, int(measured.sum()))
+    rho = column_correlation(normalised, measured, scale, max_lag)
+    return None if rho is None else HalfRampStatistics(scale, rho, int(measured.sum()))

@@ -36,7 +36,7 @@ from scipy.ndimage import gaussian_filter1d, maximum_filter, uniform_filter
 from hxrg_denoiser.stats import mad_sigma, robust_sigma
 
 __all__ = ["MAX_LAG", "ReadNoiseStatistics", "read_noise_statistics", "light_free_pixels", "plateau_light", "column_sum_variance",
-           "near_light_correlation", "unit_spread_scale"]
+           "near_light_correlation", "unit_spread_scale", "column_correlation"]
 
 MAX_LAG = 8
 MAX_PHOTON_RATIO = 3.0  # largest predicted photon / read-noise variance of the dark pixels measured
@@ -196,9 +196,7 @@ def light_free_pixels(sci: np.ndarray, usable: np.ndarray, *, channel_width: int
     means = local[usable][::7]  # a sample is plenty for two robust statistics (and 7x faster on a full frame)
     level, scale = _dark_level(means)
     level, scale = _plateau_level(local, surrounded, usable, means, level, channel_width) or (level, scale)
-    local -= level
-    lit = maximum_filter((local > 5.0 * scale).astype(np.uint8), size=9, mode="constant") > 0
-    return usable & surrounded & ~lit
+    return usable & surrounded & ~_lit(local, level, scale)
 
 
 def plateau_light(sci: np.ndarray, usable: np.ndarray, *, channel_width: int | None = None) -> np.ndarray | None:
@@ -212,10 +210,13 @@ def plateau_light(sci: np.ndarray, usable: np.ndarray, *, channel_width: int | N
     means = local[usable][::7]
     level, _ = _dark_level(means)
     plateau = _plateau_level(local, surrounded, usable, means, level, channel_width)
-    if plateau is None:
-        return None
-    local -= plateau[0]
-    return maximum_filter((local > 5.0 * plateau[1]).astype(np.uint8), size=9, mode="constant") > 0
+    return None if plateau is None else _lit(local, *plateau)
+
+
+def _lit(local: np.ndarray, level: float, scale: float) -> np.ndarray:
+    """Where the local means (changed in place) exceed ``level`` by 5 ``scale``, grown by 4 pixels."""
+    local -= level
+    return maximum_filter((local > 5.0 * scale).astype(np.uint8), size=9, mode="constant") > 0
 
 
 class ReadNoiseStatistics(NamedTuple):
@@ -309,15 +310,37 @@ def read_noise_statistics(
     scale = unit_spread_scale(normalised[dark] ** 2, (poisson[dark] / sigma[dark] ** 2).astype(np.float64))
     if scale is None:
         return None
+    rho = column_correlation(normalised, dark, scale, max_lag)
+    if rho is None:
+        return None
+    return ReadNoiseStatistics(scale, rho, int(dark.sum()), dark, scale * float(np.mean(sigma[dark] ** 2)))
+
+
+def column_correlation(normalised: np.ndarray, measured: np.ndarray, scale: float,
+                       max_lag: int = MAX_LAG) -> list[float] | None:
+    """Correlation coefficient of ``normalised`` between measured pixels 1 .. ``max_lag`` rows apart in a column.
+
+    Parameters
+    ----------
+    normalised : ndarray, shape (n_rows, n_cols), float64
+        Deviations over the predicted read-noise sigma, 0 off the measured pixels (the plain sum of products
+        is then that over pairs of measured pixels).
+    measured : ndarray of bool, shape (n_rows, n_cols)
+    scale : float
+        Their read-noise variance over the predicted one (the correlation is that of the read noise).
+
+    Returns
+    -------
+    list of float or None
+        None where fewer than 1000 pairs exist at some lag.
+    """
     rho = []
     for lag in range(1, max_lag + 1):
-        both = dark[:-lag] & dark[lag:]
-        pairs = int(both.sum())
+        pairs = int((measured[:-lag] & measured[lag:]).sum())
         if pairs < _MIN_PAIRS:
             return None
-        # normalised is 0 off the dark pixels: the plain sum is that over pairs of dark pixels
         rho.append(float(np.einsum("ij,ij->", normalised[:-lag], normalised[lag:]) / pairs / scale))
-    return ReadNoiseStatistics(scale, rho, int(dark.sum()), dark, scale * float(np.mean(sigma[dark] ** 2)))
+    return rho
 
 
 def near_light_correlation(rho: Sequence[float], input_covariance: Sequence[float], fraction: float,

@@ -156,10 +156,9 @@ def _in_frame(dark: Ramp, science: Ramp) -> Ramp:
         stored, axes = dark, science.axes  # stored as the data are
     frame = MapFrame(axes, science.map_frame.start)
     rows, cols = frame.stored_shape((science.n_rows, science.n_cols))
-    if (stored.n_rows, stored.n_cols) != (rows, cols) and frame.start is not None:
-        y0, x0 = frame.start
-        if stored.n_rows >= y0 + rows and stored.n_cols >= x0 + cols:
-            stored = CutRamp(stored, y0, x0, rows, cols)
+    start = frame.window((stored.n_rows, stored.n_cols), (science.n_rows, science.n_cols))
+    if start is not None and (stored.n_rows, stored.n_cols) != (rows, cols):
+        stored = CutRamp(stored, *start, rows, cols)
     return stored if axes == READOUT_ORDER else ReadoutOrderRamp(stored, *axes)
 
 

@@ -49,16 +49,26 @@ class MapFrame:
         """The image shape ``shape`` (readout order) as the file stores it."""
         return (shape[0], shape[1]) if abs(self.axes[0]) == 1 else (shape[1], shape[0])
 
+    def window(self, stored: tuple[int, int], shape: tuple[int, int]) -> tuple[int, int] | None:
+        """Where the data of ``shape`` (readout order) begin, ``(row, column)``, in an image or ramp of ``stored``
+        rows and columns as the file stores them: ``(0, 0)`` where it has their stored shape, the subarray's
+        start where it is larger (a full frame) and the frame says where the subarray starts; None where it
+        fits neither way."""
+        rows, cols = self.stored_shape(shape)
+        if stored == (rows, cols):
+            return (0, 0)
+        if self.start is not None and stored[0] >= self.start[0] + rows and stored[1] >= self.start[1] + cols:
+            return self.start
+        return None
+
     def cut(self, data: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
         """``data`` (..., rows, columns as the file stores them) for the pixels of data of ``shape`` (readout
-        order): as it is where it has their stored shape, cut to the subarray where it is a larger (full-frame)
-        map and the frame says where the subarray starts; None where it fits neither way."""
-        stored = self.stored_shape(shape)
-        if data.shape[-2:] != stored and self.start is not None:
-            y0, x0 = self.start
-            if data.shape[-2] >= y0 + stored[0] and data.shape[-1] >= x0 + stored[1]:
-                data = data[..., y0:y0 + stored[0], x0:x0 + stored[1]]
-        return data if data.shape[-2:] == stored else None
+        order), at :meth:`window`; None where it does not fit."""
+        rows, cols = self.stored_shape(shape)
+        start = self.window(data.shape[-2:], shape)
+        if start is None:
+            return None
+        return data if data.shape[-2:] == (rows, cols) else data[..., start[0]:start[0] + rows, start[1]:start[1] + cols]
 
     def turn(self, data: np.ndarray) -> np.ndarray:
         """``data`` (..., rows, columns as the file stores them) in readout order (itself where they agree)."""
