@@ -88,3 +88,19 @@ def test_largest_steps_are_step_statistics_max_bit_for_bit(dtype, n):
     np.testing.assert_array_equal(largest[measured], z.max(axis=0)[measured])
     np.testing.assert_array_equal(largest > 4.0, z.max(axis=0) > 4.0)  # the same jumps, at the same places
     assert largest.dtype == z.dtype
+
+
+def test_largest_steps_from_several_threads_at_once():
+    """The compiled kernel runs in numba's thread pool, which takes one caller at a time: callers from several
+    threads (the fit's blocks, a Dask worker's tasks) each get their own pixels' answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(5)
+    ramps = [(rng.normal(0, 5, (12, 20000)).cumsum(axis=0)).astype(np.float32) for _ in range(6)]
+    flux = np.zeros(20000, dtype=np.float32)
+    alone = [largest_steps(r, flux, 5.0) for r in ramps]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(lambda r: largest_steps(r, flux, 5.0), ramps))
+    for (a, pa), (b, pb) in zip(alone, together):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(pa, pb)

@@ -18,19 +18,22 @@ the false flags of Gaussian noise near :data:`FALSE_FLAGS` per pixel whatever th
 test is one-sided: a cosmic ray adds charge (the two-point test finds large steps of either sign).
 
 :func:`step_statistics` gives every ``J_j / sigma_j`` at once (a ``(n_reads - 1, n_pixels)`` array);
-:func:`largest_steps` gives each pixel's largest and where, the same numbers bit for bit, one place at a
-time on a block of pixels that stays in the processor's cache (several times faster on wide strips).
+:func:`largest_steps` gives each pixel's largest and where, the same numbers bit for bit, in a loop compiled
+with numba over blocks of pixels that stay in the processor's cache, without the ``(n_reads - 1, n_pixels)``
+arrays (5x faster than numpy doing the same one place at a time).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from functools import lru_cache
 
+import numba
 import numpy as np
 from scipy.special import ndtri
 
-from hxrg_denoiser.threads import map_blocks
+from hxrg_denoiser.threads import compute_threads, map_blocks
 
 __all__ = ["step_statistics", "largest_steps", "step_jumps", "step_threshold", "FALSE_FLAGS"]
 
@@ -119,12 +122,13 @@ def step_statistics(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.
 
 def largest_steps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.ndarray) -> tuple[np.ndarray,
                                                                                         np.ndarray]:
-    """Each pixel's largest step statistic and its place, one place at a time.
+    """Each pixel's largest step statistic and its place, in one compiled pass over each block of pixels.
 
-    The statistics are those of :func:`step_statistics`, the same float32 operations in the same order,
-    without its ``(n_reads - 1, n_pixels)`` arrays. A NaN statistic is never the largest (a pixel with no
-    other gives ``-inf`` at place 0), so a pixel's largest is above a positive threshold exactly where
-    ``nan_to_num(z).max(axis=0)`` is, at the same place.
+    The statistics are those of :func:`step_statistics`, the same operations in the same precision and order
+    (bit for bit), without its ``(n_reads - 1, n_pixels)`` arrays: the kernel (:func:`_largest_steps_kernel`,
+    compiled by numba and cached on disk) takes blocks of pixels that stay in the processor's cache. A NaN
+    statistic is never the largest (a pixel with no other gives ``-inf`` at place 0), so a pixel's largest is
+    above a positive threshold exactly where ``nan_to_num(z).max(axis=0)`` is, at the same place.
 
     Parameters
     ----------
@@ -137,33 +141,75 @@ def largest_steps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.nd
     largest : ndarray, shape (n_pixels,), float32 (float64 for float64 reads)
     place : ndarray, shape (n_pixels,), int64
     """
-    n = reads.shape[0]
-    inv_n1, inv_n2, mean_k1, mean_k2, inv_sxx, read_factor, shot_factor = (a[:, 0] for a in _places(n))
+    n, n_pixels = reads.shape
+    inv_n1, inv_n2, mean_k1, mean_k2, inv_sxx, read_factor, shot_factor = (np.ascontiguousarray(a[:, 0])
+                                                                           for a in _places(n))
     gap = mean_k2 - mean_k1  # float32, element by element as step_statistics forms it
     flux = np.maximum(np.nan_to_num(np.asarray(flux, dtype=np.float32)), np.float32(0.0))
-    k = np.arange(n, dtype=np.float32)
     level = np.abs(reads[0]).astype(np.float32)
     rounding = np.float32(4.0 * np.finfo(np.float32).eps) * level
-    noise = np.asarray(read_noise, dtype=np.float32) ** 2 + rounding**2
-    y = reads - reads[:1]  # each read less the first and the line of the flux, kept for the second pass
-    y -= k[:, None] * flux
-    s_total = y[0].copy()
-    t_total = k[0] * y[0]
-    for j in range(1, n):
-        s_total += y[j]
-        t_total += k[j] * y[j]
-    largest = np.full(reads.shape[1:], -np.inf, dtype=np.result_type(reads.dtype, np.float32))
-    place = np.zeros(reads.shape[1:], dtype=np.int64)
-    s_before = np.zeros_like(s_total)  # 0 + y[0] is y[0] exactly (y[0] is +0 or NaN)
+    noise = np.broadcast_to(np.asarray(read_noise, dtype=np.float32) ** 2 + rounding**2, (n_pixels,))
+    work = np.result_type(reads.dtype, np.float32)
+    arguments = (np.ascontiguousarray(reads, dtype=work), np.ascontiguousarray(flux), np.ascontiguousarray(noise),
+                 inv_n1, inv_n2, mean_k2, gap, inv_sxx, read_factor, shot_factor, _BLOCK)
+    kernel = _kernel()
+    with _KERNEL_LOCK:  # numba's default thread pool takes one caller at a time
+        numba.set_num_threads(min(compute_threads(), numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+        return kernel(*arguments)
+
+
+_BLOCK = 2048  # pixels a kernel's thread keeps in cache: 100 reads of 2048 float32 pixels are 800 kB
+_KERNEL_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _kernel():
+    """:func:`_largest_steps_kernel` compiled (its machine code is cached on disk: compiled once per install)."""
+    return numba.njit(cache=True, nogil=True, parallel=True)(_largest_steps_kernel)
+
+
+def _largest_steps_kernel(reads, flux, noise, inv_n1, inv_n2, mean_k2, gap, inv_sxx, read_factor, shot_factor,
+                          block):
+    """The loop :func:`largest_steps` compiles: blocks of ``block`` pixels side by side in numba's threads; in
+    each, the ramps less their first read and the line of their flux (``y``), their sums, then at each place the
+    pooled slope, the step and its statistic, the largest kept. Every operand is float32 (float64 with float64
+    reads), as in :func:`step_statistics`."""
+    n, n_pixels = reads.shape
+    largest = np.empty(n_pixels, dtype=reads.dtype)
+    place = np.zeros(n_pixels, dtype=np.int64)
     half = np.float32(n / 2)
-    for j in range(n - 1):
-        s_before += y[j]
-        slope = (t_total - mean_k2[j] * s_total + gap[j] * s_before) * inv_sxx[j]
-        step = (s_total - s_before) * inv_n2[j] - s_before * inv_n1[j] - slope * half
-        z = step / np.sqrt(noise * read_factor[j] + flux * shot_factor[j])
-        higher = z > largest
-        np.copyto(largest, z, where=higher)
-        np.copyto(place, j, where=higher)
+    for b in numba.prange((n_pixels + block - 1) // block):
+        start = b * block
+        width = min(start + block, n_pixels) - start
+        y = np.empty((n, width), dtype=reads.dtype)
+        for j in range(n):
+            k = np.float32(j)
+            for i in range(width):
+                y[j, i] = (reads[j, start + i] - reads[0, start + i]) - k * flux[start + i]
+        s_total = y[0].copy()
+        t_total = np.float32(0.0) * y[0]
+        for j in range(1, n):
+            k = np.float32(j)
+            for i in range(width):
+                s_total[i] += y[j, i]
+                t_total[i] += k * y[j, i]
+        s_before = np.zeros(width, dtype=reads.dtype)
+        best = np.full(width, -np.inf, dtype=reads.dtype)
+        where = np.zeros(width, dtype=np.int64)
+        for j in range(n - 1):
+            k2, g, s_xx, n1, n2 = mean_k2[j], gap[j], inv_sxx[j], inv_n1[j], inv_n2[j]
+            r, p = read_factor[j], shot_factor[j]
+            for i in range(width):
+                s_before[i] += y[j, i]
+                slope = (t_total[i] - k2 * s_total[i] + g * s_before[i]) * s_xx
+                step = (s_total[i] - s_before[i]) * n2 - s_before[i] * n1 - slope * half
+                z = step / np.sqrt(noise[start + i] * r + flux[start + i] * p)
+                higher = z > best[i]
+                best[i] = z if higher else best[i]
+                where[i] = j if higher else where[i]
+        for i in range(width):
+            largest[start + i] = best[i]
+            place[start + i] = where[i]
     return largest, place
 
 
