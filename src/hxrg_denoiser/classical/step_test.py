@@ -150,7 +150,7 @@ def largest_steps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.nd
     rounding = np.float32(4.0 * np.finfo(np.float32).eps) * level
     noise = np.broadcast_to(np.asarray(read_noise, dtype=np.float32) ** 2 + rounding**2, (n_pixels,))
     work = np.result_type(reads.dtype, np.float32)
-    arguments = (np.ascontiguousarray(reads, dtype=work), np.ascontiguousarray(flux), np.ascontiguousarray(noise),
+    arguments = (np.asarray(reads, dtype=work), np.ascontiguousarray(flux), np.ascontiguousarray(noise),
                  inv_n1, inv_n2, mean_k2, gap, inv_sxx, read_factor, shot_factor, _BLOCK)
     kernel = _kernel()
     with _KERNEL_LOCK:  # numba's default thread pool takes one caller at a time
