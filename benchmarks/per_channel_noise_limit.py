@@ -31,7 +31,6 @@ from hxrg_denoiser.bench.extraction import spectral_metrics
 from hxrg_denoiser.bench.runner import FitMemo
 from hxrg_denoiser.bench.suite import BENCH_SEEDS, BenchCase, build_case
 from hxrg_denoiser.classical.cleaning import clean_flux_image
-from hxrg_denoiser.denoise.readout_set import checked_input
 from hxrg_denoiser.fitting import FitOptions
 from hxrg_denoiser.models.readout_set_image import denoise_flux_image
 from hxrg_denoiser.models.registry import load_model
@@ -52,7 +51,7 @@ def measure(seed: int, per_channel: float, network, spec, windows: tuple[int, ..
 
     oracle = bgsub(memo(case.oracle, g, FitOptions(refcorr="none")).sci)
     plain = memo(case.ramp, g, FitOptions(refcorr="seed")).sci
-    given = checked_input(lambda options: memo(case.ramp, g, options), FitOptions(refcorr="seed"), g, True)
+    given = memo(case.ramp, g, FitOptions(refcorr="seed", reference_check=True))
     model = bgsub(denoise_flux_image(given.sci, g, network, correction_window=spec.correction_window))
     clean = bgsub(clean_flux_image(plain, g))
     windowed = [bgsub(clean_flux_image(plain, g, drift="mean", channel_rows=rows)) / oracle for rows in windows]

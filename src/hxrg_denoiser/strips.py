@@ -63,6 +63,10 @@ class StripData:
     outer_first_saturated : ndarray, shape (outer rows, n_cols), int
     inner : slice
         The strip's rows within ``outer``.
+    reference_offsets : ndarray, shape (n_reads, outer rows, n_channels, 2), float32, optional
+        What the reference correction subtracted from each read of ``outer`` beyond each pixel's read 0, per
+        row, channel and parity of column (:meth:`~hxrg_denoiser.classical.corrections.ReferenceCorrection.apply_with_offsets`),
+        where the stream keeps them (``keep_offsets``).
     """
 
     strip: Strip
@@ -72,6 +76,7 @@ class StripData:
     outer: np.ndarray
     outer_first_saturated: np.ndarray
     inner: slice
+    reference_offsets: np.ndarray | None = None
 
 
 MARGIN = 1  # rows beyond a strip's own that it also corrects (StripData.outer)
@@ -162,6 +167,7 @@ class StripStream:
         self.dark = dark
         self.linearity = linearity
         self.flagged_from = flagged_from
+        self.keep_offsets = False  # set to hand out each strip's reference offsets (StripData.reference_offsets)
         correction = reference_correction(refcorr, calibration)
         before, after = correction.window  # row y's correction uses rows y - before .. y + after - 1
         self.halo = (before + MARGIN, after + MARGIN)
@@ -217,10 +223,12 @@ class StripStream:
                 first_saturated = np.minimum(first_saturated, over[outer])
         if self.dark is not None:
             raw -= self.dark.rows(strip.halo_start, strip.halo_stop)
-        electrons = self.correct(raw, strip, outer)
+        raw *= self._gain_of_rows(strip.halo_start, strip.halo_stop)
+        electrons, offsets = self.correction.apply_with_offsets(raw, self.geometry, row_start=strip.halo_start,
+                                                                rows=outer)
         inner = slice(strip.core.start - outer.start, strip.core.stop - outer.start)
         return StripData(strip, electrons[:, inner], first_saturated[inner], non_finite, electrons, first_saturated,
-                         inner)
+                         inner, offsets if self.keep_offsets else None)
 
     def _linearize(self, raw: np.ndarray, row_start: int) -> np.ndarray | None:
         """Correct raw reads of rows ``row_start:`` for non-linearity (in place); each pixel's first read past

@@ -20,8 +20,10 @@ from hxrg_denoiser.bench.extraction import spectral_metrics, spectrum_err_calibr
 from hxrg_denoiser.bench.metrics import linearity, lit_minus_dark_bias, noise_slope, pixel_errors
 from hxrg_denoiser.bench.photometry import channel_mean_errors, photometry_errors
 from hxrg_denoiser.bench.suite import CaseData
-from hxrg_denoiser.fitting import FINISHING_OPTIONS, FitOptions, fit_ramp, fit_ramp_rows, flux_image
+from hxrg_denoiser.fitting import FINISHING_OPTIONS, FitOptions, RampRows, fit_ramp, fit_ramp_rows, flux_image
 from hxrg_denoiser.fitting.options import CLASSICAL_FITS, NEEDS_CALIBRATION
+from hxrg_denoiser.fitting.pipeline import before_cleaning, uncorrected_image
+from hxrg_denoiser.fitting.reference_choice import checked_fit
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import FluxImage
 from hxrg_denoiser.io.ramps import FirstReads, Ramp
@@ -108,19 +110,30 @@ class FitMemo:
 
     def __call__(self, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, **kwargs):  # no progress bars
         # with its errors checked, one fit serves as a method and as a model's input (which undoes the check)
-        options = dataclasses.replace(options.resolved(geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)),
-                                      check_errors=True)
+        geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
+        options = dataclasses.replace(options.resolved(geometry), check_errors=True)
+        if options.reference_check:  # as fit_ramp checks: the plain image from the corrected fit's own rows
+            return checked_fit(lambda chosen: self(ramp, geometry, chosen),
+                               dataclasses.replace(options, reference_check=False), geometry, True,
+                               compare=before_cleaning if options.clean else None,
+                               uncorrected=lambda chosen: uncorrected_image(self._rows(ramp, geometry, chosen), ramp,
+                                                                           chosen))
         key = self._key(ramp, options, ("calibration", "strip_rows"))
         entry = self.results.get(key)
         if entry is None or entry[0] is not ramp:  # the ramp held in the entry keeps its id from being reused
-            rows_key = self._key(ramp, options, ("calibration", *FINISHING_OPTIONS))
-            fitted = self.rows.get(rows_key)
-            if fitted is None or fitted[0] is not ramp:
-                fitted = (ramp, fit_ramp_rows(ramp, geometry, options))
-                self.rows[rows_key] = fitted
-            entry = (ramp, flux_image(fitted[1], ramp, geometry, options))
+            entry = (ramp, flux_image(self._rows(ramp, geometry, options), ramp, geometry, options))
             self.results[key] = entry
         return entry[1]
+
+    def _rows(self, ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> RampRows:
+        """The per-pixel fit of ``options``, once per ramp and options that change it; a corrected fit with its
+        plain slopes (what the reference check compares it with)."""
+        rows_key = self._key(ramp, options, ("calibration", *FINISHING_OPTIONS))
+        fitted = self.rows.get(rows_key)
+        if fitted is None or fitted[0] is not ramp:
+            fitted = (ramp, fit_ramp_rows(ramp, geometry, options, uncorrected=options.corrects_reference))
+            self.rows[rows_key] = fitted
+        return fitted[1]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numpy as np
 from hxrg_denoiser.classical.reference import (
     REFERENCE_METHODS,
     ReferenceLevels,
-    correct_reference_pixels,
+    corrected_with_offsets,
     measure_reference_levels,
     side_window,
 )
@@ -64,6 +64,14 @@ class ReferenceCorrection:
     def apply(self, raw: np.ndarray, geometry: ReadoutGeometry, *, row_start: int, rows: slice) -> np.ndarray:
         """Correct a band of reads, electrons, shape ``(n_reads, band rows, n_cols)`` starting at image row
         ``row_start`` (in place); returns its rows ``rows``."""
+        return self.apply_with_offsets(raw, geometry, row_start=row_start, rows=rows)[0]
+
+    def apply_with_offsets(self, raw: np.ndarray, geometry: ReadoutGeometry, *, row_start: int,
+                           rows: slice) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`apply`, and what it subtracted from each read beyond the pixel's read 0: one value per read,
+        row of ``rows``, channel and parity of column, shape ``(n_reads, rows, n_channels, 2)`` (None where
+        nothing is). The uncorrected reads, each less its read 0, are the corrected ones plus these offsets:
+        a linear fit without the correction is the fit with it plus the same fit of the offsets."""
         raise NotImplementedError
 
 
@@ -73,8 +81,9 @@ class NoCorrection(ReferenceCorrection):
     name = "none"
     corrects = False
 
-    def apply(self, raw: np.ndarray, geometry: ReadoutGeometry, *, row_start: int, rows: slice) -> np.ndarray:
-        return raw[:, rows]
+    def apply_with_offsets(self, raw: np.ndarray, geometry: ReadoutGeometry, *, row_start: int,
+                           rows: slice) -> tuple[np.ndarray, np.ndarray | None]:
+        return raw[:, rows], None
 
 
 @dataclass(frozen=True)
@@ -107,8 +116,9 @@ class PixelCorrection(ReferenceCorrection):
         top -= top[0].copy()
         return dataclasses.replace(self, levels=measure_reference_levels(bottom, top, geometry, self.name))
 
-    def apply(self, raw: np.ndarray, geometry: ReadoutGeometry, *, row_start: int, rows: slice) -> np.ndarray:
-        return correct_reference_pixels(raw, geometry, self.name, row_start=row_start, levels=self.levels, core=rows)
+    def apply_with_offsets(self, raw: np.ndarray, geometry: ReadoutGeometry, *, row_start: int,
+                           rows: slice) -> tuple[np.ndarray, np.ndarray | None]:
+        return corrected_with_offsets(raw, geometry, self.name, row_start=row_start, levels=self.levels, core=rows)
 
 
 @dataclass(frozen=True)
@@ -137,17 +147,21 @@ class CalibratedCorrection(ReferenceCorrection):
         return dataclasses.replace(self, table=sirs_correction(series, self.calibration).astype(np.float32),
                                    parity=series.parity.astype(np.float32))
 
-    def apply(self, raw: np.ndarray, geometry: ReadoutGeometry, *, row_start: int, rows: slice) -> np.ndarray:
+    def apply_with_offsets(self, raw: np.ndarray, geometry: ReadoutGeometry, *, row_start: int,
+                           rows: slice) -> tuple[np.ndarray, np.ndarray | None]:
         if self.table is None:
             raise ValueError("the sirs correction is applied once prepared on the ramp")
         raw -= raw[0].copy()
         table = self.table[:, row_start : row_start + raw.shape[1]]  # reads, rows, channels
         by_channel = raw.reshape(raw.shape[0], raw.shape[1], geometry.n_channels, geometry.channel_width)
         by_channel -= table[..., None]
+        offsets = np.repeat(table[:, rows, :, None], 2, axis=3)
         if geometry.channel_width % 2 == 0 and self.parity is not None:  # even and odd columns' samplers
             by_channel[..., 0::2] -= self.parity[:, None, :, None]
             by_channel[..., 1::2] += self.parity[:, None, :, None]
-        return raw[:, rows]
+            offsets[..., 0] += self.parity[:, None, :]
+            offsets[..., 1] -= self.parity[:, None, :]
+        return raw[:, rows], offsets
 
 
 def reference_correction(name: str | ReferenceCorrection,

@@ -144,10 +144,12 @@ class StripFit:
     jumped: np.ndarray
     reads_used: np.ndarray
     intercept: np.ndarray
+    offset_slope: np.ndarray | None = None  # the same fit of the offsets given to fit_strip
 
     def rows(self, rows: slice) -> StripFit:
         """The fit of some of the strip's rows."""
-        return StripFit(*(getattr(self, f.name)[rows] for f in dataclasses.fields(self)))
+        values = [getattr(self, f.name) for f in dataclasses.fields(self)]
+        return StripFit(*(None if value is None else value[rows] for value in values))  # type: ignore[arg-type]
 
 
 def _intercept(reads: np.ndarray, slope: np.ndarray, first: np.ndarray, stop: np.ndarray) -> np.ndarray:
@@ -160,7 +162,8 @@ def _intercept(reads: np.ndarray, slope: np.ndarray, first: np.ndarray, stop: np
 
 def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: SlopeEstimator, jumps: JumpTest,
               read_noise: float | np.ndarray, jump_noise: float | None = None,
-              channel_width: int | None = None, step_noise: float | None = None) -> StripFit:
+              channel_width: int | None = None, step_noise: float | None = None,
+              offsets: np.ndarray | None = None) -> StripFit:
     """Slopes and variance terms of a strip, using only the reads before saturation and, up the ramp, between jumps.
 
     Parameters
@@ -181,6 +184,13 @@ def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: Slo
     step_noise : float, optional
         The per-read noise left once those offsets are removed, for the step test (``jumps.step``); None:
         the step test takes the reads as they are, against ``jump_noise`` or ``read_noise``.
+    offsets : ndarray, shape (n_reads, rows, n_channels, 2), optional
+        Values per read, row, channel and parity of column (a reference correction's, from
+        :meth:`~hxrg_denoiser.classical.corrections.ReferenceCorrection.apply_with_offsets`) to fit as the
+        reads are fitted: the same weights, the same reads before saturation and between the jumps found.
+        Their slope (``StripFit.offset_slope``) is what the slope would gain were they added to the reads,
+        so the fit without the correction needs no fit of its own. Not with optimal weights (which depend on
+        the reads): None then.
 
     Returns
     -------
@@ -189,6 +199,9 @@ def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: Slo
     """
     n = electrons.shape[0]
     slope, white, poisson = slope_and_noise_terms(electrons, estimator, read_noise)
+    fixed = offsets is not None and estimator.weighting != "optimal"
+    offset_at = _pixel_offsets(offsets, electrons.shape[2]) if offsets is not None and fixed else None
+    offset_slope = offset_at(read_weights(estimator.method, n, estimator.fowler_n)) if offset_at else None
     for n_usable in np.unique(first_saturated[first_saturated < n]):
         pixels = np.nonzero(first_saturated == n_usable)
         if n_usable < 2:
@@ -197,6 +210,9 @@ def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: Slo
         noise = read_noise[pixels] if isinstance(read_noise, np.ndarray) else read_noise
         sub = slope_and_noise_terms(electrons[:n_usable][(slice(None),) + pixels], estimator, noise)
         slope[pixels], white[pixels], poisson[pixels] = sub
+        if offset_at is not None and offset_slope is not None:
+            offset_slope[pixels] = offset_at(read_weights(estimator.method, int(n_usable), estimator.fowler_n),
+                                             pixels)
     used = np.minimum(first_saturated, n).astype(np.uint16)
     used[used < 2] = 0
     intercept = weighted_read_sum(electrons, np.full(n, 1.0 / n)) - slope * np.float32((n - 1) / 2)
@@ -228,6 +244,9 @@ def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: Slo
             weights = segment_read_weights(usable)
             reads = electrons.reshape(n, -1)[:, found.pixels].astype(np.float64)
             fitted = np.sum(weights * reads, axis=0)
+            if offset_at is not None and offset_slope is not None:
+                where = np.unravel_index(found.pixels, slope.shape)
+                offset_slope[where] = offset_at(weights, where)
             fitted_white, fitted_poisson = noise_terms(weights)
             none_left = ~usable.any(axis=0)
             fitted[none_left] = fitted_white[none_left] = fitted_poisson[none_left] = np.nan
@@ -243,7 +262,31 @@ def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: Slo
             end = np.where(after.any(axis=0), np.argmax(after, axis=0), n - 1)  # last read of the segment
             intercept.reshape(-1)[found.pixels] = _intercept(reads, np.nan_to_num(fitted), begin, end + 1)
     intercept[~np.isfinite(slope)] = np.nan
-    return StripFit(slope, white, poisson, jumped, used, intercept)
+    if offset_slope is not None:
+        offset_slope[~np.isfinite(slope)] = np.nan
+    return StripFit(slope, white, poisson, jumped, used, intercept, offset_slope)
+
+
+def _pixel_offsets(offsets: np.ndarray, n_cols: int):
+    """``fitted(weights, pixels=None)``: the weighted sum over reads of ``offsets`` (n_reads, rows, n_channels, 2)
+    at each pixel's channel and parity of column: ``weights`` of shape (reads,) for every pixel of the strip
+    (rows, cols), or of shape (reads,) or (reads, m) for the pixels ``pixels`` (a tuple of row and column
+    indices, m pixels), over the first ``len(weights)`` reads; float32."""
+    width = n_cols // offsets.shape[2]
+    columns = np.arange(n_cols)
+    channel, parity = columns // width, (columns % width) % 2
+
+    def fitted(weights: np.ndarray, pixels: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        used = offsets[: weights.shape[0]].astype(np.float64)
+        if pixels is None:
+            return np.ascontiguousarray(np.tensordot(weights, used, axes=(0, 0))[:, channel, parity],
+                                        dtype=np.float32)
+        rows, cols = pixels
+        values = used[:, rows, channel[cols], parity[cols]]  # reads, m
+        weights = weights if weights.ndim == 2 else weights[:, None]
+        return np.sum(weights * values, axis=0).astype(np.float32)
+
+    return fitted
 
 
 def _with_steps(found: JumpPixels, electrons: np.ndarray, first_saturated: np.ndarray, slope: np.ndarray,

@@ -33,6 +33,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from hxrg_denoiser.geometry import ReadoutGeometry
 
 __all__ = [
+    "corrected_with_offsets",
     "REFERENCE_METHODS",
     "ReferenceLevels",
     "side_window",
@@ -105,7 +106,7 @@ def measure_reference_levels(
 
 def subtract_channel_levels(
     cube: np.ndarray, row_start: int, levels: ReferenceLevels, geometry: ReadoutGeometry
-) -> None:
+) -> np.ndarray:
     """Subtract the channel levels in place from rows ``row_start ...`` of every read.
 
     Parameters
@@ -114,6 +115,11 @@ def subtract_channel_levels(
         Read 0 already subtracted.
     row_start : int
         Image row of ``cube[:, 0]``.
+
+    Returns
+    -------
+    ndarray, shape (n_reads, n_rows_strip, n_channels, 2), float32
+        What was subtracted from each read, row, channel and parity of column (even, odd): a read-only view.
     """
     n_reads, n_rows, _ = cube.shape
     nc, w = geometry.n_channels, geometry.channel_width
@@ -125,12 +131,13 @@ def subtract_channel_levels(
         frac = ((np.arange(row_start, row_start + n_rows) - y_bottom) / (y_top - y_bottom)).astype(np.float32)
         line = levels.bottom[:, None, :] + (levels.top - levels.bottom)[:, None, :] * frac[None, :, None]
         by_channel -= line[..., None]
-    else:
-        pairs = by_channel.reshape(n_reads, n_rows, nc, w // 2, 2) if w % 2 == 0 else None
-        if pairs is None:
-            by_channel -= levels.bottom[:, None, :, 0, None]
-        else:
-            pairs -= levels.bottom[:, None, :, None, :]
+        return np.broadcast_to(line[..., None], (n_reads, n_rows, nc, 2))
+    pairs = by_channel.reshape(n_reads, n_rows, nc, w // 2, 2) if w % 2 == 0 else None
+    if pairs is None:
+        by_channel -= levels.bottom[:, None, :, 0, None]
+        return np.broadcast_to(levels.bottom[:, None, :, :1], (n_reads, n_rows, nc, 2))
+    pairs -= levels.bottom[:, None, :, None, :]
+    return np.broadcast_to(levels.bottom[:, None], (n_reads, n_rows, nc, 2))
 
 
 def side_reference_signal(cube: np.ndarray, geometry: ReadoutGeometry, method: str) -> np.ndarray:
@@ -212,25 +219,47 @@ def correct_reference_pixels(
     -------
     ndarray, shape (n_reads, len(core), n_cols)
     """
+    return corrected_with_offsets(cube, geometry, method, row_start=row_start, levels=levels, core=core)[0]
+
+
+def corrected_with_offsets(
+    cube: np.ndarray,
+    geometry: ReadoutGeometry,
+    method: str,
+    *,
+    row_start: int = 0,
+    levels: ReferenceLevels | None = None,
+    core: slice | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`correct_reference_pixels`, and the offsets it subtracted from each read beyond read 0.
+
+    The correction takes from each pixel its read 0 (the same in every read: no slope has it), and from each
+    read one value per row, channel and parity of column (the channel levels, the common mode of the side
+    reference columns): those are the offsets, shape ``(n_reads, len(core), n_channels, 2)`` (even and odd
+    columns), float32; None for ``none``. The reads without the correction are the corrected ones plus them
+    (each less its read 0).
+    """
     _check_method(method)
     if method == "sirs":
         raise ValueError("the sirs correction needs a calibration: use StripStream(..., calibration=...)")
     core = core or slice(0, cube.shape[1])
     if method == "none":
-        return cube[:, core]
+        return cube[:, core], None
     cube -= cube[0].copy()
     if levels is None and geometry.ref_top_bottom:
         b = geometry.ref_border
         if row_start != 0 or cube.shape[1] != geometry.n_rows:
             raise ValueError("reference levels must be given when correcting a strip")
         levels = measure_reference_levels(cube[:, :b], cube[:, -b:], geometry, method)
-    if levels is not None:
-        subtract_channel_levels(cube, row_start, levels, geometry)
+    subtracted = subtract_channel_levels(cube, row_start, levels, geometry) if levels is not None else None
     before, after = side_window(method)
     common = running_median(side_reference_signal(cube, geometry, method), before, after, core)
     out = cube[:, core]
     out -= common[:, :, None]
-    return out
+    offsets = np.repeat(np.repeat(common[:, :, None, None], geometry.n_channels, axis=2), 2, axis=3)
+    if subtracted is not None:
+        offsets += subtracted[:, core]
+    return out, offsets
 
 
 def _check_method(method: str) -> None:

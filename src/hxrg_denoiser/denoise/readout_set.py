@@ -3,7 +3,8 @@
 The ramp is fitted up the ramp after the model's reference correction
 (``sirs`` with the detector's calibration); unless the per-exposure check finds
 that the correction adds structure to the dark pixels, in which case the fit
-without it is taken (:mod:`hxrg_denoiser.classical.reference_check`). The
+without it is taken (:mod:`hxrg_denoiser.classical.reference_check`; the fit
+itself checks, ``FitOptions.reference_check``). The
 network's estimate of the correlated noise is then removed
 (:func:`~hxrg_denoiser.models.readout_set_image.denoise_flux_image`); ERR and DQ are the fit's.
 """
@@ -32,7 +33,6 @@ from hxrg_denoiser.denoise.base import (
 )
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting import FitOptions, fit_file_split, fit_ramp
-from hxrg_denoiser.fitting.reference_choice import checked_fit
 from hxrg_denoiser.fitting.segments import ramp_segments
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import FluxImage, ModelRun
@@ -40,16 +40,9 @@ from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.models.readout_set import ReadoutSetNet
 from hxrg_denoiser.models.readout_set_image import denoise_flux_image
 
-__all__ = ["ReadoutSetDenoiser", "checked_input"]
+__all__ = ["ReadoutSetDenoiser"]
 
 log = logging.getLogger(__name__)
-
-
-def checked_input(fit: Callable[[FitOptions], FluxImage], options: FitOptions, geometry: ReadoutGeometry,
-                  check: bool) -> FluxImage:
-    """The image a flux-image model takes: reference-corrected, unless the check prefers the plain fit
-    (:func:`~hxrg_denoiser.fitting.reference_choice.checked_fit`)."""
-    return checked_fit(fit, options, geometry, check)
 
 
 @register("flux-image")
@@ -147,7 +140,7 @@ class ReadoutSetDenoiser(Denoiser):
             return fit(ramp, geometry, chosen, progress=progress, description=f"fit for {self.name}")
 
         options = self.fit_options(settings)
-        image = checked_input(fit_input, options, geometry, settings.reference_check)
+        image = fit_input(dataclasses.replace(options, reference_check=settings.reference_check))
         return self.correct(image, geometry, settings, progress=progress, segments=_segments_of(fit_input, options, image))
 
     def denoise_split(self, path: str, model_path: str, geometry: ReadoutGeometry, client, parts: int,
@@ -157,7 +150,7 @@ class ReadoutSetDenoiser(Denoiser):
             return fit_file_split(path, geometry, chosen, client, parts)
 
         options = self.fit_options(settings)
-        image = checked_input(fit_input, options, geometry, settings.reference_check)
+        image = fit_input(dataclasses.replace(options, reference_check=settings.reference_check))
         return self.correct(image, geometry, settings, segments=_segments_of(fit_input, options, image))
 
 

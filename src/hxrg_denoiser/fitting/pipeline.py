@@ -26,13 +26,13 @@ from hxrg_denoiser.classical.correction_evidence import scene_share_of_cleaning,
 from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance, poisson_flux
 from hxrg_denoiser.classical.kept_background import smooth_background
 from hxrg_denoiser.classical.ramp_fit import fit_strip
-from hxrg_denoiser.classical.start_transient import read_offset_scatter
+from hxrg_denoiser.classical.start_transient import read_offset_scatter, transient_profile, unselected_dark
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting import half_ramp
 from hxrg_denoiser.fitting.options import FitOptions
-from hxrg_denoiser.fitting.read_noise import JumpNoise, jump_test_noise
-from hxrg_denoiser.fitting.reads import open_reads
+from hxrg_denoiser.fitting.read_noise import JumpNoise, jump_test_noise, noise_band
+from hxrg_denoiser.fitting.reads import FittedReads, fit_stream, open_reads
 from hxrg_denoiser.fitting.reference_choice import checked_fit
 from hxrg_denoiser.fitting.segments import ramp_segments
 from hxrg_denoiser.geometry import ReadoutGeometry
@@ -42,7 +42,8 @@ from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
 from hxrg_denoiser.io.timing import ReadTiming, read_timing
 from hxrg_denoiser.strips import StripStream, loaded_ahead
 
-__all__ = ["fit_ramp", "fit_ramp_rows", "flux_image", "join_rows", "RampRows", "RowsFit", "fit_cube", "ramp_timing"]
+__all__ = ["fit_ramp", "fit_ramp_rows", "flux_image", "join_rows", "RampRows", "RowsFit", "fit_cube", "ramp_timing",
+           "uncorrected_image", "before_cleaning"]
 
 log = logging.getLogger(__name__)
 NO_JUMP_NOISE = JumpNoise(None, None)  # jumps tested against the whole read noise (or not at all)
@@ -82,7 +83,9 @@ def ramp_timing(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions) -> R
 
 
 class RowsFit(NamedTuple):
-    """Per-frame slopes of a block of rows with their variance terms, flags and reads used (before units)."""
+    """Per-frame slopes of a block of rows with their variance terms, flags and reads used (before units);
+    ``uncorrected``: where asked, the slopes without the reference correction (the same reads, jumps and
+    weights: the slope plus that of the offsets the correction subtracted)."""
 
     slope: np.ndarray
     white: np.ndarray
@@ -90,6 +93,7 @@ class RowsFit(NamedTuple):
     dq: np.ndarray
     reads_used: np.ndarray
     intercept: np.ndarray
+    uncorrected: np.ndarray | None = None
 
 
 def _fit_rows(
@@ -97,12 +101,14 @@ def _fit_rows(
     progress: bool = False,
     description: str | None = None,
     jump_noise: JumpNoise = NO_JUMP_NOISE,
+    uncorrected: bool = False,
 ) -> RowsFit:
     """Slopes, variance terms, DQ and reads used of the strips that start in rows ``start:stop`` (strip-aligned).
 
     ``jump_noise``: the per-read noise jumps are tested against, each channel row's offsets removed from the
     read differences first (see :func:`~hxrg_denoiser.classical.jumps.detect_jumps`); None: the whole
-    read noise, offsets left in."""
+    read noise, offsets left in. ``uncorrected``: also the slopes without the reference correction
+    (``RowsFit.uncorrected``, None where the weights depend on the reads)."""
     geometry, n_reads = stream.geometry, stream.ramp.n_reads
     strips = [s for s in stream.strips if start <= s.start < stop]
     first, last = strips[0].start, strips[-1].stop
@@ -119,6 +125,8 @@ def _fit_rows(
         dq[stream.linearity.uncorrected[first:last]] |= np.uint32(PixelFlag.NO_LIN_CORR)
     if options.pixel_flags is not None:
         dq |= np.asarray(options.pixel_flags, dtype=np.uint32)[first:last]
+    plain = np.empty(shape, dtype=np.float32) if uncorrected and options.weighting != "optimal" else None
+    stream.keep_offsets = plain is not None
     bar = tqdm(total=len(strips), desc=description or f"fit {options.label}", unit="strip", disable=not progress,
                leave=False)
     for data in loaded_ahead(stream, strips):
@@ -129,7 +137,8 @@ def _fit_rows(
         outer_rows = slice(outer_start, outer_start + data.outer.shape[1])
         noise = read_noise[outer_rows] if isinstance(read_noise, np.ndarray) else read_noise
         fit = fit_strip(data.outer, data.outer_first_saturated, options.estimator, options.jump_test, noise,
-                        jump_noise.two_point, geometry.channel_width, jump_noise.step).rows(data.inner)
+                        jump_noise.two_point, geometry.channel_width, jump_noise.step,
+                        offsets=data.reference_offsets).rows(data.inner)
         flags = dq[rows]
         flags[data.first_saturated < n_reads] |= np.uint32(PixelFlag.SATURATED)
         flags[fit.jumped & ~data.non_finite] |= np.uint32(PixelFlag.JUMP_DET)
@@ -140,10 +149,13 @@ def _fit_rows(
         fit.reads_used[data.non_finite] = 0
         slope[rows], white[rows], poisson[rows], reads_used[rows] = fit.slope, fit.white, fit.poisson, fit.reads_used
         intercept[rows] = fit.intercept
+        if plain is not None:
+            plain[rows] = fit.slope if fit.offset_slope is None else fit.slope + fit.offset_slope
         del data, fit  # the strip read ahead is then the only other one in memory
         bar.update()
     bar.close()
-    return RowsFit(slope, white, poisson, dq, reads_used, intercept)
+    stream.keep_offsets = False
+    return RowsFit(slope, white, poisson, dq, reads_used, intercept, plain)
 
 
 def _finish(rows: RowsFit, geometry: ReadoutGeometry, options: FitOptions, read_noise: float | np.ndarray,
@@ -257,14 +269,17 @@ def fit_ramp(
     if options.reference_check:
         fitted: dict[tuple, RampRows] = {}
 
-        def fit(chosen: FitOptions) -> FluxImage:  # each correction's rows fitted once, finished as asked
+        def rows_of(chosen: FitOptions) -> RampRows:  # each correction's rows fitted once, with the plain slopes
             key = (chosen.refcorr, str(chosen.calibration))
             if key not in fitted:
-                fitted[key] = fit_ramp_rows(ramp, geometry, chosen, progress=progress, description=description)
-            return flux_image(fitted[key], ramp, geometry, chosen)
+                fitted[key] = fit_ramp_rows(ramp, geometry, chosen, progress=progress, description=description,
+                                            uncorrected=chosen.corrects_reference)
+            return fitted[key]
 
-        return checked_fit(fit, dataclasses.replace(options, reference_check=False), geometry, True,
-                           compare=_before_cleaning if options.clean else None)
+        return checked_fit(lambda chosen: flux_image(rows_of(chosen), ramp, geometry, chosen),
+                           dataclasses.replace(options, reference_check=False), geometry, True,
+                           compare=before_cleaning if options.clean else None,
+                           uncorrected=lambda chosen: uncorrected_image(rows_of(chosen), ramp, chosen))
     # passed on unbound, so that the fit's working arrays are freed as soon as the image no longer needs them
     return _fitted_image(fit_ramp_rows(ramp, geometry, options, progress=progress, description=description), ramp,
                          geometry, options)
@@ -278,6 +293,7 @@ class ReadsUsed(NamedTuple):
     auto: bool
     dark_noise_fraction: float  # the dark's read noise variance as a fraction of one exposure's
     read_offsets: float | None = None  # see FitRecord.read_offsets
+    uncorrected_read_offsets: float | None = None  # the same of the reads without the reference correction
 
     def recorded(self, record: FitRecord) -> FitRecord:
         """``record`` with the reads used."""
@@ -302,8 +318,13 @@ def fit_ramp_rows(
     rows: tuple[int, int] | None = None,
     progress: bool = False,
     description: str | None = None,
+    uncorrected: bool = False,
 ) -> RampRows:
     """The first part of :func:`fit_ramp`: slopes, variance terms, flags and read noise of every pixel.
+
+    ``uncorrected``: also what the reference check compares the fit with, the same fit without the reference
+    correction (``RowsFit.uncorrected``: the same reads, jumps and weights) and its dark levels' read-to-read
+    scatter (``ReadsUsed.uncorrected_read_offsets``), without a second fit.
 
     Its result is the same, bit for bit, for options that differ only in
     :data:`~hxrg_denoiser.fitting.options.FINISHING_OPTIONS` (the strip size, the cleaning and the error
@@ -327,7 +348,9 @@ def fit_ramp_rows(
                  reads.stop - 1, ramp.n_reads, noise[0], noise[1])
         jump_noise = jump_test_noise(stream, options, noise[0], band) if given is None else NO_JUMP_NOISE
         start, stop = rows if rows is not None else (0, geometry.n_rows)
-        fitted = _fit_rows(stream, options, read_noise, start, stop, progress, description, jump_noise=jump_noise)
+        fitted = _fit_rows(stream, options, read_noise, start, stop, progress, description, jump_noise=jump_noise,
+                           uncorrected=uncorrected)
+        plain_offsets = _uncorrected_read_offsets(reads, geometry, options) if uncorrected else None
     finally:
         reads.close()
     if options.saturation is None and options.flagged_from is None:
@@ -338,12 +361,24 @@ def fit_ramp_rows(
     offsets = None if reads.profile is None else read_offset_scatter(reads.profile)
     offsets = offsets if offsets is not None and np.isfinite(offsets) else None  # too few dark pixels anywhere
     return RampRows(fitted, noise, timing, ReadsUsed(reads.first, reads.stop - 1, reads.auto, dark_fraction,
-                                                     offsets))
+                                                     offsets, plain_offsets))
+
+
+def _uncorrected_read_offsets(reads: FittedReads, geometry: ReadoutGeometry, options: FitOptions) -> float | None:
+    """:func:`~hxrg_denoiser.classical.start_transient.read_offset_scatter` of the reads a fit used, without the
+    reference correction (on the same band of rows as the fit's own)."""
+    if reads.ramp.n_reads < 5:
+        return None
+    plain = dataclasses.replace(options, refcorr="none", calibration=None)
+    band = noise_band(fit_stream(reads.ramp, geometry, plain, reads.dark, reads.linearity, reads.first))
+    scatter = read_offset_scatter(transient_profile(band.electrons, unselected_dark(band.dark), geometry))
+    return scatter if np.isfinite(scatter) else None
 
 
 def join_rows(pieces: list[RampRows]) -> RampRows:
     """The fits of consecutive pieces of a ramp (:func:`fit_ramp_rows` with ``rows``), as one."""
-    rows = RowsFit(*(np.concatenate([piece.rows[i] for piece in pieces]) for i in range(len(RowsFit._fields))))
+    rows = RowsFit(*(None if pieces[0].rows[i] is None else np.concatenate([piece.rows[i] for piece in pieces])
+                     for i in range(len(RowsFit._fields))))  # type: ignore[arg-type]
     return RampRows(rows, pieces[0].noise, pieces[0].timing, pieces[0].reads)
 
 
@@ -355,7 +390,17 @@ def flux_image(fitted: RampRows, ramp: Ramp, geometry: ReadoutGeometry, options:
     return _fitted_image(fitted._replace(rows=rows), ramp, geometry, options.resolved(geometry))
 
 
-def _before_cleaning(options: FitOptions) -> FitOptions:
+def uncorrected_image(fitted: RampRows, ramp: Ramp, options: FitOptions) -> tuple[np.ndarray, float | None] | None:
+    """What the reference check compares a corrected fit with, from the fit's own rows (fitted with
+    ``uncorrected``): the image without the correction, in the units of ``options``, and its dark levels'
+    read-to-read scatter; None where the rows do not hold it."""
+    if fitted.rows.uncorrected is None:
+        return None
+    scale = np.float32(ramp.n_reads if options.units == "e-" else 1.0 / fitted.timing.group_time)
+    return fitted.rows.uncorrected * scale, fitted.reads.uncorrected_read_offsets
+
+
+def before_cleaning(options: FitOptions) -> FitOptions:
     """The options of the image the reference check compares: before cleaning, errors unchecked."""
     return dataclasses.replace(options, clean=False, keep_background=False, check_errors=False)
 

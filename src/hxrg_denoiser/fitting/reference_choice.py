@@ -13,6 +13,8 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
+import numpy as np
+
 from hxrg_denoiser.classical.reference_check import choose_reference_correction
 from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.geometry import ReadoutGeometry
@@ -34,7 +36,9 @@ def reference_note(refcorr: str, measures: dict[str, float]) -> str:
 
 
 def checked_fit(fit: Callable[[FitOptions], FluxImage], options: FitOptions, geometry: ReadoutGeometry,
-                check: bool, *, compare: Callable[[FitOptions], FitOptions] | None = None) -> FluxImage:
+                check: bool, *, compare: Callable[[FitOptions], FitOptions] | None = None,
+                uncorrected: Callable[[FitOptions], tuple[np.ndarray, float | None] | None] | None = None
+                ) -> FluxImage:
     """The fit of ``options``, or the same without reference correction where the check prefers it.
 
     Parameters
@@ -48,6 +52,11 @@ def checked_fit(fit: Callable[[FitOptions], FluxImage], options: FitOptions, geo
     compare : callable, optional
         The options of the images compared (default: ``options`` themselves); ``hxrg fit --clean`` compares
         the images before cleaning, which removes row structure from both.
+    uncorrected : callable, optional
+        ``uncorrected(chosen)``: the image without the correction that the corrected fit of ``chosen``
+        holds (the same reads, jumps and weights: its slopes plus those of the offsets the correction
+        subtracted), with its dark levels' read-to-read scatter; or None. The plain image is then fitted
+        only where the check takes it (:func:`~hxrg_denoiser.fitting.pipeline.uncorrected_image`).
 
     Returns
     -------
@@ -57,17 +66,22 @@ def checked_fit(fit: Callable[[FitOptions], FluxImage], options: FitOptions, geo
     if not check or not options.corrects_reference or geometry.ref_border == 0:
         return fit(options)
     plain_options = dataclasses.replace(options, refcorr="none", calibration=None)
-    fitted: dict[str, FluxImage] = {}
-    if compare is None:
-        fitted = {"corrected": fit(options), "plain": fit(plain_options)}
-        compared = (fitted["corrected"], fitted["plain"])
-    else:
-        compared = (fit(compare(options)), fit(compare(plain_options)))
-    corrected, plain = (image.provenance.fit.read_offsets if image.provenance.fit else None for image in compared)
-    keep, measures = choose_reference_correction(compared[0].sci, compared[1].sci, geometry, (corrected, plain))
+    compared_options = options if compare is None else compare(options)
+    corrected_image = fit(compared_options)
+    held = uncorrected(compared_options) if uncorrected is not None else None
+    plain_image = None
+    if held is None:
+        plain_image = fit(plain_options if compare is None else compare(plain_options))
+        held = plain_image.sci, plain_image.provenance.fit.read_offsets if plain_image.provenance.fit else None
+    record = corrected_image.provenance.fit
+    keep, measures = choose_reference_correction(corrected_image.sci, held[0], geometry,
+                                                 (record.read_offsets if record else None, held[1]))
     note = reference_note(options.refcorr, measures)
     if not keep:
         log.warning("the %s reference correction adds structure to the dark pixels (%s); the image fitted without "
                     "it is taken", options.refcorr, note)
-    chosen = fitted.get("corrected" if keep else "plain") or fit(options if keep else plain_options)
+    if keep:
+        chosen = corrected_image if compare is None else fit(options)
+    else:
+        chosen = plain_image if plain_image is not None and compare is None else fit(plain_options)
     return chosen._replace(reference=ReferenceChoice(options.refcorr if keep else "none", note))

@@ -5,7 +5,14 @@ from __future__ import annotations
 import dataclasses
 
 from hxrg_denoiser.fitting.options import FitOptions
-from hxrg_denoiser.fitting.pipeline import RampRows, fit_ramp_rows, flux_image, join_rows, ramp_timing
+from hxrg_denoiser.fitting.pipeline import (
+    RampRows,
+    fit_ramp_rows,
+    flux_image,
+    join_rows,
+    ramp_timing,
+    uncorrected_image,
+)
 from hxrg_denoiser.fitting.reads import check_reads
 from hxrg_denoiser.fitting.reference_choice import checked_fit
 from hxrg_denoiser.geometry import ReadoutGeometry
@@ -17,11 +24,11 @@ __all__ = ["fit_rows_of_file", "fit_file_split"]
 
 
 def fit_rows_of_file(path: str, geometry: ReadoutGeometry, options: FitOptions, start: int, stop: int,
-                     open_args: dict) -> RampRows:
+                     open_args: dict, uncorrected: bool = False) -> RampRows:
     """Task: :func:`~hxrg_denoiser.fitting.pipeline.fit_ramp_rows` of rows ``start:stop`` (strip-aligned) of
     the ramp at ``path``."""
     with open_ramp(path, **open_args) as ramp:
-        return fit_ramp_rows(ramp, geometry, options, rows=(start, stop))
+        return fit_ramp_rows(ramp, geometry, options, rows=(start, stop), uncorrected=uncorrected)
 
 
 def fit_file_split(
@@ -31,15 +38,37 @@ def fit_file_split(
     tasks on a Dask ``client``."""
     open_args = open_args or {}
     options = options.resolved(geometry)
-    if options.reference_check:
-        unchecked = dataclasses.replace(options, reference_check=False)
-        return checked_fit(lambda chosen: fit_file_split(path, geometry, chosen, client, parts, open_args),
-                           unchecked, geometry, True)
+    if options.reference_check:  # each correction's rows fitted once, the corrected ones with the plain slopes
+        fitted: dict[tuple, RampRows] = {}
+
+        def rows_of(chosen: FitOptions) -> RampRows:
+            key = (chosen.refcorr, str(chosen.calibration))
+            if key not in fitted:
+                fitted[key] = _split_rows(path, geometry, chosen, client, parts, open_args, chosen.corrects_reference)
+            return fitted[key]
+
+        def fit(chosen: FitOptions) -> FluxImage:
+            with open_ramp(path, **open_args) as ramp:
+                return flux_image(rows_of(chosen), ramp, geometry, chosen)
+
+        def uncorrected(chosen: FitOptions):
+            with open_ramp(path, **open_args) as ramp:
+                return uncorrected_image(rows_of(chosen), ramp, chosen)
+
+        return checked_fit(fit, dataclasses.replace(options, reference_check=False), geometry, True,
+                           uncorrected=uncorrected)
+    fitted_rows = _split_rows(path, geometry, options, client, parts, open_args)
+    with open_ramp(path, **open_args) as ramp:
+        return flux_image(fitted_rows, ramp, geometry, options)
+
+
+def _split_rows(path: str, geometry: ReadoutGeometry, options: FitOptions, client, parts: int, open_args: dict,
+                uncorrected: bool = False) -> RampRows:
+    """The rows of the ramp at ``path`` fitted in ``parts`` tasks and joined."""
     with open_ramp(path, **open_args) as ramp:
         timing = ramp_timing(ramp, geometry, options)  # a header with inconsistent timing is refused before any work
         check_reads(ramp, geometry, options, timing.group_time)  # and a dark or read range that does not fit
     ranges = row_ranges(geometry.n_rows, parts, options.strip_rows)
-    futures = [client.submit(fit_rows_of_file, path, geometry, options, a, b, open_args, pure=False) for a, b in ranges]
-    fitted = join_rows(client.gather(futures))
-    with open_ramp(path, **open_args) as ramp:
-        return flux_image(fitted, ramp, geometry, options)
+    futures = [client.submit(fit_rows_of_file, path, geometry, options, a, b, open_args, uncorrected, pure=False)
+               for a, b in ranges]
+    return join_rows(client.gather(futures))

@@ -1,0 +1,103 @@
+"""The reference check without a second fit: the fit without the correction from the corrected fit's own rows.
+
+A reference correction subtracts from each read one value per row, channel and parity of column (beyond each
+pixel's read 0); a linear fit of the uncorrected reads is then the corrected fit plus the same fit of those
+offsets, over the same reads, jumps and weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hxrg_denoiser.classical.reference import corrected_with_offsets
+from hxrg_denoiser.classical.sirs import fit_sirs
+from hxrg_denoiser.dq import PixelFlag
+from hxrg_denoiser.fitting import FitOptions, fit_cube, fit_ramp_rows, pipeline
+from hxrg_denoiser.fitting.pipeline import uncorrected_image
+from hxrg_denoiser.geometry import PRESETS
+from hxrg_denoiser.io.ramps import ArrayRamp
+from hxrg_denoiser.simulate import make_scene, noise_preset, simulate_cube
+from hxrg_denoiser.strips import StripStream
+
+STRIP = PRESETS["nirps-h4rg"].with_rows(64)
+
+
+def _broadcast(offsets: np.ndarray, n_cols: int) -> np.ndarray:
+    """(reads, rows, channels, 2) -> (reads, rows, cols): each pixel its channel's and parity's value."""
+    width = n_cols // offsets.shape[2]
+    columns = np.arange(n_cols)
+    return offsets[:, :, columns // width, (columns % width) % 2]
+
+
+@pytest.mark.parametrize("method", ["seed", "smoothed"])
+def test_the_offsets_give_back_the_uncorrected_reads(method):
+    cube = simulate_cube(STRIP, 6, noise_preset("h4rg-lab"), seed=3)
+    corrected, offsets = corrected_with_offsets(cube.copy(), STRIP, method)
+    assert offsets is not None and offsets.shape == (6, STRIP.n_rows, STRIP.n_channels, 2)
+    np.testing.assert_allclose(corrected + _broadcast(offsets, STRIP.n_cols), cube - cube[0], atol=2e-3)
+    assert corrected_with_offsets(cube.copy(), STRIP, "none")[1] is None
+
+
+def test_the_calibrated_corrections_offsets_give_back_the_uncorrected_reads():
+    noise = noise_preset("nirspec")
+    calibration = fit_sirs([ArrayRamp(simulate_cube(STRIP, 12, noise, seed=700 + i), f"d{i}") for i in range(2)],
+                           STRIP)
+    cube = simulate_cube(STRIP, 8, noise, seed=3)
+    stream = StripStream(ArrayRamp(cube.copy()), STRIP, refcorr="sirs", calibration=calibration, strip_rows=16)
+    stream.keep_offsets = True
+    for data in stream:
+        rows = slice(data.strip.start, data.strip.stop)
+        uncorrected = cube[:, rows] - cube[:1, rows]
+        np.testing.assert_allclose(data.electrons + _broadcast(data.reference_offsets[:, data.inner], STRIP.n_cols),
+                                   uncorrected, atol=2e-3)
+
+
+@pytest.mark.parametrize("method", ["utr", "cds", "fowler"])
+def test_uncorrected_slopes_are_the_plain_fit(method):
+    """Saturated pixels, cosmic rays and a scene: every pixel without a jump in either fit has the plain fit's
+    slope, to float32 rounding; up the ramp, so do nearly all the pixels with jumps (found at the same reads in
+    both fits but where the correction moved a step across the threshold)."""
+    scene = make_scene("echelle", STRIP, seed=2).image
+    cube = simulate_cube(STRIP, 20, noise_preset("h4rg-lab").replace(cosmic_ray_rate=300.0), scene=scene * 40,
+                         seed=8)
+    options = FitOptions(method=method, refcorr="seed", saturation=11500.0).resolved(STRIP)
+    rows = fit_ramp_rows(ArrayRamp(cube), STRIP, options, uncorrected=True)
+    sci, read_offsets = uncorrected_image(rows, ArrayRamp(cube), options)
+    plain = fit_cube(cube, STRIP, dataclasses.replace(options, refcorr="none"))
+    jumped = ((rows.rows.dq | plain.dq) & PixelFlag.JUMP_DET) > 0
+    unflagged = ~STRIP.reference_mask & ~jumped
+    assert (unflagged & ((plain.dq & PixelFlag.SATURATED) > 0)).sum() > 100 and jumped.sum() > 500
+    np.testing.assert_array_equal(np.isfinite(sci[unflagged]), np.isfinite(plain.sci[unflagged]))
+    finite = unflagged & np.isfinite(plain.sci)
+    np.testing.assert_allclose(sci[finite], plain.sci[finite], rtol=2e-6, atol=0.02)  # float32 sums of 1e4 e-
+    if method == "utr":
+        both = ~STRIP.reference_mask & np.isfinite(plain.sci) & np.isfinite(sci) & jumped
+        assert np.mean(np.abs(sci - plain.sci)[both] < 0.02 + 2e-6 * np.abs(plain.sci[both])) > 0.9
+    assert read_offsets == pytest.approx(plain.provenance.fit.read_offsets, rel=1e-6)
+
+
+def test_the_optimal_weights_hold_no_uncorrected_slopes():
+    cube = simulate_cube(STRIP, 8, noise_preset("h4rg-lab"), seed=8)
+    options = FitOptions(refcorr="seed", weighting="optimal").resolved(STRIP)
+    assert uncorrected_image(fit_ramp_rows(ArrayRamp(cube), STRIP, options, uncorrected=True), ArrayRamp(cube),
+                             options) is None
+    # the check then fits the plain image itself, and still decides
+    assert fit_cube(cube, STRIP, dataclasses.replace(options, reference_check=True)).reference is not None
+
+
+@pytest.mark.parametrize(("noise", "fits", "taken"), [
+    (noise_preset("nirspec"), 1, "seed"),
+    (noise_preset("h4rg-lab").replace(picture_frame=0.5, picture_frame_ref_gain=20.0, picture_frame_shape="bowl"),
+     2, "none"),
+])
+def test_the_check_fits_the_ramp_again_only_to_take_the_plain_fit(monkeypatch, noise, fits, taken):
+    calls = []
+    original = pipeline.fit_ramp_rows
+    monkeypatch.setattr(pipeline, "fit_ramp_rows", lambda *a, **k: calls.append(a[2].refcorr) or original(*a, **k))
+    cube = simulate_cube(STRIP, 12, noise, seed=4)
+    checked = fit_cube(cube, STRIP, FitOptions(refcorr="seed", reference_check=True))
+    assert checked.reference.refcorr_used == taken
+    assert len(calls) == fits
