@@ -101,3 +101,23 @@ def test_the_check_fits_the_ramp_again_only_to_take_the_plain_fit(monkeypatch, n
     checked = fit_cube(cube, STRIP, FitOptions(refcorr="seed", reference_check=True))
     assert checked.reference.refcorr_used == taken
     assert len(calls) == fits
+
+
+def test_hxrg_fit_checks_its_reference_correction_unless_told_not_to(tmp_path, caplog):
+    """A frame the reference pixels see 20x: ``hxrg fit`` takes the plain fit, says so in one warning and in its
+    header; ``--no-reference-check`` keeps the correction it was given."""
+    from astropy.io import fits
+    from conftest import write_cube
+
+    from hxrg_denoiser.cli import main
+
+    noise = noise_preset("h4rg-lab").replace(picture_frame=0.5, picture_frame_ref_gain=20.0, picture_frame_shape="bowl")
+    cube = write_cube(tmp_path / "cube.fits", simulate_cube(STRIP, 12, noise, seed=4))
+    for extra, used in (([], "none"), (["--no-reference-check"], "seed")):
+        out = tmp_path / f"out{len(extra)}.fits"
+        caplog.clear()
+        assert main(["-q", "fit", str(cube), "-o", str(out), "--geometry", "nirps-h4rg", *extra]) == 0
+        header = fits.getheader(out)
+        assert header["REFCORR"] == used
+        assert ("REFCHECK" in header) is (not extra)
+        assert any("adds structure to the dark pixels" in r.getMessage() for r in caplog.records) is (not extra)

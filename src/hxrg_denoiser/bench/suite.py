@@ -91,14 +91,18 @@ SUITES: dict[str, list[BenchCase]] = {
     "bench-v3-quick": [c for c in BENCH_V3 if c.seed % 10 == 1 and c.group in ("imaging-jwst", "reset-stars")],
 }
 
+# What ``hxrg fit`` does by default: the seed-corrected fit, checked against the plain one on the exposure's dark
+# pixels (measured beside the unchecked fits in bench-v2 and bench-v3).
+CHECKED_FIT = {"utr_ref_seed_checked": FitOptions(method="utr", refcorr="seed", reference_check=True)}
 # Suites whose cases are judged against more classical fits than bench-v2's: plain UTR (a reference correction
-# can hurt), and the seed-corrected fit that leaves out the reads of a start transient (what a careful user
-# would run on a ramp with a reset anomaly; ``hxrg denoise`` does it by default).
+# can hurt), the seed-corrected fit that leaves out the reads of a start transient (what a careful user
+# would run on a ramp with a reset anomaly; ``hxrg denoise`` does it by default), and the checked fit.
 EXTRA_CLASSICAL_FITS: dict[str, dict[str, FitOptions]] = {
-    "bench-v3": {"utr_ref_seed_auto": FitOptions(method="utr", refcorr="seed", first_read="auto")},
+    "bench-v2": CHECKED_FIT,
+    "bench-v3": {"utr_ref_seed_auto": FitOptions(method="utr", refcorr="seed", first_read="auto"), **CHECKED_FIT},
 }
 RIVALS: dict[str, tuple[str, ...]] = {
-    "bench-v3": ("utr", "utr_ref_seed", "utr_ref_smoothed", "utr_ref_seed_auto"),
+    "bench-v3": ("utr", "utr_ref_seed", "utr_ref_smoothed", "utr_ref_seed_auto", "utr_ref_seed_checked"),
 }
 
 

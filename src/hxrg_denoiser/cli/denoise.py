@@ -52,7 +52,7 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
                      help="flag NaN/inf/BLANK science pixels in DQ instead of failing (default: fail)")
     den.add_argument("--no-reference-check", dest="reference_check", action="store_false",
                      help="flux-image models: skip the check that the reference correction does not add structure "
-                     "to the dark pixels, which costs a second fit (default: check)")
+                     "to the dark pixels (about 15 %% of a fit's time; default: check)")
     den.add_argument("--no-keep-background", dest="keep_background", action="store_false",
                      help="flux-image models: let the network see the scene's smooth background across the columns "
                      "(a sky gradient, extended emission), which it may take for channel offsets (default: taken "

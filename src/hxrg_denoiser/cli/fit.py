@@ -50,11 +50,12 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
         "sirs = calibrated on the detector's darks (needs --calibration), none; auto = sirs with --calibration, "
         "else seed where the geometry has reference pixels, else none (default auto)",
     )
-    fit.add_argument("--reference-check", action="store_true",
-                     help="fit with and without the reference correction and keep the plain fit where the image's "
-                     "own dark pixels show clearly less structure without it (reference pixels that see a "
-                     "pattern the interior does not); with --clean, before cleaning; costs a second fit "
-                     "(default: off; hxrg denoise always checks)")
+    fit.add_argument("--reference-check", action=argparse.BooleanOptionalAction, default=True,
+                     help="compare the fit with its reference correction and without it (the same reads and jumps) "
+                     "and keep the plain fit where the image's own dark pixels show clearly less structure without "
+                     "it (reference pixels that see a pattern the interior does not); with --clean, before "
+                     "cleaning; about 15 %% more time, a second fit only where the plain one is taken "
+                     "(default: check)")
     fit.add_argument("--calibration", metavar="FILE",
                      help="the detector's reference calibration made by `hxrg calibrate` (default: none)")
     fit.add_argument("--weighting", choices=("ols", "optimal"), default="ols",

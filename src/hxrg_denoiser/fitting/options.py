@@ -114,9 +114,11 @@ class FitOptions:
     last_read : int or None
         Index of the last read used (None: the ramp's last).
     reference_check : bool
-        Fit the ramp with and without the reference correction and keep the plain fit where its dark
+        Compare the fit with the reference correction and without it and keep the plain fit where its dark
         pixels show clearly less structure (:mod:`hxrg_denoiser.fitting.reference_choice`); with ``clean``
-        the images are compared before cleaning. Costs a second fit.
+        the images are compared before cleaning. The plain image comes from the corrected fit's own rows (the
+        same reads, jumps and weights); the ramp is fitted again only where the plain fit is taken (and for
+        optimal weights, which depend on the reads). ``hxrg fit`` checks unless ``--no-reference-check``.
     check_errors : bool
         Scale ``VAR_RNOISE`` to the spread of the image's dark pixels and measure the column correlation of
         its errors (:func:`calibrated_errors`); off for a fit that is only a model's input (the model's

@@ -1,10 +1,13 @@
 """The reference correction an exposure takes: the one asked for, unless its own dark pixels say it adds noise.
 
-:func:`checked_fit` fits the ramp with and without the correction and keeps the plain fit where
-:func:`~hxrg_denoiser.classical.reference_check.choose_reference_correction` finds clearly less structure
+:func:`checked_fit` compares the fit with the correction and the same fit without it, and keeps the plain fit
+where :func:`~hxrg_denoiser.classical.reference_check.choose_reference_correction` finds clearly less structure
 in its dark pixels, or clearly steadier dark levels from read to read (reference pixels that see a
-pattern the interior does not; a global offset of every read, which the image cannot show). ``hxrg denoise`` always
-checks the image its model takes; ``hxrg fit --reference-check`` checks a classical fit.
+pattern the interior does not; a global offset of every read, which the image cannot show). The plain image
+is the corrected fit's own (its slopes plus the fit of the offsets the correction subtracted, over the same
+reads and jumps: :func:`~hxrg_denoiser.fitting.pipeline.uncorrected_image`), so the ramp is fitted a second
+time only where the plain fit is taken. ``hxrg denoise`` checks the image its model takes, ``hxrg fit`` its
+classical fit (unless ``--no-reference-check``).
 """
 
 from __future__ import annotations

@@ -103,8 +103,8 @@ def _write(path: str | os.PathLike, image: FluxImage, layout: Callable, *, overw
     source = image.provenance
     cards = {**provenance_cards(source), **error_cards(image.errors), **fit_cards(source.fit),
              **model_cards(image.model)}
-    if image.reference is not None:  # the model's input: replaces the fit's REFCORR where it stands
-        cards["REFCORR"] = (image.reference.refcorr_used, "reference correction of the model's input")
+    if image.reference is not None:  # checked: the correction kept replaces the one asked for
+        cards["REFCORR"] = (image.reference.refcorr_used, "reference correction kept by the check")
         cards["REFCHECK"] = (image.reference.note, "reference check: rows; all; reads")
     cards.update(extra or {})
     primary = fits.PrimaryHDU(header=carried(source.input_header, make_header(cards)))
