@@ -23,8 +23,8 @@ from hxrg_denoiser.classical.background import lit_pixels
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.stats import mad_sigma
 
-__all__ = ["dark_row_structure", "dark_structure", "choose_reference_correction", "PREFERENCE", "READ_PREFERENCE",
-           "CORRECTED_READ_PREFERENCE"]
+__all__ = ["dark_row_structure", "dark_structure", "choose_reference_correction", "preference", "PREFERENCE",
+           "READ_PREFERENCE", "CORRECTED_READ_PREFERENCE", "BLIND_PREFERENCE"]
 
 PREFERENCE = 0.9  # the image without correction must leave 10 % less structure to be chosen
 # or its channels' dark levels must move from read to read under half as much as the corrected one's: a
@@ -35,6 +35,11 @@ READ_PREFERENCE = 0.5
 # plain image keeps as a drifting level per channel (a JWST imaging field whose sky left more row structure in the
 # corrected dark pixels: the plain fit's aperture photometry was biased by -119 e-, twice the error)
 CORRECTED_READ_PREFERENCE = 0.7
+# Where the read levels cannot be measured (too few channels x reads), a global offset of every read in the plain
+# image is invisible to the check (its dark pixels show structure, not a level): the plain image must then leave
+# at most half the corrected one's structure (a 32 x 128 array of 4 channels and 6 reads took it on 7 of 30 echelle
+# exposures at PREFERENCE, one with 1.45x the corrected fit's pixel error).
+BLIND_PREFERENCE = 0.5
 
 
 def _dark_mask(images: list[np.ndarray], geometry: ReadoutGeometry) -> np.ndarray:
@@ -60,6 +65,18 @@ def dark_row_structure(image: np.ndarray, dark: np.ndarray, geometry: ReadoutGeo
     return float(np.mean((means - np.median(means)) ** 2))
 
 
+def _row_count(dark: np.ndarray, geometry: ReadoutGeometry, min_fraction: float = 0.25) -> int:
+    """Channel rows :func:`dark_row_structure` measures (those with ``min_fraction`` of their pixels dark)."""
+    return int((geometry.to_readout_order(dark).sum(axis=-1) >= min_fraction * geometry.channel_width).sum())
+
+
+def preference(count: int) -> float:
+    """:data:`PREFERENCE`, stricter where few values measure a structure: the ratio of two mean squares of ``count``
+    values scatters by about ``sqrt(2 / count)``, and the plain image is taken only beyond twice that (under
+    800 channel rows: a 64-row NIRPS strip measures 1,800, a 256-row JWST strip about 1,000)."""
+    return min(PREFERENCE, 1.0 - 2.0 * float(np.sqrt(2.0 / max(count, 1))))
+
+
 def dark_structure(image: np.ndarray, dark: np.ndarray, clip: float) -> float:
     """Mean square, about their median, of the dark pixels of ``image`` (e-^2), each value clipped at
     ``clip`` electrons from the median (a hot pixel or a cosmic ray's trace would outweigh the rest)."""
@@ -76,7 +93,9 @@ def choose_reference_correction(
     """Whether to keep the reference-corrected image (True) or take the plain one, and the measures.
 
     The plain image is taken only when it leaves clearly less structure in the
-    dark pixels (less than :data:`PREFERENCE` times the corrected one's), row
+    dark pixels (less than :data:`PREFERENCE` times the corrected one's, stricter where
+    few values measure it, :func:`preference`; :data:`BLIND_PREFERENCE` where the read
+    levels below are not measured), row
     structure (:func:`dark_row_structure`, measures ``corrected`` and ``plain``) or
     all of it (:func:`dark_structure`, ``corrected_all`` and ``plain_all``); or when
     its channels' dark levels move clearly less from read to read (``read_offsets``,
@@ -94,14 +113,18 @@ def choose_reference_correction(
         measures["corrected_all"] = dark_structure(corrected, dark, clip)
         measures["plain_all"] = dark_structure(plain, dark, clip)
 
+    corrected_reads, plain_reads = read_offsets
+    levels = corrected_reads is not None and plain_reads is not None \
+        and bool(np.isfinite(corrected_reads) and np.isfinite(plain_reads))
+    counts = {"": _row_count(dark, geometry), "_all": int(dark.sum())}
+
     def prefers_plain(kind: str) -> bool:
         a, b = measures.get(f"plain{kind}", np.nan), measures.get(f"corrected{kind}", np.nan)
-        return bool(np.isfinite(a) and np.isfinite(b) and a < PREFERENCE * b)
+        limit = preference(counts[kind]) if levels else min(preference(counts[kind]), BLIND_PREFERENCE)
+        return bool(np.isfinite(a) and np.isfinite(b) and a < limit * b)
 
     keep = not (prefers_plain("") or prefers_plain("_all"))
-    corrected_reads, plain_reads = read_offsets
-    if corrected_reads is not None and plain_reads is not None \
-            and np.isfinite(corrected_reads) and np.isfinite(plain_reads):
+    if levels:
         measures["corrected_reads"], measures["plain_reads"] = corrected_reads, plain_reads
         keep = (keep or corrected_reads < CORRECTED_READ_PREFERENCE * plain_reads) \
             and not plain_reads < READ_PREFERENCE * corrected_reads
