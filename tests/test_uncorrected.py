@@ -144,3 +144,16 @@ def test_the_check_keeps_a_correction_it_cannot_judge():
     checked = fit_cube(cube, tiny, FitOptions(refcorr="seed", reference_check=True))
     assert checked.reference.refcorr_used == "seed", checked.reference.note
     assert "reads" not in checked.reference.note  # the read levels were not measured
+
+
+def test_integrations_checked_apart_say_which_took_which():
+    from hxrg_denoiser.fitting.integrations import combine_flux_images
+
+    frame = noise_preset("h4rg-lab").replace(picture_frame=0.5, picture_frame_ref_gain=20.0, picture_frame_shape="bowl")
+    checked = FitOptions(refcorr="seed", reference_check=True)
+    images = [fit_cube(simulate_cube(STRIP, 12, noise, seed=4), STRIP, checked)
+              for noise in (noise_preset("nirspec"), frame)]
+    assert [image.reference.refcorr_used for image in images] == ["seed", "none"]
+    combined = combine_flux_images(images)
+    assert combined.reference.refcorr_used == "mixed" and combined.reference.note == "1: seed; 2: none"
+    assert combine_flux_images(images[:1] * 2).reference == images[0].reference

@@ -113,9 +113,8 @@ def choose_reference_correction(
         measures["corrected_all"] = dark_structure(corrected, dark, clip)
         measures["plain_all"] = dark_structure(plain, dark, clip)
 
-    corrected_reads, plain_reads = read_offsets
-    levels = corrected_reads is not None and plain_reads is not None \
-        and bool(np.isfinite(corrected_reads) and np.isfinite(plain_reads))
+    corrected_reads, plain_reads = (float(v) if v is not None and np.isfinite(v) else None for v in read_offsets)
+    levels = corrected_reads is not None and plain_reads is not None
     counts = {"": _row_count(dark, geometry), "_all": int(dark.sum())}
 
     def prefers_plain(kind: str) -> bool:
@@ -124,7 +123,7 @@ def choose_reference_correction(
         return bool(np.isfinite(a) and np.isfinite(b) and a < limit * b)
 
     keep = not (prefers_plain("") or prefers_plain("_all"))
-    if levels:
+    if corrected_reads is not None and plain_reads is not None:
         measures["corrected_reads"], measures["plain_reads"] = corrected_reads, plain_reads
         keep = (keep or corrected_reads < CORRECTED_READ_PREFERENCE * plain_reads) \
             and not plain_reads < READ_PREFERENCE * corrected_reads

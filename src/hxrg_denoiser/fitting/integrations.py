@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from hxrg_denoiser.dq import PixelFlag
-from hxrg_denoiser.io.product import FluxImage
+from hxrg_denoiser.io.product import FluxImage, ReferenceChoice
 
 __all__ = ["combine_integrations", "combine_flux_images"]
 
@@ -70,5 +70,12 @@ def combine_flux_images(images: Sequence[FluxImage]) -> FluxImage:
     if all(image.reads_used is not None for image in images):
         total = np.sum([image.reads_used.astype(np.int64) for image in images], axis=0)  # type: ignore[union-attr]
         used = np.minimum(total, np.iinfo(np.uint16).max).astype(np.uint16)
+    reference = first.reference
+    choices = [image.reference for image in images]
+    if any(choice is not None for choice in choices) and len({c.refcorr_used if c else None for c in choices}) > 1:
+        # integrations checked apart may take different corrections: the header says which took which
+        reference = ReferenceChoice("mixed", "; ".join(f"{i + 1}: {c.refcorr_used if c else 'unchecked'}"
+                                                       for i, c in enumerate(choices)))
     return first._replace(sci=combined["sci"], err=combined["err"], dq=combined["dq"],
-                          var_poisson=combined["var_poisson"], var_rnoise=combined["var_rnoise"], reads_used=used)
+                          var_poisson=combined["var_poisson"], var_rnoise=combined["var_rnoise"], reads_used=used,
+                          reference=reference)
