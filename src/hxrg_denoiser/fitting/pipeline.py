@@ -269,15 +269,22 @@ def fit_ramp(
     if options.reference_check:
         fitted: dict[tuple, RampRows] = {}
 
-        def rows_of(chosen: FitOptions) -> RampRows:  # each correction's rows fitted once, with the plain slopes
-            key = (chosen.refcorr, str(chosen.calibration))
-            if key not in fitted:
-                fitted[key] = fit_ramp_rows(ramp, geometry, chosen, progress=progress, description=description,
-                                            uncorrected=chosen.corrects_reference)
-            return fitted[key]
+        def key(chosen: FitOptions) -> tuple:
+            return chosen.refcorr, str(chosen.calibration)
 
-        return checked_fit(lambda chosen: flux_image(rows_of(chosen), ramp, geometry, chosen),
-                           dataclasses.replace(options, reference_check=False), geometry, True,
+        def rows_of(chosen: FitOptions) -> RampRows:  # each correction's rows fitted once, with the plain slopes
+            if key(chosen) not in fitted:
+                fitted[key(chosen)] = fit_ramp_rows(ramp, geometry, chosen, progress=progress,
+                                                    description=description, uncorrected=chosen.corrects_reference)
+            return fitted[key(chosen)]
+
+        def fit(chosen: FitOptions) -> FluxImage:
+            if options.clean:  # the rows make the image compared and the cleaned one
+                return flux_image(rows_of(chosen), ramp, geometry, chosen)
+            rows_of(chosen)  # made once: the check takes the plain image from the rows before the image
+            return _fitted_image(fitted.pop(key(chosen)), ramp, geometry, chosen)  # freed as the image is made
+
+        return checked_fit(fit, dataclasses.replace(options, reference_check=False), geometry, True,
                            compare=before_cleaning if options.clean else None,
                            uncorrected=lambda chosen: uncorrected_image(rows_of(chosen), ramp, chosen))
     # passed on unbound, so that the fit's working arrays are freed as soon as the image no longer needs them

@@ -70,8 +70,8 @@ def checked_fit(fit: Callable[[FitOptions], FluxImage], options: FitOptions, geo
         return fit(options)
     plain_options = dataclasses.replace(options, refcorr="none", calibration=None)
     compared_options = options if compare is None else compare(options)
+    held = uncorrected(compared_options) if uncorrected is not None else None  # before the fit's image is made
     corrected_image = fit(compared_options)
-    held = uncorrected(compared_options) if uncorrected is not None else None
     plain_image = None
     if held is None:
         plain_image = fit(plain_options if compare is None else compare(plain_options))
