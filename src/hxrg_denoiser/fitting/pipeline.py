@@ -26,13 +26,13 @@ from hxrg_denoiser.classical.correction_evidence import scene_share_of_cleaning,
 from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance, poisson_flux
 from hxrg_denoiser.classical.kept_background import smooth_background
 from hxrg_denoiser.classical.ramp_fit import fit_strip
-from hxrg_denoiser.classical.start_transient import read_offset_scatter, transient_profile, unselected_dark
+from hxrg_denoiser.classical.start_transient import read_offset_scatter
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting import half_ramp
 from hxrg_denoiser.fitting.options import FitOptions
-from hxrg_denoiser.fitting.read_noise import JumpNoise, jump_test_noise, noise_band
-from hxrg_denoiser.fitting.reads import FittedReads, fit_stream, open_reads
+from hxrg_denoiser.fitting.read_noise import JumpNoise, jump_test_noise
+from hxrg_denoiser.fitting.reads import open_reads, uncorrected_read_offsets
 from hxrg_denoiser.fitting.reference_choice import checked_fit
 from hxrg_denoiser.fitting.segments import ramp_segments
 from hxrg_denoiser.geometry import ReadoutGeometry
@@ -357,7 +357,7 @@ def fit_ramp_rows(
         start, stop = rows if rows is not None else (0, geometry.n_rows)
         fitted = _fit_rows(stream, options, read_noise, start, stop, progress, description, jump_noise=jump_noise,
                            uncorrected=uncorrected)
-        plain_offsets = _uncorrected_read_offsets(reads, geometry, options) if uncorrected else None
+        plain_offsets = uncorrected_read_offsets(reads, geometry, options) if uncorrected else None
     finally:
         reads.close()
     if options.saturation is None and options.flagged_from is None:
@@ -369,17 +369,6 @@ def fit_ramp_rows(
     offsets = offsets if offsets is not None and np.isfinite(offsets) else None  # too few dark pixels anywhere
     return RampRows(fitted, noise, timing, ReadsUsed(reads.first, reads.stop - 1, reads.auto, dark_fraction,
                                                      offsets, plain_offsets))
-
-
-def _uncorrected_read_offsets(reads: FittedReads, geometry: ReadoutGeometry, options: FitOptions) -> float | None:
-    """:func:`~hxrg_denoiser.classical.start_transient.read_offset_scatter` of the reads a fit used, without the
-    reference correction (on the same band of rows as the fit's own)."""
-    if reads.ramp.n_reads < 5:
-        return None
-    plain = dataclasses.replace(options, refcorr="none", calibration=None)
-    band = noise_band(fit_stream(reads.ramp, geometry, plain, reads.dark, reads.linearity, reads.first))
-    scatter = read_offset_scatter(transient_profile(band.electrons, unselected_dark(band.dark), geometry))
-    return scatter if np.isfinite(scatter) else None
 
 
 def join_rows(pieces: list[RampRows]) -> RampRows:

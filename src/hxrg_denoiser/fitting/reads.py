@@ -9,6 +9,7 @@ and the stream of their corrected strips.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import numpy as np
 from hxrg_denoiser.classical.start_transient import (
     TransientProfile,
     first_settled_read,
+    read_offset_scatter,
     transient_profile,
     unselected_dark,
 )
@@ -30,7 +32,7 @@ from hxrg_denoiser.io.maps import read_pixel_map
 from hxrg_denoiser.io.ramps import Ramp, ReadRange
 from hxrg_denoiser.strips import StripStream
 
-__all__ = ["FittedReads", "open_reads", "check_reads", "fit_stream", "MIN_READS_AUTO"]
+__all__ = ["FittedReads", "open_reads", "check_reads", "fit_stream", "uncorrected_read_offsets", "MIN_READS_AUTO"]
 
 log = logging.getLogger(__name__)
 
@@ -176,3 +178,14 @@ def _open(ramp: Ramp, geometry: ReadoutGeometry, options: FitOptions, group_time
             linearity.close()
         raise
     return FittedReads(reads, first, stop, auto, dark, stream, band, noise, profile, linearity)
+
+
+def uncorrected_read_offsets(reads: FittedReads, geometry: ReadoutGeometry, options: FitOptions) -> float | None:
+    """:func:`~hxrg_denoiser.classical.start_transient.read_offset_scatter` of the reads a fit used, without the
+    reference correction (on the same band of rows as the fit's own)."""
+    if reads.ramp.n_reads < 5:
+        return None
+    plain = dataclasses.replace(options, refcorr="none", calibration=None)
+    band = noise_band(fit_stream(reads.ramp, geometry, plain, reads.dark, reads.linearity, reads.first))
+    scatter = read_offset_scatter(transient_profile(band.electrons, unselected_dark(band.dark), geometry))
+    return scatter if np.isfinite(scatter) else None
