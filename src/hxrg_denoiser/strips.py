@@ -223,9 +223,7 @@ class StripStream:
                 first_saturated = np.minimum(first_saturated, over[outer])
         if self.dark is not None:
             raw -= self.dark.rows(strip.halo_start, strip.halo_stop)
-        raw *= self._gain_of_rows(strip.halo_start, strip.halo_stop)
-        electrons, offsets = self.correction.apply_with_offsets(raw, self.geometry, row_start=strip.halo_start,
-                                                                rows=outer)
+        electrons, offsets = self.correct_with_offsets(raw, strip, outer)
         inner = slice(strip.core.start - outer.start, strip.core.stop - outer.start)
         return StripData(strip, electrons[:, inner], first_saturated[inner], non_finite, electrons, first_saturated,
                          inner, offsets if self.keep_offsets else None)
@@ -250,9 +248,15 @@ class StripStream:
 
         Returns the rows ``rows`` of the band (default: the core rows), shape ``(n_reads, rows, n_cols)``.
         """
+        return self.correct_with_offsets(raw, strip, rows)[0]
+
+    def correct_with_offsets(self, raw: np.ndarray, strip: Strip,
+                             rows: slice | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`correct`, and the offsets the correction subtracted from those rows
+        (:meth:`~hxrg_denoiser.classical.corrections.ReferenceCorrection.apply_with_offsets`)."""
         rows = strip.core if rows is None else rows
         raw *= self._gain_of_rows(strip.halo_start, strip.halo_stop)
-        return self.correction.apply(raw, self.geometry, row_start=strip.halo_start, rows=rows)
+        return self.correction.apply_with_offsets(raw, self.geometry, row_start=strip.halo_start, rows=rows)
 
     def _first_saturated(self, rows_raw: np.ndarray, first_row: int) -> np.ndarray:
         """Each pixel's first read at or above saturation of raw rows starting at image row ``first_row``."""

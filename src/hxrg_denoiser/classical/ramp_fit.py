@@ -199,8 +199,8 @@ def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: Slo
     """
     n = electrons.shape[0]
     slope, white, poisson = slope_and_noise_terms(electrons, estimator, read_noise)
-    fixed = offsets is not None and estimator.weighting != "optimal"
-    offset_at = _pixel_offsets(offsets, electrons.shape[2]) if offsets is not None and fixed else None
+    offset_at = _pixel_offsets(offsets, electrons.shape[2]) \
+        if offsets is not None and estimator.weighting != "optimal" else None  # optimal weights follow the reads
     offset_slope = offset_at(read_weights(estimator.method, n, estimator.fowler_n)) if offset_at else None
     for n_usable in np.unique(first_saturated[first_saturated < n]):
         pixels = np.nonzero(first_saturated == n_usable)

@@ -33,7 +33,7 @@ from hxrg_denoiser.fitting import half_ramp
 from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.fitting.read_noise import JumpNoise, jump_test_noise
 from hxrg_denoiser.fitting.reads import open_reads, uncorrected_read_offsets
-from hxrg_denoiser.fitting.reference_choice import checked_fit
+from hxrg_denoiser.fitting.reference_choice import CorrectionRows, checked_fit
 from hxrg_denoiser.fitting.segments import ramp_segments
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.maps import read_pixel_map, reference_type
@@ -267,22 +267,13 @@ def fit_ramp(
     geometry = geometry.for_data((ramp.n_rows, ramp.n_cols), ramp.path)
     options = (options or FitOptions()).resolved(geometry)
     if options.reference_check:
-        fitted: dict[tuple, RampRows] = {}
-
-        def key(chosen: FitOptions) -> tuple:
-            return chosen.refcorr, str(chosen.calibration)
-
-        def rows_of(chosen: FitOptions) -> RampRows:  # each correction's rows fitted once, with the plain slopes
-            if key(chosen) not in fitted:
-                fitted[key(chosen)] = fit_ramp_rows(ramp, geometry, chosen, progress=progress,
-                                                    description=description, uncorrected=chosen.corrects_reference)
-            return fitted[key(chosen)]
+        rows_of = CorrectionRows(lambda chosen, plain_too: fit_ramp_rows(
+            ramp, geometry, chosen, progress=progress, description=description, uncorrected=plain_too))
 
         def fit(chosen: FitOptions) -> FluxImage:
             if options.clean:  # the rows make the image compared and the cleaned one
                 return flux_image(rows_of(chosen), ramp, geometry, chosen)
-            rows_of(chosen)  # made once: the check takes the plain image from the rows before the image
-            return _fitted_image(fitted.pop(key(chosen)), ramp, geometry, chosen)  # freed as the image is made
+            return _fitted_image(rows_of.pop(chosen), ramp, geometry, chosen)  # freed as the image is made
 
         return checked_fit(fit, dataclasses.replace(options, reference_check=False), geometry, True,
                            compare=before_cleaning if options.clean else None,

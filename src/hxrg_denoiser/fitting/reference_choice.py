@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -23,9 +24,10 @@ from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import FluxImage, ReferenceChoice
 
-__all__ = ["checked_fit", "reference_note"]
+__all__ = ["checked_fit", "reference_note", "CorrectionRows"]
 
 log = logging.getLogger(__name__)
+Rows = TypeVar("Rows")  # a per-pixel fit (fitting.pipeline.RampRows)
 
 
 def reference_note(refcorr: str, measures: dict[str, float]) -> str:
@@ -88,3 +90,28 @@ def checked_fit(fit: Callable[[FitOptions], FluxImage], options: FitOptions, geo
     else:
         chosen = plain_image if plain_image is not None and compare is None else fit(plain_options)
     return chosen._replace(reference=ReferenceChoice(options.refcorr if keep else "none", note))
+
+
+class CorrectionRows(Generic[Rows]):
+    """Each reference correction's per-pixel fit made once for the check (``fit_rows(options, uncorrected)``: a
+    corrected fit with its plain slopes, :func:`~hxrg_denoiser.fitting.pipeline.fit_ramp_rows`), kept until
+    taken (:meth:`pop`)."""
+
+    def __init__(self, fit_rows: Callable[[FitOptions, bool], Rows]) -> None:
+        self._fit_rows = fit_rows
+        self._rows: dict[tuple[str, str], Rows] = {}
+
+    @staticmethod
+    def _key(options: FitOptions) -> tuple[str, str]:
+        return options.refcorr, str(options.calibration)
+
+    def __call__(self, options: FitOptions) -> Rows:
+        key = self._key(options)
+        if key not in self._rows:
+            self._rows[key] = self._fit_rows(options, options.corrects_reference)
+        return self._rows[key]
+
+    def pop(self, options: FitOptions) -> Rows:
+        """The rows, no longer kept (so that their arrays go as the image is made from them)."""
+        self(options)
+        return self._rows.pop(self._key(options))

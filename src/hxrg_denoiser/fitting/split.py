@@ -14,7 +14,7 @@ from hxrg_denoiser.fitting.pipeline import (
     uncorrected_image,
 )
 from hxrg_denoiser.fitting.reads import check_reads
-from hxrg_denoiser.fitting.reference_choice import checked_fit
+from hxrg_denoiser.fitting.reference_choice import CorrectionRows, checked_fit
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import FluxImage
 from hxrg_denoiser.io.ramps import open_ramp
@@ -39,17 +39,12 @@ def fit_file_split(
     open_args = open_args or {}
     options = options.resolved(geometry)
     if options.reference_check:  # each correction's rows fitted once, the corrected ones with the plain slopes
-        fitted: dict[tuple, RampRows] = {}
-
-        def rows_of(chosen: FitOptions) -> RampRows:
-            key = (chosen.refcorr, str(chosen.calibration))
-            if key not in fitted:
-                fitted[key] = _split_rows(path, geometry, chosen, client, parts, open_args, chosen.corrects_reference)
-            return fitted[key]
+        rows_of = CorrectionRows(lambda chosen, plain_too: _split_rows(path, geometry, chosen, client, parts,
+                                                                       open_args, plain_too))
 
         def fit(chosen: FitOptions) -> FluxImage:
             with open_ramp(path, **open_args) as ramp:
-                return flux_image(rows_of(chosen), ramp, geometry, chosen)
+                return flux_image(rows_of.pop(chosen), ramp, geometry, chosen)
 
         def uncorrected(chosen: FitOptions):
             with open_ramp(path, **open_args) as ramp:
