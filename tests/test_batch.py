@@ -53,15 +53,20 @@ def test_dask_matches_serial_isolates_failures_and_skips_on_rerun(tmp_path, clie
     assert [r.status for r in again] == ["skipped"] * 3 + ["failed"]
 
 
-def test_split_rows_across_workers_is_bit_identical(tmp_path, client):
+@pytest.mark.parametrize("extra", [{}, {"reference_check": True}, {"reference_check": True, "clean": True}],
+                         ids=["plain", "checked", "checked-clean"])
+def test_split_rows_across_workers_is_bit_identical(tmp_path, client, extra):
+    """With the reference check and --clean too: the split compares the images before cleaning, as the serial
+    fit does (it compared the cleaned ones before)."""
     source = _cubes(tmp_path / "in", n=1)[0]
-    options = FitOptions(method="utr", refcorr="seed", strip_rows=8)
+    options = FitOptions(method="utr", refcorr="seed", strip_rows=8, **extra)
     with open_ramp(source) as ramp:
         serial = fit_ramp(ramp, GEOMETRY, options)
     split = fit_file_split(source, GEOMETRY, options, client, parts=3)
     np.testing.assert_array_equal(split.sci, serial.sci)
     np.testing.assert_array_equal(split.err, serial.err)
     np.testing.assert_array_equal(split.dq, serial.dq)
+    assert split.reference == serial.reference and (split.reference is not None) == ("reference_check" in extra)
     assert row_ranges(64, 3, 8) == [(0, 24), (24, 40), (40, 64)]
 
 

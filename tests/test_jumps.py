@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting import FitOptions, fit_cube
 from hxrg_denoiser.geometry import ReadoutGeometry, preset
+from hxrg_denoiser.io.upstream_flags import FlaggedJumps
 from hxrg_denoiser.simulate.noise import NoiseModel, noise_preset
 from hxrg_denoiser.simulate.ramp import simulate_cube
 
@@ -295,3 +298,45 @@ def test_cds_and_fowler_leave_out_the_pixels_a_jump_hit():
         np.testing.assert_allclose(image.sci[others], flux * n, rtol=1e-5)
         kept = fit_cube(cube, SMALL, FitOptions(method=method, refcorr="none", read_noise=3.0, jump_threshold=None))
         assert kept.sci[5, 40] > flux * n + 400.0
+
+
+def test_flagged_jumps_are_the_differences_into_the_flagged_groups_in_readout_order():
+    groupdq = np.zeros((5, 3, 4), np.uint8)
+    groupdq[2, 1, 3] = 4  # JUMP_DET on group 2: the difference between groups 1 and 2
+    groupdq[0, 0, 0] = 4  # on group 0: no difference into it
+    groupdq[3, 2, 0] = 2 | 4  # other bits beside it count too
+    jumps = FlaggedJumps.from_groupdq(groupdq)
+    assert sorted(zip(jumps.differences, jumps.rows, jumps.cols)) == [(1, 1, 3), (2, 2, 0)]
+    turned = FlaggedJumps.from_groupdq(groupdq, fast=-1, slow=2)  # x runs the other way in readout order
+    assert sorted(zip(turned.differences, turned.rows, turned.cols)) == [(1, 1, 0), (2, 2, 3)]
+    later = jumps.from_read(2)  # reads from 2 on: only the second is left, its difference now 0
+    assert list(zip(later.differences, later.rows, later.cols)) == [(0, 2, 0)]
+    pixels, differences = jumps.in_rows(1, 3, n_cols=4, n_differences=4)
+    assert sorted(zip(pixels, differences)) == [(0 * 4 + 3, 1), (1 * 4 + 0, 2)]
+    assert jumps.in_rows(1, 3, n_cols=4, n_differences=2)[0].tolist() == [3]  # differences past the reads fitted
+
+
+def test_jumps_flagged_upstream_are_fitted_around_as_the_jumps_found():
+    """A step too small for the tests here (3 sigma of a read difference), flagged upstream (a JWST GROUPDQ): the
+    pixel's slope is fitted on its segments and flagged JUMP_DET, exactly as if it had been found; without the
+    flags the step stays in the slope."""
+    n, flux, rn = 20, 4.0, 5.0
+    rng = np.random.default_rng(3)
+    cube = (10.0 + flux * np.arange(n, dtype=np.float32))[:, None, None] + rn * rng.standard_normal((n,) + SMALL.shape)
+    cube = cube.astype(np.float32)
+    cube[9:, 10, 50] += 3 * rn * np.sqrt(2)  # between reads 8 and 9
+    groupdq = np.zeros(cube.shape, np.uint8)
+    groupdq[9, 10, 50] = 4
+    flagged = FitOptions(refcorr="none", read_noise=rn, jump_flags=FlaggedJumps.from_groupdq(groupdq))
+    with_flags, plain = fit_cube(cube, SMALL, flagged), fit_cube(cube, SMALL, FitOptions(refcorr="none", read_noise=rn))
+    assert with_flags.dq[10, 50] & PixelFlag.JUMP_DET and not plain.dq[10, 50] & PixelFlag.JUMP_DET
+    usable = np.ones(n - 1, bool)
+    usable[8] = False
+    expected = float(np.sum(segment_read_weights(usable[:, None])[:, 0] * cube[:, 10, 50])) * n
+    assert with_flags.sci[10, 50] == pytest.approx(expected, rel=1e-5)
+    assert plain.sci[10, 50] - with_flags.sci[10, 50] > 10  # the step, left in
+    others = np.ones(SMALL.shape, bool)
+    others[10, 50] = False
+    np.testing.assert_array_equal(with_flags.sci[others], plain.sci[others])
+    alone = fit_cube(cube, SMALL, dataclasses.replace(flagged, jump_threshold=None))
+    assert alone.sci[10, 50] == with_flags.sci[10, 50] and alone.dq[10, 50] & PixelFlag.JUMP_DET

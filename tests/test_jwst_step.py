@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from astropy.io import fits
 
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.errors import RampInputError
@@ -68,15 +69,19 @@ def _readout_ints(noise="nirspec", seeds=(1, 2)):
     return scene, [simulate_cube(GEOMETRY, N_GROUPS, noise_preset(noise), scene=scene, seed=s) / GAIN for s in seeds]
 
 
-def _ramp_file(folder: Path, ints, fast=-1, slow=2, saturate=None, name="jw_test_ramp.fits", refpix=False):
+def _ramp_file(folder: Path, ints, fast=-1, slow=2, saturate=None, name="jw_test_ramp.fits", refpix=False,
+               jump=None):
     """A RampModel of readout-order integrations in science orientation; GROUPDQ saturated where asked
-    (``((y, x), group)`` in science orientation)."""
+    (``((y, x), group)`` in science orientation), and a jump flagged (JUMP_DET) where asked (the same form)."""
     data = np.stack([to_science(c, fast, slow) for c in ints]).astype(np.float32)
     groupdq = np.zeros(data.shape, np.uint8)
     if saturate is not None:
         (y, x), group = saturate
         groupdq[:, group:, y, x] = 2
         data[:, group:, y, x] = 60000.0  # a plateau the fit must not use
+    if jump is not None:
+        (y, x), group = jump
+        groupdq[:, group, y, x] |= 4
     model = datamodels.RampModel(data=data, groupdq=groupdq, pixeldq=np.zeros(data.shape[2:], np.uint32))
     m = model.meta
     m.instrument.name, m.instrument.detector = ("NIRCAM", "NRCA1") if abs(fast) == 1 else ("NIRSPEC", "NRS1")
@@ -149,6 +154,32 @@ def test_rates_agree_with_jwst_ramp_fit_on_white_noise(tmp_path):
     good = ((ours.dq | theirs.dq) & PixelFlag.DO_NOT_USE) == 0
     difference = (ours.data - theirs.data)[good] / theirs.err[good]
     assert abs(np.median(difference)) < 0.05 and np.std(difference) < 0.2
+
+
+def test_the_jumps_groupdq_flags_are_taken_where_asked(tmp_path, caplog):
+    """A step of 3 sigma (of a difference, in DN) that JWST's jump step flagged and the tests here miss: taken with
+    ``use_groupdq_jumps`` (the step) or ``--groupdq-jumps`` (``hxrg fit``), which fit around it and flag it."""
+    from hxrg_denoiser.cli import main
+
+    _, ints = _readout_ints(noise="white", seeds=(9,))
+    y, x = 30, 700  # science orientation; in readout order the column is 2047 - x
+    ints[0][5:, y, 2047 - x] += 3 * 5.0 * np.sqrt(2) / GAIN
+    path = _ramp_file(tmp_path, ints, jump=((y, x), 5))
+    taken, ignored = _step(path, use_groupdq_jumps=True), _step(path)
+    assert taken.dq[y, x] & PixelFlag.JUMP_DET and not ignored.dq[y, x] & PixelFlag.JUMP_DET
+    assert taken.data[y, x] < ignored.data[y, x]  # the step, left out of the rate
+    gain = str(tmp_path / "gain.fits")
+    for extra in ([], ["--groupdq-jumps"]):
+        out = tmp_path / f"fit{len(extra)}.fits"
+        assert main(["fit", str(path), "-o", str(out), "--geometry", "jwst-h2rg", "--gain", gain, "-q", *extra]) == 0
+        with fits.open(out) as hdul:
+            header, dq = hdul[0].header, hdul["DQ"].data
+        assert bool(dq[y, x] & PixelFlag.JUMP_DET) == bool(extra)
+        assert header.get("JUMPUPST") == (1 if extra else None)
+    plain = tmp_path / "plain.fits"
+    fits.PrimaryHDU(np.stack(ints[0:1])[0], header=fits.Header({"GEOMETRY": "jwst-h2rg"})).writeto(plain)
+    assert main(["fit", str(plain), "-o", str(tmp_path / "p.fits"), "--groupdq-jumps", "-q"]) == 0
+    assert "has no GROUPDQ: no jumps taken from it" in caplog.text
 
 
 def test_a_reference_file_of_another_shape_is_one_line():

@@ -23,6 +23,7 @@ from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.darks import Dark
 from hxrg_denoiser.io.linearity import Linearity
 from hxrg_denoiser.io.ramps import Ramp
+from hxrg_denoiser.io.upstream_flags import FlaggedJumps
 from hxrg_denoiser.stats import all_finite, first_true
 
 __all__ = ["Strip", "StripData", "halo_strip", "plan_strips", "row_ranges", "StripStream", "loaded_ahead", "MARGIN"]
@@ -63,6 +64,10 @@ class StripData:
     outer_first_saturated : ndarray, shape (outer rows, n_cols), int
     inner : slice
         The strip's rows within ``outer``.
+    outer_jumps : (ndarray, ndarray), optional
+        The read differences of ``outer`` flagged as jumps upstream: flat pixel indices into its rows and the
+        differences (:meth:`~hxrg_denoiser.io.upstream_flags.FlaggedJumps.in_rows`), where the stream has such
+        flags.
     reference_offsets : ndarray, shape (n_reads, outer rows, n_channels, 2), float32, optional
         What the reference correction subtracted from each read of ``outer`` beyond each pixel's read 0, per
         row, channel and parity of column (:meth:`~hxrg_denoiser.classical.corrections.ReferenceCorrection.apply_with_offsets`),
@@ -77,6 +82,7 @@ class StripData:
     outer_first_saturated: np.ndarray
     inner: slice
     reference_offsets: np.ndarray | None = None
+    outer_jumps: tuple[np.ndarray, np.ndarray] | None = None
 
 
 MARGIN = 1  # rows beyond a strip's own that it also corrects (StripData.outer)
@@ -132,6 +138,9 @@ class StripStream:
         gain and the reference correction (:mod:`hxrg_denoiser.io.darks`).
     flagged_from : ndarray, shape (n_rows, n_cols), int, optional
         Each pixel's first read (of ``ramp``) flagged not to use upstream; from it on, reads count as saturated.
+    flagged_jumps : FlaggedJumps, optional
+        Read differences (of ``ramp``) flagged as jumps upstream, handed out with each strip
+        (``StripData.outer_jumps``).
     linearity : Linearity, optional
         Applied to the raw reads after the saturation check and before the dark (JWST's order); a read past
         its validity limit counts as saturated (:mod:`hxrg_denoiser.io.linearity`).
@@ -151,6 +160,7 @@ class StripStream:
         dark: Dark | None = None,
         linearity: Linearity | None = None,
         flagged_from: np.ndarray | None = None,
+        flagged_jumps: FlaggedJumps | None = None,
     ) -> None:
         if (ramp.n_rows, ramp.n_cols) != geometry.shape:
             raise GeometryError(
@@ -167,6 +177,7 @@ class StripStream:
         self.dark = dark
         self.linearity = linearity
         self.flagged_from = flagged_from
+        self.flagged_jumps = flagged_jumps
         self.keep_offsets = False  # set to hand out each strip's reference offsets (StripData.reference_offsets)
         correction = reference_correction(refcorr, calibration)
         before, after = correction.window  # row y's correction uses rows y - before .. y + after - 1
@@ -225,8 +236,10 @@ class StripStream:
             raw -= self.dark.rows(strip.halo_start, strip.halo_stop)
         electrons, offsets = self.correct_with_offsets(raw, strip, outer)
         inner = slice(strip.core.start - outer.start, strip.core.stop - outer.start)
+        jumps = None if self.flagged_jumps is None else self.flagged_jumps.in_rows(
+            strip.halo_start + outer.start, strip.halo_start + outer.stop, raw.shape[2], raw.shape[0] - 1)
         return StripData(strip, electrons[:, inner], first_saturated[inner], non_finite, electrons, first_saturated,
-                         inner, offsets if self.keep_offsets else None)
+                         inner, offsets if self.keep_offsets else None, jumps)
 
     def _linearize(self, raw: np.ndarray, row_start: int) -> np.ndarray | None:
         """Correct raw reads of rows ``row_start:`` for non-linearity (in place); each pixel's first read past

@@ -163,7 +163,8 @@ def _intercept(reads: np.ndarray, slope: np.ndarray, first: np.ndarray, stop: np
 def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: SlopeEstimator, jumps: JumpTest,
               read_noise: float | np.ndarray, jump_noise: float | None = None,
               channel_width: int | None = None, step_noise: float | None = None,
-              offsets: np.ndarray | None = None) -> StripFit:
+              offsets: np.ndarray | None = None,
+              flagged: tuple[np.ndarray, np.ndarray] | None = None) -> StripFit:
     """Slopes and variance terms of a strip, using only the reads before saturation and, up the ramp, between jumps.
 
     Parameters
@@ -191,6 +192,10 @@ def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: Slo
         Their slope (``StripFit.offset_slope``) is what the slope would gain were they added to the reads,
         so the fit without the correction needs no fit of its own. Not with optimal weights (which depend on
         the reads): None then.
+    flagged : (ndarray, ndarray), optional
+        Read differences flagged as jumps before (a JWST ``GROUPDQ``'s): flat pixel indices into the strip's
+        ``(rows, cols)`` and the differences (between reads ``d`` and ``d + 1``), taken as jumps as well as
+        those found (alone where ``jumps.threshold`` is None).
 
     Returns
     -------
@@ -221,6 +226,7 @@ def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: Slo
         reads = electrons[(slice(None),) + partial].astype(np.float64)
         intercept[partial] = _intercept(reads, slope[partial], np.zeros(reads.shape[1]), first_saturated[partial])
     jumped = np.zeros(slope.shape, dtype=bool)
+    found = JumpPixels(np.empty(0, np.int64), np.zeros((max(n - 1, 0), 0), dtype=bool))
     if jumps.threshold is not None and n >= 3:
         found = detect_jumps(electrons, first_saturated, slope, read_noise if jump_noise is None else jump_noise,
                              threshold=jumps.threshold, neighbours=jumps.neighbours,
@@ -231,36 +237,38 @@ def fit_strip(electrons: np.ndarray, first_saturated: np.ndarray, estimator: Slo
                 read_noise if jump_noise is None else jump_noise
             found = _with_steps(found, electrons, first_saturated, slope, tested_against,
                                 channel_width if step_noise is not None else None)
-        if len(found) and estimator.method != "utr":
-            # CDS and Fowler take fixed reads, and a jump between them is in their difference: no pair of
-            # reads without it is left to them, so the pixel is excluded (the jump found on all the reads)
-            for values in (slope, white, poisson):
-                values.reshape(-1)[found.pixels] = np.nan
-            used.reshape(-1)[found.pixels] = 0
-            jumped.reshape(-1)[found.pixels] = True
-        elif len(found):
-            before = np.arange(n - 1)[:, None] < (first_saturated.reshape(-1)[found.pixels] - 1)[None, :]
-            usable = before & ~found.jumps
-            weights = segment_read_weights(usable)
-            reads = electrons.reshape(n, -1)[:, found.pixels].astype(np.float64)
-            fitted = np.sum(weights * reads, axis=0)
-            if offset_at is not None and offset_slope is not None:
-                where = np.unravel_index(found.pixels, slope.shape)
-                offset_slope[where] = offset_at(weights, where)
-            fitted_white, fitted_poisson = noise_terms(weights)
-            none_left = ~usable.any(axis=0)
-            fitted[none_left] = fitted_white[none_left] = fitted_poisson[none_left] = np.nan
-            starts = usable & np.vstack([np.ones((1, usable.shape[1]), dtype=bool), ~usable[:-1]])
-            slope.reshape(-1)[found.pixels] = fitted
-            white.reshape(-1)[found.pixels] = fitted_white
-            poisson.reshape(-1)[found.pixels] = fitted_poisson
-            used.reshape(-1)[found.pixels] = usable.sum(axis=0) + starts.sum(axis=0)
-            jumped.reshape(-1)[found.pixels] = True
-            # the first segment: from its first usable difference to the first unusable one after it
-            begin = np.argmax(usable, axis=0)
-            after = np.where(np.arange(n - 1)[:, None] >= begin[None, :], ~usable, False)
-            end = np.where(after.any(axis=0), np.argmax(after, axis=0), n - 1)  # last read of the segment
-            intercept.reshape(-1)[found.pixels] = _intercept(reads, np.nan_to_num(fitted), begin, end + 1)
+    if flagged is not None and flagged[0].size and n >= 2:
+        found = found.with_flags(*flagged)
+    if len(found) and estimator.method != "utr":
+        # CDS and Fowler take fixed reads, and a jump between them is in their difference: no pair of
+        # reads without it is left to them, so the pixel is excluded (the jump found on all the reads)
+        for values in (slope, white, poisson):
+            values.reshape(-1)[found.pixels] = np.nan
+        used.reshape(-1)[found.pixels] = 0
+        jumped.reshape(-1)[found.pixels] = True
+    elif len(found):
+        before = np.arange(n - 1)[:, None] < (first_saturated.reshape(-1)[found.pixels] - 1)[None, :]
+        usable = before & ~found.jumps
+        weights = segment_read_weights(usable)
+        reads = electrons.reshape(n, -1)[:, found.pixels].astype(np.float64)
+        fitted = np.sum(weights * reads, axis=0)
+        if offset_at is not None and offset_slope is not None:
+            where = np.unravel_index(found.pixels, slope.shape)
+            offset_slope[where] = offset_at(weights, where)
+        fitted_white, fitted_poisson = noise_terms(weights)
+        none_left = ~usable.any(axis=0)
+        fitted[none_left] = fitted_white[none_left] = fitted_poisson[none_left] = np.nan
+        starts = usable & np.vstack([np.ones((1, usable.shape[1]), dtype=bool), ~usable[:-1]])
+        slope.reshape(-1)[found.pixels] = fitted
+        white.reshape(-1)[found.pixels] = fitted_white
+        poisson.reshape(-1)[found.pixels] = fitted_poisson
+        used.reshape(-1)[found.pixels] = usable.sum(axis=0) + starts.sum(axis=0)
+        jumped.reshape(-1)[found.pixels] = True
+        # the first segment: from its first usable difference to the first unusable one after it
+        begin = np.argmax(usable, axis=0)
+        after = np.where(np.arange(n - 1)[:, None] >= begin[None, :], ~usable, False)
+        end = np.where(after.any(axis=0), np.argmax(after, axis=0), n - 1)  # last read of the segment
+        intercept.reshape(-1)[found.pixels] = _intercept(reads, np.nan_to_num(fitted), begin, end + 1)
     intercept[~np.isfinite(slope)] = np.nan
     if offset_slope is not None:
         offset_slope[~np.isfinite(slope)] = np.nan

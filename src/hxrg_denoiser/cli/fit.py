@@ -92,6 +92,9 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
     fit.add_argument("--strip-rows", type=positive_int, default=128,
                      help="rows processed at a time; memory only (default 128)")
     add_jump_arguments(fit)
+    fit.add_argument("--groupdq-jumps", action="store_true",
+                     help="also take the jumps a JWST _ramp.fits's GROUPDQ flags (JUMP_DET, from JWST's jump step) "
+                     "as jumps: fitted around and flagged (default: only those found here)")
     add_geometry_arguments(fit)
     sub.add_parser("geometries", parents=[common], help="list the readout geometry presets",
                    description="List the readout geometry presets.")
@@ -186,6 +189,7 @@ def fit_options(args: argparse.Namespace):
         bad_pixels=args.bad_pixels, reference_check=args.reference_check,
         **read_options(args),
         **jump_options(args),
+        groupdq_jumps=args.groupdq_jumps,
     )
 
 

@@ -29,10 +29,10 @@ __all__ = ["checked_on_halves", "applies"]
 
 
 def applies(options: FitOptions, n_reads: int) -> bool:
-    """A classical up-the-ramp fit with a reference correction and an error check, of enough reads for two halves
-    (without reference correction, the correlated noise common to both halves would cancel in their difference;
-    a cleaned image is not what the halves' fits give)."""
-    return (options.check_errors and options.method == "utr" and options.corrects_reference and not options.clean
+    """A classical up-the-ramp fit with a reference correction (here or upstream) and an error check, of enough
+    reads for two halves (without reference correction, the correlated noise common to both halves would cancel
+    in their difference; a cleaned image is not what the halves' fits give)."""
+    return (options.check_errors and options.method == "utr" and options.reference_free and not options.clean
             and n_reads >= 2 * MIN_HALF_READS)
 
 

@@ -16,14 +16,14 @@ from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.maps import AS_STORED, MapFrame, PixelMap, read_pixel_map
 from hxrg_denoiser.io.product import UNITS, FitRecord
-from hxrg_denoiser.io.upstream_flags import with_upstream_flags
+from hxrg_denoiser.io.upstream_flags import FlaggedJumps, with_upstream_flags
 
 __all__ = ["FitOptions", "CLASSICAL_FITS", "METHODS", "WEIGHTINGS", "UNITS", "REFCORR_CHOICES", "FINISHING_OPTIONS"]
 
 REFCORR_CHOICES = ("auto",) + REFERENCE_METHODS
 # Options that do not change the per-pixel fit of :func:`~hxrg_denoiser.fitting.fit_ramp_rows`: fits that
 # differ only in them share it.
-FINISHING_OPTIONS = ("clean", "keep_background", "check_errors", "strip_rows", "reference_check")
+FINISHING_OPTIONS = ("clean", "keep_background", "check_errors", "strip_rows", "reference_check", "reference_corrected")
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,12 @@ class FitOptions:
     jump_cluster_threshold : float or None
         The 8 neighbours of every jump are flagged where the same difference exceeds their expectation by
         this many sigmas (one-sided: a cosmic ray's charge beside its centre). None: no such test.
+    jump_flags : FlaggedJumps or None
+        Read differences a pipeline before this one flagged as jumps (JWST ``GROUPDQ`` ``JUMP_DET``,
+        :mod:`hxrg_denoiser.io.upstream_flags`), fitted around as the jumps found here are (up the ramp) and
+        flagged ``JUMP_DET``: taken as well as those found (with ``jump_threshold=None``, alone).
+    groupdq_jumps : bool
+        :meth:`with_upstream_flags` also takes the jumps a ramp file's ``GROUPDQ`` flags (``jump_flags``).
     dark : path or None
         A dark ramp or dark-rate image subtracted read by read before the fit
         (:mod:`hxrg_denoiser.io.darks`): dark current, hot pixels and the start transient leave the slopes.
@@ -113,6 +119,11 @@ class FitOptions:
         (:mod:`hxrg_denoiser.classical.start_transient`). SCI keeps the flux of the whole ramp.
     last_read : int or None
         Index of the last read used (None: the ramp's last).
+    reference_corrected : bool
+        The reads come corrected by their reference pixels already (JWST's ``refpix`` ran): with
+        ``refcorr="none"``, the ERR check then treats the image as a reference-corrected one (its light found
+        on the image itself, its read-noise scale checked on the halves of the ramp,
+        :mod:`hxrg_denoiser.fitting.half_ramp`).
     reference_check : bool
         Compare the fit with the reference correction and without it and keep the plain fit where its dark
         pixels show clearly less structure (:mod:`hxrg_denoiser.fitting.reference_choice`); with ``clean``
@@ -147,11 +158,14 @@ class FitOptions:
     bad_pixels: PixelMap | None = None
     dark: str | os.PathLike | None = None
     linearity: str | os.PathLike | None = None
+    jump_flags: FlaggedJumps | None = None
+    groupdq_jumps: bool = False
     flagged_from: np.ndarray | None = None
     pixel_flags: np.ndarray | None = None
     first_read: int | str = 0
     last_read: int | None = None
     reference_check: bool = False
+    reference_corrected: bool = False
     check_errors: bool = True
 
     def __post_init__(self) -> None:
@@ -194,8 +208,8 @@ class FitOptions:
 
     def with_upstream_flags(self, path: str | os.PathLike, integration: int = 0) -> FitOptions:
         """These options with the GROUPDQ and PIXELDQ of the ramp file ``path`` (:mod:`hxrg_denoiser.io.upstream_flags`),
-        where it has them and none were given."""
-        return with_upstream_flags(self, path, integration)
+        where it has them and none were given; with ``groupdq_jumps``, GROUPDQ's jumps too (``jump_flags``)."""
+        return with_upstream_flags(self, path, integration, self.groupdq_jumps)
 
     def resolved(self, geometry: ReadoutGeometry) -> FitOptions:
         """These options with ``refcorr="auto"`` replaced by what it means for ``geometry``."""
@@ -228,6 +242,7 @@ class FitOptions:
             "in memory" if isinstance(calibration, SirsCalibration) else str(calibration),
             jump_threshold=self.jump_threshold, jump_neighbours=self.jump_neighbours,
             jump_cluster_threshold=self.jump_cluster_threshold, jump_step=self.jump_step,
+            jump_flags=None if self.jump_flags is None else len(self.jump_flags),
             dark=None if self.dark is None else str(self.dark),
             linearity=None if self.linearity is None else str(self.linearity),
         )
@@ -244,6 +259,12 @@ class FitOptions:
         """A reference correction other than ``none`` is asked for (``auto`` counts: it is one where the
         geometry has reference pixels)."""
         return self.refcorr != "none"
+
+    @property
+    def reference_free(self) -> bool:
+        """The image keeps no correlated noise a reference correction takes out: one is asked for, or the
+        reads were corrected upstream (``reference_corrected``)."""
+        return self.corrects_reference or self.reference_corrected
 
     @property
     def estimator(self) -> SlopeEstimator:

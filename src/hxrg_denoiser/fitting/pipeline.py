@@ -138,7 +138,7 @@ def _fit_rows(
         noise = read_noise[outer_rows] if isinstance(read_noise, np.ndarray) else read_noise
         fit = fit_strip(data.outer, data.outer_first_saturated, options.estimator, options.jump_test, noise,
                         jump_noise.two_point, geometry.channel_width, jump_noise.step,
-                        offsets=data.reference_offsets).rows(data.inner)
+                        offsets=data.reference_offsets, flagged=data.outer_jumps).rows(data.inner)
         flags = dq[rows]
         flags[data.first_saturated < n_reads] |= np.uint32(PixelFlag.SATURATED)
         flags[fit.jumped & ~data.non_finite] |= np.uint32(PixelFlag.JUMP_DET)
@@ -233,7 +233,7 @@ def _light_image(sci: np.ndarray, geometry: ReadoutGeometry, options: FitOptions
     out (CDS, Fowler, no reference correction), its light is found on a cleaned copy
     (:func:`~hxrg_denoiser.classical.cleaning.clean_flux_image`, about 10 s on a full frame): otherwise
     the faint wings of sources pass for dark pixels and ERR comes out too large. None: on ``sci`` itself."""
-    if options.clean or (options.method == "utr" and options.corrects_reference):
+    if options.clean or (options.method == "utr" and options.reference_free):
         return None
     return clean_flux_image(sci, geometry)  # non-finite pixels take no part, and are never measured
 

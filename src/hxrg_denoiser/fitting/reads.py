@@ -102,6 +102,7 @@ def fit_stream(reads: Ramp, geometry: ReadoutGeometry, options: FitOptions, dark
         dark=dark,
         linearity=linearity,
         flagged_from=None if options.flagged_from is None else _flagged_from(options.flagged_from, shape, first),
+        flagged_jumps=None if options.jump_flags is None else options.jump_flags.from_read(first),
     )
 
 

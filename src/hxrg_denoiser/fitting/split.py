@@ -7,6 +7,7 @@ import dataclasses
 from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.fitting.pipeline import (
     RampRows,
+    before_cleaning,
     fit_ramp_rows,
     flux_image,
     join_rows,
@@ -43,15 +44,15 @@ def fit_file_split(
                                                                        open_args, plain_too))
 
         def fit(chosen: FitOptions) -> FluxImage:
-            with open_ramp(path, **open_args) as ramp:
-                return flux_image(rows_of.pop(chosen), ramp, geometry, chosen)
+            with open_ramp(path, **open_args) as ramp:  # --clean: the rows make the image compared and the cleaned one
+                return flux_image(rows_of(chosen) if options.clean else rows_of.pop(chosen), ramp, geometry, chosen)
 
         def uncorrected(chosen: FitOptions):
             with open_ramp(path, **open_args) as ramp:
                 return uncorrected_image(rows_of(chosen), ramp, chosen)
 
         return checked_fit(fit, dataclasses.replace(options, reference_check=False), geometry, True,
-                           uncorrected=uncorrected)
+                           compare=before_cleaning if options.clean else None, uncorrected=uncorrected)
     fitted_rows = _split_rows(path, geometry, options, client, parts, open_args)
     with open_ramp(path, **open_args) as ramp:
         return flux_image(fitted_rows, ramp, geometry, options)

@@ -105,6 +105,8 @@ def fit_cards(fit: FitRecord | None) -> dict:
         cluster = fit.jump_cluster_threshold
         cards["JUMPCLU"] = (float(cluster) if cluster is not None else "none", "[sigma] jump's 8 neighbours flagged above")
         cards["JUMPSTEP"] = (fit.jump_step, "one-step test on all the reads too")
+    if fit.jump_flags is not None:
+        cards["JUMPUPST"] = (fit.jump_flags, "jumps taken from the input's GROUPDQ")
     return cards
 
 

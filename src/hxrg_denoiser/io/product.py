@@ -45,6 +45,8 @@ class FitRecord:
         The bad-pixel mask and the reference calibration used (file names, or ``"in memory"``).
     jump_threshold, jump_cluster_threshold : float or None
     jump_neighbours, jump_step : bool
+    jump_flags : int or None
+        Read differences taken as jumps from the input's GROUPDQ (``JUMP_DET``), None: none asked for.
     dark : str or None
         The dark subtracted (file name).
     linearity : str or None
@@ -82,6 +84,7 @@ class FitRecord:
     jump_neighbours: bool = False
     jump_cluster_threshold: float | None = None
     jump_step: bool = False
+    jump_flags: int | None = None
     dark: str | None = None
     linearity: str | None = None
     first_read: int | None = None

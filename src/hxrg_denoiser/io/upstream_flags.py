@@ -9,6 +9,7 @@ each pixel's first read not to use, and the pixel flags carried into the output'
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -21,18 +22,59 @@ from hxrg_denoiser.errors import RampInputError
 from hxrg_denoiser.io.orientation import axes_of, to_readout
 from hxrg_denoiser.stats import first_true
 
-__all__ = ["UpstreamFlags", "upstream_flags", "with_upstream_flags", "first_unusable", "UNUSABLE_GROUP"]
+__all__ = ["UpstreamFlags", "FlaggedJumps", "upstream_flags", "with_upstream_flags", "first_unusable",
+           "UNUSABLE_GROUP", "JUMP_GROUP"]
+
+log = logging.getLogger(__name__)
 
 UNUSABLE_GROUP = 1 | 2  # GROUPDQ bits of groups not to fit: DO_NOT_USE, SATURATED
+JUMP_GROUP = 4  # GROUPDQ bit of a group a jump was found in (JUMP_DET): the difference into it
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity, as the arrays of fit options are
+class FlaggedJumps:
+    """Read differences a pipeline before this one flagged as jumps (JWST ``GROUPDQ`` ``JUMP_DET``), readout
+    order: the difference between reads ``differences[i]`` and ``differences[i] + 1`` of pixel
+    ``(rows[i], cols[i])``, int32 arrays of one length."""
+
+    differences: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+
+    @classmethod
+    def from_groupdq(cls, groupdq: np.ndarray, fast: int = 1, slow: int = 2) -> FlaggedJumps:
+        """The jumps ``groupdq`` marks: one integration's flags, shape ``(n_groups, n_y, n_x)``, in the orientation
+        ``fast``/``slow`` (FASTAXIS, SLOWAXIS). A flag on group 0 has no difference into it and is dropped."""
+        marked = to_readout((np.asarray(groupdq)[1:] & JUMP_GROUP) != 0, fast, slow)
+        differences, rows, cols = np.nonzero(marked)
+        return cls(differences.astype(np.int32), rows.astype(np.int32), cols.astype(np.int32))
+
+    def __len__(self) -> int:
+        return int(self.differences.size)
+
+    def from_read(self, first: int) -> FlaggedJumps:
+        """These jumps with the differences counted from read ``first`` (those before it dropped)."""
+        keep = self.differences >= first
+        return FlaggedJumps(self.differences[keep] - first, self.rows[keep], self.cols[keep])
+
+    def in_rows(self, start: int, stop: int, n_cols: int, n_differences: int) -> tuple[np.ndarray, np.ndarray]:
+        """The jumps of rows ``start:stop`` among the first ``n_differences``: flat pixel indices into those rows
+        (``n_cols`` wide) and their differences, as :meth:`~hxrg_denoiser.classical.jumps.JumpPixels.with_flags`
+        takes them."""
+        keep = (self.rows >= start) & (self.rows < stop) & (self.differences < n_differences)
+        pixels = (self.rows[keep].astype(np.int64) - start) * n_cols + self.cols[keep]
+        return pixels, self.differences[keep].astype(np.int64)
 
 
 @dataclass(frozen=True)
 class UpstreamFlags:
     """``flagged_from``: each pixel's first read not to use (the read count where none), int32; ``pixel``: the
-    PIXELDQ bits, uint32 (None where the file has none). Both ``(n_rows, n_cols)`` in readout order."""
+    PIXELDQ bits, uint32 (None where the file has none). Both ``(n_rows, n_cols)`` in readout order.
+    ``jumps``: the differences GROUPDQ flags as jumps (where asked for and the file has GROUPDQ)."""
 
     flagged_from: np.ndarray | None
     pixel: np.ndarray | None
+    jumps: FlaggedJumps | None = None
 
 
 def first_unusable(groupdq: np.ndarray) -> np.ndarray:
@@ -43,18 +85,22 @@ def first_unusable(groupdq: np.ndarray) -> np.ndarray:
     return first_true((groupdq & UNUSABLE_GROUP) != 0)
 
 
-def with_upstream_flags(settings, path: str | os.PathLike, integration: int = 0):
+def with_upstream_flags(settings, path: str | os.PathLike, integration: int = 0, jumps: bool = False):
     """``settings`` (a dataclass with ``flagged_from`` and ``pixel_flags``: fit options, denoise settings) with the
-    GROUPDQ and PIXELDQ of the ramp file ``path``, where it has them and none were given."""
-    flags = upstream_flags(path, integration)
+    GROUPDQ and PIXELDQ of the ramp file ``path``, where it has them and none were given; with ``jumps``, also
+    GROUPDQ's jumps as ``jump_flags`` (fit options)."""
+    flags = upstream_flags(path, integration, jumps)
+    if jumps and (flags is None or flags.jumps is None):
+        log.warning("%s has no GROUPDQ: no jumps taken from it", path)
     if flags is None or settings.flagged_from is not None or settings.pixel_flags is not None:
         return settings
-    return dataclasses.replace(settings, flagged_from=flags.flagged_from, pixel_flags=flags.pixel)
+    more = {"jump_flags": flags.jumps} if jumps else {}
+    return dataclasses.replace(settings, flagged_from=flags.flagged_from, pixel_flags=flags.pixel, **more)
 
 
-def upstream_flags(path: str | os.PathLike, integration: int = 0) -> UpstreamFlags | None:
+def upstream_flags(path: str | os.PathLike, integration: int = 0, jumps: bool = False) -> UpstreamFlags | None:
     """The ``GROUPDQ`` and ``PIXELDQ`` of a ramp file (None where it has neither, is a folder of reads, or cannot
-    be read: the ramp's reader says why).
+    be read: the ramp's reader says why); with ``jumps``, also the jumps GROUPDQ flags.
 
     Raises
     ------
@@ -79,16 +125,17 @@ def upstream_flags(path: str | os.PathLike, integration: int = 0) -> UpstreamFla
     except (OSError, ValueError, TypeError, KeyError, IndexError):
         return None  # what is wrong with the file is the ramp reader's to say
     fast, slow = axes_of(header, str(path))
-    flagged = None
+    flagged = found = None
     if groups is not None:
         if shape is not None and groups.shape != shape:
             raise RampInputError(f"{path}: GROUPDQ is {' x '.join(map(str, groups.shape))}, SCI "
                                  f"{' x '.join(map(str, shape))}")
-        first = first_unusable(groups[integration] if groups.ndim == 4 else groups)
-        flagged = np.ascontiguousarray(to_readout(first, fast, slow))
+        groups = groups[integration] if groups.ndim == 4 else groups
+        flagged = np.ascontiguousarray(to_readout(first_unusable(groups), fast, slow))
+        found = FlaggedJumps.from_groupdq(groups, fast, slow) if jumps else None
     if pixel is not None:
         if shape is not None and pixel.shape != shape[-2:]:
             raise RampInputError(f"{path}: PIXELDQ is {' x '.join(map(str, pixel.shape))}, the images "
                                  f"{' x '.join(map(str, shape[-2:]))}")
         pixel = np.ascontiguousarray(to_readout(pixel.astype(np.uint32), fast, slow))
-    return UpstreamFlags(flagged, pixel)
+    return UpstreamFlags(flagged, pixel, found)

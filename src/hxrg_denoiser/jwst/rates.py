@@ -23,7 +23,7 @@ from hxrg_denoiser.geometry import ReadoutGeometry, preset
 from hxrg_denoiser.io.orientation import to_readout, to_science
 from hxrg_denoiser.io.product import FluxImage, in_data_numbers
 from hxrg_denoiser.io.ramps import ArrayRamp
-from hxrg_denoiser.io.upstream_flags import first_unusable
+from hxrg_denoiser.io.upstream_flags import FlaggedJumps, first_unusable
 
 __all__ = ["Rates", "RampArrays", "fit_integrations", "combine_integrations", "jwst_geometry"]
 
@@ -92,7 +92,8 @@ def jwst_geometry(shape: tuple[int, int], n_outputs: int) -> ReadoutGeometry:
 
 
 def fit_integrations(ramp: RampArrays, options: FitOptions) -> Rates:
-    """Fit every integration of ``ramp`` with ``options`` (their gain, read noise, timing and units replaced).
+    """Fit every integration of ``ramp`` with ``options`` (their gain, read noise, timing and units replaced);
+    with ``options.groupdq_jumps``, the jumps ``GROUPDQ`` flags (JWST's ``jump`` step) are taken too.
 
     Raises
     ------
@@ -121,8 +122,10 @@ def fit_integrations(ramp: RampArrays, options: FitOptions) -> Rates:
     for i in range(n_ints):
         cube = np.ascontiguousarray(to_readout(ramp.data[i], fast, slow), dtype=np.float32)
         flagged = None if ramp.groupdq is None else first_unusable(to_readout(ramp.groupdq[i], fast, slow))
+        jumps = FlaggedJumps.from_groupdq(ramp.groupdq[i], fast, slow) \
+            if options.groupdq_jumps and ramp.groupdq is not None else None
         image = fit_ramp(ArrayRamp(cube, f"integration {i + 1}"), geometry,
-                         dataclasses.replace(base, flagged_from=flagged))
+                         dataclasses.replace(base, flagged_from=flagged, jump_flags=jumps))
         images.append(image)
         rate = in_data_numbers(image, gain)  # DN/s: the gain only in the variances
         rate = rate._replace(dq=np.where(bad_gain, rate.dq | np.uint32(PixelFlag.DO_NOT_USE), rate.dq))

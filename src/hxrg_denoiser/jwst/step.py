@@ -9,7 +9,9 @@ Offline, give the reference files as overrides: ``--override_gain=GAIN.fits --ov
 
 Options (``spec``): ``clean`` removes the correlated noise left in each integration's rate (``hxrg fit
 --clean``); ``refcorr`` is the reference-pixel correction (``auto``: none where the pipeline's ``refpix`` ran,
-else the seed correction); ``jump_threshold`` the jump test's sigmas (as ``hxrg fit``).
+else the seed correction; after ``refpix``, ERR is checked as a corrected fit's is); ``jump_threshold`` the jump
+test's sigmas (as ``hxrg fit``); ``use_groupdq_jumps`` also takes the jumps ``GROUPDQ`` flags (JWST's ``jump``
+step), as ``hxrg fit --groupdq-jumps``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class HxrgRampFitStep(Step):
         clean = boolean(default=False)  # remove the correlated noise left in the rate (hxrg fit --clean)
         refcorr = option('auto', 'none', 'seed', 'smoothed', default='auto')  # auto: none after refpix, else seed
         jump_threshold = float(default=5.0)  # sigmas of the jump test (hxrg fit --jump-threshold)
+        use_groupdq_jumps = boolean(default=False)  # also take the jumps GROUPDQ flags (jwst's jump step)
     """
 
     reference_file_types = ["gain", "readnoise", "saturation"]
@@ -68,7 +71,8 @@ class HxrgRampFitStep(Step):
             saturation = np.ascontiguousarray(to_readout(np.nan_to_num(saturation, nan=np.inf), ramp.fastaxis,
                                                          ramp.slowaxis), dtype=np.float32)
         options = FitOptions(method="utr", refcorr=refcorr, clean=self.clean, jump_threshold=self.jump_threshold,
-                             saturation=saturation)
+                             saturation=saturation, reference_corrected=model.meta.cal_step.refpix == "COMPLETE",
+                             groupdq_jumps=self.use_groupdq_jumps)
         log.info("hxrg-denoiser %s: %d integration(s) of %d groups, reference correction %s%s", __version__,
                  *ramp.data.shape[:2], refcorr, ", cleaned" if self.clean else "")
         rates = fit_integrations(ramp, options)
