@@ -124,6 +124,11 @@ def test_the_step_writes_a_dn_per_second_rate_and_rateints_with_the_metadata_whe
     assert rate.meta.bunit_data == "DN/s" and cube.meta.bunit_data == "DN/s" and cube.data.shape == (2, 64, 2048)
     assert rate.meta.wcsinfo.v2_ref == 120.5 and rate.meta.pointing.pa_v3 == 40.0
     assert rate.meta.cal_step.ramp_fit == "COMPLETE" and rate.meta.ref_file.gain.name.endswith("gain.fits")
+    header = fits.getheader(tmp_path / "jw_test_rate.fits")  # what made it, as hxrg fit records it
+    assert header["METHOD"].startswith("utr") and header["REFCORR"] in ("seed", "none") and "JUMPTHR" in header
+    assert header["RNSCALE"] == header["RNSCAL1"] and "RNSCAL2" in header and "REFCOR2" in header
+    assert header["NGROUPS"] == N_GROUPS  # the schema's own, from the ramp
+    assert fits.getheader(tmp_path / "jw_test_rateints.fits")["HXRGVER"] == header["HXRGVER"]
     truth = to_science(scene / (N_GROUPS * GEOMETRY.frame_time) / GAIN, -1, 2)
     good = (rate.dq & PixelFlag.DO_NOT_USE) == 0
     z = (rate.data - truth) / rate.err

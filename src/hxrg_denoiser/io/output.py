@@ -46,6 +46,7 @@ __all__ = [
     "write_flux_image",
     "write_flux_cube",
     "write_image",
+    "product_cards",
     "RampWriter",
 ]
 
@@ -96,17 +97,24 @@ def _for_file(images: Sequence[FluxImage], product: str, gain: PixelMap | None) 
     return images
 
 
-def _write(path: str | os.PathLike, image: FluxImage, layout: Callable, *, overwrite: bool,
-           extra: dict | None) -> Path:
-    """``image`` (2D arrays, or 3D with a leading integration axis) in ``layout``, its header cards from its
-    records, atomically."""
+def product_cards(image: FluxImage) -> dict:
+    """The primary-header keywords of ``image``'s records (``KEY: (value, comment)``): where it comes from, its
+    error calibration, the fit's settings, the model and the reference correction the check kept."""
     source = image.provenance
     cards = {**provenance_cards(source), **error_cards(image.errors), **fit_cards(source.fit),
              **model_cards(image.model)}
     if image.reference is not None:  # checked: the correction kept replaces the one asked for
         cards["REFCORR"] = (image.reference.refcorr_used, "reference correction kept by the check")
         cards["REFCHECK"] = (image.reference.note, "reference check: rows; all; reads")
-    cards.update(extra or {})
+    return cards
+
+
+def _write(path: str | os.PathLike, image: FluxImage, layout: Callable, *, overwrite: bool,
+           extra: dict | None) -> Path:
+    """``image`` (2D arrays, or 3D with a leading integration axis) in ``layout``, its header cards from its
+    records, atomically."""
+    source = image.provenance
+    cards = {**product_cards(image), **(extra or {})}
     primary = fits.PrimaryHDU(header=carried(source.input_header, make_header(cards)))
     hdus = layout(primary, image_hdus(image), path)
     with atomic_output(path, overwrite=overwrite, inputs=[source.input]) as tmp:

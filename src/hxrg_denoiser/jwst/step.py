@@ -28,6 +28,7 @@ from stdatamodels.jwst import datamodels
 from hxrg_denoiser._version import __version__
 from hxrg_denoiser.fitting import FitOptions
 from hxrg_denoiser.io.orientation import check_axes, to_readout
+from hxrg_denoiser.io.output import product_cards
 from hxrg_denoiser.jwst.rates import RampArrays, Rates, fit_integrations
 
 __all__ = ["HxrgRampFitStep", "HxrgDetector1Pipeline"]
@@ -127,7 +128,40 @@ def _finished(out, model, arrays: dict, rates: Rates):
     out.meta.cal_step.ramp_fit = "COMPLETE"
     record = rates.fits[0].provenance
     out.add_history_entry(f"hxrg-denoiser {__version__}: {record.method} of {len(rates.fits)} integration(s)")
+    _with_primary_cards(out, hxrg_cards(rates))
     return out
+
+
+# keywords of hxrg's records that the JWST schema has its own of (from the ramp's metadata): left out
+_SCHEMA_OWN = ("ORIGIN", "DATE", "NREADS", "NGROUPS", "GEOMETRY", "GAIN", "TGROUP", "TIMESRC", "EFFINTTM", "EXPTIME",
+               "INPUT")
+
+
+def hxrg_cards(rates: Rates) -> list[list]:
+    """What made the rates, as primary-header cards ``[key, value, comment]`` (those ``hxrg fit --product jwst``
+    writes, less the schema's own): the first integration's records; with several, each one's read-noise scale
+    and reference correction too (``RNSCALn``, ``REFCORn``, n = 1 .. 9)."""
+    cards = {key: card for key, card in product_cards(rates.fits[0]).items() if key not in _SCHEMA_OWN}
+    if len(rates.fits) > 1:
+        for n, image in enumerate(rates.fits[:9], start=1):
+            own = product_cards(image)
+            for key, short in (("RNSCALE", "RNSCAL"), ("REFCORR", "REFCOR")):
+                if key in own:
+                    cards[f"{short}{n}"] = (own[key][0], f"{key} of integration {n}")
+    return [[key, value, comment] for key, (value, comment) in cards.items()]
+
+
+def _with_primary_cards(out, cards: list[list]) -> None:
+    """Add ``cards`` to the primary header ``out`` is saved with (``extra_fits``), replacing those of the same key."""
+    try:
+        extra = dict(out.extra_fits.instance)
+    except AttributeError:
+        extra = {}
+    primary = dict(extra.get("PRIMARY", {}))
+    keys = {card[0] for card in cards}
+    primary["header"] = [card for card in primary.get("header", []) if card[0] not in keys] + cards
+    extra["PRIMARY"] = primary
+    out.extra_fits = extra
 
 
 def _rate_model(model, rates: Rates):
