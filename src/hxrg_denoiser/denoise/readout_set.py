@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from hxrg_denoiser.classical.correction_evidence import SceneShare, scene_share_of_cleaning, withheld
 from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance
+from hxrg_denoiser.classical.half_ramp_errors import MIN_HALF_READS, worth_checking
 from hxrg_denoiser.classical.kept_background import RampSegments, smooth_background
 from hxrg_denoiser.denoise.base import (
     DEFAULT_SETTINGS,
@@ -33,6 +34,7 @@ from hxrg_denoiser.denoise.base import (
 )
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting import FitOptions, fit_file_split, fit_ramp
+from hxrg_denoiser.fitting.half_ramp import half_reads, rescaled_on_halves
 from hxrg_denoiser.fitting.segments import ramp_segments
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import FluxImage, ModelRun
@@ -80,13 +82,17 @@ class ReadoutSetDenoiser(Denoiser):
                           pixel_flags=settings.pixel_flags, first_read=settings.fit_first_read, last_read=settings.last_read, check_errors=False)
 
     def correct(self, image: FluxImage, geometry: ReadoutGeometry, settings: DenoiseSettings, *,
-                progress: bool = False, segments: Callable[[], RampSegments | None] | None = None) -> FluxImage:
+                progress: bool = False, segments: Callable[[], RampSegments | None] | None = None,
+                halves: Callable[[], tuple[FluxImage, FluxImage] | None] | None = None) -> FluxImage:
         """The network applied to a fitted image; ERR and DQ are the fit's, failures flagged.
 
         With ``settings.keep_background``, the scene's smooth background is taken out before the network and
         given back after, in the share that segments of the ramp (``segments``) show to be charge rather than
         noise; and, region by region, the share of the network's correction that the segments show to accumulate
-        like charge is given back (:mod:`~hxrg_denoiser.classical.correction_evidence`).
+        like charge is given back (:mod:`~hxrg_denoiser.classical.correction_evidence`). Where the output's dark
+        pixels show an unusually large read-noise scale (light everywhere: a nebula), the fits of the ramp's two
+        halves (``halves``) are corrected by the network too and their difference measures it
+        (:func:`~hxrg_denoiser.fitting.half_ramp.rescaled_on_halves`).
         """
         device = pick_device(settings.device)
         model = self.model
@@ -128,8 +134,34 @@ class ReadoutSetDenoiser(Denoiser):
                        background_rows_kept=kept.row_fraction if kept is not None else None,
                        scene_share=share.mean if share is not None else None, source=self.spec.source,
                        weights_sha256=self.spec.weights_sha256)
-        return image._replace(sci=sci, err=err, dq=flag_model_failures(sci, image.dq, usable), provenance=provenance,
-                              errors=errors, model=run, var_rnoise=var_rnoise)
+        result = image._replace(sci=sci, err=err, dq=flag_model_failures(sci, image.dq, usable),
+                                provenance=provenance, errors=errors, model=run, var_rnoise=var_rnoise)
+        if halves is not None and errors is not None and worth_checking(errors.read_noise_scale):
+            halved = halves()
+            if halved is not None:
+                result = self._checked_on_halves(result, halved, background, geometry, settings, device)
+        return result
+
+    def _checked_on_halves(self, image: FluxImage, halves: tuple[FluxImage, FluxImage], background: np.ndarray | None,
+                           geometry: ReadoutGeometry, settings: DenoiseSettings, device) -> FluxImage:
+        """``image`` (the network's) with its read-noise scale from the network's images of the ramp's halves
+        (their background taken out as the image's was), each predicted to hold its fit's white read noise."""
+        model = self.model
+        assert isinstance(model, ReadoutSetNet)  # as correct() checked
+        corrected, predicted, photons = [], [], []
+        for half in halves:
+            if half.var_rnoise is None or half.var_poisson is None:
+                return image
+            source = half.sci if background is None else (half.sci - background).astype(np.float32)
+            corrected.append(denoise_flux_image(source, geometry, model, device=device, precision=settings.precision,
+                                                correction_window=self.spec.correction_window))
+            record = half.provenance
+            white = record.read_noise if record.read_noise_white is None else record.read_noise_white
+            predicted.append(half.var_rnoise * np.float32((white / record.read_noise) ** 2))
+            photons.append(half.var_poisson)
+        usable = (halves[0].dq == 0) & (halves[1].dq == 0)
+        return rescaled_on_halves(image, (corrected[0], corrected[1]), predicted[0] + predicted[1],
+                                  photons[0] + photons[1], usable, geometry)
 
     def denoise(self, ramp: Ramp, geometry: ReadoutGeometry, settings: DenoiseSettings = DEFAULT_SETTINGS, *,
                 progress: bool = False, row_range: tuple[int, int] | None = None,
@@ -141,7 +173,8 @@ class ReadoutSetDenoiser(Denoiser):
 
         options = self.fit_options(settings)
         image = fit_input(dataclasses.replace(options, reference_check=settings.reference_check))
-        return self.correct(image, geometry, settings, progress=progress, segments=_segments_of(fit_input, options, image))
+        return self.correct(image, geometry, settings, progress=progress, segments=_segments_of(fit_input, options, image),
+                            halves=_halves_of(fit_input, options, image))
 
     def denoise_split(self, path: str, model_path: str, geometry: ReadoutGeometry, client, parts: int,
                       settings: DenoiseSettings) -> FluxImage:
@@ -151,7 +184,8 @@ class ReadoutSetDenoiser(Denoiser):
 
         options = self.fit_options(settings)
         image = fit_input(dataclasses.replace(options, reference_check=settings.reference_check))
-        return self.correct(image, geometry, settings, segments=_segments_of(fit_input, options, image))
+        return self.correct(image, geometry, settings, segments=_segments_of(fit_input, options, image),
+                            halves=_halves_of(fit_input, options, image))
 
 
 def _scene_share(source: np.ndarray, background: np.ndarray | None, geometry: ReadoutGeometry,
@@ -168,13 +202,38 @@ def _scene_share(source: np.ndarray, background: np.ndarray | None, geometry: Re
     return scene_share_of_cleaning(source, geometry, split)
 
 
+def _as_fitted(options: FitOptions, image: FluxImage) -> FitOptions:
+    """``options`` with the reference correction the check chose for ``image``."""
+    if image.reference is not None and image.reference.refcorr_used == "none":
+        return dataclasses.replace(options, refcorr="none", calibration=None)
+    return options
+
+
+def _halves_of(fit: Callable[[FitOptions], FluxImage], options: FitOptions,
+               image: FluxImage) -> Callable[[], tuple[FluxImage, FluxImage] | None]:
+    """The image's exposure fitted on each half of the reads it used, as it was fitted, when asked (None where
+    a half would hold too few reads, or the correction was left out: the noise both halves share would cancel)."""
+    record = image.provenance.fit
+    options = _as_fitted(options, image)
+
+    def halves() -> tuple[FluxImage, FluxImage] | None:
+        if record is None or record.first_read is None or record.last_read is None or not options.reference_free \
+                or record.last_read - record.first_read + 1 < 2 * MIN_HALF_READS:
+            return None
+        plain = dataclasses.replace(options, check_errors=False, reference_check=False)
+        a, b = (fit(dataclasses.replace(plain, first_read=start, last_read=stop))
+                for start, stop in half_reads(record.first_read, record.last_read))
+        return a, b
+
+    return halves
+
+
 def _segments_of(fit: Callable[[FitOptions], FluxImage], options: FitOptions,
                image: FluxImage) -> Callable[[], RampSegments | None]:
     """The image's exposure fitted on segments of the reads it used, as it was fitted (its reference correction
     as the check chose it), when asked."""
     record = image.provenance.fit
-    if image.reference is not None and image.reference.refcorr_used == "none":
-        options = dataclasses.replace(options, refcorr="none", calibration=None)
+    options = _as_fitted(options, image)
 
     def segments() -> RampSegments | None:
         if record is None or record.first_read is None or record.last_read is None:

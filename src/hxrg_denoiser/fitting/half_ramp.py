@@ -25,7 +25,7 @@ from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import ErrorCalibration, FluxImage
 
-__all__ = ["checked_on_halves", "applies"]
+__all__ = ["checked_on_halves", "applies", "half_reads", "rescaled_on_halves"]
 
 
 def applies(options: FitOptions, n_reads: int) -> bool:
@@ -57,16 +57,44 @@ def checked_on_halves(image: FluxImage, fit: Callable[[FitOptions], FluxImage], 
     if errors is None or image.var_rnoise is None or image.var_poisson is None \
             or not worth_checking(errors.read_noise_scale):
         return image
-    middle = (first + last + 1) // 2
     plain = dataclasses.replace(options, check_errors=False, clean=False, keep_background=False,
                                 reference_check=False)
-    halves = [fit(dataclasses.replace(plain, first_read=start, last_read=stop))
-              for start, stop in ((first, middle - 1), (middle, last))]
-    a, b = halves
+    a, b = (fit(dataclasses.replace(plain, first_read=start, last_read=stop)) for start, stop in half_reads(first, last))
     if a.var_rnoise is None or b.var_rnoise is None or a.var_poisson is None or b.var_poisson is None:
         return image
-    usable = ~geometry.reference_mask & (image.dq == 0) & (a.dq == 0) & (b.dq == 0)
-    stats = half_ramp_statistics(a.sci, b.sci, a.var_rnoise + b.var_rnoise, a.var_poisson + b.var_poisson, usable)
+    return rescaled_on_halves(image, (a.sci, b.sci), a.var_rnoise + b.var_rnoise, a.var_poisson + b.var_poisson,
+                              (a.dq == 0) & (b.dq == 0), geometry)
+
+
+def half_reads(first: int, last: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The first and last read of each half of reads ``first`` to ``last`` (from 0, ``last`` included)."""
+    middle = (first + last + 1) // 2
+    return (first, middle - 1), (middle, last)
+
+
+def rescaled_on_halves(image: FluxImage, halves: tuple[np.ndarray, np.ndarray], var_rnoise: np.ndarray,
+                       var_poisson: np.ndarray, usable: np.ndarray, geometry: ReadoutGeometry) -> FluxImage:
+    """``image`` with its read-noise scale from the difference of the images of its ramp's two halves where its
+    dark pixels' scale is more than :data:`~hxrg_denoiser.classical.half_ramp_errors.DISAGREEMENT` times larger;
+    ``image`` itself otherwise.
+
+    Parameters
+    ----------
+    image : FluxImage
+        With ``errors``, ``var_rnoise`` and ``var_poisson``.
+    halves : (ndarray, ndarray)
+        The two halves' images, shape ``(n_rows, n_cols)``, in ``image``'s units (made as ``image`` was).
+    var_rnoise, var_poisson : ndarray, shape (n_rows, n_cols)
+        The read-noise and photon variances their difference is predicted to have (each half's, summed).
+    usable : ndarray of bool, shape (n_rows, n_cols)
+        Pixels the halves may be compared on (besides ``image``'s unflagged science pixels).
+    geometry : ReadoutGeometry
+    """
+    errors = image.errors
+    if errors is None or image.var_rnoise is None or image.var_poisson is None:
+        return image
+    usable = usable & ~geometry.reference_mask & (image.dq == 0)
+    stats = half_ramp_statistics(halves[0], halves[1], var_rnoise, var_poisson, usable)
     if stats is None or not prefer_halves(errors.read_noise_scale, stats.scale):
         return image
     var_rnoise = (image.var_rnoise * np.float32(stats.scale / errors.read_noise_scale)).astype(np.float32)
