@@ -22,6 +22,7 @@ validation by ``ImageModel``/``CubeModel``, jump-flagged pixels per integration,
 wall and CPU seconds and peak memory.
 
     python benchmarks/bench_jwst_route.py --json docs/results/jwst-route.json [--rows 2048] [--noise nirspec]
+        [--variant=--no-jump-step ...]
 
 Needs the jwst extra (`pip install -e .[test]`).
 """
@@ -163,7 +164,7 @@ def _score(name: str, rate_path: Path, rateints_path: Path, truth: dict, referen
 
 
 def run(rows: int, groups: int, ints: int, gain: float, noise: str, seed: int,
-        keep: str | None = None) -> tuple[dict, list[dict]]:
+        keep: str | None = None, variants: tuple[str, ...] = ()) -> tuple[dict, list[dict]]:
     from stdatamodels.jwst import datamodels
 
     os.environ.update(OFFLINE)
@@ -179,6 +180,14 @@ def run(rows: int, groups: int, ints: int, gain: float, noise: str, seed: int,
                              "--saturation", str(folder / "saturation.fits"), "--integration", "all",
                              "--rateints", str(folder / "hxrg_rateints.fits")])
         print(f"hxrg fit: {hxrg['wall_s']:.1f} s", flush=True)
+        varied = []
+        for index, variant in enumerate(variants):  # the same fit with more options, e.g. --no-jump-step
+            rate, ints_path = folder / f"variant{index}_rate.fits", folder / f"variant{index}_rateints.fits"
+            timing = time_command([str(bin_ / "hxrg"), "fit", str(uncal), "-o", str(rate), "--geometry", "jwst-h2rg",
+                                   "--product", "jwst", "--gain", str(folder / "gain.fits"), "--saturation",
+                                   str(folder / "saturation.fits"), "--integration", "all", "--rateints",
+                                   str(ints_path), *variant.split()])
+            varied.append((f"hxrg fit {variant}", rate, ints_path, timing))
         chain = time_command([sys.executable, __file__, "--jwst-chain", str(uncal), str(folder)])
         print(f"jwst steps: {chain['wall_s']:.1f} s", flush=True)
         step = time_command([str(bin_ / "strun"), "hxrg_ramp_fit", str(folder / "jw_bench_ramp.fits"),
@@ -195,6 +204,7 @@ def run(rows: int, groups: int, ints: int, gain: float, noise: str, seed: int,
         reference = datamodels.ImageModel(str(folder / "jwst_rate.fits"))
         results = [
             _score("hxrg fit (uncal)", folder / "hxrg_rate.fits", folder / "hxrg_rateints.fits", truth, reference, hxrg),
+            *(_score(name, rate, ints_path, truth, reference, timing) for name, rate, ints_path, timing in varied),
             _score("strun hxrg_ramp_fit (_ramp.fits)", folder / "jw_bench_rate.fits",
                    folder / "jw_bench_rateints.fits", truth, reference, step),
             _score("strun hxrg_ramp_fit --use_groupdq_jumps", folder / "groupdq" / "jw_bench_rate.fits",
@@ -219,13 +229,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--json", help="write the figures here (docs/results/jwst-route.json)")
     parser.add_argument("--keep", metavar="FOLDER", help="write the files here and keep them (an empty folder)")
+    parser.add_argument("--variant", action="append", default=[], metavar="OPTIONS",
+                        help="also hxrg fit the uncal with these options (repeatable), e.g. --variant=--no-jump-step")
     parser.add_argument("--jwst-chain", nargs=2, metavar=("UNCAL", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.jwst_chain:
         _jwst_chain(*args.jwst_chain)
         return
     started = time.perf_counter()
-    settings, results = run(args.rows, args.groups, args.ints, args.gain, args.noise, args.seed, args.keep)
+    settings, results = run(args.rows, args.groups, args.ints, args.gain, args.noise, args.seed, args.keep,
+                            tuple(args.variant))
     for row in results:
         print(row)
     if args.json:
