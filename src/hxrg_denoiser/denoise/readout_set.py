@@ -34,7 +34,7 @@ from hxrg_denoiser.denoise.base import (
 )
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting import FitOptions, fit_file_split, fit_ramp
-from hxrg_denoiser.fitting.half_ramp import half_reads, rescaled_on_halves
+from hxrg_denoiser.fitting.half_ramp import fit_halves, rescaled_on_halves
 from hxrg_denoiser.fitting.segments import ramp_segments
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import FluxImage, ModelRun
@@ -117,7 +117,7 @@ class ReadoutSetDenoiser(Denoiser):
         provenance, errors = image.provenance.with_method(self.name), image.errors
         err, var_rnoise = image.err, image.var_rnoise
         if var_rnoise is not None and image.var_poisson is not None:  # correlated noise removed: white read noise left
-            white = provenance.read_noise if provenance.read_noise_white is None else provenance.read_noise_white
+            white = provenance.white_read_noise
             scale = 1.0 if image.errors is None else image.errors.read_noise_scale
             ratio = (white / provenance.read_noise) ** 2 / scale  # the fit's scale undone
             before = input_covariance(image.sci, image.var_poisson, var_rnoise, image.dq, geometry) \
@@ -155,9 +155,8 @@ class ReadoutSetDenoiser(Denoiser):
             source = half.sci if background is None else (half.sci - background).astype(np.float32)
             corrected.append(denoise_flux_image(source, geometry, model, device=device, precision=settings.precision,
                                                 correction_window=self.spec.correction_window))
-            record = half.provenance
-            white = record.read_noise if record.read_noise_white is None else record.read_noise_white
-            predicted.append(half.var_rnoise * np.float32((white / record.read_noise) ** 2))
+            record = half.provenance  # correlated noise removed: white read noise left
+            predicted.append(half.var_rnoise * np.float32((record.white_read_noise / record.read_noise) ** 2))
             photons.append(half.var_poisson)
         usable = (halves[0].dq == 0) & (halves[1].dq == 0)
         return rescaled_on_halves(image, (corrected[0], corrected[1]), predicted[0] + predicted[1],
@@ -220,10 +219,7 @@ def _halves_of(fit: Callable[[FitOptions], FluxImage], options: FitOptions,
         if record is None or record.first_read is None or record.last_read is None or not options.reference_free \
                 or record.last_read - record.first_read + 1 < 2 * MIN_HALF_READS:
             return None
-        plain = dataclasses.replace(options, check_errors=False, reference_check=False)
-        a, b = (fit(dataclasses.replace(plain, first_read=start, last_read=stop))
-                for start, stop in half_reads(record.first_read, record.last_read))
-        return a, b
+        return fit_halves(fit, options, record.first_read, record.last_read)
 
     return halves
 

@@ -25,7 +25,7 @@ from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import ErrorCalibration, FluxImage
 
-__all__ = ["checked_on_halves", "applies", "half_reads", "rescaled_on_halves"]
+__all__ = ["checked_on_halves", "applies", "fit_halves", "rescaled_on_halves"]
 
 
 def applies(options: FitOptions, n_reads: int) -> bool:
@@ -57,19 +57,23 @@ def checked_on_halves(image: FluxImage, fit: Callable[[FitOptions], FluxImage], 
     if errors is None or image.var_rnoise is None or image.var_poisson is None \
             or not worth_checking(errors.read_noise_scale):
         return image
-    plain = dataclasses.replace(options, check_errors=False, clean=False, keep_background=False,
-                                reference_check=False)
-    a, b = (fit(dataclasses.replace(plain, first_read=start, last_read=stop)) for start, stop in half_reads(first, last))
+    a, b = fit_halves(fit, options, first, last)
     if a.var_rnoise is None or b.var_rnoise is None or a.var_poisson is None or b.var_poisson is None:
         return image
     return rescaled_on_halves(image, (a.sci, b.sci), a.var_rnoise + b.var_rnoise, a.var_poisson + b.var_poisson,
                               (a.dq == 0) & (b.dq == 0), geometry)
 
 
-def half_reads(first: int, last: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """The first and last read of each half of reads ``first`` to ``last`` (from 0, ``last`` included)."""
+def fit_halves(fit: Callable[[FitOptions], FluxImage], options: FitOptions, first: int,
+               last: int) -> tuple[FluxImage, FluxImage]:
+    """The exposure fitted with ``options`` on each half of reads ``first`` to ``last`` (from 0, ``last``
+    included), without cleaning, error check or reference check."""
     middle = (first + last + 1) // 2
-    return (first, middle - 1), (middle, last)
+    plain = dataclasses.replace(options, check_errors=False, clean=False, keep_background=False,
+                                reference_check=False)
+    a, b = (fit(dataclasses.replace(plain, first_read=start, last_read=stop))
+            for start, stop in ((first, middle - 1), (middle, last)))
+    return a, b
 
 
 def rescaled_on_halves(image: FluxImage, halves: tuple[np.ndarray, np.ndarray], var_rnoise: np.ndarray,

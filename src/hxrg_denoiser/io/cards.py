@@ -32,7 +32,7 @@ def fits_text(value: str, limit: int | None = None) -> str:
 def provenance_cards(source: Provenance) -> dict:
     """Primary-header keywords of where the image comes from: method, reads, geometry, gain, noise, timing."""
     unit, n_reads, group_time = source.count_unit, source.n_reads, float(source.frame_time)
-    white = source.read_noise if source.read_noise_white is None else source.read_noise_white
+    white = source.white_read_noise
     cards = {
         "ORIGIN": ("hxrg-denoiser", "software that made this file"),
         "HXRGVER": (source.version, "hxrg-denoiser version"),

@@ -148,6 +148,11 @@ class Provenance:
     fit: FitRecord | None = None
 
     @property
+    def white_read_noise(self) -> float:
+        """The white part of the per-read noise (``read_noise_white``; ``read_noise`` where it was not told apart)."""
+        return self.read_noise if self.read_noise_white is None else self.read_noise_white
+
+    @property
     def count_unit(self) -> str:
         """``bunit`` without ``/s``: the unit of an accumulated count (``e-`` or ``DN``)."""
         return self.bunit.split("/")[0]
