@@ -41,7 +41,7 @@ demo: install
 
 test: install-test
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n auto --dist loadscope
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 docs: install-test
@@ -50,7 +50,7 @@ docs: install-test
 
 test-all: install-test
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -q -m "slow or not slow"
+	$(BIN)/python -m pytest -q -m "slow or not slow" -n auto --dist loadscope
 
 bench-fit: install
 	$(BIN)/python benchmarks/bench_fit_fullframe.py

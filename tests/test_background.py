@@ -25,6 +25,7 @@ def _exposure(kind: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return scene.image, simulate_cube(GEOMETRY, 8, noise_preset("nirspec"), scene=scene.image, seed=seed)
 
 
+@pytest.mark.integration
 def test_a_sky_gradient_across_amplifiers_is_kept_and_the_noise_still_goes():
     truth, cube = _exposure("sky-gradient", 31)
     seed = fit_cube(cube, GEOMETRY, FitOptions(refcorr="seed"))
@@ -107,6 +108,7 @@ def test_the_scene_background_takes_a_gradient_along_both_axes_and_leaves_channe
     np.testing.assert_allclose(np.diff(levels), np.diff(steps[0, ::width]), atol=0.3)
 
 
+@pytest.mark.integration
 def test_default_keeps_a_sky_gradient_across_amplifiers_and_says_so():
     """The shipped model takes the gradient for channel offsets when it sees it; with the background taken out
     before the network and given back after, the amplifier means stay and the noise still goes."""
@@ -212,6 +214,7 @@ def test_the_background_does_not_depend_on_the_number_of_blas_threads():
     assert len(hashes) == 1
 
 
+@pytest.mark.integration
 def test_a_sky_that_changes_along_the_rows_is_kept_and_a_flat_one_gets_no_level():
     """A sky rising along the rows is common to every channel, like the common mode: segments of the ramp keep
     it (BKGROWS near 1, the rows' mean errors over 16 rows within 1 e-, where the cleaning without it is 26 e- off)."""

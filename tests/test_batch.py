@@ -70,6 +70,7 @@ def test_split_rows_across_workers_is_bit_identical(tmp_path, client, extra):
     assert row_ranges(64, 3, 8) == [(0, 24), (24, 40), (40, 64)]
 
 
+@pytest.mark.integration
 def test_cli_many_inputs_prints_summary(tmp_path, capsys):
     _cubes(tmp_path / "in", n=2)
     out = tmp_path / "out"
@@ -123,6 +124,7 @@ def test_denoise_split_with_a_flux_image_model_matches_serial(tmp_path, client):
     np.testing.assert_array_equal(split.err, serial.err)
 
 
+@pytest.mark.integration
 def test_batch_mistakes_are_one_line_each_and_leave_nothing(tmp_path):
     """The reads of one ramp typed one by one, a FITS file name for several outputs, a bad input among good
     ones: one line each, no Dask traceback, no folder made for nothing."""

@@ -68,6 +68,7 @@ def test_n_slope_of_white_noise_utr_is_minus_one_half():
     assert noise_slope(np.array(list(curve)), np.array(list(curve.values()))) == pytest.approx(-0.5, abs=0.05)
 
 
+@pytest.mark.integration
 def test_evaluate_case_metrics_and_nulls():
     geometry = preset("nirps-h4rg", n_rows=40)
     scene = make_scene("echelle", geometry, seed=6)
@@ -84,6 +85,7 @@ def test_evaluate_case_metrics_and_nulls():
     assert "oracle" not in metrics and metrics["utr"]["spectrum_rms"] is None and metrics["utr"]["n_slope"] is None
 
 
+@pytest.mark.integration
 def test_fit_memo_fits_once_for_options_that_differ_after_the_fit(monkeypatch):
     import hxrg_denoiser.bench.runner as runner
 
@@ -147,6 +149,7 @@ def test_bench_cli_suite_writes_report_json_and_figures(tmp_path, monkeypatch):
     assert sorted(p.name for p in alone.glob("*.png")) == pngs
 
 
+@pytest.mark.integration
 def test_bench_cli_with_user_darks_and_scene(tmp_path):
     geometry = ReadoutGeometry("t", 40, 128, 4)
     dark = simulate_cube(geometry, 6, NoiseModel(white=4.0, ref_white=1.0), seed=1)
@@ -187,6 +190,7 @@ def test_users_darks_are_measured_in_workers_with_one_set_of_figures(tmp_path):
     assert runs["2"][1] and all(name.startswith("dark1.fits") for name in runs["2"][1])  # the group's first dark
 
 
+@pytest.mark.integration
 def test_retaining_freed_memory_changes_no_result():
     """The allocator setting the benchmark makes (glibc mallopt) leaves every computed value as it was."""
     import subprocess
@@ -224,6 +228,7 @@ def test_bench_v3_cases_are_made_on_their_own_geometry_and_reads():
     assert dict(reset.noise_changes)["reset_anomaly"] == 45.0
 
 
+@pytest.mark.integration
 def test_bench_v3_measures_photometry_and_the_sky_against_more_rivals(tmp_path):
     out = tmp_path / "v3"
     assert main(["bench", "--suite", "bench-v3-quick", "--rows", "40", "--reads", "8", "--out", str(out), "-q",

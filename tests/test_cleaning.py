@@ -48,6 +48,7 @@ def test_a_noiseless_scene_is_left_unchanged():
     assert spectral_metrics(cleaned, scene, make_scene("echelle", GEOMETRY, seed=2).orders, GEOMETRY).flux_conservation < 0.005
 
 
+@pytest.mark.integration
 def test_cleaning_closes_most_of_the_gap_to_the_oracle():
     geometry = preset("nirps-h4rg", n_rows=136)
     scene = make_scene("echelle", geometry, seed=3)

@@ -50,6 +50,7 @@ def test_withheld_gives_back_the_share_of_the_correction():
     assert out[20, 20] == pytest.approx(10.0) and out[100, 100] == pytest.approx(6.0)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("scene", "noise"), [("nebula", "h4rg-lab"), ("echelle", "h4rg-lab")])
 def test_clean_keeps_extended_emission_and_still_cleans_an_echelle(tmp_path, scene, noise):
     g = preset("nirps-h4rg", n_rows=136)

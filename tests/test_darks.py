@@ -55,6 +55,7 @@ def _transient_cube(geometry, n_reads, seed, noise=TRANSIENT):
     return simulate_cube(geometry, n_reads, noise, seed=seed)
 
 
+@pytest.mark.integration
 def test_first_read_auto_leaves_at_most_half_an_electron_of_reset_bias():
     """A 40 e- transient (per channel 12-68 e-, tau 0.6-1.4 reads) biases the plain fit of 50 reads by about
     -6 x 40 / 50 = -5 e- (an exponential's sum over reads, 1 / (1 - e^-1) = 1.6, makes it about -8 e-);
@@ -177,6 +178,7 @@ def test_clipped_dark_mean_leaves_out_a_cosmic_ray_and_keeps_a_hot_pixel():
     assert kept[:, 5, 5].min() >= n_darks - 1
 
 
+@pytest.mark.integration
 def test_superdark_command_and_dark_fit_remove_the_transient(tmp_path, capsys):
     g = PRESETS["nirps-h4rg"].with_rows(64)
     noise = TRANSIENT.replace(dark_current=0.02, hot_pixel_fraction=0.005, hot_pixel_current=1.0)
@@ -210,6 +212,7 @@ def test_write_superdark_refuses_to_overwrite(tmp_path):
         write_superdark(paths, tmp_path / "sd.fits")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("shape", ["bowl", pytest.param("linear", marks=pytest.mark.slow)])
 def test_fit_reference_check_refuses_a_correction_that_reference_pixels_mislead(tmp_path, shape):
     """A picture frame the reference pixels see 20 times the interior: the seed correction adds it to every
@@ -233,6 +236,7 @@ def test_fit_reference_check_keeps_a_correction_that_helps():
     np.testing.assert_array_equal(checked.sci, fit_cube(cube, g, FitOptions(refcorr="seed")).sci)
 
 
+@pytest.mark.integration
 def test_bench_with_a_dark_subtracts_it_in_every_method(tmp_path):
     """bench --darks ... --dark SUPERDARK: every method (and a model's input fit) subtracts it, so the reset
     anomaly's bias of the plain fit (about -5 e- per pixel here) leaves the measured errors."""

@@ -17,6 +17,7 @@ from hxrg_denoiser.simulate.noise import noise_preset
 from hxrg_denoiser.simulate.ramp import simulate_cube
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_default_model_on_the_bench_case_of_each_preset(name):
     """bench-v1's h4rg-lab echelle case built on each preset (a 72-row strip of 30 reads): pixel RMS at least

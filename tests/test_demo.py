@@ -4,6 +4,7 @@ from hxrg_denoiser.cli import main
 from hxrg_denoiser.demo import run_demo
 
 
+@pytest.mark.integration
 def test_demo_runs_end_to_end_and_oracle_beats_utr(tmp_path):
     result = run_demo(tmp_path / "demo", rows=40, n_reads=12, model=None, progress=False)
     errors = result.errors
@@ -23,6 +24,7 @@ def test_demo_keeps_the_cubes_when_asked(tmp_path):
     assert (tmp_path / "d" / "data" / "cube.fits").exists() and (tmp_path / "d" / "data" / "oracle.fits").exists()
 
 
+@pytest.mark.integration
 def test_demo_cli_refuses_to_overwrite(tmp_path, capsys):
     args = ["demo", "--out", str(tmp_path / "d"), "--rows", "24", "--reads", "4", "--model", "none", "-q"]
     assert main(args) == 0

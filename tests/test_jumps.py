@@ -249,6 +249,7 @@ def test_jump_noise_lies_between_the_white_and_the_total_read_noise():
     assert white < jump < total, (white, jump, total)
 
 
+@pytest.mark.integration
 def test_offsets_and_the_neighbour_test_cut_what_cosmic_rays_add_to_a_correlated_noise_fit(monkeypatch):
     """h4rg-lab noise (strong 1/f): the variance that cosmic rays add to a reference-corrected fit of a dark
     ramp, against the same ramp without them. Without the test of a jump's neighbours, it falls by more

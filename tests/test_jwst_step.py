@@ -115,6 +115,7 @@ def _step(path: Path, **options):
                                 override_readnoise=str(folder / "readnoise.fits"), **options)
 
 
+@pytest.mark.integration
 def test_the_step_writes_a_dn_per_second_rate_and_rateints_with_the_metadata_where_jwst_reads_it(tmp_path):
     scene, ints = _readout_ints(noise="white")  # ERR's model is exact here (correlated noise: issue of ERR calibration)
     path = _ramp_file(tmp_path, ints, saturate=((30, 700), 4))
@@ -140,6 +141,7 @@ def test_the_step_writes_a_dn_per_second_rate_and_rateints_with_the_metadata_whe
     assert abs(rate.data[30, 700] - truth[30, 700]) < 5 * rate.err[30, 700]
 
 
+@pytest.mark.integration
 def test_a_nirspec_oriented_ramp_is_cleaned_as_the_nircam_oriented_one(tmp_path):
     _, ints = _readout_ints(seeds=(3,))
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
@@ -161,6 +163,7 @@ def test_rates_agree_with_jwst_ramp_fit_on_white_noise(tmp_path):
     assert abs(np.median(difference)) < 0.05 and np.std(difference) < 0.2
 
 
+@pytest.mark.integration
 def test_the_jumps_groupdq_flags_are_taken_where_asked(tmp_path, caplog):
     """A step of 3 sigma (of a difference, in DN) that JWST's jump step flagged and the tests here miss: taken with
     ``use_groupdq_jumps`` (the step) or ``--groupdq-jumps`` (``hxrg fit``), which fit around it and flag it."""
@@ -194,6 +197,7 @@ def test_a_reference_file_of_another_shape_is_one_line():
         fit_integrations(ramp, FitOptions())
 
 
+@pytest.mark.integration
 def test_strun_finds_the_step_through_its_entry_point(tmp_path):
     assert ("hxrg_denoiser.jwst.step.HxrgRampFitStep", "hxrg_ramp_fit", False) in get_steps()
     _, ints = _readout_ints(seeds=(5,))

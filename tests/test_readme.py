@@ -21,6 +21,7 @@ def run_blocks(path: Path) -> None:
         exec(compile(block, str(path), "exec"), {"__name__": "readme"})
 
 
+@pytest.mark.integration
 def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert python_blocks(README.read_text()), "the README has a Python example"
@@ -28,6 +29,7 @@ def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     assert "utr_ref_seed (64, 4096) (64, 4096)" in capsys.readouterr().out
 
 
+@pytest.mark.integration
 def test_docs_python_examples_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     pages = [page for page in PAGES if python_blocks(page.read_text())]

@@ -256,6 +256,7 @@ def test_shipped_default_model_is_small_and_documented():
     assert spec.geometry["n_channels"] == 32 and spec.version
 
 
+@pytest.mark.integration
 def test_default_model_beats_reference_corrected_utr_on_a_fresh_exposure():
     """A simulated strip the model never saw (seed outside the recipe's): lower error than ref-corrected UTR."""
     from hxrg_denoiser.bench.suite import bench_geometry

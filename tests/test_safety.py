@@ -192,6 +192,7 @@ def test_hxrg_alone_prints_the_help(capsys):
     assert "usage: hxrg" in capsys.readouterr().out
 
 
+@pytest.mark.integration
 def test_dask_logs_are_silent_unless_verbose(tmp_path):
     for i in range(2):
         write_cube(tmp_path / f"e{i}.fits", _cube(i))
@@ -329,6 +330,7 @@ def test_a_readout_set_run_without_its_average_is_refused(tmp_path):
 # ---------------------------------------------------------------- progress
 
 
+@pytest.mark.integration
 def test_progress_bars_say_which_method_runs_and_quiet_silences_them(tmp_path, capsys):
     assert main(["demo", "-o", str(tmp_path / "d"), "--rows", "24", "--reads", "4"]) == 0
     err = capsys.readouterr().err
