@@ -341,3 +341,44 @@ def test_jumps_flagged_upstream_are_fitted_around_as_the_jumps_found():
     np.testing.assert_array_equal(with_flags.sci[others], plain.sci[others])
     alone = fit_cube(cube, SMALL, dataclasses.replace(flagged, jump_threshold=None))
     assert alone.sci[10, 50] == with_flags.sci[10, 50] and alone.dq[10, 50] & PixelFlag.JUMP_DET
+
+
+def test_pixels_that_saturate_mid_ramp_do_not_move_their_channel_rows_offsets():
+    """After saturation a pixel's differences lie its whole flux below their expectation: in a channel row's
+    offset they shifted every difference of the row, and the step test flagged every faint pixel there (all
+    of them, before these offsets weighed pixels by their noise and left saturating ones out)."""
+    geometry = preset("jwst-h2rg", n_rows=64)
+    n = 10
+    rng = np.random.default_rng(5)
+    scene = np.full(geometry.shape, 20.0 * (n - 1))
+    bright = np.zeros(geometry.shape, dtype=bool)
+    rows = np.arange(8, 56, 2)
+    for channel in range(4):
+        for row in rows:
+            bright[row, channel * 512 + rng.choice(np.arange(8, 504), 8, replace=False)] = True
+    scene[bright] = rng.uniform(1.2e4, 5e4, bright.sum()) * (n - 1)  # the full well (1e5 e-) reached mid-ramp
+    cube = simulate_cube(geometry, n, noise_preset("nirspec").replace(saturation=1e5), scene=scene, seed=4)
+    image = fit_cube(cube, geometry, FitOptions(refcorr="seed", saturation=9.5e4))
+    assert ((image.dq[bright] & PixelFlag.SATURATED) > 0).all()
+    faint = ~geometry.reference_mask & ~bright
+    faint[np.setdiff1d(np.arange(64), rows)] = False  # the rows that hold saturating pixels
+    assert ((image.dq[faint] & PixelFlag.JUMP_DET) > 0).mean() < 2e-4
+
+
+def test_bright_pixels_weigh_little_in_their_channel_rows_offsets():
+    """The offset common to a channel row's even (odd) columns is their inverse-variance mean: a few bright
+    pixels' shot noise (300 e- per difference beside 8 e-) stays out of it."""
+    from hxrg_denoiser.classical.channel_rows import difference_offsets, set_weights
+
+    rng = np.random.default_rng(2)
+    width, sets, n = 64, 400, 6
+    common = rng.normal(0.0, 20.0, (n, sets, 1)).repeat(width, axis=2).reshape(n, -1)
+    flux = np.zeros(sets * width)
+    flux[rng.choice(flux.size, sets * 4, replace=False)] = 9e4
+    sigma = np.sqrt(2 * 5.7**2 + flux)
+    reads = np.cumsum(rng.normal(0.0, 1.0, (n, flux.size)) * sigma + flux, axis=0) + np.cumsum(common, axis=0)
+    truth = np.diff(np.cumsum(common, axis=0), axis=0).reshape(n - 1, sets, width)[:, :, :2]
+    plain = difference_offsets(reads, flux, width) - truth
+    weighted = difference_offsets(reads, flux, width, set_weights(sigma)) - truth
+    assert np.sqrt(np.mean(weighted**2)) < 0.3 * np.sqrt(np.mean(plain**2))
+    assert np.sqrt(np.mean(weighted**2)) < 1.5 * 8.1 / np.sqrt(width / 2)  # the dark pixels' own limit

@@ -15,14 +15,15 @@ import numpy as np
 from hxrg_denoiser.threads import map_blocks
 
 __all__ = ["channel_row_offsets", "remove_channel_row_offsets", "expected_set_spread", "difference_offsets",
-           "extreme_residuals", "extreme_residuals_in_blocks", "offsets_of", "robust_offsets"]
+           "extreme_residuals", "extreme_residuals_in_blocks", "offsets_of", "robust_offsets", "set_weights",
+           "set_weight_sums"]
 
 
-def _set_means(values: np.ndarray, width: int) -> np.ndarray:
-    """Means of the even and of the odd columns of each channel row: ``values`` (..., pixels) with rows of
+def _set_sums(values: np.ndarray, width: int) -> np.ndarray:
+    """Sums of the even and of the odd columns of each channel row: ``values`` (..., pixels) with rows of
     whole channels, result (..., pixels // width, 2), float32.
 
-    Summed as a tree of element-wise additions (halves added until one is left), so that every mean is the
+    Summed as a tree of element-wise additions (halves added until one is left), so that every sum is the
     same whatever the array's layout or how many channel rows it holds: a matrix product's summation
     order follows the BLAS kernel, which may change with the number of rows."""
     pairs = values.reshape(*values.shape[:-1], -1, width // 2, 2).astype(np.float32, copy=False)
@@ -32,18 +33,50 @@ def _set_means(values: np.ndarray, width: int) -> np.ndarray:
         if pairs.shape[-2] % 2:
             summed[..., :1, :] += pairs[..., 2 * half:, :]
         pairs = summed
-    return pairs[..., 0, :] / np.float32(width // 2)
+    return pairs[..., 0, :]
+
+
+def _set_means(values: np.ndarray, width: int) -> np.ndarray:
+    """Plain means of the even and of the odd columns of each channel row (:func:`_set_sums` over their count)."""
+    return _set_sums(values, width) / np.float32(width // 2)
+
+
+def set_weights(sigma: np.ndarray) -> np.ndarray:
+    """Each pixel's weight in its set's offset: ``1 / sigma**2`` (float32), ``sigma`` the noise of its read
+    difference (white read noise and the shot noise of its flux).
+
+    The offset is common to the set and each pixel adds its own noise: the inverse-variance mean is the
+    least noisy estimate of it. A plain mean takes a bright pixel's shot noise (100 e- per difference at
+    1e4 e- per frame) into the offset of every pixel of its channel row, where a test for small steps
+    reads it as theirs."""
+    return (1.0 / np.maximum(np.asarray(sigma, dtype=np.float32), np.float32(1e-6)) ** 2).astype(np.float32)
+
+
+def _weighted_read_means(flat: np.ndarray, expected: np.ndarray, width: int,
+                         weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Set means of every read of ``flat`` (reads, pixels) and of ``expected``, plain or with ``weights``
+    (pixels,): shapes (reads, sets, 2) and (sets, 2)."""
+    if weights is None:
+        return _set_means(flat, width), _set_means(expected, width)
+    total = _set_sums(weights, width)
+    total[total <= 0] = 1.0  # a set of pixels that all weigh nothing (saturated): offset 0
+    means = np.empty((flat.shape[0],) + total.shape, dtype=np.float32)
+    scratch = np.empty(flat.shape[1], dtype=np.float32)
+    for k in range(flat.shape[0]):  # a read at a time: no temporary the size of the strip
+        means[k] = _set_sums(np.multiply(flat[k], weights, out=scratch), width) / total
+    return means, _set_sums(expected * weights, width) / total
 
 
 def extreme_residuals(
-    flat: np.ndarray, expected: np.ndarray, width: int
+    flat: np.ndarray, expected: np.ndarray, width: int, weights: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Largest and smallest read difference of every pixel with its channel row's offsets removed.
 
-    The offsets (means of each channel row's even and odd residuals, differences less ``expected``) are
-    the differences of the reads' own set means, all found in one pass over the strip; each difference
-    then costs a subtraction, the offsets' removal and the running extremes. Outliers are not left out of
-    the means here (see :func:`robust_offsets`).
+    The offsets (means of each channel row's even and odd residuals, differences less ``expected``; with
+    ``weights``, shape (pixels,), the weighted means, :func:`set_weights`) are the differences of the
+    reads' own set means, all found in one pass over the strip; each difference then costs a subtraction,
+    the offsets' removal and the running extremes. Outliers are not left out of the means here (see
+    :func:`robust_offsets`).
 
     Returns
     -------
@@ -52,8 +85,8 @@ def extreme_residuals(
     offsets : ndarray, shape (n_reads - 1, pixels // width, 2)
         The offsets of the residuals of each difference's channel rows, even and odd columns.
     """
-    level = _set_means(expected, width)
-    offsets = np.diff(_set_means(flat, width), axis=0)  # of the differences; of the residuals once less level
+    means, level = _weighted_read_means(flat, expected, width, weights)
+    offsets = np.diff(means, axis=0)  # of the differences; of the residuals once less level
     high = np.full(flat.shape[1], -np.inf, dtype=np.float32)
     low = np.full(flat.shape[1], np.inf, dtype=np.float32)
     step = np.empty(flat.shape[1], dtype=np.float32)
@@ -73,7 +106,7 @@ def extreme_residuals(
     return high, low, offsets
 
 
-def extreme_residuals_in_blocks(flat: np.ndarray, expected: np.ndarray, width: int,
+def extreme_residuals_in_blocks(flat: np.ndarray, expected: np.ndarray, width: int, weights: np.ndarray | None = None,
                                  block: int = 1 << 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`extreme_residuals` on blocks of whole channel rows (about ``block`` pixels each) in
     :func:`~hxrg_denoiser.threads.map_blocks`'s threads, joined: every value is one channel row's or one
@@ -81,18 +114,27 @@ def extreme_residuals_in_blocks(flat: np.ndarray, expected: np.ndarray, width: i
     size = max(width, block // width * width)
     starts = range(0, flat.shape[1], size)
     parts = map_blocks(lambda start: extreme_residuals(flat[:, start:start + size], expected[start:start + size],
-                                                        width), starts)
+                                                        width, None if weights is None else weights[start:start + size]),
+                       starts)
     if len(parts) == 1:
         return parts[0]
     return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
             np.concatenate([p[2] for p in parts], axis=1))
 
 
-def difference_offsets(flat: np.ndarray, expected: np.ndarray, width: int) -> np.ndarray:
-    """The mean residual (difference less ``expected``) of the even and of the odd columns of each channel
-    row, for every read difference of ``flat`` (reads, pixels of whole channel rows): shape
-    ``(n_reads - 1, pixels // width, 2)`` (jumps included; see :func:`channel_row_offsets` for a robust one)."""
-    return np.diff(_set_means(flat, width), axis=0) - _set_means(expected, width)
+def difference_offsets(flat: np.ndarray, expected: np.ndarray, width: int,
+                       weights: np.ndarray | None = None) -> np.ndarray:
+    """The mean residual (difference less ``expected``; weighted with ``weights``, shape (pixels,)) of the
+    even and of the odd columns of each channel row, for every read difference of ``flat`` (reads, pixels of
+    whole channel rows): shape ``(n_reads - 1, pixels // width, 2)`` (jumps included; see
+    :func:`channel_row_offsets` for a robust one)."""
+    means, level = _weighted_read_means(flat, expected, width, weights)
+    return np.diff(means, axis=0) - level
+
+
+def set_weight_sums(weights: np.ndarray, width: int) -> np.ndarray:
+    """The sum of the weights (pixels,) of each channel row's even and odd columns: shape (sets, 2)."""
+    return _set_sums(weights, width)
 
 
 def offsets_of(offsets: np.ndarray, pixels: np.ndarray, width: int) -> np.ndarray:
@@ -101,13 +143,15 @@ def offsets_of(offsets: np.ndarray, pixels: np.ndarray, width: int) -> np.ndarra
 
 
 def robust_offsets(reads: np.ndarray, expected: np.ndarray, sigma: np.ndarray, candidates: np.ndarray,
-                    offsets: np.ndarray, width: int, threshold: float) -> np.ndarray:
+                    offsets: np.ndarray, width: int, threshold: float,
+                    weights: np.ndarray | None = None) -> np.ndarray:
     """Average again, without its outliers, each set's offset where a candidate is an outlier.
 
     A jump, or a hot pixel, moves its set's mean by its size over the set's pixels; where a candidate is
     more than 4 sigmas from its set's offset, that set's offset (``offsets``, changed in place) becomes
-    the mean of the values within 4 sigmas of it (0 if none is). Values that far off and not among the
-    candidates are too small to move a mean of 32 by much.
+    the mean of the values within 4 sigmas of it (0 if none is), each weighted by ``weights`` (pixels,;
+    default :func:`set_weights` of ``sigma``). Values that far off and not among the candidates are too small to move a mean
+    of 32 by much.
 
     Returns
     -------
@@ -126,9 +170,10 @@ def robust_offsets(reads: np.ndarray, expected: np.ndarray, sigma: np.ndarray, c
     pixels = sets[:, None] * width + np.arange(width)  # (pairs, width)
     values = reads[read[:, None] + 1, pixels] - reads[read[:, None], pixels] - expected[pixels]
     parity = _parity(width)
-    keep = (np.abs(values - offsets[read, sets] @ parity.T) < limit[pixels]).astype(np.float32)
+    weight = set_weights(sigma[pixels]) if weights is None else weights[pixels]
+    keep = (np.abs(values - offsets[read, sets] @ parity.T) < limit[pixels]) * weight
     kept = keep @ parity
-    mean = np.where(kept > 0, ((values * keep) @ parity) / np.maximum(kept, 1), np.float32(0.0))
+    mean = np.where(kept > 0, ((values * keep) @ parity) / np.where(kept > 0, kept, 1), np.float32(0.0))
     offsets[read, sets] = mean
     return np.unique(pixels[np.abs(values - mean @ parity.T) > threshold * sigma[pixels]])
 

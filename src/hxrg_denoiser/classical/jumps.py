@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hxrg_denoiser.classical.channel_rows import extreme_residuals_in_blocks, offsets_of, robust_offsets
+from hxrg_denoiser.classical.channel_rows import extreme_residuals_in_blocks, offsets_of, robust_offsets, set_weights
 from hxrg_denoiser.stats import all_finite
 
-__all__ = ["JumpPixels", "detect_jumps", "segment_read_weights", "DEFAULT_THRESHOLD", "CLUSTER_THRESHOLD", "CLUSTER_SEED",
+__all__ = ["JumpPixels", "detect_jumps", "offset_weights", "segment_read_weights", "DEFAULT_THRESHOLD", "CLUSTER_THRESHOLD", "CLUSTER_SEED",
            "CLUSTER_MAX_JUMPS"]
 
 DEFAULT_THRESHOLD = 5.0  # sigmas; with 100 reads, about 6e-5 false flags per pixel of Gaussian noise
@@ -66,6 +66,15 @@ class JumpPixels:
         """These jumps and the differences ``reads`` of ``pixels`` flagged too."""
         merged, jumps = _merged(self.pixels, self.jumps, pixels, reads)
         return JumpPixels(merged, jumps, self.offsets)
+
+
+def offset_weights(sigma: np.ndarray, left_out: np.ndarray) -> np.ndarray:
+    """Each pixel's weight in its channel row's offsets (:func:`~hxrg_denoiser.classical.channel_rows.set_weights`
+    of the noise ``sigma`` of its differences), 0 where ``left_out`` (pixels that saturate, whose later
+    differences lie a whole flux below their expectation, and pixels with no slope)."""
+    weights = set_weights(sigma)
+    weights[left_out] = 0.0
+    return weights
 
 
 def _noise(expected: np.ndarray, read_noise: float | np.ndarray) -> np.ndarray:
@@ -111,8 +120,9 @@ def detect_jumps(
         such test.
     channel_width : int, optional
         Columns per output channel (even). Given, each channel row's offsets (the means of its even and of
-        its odd columns' residuals, as :func:`channel_row_offsets`; pixels more than 4 sigmas off left out
-        where a candidate is one of them) are removed from each difference before the test, so that the
+        its odd columns' residuals, each pixel weighted by the inverse variance of its difference so that
+        bright pixels' shot noise stays out, pixels that saturate left out (:func:`offset_weights`); pixels
+        more than 4 sigmas off left out where a candidate is one of them) are removed from each difference before the test, so that the
         threshold stands on less of the correlated noise and smaller jumps are found.
 
     Returns
@@ -130,19 +140,20 @@ def detect_jumps(
     expected = np.nan_to_num(slope.reshape(-1).astype(np.float32))
     width = channel_width if channel_width and channel_width % 2 == 0 and shape[-1] % channel_width == 0 else None
     sigma = _noise(expected, noise)
+    weights = offset_weights(sigma, saturated | ~np.isfinite(slope.reshape(-1)))
     if width is None:
         high, low = _extreme_differences(flat, expected)
         offsets = None
     else:  # non-finite inputs (flagged, never fitted) take no part and are no candidates
         if not all_finite(flat):
             flat = np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0)
-        high, low, offsets = extreme_residuals_in_blocks(flat, expected, width)
+        high, low, offsets = extreme_residuals_in_blocks(flat, expected, width, weights)
     with np.errstate(invalid="ignore"):
         worst = np.maximum(high - expected, expected - low) / sigma
     # saturated pixels are tested below on their usable differences only
     candidates = np.flatnonzero((np.nan_to_num(worst) > threshold) | saturated)
     if offsets is not None and width is not None and candidates.size:
-        hidden = robust_offsets(flat, expected, sigma, candidates, offsets, width, threshold)
+        hidden = robust_offsets(flat, expected, sigma, candidates, offsets, width, threshold, weights)
         candidates = np.union1d(candidates, hidden)
     if candidates.size == 0:
         return JumpPixels(empty.pixels, empty.jumps, offsets)

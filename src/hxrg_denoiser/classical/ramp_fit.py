@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hxrg_denoiser.classical.channel_rows import difference_offsets
+from hxrg_denoiser.classical.channel_rows import difference_offsets, set_weight_sums
 from hxrg_denoiser.classical.estimators import (
     cds_weights,
     fowler_weights,
@@ -28,6 +28,7 @@ from hxrg_denoiser.classical.jumps import (
     DEFAULT_THRESHOLD,
     JumpPixels,
     detect_jumps,
+    offset_weights,
     segment_read_weights,
 )
 from hxrg_denoiser.classical.step_test import step_jumps
@@ -308,17 +309,20 @@ def _with_steps(found: JumpPixels, electrons: np.ndarray, first_saturated: np.nd
     n = electrons.shape[0]
     flat = electrons.reshape(n, -1)
     expected = np.nan_to_num(slope.reshape(-1))
+    noise = read_noise.reshape(-1) if isinstance(read_noise, np.ndarray) else read_noise
     shift = None
     if channel_width and flat.shape[1] % channel_width == 0 and channel_width % 2 == 0:
+        weights = offset_weights(np.sqrt(2.0 * np.square(noise) + np.maximum(expected, 0.0)),
+                                 (first_saturated.reshape(-1) < n) | ~np.isfinite(slope.reshape(-1)))
         offsets = found.offsets if found.offsets is not None else \
-            difference_offsets(np.nan_to_num(flat), expected, channel_width)
+            difference_offsets(np.nan_to_num(flat), expected, channel_width, weights)
         before = np.zeros((n,) + offsets.shape[1:], dtype=np.float32)  # offsets of all differences before read k
-        np.cumsum(_offsets_without_jumps(found, offsets, flat, expected, channel_width), axis=0, out=before[1:])
+        np.cumsum(_offsets_without_jumps(found, offsets, flat, expected, channel_width, weights), axis=0,
+                  out=before[1:])
 
         def shift(start: int, stop: int) -> np.ndarray:  # (n_reads, stop - start), C-ordered (np.take)
             pixels = np.arange(start, stop)
             return np.take(before.reshape(n, -1), pixels // channel_width * 2 + pixels % 2, axis=1)
-    noise = read_noise.reshape(-1) if isinstance(read_noise, np.ndarray) else read_noise
     hits, places = step_jumps(flat, expected, noise, shift=shift)
     tested = (first_saturated.reshape(-1)[hits] >= n) & np.isfinite(slope.reshape(-1)[hits])
     tested &= ~np.isin(hits, found.pixels)
@@ -326,8 +330,9 @@ def _with_steps(found: JumpPixels, electrons: np.ndarray, first_saturated: np.nd
 
 
 def _offsets_without_jumps(found: JumpPixels, offsets: np.ndarray, flat: np.ndarray, expected: np.ndarray,
-                           width: int) -> np.ndarray:
-    """``offsets`` (n_reads - 1, sets, 2) with each set that holds flagged jumps averaged again without them."""
+                           width: int, weights: np.ndarray) -> np.ndarray:
+    """``offsets`` (n_reads - 1, sets, 2), the ``weights``-weighted means of their sets, with each set that
+    holds flagged jumps averaged again without them."""
     read, which = np.nonzero(found.jumps)
     if read.size == 0:
         return offsets
@@ -335,10 +340,10 @@ def _offsets_without_jumps(found: JumpPixels, offsets: np.ndarray, flat: np.ndar
     sets, parity = pixels // width, pixels % 2
     residual = flat[read + 1, pixels] - flat[read, pixels] - expected[pixels]
     removed = np.zeros(offsets.shape, dtype=np.float64)
-    count = np.zeros(offsets.shape, dtype=np.float64)
-    np.add.at(removed, (read, sets, parity), residual)
-    np.add.at(count, (read, sets, parity), 1.0)
-    half = width // 2
-    kept = half - count
-    fixed = np.where(kept > 0, (offsets * half - removed) / np.maximum(kept, 1), 0.0)
-    return np.where(count > 0, fixed, offsets).astype(np.float32)
+    weight = np.zeros(offsets.shape, dtype=np.float64)
+    np.add.at(removed, (read, sets, parity), weights[pixels] * residual)
+    np.add.at(weight, (read, sets, parity), weights[pixels])
+    total = set_weight_sums(weights, width).astype(np.float64)[None]  # every set's weight, (1, sets, 2)
+    kept = total - weight
+    fixed = np.where(kept > 1e-6 * total, (offsets * total - removed) / np.where(kept > 0, kept, 1.0), 0.0)
+    return np.where(weight > 0, fixed, offsets).astype(np.float32)
