@@ -49,7 +49,8 @@ def set_weights(sigma: np.ndarray) -> np.ndarray:
     least noisy estimate of it. A plain mean takes a bright pixel's shot noise (100 e- per difference at
     1e4 e- per frame) into the offset of every pixel of its channel row, where a test for small steps
     reads it as theirs."""
-    return (1.0 / np.maximum(np.asarray(sigma, dtype=np.float32), np.float32(1e-6)) ** 2).astype(np.float32)
+    weights = 1.0 / np.maximum(np.asarray(sigma, dtype=np.float32), np.float32(1e-6)) ** 2
+    return np.nan_to_num(weights, nan=0.0, posinf=0.0).astype(np.float32)  # a pixel of unknown noise: none
 
 
 def _weighted_read_means(flat: np.ndarray, expected: np.ndarray, width: int,
