@@ -37,11 +37,13 @@ def test_blocks_of_channel_rows_change_nothing():
     rng = np.random.default_rng(4)
     flat = rng.normal(100.0, 5.0, (12, 6 * 64 * 8)).astype(np.float32).cumsum(axis=0)
     expected = rng.normal(100.0, 1.0, flat.shape[1]).astype(np.float32)
-    whole = extreme_residuals(flat, expected, 64)
-    for block in (64, 200, 1 << 16):
-        split = extreme_residuals_in_blocks(flat, expected, 64, block=block)
-        for a, b in zip(whole, split):
-            np.testing.assert_array_equal(a, b)
+    weights = rng.uniform(0.0, 1.0, flat.shape[1]).astype(np.float32)  # as the jump tests weigh pixels
+    for given in (None, weights):
+        whole = extreme_residuals(flat, expected, 64, given)
+        for block in (64, 200, 1 << 16):
+            split = extreme_residuals_in_blocks(flat, expected, 64, given, block=block)
+            for a, b in zip(whole, split):
+                np.testing.assert_array_equal(a, b)
 
 
 def test_step_jumps_in_threads_equal_one_thread(monkeypatch):

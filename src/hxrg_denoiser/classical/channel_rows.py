@@ -144,15 +144,14 @@ def offsets_of(offsets: np.ndarray, pixels: np.ndarray, width: int) -> np.ndarra
 
 
 def robust_offsets(reads: np.ndarray, expected: np.ndarray, sigma: np.ndarray, candidates: np.ndarray,
-                    offsets: np.ndarray, width: int, threshold: float,
-                    weights: np.ndarray | None = None) -> np.ndarray:
+                    offsets: np.ndarray, width: int, threshold: float, weights: np.ndarray) -> np.ndarray:
     """Average again, without its outliers, each set's offset where a candidate is an outlier.
 
     A jump, or a hot pixel, moves its set's mean by its size over the set's pixels; where a candidate is
     more than 4 sigmas from its set's offset, that set's offset (``offsets``, changed in place) becomes
-    the mean of the values within 4 sigmas of it (0 if none is), each weighted by ``weights`` (pixels,;
-    default :func:`set_weights` of ``sigma``). Values that far off and not among the candidates are too small to move a mean
-    of 32 by much.
+    the mean of the values within 4 sigmas of it (0 if none is), each weighted by ``weights`` (pixels,; the
+    weights ``offsets`` were made with). Values that far off and not among the candidates are too small to
+    move a mean of 32 by much.
 
     Returns
     -------
@@ -171,8 +170,7 @@ def robust_offsets(reads: np.ndarray, expected: np.ndarray, sigma: np.ndarray, c
     pixels = sets[:, None] * width + np.arange(width)  # (pairs, width)
     values = reads[read[:, None] + 1, pixels] - reads[read[:, None], pixels] - expected[pixels]
     parity = _parity(width)
-    weight = set_weights(sigma[pixels]) if weights is None else weights[pixels]
-    keep = (np.abs(values - offsets[read, sets] @ parity.T) < limit[pixels]) * weight
+    keep = (np.abs(values - offsets[read, sets] @ parity.T) < limit[pixels]) * weights[pixels]
     kept = keep @ parity
     mean = np.where(kept > 0, ((values * keep) @ parity) / np.where(kept > 0, kept, 1), np.float32(0.0))
     offsets[read, sets] = mean

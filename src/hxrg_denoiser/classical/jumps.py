@@ -27,8 +27,8 @@ import numpy as np
 from hxrg_denoiser.classical.channel_rows import extreme_residuals_in_blocks, offsets_of, robust_offsets, set_weights
 from hxrg_denoiser.stats import all_finite
 
-__all__ = ["JumpPixels", "detect_jumps", "offset_weights", "segment_read_weights", "DEFAULT_THRESHOLD", "CLUSTER_THRESHOLD", "CLUSTER_SEED",
-           "CLUSTER_MAX_JUMPS"]
+__all__ = ["JumpPixels", "detect_jumps", "offset_weights", "difference_noise", "segment_read_weights",
+           "DEFAULT_THRESHOLD", "CLUSTER_THRESHOLD", "CLUSTER_SEED", "CLUSTER_MAX_JUMPS"]
 
 DEFAULT_THRESHOLD = 5.0  # sigmas; with 100 reads, about 6e-5 false flags per pixel of Gaussian noise
 CLUSTER_THRESHOLD = 2.0  # sigmas, one-sided, for the neighbours of a jump at its difference (2.3 % false flags)
@@ -68,16 +68,17 @@ class JumpPixels:
         return JumpPixels(merged, jumps, self.offsets)
 
 
-def offset_weights(sigma: np.ndarray, left_out: np.ndarray) -> np.ndarray:
-    """Each pixel's weight in its channel row's offsets (:func:`~hxrg_denoiser.classical.channel_rows.set_weights`
-    of the noise ``sigma`` of its differences), 0 where ``left_out`` (pixels that saturate, whose later
-    differences lie a whole flux below their expectation, and pixels with no slope)."""
+def offset_weights(sigma: np.ndarray, slope: np.ndarray, first_saturated: np.ndarray, n_reads: int) -> np.ndarray:
+    """Each pixel's weight in its channel row's offsets: :func:`~hxrg_denoiser.classical.channel_rows.set_weights`
+    of the noise ``sigma`` of its differences (:func:`difference_noise`), 0 for a pixel that saturates
+    (``first_saturated`` below ``n_reads``: its later differences lie a whole flux below their expectation)
+    or has no ``slope`` (NaN). Every argument but ``n_reads`` has shape (pixels,)."""
     weights = set_weights(sigma)
-    weights[left_out] = 0.0
+    weights[(first_saturated < n_reads) | ~np.isfinite(slope)] = 0.0
     return weights
 
 
-def _noise(expected: np.ndarray, read_noise: float | np.ndarray) -> np.ndarray:
+def difference_noise(expected: np.ndarray, read_noise: float | np.ndarray) -> np.ndarray:
     """Noise of one read difference: white read noise of two reads plus the frame's Poisson variance."""
     return np.sqrt(2.0 * read_noise**2 + np.maximum(expected, 0.0)).astype(np.float32)
 
@@ -122,8 +123,9 @@ def detect_jumps(
         Columns per output channel (even). Given, each channel row's offsets (the means of its even and of
         its odd columns' residuals, each pixel weighted by the inverse variance of its difference so that
         bright pixels' shot noise stays out, pixels that saturate left out (:func:`offset_weights`); pixels
-        more than 4 sigmas off left out where a candidate is one of them) are removed from each difference before the test, so that the
-        threshold stands on less of the correlated noise and smaller jumps are found.
+        more than 4 sigmas off left out where a candidate is one of them) are removed from each difference
+        before the test, so that the threshold stands on less of the correlated noise and smaller jumps are
+        found.
 
     Returns
     -------
@@ -139,20 +141,21 @@ def detect_jumps(
     saturated = first_saturated.reshape(-1) < n
     expected = np.nan_to_num(slope.reshape(-1).astype(np.float32))
     width = channel_width if channel_width and channel_width % 2 == 0 and shape[-1] % channel_width == 0 else None
-    sigma = _noise(expected, noise)
-    weights = offset_weights(sigma, saturated | ~np.isfinite(slope.reshape(-1)))
+    sigma = difference_noise(expected, noise)
+    weights = None
     if width is None:
         high, low = _extreme_differences(flat, expected)
         offsets = None
     else:  # non-finite inputs (flagged, never fitted) take no part and are no candidates
         if not all_finite(flat):
             flat = np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0)
+        weights = offset_weights(sigma, slope.reshape(-1), first_saturated.reshape(-1), n)
         high, low, offsets = extreme_residuals_in_blocks(flat, expected, width, weights)
     with np.errstate(invalid="ignore"):
         worst = np.maximum(high - expected, expected - low) / sigma
     # saturated pixels are tested below on their usable differences only
     candidates = np.flatnonzero((np.nan_to_num(worst) > threshold) | saturated)
-    if offsets is not None and width is not None and candidates.size:
+    if offsets is not None and width is not None and weights is not None and candidates.size:
         hidden = robust_offsets(flat, expected, sigma, candidates, offsets, width, threshold, weights)
         candidates = np.union1d(candidates, hidden)
     if candidates.size == 0:
@@ -162,7 +165,7 @@ def detect_jumps(
         d = d - offsets_of(offsets, candidates, width)
     ok = np.arange(n - 1)[:, None] < (first_saturated.reshape(-1)[candidates] - 1)[None, :]
     noise = noise[candidates]
-    ratio = np.nan_to_num(np.abs(d - expected[candidates]) / _noise(expected[candidates], noise))
+    ratio = np.nan_to_num(np.abs(d - expected[candidates]) / difference_noise(expected[candidates], noise))
     jumps = np.zeros(d.shape, dtype=bool)
     active = np.arange(candidates.size)
     first = True
@@ -241,7 +244,7 @@ def _ratios(d: np.ndarray, usable: np.ndarray, read_noise: float | np.ndarray) -
     masked = np.where(usable, d, np.nan)
     with np.errstate(all="ignore"):
         expected = np.nan_to_num(np.nanmedian(masked, axis=0))
-    return np.abs(d - expected) / _noise(expected, read_noise)
+    return np.abs(d - expected) / difference_noise(expected, read_noise)
 
 
 _FOUR = ((-1, 0), (1, 0), (0, -1), (0, 1))

@@ -28,6 +28,7 @@ from hxrg_denoiser.classical.jumps import (
     DEFAULT_THRESHOLD,
     JumpPixels,
     detect_jumps,
+    difference_noise,
     offset_weights,
     segment_read_weights,
 )
@@ -312,8 +313,7 @@ def _with_steps(found: JumpPixels, electrons: np.ndarray, first_saturated: np.nd
     noise = read_noise.reshape(-1) if isinstance(read_noise, np.ndarray) else read_noise
     shift = None
     if channel_width and flat.shape[1] % channel_width == 0 and channel_width % 2 == 0:
-        weights = offset_weights(np.sqrt(2.0 * np.square(noise) + np.maximum(expected, 0.0)),
-                                 (first_saturated.reshape(-1) < n) | ~np.isfinite(slope.reshape(-1)))
+        weights = offset_weights(difference_noise(expected, noise), slope.reshape(-1), first_saturated.reshape(-1), n)
         offsets = found.offsets if found.offsets is not None else \
             difference_offsets(np.nan_to_num(flat), expected, channel_width, weights)
         before = np.zeros((n,) + offsets.shape[1:], dtype=np.float32)  # offsets of all differences before read k
