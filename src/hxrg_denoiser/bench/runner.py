@@ -20,6 +20,7 @@ from hxrg_denoiser.bench.extraction import spectral_metrics, spectrum_err_calibr
 from hxrg_denoiser.bench.metrics import linearity, lit_minus_dark_bias, noise_slope, pixel_errors
 from hxrg_denoiser.bench.photometry import channel_mean_errors, photometry_errors
 from hxrg_denoiser.bench.suite import CaseData
+from hxrg_denoiser.classical.ipc import IpcKernel
 from hxrg_denoiser.fitting import FINISHING_OPTIONS, FitOptions, RampRows, fit_ramp, fit_ramp_rows, flux_image
 from hxrg_denoiser.fitting.options import CLASSICAL_FITS, NEEDS_CALIBRATION
 from hxrg_denoiser.fitting.pipeline import before_cleaning, uncorrected_image
@@ -144,10 +145,12 @@ class _Fit:
     options: FitOptions
 
     def __call__(self, ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp,
-                 dark: str | None = None) -> FluxImage:
+                 dark: str | None = None, ipc: IpcKernel | None = None) -> FluxImage:
         chosen = self.options if calibration is None else dataclasses.replace(self.options, calibration=calibration)
         if dark is not None:
             chosen = dataclasses.replace(chosen, dark=dark)
+        if ipc is not None:
+            chosen = dataclasses.replace(chosen, ipc=ipc)
         return fit(ramp, geometry, chosen)
 
 
@@ -195,15 +198,17 @@ class _ModelRun:
     spec: Any
 
     def __call__(self, ramp: Ramp, geometry: ReadoutGeometry, calibration=None, fit=fit_ramp,
-                 dark: str | None = None) -> FluxImage:
+                 dark: str | None = None, ipc: IpcKernel | None = None) -> FluxImage:
         from hxrg_denoiser.denoise.api import denoise_ramp
 
         # the benchmark is how a model is measured on a layout: it runs on any layout its architecture takes;
-        # a dark is subtracted where the model takes a fit (a ribbon model takes the reads as they are)
-        subtracted: dict[str, Any] = {"dark": dark} if dark is not None and \
-            self.spec.input_layout.startswith("flux-image") else {}
+        # a dark is subtracted, and the IPC kernel taken into the errors, where the model takes a fit (a ribbon
+        # model takes the reads as they are)
+        known: dict[str, Any] = {}
+        if self.spec.input_layout.startswith("flux-image"):
+            known = {name: value for name, value in (("dark", dark), ("ipc", ipc)) if value is not None}
         return denoise_ramp(ramp, self.network, self.spec, geometry, calibration=calibration, fit=fit,
-                            any_layout=True, **subtracted)
+                            any_layout=True, **known)
 
 
 @dataclass
@@ -227,8 +232,10 @@ def _estimate(method: Method, ramp: Ramp, case: CaseData, memo: FitMemo) -> Flux
     """The flux image of ``method`` on ``ramp`` (the case's or a part of it), or its SCI alone if that is all the
     method gives."""
     calibrated = {"calibration": case.calibration} if method.needs_calibration else {}
-    subtracted = {"dark": case.dark} if case.dark is not None and not method.needs_oracle else {}
-    return method.run(ramp, case.geometry, fit=memo, **calibrated, **subtracted)
+    known: dict[str, Any] = {"dark": case.dark} if case.dark is not None and not method.needs_oracle else {}
+    if case.ipc is not None:  # the oracle's ramp has the same IPC
+        known["ipc"] = case.ipc
+    return method.run(ramp, case.geometry, fit=memo, **calibrated, **known)
 
 
 def err_calibration(estimate: np.ndarray, err: np.ndarray, truth: np.ndarray, science: np.ndarray) -> float | None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hxrg_denoiser.classical.ipc import IpcKernel
 from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.geometry import ReadoutGeometry, preset
 from hxrg_denoiser.io.ramps import ArrayRamp, Ramp
@@ -79,6 +80,7 @@ class CaseData:
     calibration: object | None = None
     info: dict = field(default_factory=dict)
     dark: str | None = None  # subtracted by every method before its fit (``bench --dark``)
+    ipc: IpcKernel | None = None  # the detector's IPC (built-in cases that simulate it), in every method's errors
 
 
 SUITES: dict[str, list[BenchCase]] = {
@@ -172,6 +174,9 @@ def build_case(case: BenchCase, *, n_rows: int = BENCH_ROWS, n_reads: int = BENC
                         noise_changes=case.noise_changes, generator=case.generator,
                         calibration_darks=case.calibration_darks)
         calibration = _family_calibration(key, geometry, n_reads)
+    # the detector's IPC is known to its users as its dark is (JWST's IPC reference files): given to every method
+    coupling = dict(case.noise_changes).get("ipc", 0.0) if case.generator == "project" else 0.0
     # Cosmic-ray charge is not part of the scene, and the oracle keeps it too: it tests jump handling, not noise.
     return CaseData(case.name, case.family, geometry, ArrayRamp(cube, case.name), ArrayRamp(oracle, f"{case.name}-oracle"),
-                    scene, group=case.group, target=case.target, calibration=calibration)
+                    scene, group=case.group, target=case.target, calibration=calibration,
+                    ipc=IpcKernel.coupling(coupling) if coupling > 0 else None)

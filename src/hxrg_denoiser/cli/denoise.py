@@ -94,7 +94,7 @@ def run_denoise(args: argparse.Namespace) -> int:
                  or args.jump_cluster_threshold is not None or not args.jump_step
                  or args.saturation is not None or args.gain is not None or settings.reads_given)
     if fit_given and not denoiser.fits_its_input:
-        raise UsageError("--gain, --saturation, --dark, --first-read, --last-read, --linearity, --jump-threshold, --no-jumps, --jump-neighbours and "
+        raise UsageError("--gain, --saturation, --dark, --first-read, --last-read, --linearity, --ipc, --jump-threshold, --no-jumps, --jump-neighbours and "
                          "--jump-cluster-threshold, --no-jump-step apply to flux-image "
                          "models "
                          "(default), not to ribbon models, which take the reads themselves")

@@ -14,7 +14,9 @@ import math
 import os
 from collections.abc import Callable
 
-from hxrg_denoiser.errors import UsageError
+from hxrg_denoiser.classical.ipc import IpcKernel
+from hxrg_denoiser.errors import RampInputError, UsageError
+from hxrg_denoiser.io.ipc import read_ipc_kernel
 
 log = logging.getLogger("hxrg_denoiser")
 
@@ -47,10 +49,11 @@ __all__ = [
     "add_read_arguments",
     "read_options",
     "read_index_or_auto",
+    "ipc_kernel",
 ]
 
 # Options whose values are files or folders a command reads (a number given to a map option is not one).
-INPUT_OPTIONS = ("input", "dark", "linearity", "darks", "darks_train", "calibration", "gain", "saturation", "read_noise", "bad_pixels",
+INPUT_OPTIONS = ("input", "dark", "linearity", "ipc", "darks", "darks_train", "calibration", "gain", "saturation", "read_noise", "bad_pixels",
                  "scene", "traces")
 
 
@@ -142,6 +145,10 @@ def add_read_arguments(parser: argparse.ArgumentParser, *, scope: str = "", defa
                         help=f"{scope}non-linearity correction applied to the raw reads before the dark: a JWST "
                         "LINEARITY reference file (COEFFS, DQ) or a FITS cube of polynomial coefficients c0, c1, ... "
                         "per pixel for the signal in input units (default: none)")
+    parser.add_argument("--ipc", metavar="ALPHA|FILE",
+                        help=f"{scope}the detector's interpixel capacitance, which VAR_POISSON and ERR account for: "
+                        "the fraction of a pixel's charge each nearest neighbour reports (e.g. 0.015), or a FITS "
+                        "kernel (forward, or a JWST IPC reference file's deconvolution kernel) (default: none)")
     parser.add_argument("--first-read", type=read_index_or_auto, default=None if default_first != "0" else 0,
                         metavar="N|auto",
                         help=f"{scope}first read used, from 0; auto: the first after the start transient (reset "
@@ -153,8 +160,29 @@ def add_read_arguments(parser: argparse.ArgumentParser, *, scope: str = "", defa
 
 def read_options(args: argparse.Namespace) -> dict:
     """The :class:`~hxrg_denoiser.fitting.FitOptions` fields of :func:`add_read_arguments`."""
-    return {"dark": args.dark, "linearity": args.linearity, "first_read": args.first_read,
+    return {"dark": args.dark, "linearity": args.linearity, "ipc": ipc_kernel(args.ipc), "first_read": args.first_read,
             "last_read": args.last_read}
+
+
+def ipc_kernel(text: str | None) -> IpcKernel | None:
+    """``--ipc``'s kernel: a coupling to each nearest neighbour, or a kernel file (None: not given).
+
+    Raises
+    ------
+    UsageError, RampInputError
+        One line naming ``--ipc`` (and the file): a coupling out of range, a file that holds no IPC kernel.
+    """
+    if text is None:
+        return None
+    try:
+        alpha = float(text)
+    except ValueError:
+        values, source = read_ipc_kernel(text)
+        try:
+            return IpcKernel.from_array(values, source, label=f"--ipc {text}")
+        except UsageError as err:
+            raise RampInputError(str(err)) from None
+    return IpcKernel.coupling(alpha)
 
 
 def finite_float(text: str) -> float:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from hxrg_denoiser.classical.ipc import IpcKernel
 from hxrg_denoiser.classical.jumps import CLUSTER_THRESHOLD as DEFAULT_CLUSTER_THRESHOLD
 from hxrg_denoiser.classical.jumps import DEFAULT_THRESHOLD as DEFAULT_JUMP_THRESHOLD
 from hxrg_denoiser.dq import PixelFlag
@@ -77,6 +78,9 @@ class DenoiseSettings:
     linearity : path or None
         Flux-image networks: a non-linearity correction applied to the reads before their fit
         (``FitOptions.linearity``).
+    ipc : IpcKernel or None
+        Flux-image networks: the detector's interpixel capacitance, which their fit's ``VAR_POISSON`` (and so
+        the output's) accounts for (``FitOptions.ipc``).
     flagged_from, pixel_flags : ndarray or None
         Flux-image networks: GROUPDQ's first unusable read and PIXELDQ's bits, for their fit
         (``FitOptions.flagged_from``, ``FitOptions.pixel_flags``; :meth:`with_upstream_flags`).
@@ -106,6 +110,7 @@ class DenoiseSettings:
     gain: PixelMap | None = None
     dark: str | None = None
     linearity: str | None = None
+    ipc: IpcKernel | None = None
     flagged_from: np.ndarray | None = None
     pixel_flags: np.ndarray | None = None
     first_read: int | str | None = None
@@ -114,8 +119,8 @@ class DenoiseSettings:
 
     @property
     def reads_given(self) -> bool:
-        """A dark, a linearity correction or a read range is asked for (flux-image networks only)."""
-        return (self.dark is not None or self.linearity is not None or self.first_read is not None
+        """A dark, a linearity correction, an IPC kernel or a read range is asked for (flux-image networks only)."""
+        return (self.dark is not None or self.linearity is not None or self.ipc is not None or self.first_read is not None
                 or self.last_read is not None)
 
     def with_upstream_flags(self, path: str | os.PathLike, integration: int = 0) -> DenoiseSettings:

@@ -64,7 +64,7 @@ class Payeur2022Denoiser(Denoiser):
             raise UsageError(f"--calibration applies to flux-image models; {spec.name!r} ({spec.architecture}) takes "
                              f"the reads with its own reference correction ({spec.refcorr})")
         if settings.reads_given:
-            raise UsageError(f"--dark, --first-read and --last-read apply to flux-image models; {spec.name!r} "
+            raise UsageError(f"--dark, --linearity, --ipc, --first-read and --last-read apply to flux-image models; {spec.name!r} "
                              f"({spec.architecture}) takes every read it was trained on")
         if settings.saturation is not None or settings.gain is not None:
             raise UsageError(f"--saturation and --gain apply to flux-image models; {spec.name!r} ({spec.architecture}) takes "

@@ -78,7 +78,7 @@ class ReadoutSetDenoiser(Denoiser):
                           jump_threshold=settings.jump_threshold, jump_neighbours=settings.jump_neighbours,
                           jump_cluster_threshold=settings.jump_cluster_threshold, jump_step=settings.jump_step,
                           saturation=settings.saturation, gain=settings.gain, dark=settings.dark,
-                          linearity=settings.linearity, flagged_from=settings.flagged_from,
+                          linearity=settings.linearity, ipc=settings.ipc, flagged_from=settings.flagged_from,
                           pixel_flags=settings.pixel_flags, first_read=settings.fit_first_read, last_read=settings.last_read, check_errors=False)
 
     def correct(self, image: FluxImage, geometry: ReadoutGeometry, settings: DenoiseSettings, *,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hxrg_denoiser.classical.ipc import IpcKernel
 from hxrg_denoiser.classical.jumps import CLUSTER_THRESHOLD, DEFAULT_THRESHOLD
 from hxrg_denoiser.classical.ramp_fit import METHODS, WEIGHTINGS, JumpTest, SlopeEstimator
 from hxrg_denoiser.classical.reference import REFERENCE_METHODS
@@ -23,7 +24,8 @@ __all__ = ["FitOptions", "CLASSICAL_FITS", "METHODS", "WEIGHTINGS", "UNITS", "RE
 REFCORR_CHOICES = ("auto",) + REFERENCE_METHODS
 # Options that do not change the per-pixel fit of :func:`~hxrg_denoiser.fitting.fit_ramp_rows`: fits that
 # differ only in them share it.
-FINISHING_OPTIONS = ("clean", "keep_background", "check_errors", "strip_rows", "reference_check", "reference_corrected")
+FINISHING_OPTIONS = ("clean", "keep_background", "check_errors", "strip_rows", "reference_check", "reference_corrected",
+                     "ipc")
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,9 @@ class FitOptions:
     linearity : path or None
         A non-linearity correction (JWST ``LINEARITY`` reference file or coefficient cube) applied to the raw
         reads before the dark (:mod:`hxrg_denoiser.io.linearity`).
+    ipc : IpcKernel or None
+        The detector's interpixel capacitance: ``VAR_POISSON`` is scaled by the share of the photon variance
+        a pixel keeps (:attr:`~hxrg_denoiser.classical.ipc.IpcKernel.photon_variance_scale`); None: none.
     flagged_from : ndarray or None
         Each pixel's first read (index in the whole ramp) that a pipeline before this fit flagged not to use
         (JWST ``GROUPDQ``: saturated or do-not-use), shape ``(n_rows, n_cols)``, integer; the ramp's read count
@@ -158,6 +163,7 @@ class FitOptions:
     bad_pixels: PixelMap | None = None
     dark: str | os.PathLike | None = None
     linearity: str | os.PathLike | None = None
+    ipc: IpcKernel | None = None
     jump_flags: FlaggedJumps | None = None
     groupdq_jumps: bool = False
     flagged_from: np.ndarray | None = None
@@ -245,6 +251,10 @@ class FitOptions:
             jump_flags=None if self.jump_flags is None else len(self.jump_flags),
             dark=None if self.dark is None else str(self.dark),
             linearity=None if self.linearity is None else str(self.linearity),
+            ipc=None if self.ipc is None else self.ipc.source,
+            ipc_photon_scale=None if self.ipc is None else self.ipc.photon_variance_scale,
+            ipc_photon_correlation=None if self.ipc is None else
+            (self.ipc.photon_correlation(0, 1), self.ipc.photon_correlation(1, 0)),
         )
 
     def _saturation_text(self) -> float | str | None:

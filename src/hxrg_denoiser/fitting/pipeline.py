@@ -164,6 +164,8 @@ def _finish(rows: RowsFit, geometry: ReadoutGeometry, options: FitOptions, read_
     """SCI, VAR_POISSON and VAR_RNOISE in output units from the assembled rows (the whole image)."""
     var_rnoise = (read_noise**2 * rows.white).astype(np.float32)
     var_poisson = (poisson_flux(rows.slope, np.sqrt(var_rnoise)) * rows.poisson).astype(np.float32)
+    if options.ipc is not None:  # the share of its photon noise a pixel keeps of the charge its neighbours share
+        var_poisson *= np.float32(options.ipc.photon_variance_scale)
     var_poisson[~np.isfinite(rows.slope)] = np.nan
     scale = np.float32(n_reads if options.units == "e-" else 1.0 / timing.group_time)
     sci = rows.slope * scale

@@ -92,6 +92,12 @@ def fit_cards(fit: FitRecord | None) -> dict:
         cards["DARKFILE"] = (fits_text(os.path.basename(fit.dark), 60), "dark subtracted read by read")
     if fit.linearity is not None:
         cards["LINFILE"] = (fits_text(os.path.basename(fit.linearity), 60), "non-linearity correction applied")
+    if fit.ipc is not None:
+        cards["IPCKERN"] = (fits_text(fit.ipc, 60), "interpixel capacitance in VAR_POISSON")
+        cards["IPCVARSC"] = (round(float(fit.ipc_photon_scale or 1.0), 5), "VAR_POISSON x this: charge shared by IPC")
+        along_row, along_column = fit.ipc_photon_correlation or (0.0, 0.0)
+        cards["IPCRHOX"] = (round(float(along_row), 5), "photon-noise corr. of pixels 1 column apart")
+        cards["IPCRHOY"] = (round(float(along_column), 5), "photon-noise corr. of pixels 1 row apart")
     if fit.first_read is not None:
         cards["FIRSTRD"] = (fit.first_read, "first read used (from 0" + ("; after transient)" if fit.first_read_auto
                                                                            else ")"))

@@ -51,6 +51,12 @@ class FitRecord:
         The dark subtracted (file name).
     linearity : str or None
         The non-linearity correction applied (file name).
+    ipc : str or None
+        The interpixel-capacitance kernel ``VAR_POISSON`` accounts for (a coupling or a file name).
+    ipc_photon_scale : float or None
+        The share of the photon variance a pixel keeps under that kernel (``VAR_POISSON``'s factor).
+    ipc_photon_correlation : tuple of float or None
+        The correlation of the photon noise of adjacent pixels, along a row and along a column.
     first_read, last_read : int or None
         The reads used (indices from 0); None: not yet known (before the fit).
     first_read_auto : bool
@@ -87,6 +93,9 @@ class FitRecord:
     jump_flags: int | None = None
     dark: str | None = None
     linearity: str | None = None
+    ipc: str | None = None
+    ipc_photon_scale: float | None = None
+    ipc_photon_correlation: tuple[float, float] | None = None
     first_read: int | None = None
     last_read: int | None = None
     first_read_auto: bool = False
