@@ -375,10 +375,13 @@ def _maps(d: Path) -> dict[str, Path]:
 
 
 def test_no_file_a_command_reads_is_ever_its_output(tmp_path, capsys):
-    """The calibration, the pixel maps and the model's files are inputs too, with or without --overwrite."""
+    """The calibration, the pixel maps, the IPC kernel and the model's files are inputs too, with or without
+    --overwrite."""
     cube = write_cube(tmp_path / "in.fits", _cube())
     maps = _maps(tmp_path)
     model = write_small_model(tmp_path / "mine", GEOMETRY)
+    maps["--ipc"] = tmp_path / "ipc.fits"
+    fits.PrimaryHDU(np.array([[0, 0.01, 0], [0.01, 0.96, 0.01], [0, 0.01, 0]])).writeto(maps["--ipc"])
     before = _digest(tmp_path)
     cases = [["fit", str(cube), option, str(path), "-o", str(path)] for option, path in maps.items()]
     cases += [["denoise", str(cube), "--model", str(model), "-o", str(model / name)]
