@@ -11,10 +11,14 @@ is independent from read to read (a reference correction removes what every read
 variances of the two halves scale by the same factor as the whole ramp's: :func:`half_ramp_statistics`
 measures it, and the column correlation of the difference, as
 :func:`~hxrg_denoiser.classical.noise_correlation.read_noise_statistics` does on dark pixels. Noise common to
-both halves (a drift over the whole ramp, the correlated noise of a fit without reference correction)
-cancels in the difference, so the halves' scale is used only for reference-corrected up-the-ramp fits.
-And it is used one way only: where the dark pixels' scale exceeds it by more than :data:`DISAGREEMENT`
-(:func:`prefer_halves`), the excess being scene, which only adds to their scatter. Where the halves say
+both halves (a drift over the whole ramp; without reference correction, the slowest part of the correlated
+noise) cancels in the difference, so that the halves' scale of a fit without reference correction can fall
+short of the truth (on the first seed of each bench-v2 family, plain UTR, by up to 19 %: 0.96 against 1.18
+on ng-strong; ``python benchmarks/err_from_halves.py --refcorr none``). It is used one way only: where the
+dark pixels' scale exceeds it by more than :data:`DISAGREEMENT` (:func:`prefer_halves`), the excess being
+scene, which only adds to their scatter. There the dark pixels are far off: on bench-v3's crowded field a
+plain fit's dark pixels said 2.35, the halves 0.99 and the truth 0.94; on a nebula, 10-40 where the halves
+said 0.94-1.25. Where the halves say
 more, the difference may hold a larger draw of a pattern the whole image holds once (a picture frame with
 one amplitude per read: on bench-v3's frame-bowl-stars-s9512 the halves' scale would have made ERR 2.3x too
 large), and the dark pixels, which measure the image's own draw, are kept.

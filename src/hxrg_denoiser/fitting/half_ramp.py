@@ -1,4 +1,4 @@
-"""A reference-corrected fit's ERR checked on the two halves of its ramp where its dark pixels' scale is large.
+"""An up-the-ramp fit's ERR checked on the two halves of its ramp where its dark pixels' scale is large.
 
 See :mod:`hxrg_denoiser.classical.half_ramp_errors`: where the dark pixels' read-noise scale exceeds
 :data:`~hxrg_denoiser.classical.half_ramp_errors.USUAL_SCALE`, the exposure is fitted again on each half of
@@ -29,11 +29,9 @@ __all__ = ["checked_on_halves", "applies", "fit_halves", "rescaled_on_halves"]
 
 
 def applies(options: FitOptions, n_reads: int) -> bool:
-    """A classical up-the-ramp fit with a reference correction (here or upstream) and an error check, of enough
-    reads for two halves (without reference correction, the correlated noise common to both halves would cancel
-    in their difference; a cleaned image is not what the halves' fits give)."""
-    return (options.check_errors and options.method == "utr" and options.reference_free and not options.clean
-            and n_reads >= 2 * MIN_HALF_READS)
+    """A classical up-the-ramp fit with an error check, of enough reads for two halves, not cleaned (a cleaned
+    image is not what the halves' fits give)."""
+    return options.check_errors and options.method == "utr" and not options.clean and n_reads >= 2 * MIN_HALF_READS
 
 
 def checked_on_halves(image: FluxImage, fit: Callable[[FitOptions], FluxImage], options: FitOptions,
