@@ -1,12 +1,13 @@
 """ERR where the dark pixels hold scene: the read-noise scale measured on the dark pixels, on the ramp's halves,
-and the truth, for the reference-corrected fit of bench-v3's first seed of each family (and the product's
-std((SCI - truth) / ERR) on the faint half of the pixels, which a calibrated ERR puts at 1).
+and the truth, for the fit (reference-corrected, or plain with ``--refcorr none``) of the first seed of each
+family of a suite (and the product's std((SCI - truth) / ERR) on the faint half of the pixels, which a
+calibrated ERR puts at 1).
 
 "true" is the scale that gives the fit's errors against the truth, less their median, unit spread on the
 pixels the halves measure (photon variance under 3x the read variance). The product uses the halves' scale where the dark pixels' is over 1.25 and more
 than 1.25 times the halves' (``RNSOURCE``).
 
-    python benchmarks/err_from_halves.py [--refcorr seed]
+    python benchmarks/err_from_halves.py [--refcorr seed|smoothed|none] [--suite bench-v3|bench-v2]
 """
 
 import argparse
@@ -21,13 +22,14 @@ from hxrg_denoiser.classical.noise_correlation import unit_spread_scale
 from hxrg_denoiser.fitting import FitOptions, fit_ramp, half_ramp
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--refcorr", default="seed", choices=("seed", "smoothed"))
+parser.add_argument("--refcorr", default="seed", choices=("seed", "smoothed", "none"))
+parser.add_argument("--suite", default="bench-v3", choices=("bench-v2", "bench-v3"))
 args = parser.parse_args()
 
 print(f"| case, --refcorr {args.refcorr} | dark pixels | halves | true | RNSOURCE | std(error / ERR), faint |")
 print("|---|---:|---:|---:|---|---:|")
 seen = set()
-for builder in suite_cases("bench-v3"):
+for builder in suite_cases(args.suite):
     if builder.group in seen:
         continue
     seen.add(builder.group)
@@ -37,7 +39,7 @@ for builder in suite_cases("bench-v3"):
     image = fit_ramp(case.ramp, g, options)
     # the dark pixels' own scale: the same fit without the halves' check
     original = half_ramp.worth_checking
-    half_ramp.worth_checking = lambda scale: False
+    half_ramp.worth_checking = lambda *args, **kwargs: False
     try:
         dark = fit_ramp(case.ramp, g, options)
     finally:

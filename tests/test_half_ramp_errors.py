@@ -6,7 +6,12 @@ from astropy.io import fits
 from conftest import ar1_columns
 
 from hxrg_denoiser.bench.photometry import err_calibration_by_level
-from hxrg_denoiser.classical.half_ramp_errors import half_ramp_statistics, prefer_halves, worth_checking
+from hxrg_denoiser.classical.half_ramp_errors import (
+    half_ramp_statistics,
+    halves_can_measure,
+    prefer_halves,
+    worth_checking,
+)
 from hxrg_denoiser.classical.reference import correct_reference_pixels
 from hxrg_denoiser.cli import main
 from hxrg_denoiser.fitting import FitOptions, fit_cube, half_ramp
@@ -60,7 +65,7 @@ def test_a_nebula_s_err_is_calibrated_from_the_ramp_s_halves(nebula, monkeypatch
     checked = fit_cube(cube, g, FitOptions(refcorr="seed"))
     assert checked.errors.read_noise_source == "ramp halves"
     assert 0.9 < _faint_spread(checked, truth, g) < 1.1
-    monkeypatch.setattr(half_ramp, "worth_checking", lambda scale: False)
+    monkeypatch.setattr(half_ramp, "worth_checking", lambda *args, **kwargs: False)
     dark_only = fit_cube(cube, g, FitOptions(refcorr="seed"))
     assert dark_only.errors.read_noise_source == "dark pixels" and dark_only.errors.read_noise_scale > 1.5
     assert _faint_spread(dark_only, truth, g) < 0.85
@@ -82,7 +87,7 @@ def test_a_fit_without_reference_correction_is_checked_on_the_halves_too(nebula,
     g, truth, cube = nebula
     checked = fit_cube(cube, g, FitOptions(refcorr="none"))
     assert checked.errors.read_noise_source == "ramp halves" and 0.9 < _faint_spread(checked, truth, g) < 1.1
-    monkeypatch.setattr(half_ramp, "worth_checking", lambda scale: False)
+    monkeypatch.setattr(half_ramp, "worth_checking", lambda *args, **kwargs: False)
     dark_only = fit_cube(cube, g, FitOptions(refcorr="none"))
     assert dark_only.errors.read_noise_source == "dark pixels" and _faint_spread(dark_only, truth, g) < 0.5
     np.testing.assert_array_equal(checked.sci, dark_only.sci)
@@ -112,7 +117,6 @@ def test_the_header_says_what_the_scale_was_measured_on(nebula, tmp_path):
 def test_the_network_s_err_on_a_nebula_is_checked_on_the_halves_of_its_ramp(nebula, monkeypatch):
     """The shipped model's output has no dark pixels on a nebula either: their scale made ERR twice too large
     (std(error / ERR) 0.50 on the faint half); the network's images of the ramp's halves measure it (1.18)."""
-    import hxrg_denoiser.denoise.readout_set as readout_set
     from hxrg_denoiser.denoise.api import denoise_ramp
     from hxrg_denoiser.io.ramps import ArrayRamp
     from hxrg_denoiser.models import load_model
@@ -121,7 +125,28 @@ def test_the_network_s_err_on_a_nebula_is_checked_on_the_halves_of_its_ramp(nebu
     model, spec = load_model("default")
     checked = denoise_ramp(ArrayRamp(cube), model, spec, g)
     assert checked.errors.read_noise_source == "ramp halves" and 0.8 < _faint_spread(checked, truth, g) < 1.25
-    monkeypatch.setattr(readout_set, "worth_checking", lambda scale: False)
+    monkeypatch.setattr(half_ramp, "worth_checking", lambda *args, **kwargs: False)
     dark_only = denoise_ramp(ArrayRamp(cube), model, spec, g)
     assert dark_only.errors.read_noise_source == "dark pixels" and _faint_spread(dark_only, truth, g) < 0.6
     np.testing.assert_array_equal(checked.sci, dark_only.sci)
+
+
+def test_without_dark_pixels_the_halves_may_raise_the_predicted_scale_never_lower_it():
+    """A sky of 150 e- everywhere leaves no dark pixel whose photon noise is small enough to measure the read
+    noise on (the scale stays 1, the prediction): the halves measure it where they say more, and an image
+    whose halves say less keeps its prediction (without reference correction they miss the slowest noise)."""
+    assert worth_checking(1.0, measured=False, measurable=True) and not worth_checking(1.0, False, False)
+    assert prefer_halves(1.0, 1.3, measured=False) and not prefer_halves(1.0, 0.8, measured=False)
+    shape = (40, 40)
+    usable = np.ones(shape, bool)
+    assert halves_can_measure(np.ones(shape), np.full(shape, 2.0), usable)
+    assert not halves_can_measure(np.ones(shape), np.full(shape, 4.0), usable)  # a bright flat: no second pass
+    g = preset("nirps-h4rg", n_rows=128)
+    sky = np.where(g.reference_mask, 0.0, 150.0).astype(np.float32)
+    cube = simulate_cube(g, 20, noise_preset("h4rg-lab"), scene=sky, seed=4)
+    plain = fit_cube(cube, g, FitOptions(refcorr="none"))
+    assert plain.errors.read_noise_source == "ramp halves" and plain.errors.read_noise_scale > 1.0
+    corrected = fit_cube(cube, g, FitOptions(refcorr="seed"))
+    assert not corrected.errors.measured and corrected.errors.read_noise_scale == 1.0
+    for image in (plain, corrected):
+        assert abs(float(np.std(((image.sci - sky) / image.err)[~g.reference_mask])) - 1.0) < 0.05

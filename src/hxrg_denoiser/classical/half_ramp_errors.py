@@ -37,8 +37,8 @@ from hxrg_denoiser.classical.noise_correlation import (
     unit_spread_scale,
 )
 
-__all__ = ["HalfRampStatistics", "half_ramp_statistics", "prefer_halves", "worth_checking", "DISAGREEMENT",
-           "USUAL_SCALE", "MIN_HALF_READS"]
+__all__ = ["HalfRampStatistics", "half_ramp_statistics", "prefer_halves", "worth_checking", "halves_can_measure",
+           "DISAGREEMENT", "USUAL_SCALE", "MIN_HALF_READS"]
 
 # Dark-pixel scales up to this are taken as they are (no second pass over the ramp): the seed-corrected fits of
 # bench-v1's first seeds and of bench-v3's stars, imaging, galaxies and long slit measured 0.82-1.04, the
@@ -57,14 +57,28 @@ class HalfRampStatistics(NamedTuple):
     pixels: int  # pixels measured
 
 
-def worth_checking(scale: float) -> bool:
-    """Whether a dark-pixel scale is large enough to be checked on the ramp's halves (over :data:`USUAL_SCALE`)."""
-    return scale > USUAL_SCALE
+def worth_checking(scale: float, measured: bool = True, measurable: bool = True) -> bool:
+    """Whether an image's read-noise scale is to be checked on the ramp's halves: a dark-pixel scale over
+    :data:`USUAL_SCALE`, or none measured (too few dark pixels) where the halves can measure one
+    (``measurable``, :func:`halves_can_measure`)."""
+    return scale > USUAL_SCALE if measured else measurable
 
 
-def prefer_halves(dark_scale: float, halves_scale: float) -> bool:
-    """Whether the halves' scale replaces the dark pixels' (theirs more than :data:`DISAGREEMENT` times larger)."""
-    return dark_scale > DISAGREEMENT * halves_scale
+def prefer_halves(dark_scale: float, halves_scale: float, measured: bool = True) -> bool:
+    """Whether the halves' scale replaces the image's: the dark pixels' where they measured it and it is more
+    than :data:`DISAGREEMENT` times larger; the prediction (``dark_scale``, 1) where nothing measured it and the
+    halves say more (an image without dark pixels keeps at least its predicted error: without reference
+    correction the halves miss the slowest correlated noise, and on bench-v3's star and imaging fields their
+    scale fell 5-15 % short of the truth there)."""
+    return dark_scale > DISAGREEMENT * halves_scale if measured else halves_scale > dark_scale
+
+
+def halves_can_measure(var_rnoise: np.ndarray, var_poisson: np.ndarray, usable: np.ndarray) -> bool:
+    """Whether enough pixels (1000) have a photon variance under :data:`MAX_PHOTON_RATIO` times their read-noise
+    variance for :func:`half_ramp_statistics` to measure a scale (a bright flat has none: no second pass)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        faint = usable & (var_poisson < MAX_PHOTON_RATIO * var_rnoise) & (var_rnoise > 0)
+    return int(np.count_nonzero(faint)) >= _MIN_PIXELS
 
 
 def half_ramp_statistics(

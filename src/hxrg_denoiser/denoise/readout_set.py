@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from hxrg_denoiser.classical.correction_evidence import SceneShare, scene_share_of_cleaning, withheld
 from hxrg_denoiser.classical.error_model import calibrated_errors, input_covariance
-from hxrg_denoiser.classical.half_ramp_errors import MIN_HALF_READS, worth_checking
+from hxrg_denoiser.classical.half_ramp_errors import MIN_HALF_READS
 from hxrg_denoiser.classical.kept_background import RampSegments, smooth_background
 from hxrg_denoiser.denoise.base import (
     DEFAULT_SETTINGS,
@@ -34,7 +34,7 @@ from hxrg_denoiser.denoise.base import (
 )
 from hxrg_denoiser.errors import UsageError
 from hxrg_denoiser.fitting import FitOptions, fit_file_split, fit_ramp
-from hxrg_denoiser.fitting.half_ramp import fit_halves, rescaled_on_halves
+from hxrg_denoiser.fitting.half_ramp import fit_halves, needs_halves, rescaled_on_halves
 from hxrg_denoiser.fitting.segments import ramp_segments
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import FluxImage, ModelRun
@@ -136,7 +136,7 @@ class ReadoutSetDenoiser(Denoiser):
                        weights_sha256=self.spec.weights_sha256)
         result = image._replace(sci=sci, err=err, dq=flag_model_failures(sci, image.dq, usable),
                                 provenance=provenance, errors=errors, model=run, var_rnoise=var_rnoise)
-        if halves is not None and errors is not None and worth_checking(errors.read_noise_scale):
+        if halves is not None and needs_halves(result, geometry):
             halved = halves()
             if halved is not None:
                 result = self._checked_on_halves(result, halved, background, geometry, settings, device)

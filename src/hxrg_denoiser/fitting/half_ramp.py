@@ -18,6 +18,7 @@ import numpy as np
 from hxrg_denoiser.classical.half_ramp_errors import (
     MIN_HALF_READS,
     half_ramp_statistics,
+    halves_can_measure,
     prefer_halves,
     worth_checking,
 )
@@ -25,7 +26,7 @@ from hxrg_denoiser.fitting.options import FitOptions
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.io.product import ErrorCalibration, FluxImage
 
-__all__ = ["checked_on_halves", "applies", "fit_halves", "rescaled_on_halves"]
+__all__ = ["checked_on_halves", "applies", "needs_halves", "fit_halves", "rescaled_on_halves"]
 
 
 def applies(options: FitOptions, n_reads: int) -> bool:
@@ -52,14 +53,27 @@ def checked_on_halves(image: FluxImage, fit: Callable[[FitOptions], FluxImage], 
     geometry : ReadoutGeometry
     """
     errors = image.errors
-    if errors is None or image.var_rnoise is None or image.var_poisson is None \
-            or not worth_checking(errors.read_noise_scale):
+    if errors is None or image.var_rnoise is None or image.var_poisson is None or not needs_halves(image, geometry):
         return image
     a, b = fit_halves(fit, options, first, last)
     if a.var_rnoise is None or b.var_rnoise is None or a.var_poisson is None or b.var_poisson is None:
         return image
     return rescaled_on_halves(image, (a.sci, b.sci), a.var_rnoise + b.var_rnoise, a.var_poisson + b.var_poisson,
                               (a.dq == 0) & (b.dq == 0), geometry)
+
+
+def needs_halves(image: FluxImage, geometry: ReadoutGeometry) -> bool:
+    """Whether ``image``'s read-noise scale is to be checked on its ramp's halves
+    (:func:`~hxrg_denoiser.classical.half_ramp_errors.worth_checking`): its dark pixels' scale is large, or they
+    measured none and the halves can."""
+    errors = image.errors
+    if errors is None or image.var_rnoise is None or image.var_poisson is None:
+        return False
+    if errors.measured:
+        return worth_checking(errors.read_noise_scale)
+    usable = ~geometry.reference_mask & (image.dq == 0)
+    return worth_checking(errors.read_noise_scale, measured=False,
+                          measurable=halves_can_measure(image.var_rnoise, image.var_poisson, usable))
 
 
 def fit_halves(fit: Callable[[FitOptions], FluxImage], options: FitOptions, first: int,
@@ -97,7 +111,7 @@ def rescaled_on_halves(image: FluxImage, halves: tuple[np.ndarray, np.ndarray], 
         return image
     usable = usable & ~geometry.reference_mask & (image.dq == 0)
     stats = half_ramp_statistics(halves[0], halves[1], var_rnoise, var_poisson, usable)
-    if stats is None or not prefer_halves(errors.read_noise_scale, stats.scale):
+    if stats is None or not prefer_halves(errors.read_noise_scale, stats.scale, measured=errors.measured):
         return image
     var_rnoise = (image.var_rnoise * np.float32(stats.scale / errors.read_noise_scale)).astype(np.float32)
     err = np.sqrt(image.var_poisson + var_rnoise).astype(np.float32)

@@ -197,6 +197,11 @@ class ErrorCalibration:
     read_noise_source: str = "dark pixels"
 
     @property
+    def measured(self) -> bool:
+        """The scale was measured (on dark pixels or the ramp's halves), not left at 1 for want of pixels."""
+        return self.read_noise_correlation is not None
+
+    @property
     def aperture_correlation(self) -> tuple[float, ...] | None:
         """The correlation to propagate an extraction's error with: near light where measured, else the dark
         pixels'."""
