@@ -91,13 +91,23 @@ class ScaledImage:
             self.fd = None
 
 
-def open_fits(path: Path) -> fits.HDUList:
-    if not path.is_file():
-        raise RampInputError(f"{path}: no such file")
+def open_fits(path: str | os.PathLike, label: str | None = None, *, raw: bool = True, hint: str = "") -> fits.HDUList:
+    """The FITS file ``path``, memory-mapped, read-only (``raw``: its integers as stored, without ``BSCALE``).
+
+    Raises
+    ------
+    RampInputError
+        One line starting with ``label`` (default the path): no such file (then ``hint``), not FITS.
+    """
+    label = label or os.fspath(path)
+    if not os.path.isfile(path):
+        raise RampInputError(f"{label}: no such file{hint}")
     try:
-        return fits.open(path, memmap=True, do_not_scale_image_data=True, mode="readonly")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyUserWarning)
+            return fits.open(path, memmap=True, do_not_scale_image_data=raw, mode="readonly")
     except (OSError, ValueError, IndexError, TypeError) as err:
-        raise RampInputError(f"{path}: not a readable FITS file ({one_line(err)})") from None
+        raise RampInputError(f"{label}: not a readable FITS file ({one_line(err)})") from None
 
 
 def _select_hdu(hdul: fits.HDUList, hdu: int | str | None, ndims: tuple[int, ...], path: Path):

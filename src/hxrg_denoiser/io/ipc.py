@@ -9,13 +9,11 @@ n_cols)``, which is averaged over the pixels.
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
-from astropy.io import fits
-from astropy.utils.exceptions import AstropyUserWarning
 
 from hxrg_denoiser.errors import RampInputError, one_line
+from hxrg_denoiser.io.fits_image import open_fits
 
 __all__ = ["read_ipc_kernel"]
 
@@ -36,16 +34,12 @@ def read_ipc_kernel(path: str | os.PathLike) -> tuple[np.ndarray, str]:
     """
     path = os.fspath(path)
     name = f"--ipc {path}"
-    if not os.path.isfile(path):
-        raise RampInputError(f"{name}: no such file (give a kernel file or a coupling such as 0.015)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AstropyUserWarning)
-            with fits.open(path) as hdul:
-                images = [hdul["SCI"]] if "SCI" in hdul else [h for h in hdul if h.is_image and h.data is not None]
-                data = None if not images or images[0].data is None else np.asarray(images[0].data, dtype=np.float64)
-    except (OSError, ValueError, TypeError) as err:
-        raise RampInputError(f"{name}: not a readable FITS file ({one_line(err)})") from None
+    with open_fits(path, name, raw=False, hint=" (give a kernel file or a coupling such as 0.015)") as hdul:
+        try:
+            images = [hdul["SCI"]] if "SCI" in hdul else [h for h in hdul if h.is_image and h.data is not None]
+            data = None if not images or images[0].data is None else np.asarray(images[0].data, dtype=np.float64)
+        except (OSError, ValueError, TypeError) as err:
+            raise RampInputError(f"{name}: not a readable FITS file ({one_line(err)})") from None
     if data is None:
         raise RampInputError(f"{name}: no image holding a kernel")
     source = os.path.basename(path)

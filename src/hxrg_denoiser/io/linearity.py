@@ -20,14 +20,13 @@ correction ends.
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
-from astropy.utils.exceptions import AstropyUserWarning
 
 from hxrg_denoiser.errors import RampInputError, one_line
+from hxrg_denoiser.io.fits_image import open_fits
 from hxrg_denoiser.io.maps import AS_STORED, MapFrame, in_frame
 from hxrg_denoiser.io.safety import atomic_output
 
@@ -103,14 +102,7 @@ def open_linearity(source: str | os.PathLike, reference_mask: np.ndarray, first_
     """
     path = os.fspath(source)
     name = f"--linearity {path}"
-    if not os.path.isfile(path):
-        raise RampInputError(f"{name}: no such file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AstropyUserWarning)
-            hdul = fits.open(path, memmap=True)
-    except (OSError, ValueError, TypeError) as err:
-        raise RampInputError(f"{name}: not a readable FITS file ({one_line(err)})") from None
+    hdul = open_fits(path, name, raw=False)
     try:
         try:
             coefficients, flags, limit = _layout(hdul, name)
