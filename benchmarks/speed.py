@@ -50,6 +50,8 @@ def main() -> None:
     parser.add_argument("--folder", help="where the ramp is simulated (default: a temporary folder)")
     parser.add_argument("--json", help="also write the figures and a run record to this JSON file")
     args = parser.parse_args()
+    if args.folder is not None and not Path(args.folder).is_dir():
+        parser.error(f"--folder {args.folder}: no such folder")
     rows = 4096 if args.full else 1056
     started = time.perf_counter()
     hxrg = str(Path(sys.executable).with_name("hxrg"))
