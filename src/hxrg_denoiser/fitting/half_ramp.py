@@ -1,11 +1,13 @@
-"""An up-the-ramp fit's ERR checked on the two halves of its ramp where its dark pixels' scale is large.
+"""An up-the-ramp fit's ERR checked on the two halves of its ramp where its dark pixels' scale is large or
+missing.
 
 See :mod:`hxrg_denoiser.classical.half_ramp_errors`: where the dark pixels' read-noise scale exceeds
 :data:`~hxrg_denoiser.classical.half_ramp_errors.USUAL_SCALE`, the exposure is fitted again on each half of
 its reads (the same options, without cleaning or error check: about one more pass over the ramp), and where
 the dark pixels' scale is more than :data:`~hxrg_denoiser.classical.half_ramp_errors.DISAGREEMENT` times the
 halves', the halves' replaces it in ``VAR_RNOISE`` and ``ERR`` with their column correlation (``RNSOURCE =
-'ramp halves'``).
+'ramp halves'``). Where too few pixels are dark to measure a scale, the halves are fitted where they can
+measure one, and their scale replaces the prediction (1) where it is larger.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def applies(options: FitOptions, n_reads: int) -> bool:
 def checked_on_halves(image: FluxImage, fit: Callable[[FitOptions], FluxImage], options: FitOptions,
                       first: int, last: int, geometry: ReadoutGeometry) -> FluxImage:
     """``image`` with its read-noise scale from the halves of reads ``first`` to ``last`` where its dark pixels'
-    is clearly larger (see the module); ``image`` itself otherwise.
+    is clearly larger, or where they measured none and the halves' is over 1 (see the module); ``image``
+    itself otherwise.
 
     Parameters
     ----------
@@ -52,8 +55,7 @@ def checked_on_halves(image: FluxImage, fit: Callable[[FitOptions], FluxImage], 
         The reads ``image`` used (from 0, ``last`` included).
     geometry : ReadoutGeometry
     """
-    errors = image.errors
-    if errors is None or image.var_rnoise is None or image.var_poisson is None or not needs_halves(image, geometry):
+    if not needs_halves(image, geometry):
         return image
     a, b = fit_halves(fit, options, first, last)
     if a.var_rnoise is None or b.var_rnoise is None or a.var_poisson is None or b.var_poisson is None:
