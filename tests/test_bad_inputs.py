@@ -133,7 +133,7 @@ def _make_inputs(d: Path) -> None:
     write_linearity(d / "lin_rows.fits", identity[:, :16])
     write_linearity(d / "lin_one.fits", identity[1:2])
     write_linearity(d / "lin_limit.fits", identity, header={"LINLIMIT": (-5.0, "")})
-    from hxrg_denoiser.classical.sirs import fit_sirs
+    from hxrg_denoiser.classical.sirs_fit import fit_sirs
     from hxrg_denoiser.io.ramps import ArrayRamp
 
     fit_sirs([ArrayRamp(cube)], GEOMETRY).save(d / "cal.fits")

@@ -11,7 +11,8 @@ from hxrg_denoiser.bench.metrics import lit_minus_dark_bias, pixel_errors
 from hxrg_denoiser.bench.suite import BENCH_SEEDS, BENCH_V2, BENCH_V2_FAMILIES
 from hxrg_denoiser.bench.traces import extract_box, extract_box_background_subtracted, find_traces
 from hxrg_denoiser.classical.reference_check import choose_reference_correction
-from hxrg_denoiser.classical.sirs import fit_sirs, load_calibration
+from hxrg_denoiser.classical.sirs import load_calibration
+from hxrg_denoiser.classical.sirs_fit import fit_sirs
 from hxrg_denoiser.cli import main
 from hxrg_denoiser.errors import GeometryError, RampInputError
 from hxrg_denoiser.fitting import FitOptions, fit_cube

@@ -362,7 +362,7 @@ def test_quiet_training_prints_no_bar(tmp_path, capsys):
 
 def _maps(d: Path) -> dict[str, Path]:
     """A FITS map for each pixel-map option, and a calibration, of GEOMETRY's shape."""
-    from hxrg_denoiser.classical.sirs import fit_sirs
+    from hxrg_denoiser.classical.sirs_fit import fit_sirs
     from hxrg_denoiser.io.ramps import ArrayRamp
 
     maps = {}

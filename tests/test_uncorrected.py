@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from hxrg_denoiser.classical.reference import corrected_with_offsets
-from hxrg_denoiser.classical.sirs import fit_sirs
+from hxrg_denoiser.classical.sirs_fit import fit_sirs
 from hxrg_denoiser.dq import PixelFlag
 from hxrg_denoiser.fitting import FitOptions, fit_cube, fit_ramp_rows, pipeline
 from hxrg_denoiser.fitting.pipeline import uncorrected_image

@@ -141,7 +141,7 @@ def _dark_and_correlated(case: BenchCase, geometry: ReadoutGeometry, n_reads: in
 @functools.lru_cache(maxsize=2)
 def _family_calibration(case: BenchCase, geometry: ReadoutGeometry, n_reads: int):
     """The ``sirs`` calibration of a family, on its own darks (seeds reserved for this)."""
-    from hxrg_denoiser.classical.sirs import fit_sirs
+    from hxrg_denoiser.classical.sirs_fit import fit_sirs
 
     darks = [ArrayRamp(_dark_and_correlated(case, geometry, n_reads, case.seed - case.seed % 10 + 1
                                             + CALIBRATION_SEED_OFFSET + k, None)[0], f"{case.group}-dark{k}")

@@ -52,6 +52,12 @@ class ReferenceCorrection:
     corrects: bool = True
 
     @property
+    def offsets_complete(self) -> bool:
+        """What :meth:`apply_with_offsets` gives is all the correction subtracts (False where part of it
+        differs from pixel to pixel within a channel row, as a frame template does)."""
+        return True
+
+    @property
     def window(self) -> tuple[int, int]:
         """Rows ``(before, after)`` around a row that its correction uses: a strip needs that halo."""
         return (0, 0)
@@ -133,25 +139,38 @@ class CalibratedCorrection(ReferenceCorrection):
         The correction of every read, row and channel, computed by :meth:`prepared` in one pass over the ramp.
     parity : ndarray, shape (n_reads, n_channels), float32, optional
         The even/odd column offsets of every read and channel.
+    amplitudes : ndarray, shape (n_reads,), optional
+        The calibration's frame template's amplitude in every read (relative to read 0), where it has one:
+        ``amplitude * template`` is subtracted from every pixel before the rest.
     """
 
     calibration: SirsCalibration
     table: np.ndarray | None = None
     parity: np.ndarray | None = None
+    amplitudes: np.ndarray | None = None
     name: str = "sirs"
+
+    @property
+    def offsets_complete(self) -> bool:
+        return self.calibration.frame is None
 
     def prepared(self, ramp: Ramp, geometry: ReadoutGeometry, rows: RowReader,
                  gain: float | np.ndarray) -> CalibratedCorrection:
         self.calibration.check_geometry(geometry, ramp.path)
-        series = reference_series(ramp, geometry, gain=gain)
+        frame = self.calibration.frame
+        amplitudes = None if frame is None else frame.amplitudes(rows, geometry, ramp.n_reads)
+        series = reference_series(ramp, geometry, gain=gain,
+                                  frame=None if frame is None or amplitudes is None else (frame, amplitudes))
         return dataclasses.replace(self, table=sirs_correction(series, self.calibration).astype(np.float32),
-                                   parity=series.parity.astype(np.float32))
+                                   parity=series.parity.astype(np.float32), amplitudes=amplitudes)
 
     def apply_with_offsets(self, raw: np.ndarray, geometry: ReadoutGeometry, *, row_start: int,
                            rows: slice) -> tuple[np.ndarray, np.ndarray | None]:
         if self.table is None:
             raise ValueError("the sirs correction is applied once prepared on the ramp")
         raw -= raw[0].copy()
+        if self.calibration.frame is not None and self.amplitudes is not None:
+            self.calibration.frame.subtract(raw, self.amplitudes, row_start)
         table = self.table[:, row_start : row_start + raw.shape[1]]  # reads, rows, channels
         by_channel = raw.reshape(raw.shape[0], raw.shape[1], geometry.n_channels, geometry.channel_width)
         by_channel -= table[..., None]

@@ -41,8 +41,9 @@ relation is *learned* by least squares on dark ramps, per output channel:
    pixels follow the interior the ratio stays near 1 and the fit, which
    follows the darks' slow noise, is not used.
 
-Applied to a ramp, the correction is computed for every read, row and
-channel from the reference pixels alone (:func:`sirs_correction`) and
+Applied to a ramp, the template (if any) times each read's amplitude is
+subtracted from every pixel, then the correction is computed for every read,
+row and channel from the reference pixels alone (:func:`sirs_correction`) and
 subtracted from every pixel of that channel row (after read 0 is
 subtracted), as :class:`~hxrg_denoiser.strips.StripStream` does for
 ``refcorr="sirs"``. A calibration holds only for the geometry (and row
@@ -54,35 +55,37 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
-from tqdm.auto import tqdm
 
 from hxrg_denoiser._version import __version__
+from hxrg_denoiser.classical.frame_template import FrameTemplate
 from hxrg_denoiser.errors import GeometryError, RampInputError, one_line
 from hxrg_denoiser.geometry import ReadoutGeometry
-from hxrg_denoiser.io.ramps import Ramp, open_ramp
+from hxrg_denoiser.io.ramps import Ramp
 from hxrg_denoiser.io.safety import atomic_output
 
 __all__ = [
     "ReferenceSeries",
     "SirsCalibration",
     "reference_series",
-    "fit_sirs",
-    "fit_sirs_files",
     "sirs_correction",
     "load_calibration",
 ]
 
-RIDGE = 1e-3  # relative ridge of the frequency-domain least squares
 # The fitted read means are used only if they leave this many times less variance than the levels (step 3).
 DC_EVIDENCE = 10.0
-CALIBRATION_VERSION = 2  # 1: side series not relative to the levels, frequency 0 pooled with 1, no fitted means
+# A frame template is used only if, with it, the calibration leaves this many times less variance (step 4; held out).
+FRAME_EVIDENCE = 1.5
+# Versions of the calibration's model: 3 has a frame template (step 4); 2 has none (a calibration without one is
+# written as 2, which earlier versions of the package read too); 1: side series not relative to the levels,
+# frequency 0 pooled with 1, no fitted means.
+CALIBRATION_VERSION = 3
+READABLE_VERSIONS = (2, 3)
 # The levels: the line of the seed recipe through the bottom and top medians (y from 0 to 1).
 SEED_LEVELS = np.array([1.0, -1.0, 0.0, 1.0])
 
@@ -121,11 +124,12 @@ def _channel_science_mask(geometry: ReadoutGeometry) -> np.ndarray:
 
 def reference_series(
     ramp: Ramp, geometry: ReadoutGeometry, *, gain: float | np.ndarray = 1.0, science: bool = False,
-    band_rows: int = 128
+    band_rows: int = 128, frame: tuple[FrameTemplate, np.ndarray] | None = None,
 ) -> ReferenceSeries:
     """Read a ramp band by band and keep its reference series (and science row means when ``science``).
 
-    ``gain``: electrons per unit, one value or a map of the whole image.
+    ``gain``: electrons per unit, one value or a map of the whole image. ``frame``: a template and its
+    amplitude in each read (relative to read 0), subtracted first.
     """
     g = geometry
     if not g.ref_top_bottom or g.ref_border == 0:
@@ -144,6 +148,8 @@ def reference_series(
             k, y, x = np.argwhere(~np.isfinite(band))[0]
             raise RampInputError(f"{ramp.read_source(int(k))}: non-finite value at row {start + int(y)}, column {int(x)}")
         band -= band[:1]  # read 0
+        if frame is not None:
+            frame[0].subtract(band, frame[1], start)
         left[:, start:stop] = band[:, :, :b].mean(axis=-1)
         right[:, start:stop] = band[:, :, -b:].mean(axis=-1)
         by_channel = band.reshape(n, stop - start, g.n_channels, g.channel_width)
@@ -193,6 +199,12 @@ class CalibrationRecord:
         Each read's mean from the reference rows' levels, or from the fit of step 3 (the levels mislead).
     mean_evidence : float
         The variance the levels leave over that of the fit (the fit is used from :data:`DC_EVIDENCE`).
+    frame_evidence : float
+        The variance steps 1-3 leave over what they leave with the frame template, both learnt on the darks'
+        even reads and tried on their odd reads (step 4; the template is used from :data:`FRAME_EVIDENCE`);
+        0 where none was tried.
+    frame_dominance : float
+        How much more the template carries, on the darks' reference pixels, than the next pattern.
     version : str
         Package version that fitted it.
     """
@@ -203,6 +215,8 @@ class CalibrationRecord:
     gain: float = 1.0
     mean_model: str = "levels"
     mean_evidence: float = 0.0
+    frame_evidence: float = 0.0
+    frame_dominance: float = 0.0
     version: str = __version__
 
     @classmethod
@@ -231,6 +245,8 @@ class SirsCalibration:
     read_means : ndarray, shape (n_channels, 3), or None
         Where the levels mislead (step 3 of the module description): coefficients of the level line's
         mean and the left and right column means that give each read's mean; None: the levels' mean.
+    frame : FrameTemplate, optional
+        A fixed pattern subtracted, with its amplitude in each read, before the rest (step 4).
     record : CalibrationRecord, optional
         What it was fitted on and what the fit found (None for a calibration made by hand).
     """
@@ -240,6 +256,7 @@ class SirsCalibration:
     left: np.ndarray
     right: np.ndarray
     read_means: np.ndarray | None = None
+    frame: FrameTemplate | None = None
     record: CalibrationRecord | None = None
 
     def check_geometry(self, geometry: ReadoutGeometry, source: str) -> None:
@@ -250,11 +267,13 @@ class SirsCalibration:
                 raise GeometryError(f"{source}: the calibration was fitted for {name} = {want}, the data have {got}")
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write the calibration as FITS (no pickle): ``LEVELS``, ``LEFT``, ``RIGHT`` (real, imaginary)."""
+        """Write the calibration as FITS (no pickle): ``LEVELS``, ``LEFT``, ``RIGHT`` (real, imaginary), and
+        ``MEANS`` and ``FRAME`` where it has them."""
         primary = fits.PrimaryHDU()
         primary.header["HXRGVER"] = (__version__, "hxrg-denoiser version")
         primary.header["CALTYPE"] = ("sirs", "reference correction calibrated on darks")
-        primary.header["CALVER"] = (CALIBRATION_VERSION, "version of the calibration's model")
+        version = CALIBRATION_VERSION if self.frame is not None else 2
+        primary.header["CALVER"] = (version, "version of the calibration's model")
         primary.header["GEOMETRY"] = self.geometry.to_json()
         primary.header["META"] = json.dumps(dataclasses.asdict(self.record) if self.record else {}, sort_keys=True)
         hdus = [primary, fits.ImageHDU(self.levels, name="LEVELS"),
@@ -262,6 +281,8 @@ class SirsCalibration:
                 fits.ImageHDU(np.stack([self.right.real, self.right.imag]), name="RIGHT")]
         if self.read_means is not None:
             hdus.append(fits.ImageHDU(self.read_means, name="MEANS"))
+        if self.frame is not None:
+            hdus.append(fits.ImageHDU(self.frame.image, name="FRAME"))
         with atomic_output(path, overwrite=overwrite) as tmp:
             fits.HDUList(hdus).writeto(tmp)
         return Path(path)
@@ -288,39 +309,23 @@ def load_calibration(path: str | os.PathLike) -> SirsCalibration:
             levels = np.asarray(hdul["LEVELS"].data, dtype=np.float64)
             left, right = (np.asarray(hdul[name].data, dtype=np.float64) for name in ("LEFT", "RIGHT"))
             read_means = np.asarray(hdul["MEANS"].data, dtype=np.float64) if "MEANS" in hdul else None
+            frame = np.asarray(hdul["FRAME"].data, dtype=np.float32) if "FRAME" in hdul else None
             record = CalibrationRecord.from_dict(json.loads(header.get("META", "{}")))
     except (OSError, KeyError, ValueError, TypeError, GeometryError) as err:
         raise RampInputError(f"{path}: not a SIRS calibration ({one_line(err)})") from None
-    if version != CALIBRATION_VERSION:
+    if version not in READABLE_VERSIONS:
         raise RampInputError(f"{path}: a calibration of model version {version} (made by hxrg-denoiser {made_by}); "
-                             f"this version reads version {CALIBRATION_VERSION}: run hxrg calibrate on the darks again "
-                             "(and hxrg train --darks again for a model trained with it)")
+                             f"this version reads versions {' and '.join(map(str, READABLE_VERSIONS))}: run hxrg "
+                             "calibrate on the darks again (and hxrg train --darks again for a model trained with it)")
     bins = geometry.n_rows + 1
     if (levels.shape != (geometry.n_channels, 4) or left.shape != (2, geometry.n_channels, bins)
-            or right.shape != left.shape or (read_means is not None and read_means.shape != (geometry.n_channels, 3))):
+            or right.shape != left.shape or (read_means is not None and read_means.shape != (geometry.n_channels, 3))
+            or (frame is not None and frame.shape != geometry.shape)):
         raise RampInputError(f"{path}: calibration arrays do not match its geometry {geometry.name!r}")
-    return SirsCalibration(geometry, levels, left[0] + 1j * left[1], right[0] + 1j * right[1], read_means, record)
-
-
-def _pooled_solve(normal: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve 2 x 2 complex normal equations per (channel, frequency), pooling neighbouring frequencies.
-
-    ``normal``: (bins, 2, 2); ``rhs``: (channels, bins, 2). Bin ``j >= 1`` pools
-    bins ``max(1, j - w) .. j + w`` with ``w = j // 8`` (at least 1): few
-    frequencies at the bottom of the spectrum, where the weights change
-    fastest. Bin 0 (the mean of the read) is solved on its own.
-    """
-    bins = normal.shape[0]
-    cumulative_n = np.concatenate([np.zeros((1, 2, 2), complex), np.cumsum(normal, axis=0)])
-    cumulative_r = np.concatenate([np.zeros((rhs.shape[0], 1, 2), complex), np.cumsum(rhs, axis=1)], axis=1)
-    weights = np.zeros((rhs.shape[0], bins, 2), dtype=complex)
-    for j in range(bins):
-        w = max(1, j // 8)
-        lo, hi = (0, 1) if j == 0 else (max(1, j - w), min(bins, j + w + 1))
-        a = cumulative_n[hi] - cumulative_n[lo]
-        a = a + RIDGE * np.trace(a).real / 2 * np.eye(2)
-        weights[:, j] = np.linalg.solve(a[None], (cumulative_r[:, hi] - cumulative_r[:, lo])[..., None])[..., 0]
-    return weights
+    if frame is not None and not np.isfinite(frame).all():
+        raise RampInputError(f"{path}: its FRAME template has non-finite values")
+    return SirsCalibration(geometry, levels, left[0] + 1j * left[1], right[0] + 1j * right[1], read_means,
+                           None if frame is None else FrameTemplate(frame), record)
 
 
 def _levels(series: ReferenceSeries, geometry: ReadoutGeometry, coefficients: np.ndarray) -> np.ndarray:
@@ -343,107 +348,12 @@ def _read_mean_design(series: ReferenceSeries, levels: np.ndarray) -> np.ndarray
     return np.stack([level_mean, *sides], axis=-1)
 
 
-def _fit_read_means(collected: list[ReferenceSeries], science: list[np.ndarray], base: list[np.ndarray],
-                    levels: list[np.ndarray]) -> tuple[np.ndarray, float]:
-    """Least-squares read means per channel (step 3) and how many times less variance they leave than ``base``.
-
-    ``science``, ``base``, ``levels``: per dark, ``(n_reads, n_rows, n_channels)``; read 0 is left out.
-    """
-    design = np.concatenate([_read_mean_design(s, lv)[1:] for s, lv in zip(collected, levels)])
-    target = np.concatenate([m.mean(axis=1)[1:] for m in science])
-    base_residual = float(np.sum((target - np.concatenate([b.mean(axis=1)[1:] for b in base])) ** 2))
-    coefficients = np.empty((design.shape[1], 3))
-    residual = 0.0
-    for c in range(design.shape[1]):
-        a = design[:, c]
-        normal = a.T @ a
-        normal = normal + RIDGE * np.trace(normal) / 3 * np.eye(3)
-        coefficients[c] = np.linalg.solve(normal, a.T @ target[:, c])
-        residual += float(np.sum((target[:, c] - a @ coefficients[c]) ** 2))
-    if residual == 0:  # noiseless darks: nothing says the levels mislead unless they leave something
-        return coefficients, float("inf") if base_residual > 0 else 1.0
-    return coefficients, base_residual / residual
-
-
 def _side_prediction(left_series: np.ndarray, right_series: np.ndarray, left: np.ndarray, right: np.ndarray,
                      n_rows: int) -> np.ndarray:
     """What the side columns predict for every read, row and channel, shape ``(n_reads, n_rows, n_channels)``."""
     spectrum = (left[None] * _mirrored_spectrum(left_series)[:, None]
                 + right[None] * _mirrored_spectrum(right_series)[:, None])  # reads, channels, bins
     return np.fft.irfft(spectrum, n=2 * n_rows, axis=-1)[..., :n_rows].transpose(0, 2, 1)
-
-
-def _fit_sides(collected: list[ReferenceSeries], targets: list[np.ndarray], levels: list[np.ndarray],
-               geometry: ReadoutGeometry, relative: bool) -> np.ndarray:
-    """Side-column weights per channel and frequency, shape ``(n_channels, n_rows + 1, 2)``."""
-    bins = geometry.n_rows + 1
-    normal = np.zeros((bins, 2, 2), dtype=complex)
-    rhs = np.zeros((geometry.n_channels, bins, 2), dtype=complex)
-    for s, target, lv in zip(collected, targets, levels):
-        left, right = _side_series(s, lv, relative)
-        sides = np.stack([_mirrored_spectrum(left[1:]), _mirrored_spectrum(right[1:])], axis=-1)  # k, bins, 2
-        target_f = _mirrored_spectrum(target[1:].transpose(0, 2, 1))  # k, channels, bins
-        normal += np.einsum("kfi,kfj->fij", sides.conj(), sides)
-        rhs += np.einsum("kfi,kcf->cfi", sides.conj(), target_f)
-    return _pooled_solve(normal, rhs)
-
-
-def fit_sirs(
-    darks: Iterable[Ramp], geometry: ReadoutGeometry, *, gain: float = 1.0, progress: bool = False
-) -> SirsCalibration:
-    """Fit a SIRS-class reference correction on dark ramps of ``geometry`` (see the module description).
-
-    The levels are the seed line (not fitted, see the module description);
-    the side-column weights are fitted on what the levels leave.
-    """
-    collected, names = [], []
-    darks = list(darks)
-    for ramp in darks:  # every shape is checked before any work starts
-        if (ramp.n_rows, ramp.n_cols) != geometry.shape:
-            raise GeometryError(f"{ramp.path}: reads are {ramp.n_rows} x {ramp.n_cols}, geometry {geometry.name!r} "
-                                f"is {geometry.n_rows} x {geometry.n_cols}; every dark must have the same shape")
-    for ramp in tqdm(darks, desc="reading darks", unit="dark", disable=not progress, leave=False):
-        collected.append(reference_series(ramp, geometry, gain=gain, science=True))
-        source = Path(ramp.path)
-        names.append(str(source.resolve()) if source.exists() else str(ramp.path))  # in-memory ramps: their name
-    if not collected:
-        raise RampInputError("no darks to calibrate on")
-    science = [s.science for s in collected if s.science is not None]
-    coefficients = np.tile(SEED_LEVELS, (geometry.n_channels, 1))
-    levels = [_levels(s, geometry, coefficients) for s in collected]
-    targets = [m - lv for m, lv in zip(science, levels)]
-    weights = _fit_sides(collected, targets, levels, geometry, relative=True)
-    fitted = SirsCalibration(geometry, coefficients, weights[..., 0], weights[..., 1])
-    corrections = [sirs_correction(s, fitted) for s in collected]
-    read_means, evidence = _fit_read_means(collected, science, corrections, levels)
-    if evidence >= DC_EVIDENCE:  # the levels mislead: the side columns as they are, and the fitted read means
-        weights = _fit_sides(collected, targets, levels, geometry, relative=False)
-        fitted = SirsCalibration(geometry, coefficients, weights[..., 0], weights[..., 1], read_means)
-        corrections = [sirs_correction(s, fitted) for s in collected]
-    before = sum(float(np.sum(m[1:] ** 2)) for m in science)
-    after = sum(float(np.sum((m[1:] - c[1:]) ** 2)) for m, c in zip(science, corrections))
-    record = CalibrationRecord(darks=tuple(names), reads=tuple(int(s.left.shape[0]) for s in collected),
-                               residual_fraction=after / before if before > 0 else None, gain=gain,
-                               mean_model="fitted" if fitted.read_means is not None else "levels",
-                               mean_evidence=evidence)
-    return dataclasses.replace(fitted, record=record)
-
-
-def fit_sirs_files(
-    paths: list[str], geometry_of: Callable[[tuple[int, int], str], ReadoutGeometry], *, gain: float = 1.0,
-    progress: bool = False,
-) -> SirsCalibration:
-    """:func:`fit_sirs` on dark ramps given as files or folders; ``geometry_of(shape, path)`` gives the geometry
-    of the first one. Every ramp is closed afterwards."""
-    ramps: list[Ramp] = []
-    try:
-        for path in paths:
-            ramps.append(open_ramp(path))
-        geometry = geometry_of((ramps[0].n_rows, ramps[0].n_cols), paths[0])
-        return fit_sirs(ramps, geometry, gain=gain, progress=progress)
-    finally:
-        for ramp in ramps:
-            ramp.close()
 
 
 def sirs_correction(series: ReferenceSeries, calibration: SirsCalibration) -> np.ndarray:

@@ -99,7 +99,8 @@ def _dark_cases(args: argparse.Namespace) -> list:
 
     from hxrg_denoiser.batch import expand_inputs
     from hxrg_denoiser.bench.command import user_cases
-    from hxrg_denoiser.classical.sirs import fit_sirs_files, load_calibration
+    from hxrg_denoiser.classical.sirs import load_calibration
+    from hxrg_denoiser.classical.sirs_fit import fit_sirs_files
 
     if args.scene is None:
         raise UsageError("--darks needs --scene (a FITS truth image or a built-in kind such as echelle)")

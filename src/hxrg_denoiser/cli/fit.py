@@ -107,6 +107,10 @@ def register(sub, common: argparse.ArgumentParser) -> dict:
         "and bench. Example: hxrg calibrate darks/*.fits -o detector.fits --geometry nirps-h4rg",
     )
     cal.add_argument("--gain", type=positive_float, default=1.0, help="electrons per ADU (default 1)")
+    cal.add_argument("--frame-template", action="store_true",
+                     help="also learn a fixed pattern whose amplitude each read measures on the reference pixels (a "
+                     "picture frame they see more strongly than the interior), kept only where the darks' held-out "
+                     "reads say it helps; compare with and without on your data (hxrg bench --darks --calibration)")
     add_geometry_arguments(cal)
     dark = _darks_command(
         sub, common, "superdark", "superdark FITS cube to write",
@@ -150,14 +154,15 @@ def run_superdark(args: argparse.Namespace) -> int:
 def run_calibrate(args: argparse.Namespace) -> int:
     """Run ``hxrg calibrate``."""
     from hxrg_denoiser.batch import expand_inputs
-    from hxrg_denoiser.classical.sirs import DC_EVIDENCE, fit_sirs_files
+    from hxrg_denoiser.classical.sirs import DC_EVIDENCE, FRAME_EVIDENCE
+    from hxrg_denoiser.classical.sirs_fit import fit_sirs_files
     from hxrg_denoiser.io.safety import check_output_path
 
     darks = expand_inputs(args.darks)
     check_output_path(args.output, overwrite=args.overwrite, inputs=read_paths(args))
     start = time.perf_counter()
     calibration = fit_sirs_files(darks, lambda shape, path: resolve_geometry(args, shape, path), gain=args.gain,
-                                 progress=not args.quiet)
+                                 progress=not args.quiet, frame=args.frame_template)
     geometry = calibration.geometry
     calibration.save(args.output, overwrite=args.overwrite)
     record = calibration.record
@@ -171,6 +176,11 @@ def run_calibrate(args: argparse.Namespace) -> int:
           f"variance of a fit of it (the fit is used from {DC_EVIDENCE:g}): "
           + ("the fit is used: the reference rows mislead (they see something the interior does not, e.g. a "
              "picture frame)" if fitted else "the reference rows' levels are used"))
+    if record.frame_evidence > 0:
+        used = calibration.frame is not None
+        print(f"  a frame template (a pattern of fixed shape, its amplitude measured in each read on the reference "
+              f"pixels) leaves {record.frame_evidence:.2f} times less variance on held-out reads (used from "
+              f"{FRAME_EVIDENCE:g}): " + ("used" if used else "not used"))
     return 0
 
 

@@ -125,7 +125,9 @@ def _fit_rows(
         dq[stream.linearity.uncorrected[first:last]] |= np.uint32(PixelFlag.NO_LIN_CORR)
     if options.pixel_flags is not None:
         dq |= np.asarray(options.pixel_flags, dtype=np.uint32)[first:last]
-    plain = np.empty(shape, dtype=np.float32) if uncorrected and options.weighting != "optimal" else None
+    # the plain slopes from the corrected fit's own (the offsets' fit added back) where the offsets are all of it
+    plain = np.empty(shape, dtype=np.float32) \
+        if uncorrected and options.weighting != "optimal" and stream.correction.offsets_complete else None
     stream.keep_offsets = plain is not None
     bar = tqdm(total=len(strips), desc=description or f"fit {options.label}", unit="strip", disable=not progress,
                leave=False)
