@@ -52,6 +52,7 @@ def test_amplitudes_are_the_least_squares_fit_on_the_reference_pixels_and_ignore
     np.testing.assert_allclose(band, (offsets - offsets[0])[:, None, None] + 0 * band, atol=2e-3)
 
 
+@pytest.mark.integration
 def test_the_template_learnt_on_darks_is_the_frame_the_simulator_adds(bowl):
     darks = bowl[0]
     learnt = learn_frame_template([_reader(d) for d in darks], STRIP, [d.n_reads for d in darks])
@@ -92,6 +93,7 @@ def test_plain_darks_and_a_pattern_the_reference_pixels_do_not_see_get_no_templa
     assert reset.frame is None and reset.record.frame_evidence < FRAME_EVIDENCE
 
 
+@pytest.mark.integration
 def test_the_template_travels_in_the_calibration_file_and_the_checked_fit_refits_the_plain_image(tmp_path, bowl):
     darks, calibration, _ = bowl
     path = calibration.save(tmp_path / "detector.fits")
