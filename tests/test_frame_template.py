@@ -133,3 +133,15 @@ def test_calibrate_says_whether_it_took_a_template(tmp_path, capsys, bowl):
     assert main(["calibrate", *map(str, paths), "-o", str(out), "--geometry", "nirps-h4rg", "-q", "--overwrite"]) == 0
     assert "a frame template" not in capsys.readouterr().out  # not tried unless asked
     assert load_calibration(out).frame is None
+
+
+def test_calibrate_says_when_the_darks_are_too_short_for_a_template(tmp_path, capsys):
+    paths = []
+    for k in range(2):
+        paths.append(tmp_path / f"dark{k}.fits")
+        fits.PrimaryHDU(simulate_cube(STRIP, 4, BOWL_20, seed=810 + k)).writeto(paths[-1])
+    out = tmp_path / "detector.fits"
+    assert main(["calibrate", *map(str, paths), "-o", str(out), "--geometry", "nirps-h4rg", "-q",
+                 "--frame-template"]) == 0
+    assert "a frame template was not tried: it needs darks of 5 reads or more" in capsys.readouterr().out
+    assert load_calibration(out).frame is None

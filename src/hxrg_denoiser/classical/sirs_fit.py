@@ -172,9 +172,9 @@ def fit_sirs(
     :mod:`hxrg_denoiser.classical.sirs`).
 
     The levels are the seed line (not fitted); the side-column weights are fitted on what the levels leave;
-    ``frame``: also try a frame template (step 4), kept where the darks' held-out reads say it helps (not by
-    default: on one kind of frame the check passes a template that costs exposures 12 %, see
-    docs/algorithms.md).
+    ``frame``: also try a frame template (step 4; darks of 5 reads or more), kept where the darks' held-out reads
+    say it helps. Not by default, so that a calibration is what it was before the template existed (measured in
+    docs/calibrate.md).
     """
     collected, names = [], []
     darks = list(darks)

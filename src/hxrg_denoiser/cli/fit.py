@@ -176,7 +176,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
           f"variance of a fit of it (the fit is used from {DC_EVIDENCE:g}): "
           + ("the fit is used: the reference rows mislead (they see something the interior does not, e.g. a "
              "picture frame)" if fitted else "the reference rows' levels are used"))
-    if record.frame_evidence > 0:
+    if args.frame_template and record.frame_evidence == 0:
+        print("  a frame template was not tried: it needs darks of 5 reads or more")
+    elif record.frame_evidence > 0:
         used = calibration.frame is not None
         print(f"  a frame template (a pattern of fixed shape, its amplitude measured in each read on the reference "
               f"pixels) leaves {record.frame_evidence:.2f} times less variance on held-out reads (used from "
