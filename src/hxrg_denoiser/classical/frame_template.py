@@ -22,8 +22,8 @@ dark current and hot pixels go):
 Applied to an exposure (:meth:`FrameTemplate.amplitudes`), the amplitude of each read is the least-squares
 fit of the template to its reference pixels (the read 0 subtracted), a constant and a line over the rows
 fitted beside it (a level and a drift over the frame's readout are the reference correction's to remove,
-not the pattern's: a frame brighter at one end than the other would otherwise take them for itself); ``amplitude * template`` is
-then subtracted from every pixel before the reference correction. Whether a calibration uses a template
+not the pattern's: a frame brighter at one end than the other would otherwise take them for itself);
+``amplitude * template`` is then subtracted from every pixel before the reference correction. Whether a calibration uses a template
 at all is the darks' to say (:mod:`hxrg_denoiser.classical.sirs`).
 """
 
