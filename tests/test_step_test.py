@@ -90,6 +90,28 @@ def test_largest_steps_are_step_statistics_max_bit_for_bit(dtype, n):
     assert largest.dtype == z.dtype
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_largest_steps_with_offsets_are_those_of_the_reads_less_them(dtype):
+    """The channel-row offsets the fit subtracts before the step test are taken inside the kernel: the same
+    statistics, bit for bit, as the test of the reads with them subtracted first."""
+    rng = np.random.default_rng(4)
+    n, width, pixels = 15, 64, 64 * 40
+    reads = (rng.poisson(10, (n, pixels)).cumsum(axis=0) + rng.normal(0, 5, (n, pixels))).astype(dtype)
+    reads[5:, 100:104] += 30.0
+    values = np.zeros((n, pixels // width * 2), dtype=np.float32)
+    values[1:] = rng.normal(0, 3, (n - 1, values.shape[1])).cumsum(axis=0)
+    column = np.arange(pixels) // width * 2 + np.arange(pixels) % 2
+    flux = rng.uniform(0, 20, pixels).astype(np.float32)
+    noise = rng.uniform(3, 6, pixels)
+    alone = largest_steps(reads - values[:, column], flux, noise)
+    inside = largest_steps(reads, flux, noise, offsets=(values, width))
+    np.testing.assert_array_equal(alone[0], inside[0])
+    np.testing.assert_array_equal(alone[1], inside[1])
+    assert alone[1][100:104].min() >= 3  # the steps found where they are
+    with pytest.raises(ValueError, match="offsets of shape"):
+        largest_steps(reads, flux, noise, offsets=(values[:, 1:], width))
+
+
 def test_largest_steps_from_several_threads_at_once():
     """The compiled kernel runs in numba's thread pool, which takes one caller at a time: callers from several
     threads (the fit's blocks, a Dask worker's tasks) each get their own pixels' answer."""

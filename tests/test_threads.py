@@ -53,7 +53,7 @@ def test_step_jumps_in_threads_equal_one_thread(monkeypatch):
     found = []
     for threads in ("1", "2"):
         monkeypatch.setenv("HXRG_THREADS", threads)
-        found.append(step_jumps(reads, np.zeros(reads.shape[1]), 5.0, chunk=4096))
+        found.append(step_jumps(reads, np.zeros(reads.shape[1]), 5.0))
     assert found[0][0].size > 250
     np.testing.assert_array_equal(found[0][0], found[1][0])
     np.testing.assert_array_equal(found[0][1], found[1][1])

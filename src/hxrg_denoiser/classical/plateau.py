@@ -23,6 +23,7 @@ costs one difference image.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 __all__ = ["plateau_start", "band_read_noise", "PLATEAU_SIGMAS", "RISE_SIGMAS", "MIN_PLATEAU_READS",
@@ -53,9 +54,42 @@ def band_read_noise(reads: np.ndarray) -> float:
         return 0.0
     # every stride-th column, the stride odd so that even and odd columns (which may differ) both count
     stride = max(1, (reads.shape[0] - 2) * reads.shape[1] * reads.shape[2] // NOISE_SAMPLES) | 1
-    reads = reads[:, :, ::stride]
-    second = reads[2:] - 2 * reads[1:-1] + reads[:-2]
-    return float(1.4826 * np.median(np.abs(second)) / np.sqrt(6.0))
+    if reads.dtype in (np.float32, np.float64):
+        second = _sampled_second_differences(reads, stride)
+    else:  # integers: numpy's own arithmetic
+        sampled = reads[:, :, ::stride]
+        second = np.abs(sampled[2:] - 2 * sampled[1:-1] + sampled[:-2]).reshape(-1)
+    return float(1.4826 * exact_median(second) / np.sqrt(6.0))
+
+
+def exact_median(values: np.ndarray) -> np.floating:
+    """``np.median(values)`` of a 1-D float array, the same value, from one partition (``np.median`` makes two,
+    and a third for its NaN check): NaN where any value is."""
+    n = values.size
+    if n == 0 or values.dtype.kind != "f" or np.isnan(values).any():
+        return np.median(values)
+    middle = n // 2
+    part = np.partition(values, middle)
+    if n % 2:
+        return part[middle]
+    return np.mean(np.array([part[:middle].max(), part[middle]], dtype=values.dtype))
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _sampled_second_differences(reads, stride):  # pragma: no cover - compiled
+    """``abs(r[2:] - 2 r[1:-1] + r[:-2])`` of every ``stride``-th column of ``reads`` (n_reads, rows, cols),
+    flattened, computed as numpy computes it (in the reads' precision), in one pass over the columns taken."""
+    n, rows, cols = reads.shape
+    taken = (cols + stride - 1) // stride
+    out = np.empty((n - 2) * rows * taken, dtype=reads.dtype)
+    at = 0
+    for k in range(n - 2):  # a read at a time, as the reads lie in memory
+        for y in range(rows):
+            for x in range(0, cols, stride):
+                before, middle, after = reads[k, y, x], reads[k + 1, y, x], reads[k + 2, y, x]
+                out[at] = abs((after - (middle + middle)) + before)
+                at += 1
+    return out
 
 
 def plateau_start(reads: np.ndarray, noise: float) -> np.ndarray:

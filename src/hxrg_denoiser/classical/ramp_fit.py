@@ -311,7 +311,7 @@ def _with_steps(found: JumpPixels, electrons: np.ndarray, first_saturated: np.nd
     flat = electrons.reshape(n, -1)
     expected = np.nan_to_num(slope.reshape(-1))
     noise = read_noise.reshape(-1) if isinstance(read_noise, np.ndarray) else read_noise
-    shift = None
+    shifts = None
     if channel_width and flat.shape[1] % channel_width == 0 and channel_width % 2 == 0:
         weights = offset_weights(difference_noise(expected, noise), slope.reshape(-1), first_saturated.reshape(-1), n)
         offsets = found.offsets if found.offsets is not None else \
@@ -319,11 +319,8 @@ def _with_steps(found: JumpPixels, electrons: np.ndarray, first_saturated: np.nd
         before = np.zeros((n,) + offsets.shape[1:], dtype=np.float32)  # offsets of all differences before read k
         np.cumsum(_offsets_without_jumps(found, offsets, flat, expected, channel_width, weights), axis=0,
                   out=before[1:])
-
-        def shift(start: int, stop: int) -> np.ndarray:  # (n_reads, stop - start), C-ordered (np.take)
-            pixels = np.arange(start, stop)
-            return np.take(before.reshape(n, -1), pixels // channel_width * 2 + pixels % 2, axis=1)
-    hits, places = step_jumps(flat, expected, noise, shift=shift)
+        shifts = before.reshape(n, -1), channel_width
+    hits, places = step_jumps(flat, expected, noise, offsets=shifts)
     tested = (first_saturated.reshape(-1)[hits] >= n) & np.isfinite(slope.reshape(-1)[hits])
     tested &= ~np.isin(hits, found.pixels)
     return found.with_flags(hits[tested], places[tested])

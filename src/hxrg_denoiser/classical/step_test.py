@@ -25,15 +25,13 @@ arrays (5x faster than numpy doing the same one place at a time).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from functools import lru_cache
 
 import numba
 import numpy as np
 from scipy.special import ndtri
 
-from hxrg_denoiser.threads import compute_threads, map_blocks
+from hxrg_denoiser.threads import run_compiled
 
 __all__ = ["step_statistics", "largest_steps", "step_jumps", "step_threshold", "FALSE_FLAGS"]
 
@@ -120,21 +118,26 @@ def step_statistics(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.
     return step / np.sqrt(variance)
 
 
-def largest_steps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.ndarray) -> tuple[np.ndarray,
-                                                                                        np.ndarray]:
+def largest_steps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.ndarray,
+                  offsets: tuple[np.ndarray, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each pixel's largest step statistic and its place, in one compiled pass over each block of pixels.
 
     The statistics are those of :func:`step_statistics`, the same operations in the same precision and order
     (bit for bit), without its ``(n_reads - 1, n_pixels)`` arrays: the kernel (:func:`_largest_steps_kernel`,
-    compiled by numba and cached on disk) takes blocks of pixels that stay in the processor's cache. A NaN
-    statistic is never the largest (a pixel with no other gives ``-inf`` at place 0), so a pixel's largest is
-    above a positive threshold exactly where ``nan_to_num(z).max(axis=0)`` is, at the same place.
+    compiled by numba and cached on disk) takes blocks of pixels that stay in the processor's cache, in
+    numba's threads. A NaN statistic is never the largest (a pixel with no other gives ``-inf`` at place 0),
+    so a pixel's largest is above a positive threshold exactly where ``nan_to_num(z).max(axis=0)`` is, at
+    the same place.
 
     Parameters
     ----------
     reads : ndarray, shape (n_reads, n_pixels), electrons
     flux : ndarray, shape (n_pixels,)
     read_noise : float or ndarray of shape (n_pixels,)
+    offsets : (ndarray, int), optional
+        ``(values, width)``: values of shape ``(n_reads, n_pixels // width * 2)``, float32, subtracted from the
+        reads first (pixel ``p`` takes column ``p // width * 2 + p % 2``: its channel row's value for the parity
+        of its column, ``width`` pixels per channel row), as :func:`step_statistics` of ``reads`` less them.
 
     Returns
     -------
@@ -146,76 +149,97 @@ def largest_steps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.nd
                                                                            for a in _places(n))
     gap = mean_k2 - mean_k1  # float32, element by element as step_statistics forms it
     flux = np.maximum(np.nan_to_num(np.asarray(flux, dtype=np.float32)), np.float32(0.0))
-    level = np.abs(reads[0]).astype(np.float32)
-    rounding = np.float32(4.0 * np.finfo(np.float32).eps) * level
-    noise = np.broadcast_to(np.asarray(read_noise, dtype=np.float32) ** 2 + rounding**2, (n_pixels,))
+    noise = np.broadcast_to(np.asarray(read_noise, dtype=np.float32) ** 2, (n_pixels,))
     work = np.result_type(reads.dtype, np.float32)
+    values, width = (np.zeros((1, 1), dtype=work), 0) if offsets is None else \
+        (np.asarray(offsets[0], dtype=work), int(offsets[1]))
+    if width and (n_pixels % width or width % 2 or values.shape != (n, n_pixels // width * 2)):
+        raise ValueError(f"offsets of shape {values.shape} and width {width} for {n_pixels} pixels of {n} reads")
     arguments = (np.asarray(reads, dtype=work), np.ascontiguousarray(flux), np.ascontiguousarray(noise),
+                 values, width, np.float32(4.0 * np.finfo(np.float32).eps),
                  inv_n1, inv_n2, mean_k2, gap, inv_sxx, read_factor, shot_factor, _BLOCK)
-    kernel = _kernel()
-    with _KERNEL_LOCK:  # numba's default thread pool takes one caller at a time
-        numba.set_num_threads(min(compute_threads(), numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
-        return kernel(*arguments)
+    return run_compiled(_kernel(), *arguments)
 
 
 _BLOCK = 2048  # pixels a kernel's thread keeps in cache: 100 reads of 2048 float32 pixels are 800 kB
-_KERNEL_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
 def _kernel():
     """:func:`_largest_steps_kernel` compiled (its machine code is cached on disk: compiled once per install)."""
-    return numba.njit(cache=True, nogil=True, parallel=True)(_largest_steps_kernel)
+    return numba.njit(cache=True, nogil=True, parallel=True, boundscheck=False, error_model="numpy")(_largest_steps_kernel)
 
 
-def _largest_steps_kernel(reads, flux, noise, inv_n1, inv_n2, mean_k2, gap, inv_sxx, read_factor, shot_factor,
-                          block):
+def _largest_steps_kernel(reads, flux, noise, offsets, width, eps4, inv_n1, inv_n2, mean_k2, gap, inv_sxx,
+                          read_factor, shot_factor, block):
     """The loop :func:`largest_steps` compiles: blocks of ``block`` pixels side by side in numba's threads; in
-    each, the ramps less their first read and the line of their flux (``y``), their sums, then at each place the
-    pooled slope, the step and its statistic, the largest kept. Every operand is float32 (float64 with float64
-    reads), as in :func:`step_statistics`."""
+    each, the ramps (less their offsets where ``width``) less their first read and the line of their flux
+    (``y``), their sums, then at each place the pooled slope, the step and its statistic, the largest kept.
+    Every operand is float32 (float64 with float64 reads), as in :func:`step_statistics`; the inner loops
+    run over contiguous slices, which the compiler vectorises."""
     n, n_pixels = reads.shape
     largest = np.empty(n_pixels, dtype=reads.dtype)
     place = np.zeros(n_pixels, dtype=np.int64)
     half = np.float32(n / 2)
     for b in numba.prange((n_pixels + block - 1) // block):
         start = b * block
-        width = min(start + block, n_pixels) - start
-        y = np.empty((n, width), dtype=reads.dtype)
+        size = min(start + block, n_pixels) - start
+        fl = flux[start:start + size]
+        y = np.empty((n, size), dtype=reads.dtype)
+        first = np.empty(size, dtype=reads.dtype)
+        column = np.empty(size, dtype=np.int64)
+        if width:
+            for i in range(size):
+                column[i] = (start + i) // width * 2 + (start + i) % 2
+                first[i] = reads[0, start + i] - offsets[0, column[i]]
+        else:
+            first[:] = reads[0, start:start + size]
+        sigma2 = np.empty(size, dtype=noise.dtype)
+        for i in range(size):  # float32 reads carry rounding of a few parts in 1e7 of their level
+            rounding = eps4 * np.float32(np.abs(first[i]))
+            sigma2[i] = noise[start + i] + rounding * rounding
         for j in range(n):
             k = np.float32(j)
-            for i in range(width):
-                y[j, i] = (reads[j, start + i] - reads[0, start + i]) - k * flux[start + i]
+            yj, rj = y[j], reads[j, start:start + size]
+            if width:
+                oj = offsets[j]
+                for i in range(size):
+                    yj[i] = ((rj[i] - oj[column[i]]) - first[i]) - k * fl[i]
+            else:
+                for i in range(size):
+                    yj[i] = (rj[i] - first[i]) - k * fl[i]
         s_total = y[0].copy()
         t_total = np.float32(0.0) * y[0]
         for j in range(1, n):
             k = np.float32(j)
-            for i in range(width):
-                s_total[i] += y[j, i]
-                t_total[i] += k * y[j, i]
-        s_before = np.zeros(width, dtype=reads.dtype)
-        best = np.full(width, -np.inf, dtype=reads.dtype)
-        where = np.zeros(width, dtype=np.int64)
+            yj = y[j]
+            for i in range(size):
+                s_total[i] += yj[i]
+                t_total[i] += k * yj[i]
+        s_before = np.zeros(size, dtype=reads.dtype)
+        best = np.full(size, -np.inf, dtype=reads.dtype)
+        where = np.zeros(size, dtype=np.int64)
         for j in range(n - 1):
             k2, g, s_xx, n1, n2 = mean_k2[j], gap[j], inv_sxx[j], inv_n1[j], inv_n2[j]
             r, p = read_factor[j], shot_factor[j]
-            for i in range(width):
-                s_before[i] += y[j, i]
-                slope = (t_total[i] - k2 * s_total[i] + g * s_before[i]) * s_xx
-                step = (s_total[i] - s_before[i]) * n2 - s_before[i] * n1 - slope * half
-                z = step / np.sqrt(noise[start + i] * r + flux[start + i] * p)
+            yj = y[j]
+            for i in range(size):
+                before = s_before[i] + yj[i]
+                s_before[i] = before
+                slope = (t_total[i] - k2 * s_total[i] + g * before) * s_xx
+                step = (s_total[i] - before) * n2 - before * n1 - slope * half
+                z = step / np.sqrt(sigma2[i] * r + fl[i] * p)
                 higher = z > best[i]
                 best[i] = z if higher else best[i]
                 where[i] = j if higher else where[i]
-        for i in range(width):
-            largest[start + i] = best[i]
-            place[start + i] = where[i]
+        largest[start:start + size] = best
+        place[start:start + size] = where
     return largest, place
 
 
 def step_jumps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.ndarray, *,
-               threshold: float | None = None, chunk: int = 65536,
-               shift: Callable[[int, int], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+               threshold: float | None = None,
+               offsets: tuple[np.ndarray, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The pixels whose ramp holds a step above ``threshold`` sigmas, and where.
 
     Parameters
@@ -226,12 +250,9 @@ def step_jumps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.ndarr
     read_noise : float or ndarray of shape (n_pixels,)
     threshold : float, optional
         Default :func:`step_threshold` of the number of reads.
-    chunk : int
-        Pixels tested at a time (memory only); chunks are tested in :func:`~hxrg_denoiser.threads.map_blocks`'s
-        threads.
-    shift : callable, optional
-        ``shift(start, stop)``: what to subtract from the reads of pixels ``start:stop`` before the test,
-        shape ``(n_reads, stop - start)`` (each read's channel-row offsets), made a chunk at a time.
+    offsets : (ndarray, int), optional
+        What to subtract from the reads before the test (each read's channel-row offsets), as
+        :func:`largest_steps` takes it.
 
     Returns
     -------
@@ -244,19 +265,6 @@ def step_jumps(reads: np.ndarray, flux: np.ndarray, read_noise: float | np.ndarr
     if n < 3 or n_pixels == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     limit = step_threshold(n) if threshold is None else threshold
-    noise = np.broadcast_to(np.asarray(read_noise, dtype=np.float64), (n_pixels,))
-
-    def test(start: int) -> tuple[np.ndarray, np.ndarray]:
-        stop = min(start + chunk, n_pixels)
-        if shift is None:
-            chunk_reads = reads[:, start:stop]
-        else:  # in place of the shift: one array of the chunk's size, not two
-            chunk_reads = shift(start, stop)
-            np.subtract(reads[:, start:stop], chunk_reads, out=chunk_reads)
-        largest, worst = largest_steps(chunk_reads, flux[start:stop], noise[start:stop])
-        hit = np.flatnonzero(largest > limit)
-        return hit + start, worst[hit]
-
-    found = map_blocks(test, range(0, n_pixels, chunk))  # chunks side by side, results in order
-    pixels, places = [f[0] for f in found], [f[1] for f in found]
-    return np.concatenate(pixels).astype(np.int64), np.concatenate(places).astype(np.int64)
+    largest, worst = largest_steps(reads, flux, read_noise, offsets)
+    hit = np.flatnonzero(largest > limit)
+    return hit.astype(np.int64), worst[hit].astype(np.int64)
