@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numba
 import numpy as np
 
 from hxrg_denoiser.geometry import ReadoutGeometry
@@ -328,5 +329,20 @@ def estimate_read_noise(cube: np.ndarray) -> float:
     """
     if cube.shape[0] < 3:
         raise ValueError("estimating the read noise needs at least 3 reads")
-    second = np.diff(np.asarray(cube, dtype=np.float32), n=2, axis=0)
-    return robust_sigma(_evenly_thinned(second)) / np.sqrt(6.0)
+    reads = np.ascontiguousarray(cube, dtype=np.float32).reshape(cube.shape[0], -1)
+    size = (reads.shape[0] - 2) * reads.shape[1]
+    # the values of _evenly_thinned(np.diff(reads, n=2, axis=0)), computed alone
+    return robust_sigma(_thinned_second_differences(reads, max(1, -(-size // _MOST_VALUES)))) / np.sqrt(6.0)
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _thinned_second_differences(reads, step):  # pragma: no cover - compiled
+    """Every ``step``-th value of ``np.diff(reads, n=2, axis=0)`` (reads, pixels) flattened, the same arithmetic
+    (``(r[k+2] - r[k+1]) - (r[k+1] - r[k])``), without the array of all of them."""
+    n, pixels = reads.shape
+    size = (n - 2) * pixels
+    out = np.empty((size + step - 1) // step, dtype=reads.dtype)
+    for m in range(out.size):
+        k, p = divmod(m * step, pixels)
+        out[m] = (reads[k + 2, p] - reads[k + 1, p]) - (reads[k + 1, p] - reads[k, p])
+    return out
