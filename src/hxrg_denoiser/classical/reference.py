@@ -264,6 +264,7 @@ def corrected_with_offsets(
     core = core or slice(0, cube.shape[1])
     if method == "none":
         return cube[:, core], None
+    subtracted: np.ndarray | None
     if levels is None and geometry.ref_top_bottom:  # the whole image: levels measured on it, every row corrected
         b = geometry.ref_border
         if row_start != 0 or cube.shape[1] != geometry.n_rows:
@@ -302,13 +303,18 @@ def _three_steps(out, first, levels, common, width, with_levels):  # pragma: no 
     2: each channel's value for even and odd columns), then ``common`` (n_reads, rows), in place, in float32 and
     in that order (what subtracting one after the other over the whole array gives)."""
     n, rows, cols = out.shape
+    row = np.empty(cols, dtype=out.dtype)  # a read's levels along one row, column by column
     for k in range(n):
         for y in range(rows):
-            for x in range(cols):
-                value = out[k, y, x] - first[y, x]
-                if with_levels:
-                    value = value - levels[k, y, x // width, (x % width) % 2]
-                out[k, y, x] = value - common[k, y]
+            if with_levels:
+                for x0 in range(0, cols, width):
+                    for x in range(x0, min(x0 + width, cols)):
+                        row[x] = levels[k, y, x0 // width, (x - x0) % 2]
+                for x in range(cols):
+                    out[k, y, x] = ((out[k, y, x] - first[y, x]) - row[x]) - common[k, y]
+            else:
+                for x in range(cols):
+                    out[k, y, x] = (out[k, y, x] - first[y, x]) - common[k, y]
 
 
 def _check_method(method: str) -> None:
