@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -40,7 +39,6 @@ __all__ = [
     "side_window",
     "measure_reference_levels",
     "subtract_channel_levels",
-    "channel_levels",
     "side_reference_signal",
     "running_median",
     "correct_reference_pixels",
@@ -106,27 +104,6 @@ def measure_reference_levels(
     return ReferenceLevels(method, mean, mean)
 
 
-def channel_levels(n_reads: int, n_rows: int, row_start: int, levels: ReferenceLevels,
-                   geometry: ReadoutGeometry) -> np.ndarray:
-    """What :func:`subtract_channel_levels` subtracts from ``n_rows`` rows from image row ``row_start``, the same
-    values: shape ``(n_reads, n_rows, n_channels, 2)`` (even and odd columns), float32, a read-only view."""
-    nc, w = geometry.n_channels, geometry.channel_width
-    if levels.method == "seed":
-        return np.broadcast_to(_seed_line(n_rows, row_start, levels, geometry)[..., None], (n_reads, n_rows, nc, 2))
-    if w % 2:
-        return np.broadcast_to(levels.bottom[:, None, :, :1], (n_reads, n_rows, nc, 2))
-    return np.broadcast_to(levels.bottom[:, None], (n_reads, n_rows, nc, 2))
-
-
-def _seed_line(n_rows: int, row_start: int, levels: ReferenceLevels, geometry: ReadoutGeometry) -> np.ndarray:
-    """``seed``'s line in ``y`` through each channel's bottom and top levels, at each row: (n_reads, n_rows, nc)."""
-    b = geometry.ref_border
-    y_bottom = (b - 1) / 2.0
-    y_top = geometry.n_rows - 1 - (b - 1) / 2.0
-    frac = ((np.arange(row_start, row_start + n_rows) - y_bottom) / (y_top - y_bottom)).astype(np.float32)
-    return levels.bottom[:, None, :] + (levels.top - levels.bottom)[:, None, :] * frac[None, :, None]
-
-
 def subtract_channel_levels(
     cube: np.ndarray, row_start: int, levels: ReferenceLevels, geometry: ReadoutGeometry
 ) -> np.ndarray:
@@ -148,7 +125,11 @@ def subtract_channel_levels(
     nc, w = geometry.n_channels, geometry.channel_width
     by_channel = cube.reshape(n_reads, n_rows, nc, w)
     if levels.method == "seed":
-        line = _seed_line(n_rows, row_start, levels, geometry)
+        b = geometry.ref_border
+        y_bottom = (b - 1) / 2.0
+        y_top = geometry.n_rows - 1 - (b - 1) / 2.0
+        frac = ((np.arange(row_start, row_start + n_rows) - y_bottom) / (y_top - y_bottom)).astype(np.float32)
+        line = levels.bottom[:, None, :] + (levels.top - levels.bottom)[:, None, :] * frac[None, :, None]
         by_channel -= line[..., None]
         return np.broadcast_to(line[..., None], (n_reads, n_rows, nc, 2))
     pairs = by_channel.reshape(n_reads, n_rows, nc, w // 2, 2) if w % 2 == 0 else None
@@ -264,57 +245,21 @@ def corrected_with_offsets(
     core = core or slice(0, cube.shape[1])
     if method == "none":
         return cube[:, core], None
-    subtracted: np.ndarray | None
-    if levels is None and geometry.ref_top_bottom:  # the whole image: levels measured on it, every row corrected
+    cube -= cube[0].copy()
+    if levels is None and geometry.ref_top_bottom:
         b = geometry.ref_border
         if row_start != 0 or cube.shape[1] != geometry.n_rows:
             raise ValueError("reference levels must be given when correcting a strip")
-        cube -= cube[0].copy()
         levels = measure_reference_levels(cube[:, :b], cube[:, -b:], geometry, method)
-        subtracted = subtract_channel_levels(cube, row_start, levels, geometry)
-        common = running_median(side_reference_signal(cube, geometry, method), *side_window(method), core)
-        out = cube[:, core]
-        out -= common[:, :, None]
-    else:  # the three steps in one pass over the rows returned; the side columns' values computed apart first
-        first = cube[0].copy()
-        subtracted = None if levels is None else channel_levels(cube.shape[0], cube.shape[1], row_start, levels,
-                                                                geometry)
-        columns = geometry.side_reference_cols
-        side = cube[:, :, columns] - first[:, columns]
-        if subtracted is not None:
-            w = geometry.channel_width
-            side -= subtracted[:, :, columns // w, (columns % w) % 2]
-        signal = side.mean(axis=-1, keepdims=True, dtype=np.float32) if method == "smoothed" else side
-        common = running_median(signal, *side_window(method), core)
-        out = cube[:, core]
-        levels_out = np.zeros((1, 1, 1, 2), np.float32) if subtracted is None else \
-            np.ascontiguousarray(subtracted[:, core])
-        _three_steps(out, np.ascontiguousarray(first[core]), levels_out, common, geometry.channel_width,
-                     subtracted is not None)
+    subtracted = subtract_channel_levels(cube, row_start, levels, geometry) if levels is not None else None
+    before, after = side_window(method)
+    common = running_median(side_reference_signal(cube, geometry, method), before, after, core)
+    out = cube[:, core]
+    out -= common[:, :, None]
     offsets = np.repeat(np.repeat(common[:, :, None, None], geometry.n_channels, axis=2), 2, axis=3)
     if subtracted is not None:
         offsets += subtracted[:, core]
     return out, offsets
-
-
-@numba.njit(cache=True, nogil=True, boundscheck=False)
-def _three_steps(out, first, levels, common, width, with_levels):  # pragma: no cover - compiled
-    """``out`` (n_reads, rows, n_cols) less ``first`` (rows, n_cols), then ``levels`` (n_reads, rows, n_channels,
-    2: each channel's value for even and odd columns), then ``common`` (n_reads, rows), in place, in float32 and
-    in that order (what subtracting one after the other over the whole array gives)."""
-    n, rows, cols = out.shape
-    row = np.empty(cols, dtype=out.dtype)  # a read's levels along one row, column by column
-    for k in range(n):
-        for y in range(rows):
-            if with_levels:
-                for x0 in range(0, cols, width):
-                    for x in range(x0, min(x0 + width, cols)):
-                        row[x] = levels[k, y, x0 // width, (x - x0) % 2]
-                for x in range(cols):
-                    out[k, y, x] = ((out[k, y, x] - first[y, x]) - row[x]) - common[k, y]
-            else:
-                for x in range(cols):
-                    out[k, y, x] = (out[k, y, x] - first[y, x]) - common[k, y]
 
 
 def _check_method(method: str) -> None:
