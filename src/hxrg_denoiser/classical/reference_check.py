@@ -22,7 +22,6 @@ import numpy as np
 from hxrg_denoiser.classical.background import lit_pixels
 from hxrg_denoiser.geometry import ReadoutGeometry
 from hxrg_denoiser.stats import mad_sigma
-from hxrg_denoiser.threads import map_blocks
 
 __all__ = ["dark_row_structure", "dark_structure", "choose_reference_correction", "preference", "PREFERENCE",
            "READ_PREFERENCE", "CORRECTED_READ_PREFERENCE", "BLIND_PREFERENCE"]
@@ -45,14 +44,10 @@ BLIND_PREFERENCE = 0.5
 
 def _dark_mask(images: list[np.ndarray], geometry: ReadoutGeometry) -> np.ndarray:
     science = ~geometry.reference_mask
-
-    def unlit(image: np.ndarray) -> np.ndarray:
-        usable = science & np.isfinite(image)
-        return usable & ~lit_pixels(np.where(usable, image, 0.0), usable)
-
     dark = science.copy()
-    for found in map_blocks(unlit, images):  # the images side by side
-        dark &= found
+    for image in images:
+        usable = science & np.isfinite(image)
+        dark &= usable & ~lit_pixels(np.where(usable, image, 0.0), usable)
     return dark
 
 
