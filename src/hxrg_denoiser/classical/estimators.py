@@ -329,20 +329,23 @@ def estimate_read_noise(cube: np.ndarray) -> float:
     """
     if cube.shape[0] < 3:
         raise ValueError("estimating the read noise needs at least 3 reads")
-    reads = np.ascontiguousarray(cube, dtype=np.float32).reshape(cube.shape[0], -1)
-    size = (reads.shape[0] - 2) * reads.shape[1]
+    # (reads, rows, columns): a view of a strided band (no copy of it), whatever the number of axes
+    reads = np.asarray(cube, dtype=np.float32)
+    reads = reads.reshape(reads.shape[0], -1, reads.shape[-1]) if reads.ndim > 1 else reads.reshape(-1, 1, 1)
+    size = (reads.shape[0] - 2) * reads.shape[1] * reads.shape[2]
     # the values of _evenly_thinned(np.diff(reads, n=2, axis=0)), computed alone
     return robust_sigma(_thinned_second_differences(reads, max(1, -(-size // _MOST_VALUES)))) / np.sqrt(6.0)
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def _thinned_second_differences(reads, step):  # pragma: no cover - compiled
-    """Every ``step``-th value of ``np.diff(reads, n=2, axis=0)`` (reads, pixels) flattened, the same arithmetic
-    (``(r[k+2] - r[k+1]) - (r[k+1] - r[k])``), without the array of all of them."""
-    n, pixels = reads.shape
-    size = (n - 2) * pixels
+    """Every ``step``-th value of ``np.diff(reads, n=2, axis=0)`` (reads, rows, columns) flattened, the same
+    arithmetic (``(r[k+2] - r[k+1]) - (r[k+1] - r[k])``), without the array of all of them."""
+    n, rows, cols = reads.shape
+    size = (n - 2) * rows * cols
     out = np.empty((size + step - 1) // step, dtype=reads.dtype)
     for m in range(out.size):
-        k, p = divmod(m * step, pixels)
-        out[m] = (reads[k + 2, p] - reads[k + 1, p]) - (reads[k + 1, p] - reads[k, p])
+        k, p = divmod(m * step, rows * cols)
+        y, x = divmod(p, cols)
+        out[m] = (reads[k + 2, y, x] - reads[k + 1, y, x]) - (reads[k + 1, y, x] - reads[k, y, x])
     return out
